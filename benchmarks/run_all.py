@@ -1,0 +1,78 @@
+"""`make bench`: run every benchmark and write docs/BENCHMARKS.md with machine and date.
+
+Each benchmark module exposes ``run(**kw) -> dict`` and ``markdown(result) -> str``.
+``--only NAME`` runs the sections whose module name contains NAME (the file is then
+rewritten with those sections only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+SECTIONS = [
+    ("Recurrence plots: PIMC (torch) vs pyts", "benchmarks.bench_recurrence", {}),
+    ("Data path: read → indices → gap filling", "benchmarks.bench_datapath", {}),
+]
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="docs/BENCHMARKS.md")
+    ap.add_argument("--only", help="run only sections whose module name contains this")
+    a = ap.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`python -m benchmarks.run_all`) on {dt.date.today().isoformat()}, commit {commit or '?'}.",
+        "",
+        f"Machine: {machine()}.",
+        "",
+    ]
+    for title, mod_name, kw in SECTIONS:
+        if a.only and a.only not in mod_name:
+            continue
+        mod = importlib.import_module(mod_name)
+        t0 = time.perf_counter()
+        print(f"[bench] {title} …", flush=True)
+        res = mod.run(**kw)
+        body = mod.markdown(res)
+        print(body, flush=True)
+        parts += [f"## {title}", "", f"`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s)", "", body, ""]
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts))
+    print(f"[bench] wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
