@@ -300,7 +300,7 @@ def _load_plugins() -> None:
     """Import modules that register extra sub-commands, when present."""
     import importlib
 
-    for mod in ("pimc_core.cli_models",):
+    for mod in ("pimc_core.cli_maps", "pimc_core.cli_fit"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
