@@ -47,5 +47,12 @@ test: setup
 bench: setup
 	$(PY) -m benchmarks.run_all --out docs/BENCHMARKS.md
 
+plugin-zip:
+	/usr/bin/python3 scripts/plugin_zip.py
+
+# QGIS_PROFILE_DIR=DIR installs under DIR/profiles/default (the layout of QGIS_CUSTOM_CONFIG_PATH=DIR)
+install-plugin: plugin-zip
+	/usr/bin/python3 scripts/install_plugin.py
+
 clean:
 	rm -rf $(STAMPS) $(VENV) demo_out bench_out *.egg-info

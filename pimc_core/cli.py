@@ -132,69 +132,34 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 def cmd_indices(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from .indices import compute_indices, required_bands
-    from .raster_io import open_geotiff_writer
+    from .index_stack import write_index_stack
 
     ts = open_from_args(args)
     names = parse_indices(args.index)
-    needed = [b for b in ts.band_names if b in required_bands(names)]
-    out = Path(args.out)
-    descriptions = [f"{n.upper()} {d.isoformat()}" for n in names for d in ts.dates]
     t0 = time.perf_counter()
-    windows = list(ts.grid.windows(args.block))
-    with open_geotiff_writer(
-        out, ts.grid, len(descriptions), "float32", nodata=float("nan"), descriptions=descriptions,
-        tags={"pimc_indices": ",".join(names), "pimc_dates": ",".join(d.isoformat() for d in ts.dates)},
-    ) as dst:
-        for win in tqdm(windows, desc="indices", unit="block", disable=args.quiet):
-            obs = ts.read(win, bands=needed or None)
-            vals = compute_indices(obs.bands(), names, invalid=~obs.valid)  # (C, T, h, w)
-            dst.write(vals.reshape(-1, *vals.shape[2:]).astype(np.float32), window=win)
-    dt_s = time.perf_counter() - t0
-    print(f"{out}: {len(descriptions)} bands ({', '.join(names)} x {len(ts)} dates), "
-          f"{ts.grid.width}x{ts.grid.height} px in {dt_s:.1f} s")
+    with tqdm(total=100, desc="indices", unit="%", disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
+        out = write_index_stack(ts, names, args.out, block=args.block, progress=lambda pct: bar.update(pct - bar.n))
+    print(f"{out}: {len(names) * len(ts)} bands ({', '.join(names)} x {len(ts)} dates), "
+          f"{ts.grid.width}x{ts.grid.height} px in {time.perf_counter() - t0:.1f} s")
 
 
 def cmd_rp(args: argparse.Namespace) -> None:
-    from .plotting import pixel_figure, save_figure
-    from .raster_io import atomic_path
-    from .recurrence import stack_recurrence_plots
-    from .series import pixel_index_series
+    from .pixel_report import parse_threshold, pixel_result, save_pixel_outputs
 
     ts = open_from_args(args)
     names = parse_indices(args.index)
     row, col = ts.grid.rowcol(args.x, args.y, args.crs)
-    ps = pixel_index_series(ts, row, col, names, min_valid=args.min_valid)
-    if not ps.ok[0, 0]:
-        raise PimcError(
-            f"pixel row {row}, col {col} has only {int(ps.n_valid[0, 0])} valid observation(s) "
-            f"(--min-valid {args.min_valid}); no recurrence plot without inventing data"
-        )
-    threshold = args.threshold
-    if threshold not in (None, "point", "distance"):
-        try:
-            threshold = float(threshold)
-        except ValueError:
-            raise ConfigError(f"--threshold: 'point', 'distance' or a number (got '{threshold}')") from None
-    series = ps.filled[:, :, 0, 0]  # (C, T)
-    plots = stack_recurrence_plots(
-        series[None], dimension=args.dimension, time_delay=args.time_delay, threshold=threshold,
-        percentage=args.percentage,
-    )[0]
+    res = pixel_result(
+        ts, row, col, names, min_valid=args.min_valid, threshold=parse_threshold(args.threshold),
+        percentage=args.percentage, dimension=args.dimension, time_delay=args.time_delay,
+    )
     prefix = Path(args.out)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    x, y = ts.grid.xy(row, col)
-    fig = pixel_figure(
-        ps.dates, ps.raw[:, :, 0, 0], series, plots, names,
-        title=f"pixel row {row}, col {col} (x={x:.1f}, y={y:.1f}); {int(ps.n_valid[0, 0])}/{len(ts)} valid",
-    )
-    png = save_figure(fig, prefix.with_name(prefix.name + ".png"))
+    png = prefix.with_name(prefix.name + ".png")
     npy = prefix.with_name(prefix.name + ".npy")
-    with atomic_path(npy) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, plots.astype(np.float32))
-    print(f"pixel row {row}, col {col}: {int(ps.n_valid[0, 0])}/{len(ts)} valid observations")
-    print(f"wrote {png} and {npy} (shape {tuple(plots.shape)})")
+    save_pixel_outputs(res, png=png, npy=npy)
+    print(f"pixel row {row}, col {col}: {res.n_valid}/{len(ts)} valid observations")
+    print(f"wrote {png} and {npy} (shape {tuple(res.plots.shape)})")
 
 
 # ----------------------------------------------------------------------------- parser

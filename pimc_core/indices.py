@@ -23,16 +23,15 @@ names (``blue, green, red, nir, swir1, swir2``) and stacks them along a new lead
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+import sys
 from typing import Any
 
 import numpy as np
 
 from .errors import BandError, ConfigError, InputError
 
-try:  # torch is a dependency of pimc_core, but keep the numpy path importable without it.
-    import torch
-except ImportError:  # pragma: no cover - exercised only in torch-less environments
-    torch = None  # type: ignore[assignment]
+# torch is imported lazily: a numpy caller (the QGIS plugin, qgis_process, Dask workers) does not
+# pay torch's import time, and a tensor can only reach us if torch is already imported.
 
 __all__ = [
     "CANONICAL_BANDS",
@@ -61,6 +60,7 @@ EVI_L = 1.0
 
 
 def _is_torch(x: Any) -> bool:
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
@@ -88,6 +88,8 @@ def _prepare(*arrays: Any) -> tuple[list[Any], bool]:
                 + ", ".join(sorted(str(d) for d in devices))
                 + "); move them to one device first"
             )
+        import torch
+
         device = tensors[0].device
         converted = [a if _is_torch(a) else torch.as_tensor(np.asarray(a), device=device) for a in arrays]
         floats = [a.dtype for a, orig in zip(converted, arrays) if a.dtype.is_floating_point and not _is_scalar(orig)]
@@ -323,7 +325,7 @@ def compute_indices(
     for name in index_names:
         func, band_names = INDICES[name]
         outputs.append(func(*(prepared[b] for b in band_names)))
-    stacked = torch.stack(outputs, dim=0) if is_torch else np.stack(outputs, axis=0)
+    stacked = sys.modules["torch"].stack(outputs, dim=0) if is_torch else np.stack(outputs, axis=0)
 
     if invalid is not None:
         mask_shape = tuple(invalid.shape) if hasattr(invalid, "shape") else np.shape(invalid)
@@ -334,6 +336,8 @@ def compute_indices(
         if not ok:
             raise InputError(f"invalid mask of shape {mask_shape} does not broadcast to the band shape {shape}")
         if is_torch:
+            import torch
+
             mask = invalid.to(stacked.device) if _is_torch(invalid) else torch.as_tensor(np.asarray(invalid), device=stacked.device)
             if mask.dtype != torch.bool:
                 raise InputError(f"invalid mask must be boolean; got dtype {mask.dtype}")

@@ -297,23 +297,30 @@ class TimeSeries:
         refl = np.empty((t, len(bands), h, w), np.float32)
         valid = np.ones((t, h, w), bool)
         rad = self.radiometry
-        for ti, scene in enumerate(self.scenes):
-            by_file: dict[Path, list[tuple[int, int]]] = {}
-            for bi, b in enumerate(bands):
-                ref = scene.bands[b]
-                by_file.setdefault(ref.path, []).append((bi, ref.index))
-            for path, pairs in by_file.items():
-                data = _read(path, [ix for _, ix in pairs], window)
-                for k, (bi, _) in enumerate(pairs):
-                    dn = data[k]
-                    if rad.nodata is not None:
-                        valid[ti] &= dn != rad.nodata
-                    if rad.valid_range is not None:
-                        valid[ti] &= (dn >= rad.valid_range[0]) & (dn <= rad.valid_range[1])
-                    refl[ti, bi] = dn.astype(np.float32) * np.float32(rad.scale) + np.float32(rad.offset)
-            if scene.mask is not None and rad.quality is not None:
-                q = _read(scene.mask.path, [scene.mask.index], window)[0]
-                valid[ti] &= ~rad.quality.invalid_mask(q)
+        use_mask = rad.quality is not None
+        # GDAL lists a file's folder at every open to look for side-car files; a folder of
+        # hundreds of dated rasters made that listing dominate small (pixel) reads.
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+            for ti, scene in enumerate(self.scenes):
+                # every file is opened once per date: bands and quality band read together
+                by_file: dict[Path, list[tuple[int, int]]] = {}
+                for bi, b in enumerate(bands):
+                    ref = scene.bands[b]
+                    by_file.setdefault(ref.path, []).append((bi, ref.index))
+                if use_mask and scene.mask is not None:
+                    by_file.setdefault(scene.mask.path, []).append((-1, scene.mask.index))
+                for path, pairs in by_file.items():
+                    data = _read(path, [ix for _, ix in pairs], window)
+                    for k, (bi, _) in enumerate(pairs):
+                        dn = data[k]
+                        if bi < 0:
+                            valid[ti] &= ~rad.quality.invalid_mask(dn)
+                            continue
+                        if rad.nodata is not None:
+                            valid[ti] &= dn != rad.nodata
+                        if rad.valid_range is not None:
+                            valid[ti] &= (dn >= rad.valid_range[0]) & (dn <= rad.valid_range[1])
+                        refl[ti, bi] = dn.astype(np.float32) * np.float32(rad.scale) + np.float32(rad.offset)
         valid &= np.isfinite(refl).all(axis=1)
         refl[np.broadcast_to(~valid[:, None], refl.shape)] = np.nan
         return Observations(refl, valid, bands, self.dates, window)

@@ -1,0 +1,29 @@
+"""Coordinates between QGIS (canvas, Processing points) and a series grid (rasterio CRS)."""
+
+from __future__ import annotations
+
+from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject
+
+
+def series_crs(ts) -> QgsCoordinateReferenceSystem:
+    """The series CRS as a QGIS CRS (invalid when the rasters have none)."""
+    crs = ts.grid.crs
+    if crs is None:
+        return QgsCoordinateReferenceSystem()
+    epsg = crs.to_epsg()
+    if epsg:
+        return QgsCoordinateReferenceSystem(f"EPSG:{epsg}")
+    return QgsCoordinateReferenceSystem.fromWkt(crs.to_wkt())
+
+
+def to_series_xy(point: QgsPointXY, crs: QgsCoordinateReferenceSystem | None, ts) -> tuple[float, float]:
+    """``point`` (in ``crs``; the series CRS when None or invalid) in the series CRS.
+
+    Raises:
+        QgsCsException: the point cannot be transformed.
+    """
+    dst = series_crs(ts)
+    if crs is None or not crs.isValid() or not dst.isValid() or crs == dst:
+        return point.x(), point.y()
+    p = QgsCoordinateTransform(crs, dst, QgsProject.instance()).transform(QgsPointXY(point))
+    return p.x(), p.y()

@@ -1,0 +1,78 @@
+"""pimc:indices — an index GeoTIFF with one band per index and date, like ``pimc indices``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
+)
+
+from .. import pipeline, source
+from ..bootstrap import import_core
+from ..compat import NUMBER_INTEGER
+from .common import INDICES, PimcAlgorithm, advanced, core_errors
+
+OUTPUT = "OUTPUT"
+BLOCK = "BLOCK"
+
+
+class IndicesAlgorithm(PimcAlgorithm):
+    """Vegetation indices of every date of a time series."""
+
+    def name(self) -> str:
+        return "indices"
+
+    def displayName(self) -> str:  # noqa: N802
+        return "Vegetation-index stack"
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return (
+            "Computes vegetation indices (NDVI, EVI, SAVI, EVI2) for every date of a satellite image "
+            "time series and writes one GeoTIFF with one float32 band per index and date (index-major: "
+            "all dates of the first index, then the next index), named like 'NDVI 2023-01-05'. "
+            "Invalid observations (clouds, no data, per the sensor preset or manifest) are NaN.\n\n"
+            "The time series is a manifest (.yaml) or a folder of dated rasters or of date folders; "
+            "see the PIMC documentation. Same result as the command `pimc indices`. Cancelling "
+            "leaves no output file."
+        )
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.add_source_parameters()
+        self.addParameter(QgsProcessingParameterString(
+            INDICES, "Indices, comma-separated (e.g. ndvi,evi,savi,evi2)", defaultValue="ndvi,evi,savi",
+        ))
+        self.addParameter(advanced(QgsProcessingParameterNumber(
+            BLOCK, "Block size (pixels) for reading and writing", type=NUMBER_INTEGER,
+            defaultValue=256, minValue=16, maxValue=8192,
+        )))
+        self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT, "Index stack"))
+
+    def check_more(self, parameters, context, ts) -> None:
+        source.check_indices(ts, source.parse_indices(self.parameterAsString(parameters, INDICES, context)))
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        with core_errors():
+            errors = import_core("pimc_core.errors")
+            ts = self.open_series(parameters, context, feedback)
+            names = source.parse_indices(self.parameterAsString(parameters, INDICES, context))
+            source.check_indices(ts, names)
+            block = self.parameterAsInt(parameters, BLOCK, context)
+            out = self.parameterAsOutputLayer(parameters, OUTPUT, context)
+            if Path(out).suffix.lower() not in (".tif", ".tiff"):
+                raise errors.ConfigError(f"{out}: the index stack is written as GeoTIFF; give a .tif file name")
+            n_blocks = len(list(ts.grid.windows(block)))
+            feedback.pushInfo(
+                f"indices {', '.join(names)} × {len(ts)} dates = {len(names) * len(ts)} bands, "
+                f"{n_blocks} block(s) of ≤ {block}×{block} px"
+            )
+            try:
+                pipeline.write_indices(
+                    ts, names, out, block=block, progress=feedback.setProgress, is_canceled=feedback.isCanceled,
+                )
+            except errors.Cancelled:
+                raise QgsProcessingException("cancelled by the user; no output was written") from None
+        return {OUTPUT: out}
