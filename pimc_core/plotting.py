@@ -8,9 +8,16 @@ import datetime as dt
 from pathlib import Path
 from typing import Sequence
 
+import warnings
+
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+# Debian's python3-matplotlib (pulled in by QGIS) puts an older mpl_toolkits on the path next to
+# the venv's matplotlib; only the 3-D projection, which PIMC does not use, is affected.
+warnings.filterwarnings("ignore", message="Unable to import Axes3D", category=UserWarning)
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .raster_io import atomic_path
 
