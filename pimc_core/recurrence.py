@@ -1,0 +1,856 @@
+r"""Recurrence plots of (batches of) time series, in torch, with the semantics of pyts.
+
+This module reimplements :class:`pyts.image.RecurrencePlot` (pyts 0.13.0) so that it runs
+batched on CPU or CUDA, on numpy arrays or torch tensors, with bounded memory. pyts is only
+used as the reference in the tests; it is never called here.
+
+Maths (identical to pyts). For a series :math:`x = (x_0, \ldots, x_{T-1})`, an embedding
+dimension :math:`m` and a time delay :math:`\tau`, the :math:`T' = T - (m - 1)\tau`
+trajectories are
+
+.. math::
+
+    \vec{x}_i = (x_i, x_{i+\tau}, \ldots, x_{i+(m-1)\tau}), \qquad 0 \le i < T',
+
+and the (unthresholded) recurrence plot is the :math:`T' \times T'` distance matrix
+
+.. math::
+
+    D_{ij} = \lVert \vec{x}_i - \vec{x}_j \rVert_2
+           = \sqrt{\textstyle\sum_{k=0}^{m-1} (x_{i+k\tau} - x_{j+k\tau})^2}
+    \quad(\text{for } m = 1:\ D_{ij} = |x_i - x_j|).
+
+With a threshold :math:`\varepsilon` the plot is binarised with a *strict* comparison,
+:math:`R_{ij} = 1` if :math:`D_{ij} < \varepsilon` else :math:`0`, where
+
+* ``threshold=None``: no binarisation, :math:`R = D`;
+* ``threshold=<number> > 0``: :math:`\varepsilon` is that number;
+* ``threshold='point'``: :math:`\varepsilon` is, per series, the ``percentage``-th percentile of
+  the :math:`T'^2` entries of :math:`D` (``numpy.percentile``'s default linear interpolation
+  between the order statistics :math:`\lfloor v \rfloor` and :math:`\lfloor v \rfloor + 1`,
+  :math:`v = (T'^2 - 1)\,p/100`);
+* ``threshold='distance'``: :math:`\varepsilon = p/100 \cdot \max_{ij} D_{ij}`, per series.
+
+A float ``dimension`` or ``time_delay`` :math:`f \in (0, 1)` means :math:`\lceil f T \rceil`.
+
+Numerics. Computations run in float64 when the input is float64 (or an integer type) and in
+float32 otherwise; the result is always float32. Each step mirrors pyts/numpy's arithmetic
+(the order of the sum over the embedding dimension follows numpy's pairwise summation, the
+percentile follows numpy's ``_lerp``, comparisons are made in the dtype numpy would promote
+to, square roots are correctly rounded), so thresholded plots are identical to pyts's and
+unthresholded ones are pyts's values rounded to float32 (checked bit for bit in the tests).
+
+Implementation. Series are processed in chunks of a few MB (temporaries stay small whatever
+the batch; the output is allocated once). On CPU two steps go through numpy on the same
+memory: ``sqrt`` (torch's AVX-512 ``sqrt`` is not correctly rounded) and the per-series sort
+behind ``'point'`` (numpy's vectorised sort is 3-6x faster than ``torch.kthvalue``), and chunks
+are spread over ``torch.get_num_threads()`` worker threads running single-threaded kernels
+(see :func:`_run_chunks`: robust when other processes load the CPU, where per-kernel OpenMP
+fork/joins collapse). On CUDA everything is torch.
+
+Deliberate differences from pyts (all for the safer): booleans are rejected as
+``dimension``/``time_delay``/``threshold``/``percentage``; a NaN ``threshold`` is rejected
+(pyts silently returns all zeros); float16/bfloat16 inputs are computed in float32 (pyts would
+compute in float16); unsigned integers are not wrapped around; an empty batch (zero series)
+returns an empty result instead of failing. No autograd: results never require grad.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pimc_core.errors import ConfigError, InputError
+
+__all__ = ["RecurrencePlotConfig", "recurrence_plot", "stack_recurrence_plots", "trajectory_params"]
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+Threshold = Union[None, str, int, float]
+
+_INT_TYPES = (int, np.integer)
+_REAL_TYPES = (int, np.integer, float, np.floating)
+_BOOL_TYPES = (bool, np.bool_)
+
+# Per-chunk working-set budget (bytes). On CPU it keeps a chunk's temporaries in the L3
+# cache (on a 2-core EPYC, 4-32 MiB chunks run within noise of each other in CPU time; 1 MiB
+# chunks pay python/dispatch overhead; fewer, larger chunks also mean fewer OpenMP fork/joins,
+# which are what collapses when other processes compete for the cores). On CUDA it only
+# bounds the temporaries.
+_CPU_CHUNK_BYTES = 8 << 20
+_CUDA_CHUNK_BYTES = 256 << 20
+# numpy's pairwise summation block (numpy/core/src/umath/loops_utils.h.src: PW_BLOCKSIZE).
+_PW_BLOCKSIZE = 128
+_TORCH_DTYPES = {"float16": torch.float16, "float32": torch.float32, "float64": torch.float64}
+
+
+# --------------------------------------------------------------------------------------------
+# Parameter validation (mirrors pyts.image.RecurrencePlot._check_params, raising ConfigError)
+# --------------------------------------------------------------------------------------------
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, _INT_TYPES) and not isinstance(v, _BOOL_TYPES)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, _REAL_TYPES) and not isinstance(v, _BOOL_TYPES)
+
+
+def _check_static(dimension: Any, time_delay: Any, threshold: Any, percentage: Any) -> None:
+    """Checks that do not depend on the series length; raises :class:`ConfigError`."""
+    for name, value in (("dimension", dimension), ("time_delay", time_delay)):
+        if not _is_real(value):
+            raise ConfigError(
+                f"recurrence plot: '{name}' must be an integer >= 1 or a float in (0, 1), "
+                f"got {value!r} ({type(value).__name__})")
+        if _is_int(value):
+            if value < 1:
+                raise ConfigError(
+                    f"recurrence plot: if '{name}' is an integer it must be >= 1 "
+                    f"(and <= the series length), got {value}")
+        elif not 0 < value < 1:
+            raise ConfigError(
+                f"recurrence plot: if '{name}' is a float it must be strictly between 0 and 1 "
+                f"(a fraction of the series length; use the integer 1 for 1), got {value!r}")
+    if threshold is not None:
+        if isinstance(threshold, str):
+            if threshold not in ("point", "distance"):
+                raise ConfigError(
+                    "recurrence plot: 'threshold' must be None, 'point', 'distance' or a number "
+                    f"> 0, got {threshold!r}")
+        elif not _is_real(threshold):
+            raise ConfigError(
+                "recurrence plot: 'threshold' must be None, 'point', 'distance' or a number > 0, "
+                f"got {threshold!r} ({type(threshold).__name__})")
+        elif not threshold > 0:  # also rejects NaN
+            raise ConfigError(
+                f"recurrence plot: a numeric 'threshold' must be > 0, got {threshold!r}")
+    if not _is_real(percentage):
+        raise ConfigError(
+            "recurrence plot: 'percentage' must be a number between 0 and 100, "
+            f"got {percentage!r} ({type(percentage).__name__})")
+    if not 0 <= percentage <= 100:  # also rejects NaN
+        raise ConfigError(
+            f"recurrence plot: 'percentage' must be between 0 and 100, got {percentage!r}")
+
+
+def _check_size(size: Any) -> None:
+    if size is not None and (not _is_int(size) or size < 1):
+        raise ConfigError(f"recurrence plot: 'size' must be None or an integer >= 1, got {size!r}")
+
+
+def trajectory_params(length: int, dimension: int | float = 1,
+                      time_delay: int | float = 1) -> tuple[int, int, int]:
+    r"""Resolve ``dimension`` and ``time_delay`` for series of a given length.
+
+    Args:
+        length: Series length :math:`T` (>= 1).
+        dimension: Embedding dimension :math:`m`: an integer in ``[1, T]`` or a float
+            :math:`f \in (0, 1)` meaning :math:`\lceil f T \rceil`.
+        time_delay: Delay :math:`\tau`: an integer in ``[1, T]`` or a float in ``(0, 1)``.
+
+    Returns:
+        ``(m, tau, T')`` with :math:`T' = T - (m - 1)\tau`, the side of the recurrence plot.
+
+    Raises:
+        ConfigError: a parameter is invalid for this length (message names it).
+    """
+    _check_static(dimension, time_delay, None, 10)
+    resolved = []
+    for name, value in (("dimension", dimension), ("time_delay", time_delay)):
+        if _is_int(value):
+            if value > length:
+                raise ConfigError(
+                    f"recurrence plot: if '{name}' is an integer it must be <= the series length "
+                    f"({length}), got {value}")
+            resolved.append(int(value))
+        else:
+            resolved.append(int(math.ceil(value * length)))  # same expression as pyts
+    m, tau = resolved
+    size = length - (m - 1) * tau
+    if size < 1:
+        raise ConfigError(
+            f"recurrence plot: 'dimension' ({dimension!r} -> {m}) and 'time_delay' "
+            f"({time_delay!r} -> {tau}) leave no trajectory in a series of length {length} "
+            f"(need (dimension - 1) * time_delay < {length}); use smaller values")
+    return m, tau, size
+
+
+# --------------------------------------------------------------------------------------------
+# Input / output plumbing
+# --------------------------------------------------------------------------------------------
+
+
+def _as_tensor(x: Any, what: str) -> tuple[torch.Tensor, bool]:
+    """Return ``(tensor, came_from_numpy)``; numpy arrays are wrapped without copying."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+        if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or _is_int_dtype(t.dtype)):
+            raise InputError(f"recurrence plot: '{what}' must hold real numbers, got dtype {t.dtype}")
+        return t, False
+    a = np.asarray(x)
+    if a.dtype.kind not in "fiu":
+        raise InputError(f"recurrence plot: '{what}' must hold real numbers, got dtype {a.dtype}")
+    if a.dtype.kind in "iu":  # exact in float64 (|values| < 2**53), computed in float64 anyway
+        a = a.astype(np.float64)
+    elif not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    if not a.flags.writeable:  # torch.from_numpy warns on read-only arrays; inputs are small
+        a = a.copy()
+    return torch.from_numpy(a), True
+
+
+def _is_int_dtype(dtype: torch.dtype) -> bool:
+    return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for float64 and integer inputs (pyts computes exactly there), else float32."""
+    return torch.float64 if (dtype == torch.float64 or _is_int_dtype(dtype)) else torch.float32
+
+
+def _check_finite(t: torch.Tensor, what: str) -> None:
+    if not t.is_floating_point() or t.numel() == 0:
+        return
+    if _numpy_fast_path(t) and t.dtype != torch.bfloat16:  # single-threaded, no OpenMP
+        if bool(np.isfinite(t.numpy()).all()):
+            return
+    elif bool(torch.isfinite(t).all()):
+        return
+    flat = t.reshape(-1, t.shape[-1])
+    nan = torch.isnan(flat)
+    inf = torch.isinf(flat)
+    bad_series = int((nan | inf).any(dim=1).sum())
+    parts = []
+    if bool(nan.any()):
+        parts.append(f"{int(nan.sum())} NaN")
+    if bool(inf.any()):
+        parts.append(f"{int(inf.sum())} infinite")
+    raise InputError(
+        f"recurrence plot: '{what}' contains {' and '.join(parts)} value(s) in {bad_series} of "
+        f"{flat.shape[0]} series; fill the gaps (pimc_core.gapfill) before computing recurrence plots")
+
+
+def _empty_float32(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Uninitialised float32 output.
+
+    On CPU the buffer is allocated by numpy, which asks the kernel for transparent huge pages
+    on large allocations; torch's allocator does not, and first-touching a 850 MB output in
+    4 KiB pages costs ~4x more than computing it. The returned tensor is an ordinary tensor
+    (it shares memory with a numpy array that it keeps alive).
+    """
+    if device.type == "cpu":
+        return torch.from_numpy(np.empty(shape, dtype=np.float32))
+    return torch.empty(shape, dtype=torch.float32, device=device)
+
+
+def _numpy_fast_path(t: torch.Tensor) -> bool:
+    """Whether ``t`` may go through numpy (CPU tensors: shares memory, no copy)."""
+    return t.device.type == "cpu"
+
+
+def _chunk_rows(row_bytes: int, device: torch.device) -> int:
+    budget = _CPU_CHUNK_BYTES if device.type == "cpu" else _CUDA_CHUNK_BYTES
+    return max(1, budget // max(1, row_bytes))
+
+
+# --------------------------------------------------------------------------------------------
+# Distances
+# --------------------------------------------------------------------------------------------
+
+
+def _pairwise_sum(terms: list[torch.Tensor], out: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of equally shaped tensors in numpy's pairwise-summation order.
+
+    numpy reduces ``np.sum(..., axis=-1)`` over a contiguous axis of length ``n`` with
+    ``pairwise_sum``: sequentially for ``n < 8``, with 8 interleaved accumulators up to
+    ``n <= 128``, recursively by halves above. Reproducing the order makes the sums (hence
+    distances and every thresholded pixel) bit-identical to pyts. Never modifies ``terms``.
+    """
+    n = len(terms)
+    if n == 1:
+        return terms[0] if out is None else out.copy_(terms[0])
+    if n < 8:
+        acc = torch.add(terms[0], terms[1], out=out) if out is not None else terms[0] + terms[1]
+        for t in terms[2:]:
+            acc.add_(t)
+        return acc
+    if n <= _PW_BLOCKSIZE:
+        r = list(terms[:8])
+        owned = [False] * 8
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                if owned[j]:
+                    r[j].add_(terms[i + j])
+                else:
+                    r[j] = r[j] + terms[i + j]
+                    owned[j] = True
+            i += 8
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        for t in terms[i:]:
+            res.add_(t)
+        return res if out is None else out.copy_(res)
+    n2 = n // 2
+    n2 -= n2 % 8
+    res = _pairwise_sum(terms[:n2]) + _pairwise_sum(terms[n2:])
+    return res if out is None else out.copy_(res)
+
+
+def _distances_into(xc: torch.Tensor, dst: torch.Tensor, m: int, tau: int,
+                    scratch: dict[str, torch.Tensor]) -> None:
+    r"""Write the distance matrices of a chunk of series into ``dst``.
+
+    Args:
+        xc: ``(B, T)`` series in the compute dtype.
+        dst: ``(B, T', T')`` destination in the compute dtype.
+        m, tau: resolved embedding dimension and delay.
+        scratch: reusable buffers (keyed by name), grown on demand.
+
+    For ``m == 1``, ``dst = |x_i - x_j|``. Otherwise the squared differences of all pairs
+    of samples, :math:`S_{ab} = (x_a - x_b)^2` (``(B, T, T)``), are computed once and
+    :math:`D^2_{ij} = \sum_k S_{i + k\tau,\, j + k\tau}` is a sum of ``m`` shifted
+    ``T' x T'`` blocks of ``S`` (no ``(B, T', T', m)`` trajectory difference tensor).
+    """
+    b = xc.shape[0]
+    if m == 1:
+        torch.sub(xc[:, :, None], xc[:, None, :], out=dst)
+        dst.abs_()
+        return
+    n = dst.shape[-1]
+    sq = _scratch(scratch, "sq", (b, xc.shape[1], xc.shape[1]), xc)
+    torch.sub(xc[:, :, None], xc[:, None, :], out=sq)
+    sq.mul_(sq)
+    terms = [sq[:, k * tau:k * tau + n, k * tau:k * tau + n] for k in range(m)]
+    acc = _scratch(scratch, "acc", (b, n, n), xc)
+    _sum_embedding(terms, tau, n, acc)
+    _sqrt_into(acc, dst)
+
+
+def _sum_embedding(terms: list[torch.Tensor], tau: int, side: int, out: torch.Tensor) -> None:
+    """``out = sum(terms)`` (``m >= 2`` terms) in the order numpy uses inside pyts.
+
+    pyts sums the squared trajectory differences with ``np.sum(axis=3)`` on a temporary whose
+    memory layout numpy derives from the strided trajectories: for ``tau == 1`` (or
+    ``T' == 1``) the embedding axis is innermost and numpy sums it pairwise; for ``tau > 1``
+    it is not, and numpy accumulates the ``m`` terms one after the other. Both orders agree
+    for ``m < 8``.
+    """
+    if len(terms) < 8 or not (tau == 1 or side == 1):
+        torch.add(terms[0], terms[1], out=out)
+        for t in terms[2:]:
+            out.add_(t)
+    else:
+        _pairwise_sum(terms, out=out)
+
+
+def _packed_pair_distances(xc: torch.Tensor, m: int, tau: int, side: int) -> torch.Tensor:
+    r"""Distances of every unordered pair of distinct trajectories, once: ``(B, T'(T'-1)/2)``.
+
+    The values are bit-identical to the off-diagonal entries of :func:`_distances_into`'s
+    matrices (same differences, same summation order, same sqrt). Pairs are enumerated
+    circularly, which needs no gather: with :math:`y^{(k)}_i = x_{i + k\tau}` and
+    :math:`h = \lfloor (T'-1)/2 \rfloor`, row :math:`\delta \in [1, h]` holds the pairs
+    :math:`(i, (i + \delta) \bmod T')` for all :math:`i` (a sliding window over
+    :math:`y^{(k)}` concatenated with itself), plus, for even :math:`T'`, the pairs
+    :math:`(i, i + T'/2)`, :math:`i < T'/2`.
+    """
+    b = xc.shape[0]
+    h = (side - 1) // 2
+    n_pairs = side * (side - 1) // 2
+    terms = []
+    for k in range(m):
+        y = xc[:, k * tau:k * tau + side]
+        buf = torch.empty((b, n_pairs), dtype=xc.dtype, device=xc.device)
+        if h:
+            win = torch.cat([y, y[:, :h]], dim=1).unfold(1, side, 1)[:, 1:]  # (B, h, T')
+            torch.sub(win, y[:, None, :], out=buf[:, :h * side].view(b, h, side))
+        if side % 2 == 0 and side:
+            half = side // 2
+            torch.sub(y[:, half:], y[:, :half], out=buf[:, h * side:])
+        if m == 1:
+            return buf.abs_()
+        terms.append(buf.mul_(buf))
+    acc = torch.empty_like(terms[0])
+    _sum_embedding(terms, tau, side, acc)
+    _sqrt_into(acc, acc)
+    return acc
+
+
+def _sqrt_into(src: torch.Tensor, dst: torch.Tensor) -> None:
+    """``dst = sqrt(src)``, correctly rounded as numpy's.
+
+    torch's vectorised CPU sqrt (AVX-512 build) is not correctly rounded (1 ulp off for ~15%
+    of float32 inputs), which would make distances differ from pyts's; numpy's is IEEE exact,
+    and so is CUDA's.
+    """
+    if _numpy_fast_path(src):
+        np.sqrt(src.numpy(), out=dst.numpy())
+    else:
+        torch.sqrt(src, out=dst)
+
+
+def _scratch(store: dict[str, torch.Tensor], key: str, shape: tuple[int, ...],
+             like: torch.Tensor) -> torch.Tensor:
+    numel = math.prod(shape)
+    buf = store.get(key)
+    if buf is None or buf.numel() < numel or buf.dtype != like.dtype or buf.device != like.device:
+        buf = torch.empty(numel, dtype=like.dtype, device=like.device)
+        store[key] = buf
+    return buf[:numel].view(shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Thresholds
+# --------------------------------------------------------------------------------------------
+
+
+def _as_dtype_scalar(value: Any, dtype: torch.dtype) -> float:
+    """``value`` rounded to ``dtype`` (as numpy casts a scalar), as a python float."""
+    np_dtype = np.float64 if dtype == torch.float64 else np.float32
+    try:
+        with np.errstate(over="ignore"):
+            return float(np.asarray(value).astype(np_dtype))
+    except OverflowError:  # python int beyond float64
+        return math.inf
+
+
+def _percentile_plan(percentage: Any, n: int) -> tuple[int, int, Any, Any, np.dtype]:
+    """Cached :func:`_percentile_plan_uncached` (keyed by value *and* type: 10 vs 10.0)."""
+    return _percentile_plan_cached(percentage, type(percentage), n)
+
+
+@functools.lru_cache(maxsize=64)
+def _percentile_plan_cached(percentage: Any, _type: type, n: int) -> tuple[int, int, Any, Any, np.dtype]:
+    return _percentile_plan_uncached(percentage, n)
+
+
+def _percentile_plan_uncached(percentage: Any, n: int) -> tuple[int, int, Any, Any, np.dtype]:
+    """numpy.percentile's linear-method bookkeeping for ``n`` values.
+
+    Returns ``(prev, next, gamma, one_minus_gamma, gamma_dtype)`` computed with the very
+    numpy operations of ``numpy.lib.function_base._quantile`` (same values and dtypes).
+    """
+    q = np.asanyarray(np.true_divide(percentage, 100))  # numpy.percentile
+    virtual = np.asanyarray((n - 1) * q)  # _QuantileMethods['linear']
+    prev = np.array(np.floor(virtual))  # _get_indexes
+    nxt = np.array(prev + 1)
+    above = virtual >= n - 1
+    if above.any():
+        prev[above] = -1
+        nxt[above] = -1
+    prev_i = prev.astype(np.intp)
+    nxt_i = nxt.astype(np.intp)
+    gamma = np.asanyarray(virtual - prev_i).reshape((1,))  # _get_gamma, reshaped as in _quantile
+    one_minus = 1 - gamma  # as in _lerp
+    return int(prev_i) % n, int(nxt_i) % n, gamma, one_minus, gamma.dtype
+
+
+def _order_statistics(xc: torch.Tensor, m: int, tau: int, side: int,
+                      ranks: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Order statistics ``ranks`` (0-based) of each series' flattened ``T' x T'`` matrix.
+
+    The sorted flattened matrix is ``T'`` zeros (the diagonal) followed by every
+    off-diagonal distance twice, so rank ``r >= T'`` is rank ``(r - T') // 2`` of the
+    ``P = T'(T'-1)/2`` pair distances: half the data to sort. On CPU numpy's sort is used
+    (vectorised: 3-6x faster than ``torch.kthvalue``/``torch.sort`` per row).
+
+    For ``m == 1`` and low ranks, fewer pairs suffice. With the series sorted,
+    :math:`s_0 \le \dots \le s_{T-1}`, the pair distances are :math:`s_j - s_i` (:math:`i < j`,
+    bit-identical to :math:`|x_a - x_b|`), and a pair of gap :math:`g = j - i > D` has inside
+    its window at least :math:`D(D+3)/2` pairs of gap :math:`\le D`, none larger than it.
+    Hence, if :math:`D(D+3)/2 \ge r + 1`, the :math:`r + 1` smallest distances are those of the
+    pairs of gap :math:`\le D` (ties included): sorting those ~:math:`DT` values is exact.
+    """
+    b = xc.shape[0]
+    zeros = [r < side for r in ranks]
+    out = [torch.zeros(b, dtype=xc.dtype, device=xc.device) if z else None for z in zeros]
+    if all(zeros):
+        return out[0], out[1]
+    need = (max(ranks) - side) // 2  # highest rank needed among the pair distances
+    gap = 1
+    while gap * (gap + 3) // 2 < need + 1:
+        gap += 1
+    n_near = gap * side - gap * (gap + 1) // 2
+    if m == 1 and n_near < 0.75 * side * (side - 1) // 2:
+        srt = _sort_rows(xc.clone())
+        pairs = torch.empty((b, n_near), dtype=xc.dtype, device=xc.device)
+        off = 0
+        for g in range(1, gap + 1):
+            torch.sub(srt[:, g:], srt[:, :-g], out=pairs[:, off:off + side - g])
+            off += side - g
+    else:
+        pairs = _packed_pair_distances(xc, m, tau, side)
+    pairs = _sort_rows(pairs)
+    for i, r in enumerate(ranks):
+        if out[i] is None:
+            out[i] = pairs[:, (r - side) // 2]
+    return out[0], out[1]
+
+
+def _sort_rows(a: torch.Tensor) -> torch.Tensor:
+    """Sort each row of the 2-D tensor ``a`` (in place on CPU, via numpy); returns it sorted."""
+    if _numpy_fast_path(a):
+        a.numpy().sort(axis=1)
+        return a
+    return torch.sort(a, dim=1).values
+
+
+def _ceil_to_float32(thr64: torch.Tensor) -> torch.Tensor:
+    """Smallest float32 >= ``thr64``: for float32 ``d``, ``d < thr64`` iff ``d < result``."""
+    c = thr64.to(torch.float32)
+    up = torch.nextafter(c, torch.full_like(c, math.inf))
+    return torch.where(c.to(torch.float64) < thr64, up, c)
+
+
+def _threshold_(d: torch.Tensor, threshold: Threshold, percentage: Any, xc: torch.Tensor,
+                m: int, tau: int) -> None:
+    """Binarise ``d`` (``(B, T', T')``, compute dtype) in place: 1 where ``d < eps``, else 0.
+
+    ``xc`` (``(B, T)``, compute dtype) are the series ``d`` was computed from ('point' sorts
+    their pair distances rather than the full matrices).
+    """
+    if threshold is None:
+        return
+    cdt = d.dtype
+    b, n = d.shape[0], d.shape[1] * d.shape[2]
+    if threshold == "distance":
+        mx = d.reshape(b, n).amax(dim=1)
+        eps = mx * _as_dtype_scalar(percentage / 100, cdt)
+        d.lt_(eps[:, None, None])
+    elif threshold == "point":
+        prev, nxt, gamma, one_minus, gdt = _percentile_plan(percentage, n)
+        g = float(gamma[0])
+        need_next = g != 0.0 and nxt != prev
+        a, bb = _order_statistics(xc, m, tau, d.shape[1], (prev, nxt if need_next else prev))
+        rdt = torch.promote_types(cdt, _TORCH_DTYPES[np.dtype(gdt).name])
+        a_r = a.to(rdt)
+        if need_next:
+            diff = (bb - a).to(rdt)
+            if g >= 0.5:
+                eps = bb.to(rdt) - diff * float(one_minus[0])
+            else:
+                eps = a_r + diff * g
+        else:
+            eps = a_r  # numpy: a + (b - a) * gamma with b - a == 0 or gamma == 0
+        if rdt != cdt:
+            eps = _ceil_to_float32(eps) if cdt == torch.float32 else eps.to(cdt)
+        d.lt_(eps[:, None, None])
+    else:
+        d.lt_(_as_dtype_scalar(threshold, cdt))
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+# CPU parallelism. Per chunk the work is a few dozen small torch/numpy kernels. Letting each
+# kernel fork/join torch's OpenMP team costs little on an idle machine but collapses when other
+# processes compete for the cores (a join waits for a descheduled team member: measured 5-20x
+# slower than one thread on a loaded 2-core VM). Instead, whole chunks are handed to a pool of
+# threads whose torch ops run single-threaded, so nothing ever waits for anything but the end
+# of the call, and a worker that gets the CPU simply takes the next chunk. torch kernels and
+# numpy sorts release the GIL. The pool has torch.get_num_threads() workers (the caller's
+# thread budget); with one thread, or on CUDA, chunks run inline.
+_PARALLEL_GRAIN = 32768  # at::internal::GRAIN_SIZE: smaller torch ops never fork anyway
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_PID = 0  # a forked child must not reuse its parent's (thread-less) pool
+_POOL_LOCK = threading.Lock()
+
+
+def _single_threaded_worker(barrier: threading.Barrier) -> None:
+    torch.get_num_threads()  # torch's lazy per-thread init first, so it cannot undo the next line
+    torch.set_num_threads(1)  # this thread's OpenMP/MKL settings (and, briefly, the global ones)
+    barrier.wait()
+
+
+def _cpu_pool(n_workers: int) -> ThreadPoolExecutor:
+    """The shared pool of ``>= n_workers`` threads whose torch ops are single-threaded."""
+    global _POOL, _POOL_SIZE, _POOL_PID
+    with _POOL_LOCK:
+        if _POOL is not None and _POOL_SIZE >= n_workers and _POOL_PID == os.getpid():
+            return _POOL
+        caller_threads = torch.get_num_threads()
+        barrier = threading.Barrier(n_workers + 1)
+        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="pimc-recurrence")
+        for _ in range(n_workers):  # each blocks on the barrier, so each gets its own thread
+            pool.submit(_single_threaded_worker, barrier)
+        barrier.wait()
+        # torch.set_num_threads also sets process-wide defaults: put back the caller's
+        torch.set_num_threads(caller_threads)
+        old = _POOL if _POOL_PID == os.getpid() else None
+        _POOL, _POOL_SIZE, _POOL_PID = pool, n_workers, os.getpid()
+    if old is not None:
+        old.shutdown(wait=False)
+    return pool
+
+
+def _run_chunks(n_rows: int, rows: int, device: torch.device, row_elems: int, multiple: int,
+                work: Callable[[int, int, dict[str, torch.Tensor]], None]) -> None:
+    """Call ``work(start, stop, scratch)`` for consecutive row ranges of at most ``rows`` rows.
+
+    Ranges are independent (they write disjoint output rows). On CPU with several torch
+    threads, all of them (even a single one: then there is no OpenMP fork/join at all) go to
+    :func:`_cpu_pool` workers, each with its own ``scratch`` buffers, ranges being shrunk so
+    that every worker gets some; tiny jobs (below torch's parallel grain) run inline.
+    ``multiple``: range sizes stay multiples of it.
+    """
+    n_workers = torch.get_num_threads() if device.type == "cpu" else 1
+    if n_workers > 1 and n_rows * row_elems >= _PARALLEL_GRAIN:
+        per_worker = -(-n_rows // n_workers)
+        rows = max(multiple, min(rows, per_worker + (-per_worker) % multiple))
+    else:
+        n_workers = 1
+    starts = list(range(0, n_rows, rows))
+    if n_workers <= 1:
+        scratch: dict[str, torch.Tensor] = {}
+        for start in starts:
+            work(start, min(n_rows, start + rows), scratch)
+        return
+    pool = _cpu_pool(min(n_workers, len(starts)))
+    queue = iter(starts)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        own: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            while not failed.is_set():
+                with lock:
+                    start = next(queue, None)
+                if start is None:
+                    return
+                try:
+                    work(start, min(n_rows, start + rows), own)
+                except BaseException:
+                    failed.set()
+                    raise
+
+    futures = [pool.submit(drain) for _ in range(min(n_workers, len(starts)))]
+    for f in futures:
+        f.result()
+
+
+def _plots_into(flat: torch.Tensor, out: torch.Tensor, m: int, tau: int, threshold: Threshold,
+                percentage: Any, resize_to: int | None = None, channels: int = 1) -> None:
+    """Compute the plots of ``flat`` (``(N, T)``) chunk by chunk into float32 ``out``.
+
+    ``out`` is ``(N, T', T')``, or ``(N // channels, channels, size, size)`` when
+    ``resize_to`` is given (rows are then processed in whole groups of ``channels``).
+    """
+    n_rows, length = flat.shape
+    side = length - (m - 1) * tau
+    cdt = _compute_dtype(flat.dtype)
+    item = torch.empty((), dtype=cdt).element_size()
+    # bytes per series: output/scratch plot, m > 1 squared differences and accumulator(s),
+    # 'point' pair distances (one buffer per embedding term)
+    row_bytes = side * side * (4 + item) + length * item
+    if m > 1:
+        row_bytes += (length * length + side * side * (9 if m >= 8 else 1)) * item
+    if threshold == "point":
+        row_bytes += (m + 1) * side * (side - 1) // 2 * item
+    rows = _chunk_rows(row_bytes, flat.device)
+    # Unthresholded float64 work can be written straight into the float32 output (the
+    # subtraction/sqrt runs in float64 and is rounded once on store, like pyts's float64
+    # values cast to float32); thresholds need the float64 distances, so a scratch.
+    direct = resize_to is None and (cdt == torch.float32 or threshold is None)
+    if resize_to is not None:
+        rows = max(channels, rows - rows % channels)
+
+    def work(start: int, stop: int, scratch: dict[str, torch.Tensor]) -> None:
+        xc = flat[start:stop].to(cdt)
+        if direct:
+            dst = out[start:stop]
+        else:
+            dst = _scratch(scratch, "dst", (stop - start, side, side), xc)
+        _distances_into(xc, dst, m, tau, scratch)
+        _threshold_(dst, threshold, percentage, xc, m, tau)
+        if resize_to is None:
+            if not direct:
+                out[start:stop].copy_(dst)
+        else:
+            imgs = dst.to(torch.float32).reshape(-1, channels, side, side)
+            out[start // channels:stop // channels] = F.interpolate(
+                imgs, size=(resize_to, resize_to), mode="bilinear", align_corners=False,
+                antialias=resize_to < side)
+
+    _run_chunks(n_rows, rows, flat.device, side * side, channels if resize_to is not None else 1, work)
+
+
+@torch.no_grad()
+def recurrence_plot(x: ArrayLike, dimension: int | float = 1, time_delay: int | float = 1,
+                    threshold: Threshold = None, percentage: int | float = 10) -> ArrayLike:
+    r"""Recurrence plots of every series in ``x`` (pyts ``RecurrencePlot`` semantics).
+
+    Args:
+        x: ``(..., T)`` numpy array or torch tensor (any number of leading batch dims,
+            including none), real-valued, no NaN/inf. CUDA tensors are processed on the GPU.
+        dimension: Embedding dimension :math:`m`: an integer in ``[1, T]`` or a float
+            :math:`f \in (0, 1)` meaning :math:`\lceil fT \rceil`.
+        time_delay: Delay :math:`\tau` between embedded samples: integer in ``[1, T]`` or a
+            float in ``(0, 1)``.
+        threshold: ``None`` (distances), a number ``> 0``, ``'point'`` (per-series
+            ``percentage``-th percentile of the distances) or ``'distance'``
+            (``percentage`` % of the per-series maximum distance). Binarisation is
+            :math:`R_{ij} = [D_{ij} < \varepsilon]`.
+        percentage: In ``[0, 100]``; used by ``'point'`` and ``'distance'`` (always checked).
+
+    Returns:
+        ``(..., T', T')`` float32, :math:`T' = T - (m-1)\tau`; a numpy array if ``x`` is not a
+        tensor, else a tensor on ``x``'s device. Work is done in chunks of series, so
+        temporaries stay at a few MB on CPU whatever the batch size.
+
+    Raises:
+        ConfigError: an invalid parameter (the message names it).
+        InputError: ``x`` is not real-valued, has no time axis, or contains NaN/inf.
+    """
+    _check_static(dimension, time_delay, threshold, percentage)
+    t, to_numpy = _as_tensor(x, "x")
+    if t.ndim < 1 or t.shape[-1] < 1:
+        raise InputError(f"recurrence plot: 'x' must have shape (..., T) with T >= 1, got {tuple(t.shape)}")
+    m, tau, side = trajectory_params(t.shape[-1], dimension, time_delay)
+    _check_finite(t, "x")
+    lead = tuple(t.shape[:-1])
+    flat = t.reshape(-1, t.shape[-1])
+    out = _empty_float32((flat.shape[0], side, side), t.device)
+    _plots_into(flat, out, m, tau, threshold, percentage)
+    out = out.reshape(*lead, side, side)
+    return out.numpy() if to_numpy else out
+
+
+@torch.no_grad()
+def stack_recurrence_plots(series: ArrayLike, *, dimension: int | float = 1,
+                           time_delay: int | float = 1, threshold: Threshold = None,
+                           percentage: int | float = 10, size: int | None = None) -> ArrayLike:
+    r"""Multi-channel recurrence-plot images: one plot per (sample, channel) series.
+
+    Args:
+        series: ``(N, C, T)`` numpy array or torch tensor; channel ``c`` of sample ``n`` is
+            one series (e.g. one vegetation index), its plot becomes image channel ``c``.
+        dimension, time_delay, threshold, percentage: as in :func:`recurrence_plot`.
+        size: ``None`` keeps the native ``T' x T'`` plots; an integer resizes every plot to
+            ``size x size`` with ``torch.nn.functional.interpolate(mode='bilinear',
+            align_corners=False)``, anti-aliased when shrinking (``antialias=True`` iff
+            ``size < T'``). Bilinear keeps a smooth distance image smooth and, with
+            ``align_corners=False``, maps pixel areas onto pixel areas (no half-pixel shift);
+            anti-aliasing averages over the whole footprint of an output pixel when
+            shrinking instead of sampling 4 input pixels (which would alias). Resized
+            thresholded plots hold fractions in ``[0, 1]`` (the share of recurrent pixels),
+            not only 0/1.
+
+    Returns:
+        ``(N, C, S, S)`` float32 with ``S = size`` or ``T'``; numpy in, numpy out; tensor in,
+        tensor (same device) out.
+
+    Raises:
+        ConfigError: an invalid parameter, including ``size``.
+        InputError: ``series`` is not 3-D, not real-valued, or contains NaN/inf.
+    """
+    _check_static(dimension, time_delay, threshold, percentage)
+    _check_size(size)
+    t, to_numpy = _as_tensor(series, "series")
+    if t.ndim != 3 or t.shape[-1] < 1:
+        raise InputError(
+            f"recurrence plot: 'series' must have shape (N, C, T) with T >= 1, got {tuple(t.shape)}")
+    n, c, length = t.shape
+    m, tau, side = trajectory_params(length, dimension, time_delay)
+    _check_finite(t, "series")
+    flat = t.reshape(n * c, length)
+    if size is None or size == side:
+        out = _empty_float32((n * c, side, side), t.device)
+        _plots_into(flat, out, m, tau, threshold, percentage)
+        out = out.reshape(n, c, side, side)
+    elif n * c == 0:
+        out = _empty_float32((n, c, size, size), t.device)
+    else:
+        out = _empty_float32((n, c, size, size), t.device)
+        _plots_into(flat, out, m, tau, threshold, percentage, resize_to=size, channels=c)
+    return out.numpy() if to_numpy else out
+
+
+# --------------------------------------------------------------------------------------------
+# Config
+# --------------------------------------------------------------------------------------------
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars -> python scalars (keeping int vs float)."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.str_):
+        return str(v)
+    return v
+
+
+@dataclass(frozen=True)
+class RecurrencePlotConfig:
+    """How series become recurrence-plot images; stored in model files.
+
+    Attributes:
+        dimension: Embedding dimension (int >= 1, or float in (0, 1): fraction of ``T``).
+        time_delay: Embedding delay (int >= 1, or float in (0, 1): fraction of ``T``).
+        threshold: ``None``, ``'point'``, ``'distance'`` or a number > 0.
+        percentage: In ``[0, 100]``, for ``'point'``/``'distance'``.
+        size: ``None`` (native ``T'``) or the side images are resized to.
+
+    Length-independent checks run at construction (:class:`ConfigError`); the rest
+    (``dimension``/``time_delay`` versus ``T``) when applied.
+    """
+
+    dimension: int | float = 1
+    time_delay: int | float = 1
+    threshold: Threshold = None
+    percentage: int | float = 10
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _plain(getattr(self, f.name)))
+        _check_static(self.dimension, self.time_delay, self.threshold, self.percentage)
+        _check_size(self.size)
+
+    def apply(self, series: ArrayLike) -> ArrayLike:
+        """``(N, C, T)`` series -> ``(N, C, S, S)`` images; see :func:`stack_recurrence_plots`."""
+        return stack_recurrence_plots(series, dimension=self.dimension, time_delay=self.time_delay,
+                                      threshold=self.threshold, percentage=self.percentage,
+                                      size=self.size)
+
+    def image_size(self, length: int) -> int:
+        """Side ``S`` of the images made from series of ``length`` samples."""
+        side = trajectory_params(length, self.dimension, self.time_delay)[2]
+        return side if self.size is None else self.size
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-python dict (JSON/YAML-safe) of every field."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecurrencePlotConfig:
+        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are refused.
+
+        Raises:
+            ConfigError: ``data`` is not a mapping, has unknown keys (named) or bad values.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"recurrence plot config must be a mapping, got {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in data if k not in known)
+        if unknown:
+            raise ConfigError(
+                f"recurrence plot config: unknown key(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: {', '.join(known)}")
+        return cls(**dict(data))
