@@ -1,15 +1,22 @@
-"""The PIMC time-series panel: choose a series, check it, inspect pixels.
+"""The PIMC time-series panel: choose a series, check it, inspect pixels, map regions, train.
 
-Sections (QGroupBox each, so later tools — fit, classify, forecast, cluster, similarity — add
-their own section under the same source):
+Sections (a group box each, all under the same source):
 
 * **Time series** — a manifest or folder (QgsFileWidget), or raster layers of the project (a
   table of layer + date, dates read from the layer or file name, editable, sorted by date); the
-  sensor preset; an optional band mapping; a model file (used by the model tools, later). The
+  sensor preset; an optional band mapping; the model file (``.pimc``) the map tools use. The
   source is checked as soon as it changes: :func:`pimc_core.timeseries.open_series` runs and its
   message (a :class:`~pimc_core.errors.PimcError`) shows in the status line.
 * **Pixel inspector** — indices and the minimum of valid observations; a click with the map tool
   reads that one pixel, makes its recurrence plots and shows the core's figure; "Save figure…".
+* **Maps of a region** — products (classes + confidence, forecast, embeddings, clusters,
+  similarity to the inspected pixel), then the region: a rectangle or polygon drawn on the map,
+  the canvas extent, or the selected polygons of a layer. A background task
+  (:class:`~qgis_plugin.tasks.MapTask`) runs the core; the maps arrive as layers in a group
+  ``PIMC <timestamp>``. Every product comes from a model: without one the panel says so.
+* **Train a model** — labelled polygons (a class field) or a label raster, an effort preset, a
+  ``.pimc`` file: a background :class:`~qgis_plugin.tasks.FitTask`; the new model becomes the
+  panel's model file.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ import traceback
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCsException,
     QgsMapLayer,
+    QgsMapLayerProxyModel,
     QgsMessageLog,
     QgsPointXY,
     QgsProject,
@@ -33,7 +42,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsSettings,
 )
-from qgis.gui import QgsFileWidget
+from qgis.gui import QgsCollapsibleGroupBox, QgsFieldComboBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QCursor
 from qgis.PyQt.QtWidgets import (
@@ -51,6 +60,7 @@ from qgis.PyQt.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QRadioButton,
     QScrollArea,
@@ -62,16 +72,21 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from . import pipeline, source
+from . import fitting, pipeline, source
 from .bootstrap import MissingDependencyError, import_core
+from .compat import QAction
 from .figure_view import FigureView
-from .geo import to_series_xy
+from .geo import series_crs, to_series_xy
+from .mapping import MapRequest, model_is_set
 
 LOG_TAG = "PIMC"
 SETTINGS = "pimc/dock/"
 _OK_STYLE = "color: #1a7f37;"
 _ERR_STYLE = "color: #c62828;"
 DEFAULT_INDICES = ("ndvi", "evi", "savi")
+_FILTERS = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filter  # QGIS >= 3.34 / before
+POLYGON_FILTER = _FILTERS.PolygonLayer
+LABEL_FILTER = _FILTERS.PolygonLayer | _FILTERS.RasterLayer
 
 
 def _date_of(text: str) -> dt.date | None:
@@ -192,6 +207,12 @@ class PimcDock(QDockWidget):
         self._tmpdir = tempfile.mkdtemp(prefix="pimc_panel_")
         self._warmed = False
         self._project_connected = False
+        self.map_task = None
+        self.fit_task = None
+        self.rect_tool = None
+        self.polygon_tool = None
+        self.last_query_xy: tuple[float, float] | None = None
+        self._query_key = None
 
         self._validate_timer = QTimer(self)
         self._validate_timer.setSingleShot(True)
@@ -269,10 +290,20 @@ class PimcDock(QDockWidget):
         opts.addRow("Band mapping", self.bands_edit)
         self.model_widget = QgsFileWidget()
         self.model_widget.setObjectName("PimcModelWidget")
-        self.model_widget.setFilter("PIMC model (*.safetensors *.pimc);;All files (*)")
-        self.model_widget.setEnabled(False)
-        self.model_widget.setToolTip("A trained PIMC model, for the model tools (fit, classify, forecast): coming later")
+        self.model_widget.setFilter("PIMC model (*.pimc);;All files (*)")
+        self.model_widget.setDialogTitle("PIMC model file")
+        self.model_widget.lineEdit().setPlaceholderText("a trained model (.pimc), for the maps")
+        self.model_widget.setToolTip(
+            "A trained PIMC model (.pimc) — from 'Train a model' below, pimc:fit or `pimc fit`. The maps "
+            "(classes, forecast, embeddings, clusters, similarity) all come from it. "
+            "builtin:nearest-centroid is a non-PIMC baseline for the synthetic sample data.")
+        self.model_widget.fileChanged.connect(self._on_model_changed)
         opts.addRow("Model file", self.model_widget)
+        self.model_label = QLabel("")
+        self.model_label.setObjectName("PimcModelLabel")
+        self.model_label.setWordWrap(True)
+        self.model_label.setVisible(False)
+        opts.addRow("", self.model_label)
         form.addLayout(opts)
 
         self.status_label = QLabel("Choose a time series.")
@@ -283,7 +314,10 @@ class PimcDock(QDockWidget):
         lay.addWidget(box)
 
         # --- pixel inspector
-        ibox = QGroupBox("Pixel inspector")
+        ibox = QgsCollapsibleGroupBox("Pixel inspector")
+        ibox.setObjectName("PimcInspectorBox")
+        ibox.setSaveCollapsedState(False)
+        self.inspector_box = ibox
         ilay = QVBoxLayout(ibox)
         irow = QGridLayout()
         self.index_checks: dict[str, QCheckBox] = {}
@@ -323,6 +357,8 @@ class PimcDock(QDockWidget):
         self.save_button.clicked.connect(self._save_figure_dialog)
         ilay.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignRight)
         lay.addWidget(ibox)
+        lay.addWidget(self._build_maps())
+        lay.addWidget(self._build_fit())
         lay.addStretch(1)
 
         scroll = QScrollArea()
@@ -337,6 +373,156 @@ class PimcDock(QDockWidget):
         self.sensor_combo.currentIndexChanged.connect(self._schedule_validation)
         self.bands_edit.editingFinished.connect(self._schedule_validation)
         self.layers_table.changed.connect(self._schedule_validation)
+
+    def _build_maps(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Maps of a region")
+        box.setObjectName("PimcMapsBox")
+        box.setSaveCollapsedState(False)
+        self.maps_box = box
+        lay = QVBoxLayout(box)
+        grid = QGridLayout()
+        self.product_checks: dict[str, QCheckBox] = {}
+        for i, (key, text, tip) in enumerate((
+            ("classes", "Classes + confidence", "class map (names and colours in the legend) and the probability of the class"),
+            ("forecast", "Forecast", "the model's vegetation-index forecast, one band per future date"),
+            ("embeddings", "Embeddings", "the model's embedding of each pixel, one band per dimension"),
+            ("clusters", "Clusters", "k-means clusters of the embeddings (an unsupervised map)"),
+            ("similarity", "Similar to inspected pixel",
+             "cosine similarity of every pixel's embedding to that of the last pixel clicked with the inspector"),
+        )):
+            cb = QCheckBox(text)
+            cb.setToolTip(tip)
+            cb.setChecked(key == "classes")
+            self.product_checks[key] = cb
+            grid.addWidget(cb, i // 2, (i % 2) * 2)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(2, 255)
+        self.k_spin.setValue(6)
+        self.k_spin.setPrefix("k = ")
+        self.k_spin.setToolTip("number of clusters")
+        grid.addWidget(self.k_spin, 1, 3)
+        lay.addLayout(grid)
+
+        lay.addWidget(QLabel("Region — draw on the map, or take:"))
+        row = QHBoxLayout()
+        self.rect_action = QAction("Rectangle", self)
+        self.rect_action.setObjectName("PimcRectangleAction")
+        self.rect_action.setToolTip("Drag a rectangle on the map: it is mapped with the chosen products")
+        self.polygon_action = QAction("Polygon", self)
+        self.polygon_action.setObjectName("PimcPolygonAction")
+        self.polygon_action.setToolTip(
+            "Click the vertices of a polygon on the map; right click or double click closes it and maps it")
+        for act, slot in ((self.rect_action, self.start_rectangle_tool), (self.polygon_action, self.start_polygon_tool)):
+            act.setCheckable(True)
+            act.triggered.connect(slot)
+            b = QToolButton()
+            b.setDefaultAction(act)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            row.addWidget(b)
+        self.extent_button = QPushButton("Canvas extent")
+        self.extent_button.setToolTip("Map what the map canvas shows")
+        self.extent_button.clicked.connect(self.map_canvas_extent)
+        row.addWidget(self.extent_button)
+        self.features_button = QPushButton("Selected polygons")
+        self.features_button.setToolTip("Map the selected polygons of the layer chosen below (pixels outside them stay empty)")
+        self.features_button.clicked.connect(self.map_selected_features)
+        row.addWidget(self.features_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        if self.iface is None:
+            for w in (self.rect_action, self.polygon_action, self.extent_button):
+                w.setEnabled(False)
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.region_layer_combo = QgsMapLayerComboBox()
+        self.region_layer_combo.setObjectName("PimcRegionLayerCombo")
+        self.region_layer_combo.setFilters(POLYGON_FILTER)
+        self.region_layer_combo.setAllowEmptyLayer(True)
+        form.addRow("Polygon layer", self.region_layer_combo)
+        self.out_widget = QgsFileWidget()
+        self.out_widget.setObjectName("PimcOutputFolder")
+        self.out_widget.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.out_widget.setDialogTitle("Folder for the maps")
+        self.out_widget.lineEdit().setPlaceholderText("empty: a temporary folder")
+        self.out_widget.setToolTip("Each run writes a new sub-folder PIMC_<date>_<time>_… with GeoTIFFs and QGIS styles")
+        form.addRow("Output folder", self.out_widget)
+        lay.addLayout(form)
+        prow = QHBoxLayout()
+        self.map_progress = QProgressBar()
+        self.map_progress.setRange(0, 100)
+        self.map_progress.setVisible(False)
+        prow.addWidget(self.map_progress, 1)
+        self.map_cancel_button = QPushButton("Cancel")
+        self.map_cancel_button.setVisible(False)
+        self.map_cancel_button.clicked.connect(self.cancel_map)
+        prow.addWidget(self.map_cancel_button)
+        lay.addLayout(prow)
+        self.map_status = QLabel("Choose a model file, then a region.")
+        self.map_status.setObjectName("PimcMapStatus")
+        self.map_status.setWordWrap(True)
+        self.map_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.map_status)
+        return box
+
+    def _build_fit(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Train a model")
+        box.setObjectName("PimcFitBox")
+        box.setSaveCollapsedState(False)
+        box.setCollapsed(True)
+        self.fit_box = box
+        lay = QVBoxLayout(box)
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.fit_layer_combo = QgsMapLayerComboBox()
+        self.fit_layer_combo.setObjectName("PimcFitLayerCombo")
+        self.fit_layer_combo.setFilters(LABEL_FILTER)
+        self.fit_layer_combo.setAllowEmptyLayer(True)
+        self.fit_layer_combo.setToolTip("Polygons with a class field, or a label raster on the series grid (0 = unlabelled)")
+        form.addRow("Labels", self.fit_layer_combo)
+        self.fit_field_combo = QgsFieldComboBox()
+        self.fit_field_combo.setObjectName("PimcFitFieldCombo")
+        self.fit_field_combo.setToolTip("The attribute holding the class: integer ids 1..255, or class names")
+        form.addRow("Class field", self.fit_field_combo)
+        self.fit_selected_check = QCheckBox("Selected polygons only")
+        form.addRow("", self.fit_selected_check)
+        self.fit_preset_combo = QComboBox()
+        self.fit_preset_combo.setObjectName("PimcFitPresetCombo")
+        self.fit_preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.fit_preset_combo.setMinimumContentsLength(10)
+        for key, label in fitting.PRESET_LABELS.items():
+            self.fit_preset_combo.addItem(label, key)
+        form.addRow("Effort", self.fit_preset_combo)
+        self.fit_out_widget = QgsFileWidget()
+        self.fit_out_widget.setObjectName("PimcFitOutput")
+        self.fit_out_widget.setStorageMode(QgsFileWidget.StorageMode.SaveFile)
+        self.fit_out_widget.setFilter("PIMC model (*.pimc)")
+        self.fit_out_widget.setDialogTitle("Save the model as")
+        self.fit_out_widget.lineEdit().setPlaceholderText("empty: pimc_model_<date>.pimc in the output folder")
+        form.addRow("Save model as", self.fit_out_widget)
+        lay.addLayout(form)
+        prow = QHBoxLayout()
+        self.fit_button = QPushButton("Train")
+        self.fit_button.setObjectName("PimcFitButton")
+        self.fit_button.setToolTip("Pretrain on the series (no labels), fine-tune on the labels, save the model")
+        self.fit_button.clicked.connect(self.start_fit)
+        prow.addWidget(self.fit_button)
+        self.fit_progress = QProgressBar()
+        self.fit_progress.setRange(0, 100)
+        self.fit_progress.setVisible(False)
+        prow.addWidget(self.fit_progress, 1)
+        self.fit_cancel_button = QPushButton("Cancel")
+        self.fit_cancel_button.setVisible(False)
+        self.fit_cancel_button.clicked.connect(self.cancel_fit)
+        prow.addWidget(self.fit_cancel_button)
+        lay.addLayout(prow)
+        self.fit_status = QLabel("Labelled polygons or a label raster → a model for the maps.")
+        self.fit_status.setObjectName("PimcFitStatus")
+        self.fit_status.setWordWrap(True)
+        self.fit_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.fit_status)
+        self.fit_layer_combo.layerChanged.connect(self._on_fit_layer_changed)
+        self._on_fit_layer_changed(self.fit_layer_combo.currentLayer())
+        return box
 
     # ------------------------------------------------------------------ source
     def _choose_folder(self) -> None:
@@ -496,6 +682,7 @@ class PimcDock(QDockWidget):
             self._pixel_error(f"unexpected error (details in the PIMC log): {e}")
             return False
         self.last_result = result
+        self.last_query_xy, self._query_key = ts.grid.xy(row, col), self._key()  # pixel centre, series CRS
         self.last_timing = {"open": t1 - t0, "pixel": t2 - t1, "figure": t3 - t2, "total": t3 - t0}
         self.pixel_label.setStyleSheet("")
         self.pixel_label.setText(
@@ -543,6 +730,311 @@ class PimcDock(QDockWidget):
         self._message(f"figure saved to {path}", ok=True)
         return path
 
+    # ------------------------------------------------------------------ model
+    def model_spec(self) -> str:
+        """The model choice: a ``.pimc`` path, ``builtin:nearest-centroid``, or ''."""
+        return (self.model_widget.filePath() or "").strip()
+
+    def set_model_path(self, path) -> None:
+        self.model_widget.setFilePath(str(path))
+        self._on_model_changed(str(path))
+
+    def _on_model_changed(self, *_args) -> None:
+        spec = self.model_spec()
+        text, ok = "", True
+        if spec and not spec.startswith("builtin:"):
+            try:
+                meta = import_core("pimc_core.model_file").read_metadata(spec)
+                classes = [str(c.get("name")) for c in meta.get("classes") or []]
+                shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
+                text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
+                        f"{meta.get('n_dates', '?')} dates")
+            except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
+                text, ok = f"not a usable model file: {e}", False
+        elif spec:
+            text = "a non-PIMC baseline for the synthetic sample data (nearest class-mean NDVI curve)"
+        self.model_label.setText(text)
+        self.model_label.setStyleSheet("" if ok else _ERR_STYLE)
+        self.model_label.setVisible(bool(text))
+        if ok and spec:
+            QgsSettings().setValue(SETTINGS + "model", spec)
+
+    # ------------------------------------------------------------------ maps
+    def map_products(self) -> tuple[str, ...]:
+        out = []
+        for key, cb in self.product_checks.items():
+            if cb.isChecked():
+                out.extend(("classes", "confidence") if key == "classes" else (key,))
+        return tuple(out)
+
+    def set_map_products(self, keys) -> None:
+        """Tick the product boxes (``classes`` stands for classes + confidence)."""
+        for key, cb in self.product_checks.items():
+            cb.setChecked(key in keys)
+
+    def _map_error(self, text: str) -> None:
+        self.map_status.setText(text)
+        self.map_status.setStyleSheet(_ERR_STYLE)
+        if self.iface is not None:
+            from .compat import MSG_WARNING
+
+            self.iface.messageBar().pushMessage("PIMC", text, level=MSG_WARNING, duration=8)
+
+    def _canvas(self):
+        return self.iface.mapCanvas() if self.iface is not None else None
+
+    def start_rectangle_tool(self, checked: bool = True) -> None:
+        """Make the rectangle tool current: the next rectangle dragged on the map is mapped."""
+        self._activate_region_tool("rect", checked)
+
+    def start_polygon_tool(self, checked: bool = True) -> None:
+        """Make the polygon tool current: the next polygon closed on the map is mapped."""
+        self._activate_region_tool("polygon", checked)
+
+    def _activate_region_tool(self, kind: str, checked: bool) -> None:
+        canvas = self._canvas()
+        if canvas is None:
+            return
+        from .draw_tools import PolygonRegionTool, RectangleRegionTool
+
+        if kind == "rect":
+            if self.rect_tool is None:
+                self.rect_tool = RectangleRegionTool(canvas, self.run_region)
+                self.rect_tool.setAction(self.rect_action)
+            tool = self.rect_tool
+        else:
+            if self.polygon_tool is None:
+                self.polygon_tool = PolygonRegionTool(canvas, self.run_region)
+                self.polygon_tool.setAction(self.polygon_action)
+            tool = self.polygon_tool
+        if checked:
+            canvas.setMapTool(tool)
+            self.map_status.setStyleSheet("")
+            self.map_status.setText("Drag a rectangle on the map." if kind == "rect" else
+                                    "Click the polygon's vertices; right click or double click to close it.")
+        elif canvas.mapTool() is tool:
+            canvas.unsetMapTool(tool)
+
+    def map_canvas_extent(self, *_args):
+        """Map what the canvas shows; return the task (None when refused, with the reason shown)."""
+        canvas = self._canvas()
+        if canvas is None:
+            return None
+        from .region_tools import canvas_extent_choice
+
+        return self.run_region(canvas_extent_choice(canvas))
+
+    def map_selected_features(self, *_args):
+        """Map the selected polygons of the chosen layer; return the task or None."""
+        from .region_tools import selected_features_choice
+
+        try:
+            errors = import_core("pimc_core.errors")
+            try:
+                choice = selected_features_choice(self.region_layer_combo.currentLayer())
+            except errors.PimcError as e:
+                self._map_error(str(e))
+                return None
+        except Exception as e:  # noqa: BLE001 - a slot: nothing may escape
+            self._log_exception("reading the selected polygons")
+            self._map_error(f"unexpected error (details in the PIMC log): {e}")
+            return None
+        return self.run_region(choice)
+
+    def run_region(self, choice, *, model=None):
+        """Start a background map run of ``choice`` (a :class:`~qgis_plugin.region_tools.RegionChoice`)
+        with the ticked products and the panel's model (or ``model``: a path or a model object).
+
+        Returns:
+            The started :class:`~qgis_plugin.tasks.MapTask`, or None when something is missing
+            (the reason is in the panel and the message bar). Never raises.
+        """
+        try:
+            return self._run_region(choice, model)
+        except Exception as e:  # noqa: BLE001 - a slot: nothing may escape
+            self._log_exception("starting a map run")
+            self._map_error(f"unexpected error (details in the PIMC log): {e}")
+            return None
+
+    def _run_region(self, choice, model):
+        from . import tasks
+        from .mapping import NO_MODEL_MESSAGE
+        from .region_tools import to_region_spec
+
+        if self.map_task is not None and not self.map_task.done:
+            self._map_error("a map run is in progress: wait for it or cancel it")
+            return None
+        ts = self.current_series()
+        if ts is None:
+            self._map_error(f"choose a valid time series first: {self.status_label.text()}")
+            return None
+        errors = import_core("pimc_core.errors")
+        model = model if model is not None else self.model_spec()
+        if not model_is_set(model):
+            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None
+        products = self.map_products()
+        if not products:
+            self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
+            return None
+        query = None
+        if "similarity" in products:
+            if self.last_query_xy is None or self._query_key != self._key():
+                self._map_error("the similarity map compares with the last inspected pixel: "
+                                "click a pixel with the pixel inspector first")
+                return None
+            query = self.last_query_xy
+        try:
+            region = to_region_spec(choice, ts)
+        except errors.PimcError as e:
+            self._map_error(str(e))
+            return None
+        request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query)
+        out_root = self.out_widget.filePath().strip() or None
+        task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
+        task.progressChanged.connect(self._on_map_progress)
+        self.map_task = task
+        self.map_progress.setValue(0)
+        self.map_progress.setVisible(True)
+        self.map_cancel_button.setVisible(True)
+        self.map_status.setStyleSheet("")
+        self.map_status.setText(f"mapping the {region.description}: {', '.join(products)} …")
+        if out_root:
+            QgsSettings().setValue(SETTINGS + "out_dir", out_root)
+        tasks.start(task)
+        return task
+
+    def _on_map_progress(self, value: float) -> None:
+        self.map_progress.setValue(int(value))
+
+    def cancel_map(self) -> None:
+        if self.map_task is not None and not self.map_task.done:
+            self.map_task.cancel()
+
+    def _on_map_done(self, task) -> None:
+        self.map_progress.setVisible(False)
+        self.map_cancel_button.setVisible(False)
+        if task.succeeded:
+            names = ", ".join(layer.name() for layer in task.layers)
+            group = task.group.name() if task.group is not None else ""
+            self.map_status.setStyleSheet(_OK_STYLE)
+            self.map_status.setText(f"✓ {group}: {names} ({task.outcome.seconds:.1f} s) — {task.out_dir}")
+        elif task.cancelled:
+            self.map_status.setStyleSheet("")
+            self.map_status.setText("cancelled; nothing was written")
+        else:
+            self.map_status.setStyleSheet(_ERR_STYLE)
+            self.map_status.setText(task.error or "the map run failed (details in the PIMC log)")
+
+    # ------------------------------------------------------------------ train
+    def _on_fit_layer_changed(self, layer) -> None:
+        from qgis.core import QgsVectorLayer
+
+        vector = isinstance(layer, QgsVectorLayer)
+        self.fit_field_combo.setLayer(layer if vector else None)
+        self.fit_field_combo.setEnabled(vector)
+        self.fit_selected_check.setEnabled(vector)
+
+    def set_fit_preset(self, key: str) -> None:
+        i = self.fit_preset_combo.findData(key)
+        if i >= 0:
+            self.fit_preset_combo.setCurrentIndex(i)
+
+    def _fit_error(self, text: str) -> None:
+        self.fit_status.setText(text)
+        self.fit_status.setStyleSheet(_ERR_STYLE)
+        if self.iface is not None:
+            from .compat import MSG_WARNING
+
+            self.iface.messageBar().pushMessage("PIMC", text, level=MSG_WARNING, duration=8)
+
+    def start_fit(self, *_args, config_overrides=None):
+        """Train a model in the background on the chosen labels; return the task or None (the
+        reason shown). When it is done, the new model becomes the panel's model file."""
+        try:
+            return self._start_fit(config_overrides)
+        except Exception as e:  # noqa: BLE001 - a slot: nothing may escape
+            self._log_exception("starting the training")
+            self._fit_error(f"unexpected error (details in the PIMC log): {e}")
+            return None
+
+    def _start_fit(self, overrides):
+        import datetime as _dt
+
+        from qgis.core import QgsVectorLayer
+
+        from . import tasks
+        from .labels import export_labels, raster_layer_path
+
+        if self.fit_task is not None and not self.fit_task.done:
+            self._fit_error("a training run is in progress: wait for it or cancel it")
+            return None
+        ts = self.current_series()
+        if ts is None:
+            self._fit_error(f"choose a valid time series first: {self.status_label.text()}")
+            return None
+        errors = import_core("pimc_core.errors")
+        layer = self.fit_layer_combo.currentLayer()
+        temp_files = []
+        try:
+            if layer is None:
+                raise errors.ConfigError("choose the labels: polygons with a class field, or a label raster")
+            cfg = fitting.fit_config(self.fit_preset_combo.currentData() or "standard", None, overrides)
+            out = self.fit_out_widget.filePath().strip()
+            if not out:
+                root = self.out_widget.filePath().strip() or str(Path(tempfile.gettempdir()) / "pimc_models")
+                out = str(Path(root) / f"pimc_model_{_dt.datetime.now():%Y%m%d_%H%M%S}.pimc")
+            field = None
+            if isinstance(layer, QgsVectorLayer):
+                field = self.fit_field_combo.currentField()
+                tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
+                temp_files.append(tmp)
+                labels, n = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
+                                          selected_only=self.fit_selected_check.isChecked())
+                what = f"{n} polygon{'s' if n != 1 else ''} of {layer.name()} ('{field}')"
+            else:
+                labels = raster_layer_path(layer)
+                what = f"label raster {layer.name()}"
+        except errors.PimcError as e:
+            for t in temp_files:
+                shutil.rmtree(t, ignore_errors=True)
+            self._fit_error(str(e))
+            return None
+        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg)
+        task = tasks.FitTask(ts, job, iface=self.iface, on_done=self._on_fit_done, temp_files=temp_files)
+        task.progressChanged.connect(lambda v: self.fit_progress.setValue(int(v)))
+        self.fit_task = task
+        self.fit_progress.setValue(0)
+        self.fit_progress.setVisible(True)
+        self.fit_cancel_button.setVisible(True)
+        self.fit_button.setEnabled(False)
+        self.fit_status.setStyleSheet("")
+        self.fit_status.setText(f"training on {what} → {job.out_path()} …")
+        tasks.start(task)
+        return task
+
+    def cancel_fit(self) -> None:
+        if self.fit_task is not None and not self.fit_task.done:
+            self.fit_task.cancel()
+
+    def _on_fit_done(self, task) -> None:
+        self.fit_progress.setVisible(False)
+        self.fit_cancel_button.setVisible(False)
+        self.fit_button.setEnabled(True)
+        if task.succeeded:
+            self.set_model_path(task.model_path)
+            acc = task.result.train_metrics.get("accuracy", float("nan"))
+            self.fit_status.setStyleSheet(_OK_STYLE)
+            self.fit_status.setText(
+                f"✓ {task.model_path.name}: {len(task.result.classes)} classes, training accuracy {acc:.2f}, "
+                f"{task.result.seconds:.0f} s — now the model file; draw a region to map it")
+        elif task.cancelled:
+            self.fit_status.setStyleSheet("")
+            self.fit_status.setText("training cancelled; no model file was written")
+        else:
+            self.fit_status.setStyleSheet(_ERR_STYLE)
+            self.fit_status.setText(task.error or "the training failed (details in the PIMC log)")
+
     # ------------------------------------------------------------------ helpers
     def _message(self, text: str, ok: bool) -> None:
         if self.iface is not None:
@@ -563,6 +1055,12 @@ class PimcDock(QDockWidget):
         if path:
             self.source_widget.setFilePath(path)
         self.set_sensor(s.value(SETTINGS + "sensor", None) or None)
+        model = s.value(SETTINGS + "model", "")
+        if model and (model.startswith("builtin:") or Path(model).is_file()):
+            self.set_model_path(model)
+        out_dir = s.value(SETTINGS + "out_dir", "")
+        if out_dir:
+            self.out_widget.setFilePath(out_dir)
 
     def _save_settings(self) -> None:
         s = QgsSettings()
@@ -581,8 +1079,23 @@ class PimcDock(QDockWidget):
             self.layers_table.reload()
 
     def cleanup(self) -> None:
-        """Disconnect from the project, stop timers, remove the temporary folder."""
+        """Cancel running tasks, remove the region tools, disconnect from the project, stop
+        timers, remove the temporary folder."""
         self._validate_timer.stop()
+        for task in (self.map_task, self.fit_task):
+            if task is not None and not task.done:
+                task.on_done = None  # the panel goes away: no callback into it
+                task.cancel()
+        canvas = self._canvas()
+        for tool in (self.rect_tool, self.polygon_tool):
+            if tool is None:
+                continue
+            if canvas is not None and canvas.mapTool() is tool:
+                canvas.unsetMapTool(tool)
+            tool.setAction(None)
+            tool.release()
+            tool.deleteLater()
+        self.rect_tool = self.polygon_tool = None
         if self._project_connected:
             p = QgsProject.instance()
             for sig in (p.layersAdded, p.layersRemoved):

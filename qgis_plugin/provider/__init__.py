@@ -1,17 +1,26 @@
 """The PIMC Processing provider (id ``pimc``) and its algorithms.
 
 Each algorithm is a thin layer over ``pimc_core``: parameters → one shared helper that opens the
-series (:mod:`.common`) → the same core functions the ``pimc`` command line calls. New tools
-(fit, classify, forecast, cluster, similarity) add their class to :data:`ALGORITHMS`.
+series (:mod:`.common`) → the same core functions the ``pimc`` command line calls. New tools add
+their class to :data:`ALGORITHMS`.
 """
 
 from __future__ import annotations
 
+from .fit_alg import FitAlgorithm
 from .indices_alg import IndicesAlgorithm
+from .maps_alg import ClassifyAlgorithm, ClusterAlgorithm, EmbedAlgorithm, ForecastAlgorithm, SimilarityAlgorithm
 from .provider import PimcProvider
 from .recurrence_alg import RecurrencePlotAlgorithm
 
 #: Algorithm classes the provider loads, in menu order.
-ALGORITHMS = [IndicesAlgorithm, RecurrencePlotAlgorithm]
+ALGORITHMS = [
+    IndicesAlgorithm, RecurrencePlotAlgorithm,
+    FitAlgorithm,
+    ClassifyAlgorithm, ForecastAlgorithm, EmbedAlgorithm, ClusterAlgorithm, SimilarityAlgorithm,
+]
 
-__all__ = ["ALGORITHMS", "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm"]
+__all__ = [
+    "ALGORITHMS", "ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "FitAlgorithm", "ForecastAlgorithm",
+    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SimilarityAlgorithm",
+]

@@ -1,0 +1,220 @@
+"""Training a model from QGIS: presets, progress and cancel for :func:`pimc_core.fit.fit`.
+
+Used by the panel's *Train a model* section (a background ``QgsTask``) and by ``pimc:fit``.
+No Qt and no qgis here: labels arrive as a file (a label raster on the series grid, or a
+vector file written by :mod:`.region_tools` / the algorithm from a QGIS layer).
+
+:func:`pimc_core.fit.fit` passes its ``progress`` argument on to each stage — sampling calls it
+with a fraction, pretraining and fine-tuning with ``(step, steps, loss)`` — so one
+:class:`FitProgress` object turns those calls into a single 0..1 fraction, and raises
+:class:`~pimc_core.errors.Cancelled` from inside the training loop when the user cancels
+(nothing is written then: the model file is saved, atomically, only at the very end).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .bootstrap import import_core
+
+_TINY_MODEL = {
+    "rp_encoder": {"width": 4, "depth": 2, "embed_dim": 8},
+    "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+    "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+    "proj_dim": 8,
+}
+_SMALL_MODEL = {
+    "rp_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
+    "series_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
+    "patch_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
+    "proj_dim": 16,
+}
+
+#: Fit configurations by effort: a mapping of the ``pimc fit`` YAML sections (merged under a
+#: user's YAML config, which wins). ``standard`` is :class:`pimc_core.fit.FitConfig`'s defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "standard": {},
+    "quick": {
+        "data": {"pretrain_samples": 2048, "per_class": 300, "patch_size": 5},
+        "model": _SMALL_MODEL,
+        "pretrain": {"steps": 60, "batch_size": 128, "warmup_steps": 6, "checkpoint_every": 0},
+        "finetune": {"epochs": 15, "max_steps": 120, "batch_size": 128},
+        "forecast": {"finetune": {"epochs": 5, "batch_size": 256}},
+    },
+    "smoke": {
+        "data": {"pretrain_samples": 256, "per_class": 12, "patch_size": 5},
+        "model": _TINY_MODEL,
+        "pretrain": {"steps": 3, "batch_size": 64, "warmup_steps": 1, "checkpoint_every": 0},
+        "finetune": {"epochs": 2, "batch_size": 32, "max_steps": 6},
+        "forecast": {"finetune": {"epochs": 1, "batch_size": 64}},
+    },
+}
+#: What the presets are called in the panel and in ``pimc:fit`` (same order).
+PRESET_LABELS: dict[str, str] = {
+    "standard": "standard (a few minutes for 256×256 px × 30 dates on 2 cores)",
+    "quick": "quick (about a minute; a smaller model)",
+    "smoke": "try-out (seconds; checks the workflow, the model is not useful)",
+}
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def fit_config(preset: str = "standard", config_path: str | os.PathLike | None = None,
+               overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The fit configuration mapping: ``preset``, then a YAML file, then ``overrides`` on top.
+
+    Raises:
+        ConfigError: unknown preset; an unreadable YAML (the core's message).
+    """
+    errors = import_core("pimc_core.errors")
+    if preset not in PRESETS:
+        raise errors.ConfigError(f"unknown training preset '{preset}' (known: {', '.join(PRESETS)})")
+    data = copy.deepcopy(PRESETS[preset])
+    if config_path and str(config_path).strip():
+        data = _merge(data, import_core("pimc_core.fit").load_yaml_config(Path(str(config_path).strip())))
+    if overrides:
+        data = _merge(data, overrides)
+    # validate now (unknown keys, bad values) rather than after sampling
+    import_core("pimc_core.fit").FitConfig.from_dict(data)
+    return data
+
+
+class FitProgress:
+    """One progress fraction over the stages of :func:`pimc_core.fit.fit`, with cancel.
+
+    Call it as fit's ``progress`` (``f(fraction)`` from sampling, ``f(step, steps, loss)`` from
+    the training loops) and as its ``log`` (``f(line)``). Each call first checks ``is_canceled``
+    and raises :class:`~pimc_core.errors.Cancelled` when it says so.
+    """
+
+    SAMPLING = (0.0, 0.1)
+
+    def __init__(self, report: Callable[[float], None] | None = None, is_canceled: Callable[[], bool] | None = None,
+                 log: Callable[[str], None] | None = None, *, pretrain: bool = True, forecast: bool = True) -> None:
+        self.report = report
+        self.is_canceled = is_canceled
+        self.log_line = log
+        stages = (["pretrain"] if pretrain else []) + ["finetune"] + (["forecast"] if forecast else [])
+        weights = {"pretrain": 0.55, "finetune": 0.25, "forecast": 0.08}
+        scale = 0.88 / sum(weights[s] for s in stages)
+        self.spans: list[tuple[str, float, float]] = []
+        start = self.SAMPLING[1]
+        for s in stages:
+            self.spans.append((s, start, start + weights[s] * scale))
+            start += weights[s] * scale
+        self.fraction = 0.0
+        self.stage = "sampling"
+        self.lines: list[str] = []
+        self._sample_pass = 0
+        self._last_sample = -1.0
+        self._loop = -1
+        self._last_step: tuple[int, int] | None = None
+
+    def check(self) -> None:
+        if self.is_canceled is not None and self.is_canceled():
+            errors = import_core("pimc_core.errors")
+            raise errors.Cancelled("training cancelled by the user; no model file was written")
+
+    def _set(self, f: float) -> None:
+        f = min(1.0, max(self.fraction, float(f)))  # never backwards
+        if f != self.fraction:
+            self.fraction = f
+            if self.report is not None:
+                self.report(f)
+
+    def __call__(self, *args) -> None:
+        self.check()
+        if len(args) == 1:  # sampling: two passes (unlabelled, labelled) of 0..1
+            f = float(args[0])
+            if f < self._last_sample:
+                self._sample_pass += 1
+            self._last_sample = f
+            lo, hi = self.SAMPLING
+            first = lo + (hi - lo) * 0.7
+            self._set(lo + (first - lo) * f if self._sample_pass == 0 else first + (hi - first) * f)
+        elif len(args) >= 2:  # a training loop: (step, steps[, loss])
+            step, total = int(args[0]), max(1, int(args[1]))
+            if self._last_step is None or step <= self._last_step[0] or total != self._last_step[1]:
+                self._loop = min(self._loop + 1, len(self.spans) - 1)
+            self._last_step = (step, total)
+            name, lo, hi = self.spans[self._loop]
+            self.stage = name
+            self._set(lo + (hi - lo) * min(1.0, step / total))
+
+    def log(self, line: str) -> None:
+        self.check()
+        self.lines.append(str(line))
+        if self.log_line is not None:
+            self.log_line(str(line))
+
+
+@dataclass
+class FitJob:
+    """Everything one training run needs (made on the main thread, run anywhere).
+
+    Attributes:
+        labels: a label raster on the series grid (0 = unlabelled) or a vector file.
+        out: the ``.pimc`` file to write (``.pimc`` is appended when missing).
+        class_field: the class attribute of a vector label file.
+        classes: a ``classes.json`` path (names and colours), or None.
+        config: the fit configuration mapping (:func:`fit_config`).
+    """
+
+    labels: str
+    out: str
+    class_field: str | None = None
+    classes: str | None = None
+    config: Mapping[str, Any] | None = None
+
+    def out_path(self) -> Path:
+        p = Path(str(self.out).strip()).expanduser()
+        if p.suffix.lower() != ".pimc":
+            p = p.with_name(p.name + ".pimc")
+        return p
+
+
+def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
+            cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+    """Run :func:`pimc_core.fit.fit` on the opened series; return its ``FitResult``.
+
+    Raises:
+        Cancelled: ``cancel()`` said so (no model file written). ConfigError / InputError /
+        BandError: from the core, one line each.
+    """
+    errors = import_core("pimc_core.errors")
+    fit_mod = import_core("pimc_core.fit")
+    if not job.out or not str(job.out).strip():
+        raise errors.ConfigError("choose where to save the model (.pimc file)")
+    out = job.out_path()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise errors.InputError(f"{out.parent}: cannot create the folder ({e.strerror or e})") from None
+    cfg = fit_mod.FitConfig.from_dict(dict(job.config or {}))
+    adapter = FitProgress(progress, cancel, log, pretrain=bool(cfg.pretrain.steps) and cfg.data.patch_size > 0,
+                          forecast=bool(cfg.forecast.enabled))
+    kwargs: dict[str, Any] = {}
+    if "cancel" in inspect.signature(fit_mod.fit).parameters:
+        kwargs["cancel"] = cancel
+    adapter.check()
+    result = fit_mod.fit(ts, job.labels, out, classes=job.classes or None, config=cfg,
+                         class_field=job.class_field or None, progress=adapter, log=adapter.log, **kwargs)
+    if progress is not None:
+        progress(1.0)
+    return result
+
+
+__all__ = ["FitJob", "FitProgress", "PRESETS", "PRESET_LABELS", "fit_config", "run_fit"]

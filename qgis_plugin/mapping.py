@@ -1,0 +1,248 @@
+"""Map runs for the panel's region tools and the Processing algorithms: which products, which
+model, which region — then the core's :mod:`pimc_core.inference` does the work.
+
+No Qt and no qgis here (QGIS geometries are turned into a :class:`RegionSpec` by
+:mod:`.region_tools` on the main thread); everything below may run in a background thread.
+
+One *map run* can ask for several products; they come from up to three core calls, in this order:
+
+* :func:`pimc_core.inference.run_inference` — ``classes``, ``confidence``, ``probabilities``,
+  ``forecast``, ``embeddings``;
+* :func:`pimc_core.inference.cluster_map` — ``clusters`` (k-means of the embeddings);
+* :func:`pimc_core.inference.similarity_map` — ``similarity`` (to a query pixel).
+
+The model is loaded once and shared by the calls. Progress is one fraction 0..1 over all calls;
+``cancel`` (a ``() -> bool``) is checked by the core between batches and here between calls.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .bootstrap import import_core
+
+#: Every product a map run can give, in the order the layers are stacked (top first).
+MAP_PRODUCTS: tuple[str, ...] = (
+    "classes", "clusters", "similarity", "confidence", "forecast", "probabilities", "embeddings",
+)
+#: Products of :func:`pimc_core.inference.run_inference`.
+INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "probabilities", "forecast", "embeddings")
+#: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
+BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
+
+NO_MODEL_MESSAGE = (
+    "choose a model file (.pimc) first: classes, forecasts and embeddings come from a trained model, "
+    "and clusters and similarity maps are computed from its embeddings — train one under "
+    "'Train a model' (or with `pimc fit`)"
+)
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """Where to map, in the series CRS: a box, polygons (GeoJSON-like mappings), or everything.
+
+    Attributes:
+        bbox: (xmin, ymin, xmax, ymax) in the series CRS, or None.
+        geometries: Polygon / MultiPolygon mappings in the series CRS, or None.
+        description: for messages and layer names ("rectangle", "3 selected features of fields" …).
+        all_touched: with polygons, every pixel they touch (not only pixel centres inside).
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    geometries: tuple[dict, ...] | None = None
+    description: str = "whole raster"
+    all_touched: bool = False
+
+    def build(self, grid):
+        """The core :class:`~pimc_core.regions.Region` on ``grid``.
+
+        Raises:
+            InputError: the region does not overlap the raster or covers no pixel.
+        """
+        regions = import_core("pimc_core.regions")
+        if self.geometries is not None:
+            return regions.geometry_region(grid, list(self.geometries), None, all_touched=self.all_touched,
+                                           name=self.description or "polygon")
+        if self.bbox is not None:
+            return regions.bbox_region(grid, self.bbox)
+        return regions.whole_region(grid)
+
+
+@dataclass
+class MapRequest:
+    """What to compute.
+
+    Attributes:
+        products: any of :data:`MAP_PRODUCTS`.
+        k: clusters (``clusters``), 2..255.
+        query_xy: the query pixel of ``similarity``: (x, y) in the series CRS.
+        sample_size, seed: k-means sample and seed.
+        block, batch_size: window side and pixels per model call (memory).
+    """
+
+    products: Sequence[str] = ("classes", "confidence")
+    k: int = 6
+    query_xy: tuple[float, float] | None = None
+    sample_size: int = 100_000
+    seed: int = 0
+    block: int = 256
+    batch_size: int = 4096
+
+    def check(self) -> tuple[str, ...]:
+        """The products, validated (ConfigError naming the problem)."""
+        errors = import_core("pimc_core.errors")
+        products = tuple(dict.fromkeys(str(p) for p in self.products))
+        if not products:
+            raise errors.ConfigError("choose at least one product (classes, forecast, embeddings, clusters, similarity)")
+        unknown = [p for p in products if p not in MAP_PRODUCTS]
+        if unknown:
+            raise errors.ConfigError(f"unknown product(s) {', '.join(unknown)} (known: {', '.join(MAP_PRODUCTS)})")
+        if "similarity" in products and self.query_xy is None:
+            raise errors.ConfigError("the similarity map needs a query pixel: inspect a pixel first (pixel inspector)")
+        return products
+
+
+@dataclass
+class MapOutcome:
+    """What a map run wrote: product → GeoTIFF, the style sidecars, one summary line per core call."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    styles: list[Path] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    pixels: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        names = ", ".join(self.files)
+        return f"{names} ({self.pixels} pixels, {self.seconds:.1f} s)"
+
+
+def model_is_set(spec: Any) -> bool:
+    """Whether the model choice names something (a path or a built-in), or is a model object."""
+    if spec is None:
+        return False
+    if isinstance(spec, (str, os.PathLike)):
+        return bool(str(spec).strip())
+    return True
+
+
+def resolve_model(spec: Any):
+    """A live model from a ``.pimc`` path, ``builtin:nearest-centroid``, a model or a factory.
+
+    Raises:
+        ConfigError: no model (:data:`NO_MODEL_MESSAGE`), an unknown built-in.
+        InputError: the file does not exist or is not a model.
+    """
+    errors = import_core("pimc_core.errors")
+    inference = import_core("pimc_core.inference")
+    if not model_is_set(spec):
+        raise errors.ConfigError(NO_MODEL_MESSAGE)
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec).strip()
+        if text.startswith("builtin:"):
+            if text == "builtin:nearest-centroid":
+                return inference.NearestCentroidModel.for_synthetic()
+            raise errors.ConfigError(f"unknown built-in model '{text}' (known: {', '.join(BUILTIN_MODELS)})")
+        return inference.load_model(Path(text).expanduser())
+    return inference.load_model(spec)
+
+
+def model_outputs(model) -> set[str]:
+    return {str(o) for o in getattr(model, "outputs", ())}
+
+
+def check_model_products(model, products: Sequence[str]) -> None:
+    """A ConfigError when the model cannot give a product (clusters / similarity need embeddings)."""
+    errors = import_core("pimc_core.errors")
+    outs = model_outputs(model)
+    name = type(model).__name__
+    for p in products:
+        need = "embeddings" if p in ("clusters", "similarity") else p
+        if need not in outs:
+            what = f"{p} (computed from embeddings)" if need != p else p
+            raise errors.ConfigError(f"model {name} cannot give {what}; it gives: {', '.join(sorted(outs)) or 'nothing'}")
+
+
+def run_maps(
+    ts,
+    model: Any,
+    region,
+    out_dir: str | os.PathLike,
+    request: MapRequest,
+    *,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> MapOutcome:
+    """Write the requested maps of ``region`` (a core Region, or None for the whole raster) into
+    ``out_dir`` with the core; files are named after the products (``classes.tif`` …) with
+    ``.qml`` styles next to them.
+
+    Every core call commits its files atomically; when a later call fails or is cancelled, the
+    files of the earlier ones stay in ``out_dir`` — callers that need all-or-nothing write into a
+    fresh folder and remove it (see :func:`remove_tree`).
+
+    Raises:
+        Cancelled, ConfigError, InputError, BandError: from the core, one line each.
+    """
+    import time
+
+    inference = import_core("pimc_core.inference")
+    errors = import_core("pimc_core.errors")
+    products = request.check()
+    live = resolve_model(model)
+    check_model_products(live, products)
+    calls: list[tuple[str, Callable[..., Any], dict]] = []
+    inf = tuple(p for p in INFERENCE_PRODUCTS if p in products)
+    common = dict(batch_size=int(request.batch_size), block=int(request.block))
+    if inf:
+        calls.append(("maps", inference.run_inference, dict(products=inf, **common)))
+    if "clusters" in products:
+        calls.append(("clusters", inference.cluster_map,
+                      dict(k=int(request.k), sample_size=int(request.sample_size), seed=int(request.seed), **common)))
+    if "similarity" in products:
+        x, y = request.query_xy
+        calls.append(("similarity", inference.similarity_map, dict(query_xy=(float(x), float(y)), **common)))
+
+    out = MapOutcome()
+    t0 = time.perf_counter()
+    n = len(calls)
+    for i, (what, fn, kw) in enumerate(calls):
+        if cancel is not None and cancel():
+            raise errors.Cancelled("cancelled by the user; no output was written")
+        span = (i / n, (i + 1) / n)
+
+        def part(f: float, span=span) -> None:
+            if progress is not None:
+                progress(span[0] + (span[1] - span[0]) * float(f))
+
+        res = fn(ts, live, region, out_dir, progress=part, cancel=cancel, **kw)
+        for f in res.files:
+            f = Path(f)
+            if f.suffix.lower() == ".tif":
+                out.files[f.stem] = f
+            else:
+                out.styles.append(f)
+        out.summaries.append(res.summary())
+        out.pixels = max(out.pixels, int(res.pixels))
+        out.extra.update(res.extra)
+    out.seconds = time.perf_counter() - t0
+    if progress is not None:
+        progress(1.0)
+    return out
+
+
+def remove_tree(path: str | os.PathLike | None) -> None:
+    """Remove a folder this code created (a failed or cancelled run), ignoring errors."""
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+__all__ = [
+    "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
+    "RegionSpec", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+]

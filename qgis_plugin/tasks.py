@@ -1,0 +1,241 @@
+"""Background work in QGIS's task manager: map runs (:class:`MapTask`) and training (:class:`FitTask`).
+
+A task's :meth:`~PimcTask.run` runs in a worker thread and never raises: a core error becomes
+``task.error`` (its one line), anything else ``task.error`` plus ``task.details`` (the traceback,
+written to the *PIMC* tab of the log). Progress goes to the task manager through
+``setProgress``; the task manager's cancel button (or :meth:`QgsTask.cancel`) makes
+``isCanceled()`` true, which the core checks between batches / training steps and answers
+with :class:`~pimc_core.errors.Cancelled`.
+
+:meth:`~PimcTask.finished` runs on the main thread: the map task adds its layers (a group
+``PIMC <timestamp>``), the fit task hands the model file over; both report to the message bar
+and the log, then call ``on_done(task)``. Nothing escapes these methods.
+
+Python task objects must outlive the C++ task: they are kept in :data:`LIVE` until finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from qgis.core import QgsApplication, QgsMessageLog, QgsTask
+
+from .bootstrap import MissingDependencyError, import_core
+from .compat import MSG_CRITICAL, MSG_INFO, MSG_SUCCESS
+from .fitting import FitJob, run_fit
+from .mapping import MapOutcome, MapRequest, RegionSpec, remove_tree, run_maps
+
+LOG_TAG = "PIMC"
+#: Tasks started and not finished yet (keeps their Python objects alive).
+LIVE: set["PimcTask"] = set()
+_CAN_CANCEL = getattr(QgsTask, "Flag", QgsTask).CanCancel
+
+
+class PimcTask(QgsTask):
+    """Common parts: error capture, messages, the live set, ``on_done``."""
+
+    def __init__(self, description: str, *, iface=None, on_done: Callable[["PimcTask"], None] | None = None) -> None:
+        super().__init__(description, _CAN_CANCEL)
+        self.iface = iface
+        self.on_done = on_done
+        self.error: str | None = None
+        self.details: str | None = None
+        self.cancelled = False
+        self.succeeded = False
+        self.done = False
+        self.seconds = 0.0
+
+    # ------------------------------------------------------------------ worker thread
+    def run(self) -> bool:  # noqa: D401 (QGIS API)
+        t0 = time.perf_counter()
+        try:
+            errors = import_core("pimc_core.errors")
+        except MissingDependencyError as e:
+            self.error = str(e)
+            return False
+        try:
+            self.work()
+            return not self.isCanceled()
+        except errors.Cancelled:
+            self.cancelled = True
+            return False
+        except (errors.PimcError, MissingDependencyError) as e:
+            self.error = str(e)
+            return False
+        except BaseException as e:  # noqa: BLE001 - a bug must not take QGIS down
+            self.error = f"unexpected error ({type(e).__name__}: {e}); details in the PIMC log"
+            self.details = traceback.format_exc()
+            return False
+        finally:
+            self.seconds = time.perf_counter() - t0
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ main thread
+    def finished(self, result: bool) -> None:  # noqa: D401 (QGIS API)
+        try:
+            self.cancelled = self.cancelled or self.isCanceled()
+            self.succeeded = bool(result) and not self.cancelled and self.error is None
+            if self.succeeded:
+                self.on_success()
+            else:
+                self.on_failure()
+        except Exception as e:  # noqa: BLE001 - e.g. the project went away meanwhile
+            self.succeeded = False
+            self.error = f"unexpected error after the task ({type(e).__name__}: {e}); details in the PIMC log"
+            self.details = traceback.format_exc()
+            self._report_error()
+        finally:
+            self.done = True
+            LIVE.discard(self)
+        callback, self.on_done = self.on_done, None
+        if callback is not None:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001
+                QgsMessageLog.logMessage(f"error in the task callback:\n{traceback.format_exc()}", LOG_TAG, MSG_CRITICAL)
+
+    def on_success(self) -> None:
+        pass
+
+    def on_failure(self) -> None:
+        self.cleanup()
+        if self.cancelled:
+            self.message(f"{self.description()}: cancelled; nothing was written", MSG_INFO)
+        else:
+            self._report_error()
+
+    def cleanup(self) -> None:
+        """Remove what a failed or cancelled run left (subclasses)."""
+
+    def _report_error(self) -> None:
+        text = f"{self.description()}: {self.error or 'failed'}"
+        log = text + (f"\n{self.details}" if self.details else "")
+        QgsMessageLog.logMessage(log, LOG_TAG, MSG_CRITICAL)
+        if self.iface is not None:
+            self.iface.messageBar().pushMessage("PIMC", text, level=MSG_CRITICAL, duration=0)
+
+    def message(self, text: str, level=MSG_INFO, duration: int = 8) -> None:
+        QgsMessageLog.logMessage(text, LOG_TAG, level)
+        if self.iface is not None:
+            self.iface.messageBar().pushMessage("PIMC", text, level=level, duration=duration)
+
+
+def start(task: PimcTask) -> PimcTask:
+    """Hand ``task`` to QGIS's task manager (it runs as soon as a thread is free)."""
+    LIVE.add(task)
+    QgsApplication.taskManager().addTask(task)
+    return task
+
+
+def new_run_folder(root: str | os.PathLike | None, when: dt.datetime | None = None) -> Path:
+    """A new, empty folder ``PIMC_<timestamp>`` in ``root`` (a temporary folder when empty)."""
+    base = Path(str(root).strip()).expanduser() if root and str(root).strip() else Path(tempfile.gettempdir()) / "pimc_maps"
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = f"{(when or dt.datetime.now()):%Y%m%d_%H%M%S}"
+    return Path(tempfile.mkdtemp(prefix=f"PIMC_{stamp}_", dir=base))
+
+
+class MapTask(PimcTask):
+    """Map a region with a model in the background; add the maps as layers when done.
+
+    Args:
+        ts: the opened series (reads open their files per call: safe in a worker thread).
+        model: a ``.pimc`` path, ``builtin:nearest-centroid``, a model or a factory.
+        region: a :class:`~qgis_plugin.mapping.RegionSpec` in the series CRS (None: everything).
+        out_root: the output folder; the maps go into a new sub-folder ``PIMC_<timestamp>_…``,
+            removed again when the run fails or is cancelled (nothing is left).
+        request: products and their settings.
+        add_layers: add the maps to the project (a group ``PIMC <timestamp>``) when done.
+    """
+
+    def __init__(self, ts, model: Any, region: RegionSpec | None, out_root: str | os.PathLike | None,
+                 request: MapRequest, *, add_layers: bool = True, iface=None,
+                 on_done: Callable[[PimcTask], None] | None = None, description: str | None = None) -> None:
+        region = region or RegionSpec()
+        products = ", ".join(request.products)
+        super().__init__(description or f"PIMC maps ({products}) of the {region.description}", iface=iface,
+                         on_done=on_done)
+        self.ts = ts
+        self.model = model
+        self.region = region
+        self.out_root = out_root
+        self.request = request
+        self.add_layers = add_layers
+        self.started = dt.datetime.now()
+        self.out_dir: Path | None = None
+        self.outcome: MapOutcome | None = None
+        self.group = None
+        self.layers: list = []
+
+    def work(self) -> None:
+        self.out_dir = new_run_folder(self.out_root, self.started)
+        self.setProgress(0.0)
+        region = self.region.build(self.ts.grid)
+        self.outcome = run_maps(
+            self.ts, self.model, region, self.out_dir, self.request,
+            progress=lambda f: self.setProgress(100.0 * f), cancel=self.isCanceled,
+        )
+
+    def cleanup(self) -> None:
+        remove_tree(self.out_dir)
+
+    def on_success(self) -> None:
+        out = self.outcome
+        if self.add_layers and out is not None and out.files:
+            from .layers import add_result_layers, group_name
+
+            self.group, self.layers = add_result_layers(out.files, name=group_name(self.started))
+        self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
+
+
+class FitTask(PimcTask):
+    """Train a model in the background (:func:`pimc_core.fit.fit`); ``model_path`` when done.
+
+    Args:
+        ts: the opened series.
+        job: labels, output file, class field / table and configuration.
+        temp_files: files made for this run (exported labels): removed when it ends.
+    """
+
+    def __init__(self, ts, job: FitJob, *, iface=None, on_done: Callable[[PimcTask], None] | None = None,
+                 temp_files: list[str | os.PathLike] | None = None, description: str | None = None) -> None:
+        super().__init__(description or f"PIMC training → {job.out_path().name}", iface=iface, on_done=on_done)
+        self.ts = ts
+        self.job = job
+        self.temp_files = [Path(p) for p in (temp_files or [])]
+        self.result = None
+        self.model_path: Path | None = None
+        self.log_lines: list[str] = []
+        self.stage = ""
+
+    def _log(self, line: str) -> None:
+        self.log_lines.append(line)
+        QgsMessageLog.logMessage(line, LOG_TAG, MSG_INFO)
+
+    def work(self) -> None:
+        self.setProgress(0.0)
+        self.result = run_fit(self.ts, self.job, progress=lambda f: self.setProgress(100.0 * f),
+                              cancel=self.isCanceled, log=self._log)
+        self.model_path = Path(self.result.path)
+
+    def _remove_temps(self) -> None:
+        for p in self.temp_files:
+            remove_tree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+    def cleanup(self) -> None:
+        self._remove_temps()
+
+    def on_success(self) -> None:
+        self._remove_temps()
+        self.message(f"model saved: {self.result.summary()}", MSG_SUCCESS, 10)
+
+
+__all__ = ["LIVE", "FitTask", "MapTask", "PimcTask", "new_run_folder", "start"]

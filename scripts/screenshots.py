@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Screenshots of the PIMC plugin in desktop QGIS, for the documentation.
+
+Starts QGIS (``qgis --code``) under Xvfb with a throw-away profile in which
+``scripts/install_plugin.py`` installed the plugin zip built from this checkout (enabled in
+``QGIS3.ini``: ``[PythonPlugins] pimc=true``), on a synthetic sample stack, and saves two
+grabs of the main window:
+
+* ``plugin_inspector.png`` — the PIMC panel on the sample with a clicked pixel's index curves
+  and recurrence plots, the pixel marked on the map;
+* ``plugin_classified.png`` — a class map made with the panel's *Maps of a region* (the canvas
+  extent), in its ``PIMC <timestamp>`` group with the class names and colours in the legend.
+
+Run it with the Python that has the project's packages (they are handed to QGIS through
+``PYTHONPATH``)::
+
+    .venv/bin/python scripts/screenshots.py                      # → docs/img/
+    .venv/bin/python scripts/screenshots.py --out /tmp/shots --model my_model.pimc
+
+``--model`` defaults to ``builtin:nearest-centroid`` (the documented non-PIMC baseline of the
+synthetic data, instant); give a ``.pimc`` to show a trained PIMC model instead, or
+``--train quick`` to fit one on the sample's sparse labels first (``pimc_core.fit`` with the
+plugin's *quick* preset, about 15 s; the images in ``docs/img`` are made so). Needs ``xvfb-run``
+(Debian: ``xvfb xauth``) and ``qgis``. Exit status 0 when both PNGs were written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT = 1600, 1000
+NAMES = ("plugin_inspector.png", "plugin_classified.png")
+
+# Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
+STARTUP = textwrap.dedent(r'''
+    import json, os, time, traceback
+    from pathlib import Path
+
+    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer
+    from qgis.gui import QgsVertexMarker
+    from qgis.PyQt.QtCore import Qt, QTimer
+    from qgis.PyQt.QtGui import QColor
+    from qgis.PyQt.QtWidgets import QApplication, QDockWidget
+    from qgis.utils import iface, plugins
+
+    CFG = json.loads(os.environ["PIMC_SHOTS"])
+    OUT = Path(CFG["out"])
+    STATUS = Path(CFG["status"])
+    status = {"ok": False, "steps": [], "errors": []}
+
+
+    def save_status():
+        STATUS.write_text(json.dumps(status, indent=1))
+
+
+    def pump(seconds=0.3):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            QApplication.processEvents()
+            time.sleep(0.01)
+
+
+    def settle():
+        canvas = iface.mapCanvas()
+        canvas.refreshAllLayers()
+        pump(0.3)
+        canvas.waitWhileRendering()
+        pump(0.5)
+        canvas.waitWhileRendering()
+        pump(0.2)
+
+
+    def grab(name):
+        settle()
+        img = iface.mainWindow().grab()
+        path = OUT / name
+        img.save(str(path), "PNG")
+        status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
+        save_status()
+
+
+    def step(fn):
+        def run():
+            try:
+                fn()
+            except Exception:
+                status["errors"].append(traceback.format_exc())
+                save_status()
+                quit_qgis()
+        return run
+
+
+    def tidy_window():
+        mw = iface.mainWindow()
+        mw.resize(CFG["width"], CFG["height"])
+        mw.showMaximized()
+        # only the layers panel on the left, the PIMC panel on the right
+        for dock in mw.findChildren(QDockWidget):
+            if dock.objectName() not in ("Layers", "PimcDock"):
+                dock.hide()
+            elif dock.objectName() == "Layers":
+                mw.resizeDocks([dock], [CFG["layers_width"]], Qt.Orientation.Horizontal)
+        iface.messageBar().clearWidgets()
+
+
+    @step
+    def start():
+        tidy_window()
+        plugin = plugins.get("pimc")
+        if plugin is None:
+            raise RuntimeError(f"the PIMC plugin is not loaded (plugins: {sorted(plugins)})")
+        # the imagery: a false-colour composite (NIR, red, green) of a summer date
+        img = CFG["image"]
+        layer = QgsRasterLayer(img, Path(img).stem + " (NIR, red, green)")
+        r = layer.renderer()
+        r.setRedBand(4); r.setGreenBand(3); r.setBlueBand(2)
+        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum)
+        QgsProject.instance().addMapLayer(layer)
+        iface.mapCanvas().setDestinationCrs(layer.crs())
+        iface.mapCanvas().setExtent(layer.extent().buffered(layer.extent().width() * 0.02))
+        plugin.show_panel(True)
+        dock = plugin.dock
+        dock.setMinimumWidth(CFG["dock_width"])
+        mw = iface.mainWindow()
+        mw.resizeDocks([dock], [CFG["dock_width"]], Qt.Orientation.Horizontal)
+        dock.set_source_path(CFG["manifest"])
+        ts = dock.validate()
+        if ts is None:
+            raise RuntimeError(dock.status_label.text())
+        dock.maps_box.setCollapsed(True)
+        dock.fit_box.setCollapsed(True)
+        plugin.inspector_action.trigger()
+        x, y = ts.grid.xy(*CFG["pixel"])
+        plugin.map_tool.handle_point(QgsPointXY(x, y))
+        if dock.last_result is None:
+            raise RuntimeError(dock.pixel_label.text())
+        global marker
+        marker = QgsVertexMarker(iface.mapCanvas())
+        marker.setCenter(QgsPointXY(x, y))
+        marker.setIconType(QgsVertexMarker.IconType.ICON_CROSS)
+        marker.setIconSize(18)
+        marker.setPenWidth(3)
+        marker.setColor(QColor("#ffff00"))
+        QTimer.singleShot(300, shot_inspector)
+
+
+    @step
+    def shot_inspector():
+        grab(CFG["names"][0])
+        from pimc.region_tools import canvas_extent_choice
+
+        dock = plugins["pimc"].dock
+        dock.inspector_box.setCollapsed(True)
+        dock.maps_box.setCollapsed(False)
+        dock.set_model_path(CFG["model"])
+        dock.out_widget.setFilePath(CFG["maps"])  # in the temporary folder of this run
+        dock.set_map_products(("classes",))
+        global task
+        task = dock.run_region(canvas_extent_choice(iface.mapCanvas()))
+        if task is None:
+            raise RuntimeError(dock.map_status.text())
+        QTimer.singleShot(200, wait_for_maps)
+
+
+    def wait_for_maps():
+        if not task.done:
+            QTimer.singleShot(200, wait_for_maps)
+            return
+        step(shot_classified)()
+
+
+    def shot_classified():
+        if not task.succeeded:
+            raise RuntimeError(f"map run failed: {task.error}")
+        dock = plugins["pimc"].dock
+        marker.hide()
+        iface.layerTreeView().refreshLayerSymbology(task.layers[0].id())
+        dock.widget().ensureWidgetVisible(dock.maps_box)
+        grab(CFG["names"][1])
+        status["ok"] = True
+        quit_qgis()
+
+
+    marker = None
+    task = None
+
+
+    def quit_qgis():
+        """Leave nothing behind: the marker, the layers (and their providers), the project."""
+        try:
+            if marker is not None:
+                iface.mapCanvas().scene().removeItem(marker)
+            QgsProject.instance().removeAllMapLayers()
+            QgsProject.instance().clear()
+            QgsProject.instance().setDirty(False)
+        except Exception:
+            status["errors"].append(traceback.format_exc())
+        save_status()
+        QTimer.singleShot(200, iface.actionExit().trigger)
+
+
+    def watchdog():
+        status["errors"].append(f"stopped after {CFG['watchdog_s']} s: {status['steps']}")
+        quit_qgis()
+
+
+    QTimer.singleShot(1500, start)
+    QTimer.singleShot(int(CFG["watchdog_s"] * 1000), watchdog)
+''')
+
+
+def write_profile(config: Path, zip_path: Path) -> None:
+    """Install the plugin zip into ``config`` (a QGIS_CUSTOM_CONFIG_PATH) and enable it."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import install_plugin
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    install_plugin.install(zip_path, install_plugin.plugins_dir(str(config)))
+    ini = config / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.write_text(textwrap.dedent("""\
+        [PythonPlugins]
+        pimc=true
+
+        [qgis]
+        checkVersion=false
+        showTips322=false
+        allowVersionCheck=false
+        warnOldProjectVersion=false
+        askToSaveProjectChanges=false
+        promptForRasterLayers=false
+        newProjectDefault=false
+
+        [core]
+        NewsFeed\\httpsfeedqgisorg\\disabled=true
+
+        [UI]
+        hidePluginStartupMessages=true
+        """))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default: docs/img)")
+    ap.add_argument("--model", default="builtin:nearest-centroid", help="model for the class map (.pimc or builtin:…)")
+    ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (smoke, quick, standard)")
+    ap.add_argument("--timeout", type=float, default=150, help="seconds before QGIS is stopped")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary profile and data (printed)")
+    ap.add_argument("--verbose", action="store_true", help="print QGIS's output")
+    args = ap.parse_args(argv)
+
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for name in NAMES:
+        (out / name).unlink(missing_ok=True)
+    for tool in ("xvfb-run", "qgis"):
+        if shutil.which(tool) is None:
+            print(f"screenshots: {tool} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="pimc_shots_"))
+    try:
+        sys.path.insert(0, str(ROOT))
+        from pimc_core.sample_data import make_synthetic
+
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import plugin_zip
+
+        sample = make_synthetic(work / "sample", size=64, n_dates=24, seed=3)
+        summer = min(sample.images, key=lambda p: abs(int(p.stem[-4:]) - 715))  # a mid-July date
+        zip_path = plugin_zip.build(work / "pimc.zip")
+        config = work / "qgis-config"
+        write_profile(config, zip_path)
+        model = args.model if args.model.startswith("builtin:") else str(Path(args.model).resolve())
+        if args.train:
+            from pimc_core.fit import fit
+            from qgis_plugin.fitting import fit_config
+
+            res = fit(sample.manifest, sample.labels_sparse, work / "sample_model.pimc", classes=sample.classes_json,
+                      config=fit_config(args.train), progress=False)
+            print(res.summary())
+            model = str(res.path)
+        startup = work / "startup.py"
+        startup.write_text(STARTUP)
+        status = work / "status.json"
+        env = dict(os.environ)
+        purelib = sysconfig.get_paths()["purelib"]
+        env.update(
+            QGIS_CUSTOM_CONFIG_PATH=str(config),
+            PYTHONPATH=os.pathsep.join(p for p in (purelib, env.get("PYTHONPATH", "")) if p),
+            PIMC_SHOTS=json.dumps({
+                "out": str(out), "status": str(status), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
+                "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
+                "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
+            }),
+            MPLBACKEND="Agg",
+        )
+        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
+        env.pop("QGIS_OPTIONS_PATH", None)
+        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24", "qgis", "--nologo", "--noversioncheck",
+               "--code", str(startup)]
+        t0 = time.monotonic()
+        # own session: on a time-out the whole group (xvfb-run, Xvfb, QGIS) is stopped, nothing stays
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                                start_new_session=True)
+        try:
+            log, _ = proc.communicate(timeout=args.timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            log, _ = proc.communicate()
+            rc, log = -1, f"QGIS did not quit within {args.timeout:.0f} s\n{log}"
+        if args.verbose:
+            print(log)
+        st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
+        for line in st.get("steps", []):
+            print(line)
+        missing = [n for n in NAMES if not (out / n).is_file()]
+        if st.get("errors") or missing:
+            print(f"screenshots: failed (QGIS exit {rc}, {time.monotonic() - t0:.0f} s)", file=sys.stderr)
+            for e in st.get("errors", []):
+                print(e, file=sys.stderr)
+            print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
+            return 1
+        print(f"screenshots: {', '.join(str(out / n) for n in NAMES)} ({time.monotonic() - t0:.0f} s, QGIS exit {rc})")
+        return 0
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
