@@ -40,13 +40,16 @@ percentile follows numpy's ``_lerp``, comparisons are made in the dtype numpy wo
 to, square roots are correctly rounded), so thresholded plots are identical to pyts's and
 unthresholded ones are pyts's values rounded to float32 (checked bit for bit in the tests).
 
-Implementation. Series are processed in chunks of a few MB (temporaries stay small whatever
-the batch; the output is allocated once). On CPU two steps go through numpy on the same
-memory: ``sqrt`` (torch's AVX-512 ``sqrt`` is not correctly rounded) and the per-series sort
-behind ``'point'`` (numpy's vectorised sort is 3-6x faster than ``torch.kthvalue``), and chunks
-are spread over ``torch.get_num_threads()`` worker threads running single-threaded kernels
-(see :func:`_run_chunks`: robust when other processes load the CPU, where per-kernel OpenMP
-fork/joins collapse). On CUDA everything is torch.
+Implementation. Series are processed in chunks sized to a core's L2 cache (temporaries stay
+small whatever the batch). The output is allocated once per call, or not at all: ``out=``
+takes a preallocated buffer, reused across batches when plots are streamed batch by batch to
+a consumer (the intended use: a raster is never turned into plots all at once). On CPU two
+steps go through numpy on the same memory: ``sqrt`` (torch's AVX-512 ``sqrt`` is not
+correctly rounded) and the per-series sort behind ``'point'`` (numpy's vectorised sort is 3-6x
+faster than ``torch.kthvalue``), and chunks are spread over ``torch.get_num_threads()`` worker
+threads running single-threaded kernels (see :func:`_run_chunks` and the comment above it:
+robust when other processes load the CPU, where per-kernel OpenMP fork/joins collapse; no
+global torch setting is ever changed). On CUDA everything is torch.
 
 Deliberate differences from pyts (all for the safer): booleans are rejected as
 ``dimension``/``time_delay``/``threshold``/``percentage``; a NaN ``threshold`` is rejected
@@ -57,9 +60,11 @@ returns an empty result instead of failing. No autograd: results never require g
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -80,12 +85,41 @@ _INT_TYPES = (int, np.integer)
 _REAL_TYPES = (int, np.integer, float, np.floating)
 _BOOL_TYPES = (bool, np.bool_)
 
-# Per-chunk working-set budget (bytes). On CPU it keeps a chunk's temporaries in the L3
-# cache (on a 2-core EPYC, 4-32 MiB chunks run within noise of each other in CPU time; 1 MiB
-# chunks pay python/dispatch overhead; fewer, larger chunks also mean fewer OpenMP fork/joins,
-# which are what collapses when other processes compete for the cores). On CUDA it only
-# bounds the temporaries.
-_CPU_CHUNK_BYTES = 8 << 20
+def _l2_cache_bytes(default: int = 1 << 20) -> int:
+    """Size of one core's L2 cache (Linux sysfs), else ``default``; clamped to [256 KiB, 4 MiB]."""
+    try:
+        base = "/sys/devices/system/cpu/cpu0/cache"
+        for entry in sorted(os.listdir(base)):
+            d = os.path.join(base, entry)
+            with open(os.path.join(d, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(d, "type")) as f:
+                kind = f.read().strip()
+            if level == "2" and kind in ("Unified", "Data"):
+                with open(os.path.join(d, "size")) as f:
+                    size = f.read().strip().upper()
+                mult = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+                value = int(size.rstrip("KM")) * mult
+                return min(max(value, 256 << 10), 4 << 20)
+    except (OSError, ValueError):
+        pass
+    return default
+
+
+# Per-chunk working-set budget (bytes). On CPU, one core's L2 cache: a chunk's output rows and
+# temporaries are written, re-read and finished (abs, sqrt, threshold) while still in cache,
+# so each output byte goes to memory once. But chunks are not cut below _MIN_CHUNK_ROWS
+# series (as long as they stay within _CPU_CHUNK_MAX_BYTES): the fixed per-chunk cost (python
+# + kernel dispatch: ~5 us for m == 1 distances, ~20 us for m > 1, ~80 us for 'point', which
+# runs a few dozen small kernels and a sort) matters more than L2 vs L3. Measured, streaming
+# 100k float32 series of length 46 in batches of 4096, 2 threads, best CPU seconds: m=3
+# distances 0.30 at 43-series chunks (the L2 budget) vs 0.18 at 128 and 0.17 at 256; m=1
+# distances 0.073 at 32 vs 0.057-0.061 at 128-512; 'point' 0.69 at 20 vs 0.23-0.29 at 256-2048;
+# L2, 2 MiB, 4 MiB and 8 MiB budgets with these minimums within noise of each other. On CUDA
+# the budget only bounds the temporaries.
+_CPU_CHUNK_BYTES = _l2_cache_bytes()
+_CPU_CHUNK_MAX_BYTES = 8 << 20
+_MIN_CHUNK_ROWS = {"point": 256, "other": 128}
 _CUDA_CHUNK_BYTES = 256 << 20
 # numpy's pairwise summation block (numpy/core/src/umath/loops_utils.h.src: PW_BLOCKSIZE).
 _PW_BLOCKSIZE = 128
@@ -255,14 +289,74 @@ def _empty_float32(shape: tuple[int, ...], device: torch.device) -> torch.Tensor
     return torch.empty(shape, dtype=torch.float32, device=device)
 
 
+def _extent(t: torch.Tensor) -> tuple[int, int]:
+    """``[first, last)`` byte addresses spanned by the elements of ``t`` (non-empty)."""
+    lo = hi = 0
+    for n, st in zip(t.shape, t.stride()):
+        if st < 0:
+            lo += (n - 1) * st
+        else:
+            hi += (n - 1) * st
+    item = t.element_size()
+    return t.data_ptr() + lo * item, t.data_ptr() + (hi + 1) * item
+
+
+def _check_out(out: Any, shape: tuple[int, ...], like: torch.Tensor, what: str) -> torch.Tensor:
+    """Validate a caller's preallocated ``out`` and return it as a tensor sharing its memory.
+
+    ``out`` must be a C-contiguous, writable float32 numpy array (CPU inputs only) or torch
+    tensor of exactly ``shape``, on ``like``'s device, not requiring grad, and not overlapping
+    the input ``like`` (which it would overwrite while it is being read).
+
+    Raises:
+        InputError: naming ``out``: what is wrong and what was expected.
+    """
+    want = f"a float32 array/tensor of shape {shape} on {like.device}"
+    if isinstance(out, np.ndarray):
+        if out.dtype != np.float32 or not out.dtype.isnative:
+            raise InputError(f"recurrence plot: 'out' must be {want}, got dtype {out.dtype}")
+        if not out.flags.writeable:
+            raise InputError("recurrence plot: 'out' is a read-only numpy array")
+        if not out.flags.c_contiguous:
+            raise InputError("recurrence plot: 'out' must be C-contiguous (e.g. np.empty(shape, np.float32))")
+        o = torch.from_numpy(out)
+    elif isinstance(out, torch.Tensor):
+        if out.dtype != torch.float32:
+            raise InputError(f"recurrence plot: 'out' must be {want}, got dtype {out.dtype}")
+        if out.requires_grad:
+            raise InputError("recurrence plot: 'out' must not require grad (results are not differentiable)")
+        o = out
+    else:
+        raise InputError(f"recurrence plot: 'out' must be None or {want}, got {type(out).__name__}")
+    if tuple(o.shape) != tuple(shape):
+        raise InputError(
+            f"recurrence plot: 'out' has shape {tuple(o.shape)}, expected {tuple(shape)} for these "
+            f"{what} and parameters (slice a larger buffer, e.g. out[:n], for a smaller batch)")
+    if o.device != like.device:
+        raise InputError(
+            f"recurrence plot: 'out' is on {o.device}, expected {like.device} (the device of '{what}')")
+    if not o.is_contiguous():
+        raise InputError("recurrence plot: 'out' must be contiguous")
+    if o.numel() and like.numel() and o.device == like.device:
+        a0, a1 = _extent(o)
+        b0, b1 = _extent(like)
+        if a0 < b1 and b0 < a1:
+            raise InputError(f"recurrence plot: 'out' overlaps the memory of '{what}'")
+    return o
+
+
 def _numpy_fast_path(t: torch.Tensor) -> bool:
     """Whether ``t`` may go through numpy (CPU tensors: shares memory, no copy)."""
     return t.device.type == "cpu"
 
 
-def _chunk_rows(row_bytes: int, device: torch.device) -> int:
-    budget = _CPU_CHUNK_BYTES if device.type == "cpu" else _CUDA_CHUNK_BYTES
-    return max(1, budget // max(1, row_bytes))
+def _chunk_rows(row_bytes: int, device: torch.device, min_rows: int = 1) -> int:
+    """Series per chunk: as many as fit the working-set budget; on CPU at least ``min_rows``
+    unless that exceeds ``_CPU_CHUNK_MAX_BYTES`` (long series)."""
+    if device.type == "cpu":
+        row_bytes = max(1, row_bytes)
+        return max(1, _CPU_CHUNK_BYTES // row_bytes, min(min_rows, _CPU_CHUNK_MAX_BYTES // row_bytes))
+    return max(1, _CUDA_CHUNK_BYTES // max(1, row_bytes))
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,72 +649,154 @@ def _threshold_(d: torch.Tensor, threshold: Threshold, percentage: Any, xc: torc
 # Driver
 # --------------------------------------------------------------------------------------------
 
-# CPU parallelism. Per chunk the work is a few dozen small torch/numpy kernels. Letting each
+# CPU parallelism. Per chunk the work is a handful of small torch/numpy kernels. Letting each
 # kernel fork/join torch's OpenMP team costs little on an idle machine but collapses when other
 # processes compete for the cores (a join waits for a descheduled team member: measured 5-20x
 # slower than one thread on a loaded 2-core VM). Instead, whole chunks are handed to a pool of
-# threads whose torch ops run single-threaded, so nothing ever waits for anything but the end
-# of the call, and a worker that gets the CPU simply takes the next chunk. torch kernels and
-# numpy sorts release the GIL. The pool has torch.get_num_threads() workers (the caller's
-# thread budget); with one thread, or on CUDA, chunks run inline.
-_PARALLEL_GRAIN = 32768  # at::internal::GRAIN_SIZE: smaller torch ops never fork anyway
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_PID = 0  # a forked child must not reuse its parent's (thread-less) pool
+# worker threads whose torch kernels run single-threaded, so nothing waits for anything but the
+# end of the call, and a worker that gets the CPU simply takes the next chunk (torch kernels and
+# numpy sorts release the GIL). The pool has torch.get_num_threads() workers (the caller's
+# thread budget); with one thread, on CUDA, or for jobs below torch's parallel grain, chunks
+# run inline in the calling thread.
+#
+# No global thread setting is ever changed. torch.set_num_threads is process-wide (it stores
+# the count every thread starts from, resizes torch's pthreadpool, clears the oneDNN cache),
+# so it is not called. What torch's CPU kernels read (at::get_num_threads() ==
+# omp_get_max_threads()) is a per-thread OpenMP setting (the nthreads-var ICV of the calling
+# thread): each worker, once, sets its own to 1 by calling omp_set_num_threads(1) of the OpenMP
+# runtime torch is linked with (already loaded: looked up with RTLD_NOLOAD, never loaded
+# anew), which changes nothing for any other thread, and checks that torch.get_num_threads()
+# then reads 1 in that thread. Where this is not possible (no such runtime found, e.g. a torch
+# built without OpenMP, or Windows), the workers run in "small-kernel mode" instead: chunks are
+# cut so that no kernel exceeds torch's parallel grain, below which ATen never forks
+# (slower: more, smaller kernels); if even one series exceeds the grain, chunks run inline
+# with torch's own threading. Chosen over a pure-numpy CPU path (numpy's broadcast subtract
+# over 46-element rows is 2.5x slower than torch's: measured) and over small-kernel mode
+# everywhere (1.7x more CPU for T=46: per-kernel dispatch dominates).
+_PARALLEL_GRAIN = 32768  # at::internal::GRAIN_SIZE: kernels of at most this many elements never fork
+_OMP_LIB = re.compile(r"^lib(gomp|iomp5|omp)(-[0-9a-f]+)?\.(so(\.[\d.]+)?|dylib)$")  # GNU, Intel, LLVM
+
+
+@functools.lru_cache(maxsize=1)
+def _omp_thread_setters() -> tuple[Callable[[int], None], ...]:
+    """``omp_set_num_threads`` of the OpenMP runtimes already loaded, torch's own first."""
+    if not hasattr(os, "RTLD_NOLOAD"):  # Windows: cannot look a library up without loading it
+        return ()
+    torch_dir = os.path.dirname(os.path.realpath(torch.__file__))
+    paths: list[str] = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:  # "address perms offset dev inode [path]"
+                fields_ = line.split(None, 5)
+                path = fields_[5].strip() if len(fields_) == 6 else ""
+                if path.startswith("/") and _OMP_LIB.match(os.path.basename(path)) and path not in paths:
+                    paths.append(path)
+    except OSError:  # macOS: no /proc; torch wheels ship their runtime in torch/lib
+        lib_dir = os.path.join(torch_dir, "lib")
+        try:
+            paths = [os.path.join(lib_dir, n) for n in sorted(os.listdir(lib_dir)) if _OMP_LIB.match(n)]
+        except OSError:
+            paths = []
+    paths.sort(key=lambda p: not os.path.realpath(p).startswith(torch_dir))
+    setters = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+            fn = lib.omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], None
+        setters.append(fn)
+    return tuple(setters)
+
+
+def _make_this_thread_single_threaded() -> bool:
+    """Make torch kernels called from *this* (worker) thread single-threaded; True if done.
+
+    Touches only this thread's OpenMP setting (see the comment above ``_PARALLEL_GRAIN``).
+    """
+    torch.get_num_threads()  # torch's lazy per-thread init first: it would reset the setting below
+    if torch.get_num_threads() == 1:
+        return True
+    for set_num_threads in _omp_thread_setters():
+        set_num_threads(1)
+        if torch.get_num_threads() == 1:
+            return True
+    return False
+
+
+class _Pool:
+    """Worker threads for :func:`_run_chunks`; ``single_threaded``: each runs torch kernels on one thread."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.size, self.pid = n_workers, os.getpid()
+        self.executor = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="pimc-recurrence")
+        barrier = threading.Barrier(n_workers)
+
+        def init() -> bool:  # each blocks on the barrier, so each runs on its own thread
+            try:
+                return _make_this_thread_single_threaded()
+            finally:
+                barrier.wait()
+
+        self.single_threaded = all(f.result() for f in [self.executor.submit(init) for _ in range(n_workers)])
+
+
+_POOL: _Pool | None = None
 _POOL_LOCK = threading.Lock()
 
 
-def _single_threaded_worker(barrier: threading.Barrier) -> None:
-    torch.get_num_threads()  # torch's lazy per-thread init first, so it cannot undo the next line
-    torch.set_num_threads(1)  # this thread's OpenMP/MKL settings (and, briefly, the global ones)
-    barrier.wait()
-
-
-def _cpu_pool(n_workers: int) -> ThreadPoolExecutor:
-    """The shared pool of ``>= n_workers`` threads whose torch ops are single-threaded."""
-    global _POOL, _POOL_SIZE, _POOL_PID
+def _cpu_pool(n_workers: int) -> _Pool:
+    """The shared pool of ``>= n_workers`` worker threads (a forked child makes its own)."""
+    global _POOL
     with _POOL_LOCK:
-        if _POOL is not None and _POOL_SIZE >= n_workers and _POOL_PID == os.getpid():
-            return _POOL
-        caller_threads = torch.get_num_threads()
-        barrier = threading.Barrier(n_workers + 1)
-        pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="pimc-recurrence")
-        for _ in range(n_workers):  # each blocks on the barrier, so each gets its own thread
-            pool.submit(_single_threaded_worker, barrier)
-        barrier.wait()
-        # torch.set_num_threads also sets process-wide defaults: put back the caller's
-        torch.set_num_threads(caller_threads)
-        old = _POOL if _POOL_PID == os.getpid() else None
-        _POOL, _POOL_SIZE, _POOL_PID = pool, n_workers, os.getpid()
+        pool = _POOL
+        if pool is not None and pool.size >= n_workers and pool.pid == os.getpid():
+            return pool
+        old = pool if pool is not None and pool.pid == os.getpid() else None
+        _POOL = pool = _Pool(n_workers)
     if old is not None:
-        old.shutdown(wait=False)
+        old.executor.shutdown(wait=False)
     return pool
 
 
-def _run_chunks(n_rows: int, rows: int, device: torch.device, row_elems: int, multiple: int,
-                work: Callable[[int, int, dict[str, torch.Tensor]], None]) -> None:
-    """Call ``work(start, stop, scratch)`` for consecutive row ranges of at most ``rows`` rows.
+def _chunk_plan(n_rows: int, rows: int, device: torch.device, kernel_elems: int,
+                multiple: int) -> tuple[int, _Pool | None, int]:
+    """``(rows per chunk, pool or None for inline, workers)`` for ``n_rows`` rows.
 
-    Ranges are independent (they write disjoint output rows). On CPU with several torch
-    threads, all of them (even a single one: then there is no OpenMP fork/join at all) go to
-    :func:`_cpu_pool` workers, each with its own ``scratch`` buffers, ranges being shrunk so
-    that every worker gets some; tiny jobs (below torch's parallel grain) run inline.
-    ``multiple``: range sizes stay multiples of it.
+    ``rows``: rows per chunk wanted (cache budget); ``kernel_elems``: elements of the largest
+    kernel per row (small-kernel mode keeps kernels within the parallel grain);
+    ``multiple``: chunk sizes stay multiples of it. Chunks are shrunk so that every worker
+    gets some.
     """
     n_workers = torch.get_num_threads() if device.type == "cpu" else 1
-    if n_workers > 1 and n_rows * row_elems >= _PARALLEL_GRAIN:
-        per_worker = -(-n_rows // n_workers)
-        rows = max(multiple, min(rows, per_worker + (-per_worker) % multiple))
-    else:
-        n_workers = 1
-    starts = list(range(0, n_rows, rows))
-    if n_workers <= 1:
+    if n_workers <= 1 or n_rows * kernel_elems <= _PARALLEL_GRAIN:
+        return rows, None, 1  # inline: the caller's kernels are single-threaded or never fork
+    pool = _cpu_pool(n_workers)
+    if not pool.single_threaded:
+        cap = _PARALLEL_GRAIN // max(1, kernel_elems)
+        if cap < multiple:  # one chunk's kernels would fork anyway: torch's own threading
+            return rows, None, 1
+        rows = min(rows, cap - cap % multiple)
+    per_worker = -(-n_rows // n_workers)
+    rows = max(multiple, min(rows, per_worker + (-per_worker) % multiple))
+    return rows, pool, n_workers
+
+
+def _run_chunks(n_chunks: int, pool: _Pool | None, n_workers: int,
+                work: Callable[[int, dict[str, torch.Tensor]], None]) -> None:
+    """Call ``work(i, scratch)`` for ``i in range(n_chunks)`` (independent chunks).
+
+    Inline when ``pool`` is None; otherwise on ``min(n_workers, n_chunks)`` pool workers taking
+    chunks from a shared counter, each with its own ``scratch`` buffers. The first exception
+    stops the others and is re-raised here.
+    """
+    if pool is None:
         scratch: dict[str, torch.Tensor] = {}
-        for start in starts:
-            work(start, min(n_rows, start + rows), scratch)
+        for i in range(n_chunks):
+            work(i, scratch)
         return
-    pool = _cpu_pool(min(n_workers, len(starts)))
-    queue = iter(starts)
+    counter = iter(range(n_chunks))
     lock = threading.Lock()
     failed = threading.Event()
 
@@ -629,16 +805,16 @@ def _run_chunks(n_rows: int, rows: int, device: torch.device, row_elems: int, mu
         with torch.no_grad():
             while not failed.is_set():
                 with lock:
-                    start = next(queue, None)
-                if start is None:
+                    i = next(counter, None)
+                if i is None:
                     return
                 try:
-                    work(start, min(n_rows, start + rows), own)
+                    work(i, own)
                 except BaseException:
                     failed.set()
                     raise
 
-    futures = [pool.submit(drain) for _ in range(min(n_workers, len(starts)))]
+    futures = [pool.executor.submit(drain) for _ in range(min(n_workers, n_chunks))]
     for f in futures:
         f.result()
 
@@ -651,47 +827,66 @@ def _plots_into(flat: torch.Tensor, out: torch.Tensor, m: int, tau: int, thresho
     ``resize_to`` is given (rows are then processed in whole groups of ``channels``).
     """
     n_rows, length = flat.shape
+    if n_rows == 0:
+        return
     side = length - (m - 1) * tau
     cdt = _compute_dtype(flat.dtype)
-    item = torch.empty((), dtype=cdt).element_size()
-    # bytes per series: output/scratch plot, m > 1 squared differences and accumulator(s),
-    # 'point' pair distances (one buffer per embedding term)
-    row_bytes = side * side * (4 + item) + length * item
-    if m > 1:
-        row_bytes += (length * length + side * side * (9 if m >= 8 else 1)) * item
-    if threshold == "point":
-        row_bytes += (m + 1) * side * (side - 1) // 2 * item
-    rows = _chunk_rows(row_bytes, flat.device)
+    flat = flat.to(cdt)  # once: (N, T) is small next to the (N, T', T') plots
+    item = flat.element_size()
     # Unthresholded float64 work can be written straight into the float32 output (the
     # subtraction/sqrt runs in float64 and is rounded once on store, like pyts's float64
     # values cast to float32); thresholds need the float64 distances, so a scratch.
     direct = resize_to is None and (cdt == torch.float32 or threshold is None)
-    if resize_to is not None:
-        rows = max(channels, rows - rows % channels)
+    # working set per series: its input and output rows, the scratch plot unless direct,
+    # m > 1 squared differences and accumulator(s), 'point' pair distances (one buffer per
+    # embedding term and their sum); kernel_elems: the largest kernel's elements per series
+    out_elems = side * side if resize_to is None else resize_to * resize_to
+    row_bytes = length * item + out_elems * 4 + (0 if direct else side * side * item)
+    kernel_elems = max(side * side, out_elems)
+    if m > 1:
+        row_bytes += (length * length + side * side * (9 if m >= 8 else 1)) * item
+        kernel_elems = max(kernel_elems, length * length)
+    if threshold == "point":
+        row_bytes += (m + 1) * side * (side - 1) // 2 * item
+    multiple = 1 if resize_to is None else channels
+    rows = _chunk_rows(row_bytes, flat.device, _MIN_CHUNK_ROWS["point" if threshold == "point" else "other"])
+    rows = max(multiple, rows - rows % multiple)
+    rows, pool, n_workers = _chunk_plan(n_rows, rows, flat.device, kernel_elems, multiple)
+    # views made once per call: per chunk only the kernels themselves are dispatched
+    outs = out.split(rows if resize_to is None else rows // channels)
+    plain = m == 1 and direct and threshold is None  # the common case: |x_i - x_j|, 2 kernels
+    xs = () if plain else flat.split(rows)
+    if m == 1:
+        cols, rws = flat[:, :, None].split(rows), flat[:, None, :].split(rows)
 
-    def work(start: int, stop: int, scratch: dict[str, torch.Tensor]) -> None:
-        xc = flat[start:stop].to(cdt)
-        if direct:
-            dst = out[start:stop]
+    def work(i: int, scratch: dict[str, torch.Tensor]) -> None:
+        if plain:
+            torch.sub(cols[i], rws[i], out=outs[i]).abs_()
+            return
+        xc = xs[i]
+        dst = outs[i] if direct else _scratch(scratch, "dst", (xc.shape[0], side, side), xc)
+        if m == 1:
+            torch.sub(cols[i], rws[i], out=dst).abs_()
         else:
-            dst = _scratch(scratch, "dst", (stop - start, side, side), xc)
-        _distances_into(xc, dst, m, tau, scratch)
-        _threshold_(dst, threshold, percentage, xc, m, tau)
+            _distances_into(xc, dst, m, tau, scratch)
+        if threshold is not None:
+            _threshold_(dst, threshold, percentage, xc, m, tau)
         if resize_to is None:
             if not direct:
-                out[start:stop].copy_(dst)
+                outs[i].copy_(dst)
         else:
             imgs = dst.to(torch.float32).reshape(-1, channels, side, side)
-            out[start // channels:stop // channels] = F.interpolate(
+            outs[i].copy_(F.interpolate(
                 imgs, size=(resize_to, resize_to), mode="bilinear", align_corners=False,
-                antialias=resize_to < side)
+                antialias=resize_to < side))
 
-    _run_chunks(n_rows, rows, flat.device, side * side, channels if resize_to is not None else 1, work)
+    _run_chunks(len(outs), pool, n_workers, work)  # as many chunks as input chunks
 
 
 @torch.no_grad()
 def recurrence_plot(x: ArrayLike, dimension: int | float = 1, time_delay: int | float = 1,
-                    threshold: Threshold = None, percentage: int | float = 10) -> ArrayLike:
+                    threshold: Threshold = None, percentage: int | float = 10, *,
+                    out: ArrayLike | None = None) -> ArrayLike:
     r"""Recurrence plots of every series in ``x`` (pyts ``RecurrencePlot`` semantics).
 
     Args:
@@ -706,34 +901,48 @@ def recurrence_plot(x: ArrayLike, dimension: int | float = 1, time_delay: int | 
             (``percentage`` % of the per-series maximum distance). Binarisation is
             :math:`R_{ij} = [D_{ij} < \varepsilon]`.
         percentage: In ``[0, 100]``; used by ``'point'`` and ``'distance'`` (always checked).
+        out: Optional preallocated result: a C-contiguous, writable float32 numpy array or
+            torch tensor of shape ``(..., T', T')`` on ``x``'s device (a numpy array only for
+            CPU inputs), not overlapping ``x``. Meant for streaming batches through one
+            reused buffer (no allocation, no page faults, memory that stays in cache); for a
+            smaller last batch pass a leading slice, ``out[:n]``. Every element is
+            overwritten. Nothing is written if validation fails.
 
     Returns:
-        ``(..., T', T')`` float32, :math:`T' = T - (m-1)\tau`; a numpy array if ``x`` is not a
-        tensor, else a tensor on ``x``'s device. Work is done in chunks of series, so
-        temporaries stay at a few MB on CPU whatever the batch size.
+        ``(..., T', T')`` float32, :math:`T' = T - (m-1)\tau`: ``out`` itself when given;
+        otherwise a numpy array if ``x`` is not a tensor, else a tensor on ``x``'s device.
+        Work is done in chunks of series sized to the L2 cache on CPU, so temporaries stay
+        small whatever the batch size.
 
     Raises:
         ConfigError: an invalid parameter (the message names it).
-        InputError: ``x`` is not real-valued, has no time axis, or contains NaN/inf.
+        InputError: ``x`` is not real-valued, has no time axis, or contains NaN/inf; ``out``
+            has the wrong type, dtype, shape, device or layout, or overlaps ``x`` (the
+            message names ``out``).
     """
     _check_static(dimension, time_delay, threshold, percentage)
     t, to_numpy = _as_tensor(x, "x")
     if t.ndim < 1 or t.shape[-1] < 1:
         raise InputError(f"recurrence plot: 'x' must have shape (..., T) with T >= 1, got {tuple(t.shape)}")
     m, tau, side = trajectory_params(t.shape[-1], dimension, time_delay)
-    _check_finite(t, "x")
     lead = tuple(t.shape[:-1])
+    if out is not None:
+        dst = _check_out(out, (*lead, side, side), t, "x")
+    _check_finite(t, "x")
     flat = t.reshape(-1, t.shape[-1])
-    out = _empty_float32((flat.shape[0], side, side), t.device)
-    _plots_into(flat, out, m, tau, threshold, percentage)
-    out = out.reshape(*lead, side, side)
-    return out.numpy() if to_numpy else out
+    if out is None:
+        dst = _empty_float32((*lead, side, side), t.device)
+    _plots_into(flat, dst.view(flat.shape[0], side, side), m, tau, threshold, percentage)
+    if out is not None:
+        return out
+    return dst.numpy() if to_numpy else dst
 
 
 @torch.no_grad()
 def stack_recurrence_plots(series: ArrayLike, *, dimension: int | float = 1,
                            time_delay: int | float = 1, threshold: Threshold = None,
-                           percentage: int | float = 10, size: int | None = None) -> ArrayLike:
+                           percentage: int | float = 10, size: int | None = None,
+                           out: ArrayLike | None = None) -> ArrayLike:
     r"""Multi-channel recurrence-plot images: one plot per (sample, channel) series.
 
     Args:
@@ -749,14 +958,17 @@ def stack_recurrence_plots(series: ArrayLike, *, dimension: int | float = 1,
             shrinking instead of sampling 4 input pixels (which would alias). Resized
             thresholded plots hold fractions in ``[0, 1]`` (the share of recurrent pixels),
             not only 0/1.
+        out: Optional preallocated ``(N, C, S, S)`` float32 result, reused across batches;
+            same rules as in :func:`recurrence_plot` (e.g. ``out[:n]`` for a smaller batch).
 
     Returns:
-        ``(N, C, S, S)`` float32 with ``S = size`` or ``T'``; numpy in, numpy out; tensor in,
-        tensor (same device) out.
+        ``(N, C, S, S)`` float32 with ``S = size`` or ``T'``: ``out`` itself when given;
+        otherwise numpy in, numpy out; tensor in, tensor (same device) out.
 
     Raises:
         ConfigError: an invalid parameter, including ``size``.
-        InputError: ``series`` is not 3-D, not real-valued, or contains NaN/inf.
+        InputError: ``series`` is not 3-D, not real-valued, or contains NaN/inf; a bad
+            ``out`` (see :func:`recurrence_plot`).
     """
     _check_static(dimension, time_delay, threshold, percentage)
     _check_size(size)
@@ -766,18 +978,20 @@ def stack_recurrence_plots(series: ArrayLike, *, dimension: int | float = 1,
             f"recurrence plot: 'series' must have shape (N, C, T) with T >= 1, got {tuple(t.shape)}")
     n, c, length = t.shape
     m, tau, side = trajectory_params(length, dimension, time_delay)
+    s = side if size is None else size
+    if out is not None:
+        dst = _check_out(out, (n, c, s, s), t, "series")
     _check_finite(t, "series")
+    if out is None:
+        dst = _empty_float32((n, c, s, s), t.device)
     flat = t.reshape(n * c, length)
-    if size is None or size == side:
-        out = _empty_float32((n * c, side, side), t.device)
-        _plots_into(flat, out, m, tau, threshold, percentage)
-        out = out.reshape(n, c, side, side)
-    elif n * c == 0:
-        out = _empty_float32((n, c, size, size), t.device)
+    if s == side:
+        _plots_into(flat, dst.view(n * c, side, side), m, tau, threshold, percentage)
     else:
-        out = _empty_float32((n, c, size, size), t.device)
-        _plots_into(flat, out, m, tau, threshold, percentage, resize_to=size, channels=c)
-    return out.numpy() if to_numpy else out
+        _plots_into(flat, dst, m, tau, threshold, percentage, resize_to=s, channels=c)
+    if out is not None:
+        return out
+    return dst.numpy() if to_numpy else dst
 
 
 # --------------------------------------------------------------------------------------------

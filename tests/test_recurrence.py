@@ -149,12 +149,19 @@ def test_torch_in_torch_out_on_device(device):
         _assert_same(got.cpu().numpy(), ref)
 
 
-def test_chunking_is_invisible(monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_chunking_is_invisible(monkeypatch, threads):
     x = _series(101, 33, seed=4)
-    want = {thr: recurrence_plot(x, 2, 1, thr) for thr in (None, "point")}
+    want = {(m, thr): recurrence_plot(x, m, 1, thr) for m in (1, 2) for thr in (None, "point")}
     monkeypatch.setattr(rec, "_CPU_CHUNK_BYTES", 1)  # one series per chunk
-    for thr, ref in want.items():
-        np.testing.assert_array_equal(recurrence_plot(x, 2, 1, thr), ref)
+    monkeypatch.setattr(rec, "_MIN_CHUNK_ROWS", {"point": 1, "other": 1})
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for (m, thr), ref in want.items():
+            np.testing.assert_array_equal(recurrence_plot(x, m, 1, thr), ref)
+    finally:
+        torch.set_num_threads(prev)
 
 
 def test_torch_fallback_paths_match(monkeypatch):
@@ -340,3 +347,255 @@ def test_trajectory_params():
     assert trajectory_params(46, 0.1, 0.05) == (5, 3, 34)  # ceil(4.6), ceil(2.3)
     with pytest.raises(ConfigError, match="dimension"):
         trajectory_params(10, 11)
+
+
+# --------------------------------------------------------------------------------------------
+# out= (preallocated, reused output buffers)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [None, "point", "distance", 0.7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_streaming_matches_pyts(threshold, dtype):
+    """Batches streamed through one reused buffer (last batch smaller: a leading slice)."""
+    x = _series(700, 46, dtype=dtype, seed=21)
+    buf = np.full((256, 45, 45), np.nan, dtype=np.float32)
+    for start in range(0, len(x), 256):
+        xb = x[start:start + 256]
+        got = recurrence_plot(xb, dimension=2, threshold=threshold, out=buf[:len(xb)])
+        assert got.base is buf or got is buf  # the buffer itself (a view of it), no copy
+        _assert_same(got, _pyts(xb, dimension=2, threshold=threshold))
+
+
+@pytest.mark.parametrize("as_torch", [False, True])
+def test_out_returns_out_and_equals_fresh_result(as_torch):
+    x = _series(2 * 3 * 5, 19, seed=22).reshape(2, 3, 5, 19)
+    inp = torch.from_numpy(x) if as_torch else x
+    buf = torch.full((2, 3, 5, 19, 19), -1.0) if as_torch else np.full((2, 3, 5, 19, 19), -1.0, np.float32)
+    for kw in [dict(), dict(threshold="point"), dict(dimension=3, time_delay=2)]:
+        side = 19 - ((kw.get("dimension", 1) - 1) * kw.get("time_delay", 1))
+        o = buf[..., :side, :side] if side == 19 else (
+            torch.empty((2, 3, 5, side, side)) if as_torch else np.empty((2, 3, 5, side, side), np.float32))
+        got = recurrence_plot(inp, out=o, **kw)
+        assert got is o
+        fresh = recurrence_plot(inp, **kw)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(fresh))
+
+
+def test_out_numpy_buffer_for_cpu_tensor_and_tensor_buffer_for_numpy():
+    x = _series(40, 30, seed=23)
+    ref = _pyts(x, threshold="point")
+    o = np.empty((40, 30, 30), np.float32)
+    assert recurrence_plot(torch.from_numpy(x), threshold="point", out=o) is o
+    _assert_same(o, ref)
+    t = torch.empty(40, 30, 30)
+    assert recurrence_plot(x, threshold="point", out=t) is t
+    _assert_same(t.numpy(), ref)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_out_on_device(device):
+    x = torch.randn(300, 25, device=device)
+    o = torch.empty(300, 24, 24, device=device)
+    assert recurrence_plot(x, 2, threshold="distance", out=o) is o
+    _assert_same(o.cpu().numpy(), _pyts(x.cpu().numpy(), dimension=2, threshold="distance"))
+
+
+@pytest.mark.parametrize("size", [None, 22, 12, 30])
+@pytest.mark.parametrize("threshold", [None, "point"])
+def test_stack_out_matches_fresh(size, threshold):
+    x = _series(300 * 3, 23, seed=24).reshape(300, 3, 23)
+    fresh = stack_recurrence_plots(x, dimension=2, threshold=threshold, size=size)
+    buf = np.full((512, *fresh.shape[1:]), np.nan, np.float32)
+    got = stack_recurrence_plots(x, dimension=2, threshold=threshold, size=size, out=buf[:300])
+    assert got.base is buf
+    np.testing.assert_array_equal(got, fresh)
+    assert np.isnan(buf[300:]).all()  # nothing written past the slice
+    t = torch.from_numpy(np.ascontiguousarray(buf[:300]))
+    got = stack_recurrence_plots(torch.from_numpy(x), dimension=2, threshold=threshold, size=size, out=t)
+    assert got is t
+    np.testing.assert_array_equal(t.numpy(), fresh)
+
+
+def test_out_empty_batch():
+    o = np.empty((0, 9, 9), np.float32)
+    assert recurrence_plot(np.zeros((0, 10), np.float32), 2, out=o) is o
+    o = np.empty((0, 3, 4, 4), np.float32)
+    assert stack_recurrence_plots(np.zeros((0, 3, 10)), size=4, out=o) is o
+
+
+def _bad_outs():
+    good = (6, 20, 20)
+    base = np.empty((6, 20, 40), np.float32)
+    ro = np.empty(good, np.float32)
+    ro.flags.writeable = False
+    return [
+        (np.empty(good, np.float64), "dtype"),
+        (np.empty(good, ">f4"), "dtype"),
+        (torch.empty(good, dtype=torch.float64), "dtype"),
+        (np.empty((6, 20, 21), np.float32), r"shape \(6, 20, 21\), expected \(6, 20, 20\)"),
+        (np.empty((7, 20, 20), np.float32), "shape"),
+        (np.empty((6, 400), np.float32), "shape"),
+        (torch.empty(6, 20, 20)[None], "shape"),
+        (base[:, :, :20], "contiguous"),
+        (torch.empty(6, 20, 20).transpose(1, 2), "contiguous"),
+        (ro, "read-only"),
+        (torch.empty(good, requires_grad=True), "grad"),
+        (torch.empty(good, device="meta"), "meta"),
+        ([[0.0]], "list"),
+        (np.float32(0), "float32"),
+    ]
+
+
+@pytest.mark.parametrize("i", range(len(_bad_outs())))
+def test_bad_out_raises_input_error_naming_out(i):
+    bad, match = _bad_outs()[i]
+    x = _series(6, 20, seed=25)
+    with pytest.raises(InputError, match="'out'") as err:
+        recurrence_plot(x, out=bad)
+    assert err.match(match)
+    bad4 = bad[:, None] if isinstance(bad, (np.ndarray, torch.Tensor)) and bad.ndim == 3 else bad
+    with pytest.raises(InputError, match="'out'"):
+        stack_recurrence_plots(x[:, None], out=bad4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_out_device_mismatch_cuda():
+    x = torch.randn(4, 10, device="cuda")
+    with pytest.raises(InputError, match="'out' is on cpu"):
+        recurrence_plot(x, out=np.empty((4, 10, 10), np.float32))
+    with pytest.raises(InputError, match="'out' is on cuda"):
+        recurrence_plot(x.cpu(), out=torch.empty(4, 10, 10, device="cuda"))
+
+
+def test_out_overlapping_input_is_refused():
+    mem = torch.zeros(10 * 12 * 12 + 10 * 12)
+    x = mem[:10 * 12].view(10, 12)
+    with pytest.raises(InputError, match="'out' overlaps"):
+        recurrence_plot(x, out=mem[10 * 12 - 1:-1].view(10, 12, 12))
+    o = mem[10 * 12:].view(10, 12, 12)  # adjacent, not overlapping: fine
+    x.copy_(torch.from_numpy(_series(10, 12, seed=26)))
+    assert recurrence_plot(x, out=o) is o
+    _assert_same(o.numpy(), _pyts(x.numpy()))
+
+
+def test_out_untouched_when_input_is_invalid():
+    x = _series(5, 12)
+    x[3, 4] = np.nan
+    o = np.full((5, 12, 12), 7.0, np.float32)
+    with pytest.raises(InputError, match="NaN"):
+        recurrence_plot(x, out=o)
+    with pytest.raises(ConfigError, match="dimension"):
+        recurrence_plot(x, dimension=13, out=o)
+    assert (o == 7.0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# threads: no global torch thread setting is ever changed
+# --------------------------------------------------------------------------------------------
+
+
+def test_thread_settings_never_change(monkeypatch):
+    """torch.set_num_threads is never called, and while plots are computed (pool created
+    meanwhile, several calls) neither a polling thread nor fresh threads (which start from
+    torch's process-wide default) see another thread count; the workers run torch
+    single-threaded."""
+    import threading
+
+    monkeypatch.setattr(rec, "_POOL", None)  # the pool (and its workers' setup) is made in here
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+
+    def forbidden(n):
+        raise AssertionError(f"torch.set_num_threads({n}) called by the library")
+
+    monkeypatch.setattr(torch, "set_num_threads", forbidden)
+    pool = None
+    try:
+        seen, stop = set(), threading.Event()
+
+        def fresh():
+            seen.add(("fresh", torch.get_num_threads()))
+
+        def watch():
+            while not stop.is_set():
+                seen.add(("poll", torch.get_num_threads()))
+                t = threading.Thread(target=fresh)
+                t.start()
+                t.join()
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            x = _series(3000, 46, seed=27)
+            for thr in (None, "point", None):
+                recurrence_plot(x, threshold=thr)
+        finally:
+            stop.set()
+            watcher.join()
+        assert {n for _, n in seen} == {2} and torch.get_num_threads() == 2
+        pool = rec._POOL
+        assert pool is not None and pool.size >= 2
+        if pool.single_threaded:
+            assert {pool.executor.submit(torch.get_num_threads).result() for _ in range(4)} == {1}
+    finally:
+        monkeypatch.undo()  # restores torch.set_num_threads and the previous pool
+        if pool is not None and pool is not rec._POOL:
+            pool.executor.shutdown(wait=False)
+        torch.set_num_threads(prev)
+
+
+def test_small_kernel_mode_without_openmp_access(monkeypatch):
+    """Where the OpenMP runtime cannot be reached, workers keep every kernel below torch's
+    parallel grain instead: same results."""
+    x = _series(500, 46, seed=28)
+    want = {thr: recurrence_plot(x, 3, 1, thr) for thr in (None, "point", "distance")}
+    monkeypatch.setattr(rec, "_POOL", None)
+    monkeypatch.setattr(rec, "_omp_thread_setters", lambda: ())
+    monkeypatch.setattr(rec, "_make_this_thread_single_threaded", lambda: False)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rows, pool, n = rec._chunk_plan(500, 256, torch.device("cpu"), 46 * 46, 1)
+        assert pool is not None and not pool.single_threaded and rows * 46 * 46 <= rec._PARALLEL_GRAIN
+        for thr, ref in want.items():
+            np.testing.assert_array_equal(recurrence_plot(x, 3, 1, thr), ref)
+        np.testing.assert_array_equal(stack_recurrence_plots(x.reshape(250, 2, 46), size=20),
+                                      stack_recurrence_plots(x.reshape(250, 2, 46), size=20))
+    finally:
+        torch.set_num_threads(prev)
+        if rec._POOL is not None:
+            rec._POOL.executor.shutdown(wait=False)
+
+
+def test_worker_error_propagates():
+    x = _series(4000, 30, seed=29)
+    calls = []
+
+    def boom(*a, **k):
+        calls.append(1)
+        raise RuntimeError("boom in worker")
+
+    orig = rec._distances_into
+    rec._distances_into = boom
+    try:
+        with pytest.raises(RuntimeError, match="boom in worker"):
+            recurrence_plot(x, dimension=2)
+    finally:
+        rec._distances_into = orig
+    assert recurrence_plot(x[:5], dimension=2).shape == (5, 29, 29)
+
+
+def test_sources_compile_without_warnings():
+    """No invalid escape sequences (DeprecationWarning/SyntaxWarning at compile time)."""
+    import pathlib
+    import warnings
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for rel in ["pimc_core/recurrence.py", "tests/test_recurrence.py", "benchmarks/bench_recurrence.py"]:
+        path = root / rel
+        if not path.exists():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            compile(path.read_text(), str(path), "exec")
