@@ -1,0 +1,670 @@
+"""The analyst's one-step workflow: ``pimc fit SOURCE --labels LABELS --out MODEL.pimc``.
+
+:func:`fit` runs, on one stack:
+
+1. **sampling** (:mod:`pimc_core.pixel_samples`): ``data.pretrain_samples`` random pixels with
+   at least ``data.min_valid`` valid observations (unlabelled: self-supervision uses the whole
+   stack) and up to ``data.per_class`` labelled pixels per class (stratified), each with its
+   gap-filled index series and a ``data.patch_size`` patch of the median composite;
+2. **normalisation** per index and band from the unlabelled sample;
+3. **self-supervised pretraining** (:mod:`pimc_core.pretrain`): symmetric InfoNCE between the
+   recurrence-plot/series view and the patch view of each pixel;
+4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.finetune`),
+   encoders unfrozen, with modality dropout;
+5. **forecast head** (optional, ``forecast.enabled``): from the first ``L`` observations the next
+   ``h`` NDVI values (:func:`pimc_core.finetune.forecast_plan`), on the frozen encoders;
+6. one ``.pimc`` file (:func:`pimc_core.pixel_model.save_pixel_model`).
+
+Configuration is a :class:`FitConfig` (YAML sections ``data``, ``model``, ``pretrain``,
+``finetune``, ``forecast`` and a few top-level keys; unknown keys are a
+:class:`~pimc_core.errors.ConfigError` naming them). The defaults are sized for a 2-core CPU:
+a 256 x 256 px, 30-date stack is fitted in a few minutes.
+
+This module also holds the small typed-config machinery (:func:`config_from_mapping`,
+:func:`apply_overrides`) shared with ``training/config.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import time
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+from .finetune import FinetuneConfig, finetune_classifier, finetune_forecaster, forecast_plan, forecast_windows, predict_proba
+from .pretrain import PretrainConfig
+
+__all__ = [
+    "DataConfig",
+    "FitConfig",
+    "FitResult",
+    "ForecastConfig",
+    "apply_overrides",
+    "config_from_mapping",
+    "fit",
+    "load_fit_config",
+]
+
+
+# ============================================================================ typed configs
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """``value`` converted to the annotated type ``tp`` (from YAML or a ``key=value`` string)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.strip().lower() in ("none", "null", "~") and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        return config_from_mapping(tp, value, where)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return value.strip().lower() in ("true", "yes", "on", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{where} must be true or false; got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer; got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be an integer; got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number; got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be a number; got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where} must be a string; got {value!r}")
+    if origin in (tuple, list) or tp in (tuple, list):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list; got {value!r}")
+        item = args[0] if args else Any
+        out = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if (origin is tuple or tp is tuple) else out
+    if origin is dict or tp is dict:
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            import yaml
+
+            value = yaml.safe_load(value)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping; got {value!r}")
+        return dict(value)
+    return value
+
+
+def config_from_mapping(cls: type, data: Mapping[str, Any] | None, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a mapping, converting values to the annotated types.
+
+    Raises:
+        ConfigError: unknown keys (named, with the known ones), wrong types, or the dataclass's
+            own validation.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping of keys to values; got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = [str(k) for k in data if k not in known]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)} (known: {', '.join(known)})"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        msg = str(e)
+        raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+    except TypeError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], cls: type | None = None) -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys, YAML values) to a config mapping, in place.
+
+    With ``cls`` the dotted path is checked against the dataclass fields (unknown keys are a
+    ConfigError naming them); keys inside free-form mapping fields (e.g.
+    ``model.rp_encoder.width=32``) are passed through for that section's own checks.
+    """
+    import yaml
+
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. pretrain.steps=200)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has no key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        if cls is not None:
+            _check_path(cls, parts, key)
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"override {key}: '{p}' is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def _check_path(cls: type, parts: list[str], key: str) -> None:
+    tp: Any = cls
+    for i, p in enumerate(parts):
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            if p not in hints:
+                where = ".".join(parts[:i]) or "the top level"
+                raise ConfigError(
+                    f"override {key}: unknown key '{p}' in {where} (known: {', '.join(f.name for f in dataclasses.fields(tp))})"
+                )
+            tp = hints[p]
+            if typing.get_origin(tp) in (typing.Union, types.UnionType):
+                tp = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
+            if typing.get_origin(tp) in (list, tuple) and dataclasses.is_dataclass(typing.get_args(tp)[0] if typing.get_args(tp) else None):
+                return  # list of sections: index-free overrides are not supported deeper
+        else:
+            return  # free-form mapping: checked by its consumer
+
+
+def load_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config; ``extends: OTHER.yaml`` (relative to the file) merges a base config."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{p}: config file not found") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{p}: not a readable YAML config ({str(e).splitlines()[0]})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: a config is a mapping of keys to values")
+    base = data.pop("extends", None)
+    if base:
+        parent = load_yaml_config((p.parent / str(base)).resolve())
+        data = _merge(parent, data)
+    return data
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+# ============================================================================ fit config
+@dataclass
+class DataConfig:
+    """What is sampled from the stack.
+
+    Attributes:
+        indices: index channels.
+        min_valid: pixels with fewer valid observations are excluded (and nodata in maps).
+        dates: ``observed`` (the stack's dates; the model then needs stacks with the same
+            number of dates), ``grid`` (resampled onto ``n_dates`` dates every ``step_days``
+            days from day-of-year ``start_doy``; ``n_dates`` 0 = one year) or ``auto`` (the
+            observed dates when every stack of the run has the same dates, else the grid).
+        patch_size: side k of the patches (0: no patch branch).
+        patch_bands: bands of the patches (empty: every band of the stack).
+        reference: ``median`` (the stack's median composite) or a raster on the same grid.
+        pretrain_samples: unlabelled pixels for self-supervised pretraining.
+        per_class: labelled pixels per class for fine-tuning (0: all).
+        block: window side for reading.
+    """
+
+    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
+    min_valid: int = 3
+    dates: str = "auto"
+    step_days: int = 10
+    start_doy: int = 1
+    n_dates: int = 0
+    patch_size: int = 9
+    patch_bands: tuple[str, ...] = ()
+    reference: str = "median"
+    pretrain_samples: int = 16384
+    per_class: int = 1500
+    block: int = 256
+
+    def __post_init__(self) -> None:
+        if self.dates not in ("auto", "observed", "grid"):
+            raise ConfigError(f"data.dates must be 'auto', 'observed' or 'grid'; got {self.dates!r}")
+        for name in ("min_valid", "step_days", "start_doy", "pretrain_samples", "block"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1; got {getattr(self, name)!r}")
+        if self.patch_size < 0 or self.per_class < 0 or self.n_dates < 0:
+            raise ConfigError("data.patch_size, data.per_class and data.n_dates must be >= 0")
+        from .indices import INDICES
+
+        for i in self.indices:
+            if i.lower() not in INDICES:
+                raise ConfigError(f"data.indices: unknown index {i!r} (known: {', '.join(INDICES)})")
+        self.indices = tuple(i.lower() for i in self.indices)
+
+    def date_spec(self) -> dict[str, Any]:
+        """The model file's ``dates`` entry (``auto`` must have been resolved by :meth:`resolve`)."""
+        if self.dates == "grid":
+            return {"mode": "grid", "start_doy": self.start_doy, "step_days": self.step_days}
+        return {"mode": "observed"}
+
+    def resolve(self, date_lists: Sequence[Sequence[dt.date]]) -> "DataConfig":
+        """``auto`` → ``observed`` when every stack has the same dates, else ``grid``."""
+        if self.dates != "auto":
+            return self
+        same = all(tuple(d) == tuple(date_lists[0]) for d in date_lists[1:])
+        return dataclasses.replace(self, dates="observed" if same else "grid")
+
+    def target_dates(self, first_date: dt.date) -> list[dt.date] | None:
+        """The dates series are resampled onto for a stack starting at ``first_date`` (None: observed)."""
+        from .pixel_samples import grid_dates
+
+        if self.dates == "grid":
+            return grid_dates(first_date, self.grid_size(), self.step_days, self.start_doy)
+        return None
+
+    def grid_size(self) -> int:
+        return self.n_dates or max(2, int(np.ceil(365 / self.step_days)))
+
+
+@dataclass
+class ForecastConfig:
+    """The forecast head of a fitted model.
+
+    Attributes:
+        enabled: train one.
+        horizon, input_len: ``h`` and ``L`` (0: :func:`pimc_core.finetune.forecast_plan`).
+        index: the index forecast.
+        max_windows: training windows ``[o, o + L + h)`` per pixel, the latest ones (0: all).
+        finetune: its training (frozen encoders by default: cheap, the head learns a residual
+            on persistence).
+    """
+
+    enabled: bool = True
+    horizon: int = 0
+    input_len: int = 0
+    index: str = "ndvi"
+    max_windows: int = 4
+    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(
+        epochs=25, lr=2e-3, freeze=True, modality_dropout=0.0, label_smoothing=0.0, batch_size=512))
+
+
+def _default_pretrain() -> PretrainConfig:
+    return PretrainConfig(steps=150, batch_size=256, lr=2e-3, warmup_steps=15, checkpoint_every=50)
+
+
+def _default_finetune() -> FinetuneConfig:
+    return FinetuneConfig(epochs=8, max_steps=180, batch_size=256, lr=3e-3, encoder_lr_scale=0.5)
+
+
+@dataclass
+class FitConfig:
+    """Everything :func:`fit` does (YAML: one section per attribute; unknown keys refused).
+
+    Attributes:
+        data: :class:`DataConfig`.
+        model: :class:`~pimc_core.pimc_model.PimcModelConfig` fields (``level``, ``rp``,
+            ``rp_encoder``, ``series_encoder``, ``patch_encoder``, ``proj_dim``, ...).
+        pretrain: :class:`~pimc_core.pretrain.PretrainConfig` (``steps: 0`` skips pretraining).
+        finetune: :class:`~pimc_core.finetune.FinetuneConfig` of the classifier.
+        forecast: :class:`ForecastConfig`.
+        seed: everything random derives from it.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: torch CPU threads (0: the cores not busy with other processes,
+            :func:`pimc_core.pretrain.auto_threads`).
+        checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    pretrain: PretrainConfig = field(default_factory=_default_pretrain)
+    finetune: FinetuneConfig = field(default_factory=_default_finetune)
+    forecast: ForecastConfig = field(default_factory=ForecastConfig)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    checkpoint_dir: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "FitConfig":
+        return config_from_mapping(cls, _with_section_defaults(cls, data or {}), "fit config")
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING
+
+
+def _with_section_defaults(base: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a partial mapping over defaults, section by section.
+
+    ``base`` is a dataclass *class* (its field defaults are used) or instance (its values). A
+    section given partially keeps the defaults of the keys it does not set (e.g. fit's shorter
+    pretraining stays in force when only ``pretrain.lr`` is given).
+    """
+    out: dict[str, Any] = {}
+    is_cls = isinstance(base, type)
+    for f in dataclasses.fields(base):
+        cur = _field_default(f) if is_cls else getattr(base, f.name)
+        if f.name in data:
+            v = data[f.name]
+            if dataclasses.is_dataclass(cur) and not isinstance(cur, type) and isinstance(v, Mapping):
+                out[f.name] = _with_section_defaults(cur, v)
+            else:
+                out[f.name] = v
+        elif cur is not dataclasses.MISSING:
+            out[f.name] = cur
+    for k in data:
+        if k not in out:
+            out[k] = data[k]  # unknown: reported by config_from_mapping
+    return out
+
+
+def load_fit_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> FitConfig:
+    """A :class:`FitConfig` from a YAML file (optional) and ``key=value`` overrides."""
+    data = load_yaml_config(path) if path else {}
+    apply_overrides(data, overrides, FitConfig)
+    return FitConfig.from_dict(data)
+
+
+# ============================================================================ fit
+@dataclass
+class FitResult:
+    """What :func:`fit` did.
+
+    Attributes:
+        path: the model file written.
+        seconds: wall-clock time. stages: seconds per stage.
+        n_pretrain, n_labelled: pixels used. classes: the class table.
+        train_metrics: classification metrics on the labelled pixels (training data).
+        pretrain, finetune, forecast: the training summaries.
+    """
+
+    path: Path
+    seconds: float
+    stages: dict[str, float]
+    n_pretrain: int
+    n_labelled: int
+    classes: list[dict[str, Any]]
+    train_metrics: dict[str, Any]
+    pretrain: dict[str, Any]
+    finetune: dict[str, Any]
+    forecast: dict[str, Any] | None = None
+
+    def summary(self) -> str:
+        """One line for the end of ``pimc fit``."""
+        pre = self.pretrain
+        pre_txt = (f"pretrain {pre['steps']} steps loss {pre['loss_start']:.2f}→{pre['loss_end']:.2f}"
+                   if pre.get("steps") else "no pretraining")
+        fc = ""
+        if self.forecast:
+            fc = f"; forecast {self.forecast['input_len']}→{self.forecast['horizon']}"
+        return (
+            f"{self.path}: {len(self.classes)} classes, {self.n_labelled} labelled + {self.n_pretrain} unlabelled pixels; "
+            f"{pre_txt}; fine-tune {self.finetune['steps']} steps, training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f}"
+            f"{fc}; {self.seconds:.0f} s"
+        )
+
+
+def _device(name: str):
+    import torch
+
+    if name in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {name!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda requested but no CUDA GPU is available")
+    return dev
+
+
+def fit(
+    source: Any,
+    labels: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    classes: str | os.PathLike | Sequence[Mapping[str, Any]] | None = None,
+    config: FitConfig | Mapping[str, Any] | str | os.PathLike | None = None,
+    class_field: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Pretrain on a stack, fine-tune on its labelled pixels, save one ``.pimc`` model.
+
+    Args:
+        source: a :class:`~pimc_core.timeseries.TimeSeries` or anything :func:`open_series` opens.
+        labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``).
+        out: the ``.pimc`` file to write (its folder must exist).
+        classes: ``classes.json`` path or a class table; without it classes are ``class N``
+            (or the vector's class names).
+        config: :class:`FitConfig`, a mapping or a YAML path.
+        class_field: the class attribute of a vector label file.
+        progress: tqdm bars.
+        log: called with progress lines (stage starts / ends).
+
+    Raises:
+        BandError: the stack lacks a band the indices or patches need.
+        InputError / ConfigError: unreadable inputs, no labelled pixel, bad configuration.
+    """
+    import torch
+
+    prev_threads = torch.get_num_threads()
+    try:
+        return _fit(source, labels, out, classes=classes, config=config, class_field=class_field,
+                    progress=progress, log=log)
+    finally:
+        torch.set_num_threads(prev_threads)  # auto_threads changed it for this run only
+
+
+def _fit(source, labels, out, *, classes, config, class_field, progress, log) -> FitResult:
+    import torch
+
+    from .pimc_model import PimcModelConfig, PimcNet, compute_normalisation
+    from .pixel_model import save_pixel_model
+    from .pixel_samples import load_class_table, read_labels, sample_pixels
+    from .pretrain import pretrain
+    from .timeseries import TimeSeries, open_series
+
+    t_start = time.perf_counter()
+    say = log or (lambda s: None)
+    if isinstance(config, FitConfig):
+        cfg = config
+    elif isinstance(config, (str, os.PathLike)):
+        cfg = load_fit_config(config)
+    else:
+        cfg = FitConfig.from_dict(config)
+    out = Path(out)
+    if not out.parent.exists():
+        raise InputError(f"{out.parent}: output folder does not exist")
+    ts = source if isinstance(source, TimeSeries) else open_series(source)
+    dev = _device(cfg.device)
+    from .pretrain import auto_threads
+
+    threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
+    dcfg = cfg.data.resolve([ts.dates])
+    stages: dict[str, float] = {}
+
+    # ---- inputs: bands, labels, classes, dates
+    from .indices import required_bands
+
+    ts.require_bands(required_bands(dcfg.indices))
+    patch_bands = tuple(dcfg.patch_bands) or tuple(ts.band_names)
+    if dcfg.patch_size and dcfg.reference == "median":
+        ts.require_bands(patch_bands)
+    table = None
+    if classes is not None:
+        table = load_class_table(classes) if isinstance(classes, (str, os.PathLike)) else [dict(c) for c in classes]
+    t0 = time.perf_counter()
+    lmap = read_labels(labels, ts.grid, class_field=class_field, classes=table)
+    counts = lmap.counts()
+    if not counts:
+        raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
+    class_table = lmap.classes
+    class_ids = [int(c["id"]) for c in class_table]
+    target = dcfg.target_dates(ts.dates[0])
+    say(f"{ts.source}: {len(ts)} dates, {ts.grid.width}x{ts.grid.height} px; labels: "
+        f"{sum(counts.values())} labelled pixels in {len(counts)} classes")
+
+    # ---- samples
+    common = dict(indices=dcfg.indices, min_valid=dcfg.min_valid, target_dates=target,
+                  patch_size=dcfg.patch_size, patch_bands=patch_bands if dcfg.reference == "median" else (dcfg.patch_bands or None),
+                  reference=dcfg.reference, block=dcfg.block, progress=progress)
+    unl = sample_pixels(ts, dcfg.pretrain_samples, seed=cfg.seed, **common)
+    lab = sample_pixels(ts, labels=lmap, per_class=dcfg.per_class or None, seed=cfg.seed + 1, **common)
+    stages["sampling"] = time.perf_counter() - t0
+    if len(lab) == 0:
+        raise InputError(f"{labels}: no labelled pixel has {dcfg.min_valid} or more valid observations")
+    say(f"sampled {len(unl)} pixels for pretraining and {len(lab)} labelled pixels in {stages['sampling']:.1f} s")
+
+    # ---- model
+    T = unl.n_dates
+    fc_plan = None
+    if cfg.forecast.enabled and T >= 8 and cfg.forecast.index in dcfg.indices:
+        fc_plan = forecast_plan(T, cfg.forecast.horizon or None, cfg.forecast.input_len or None)
+    mdict = dict(cfg.model)
+    mdict.setdefault("rp", {"size": 16} if T > 16 else {})
+    try:
+        mcfg = PimcModelConfig.from_dict({
+            **mdict,
+            "indices": dcfg.indices, "n_dates": T,
+            "patch_bands": unl.patch_bands if dcfg.patch_size else (),
+            "patch_size": dcfg.patch_size or 1,
+            "n_classes": len(class_ids),
+            "forecast_horizon": fc_plan[1] if fc_plan else 0,
+            "forecast_input": fc_plan[0] if fc_plan else 0,
+            "forecast_index": cfg.forecast.index,
+        })
+    except ConfigError as e:
+        raise ConfigError(f"fit config model: {e}") from None
+    torch.manual_seed(cfg.seed)
+    net = PimcNet(mcfg)
+    net.set_normalisation(compute_normalisation(unl.series, unl.patches))
+
+    # ---- pretraining
+    t0 = time.perf_counter()
+    pre_summary: dict[str, Any] = {"steps": 0}
+    if cfg.pretrain.steps and mcfg.has_patch:
+        pcfg = dataclasses.replace(cfg.pretrain, seed=cfg.seed, batch_size=min(cfg.pretrain.batch_size, len(unl)))
+        res = pretrain(net, unl.series, unl.patches, pcfg, checkpoint_dir=cfg.checkpoint_dir or None,
+                       device=dev, progress=progress, log=say)
+        pre_summary = res.summary()
+    stages["pretrain"] = time.perf_counter() - t0
+
+    # ---- classifier
+    t0 = time.perf_counter()
+    fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
+    ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev, progress=progress)
+    stages["finetune"] = time.perf_counter() - t0
+    prob = predict_proba(net, lab.series, lab.patches, device=dev)
+    from .finetune import classification_metrics
+
+    train_metrics = classification_metrics(lab.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
+
+    # ---- forecaster
+    fc_summary = None
+    if fc_plan is not None:
+        t0 = time.perf_counter()
+        L, h = fc_plan
+        ci = list(dcfg.indices).index(cfg.forecast.index)
+        xs, ys = forecast_windows(unl.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
+        fc_summary = finetune_forecaster(net, xs, ys, dataclasses.replace(cfg.forecast.finetune, seed=cfg.seed),
+                                         device=dev, progress=progress)
+        fc_summary.update({"input_len": L, "horizon": h})
+        stages["forecast"] = time.perf_counter() - t0
+
+    # ---- save
+    net.to("cpu")
+    seconds = time.perf_counter() - t_start
+    training = {
+        "workflow": "pimc fit",
+        "source": str(ts.source),
+        "labels": str(labels),
+        "config": _jsonable_config(cfg),
+        "samples": {"pretrain": len(unl), "labelled": len(lab),
+                    "per_class": {str(k): v for k, v in lab.class_counts().items()}},
+        "pretrain": pre_summary,
+        "finetune": ft_summary,
+        "forecast": fc_summary,
+        "train_metrics": {k: v for k, v in train_metrics.items() if k != "confusion"},
+        "seconds": round(seconds, 1),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "seed": cfg.seed,
+        "device": str(dev),
+        "threads": threads,
+    }
+    path = save_pixel_model(
+        out, net, classes=class_table, dates=dcfg.date_spec(), training_dates=unl.dates,
+        min_valid=dcfg.min_valid, patch_reference=unl.reference or "median", training=training,
+    )
+    return FitResult(path, time.perf_counter() - t_start, stages, len(unl), len(lab), class_table, train_metrics,
+                     pre_summary, ft_summary, fc_summary)
+
+
+def _jsonable_config(cfg: FitConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))

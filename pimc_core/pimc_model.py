@@ -1,0 +1,450 @@
+"""The fused PIMC network: recurrence-plot encoder + patch encoder (+ a 1-D series branch),
+projection heads for contrastive pretraining, classifier and forecast heads, modality dropout.
+
+Inputs of one pixel (everything in physical units; the network standardises):
+
+* ``series`` (C, T): its gap-filled vegetation-index series (NDVI, EVI, SAVI, ...);
+* ``patches`` (B, k, k): the k x k neighbourhood in a reference image (median composite),
+  optional.
+
+Modalities and their encoders (:mod:`pimc_core.models`):
+
+==========  ===============================================================  =================
+``rp``      recurrence plots of the standardised series, one channel per     :class:`RPEncoder`
+            index, made on the fly on the input's device (never stored)
+``series``  the standardised series itself (1-D ResNet). A recurrence plot   :class:`SeriesEncoder`
+            ``|x_i - x_j|`` forgets the series *level* (grassland at 0.4 vs
+            conifers at 0.7 look alike) and, being nearly shift-invariant,
+            the *timing*; this branch gives both back (``level="series"``).
+            ``level="channels"`` instead adds "level plots" ``(x_i + x_j)/2``
+            as extra RP channels; ``level="none"`` is the bare RP.
+``patch``   the standardised reference-image patch                           :class:`PatchEncoder`
+==========  ===============================================================  =================
+
+Fusion and modality dropout (OmniSat-style): the fused embedding of a pixel is the
+concatenation of the modality embeddings, a modality that is absent (no patch given, or
+dropped during training) contributing zeros, followed by one presence flag per modality. The
+classifier is trained with random modalities dropped (at least one kept), so it works with any
+subset at prediction time: series only, patch only, or both.
+
+Contrastive pretraining (:mod:`pimc_core.pretrain`) pulls together the *temporal* view (RP +
+series embeddings through ``temporal_proj``) and the *spatial* view (patch embedding through
+``patch_proj``) of the same pixel with :class:`pimc_core.contrastive.SymmetricInfoNCE`.
+
+Forecasting uses the temporal modalities of the first ``L`` observations and predicts the next
+``h`` values of the forecast index as a residual on the last observed value (in standardised
+units), so "no change" (persistence) is the zero output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .contrastive import SymmetricInfoNCE
+from .errors import ConfigError
+from .models import ClassifierHead, ForecastHead, PatchEncoder, ProjectionHead, RPEncoder, SeriesEncoder
+from .models.encoders import EncoderConfig
+from .recurrence import RecurrencePlotConfig
+
+__all__ = ["MODALITIES", "PimcModelConfig", "PimcNet", "compute_normalisation", "modality_mask", "random_modality_mask"]
+
+#: Modalities in the order of the fused embedding blocks.
+MODALITIES: tuple[str, ...] = ("rp", "series", "patch")
+_LEVELS = ("series", "channels", "none")
+
+_RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
+_SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
+                   "kernel_size": 5}
+_PATCH_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1}
+
+
+def _enc_cfg(d: Mapping[str, Any] | None, default: Mapping[str, Any], in_channels: int, where: str) -> EncoderConfig:
+    data = dict(default)
+    data.update(dict(d or {}))
+    data.pop("in_channels", None)
+    try:
+        return EncoderConfig.from_dict({**data, "in_channels": int(in_channels)})
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+@dataclass
+class PimcModelConfig:
+    """Architecture of a :class:`PimcNet` (stored in the model file under ``architecture.pimc``).
+
+    Attributes:
+        indices: index channels, in order. n_dates: T of the classification input.
+        patch_bands: bands of the patches (empty: no patch encoder). patch_size: k.
+        level: how the series level reaches the network: ``"series"`` (1-D branch),
+            ``"channels"`` (level plots as extra RP channels) or ``"none"``.
+        rp: :class:`RecurrencePlotConfig` fields (``dimension``, ``time_delay``, ``threshold``,
+            ``percentage``, ``size``).
+        rp_coords: add two coordinate channels (row and column position, -1..1) to the RP
+            images, so that the convolutions can tell *when* a recurrence pattern happens (the
+            RP encoder's global pooling is otherwise shift-invariant).
+        rp_stem_stride: stride of the RP encoder's stem (2 quarters its cost for long series).
+        rp_encoder, series_encoder, patch_encoder: :class:`EncoderConfig` fields (``width``,
+            ``depth``, ``embed_dim``, ``dropout``, ...); all modalities share ``embed_dim``.
+        proj_dim: size of the contrastive space.
+        n_classes: classifier outputs (0: no classifier). classifier_hidden: its hidden layer.
+        forecast_horizon: h (0: no forecaster). forecast_input: L, observations it reads.
+        forecast_index: the index forecast (one of ``indices``).
+        init_temperature: initial InfoNCE temperature.
+    """
+
+    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
+    n_dates: int = 24
+    patch_bands: tuple[str, ...] = ()
+    patch_size: int = 9
+    level: str = "series"
+    rp: dict[str, Any] = field(default_factory=dict)
+    rp_coords: bool = False
+    rp_stem_stride: int = 1
+    rp_encoder: dict[str, Any] = field(default_factory=dict)
+    series_encoder: dict[str, Any] = field(default_factory=dict)
+    patch_encoder: dict[str, Any] = field(default_factory=dict)
+    proj_dim: int = 64
+    n_classes: int = 0
+    classifier_hidden: int = 0
+    forecast_horizon: int = 0
+    forecast_input: int = 0
+    forecast_index: str = "ndvi"
+    init_temperature: float = 0.07
+
+    def __post_init__(self) -> None:
+        self.indices = tuple(str(i).lower() for i in self.indices)
+        self.patch_bands = tuple(str(b).lower() for b in self.patch_bands)
+        if not self.indices:
+            raise ConfigError("model: give at least one index")
+        if self.level not in _LEVELS:
+            raise ConfigError(f"model: level must be one of {', '.join(_LEVELS)}; got {self.level!r}")
+        for name in ("n_dates", "patch_size", "proj_dim", "rp_stem_stride"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"model: {name} must be a positive integer; got {v!r}")
+        for name in ("n_classes", "classifier_hidden", "forecast_horizon", "forecast_input"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"model: {name} must be an integer >= 0; got {v!r}")
+        if self.forecast_horizon and self.forecast_index not in self.indices:
+            raise ConfigError(f"model: forecast_index {self.forecast_index!r} is not one of the indices {self.indices}")
+        self.rp = RecurrencePlotConfig.from_dict(self.rp or {}).to_dict()
+        # validate encoder sections now (unknown keys are named)
+        self.rp_cfg()
+        self.series_cfg()
+        self.patch_cfg()
+        dims = {self.rp_cfg().embed_dim, self.series_cfg().embed_dim, self.patch_cfg().embed_dim}
+        if len(dims) != 1:
+            raise ConfigError(f"model: rp_encoder, series_encoder and patch_encoder must share embed_dim; got {sorted(dims)}")
+
+    # ---- derived
+    @property
+    def has_series(self) -> bool:
+        return self.level == "series"
+
+    @property
+    def has_patch(self) -> bool:
+        return bool(self.patch_bands) and self.patch_size > 0
+
+    @property
+    def embed_dim(self) -> int:
+        return self.rp_cfg().embed_dim
+
+    @property
+    def rp_channels(self) -> int:
+        return len(self.indices) * (2 if self.level == "channels" else 1) + (2 if self.rp_coords else 0)
+
+    @property
+    def fused_dim(self) -> int:
+        """Size of the fused embedding: one block per modality (absent ones are zeros)."""
+        return self.embed_dim * len(MODALITIES)
+
+    def rp_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.rp_encoder, _RP_DEFAULT, self.rp_channels, "model.rp_encoder")
+
+    def series_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.series_encoder, _SERIES_DEFAULT, len(self.indices), "model.series_encoder")
+
+    def patch_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.patch_encoder, _PATCH_DEFAULT, max(1, len(self.patch_bands)), "model.patch_encoder")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["indices"] = list(self.indices)
+        d["patch_bands"] = list(self.patch_bands)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PimcModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in data if k not in known)
+        if unknown:
+            raise ConfigError(f"model config: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
+        d = dict(data)
+        for k in ("indices", "patch_bands"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def modality_mask(n: int, present: Sequence[str] | Mapping[str, bool], device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, 3) float mask of the modalities in ``present`` (names of :data:`MODALITIES`)."""
+    if isinstance(present, Mapping):
+        present = [m for m, v in present.items() if v]
+    row = torch.tensor([1.0 if m in present else 0.0 for m in MODALITIES], device=device)
+    return row.expand(n, -1).clone()
+
+
+def random_modality_mask(base: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Drop each present modality with probability ``p``, keeping at least one per row."""
+    if p <= 0:
+        return base
+    r = torch.rand(base.shape, generator=generator, device="cpu").to(base.device)
+    keep = base * (r >= p).float()
+    empty = keep.sum(dim=1) == 0
+    if empty.any():
+        # restore one present modality at random for rows that lost them all
+        scores = torch.rand(base.shape, generator=generator, device="cpu").to(base.device) * base
+        pick = F.one_hot(scores.argmax(dim=1), base.shape[1]).float()
+        keep = torch.where(empty[:, None], pick, keep)
+    return keep
+
+
+class PimcNet(nn.Module):
+    """The PIMC network (see the module docstring).
+
+    Args:
+        cfg: the architecture.
+
+    Normalisation (per-index mean/std of the series, per-band mean/std of the patches) lives in
+    buffers that are *not* in the state dict: it is stored in the model file's metadata and set
+    with :meth:`set_normalisation`.
+    """
+
+    def __init__(self, cfg: PimcModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        c = len(cfg.indices)
+        self.rp_config = RecurrencePlotConfig.from_dict(cfg.rp)
+        self.rp_encoder = RPEncoder.from_config(cfg.rp_cfg(), stem_stride=cfg.rp_stem_stride)
+        self.series_encoder = SeriesEncoder.from_config(cfg.series_cfg()) if cfg.has_series else None
+        self.patch_encoder = PatchEncoder.from_config(cfg.patch_cfg()) if cfg.has_patch else None
+        d = cfg.embed_dim
+        self.temporal_proj = ProjectionHead(d * (2 if cfg.has_series else 1), cfg.proj_dim)
+        self.patch_proj = ProjectionHead(d, cfg.proj_dim) if cfg.has_patch else None
+        self.contrastive = SymmetricInfoNCE(cfg.init_temperature)
+        self.classifier = (
+            ClassifierHead(cfg.fused_dim + len(MODALITIES), cfg.n_classes, cfg.classifier_hidden)
+            if cfg.n_classes else None
+        )
+        self.forecaster = (
+            ForecastHead(d * (2 if cfg.has_series else 1), cfg.forecast_horizon)
+            if cfg.forecast_horizon else None
+        )
+        b = max(1, len(cfg.patch_bands))
+        self.register_buffer("idx_mean", torch.zeros(c), persistent=False)
+        self.register_buffer("idx_std", torch.ones(c), persistent=False)
+        self.register_buffer("band_mean", torch.zeros(b), persistent=False)
+        self.register_buffer("band_std", torch.ones(b), persistent=False)
+
+    # ------------------------------------------------------------------ normalisation
+    def set_normalisation(self, norm: Mapping[str, Mapping[str, Sequence[float]]]) -> None:
+        """Set ``{"indices": {"mean", "std"}, "bands": {"mean", "std"}}`` (either optional)."""
+        for key, mean_buf, std_buf in (("indices", self.idx_mean, self.idx_std), ("bands", self.band_mean, self.band_std)):
+            st = norm.get(key) if norm else None
+            if st is None or (key == "bands" and not self.cfg.has_patch):
+                continue
+            m = torch.as_tensor(st["mean"], dtype=torch.float32)
+            s = torch.as_tensor(st["std"], dtype=torch.float32)
+            if m.shape != mean_buf.shape or s.shape != std_buf.shape:
+                raise ConfigError(f"normalisation.{key}: {m.numel()} values; the model has {mean_buf.numel()} channels")
+            mean_buf.copy_(m)
+            std_buf.copy_(s.clamp_min(1e-6))
+
+    def normalisation(self) -> dict[str, dict[str, list[float]]]:
+        out = {"indices": {"mean": self.idx_mean.tolist(), "std": self.idx_std.tolist()}}
+        if self.cfg.has_patch:
+            out["bands"] = {"mean": self.band_mean.tolist(), "std": self.band_std.tolist()}
+        return out
+
+    # ------------------------------------------------------------------ inputs
+    def standardise_series(self, series: torch.Tensor) -> torch.Tensor:
+        return (series - self.idx_mean[:, None]) / self.idx_std[:, None]
+
+    def standardise_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        p = (patches - self.band_mean[:, None, None]) / self.band_std[:, None, None]
+        return torch.nan_to_num(p, nan=0.0)  # no valid value: the band mean
+
+    def rp_images(self, xs: torch.Tensor) -> torch.Tensor:
+        """(N, C, T) standardised series → (N, C', T', T') recurrence (+ level) images."""
+        with torch.no_grad():
+            rp = self.rp_config.apply(xs.detach().float().contiguous())
+            if self.cfg.level == "channels":
+                lv = 0.5 * (xs[:, :, :, None] + xs[:, :, None, :])
+                if lv.shape[-1] != rp.shape[-1]:
+                    lv = F.interpolate(lv, size=rp.shape[-2:], mode="bilinear", align_corners=False)
+                rp = torch.cat([rp, lv.float()], dim=1)
+            if self.cfg.rp_coords:
+                s = rp.shape[-1]
+                lin = torch.linspace(-1.0, 1.0, s, device=rp.device, dtype=rp.dtype)
+                rows = lin[:, None].expand(s, s)
+                coords = torch.stack([rows, rows.t()])[None].expand(rp.shape[0], 2, s, s)
+                rp = torch.cat([rp, coords], dim=1)
+        return rp
+
+    # ------------------------------------------------------------------ encoders
+    def temporal_embeddings(self, xs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Standardised series (N, C, T) → {"rp": (N, D)[, "series": (N, D)]}."""
+        out = {"rp": self.rp_encoder(self.rp_images(xs))}
+        if self.series_encoder is not None:
+            out["series"] = self.series_encoder(xs)
+        return out
+
+    def encode(self, series: torch.Tensor | None, patches: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Raw inputs → modality embeddings (keys among :data:`MODALITIES`)."""
+        out: dict[str, torch.Tensor] = {}
+        if series is not None:
+            out.update(self.temporal_embeddings(self.standardise_series(series)))
+        if patches is not None and self.patch_encoder is not None:
+            out["patch"] = self.patch_encoder(self.standardise_patches(patches))
+        return out
+
+    def present_mask(self, n: int, emb: Mapping[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+        return modality_mask(n, [m for m in MODALITIES if m in emb], device)
+
+    def fuse(self, emb: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """Concatenate modality embeddings (zeros where ``mask`` is 0) and the mask: (N, 3D + 3)."""
+        n = mask.shape[0]
+        d = self.cfg.embed_dim
+        blocks = []
+        for j, m in enumerate(MODALITIES):
+            e = emb.get(m)
+            if e is None:
+                blocks.append(mask.new_zeros(n, d))
+            else:
+                blocks.append(e * mask[:, j:j + 1].to(e.dtype))
+        return torch.cat(blocks + [mask.to(blocks[0].dtype)], dim=1)
+
+    def temporal_view(self, emb: Mapping[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, D or 2D) input of ``temporal_proj`` / ``forecaster`` (dropped modalities zeroed)."""
+        parts = [emb["rp"] if mask is None else emb["rp"] * mask[:, 0:1].to(emb["rp"].dtype)]
+        if self.series_encoder is not None:
+            s = emb["series"]
+            parts.append(s if mask is None else s * mask[:, 1:2].to(s.dtype))
+        return torch.cat(parts, dim=1)
+
+    # ------------------------------------------------------------------ tasks
+    def classify(self, series: torch.Tensor | None, patches: torch.Tensor | None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits (N, K); ``mask`` (N, 3) drops modalities (default: all given ones)."""
+        if self.classifier is None:
+            raise ConfigError("this model has no classifier")
+        emb = self.encode(series, patches)
+        n = next(iter(emb.values())).shape[0]
+        present = self.present_mask(n, emb, next(iter(emb.values())).device)
+        mask = present if mask is None else mask * present
+        return self.classifier(self.fuse(emb, mask))
+
+    def embed(self, series: torch.Tensor | None, patches: torch.Tensor | None) -> torch.Tensor:
+        """Fused embedding without the presence flags: (N, 3D)."""
+        emb = self.encode(series, patches)
+        n = next(iter(emb.values())).shape[0]
+        present = self.present_mask(n, emb, next(iter(emb.values())).device)
+        return self.fuse(emb, present)[:, : self.cfg.fused_dim]
+
+    def forecast(self, series: torch.Tensor) -> torch.Tensor:
+        """(N, C, L) raw series → (N, h) forecast of the forecast index (physical units)."""
+        if self.forecaster is None:
+            raise ConfigError("this model has no forecaster")
+        xs = self.standardise_series(series)
+        emb = self.temporal_embeddings(xs)
+        delta = self.forecaster(self.temporal_view(emb))
+        ci = self.cfg.indices.index(self.cfg.forecast_index)
+        last = xs[:, ci, -1:]
+        return (last + delta) * self.idx_std[ci] + self.idx_mean[ci]
+
+    def contrastive_loss(self, series: torch.Tensor, patches: torch.Tensor,
+                         mask: torch.Tensor | None = None, gather: Any = None) -> torch.Tensor:
+        """Symmetric InfoNCE between the temporal and the patch view of the same pixels.
+
+        Args:
+            series, patches: (already augmented) raw inputs.
+            mask: (N, 3) modality mask; only the temporal columns matter (dropping RP or
+                series inside the temporal view).
+            gather: optional function (N, P) → (world * N, P) gathering projections across
+                processes (DDP), so every rank contrasts against the global batch.
+        """
+        if self.patch_encoder is None:
+            raise ConfigError("contrastive pretraining needs a patch encoder (patch bands)")
+        emb = self.encode(series, patches)
+        z_t = self.temporal_proj(self.temporal_view(emb, mask))
+        z_p = self.patch_proj(emb["patch"])
+        if gather is not None:
+            z_t, z_p = gather(z_t), gather(z_p)
+        return self.contrastive(z_t, z_p)
+
+    def forward(self, series: torch.Tensor | None, patches: torch.Tensor | None = None, *,
+                mask: torch.Tensor | None = None, task: str = "classify", gather: Any = None) -> torch.Tensor:
+        """One entry point for wrappers (DDP): ``task`` is ``classify``, ``contrastive``,
+        ``forecast`` or ``embed``."""
+        if task == "classify":
+            return self.classify(series, patches, mask)
+        if task == "contrastive":
+            return self.contrastive_loss(series, patches, mask, gather)
+        if task == "forecast":
+            return self.forecast(series)
+        if task == "embed":
+            return self.embed(series, patches)
+        raise ConfigError(f"unknown task {task!r}")
+
+    # ------------------------------------------------------------------ file form
+    def module_state(self, include: Sequence[str] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+        """``{module: state_dict}`` of the sub-modules (the ``.pimc`` weights layout)."""
+        out = {}
+        for name, mod in self.named_children():
+            if mod is None or (include is not None and name not in include):
+                continue
+            sd = mod.state_dict()
+            if sd:
+                out[name] = sd
+        return out
+
+    def load_module_state(self, weights: Mapping[str, Mapping[str, torch.Tensor]], strict: bool = True) -> None:
+        """Inverse of :meth:`module_state`. With ``strict``, every module of the net must be given."""
+        for name, mod in self.named_children():
+            if mod is None:
+                continue
+            sd = weights.get(name)
+            if sd is None:
+                if strict and mod.state_dict():
+                    raise ConfigError(f"model file lacks the weights of module '{name}'")
+                continue
+            mod.load_state_dict(dict(sd))
+        unknown = [k for k in weights if getattr(self, k, None) is None]
+        if strict and unknown:
+            raise ConfigError(f"model file has weights of unknown module(s) {', '.join(unknown)}")
+
+
+def compute_normalisation(series: np.ndarray, patches: np.ndarray | None) -> dict[str, dict[str, list[float]]]:
+    """Per-index mean/std of (N, C, T) series and per-band nan-mean/std of (N, B, k, k) patches."""
+    s = np.asarray(series, np.float64)
+    mean = s.mean(axis=(0, 2))
+    std = s.std(axis=(0, 2))
+    out = {"indices": {"mean": mean.tolist(), "std": np.maximum(std, 1e-4).tolist()}}
+    if patches is not None and patches.size:
+        p = np.asarray(patches, np.float64)
+        centre = p.shape[-1] // 2
+        vals = p[:, :, centre, centre]  # one value per pixel: not dominated by overlapping patches
+        bm = np.nanmean(vals, axis=0)
+        bs = np.nanstd(vals, axis=0)
+        bm = np.where(np.isfinite(bm), bm, 0.0)
+        bs = np.where(np.isfinite(bs) & (bs > 1e-4), bs, 1.0)
+        out["bands"] = {"mean": bm.tolist(), "std": bs.tolist()}
+    return out

@@ -1,0 +1,76 @@
+"""SymmetricInfoNCE: matches a hand computation, learns its temperature, ranks alignment."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pimc_core.contrastive import SymmetricInfoNCE
+
+
+def _hand_loss(a: np.ndarray, b: np.ndarray, tau: float) -> float:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    s = a @ b.T / tau
+    n = len(a)
+
+    def ce(m: np.ndarray) -> float:
+        return float(np.mean([-(m[i, i] - math.log(np.exp(m[i]).sum())) for i in range(n)]))
+
+    return 0.5 * (ce(s) + ce(s.T))
+
+
+def test_matches_hand_computation() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    loss = SymmetricInfoNCE(init_temperature=0.5)(torch.tensor(a), torch.tensor(b))
+    assert float(loss.detach()) == pytest.approx(_hand_loss(a, b, 0.5), rel=1e-5)
+
+
+def test_default_temperature_and_clamp() -> None:
+    loss = SymmetricInfoNCE()
+    assert loss.temperature == pytest.approx(0.07, rel=1e-5)
+    with torch.no_grad():
+        loss.log_scale.fill_(math.log(1000.0))
+    assert loss.temperature == pytest.approx(0.01, rel=1e-5)  # 1 / 100
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    assert float(loss(torch.tensor(a), torch.tensor(b)).detach()) == pytest.approx(_hand_loss(a, b, 0.01), rel=1e-4)
+
+
+def test_aligned_far_below_shuffled() -> None:
+    torch.manual_seed(0)
+    z = torch.randn(64, 32)
+    loss = SymmetricInfoNCE()
+    aligned = float(loss(z, z + 0.01 * torch.randn_like(z)))
+    shuffled = float(loss(z, z[torch.randperm(64)]))
+    assert aligned < 0.1
+    assert shuffled > math.log(64) * 0.5
+    assert aligned < shuffled / 10
+
+
+def test_symmetric_in_its_arguments() -> None:
+    torch.manual_seed(0)
+    a, b = torch.randn(8, 5), torch.randn(8, 5)
+    loss = SymmetricInfoNCE(0.2)
+    assert float(loss(a, b)) == pytest.approx(float(loss(b, a)), rel=1e-6)
+
+
+def test_temperature_is_learnable_or_fixed() -> None:
+    learn = SymmetricInfoNCE(learnable=True)
+    fixed = SymmetricInfoNCE(learnable=False)
+    assert [n for n, _ in learn.named_parameters()] == ["log_scale"]
+    assert list(fixed.parameters()) == []
+    a = torch.randn(6, 4, requires_grad=True)
+    learn(a, torch.randn(6, 4)).backward()
+    assert learn.log_scale.grad is not None and a.grad is not None
+
+
+def test_rejects_bad_shapes_and_temperature() -> None:
+    with pytest.raises(ValueError):
+        SymmetricInfoNCE()(torch.randn(4, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError):
+        SymmetricInfoNCE(init_temperature=0.0)

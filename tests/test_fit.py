@@ -1,0 +1,181 @@
+"""``pimc fit`` end to end on a tiny stack: the .pimc it writes loads as a PixelModel whose
+predict gives the protocol's outputs; data / model mismatches are clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from pimc_core.errors import BandError, ConfigError, InputError
+from pimc_core.fit import FitConfig, fit, load_fit_config
+from pimc_core.model_file import read_metadata
+from pimc_core.pixel_model import PimcPixelModel, load_pixel_model
+from pimc_core.sample_data import make_synthetic
+from pimc_core.timeseries import open_series
+
+TINY = {
+    "data": {"pretrain_samples": 256, "per_class": 12, "patch_size": 5},
+    "model": {"rp_encoder": {"width": 4, "depth": 2, "embed_dim": 8},
+              "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+              "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
+    "pretrain": {"steps": 3, "batch_size": 64, "warmup_steps": 1},
+    "finetune": {"epochs": 2, "batch_size": 32, "max_steps": 6},
+    "forecast": {"finetune": {"epochs": 1, "batch_size": 64}},
+    "threads": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    out = tmp_path_factory.mktemp("syn")
+    s = make_synthetic(out, size=24, n_dates=10, seed=4, n_classes=4)
+    return s
+
+
+def test_fit_writes_a_model_that_predicts(stack, tmp_path):
+    out = tmp_path / "model.pimc"
+    lines: list[str] = []
+    res = fit(stack.manifest, stack.labels_sparse, out, classes=stack.classes_json, config=TINY,
+              progress=False, log=lines.append)
+    assert out.exists() and res.path == out
+    assert "4 classes" in res.summary() and str(out) in res.summary()
+    assert lines and "labelled pixels" in lines[0]
+    meta = read_metadata(out)
+    assert meta["task"] == "pixel_classification"
+    assert meta["indices"] == ["ndvi", "evi", "savi"] and meta["n_dates"] == 10
+    assert meta["dates"] == {"mode": "observed"} and meta["patch_size"] == 5
+    assert meta["bands"] == ["blue", "green", "red", "nir", "swir1"]
+    assert [c["name"] for c in meta["classes"]] == stack.class_names
+    assert meta["forecast_horizon"] == 2 and meta["training"]["forecast_input"] == 8
+    assert set(meta["normalisation"]) == {"bands", "indices"}
+    assert meta["training"]["pretrain"]["steps"] == 3 and meta["training"]["min_valid"] == 3
+    # the file is safetensors, not a pickle
+    assert out.read_bytes()[8:9] == b"{"
+
+    model = load_pixel_model(out)
+    assert isinstance(model, PimcPixelModel)
+    ts = open_series(stack.manifest)
+    model.prepare(ts)
+    assert model.indices == ("ndvi", "evi", "savi") and model.target_dates is None and model.min_valid == 3
+    assert model.n_classes == 4 and [c["id"] for c in model.class_table] == [1, 2, 3, 4]
+    assert set(model.outputs) >= {"classes", "confidence", "probabilities", "forecast", "embeddings"}
+    assert len(model.forecast_dates) == 2 and model.forecast_dates[0] > ts.dates[-1]
+    assert model.patch_size == 5 and model.patch_bands == ("blue", "green", "red", "nir", "swir1")
+    rng = np.random.default_rng(0)
+    filled = rng.uniform(0, 0.8, (7, 3, 10)).astype(np.float32)
+    patches = rng.uniform(0, 0.3, (7, 5, 5, 5)).astype(np.float32)
+    patches[:, :, :2, :] = np.nan  # outside the raster, as map inference hands them
+    for p in (patches, None):
+        pred = model.predict(filled, p)
+        assert pred["probabilities"].shape == (7, 4) and pred["probabilities"].dtype == np.float32
+        assert np.allclose(pred["probabilities"].sum(1), 1, atol=1e-5)
+        assert pred["forecast"].shape == (7, 2)
+        assert pred["embeddings"].shape == (7, model.embed_dim)
+        assert all(np.isfinite(v).all() for v in pred.values())
+    assert set(model.predict(filled, patches, outputs=("probabilities",))) == {"probabilities"}
+    assert model.predict(filled[:0], None)["probabilities"].shape == (0, 4)
+    with pytest.raises(ConfigError, match="10 dates"):
+        model.predict(filled[:, :, :9], None)
+    with pytest.raises(InputError, match="NaN"):
+        model.predict(np.full((1, 3, 10), np.nan, np.float32), None)
+
+
+def test_map_inference_uses_the_model(stack, tmp_path):
+    from pimc_core.inference import run_inference
+
+    cfg = {**TINY, "forecast": {"enabled": False}}
+    out = tmp_path / "m.pimc"
+    fit(stack.manifest, stack.labels_sparse, out, config=cfg, progress=False)
+    ts = open_series(stack.manifest)
+    res = run_inference(ts, out, None, tmp_path / "maps", products=["classes", "confidence", "embeddings"])
+    assert res.predicted > 0
+    import rasterio
+
+    with rasterio.open(tmp_path / "maps" / "classes.tif") as ds:
+        classes = ds.read(1)
+    assert set(np.unique(classes)) <= {0, 1, 2, 3, 4} and (classes > 0).mean() > 0.9
+    # without classes.json: "class N"
+    assert [c["name"] for c in read_metadata(out)["classes"]] == [f"class {i}" for i in (1, 2, 3, 4)]
+
+
+def test_missing_band_is_a_band_error(stack, tmp_path):
+    # the same stack without the blue band: EVI cannot be computed
+    src = tmp_path / "noblue"
+    src.mkdir()
+    for f in stack.outdir.glob("S2_*.tif"):
+        shutil.copy(f, src / f.name)
+    text = stack.manifest.read_text().replace("bands: {blue: 1, green: 2", "bands: {green: 2")
+    (src / "manifest.yaml").write_text(text)
+    ts = open_series(src / "manifest.yaml")
+    assert "blue" not in ts.band_names
+    with pytest.raises(BandError, match="blue"):
+        fit(ts, stack.labels_sparse, tmp_path / "x.pimc", config=TINY, progress=False)
+    assert not (tmp_path / "x.pimc").exists()
+    # a model trained with blue cannot be applied to it either
+    out = tmp_path / "full.pimc"
+    fit(stack.manifest, stack.labels_sparse, out, config={**TINY, "pretrain": {"steps": 0}}, progress=False)
+    with pytest.raises(BandError, match="blue"):
+        load_pixel_model(out).prepare(ts)
+
+
+def test_cli_fit(stack, tmp_path, capsys):
+    import yaml
+
+    import pimc_core.cli_fit  # noqa: F401  (registers the sub-command)
+    from pimc_core.cli import main
+
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "cli.pimc"
+    rc = main(["fit", str(stack.manifest), "--labels", str(stack.labels_sparse), "--out", str(out),
+               "--classes", str(stack.classes_json), "--config", str(cfg), "--set", "pretrain.steps=2", "--quiet"])
+    assert rc == 0 and out.exists()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "training accuracy" in lines[0]
+    assert read_metadata(out)["training"]["pretrain"]["steps"] == 2
+    cfg.write_text(yaml.safe_dump({**TINY, "pretrian": {"steps": 1}}))
+    rc = main(["fit", str(stack.manifest), "--labels", str(stack.labels_sparse), "--out", str(out), "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pretrian" in err and err.startswith("pimc: error:")
+
+
+def test_vector_labels_and_grid_dates(stack, tmp_path):
+    import rasterio
+    from rasterio import features
+    from rasterio.warp import transform_geom
+
+    with rasterio.open(stack.labels_sparse) as ds:
+        lab, tr, crs = ds.read(1), ds.transform, ds.crs
+    names = {i + 1: n for i, n in enumerate(stack.class_names)}
+    feats = [{"type": "Feature", "properties": {"crop": names[int(v)]},
+              "geometry": transform_geom(crs, "EPSG:4326", g)}
+             for g, v in features.shapes(lab, mask=lab > 0, transform=tr)]
+    vec = tmp_path / "fields.geojson"
+    vec.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    cfg = {**TINY, "data": {**TINY["data"], "dates": "grid", "step_days": 40}, "forecast": {"enabled": False}}
+    out = tmp_path / "vec.pimc"
+    res = fit(stack.manifest, vec, out, classes=stack.classes_json, class_field="crop", config=cfg, progress=False)
+    assert res.n_labelled > 0
+    meta = read_metadata(out)
+    assert meta["dates"] == {"mode": "grid", "start_doy": 1, "step_days": 40} and meta["n_dates"] == 10
+    model = load_pixel_model(out)
+    model.prepare(open_series(stack.manifest))
+    assert model.target_dates[0] == dt.date(2023, 1, 1) and len(model.target_dates) == 10
+    assert "forecast" not in model.outputs
+
+
+def test_fit_config_is_checked(tmp_path):
+    with pytest.raises(ConfigError, match="'stepz'"):
+        FitConfig.from_dict({"pretrain": {"stepz": 3}})
+    with pytest.raises(ConfigError, match="dates"):
+        FitConfig.from_dict({"data": {"dates": "weekly"}})
+    with pytest.raises(ConfigError, match="unknown key 'nope'"):
+        load_fit_config(None, ["data.nope=1"])
+    cfg = load_fit_config(None, ["pretrain.lr=5e-4", "finetune.freeze=yes", "data.indices=ndvi"])
+    assert cfg.pretrain.lr == 5e-4 and cfg.finetune.freeze is True and cfg.data.indices == ("ndvi",)
+    assert cfg.pretrain.steps == FitConfig().pretrain.steps  # the section keeps fit's defaults

@@ -1,0 +1,302 @@
+"""The PIMC network (shapes, modality dropout), contrastive pretraining (loss decreases,
+checkpoint / resume equality, the DDP path at world size 1) and the downstream helpers."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from pimc_core.errors import ConfigError, InputError
+from pimc_core.finetune import (
+    FinetuneConfig,
+    embed,
+    finetune_classifier,
+    finetune_forecaster,
+    forecast_baselines,
+    forecast_metrics,
+    forecast_plan,
+    forecast_windows,
+    linear_probe,
+    predict_forecast,
+    predict_proba,
+)
+from pimc_core.pimc_model import (
+    MODALITIES,
+    PimcModelConfig,
+    PimcNet,
+    compute_normalisation,
+    modality_mask,
+    random_modality_mask,
+)
+from pimc_core.pretrain import (
+    AugmentConfig,
+    PretrainConfig,
+    augment_patches,
+    interpolate_missing,
+    latest_checkpoint,
+    load_checkpoint,
+    pretrain,
+    step_batches,
+)
+
+TINY = dict(
+    rp_encoder={"width": 4, "depth": 2, "embed_dim": 8},
+    series_encoder={"width": 4, "depth": 1, "embed_dim": 8},
+    patch_encoder={"width": 4, "depth": 1, "embed_dim": 8},
+    proj_dim=8,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def toy(n=96, c=3, t=10, b=4, k=5, seed=0):
+    """Series with a per-pixel level and phase; patches whose bands encode the same two factors."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0.1, 0.8, n)
+    phase = rng.uniform(0, 2 * np.pi, n)
+    tt = np.linspace(0, 2 * np.pi, t)
+    base = level[:, None] + 0.2 * np.sin(tt[None] + phase[:, None])
+    series = np.stack([base * (1 + 0.1 * i) for i in range(c)], axis=1).astype(np.float32)
+    series += rng.normal(0, 0.01, series.shape).astype(np.float32)
+    feats = np.stack([level, np.sin(phase), np.cos(phase), level ** 2], axis=1)[:, :b]
+    patches = np.repeat(np.repeat(feats[:, :, None, None], k, 2), k, 3).astype(np.float32)
+    patches += rng.normal(0, 0.02, patches.shape).astype(np.float32)
+    labels = (phase > np.pi).astype(np.int64) + 1 + 2 * (level > 0.45)
+    return series, patches, labels
+
+
+def make_net(series, patches, n_classes=0, horizon=0, level="series", **kw):
+    cfg = PimcModelConfig(indices=("ndvi", "evi", "savi")[: series.shape[1]], n_dates=series.shape[2],
+                          patch_bands=("blue", "green", "red", "nir")[: patches.shape[1]] if patches is not None else (),
+                          patch_size=patches.shape[-1] if patches is not None else 1, n_classes=n_classes,
+                          forecast_horizon=horizon, forecast_input=series.shape[2] - horizon if horizon else 0,
+                          level=level, **{**TINY, **kw})
+    torch.manual_seed(0)
+    net = PimcNet(cfg)
+    net.set_normalisation(compute_normalisation(series, patches))
+    return net
+
+
+# ------------------------------------------------------------------------------ model
+@pytest.mark.parametrize("level", ["series", "channels", "none"])
+def test_shapes_with_any_subset_of_modalities(level):
+    series, patches, _ = toy(n=6)
+    net = make_net(series, patches, n_classes=4, level=level).eval()
+    x, p = torch.from_numpy(series), torch.from_numpy(patches)
+    with torch.no_grad():
+        both = net.classify(x, p)
+        rp_only = net.classify(x, None)
+        patch_only = net.classify(None, p)
+        emb = net.embed(x, None)
+    assert both.shape == rp_only.shape == patch_only.shape == (6, 4)
+    assert emb.shape == (6, net.cfg.fused_dim) == (6, 3 * 8)
+    assert torch.all(emb[:, 16:] == 0)  # the patch block of a series-only embedding
+    if level != "series":
+        assert torch.all(emb[:, 8:16] == 0)  # no series branch
+    # an explicit mask equals leaving the input out
+    with torch.no_grad():
+        masked = net.classify(x, p, modality_mask(6, ("rp", "series")))
+    torch.testing.assert_close(masked, rp_only)
+    # RP images: one channel per index (+ level plots)
+    assert net.rp_images(net.standardise_series(x)).shape[1] == (6 if level == "channels" else 3)
+
+
+def test_modality_dropout_keeps_one_modality():
+    g = torch.Generator().manual_seed(0)
+    base = modality_mask(2000, MODALITIES)
+    m = random_modality_mask(base, 0.6, g)
+    assert (m.sum(1) >= 1).all() and 0.3 < float(m.mean()) < 0.6
+    only_rp = modality_mask(100, ("rp",))
+    assert torch.equal(random_modality_mask(only_rp, 0.9, g), only_rp)
+
+
+def test_nan_in_patches_is_the_band_mean():
+    series, patches, _ = toy(n=4)
+    net = make_net(series, patches)
+    p = torch.from_numpy(patches.copy())
+    p[:, 0, 0, 0] = float("nan")
+    out = net.standardise_patches(p)
+    assert torch.isfinite(out).all() and torch.all(out[:, 0, 0, 0] == 0)
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="level"):
+        PimcModelConfig(level="bogus")
+    with pytest.raises(ConfigError, match="unknown key"):
+        PimcModelConfig(rp_encoder={"widht": 3})
+    with pytest.raises(ConfigError, match="embed_dim"):
+        PimcModelConfig(rp_encoder={"embed_dim": 16}, series_encoder={"embed_dim": 8})
+    with pytest.raises(ConfigError, match="unknown key"):
+        PimcModelConfig.from_dict({"bogus": 1})
+
+
+# ------------------------------------------------------------------------------ augmentation
+def test_interpolate_missing_is_linear_between_kept_steps():
+    x = torch.tensor([[[0.0, 9.0, 9.0, 3.0, 9.0]]])
+    keep = torch.tensor([[True, False, False, True, False]])
+    torch.testing.assert_close(interpolate_missing(x, keep), torch.tensor([[[0.0, 1.0, 2.0, 3.0, 3.0]]]))
+
+
+def test_patch_flips_are_dihedral():
+    p = torch.arange(2 * 9, dtype=torch.float32).reshape(1, 2, 3, 3).repeat(64, 1, 1, 1)
+    out = augment_patches(p, AugmentConfig(patch_noise=0.0), torch.Generator().manual_seed(1))
+    seen = {tuple(o[0].flatten().tolist()) for o in out}
+    assert len(seen) == 8
+    assert all(sorted(s) == list(range(9)) for s in seen)
+
+
+# ------------------------------------------------------------------------------ pretraining
+def test_infonce_decreases_on_a_toy_set():
+    series, patches, _ = toy(n=128)
+    net = make_net(series, patches)
+    cfg = PretrainConfig(steps=40, batch_size=32, lr=3e-3, warmup_steps=2, checkpoint_every=0, seed=0)
+    res = pretrain(net, series, patches, cfg, device="cpu")
+    assert len(res.losses) == 40 and res.steps == 40
+    first, last = np.mean(res.losses[:5]), np.mean(res.losses[-5:])
+    assert last < first - 0.3, (first, last)
+
+
+def test_step_batches_resume_mid_epoch():
+    full = list(itertools.islice(step_batches(10, 3, seed=4, start_step=0), 12))
+    later = list(itertools.islice(step_batches(10, 3, seed=4, start_step=4), 8))
+    assert [s for s, _ in full] == list(range(12))
+    for (s1, b1), (s2, b2) in zip(full[4:9], later[:5]):
+        assert s1 == s2 and np.array_equal(b1, b2)
+
+
+def _state(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def test_checkpoint_resume_reaches_the_same_weights(tmp_path):
+    series, patches, _ = toy(n=64)
+    cfg = PretrainConfig(steps=7, batch_size=16, lr=2e-3, warmup_steps=2, checkpoint_every=2, keep_checkpoints=2, seed=3)
+    net_a = make_net(series, patches)
+    res_a = pretrain(net_a, series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "a")
+
+    net_b = make_net(series, patches)
+    with pytest.raises(RuntimeError, match="injected"):
+        pretrain(net_b, series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b", fault_at_step=5)
+    assert latest_checkpoint(tmp_path / "b").name == "step_00000004.pt"
+    assert len(list((tmp_path / "b").glob("step_*.pt"))) == 2  # older ones pruned
+    net_b2 = make_net(series, patches)  # a fresh process: nothing but the checkpoint survives
+    res_b = pretrain(net_b2, series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b")
+    assert res_b.resumed_from == 4
+    assert res_b.losses == res_a.losses
+    sa, sb = _state(net_a), _state(net_b2)
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    # checkpoints load with weights_only (no pickle code) and hold the whole training state
+    st = load_checkpoint(latest_checkpoint(tmp_path / "b"))
+    assert {"model", "optimizer", "scheduler", "rng", "step", "losses"} <= set(st) and st["step"] == 7
+    # a different configuration refuses to resume from these checkpoints
+    with pytest.raises(ConfigError, match="lr"):
+        pretrain(make_net(series, patches), series, patches, PretrainConfig(**{**cfg.__dict__, "lr": 1e-3}),
+                 device="cpu", checkpoint_dir=tmp_path / "b")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "step_00000001.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="checkpoint"):
+        pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "c")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_path_at_world_size_one(monkeypatch):
+    series, patches, _ = toy(n=64)
+    cfg = PretrainConfig(steps=3, batch_size=16, warmup_steps=1, checkpoint_every=0, seed=1)
+    plain = make_net(series, patches)
+    res_plain = pretrain(plain, series, patches, cfg, device="cpu")
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "RANK": "0", "WORLD_SIZE": "1",
+                 "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    ddp = make_net(series, patches)
+    try:
+        res_ddp = pretrain(ddp, series, patches, cfg, device="cpu")
+        assert torch.distributed.is_initialized() and torch.distributed.get_backend() == "gloo"
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    np.testing.assert_allclose(res_ddp.losses, res_plain.losses, rtol=1e-5)
+    for k, v in _state(plain).items():
+        torch.testing.assert_close(_state(ddp)[k], v, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ downstream
+def test_classifier_finetuning_and_linear_probe():
+    series, patches, labels = toy(n=128)
+    net = make_net(series, patches, n_classes=4)
+    hist = finetune_classifier(net, series, patches, labels, [1, 2, 3, 4],
+                               FinetuneConfig(epochs=8, batch_size=32, lr=1e-2, seed=0))
+    assert hist["loss_end"] < hist["loss_start"]
+    for p in (patches, None):
+        prob = predict_proba(net, series, p)
+        assert prob.shape == (128, 4) and np.allclose(prob.sum(1), 1, atol=1e-5)
+    prob = predict_proba(net, None, patches)
+    assert prob.shape == (128, 4)
+    assert (np.array([1, 2, 3, 4])[predict_proba(net, series, patches).argmax(1)] == labels).mean() > 0.6
+    frozen = make_net(series, patches, n_classes=4)
+    before = {k: v.clone() for k, v in frozen.rp_encoder.state_dict().items()}
+    finetune_classifier(frozen, series, patches, labels, [1, 2, 3, 4], FinetuneConfig(epochs=2, batch_size=32, freeze=True))
+    for k, v in frozen.rp_encoder.state_dict().items():
+        assert torch.equal(v, before[k])
+    emb = embed(net, series, patches)
+    assert emb.shape == (128, 24)
+    lp = linear_probe(emb[:96], labels[:96], emb[96:], labels[96:])
+    assert 0 <= lp["accuracy"] <= 1 and lp["n_test"] == 32
+    with pytest.raises(ConfigError, match="not among"):
+        finetune_classifier(net, series, patches, labels + 10, [1, 2, 3, 4], FinetuneConfig(epochs=1))
+
+
+def test_forecast_plan_head_and_baselines():
+    assert forecast_plan(42) == (32, 10)
+    assert forecast_plan(60) == (32, 10)
+    assert forecast_plan(30) == (23, 7)
+    assert forecast_plan(12) == (9, 3)
+    with pytest.raises(ConfigError):
+        forecast_plan(10, horizon=9, input_len=5)
+    series, patches, _ = toy(n=64, t=12)
+    L, h = forecast_plan(12)
+    xs, ys = forecast_windows(series, L, h, 0)
+    assert xs.shape == (64, 3, 9) and ys.shape == (64, 3)
+    net = make_net(series[:, :, :L], patches, horizon=h)
+    with torch.no_grad():
+        out = net.forecast(torch.from_numpy(xs))
+    # a zero residual head is persistence
+    torch.nn.init.zeros_(net.forecaster.net[-1].weight)
+    torch.nn.init.zeros_(net.forecaster.net[-1].bias)
+    np.testing.assert_allclose(predict_forecast(net, xs), np.repeat(xs[:, 0, -1:], h, 1), rtol=1e-5, atol=1e-6)
+    hist = finetune_forecaster(make_net(series[:, :, :L], patches, horizon=h), xs, ys,
+                               FinetuneConfig(epochs=3, batch_size=32, freeze=False))
+    assert hist["steps"] == 6 and out.shape == (64, h)
+    # frozen encoders: the head trains on features computed once; predictions agree with forecast()
+    fnet = make_net(series[:, :, :L], patches, horizon=h)
+    before = {k: v.clone() for k, v in fnet.series_encoder.state_dict().items()}
+    hist = finetune_forecaster(fnet, xs, ys, FinetuneConfig(epochs=20, batch_size=32, lr=1e-2, freeze=True))
+    assert hist["loss_end"] < hist["loss_start"]
+    assert all(torch.equal(v, before[k]) for k, v in fnet.series_encoder.state_dict().items())
+    rmse_model = forecast_metrics(predict_forecast(fnet, xs), ys)["rmse"]
+    rmse_persist = forecast_metrics(np.repeat(xs[:, 0, -1:], h, 1), ys)["rmse"]
+    assert rmse_model < rmse_persist
+    base = forecast_baselines(xs[:, 0], h, step_days=30.0, train_targets=ys)
+    assert set(base) == {"persistence", "seasonal_naive", "linear_trend"}
+    assert "climatology" in base["seasonal_naive"]["note"]
+    line = np.arange(9, dtype=np.float64)[None] * 0.1
+    np.testing.assert_allclose(forecast_baselines(line, 3)["linear_trend"]["pred"], [[0.9, 1.0, 1.1]])
+    seasonal = forecast_baselines(np.tile(np.arange(4.0), 3)[None], 2, step_days=365 / 4)
+    np.testing.assert_allclose(seasonal["seasonal_naive"]["pred"], [[0.0, 1.0]])
+    assert forecast_metrics(np.zeros((2, 2)), np.ones((2, 2))) == {"rmse": 1.0, "mae": 1.0}

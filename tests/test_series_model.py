@@ -1,0 +1,143 @@
+"""Pixel-series classifier: config, preparation, model pieces and an end-to-end CLI run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pimc_core.errors import ConfigError, InputError
+from pimc_core.series_model import (
+    PixelSeriesNet,
+    SeriesClassifier,
+    SeriesModelConfig,
+    SeriesStandardizer,
+    level_plots_torch,
+    recurrence_plots_torch,
+)
+from pimc_core.tables import write_series_table
+
+TINY = {
+    "series_width": 8, "series_depth": 2, "rp_width": 8, "rp_depth": 2, "embed_dim": 16,
+    "proj_dim": 8, "batch_size": 32, "pretrain_batch_size": 64, "ensemble": 1,
+}
+
+
+def _make_table(n: int, t: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three 'crops' greening up at different dates plus a flat low class; noise and gaps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, size=n)
+    tt = np.arange(t)
+    X = np.empty((n, t), dtype=np.float32)
+    for i, c in enumerate(y):
+        if c == 3:
+            X[i] = 0.15 + 0.03 * rng.normal(size=t)
+            continue
+        peak = (0.25 + 0.25 * c) * t + rng.normal(0, 1.0)
+        X[i] = 0.2 + 0.6 * np.exp(-0.5 * ((tt - peak) / (0.1 * t)) ** 2) + 0.05 * rng.normal(size=t)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    return X, y + 1
+
+
+def test_config_rejects_unknown_and_bad_values() -> None:
+    with pytest.raises(ConfigError, match="'epocs'"):
+        SeriesModelConfig.from_dict({"epocs": 3})
+    with pytest.raises(ConfigError, match="branches"):
+        SeriesModelConfig.from_dict({"branches": ["rp", "audio"]})
+    with pytest.raises(ConfigError, match="lr"):
+        SeriesModelConfig(lr=-1.0)
+    cfg = SeriesModelConfig.from_dict({"branches": "rp", "epochs": 2})
+    assert cfg.branches == ("rp",)
+    assert SeriesModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_recurrence_plot_matches_pyts() -> None:
+    from pyts.image import RecurrencePlot
+
+    x = np.random.default_rng(0).normal(size=(3, 17)).astype(np.float32)
+    ours = recurrence_plots_torch(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours, RecurrencePlot().fit_transform(x), rtol=1e-5, atol=1e-6)
+    lv = level_plots_torch(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(lv[:, 2, 5], (x[:, 2] + x[:, 5]) / 2, rtol=1e-6)
+
+
+def test_standardizer_fills_gaps_and_keeps_level() -> None:
+    X = np.array([[0.1, np.nan, 0.3, 0.3], [0.8, 0.8, np.nan, np.nan], [np.nan] * 4], dtype=np.float32)
+    st = SeriesStandardizer().fit(X[:2])
+    Z = st.transform(X)
+    assert Z.shape == (3, 1, 4) and np.isfinite(Z).all()
+    assert Z[0, 0, 1] == pytest.approx((Z[0, 0, 0] + Z[0, 0, 2]) / 2, abs=1e-5)  # linear fill
+    assert Z[1].mean() > Z[0].mean() + 1.0  # level kept (no per-series normalisation)
+    np.testing.assert_array_equal(Z[2], 0.0)  # an all-missing series → the training mean
+    with pytest.raises(InputError, match="time steps"):
+        st.transform(np.zeros((2, 5), np.float32))
+    long = SeriesStandardizer().fit(np.random.rand(4, 100).astype(np.float32), max_length=32)
+    assert long.transform(np.random.rand(2, 100).astype(np.float32)).shape == (2, 1, 32)
+    again = SeriesStandardizer.from_state(st.state_dict())
+    np.testing.assert_allclose(again.transform(X), Z)
+
+
+@pytest.mark.parametrize("t", [5, 23, 80])
+def test_net_shapes_and_branch_masks(t: int) -> None:
+    cfg = SeriesModelConfig.from_dict({**TINY, "rp_size": 32})
+    net = PixelSeriesNet(n_channels=2, n_classes=5, cfg=cfg)
+    x = torch.randn(4, 2, t)
+    assert net(x).shape == (4, 5)
+    assert net.rp_input(x).shape == (4, 4, min(t, 32), min(t, 32))
+    net.eval()
+    only_series = net.features(x, torch.tensor([[1.0, 0.0]]).expand(4, 2))
+    assert torch.all(only_series[:, 16:] == 0)
+
+
+def test_fit_predict_deterministic_and_rp_only() -> None:
+    X, y = _make_table(96, seed=1)
+    cfg = {**TINY, "epochs": 2, "pretrain_max_epochs": 1, "pretrain_share": 0.5, "budget_s": 600.0, "seed": 3}
+    cfg = {**cfg, "branches": ["series", "rp"], "pretrain": True}
+    p1 = SeriesClassifier(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
+    p2 = SeriesClassifier(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
+    np.testing.assert_allclose(p1, p2, atol=1e-6)
+    assert p1.shape == (30, 4) and np.allclose(p1.sum(1), 1.0)
+    rp_only = SeriesClassifier({**cfg, "branches": ["rp"], "pretrain": False}).fit(X, y)
+    assert set(rp_only.predict(X[:10])) <= set(np.unique(y))
+    with pytest.raises(InputError, match="two classes"):
+        SeriesClassifier(cfg).fit(X, np.ones(len(X)))
+
+
+def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.__main__ import main
+
+    X, y = _make_table(400, seed=2)
+    write_series_table(tmp_path / "train.tsv", X[:240], y[:240])
+    write_series_table(tmp_path / "test.tsv", X[240:], y[240:])
+    out = tmp_path / "report.json"
+    rc = main([
+        "series", "--train", str(tmp_path / "train.tsv"), "--test", str(tmp_path / "test.tsv"),
+        "--out", str(out), "--budget", "14", "--quiet",
+        "--set", "series_width=8", "--set", "rp_width=8", "--set", "embed_dim=32", "--set", "ensemble=2",
+    ])
+    assert rc == 0
+    rep = json.loads(out.read_text())
+    for key in ("accuracy", "macro_f1", "per_class_f1", "n_train", "n_test", "seconds", "config"):
+        assert key in rep
+    assert rep["n_train"] == 240 and rep["n_test"] == 160
+    assert rep["accuracy"] > 0.7  # chance is 0.25
+    assert set(rep["per_class_f1"]) == {"1", "2", "3", "4"}
+    assert rep["seconds"] < 60
+    assert "series: accuracy=" in capsys.readouterr().out
+
+
+def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.__main__ import main
+
+    (tmp_path / "a.tsv").write_text("1\t0.1\t0.2\n2\t0.3\n")
+    rc = main(["series", "--train", str(tmp_path / "a.tsv"), "--test", str(tmp_path / "a.tsv"), "--quiet"])
+    assert rc == 1
+    assert "ragged" in capsys.readouterr().err
+    X, y = _make_table(20)
+    write_series_table(tmp_path / "b.tsv", X, y)
+    rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet", "--set", "nope=1"])
+    assert rc == 1
+    assert "'nope'" in capsys.readouterr().err

@@ -1,0 +1,129 @@
+"""Typed training configs (unknown keys, overrides, extends, the shipped files) and the raster
+training commands end to end on a tiny stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pimc_core.errors import ConfigError, InputError
+from training.config import TrainConfig, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+BASE = {"sources": [{"path": "stack", "labels": "labels.tif"}]}
+
+
+@pytest.mark.parametrize("bad, name", [
+    ({**BASE, "pretrian": {}}, "'pretrian'"),
+    ({**BASE, "pretrain": {"stepz": 3}}, "'stepz'"),
+    ({**BASE, "pretrain": {"augment": {"flip": True}}}, "'flip'"),
+    ({"sources": [{"path": "x", "label": "y"}]}, "'label'"),
+    ({**BASE, "evaluate": {"fractions": [0.1]}}, "'fractions'"),
+    ({**BASE, "data": {"indexes": ["ndvi"]}}, "'indexes'"),
+])
+def test_unknown_keys_are_named(tmp_path, bad, name):
+    with pytest.raises(ConfigError, match=name) as e:
+        load_config(write(tmp_path / "c.yaml", bad))
+    assert "known:" in str(e.value)
+
+
+def test_values_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="pretrain.steps"):
+        load_config(write(tmp_path / "c.yaml", {**BASE, "pretrain": {"steps": "many"}}))
+    with pytest.raises(ConfigError, match="sources"):
+        load_config(write(tmp_path / "c.yaml", {"name": "x"}))
+    with pytest.raises(ConfigError, match="label_fractions"):
+        load_config(write(tmp_path / "c.yaml", {**BASE, "evaluate": {"label_fractions": [0, 0.5]}}))
+    with pytest.raises(ConfigError, match="unknown index"):
+        load_config(write(tmp_path / "c.yaml", {**BASE, "data": {"indices": ["ndwi9"]}}))
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_convert_types(tmp_path):
+    path = write(tmp_path / "c.yaml", BASE)
+    cfg = load_config(path, ["pretrain.steps=12", "pretrain.lr=1e-3", "finetune.freeze=true", "data.indices=ndvi,evi",
+                             "model.rp_encoder.width=8", "evaluate.label_fractions=[0.1, 0.5]", "name=abc",
+                             "pretrain.augment.patch_flip=no", "seed=7"])
+    assert cfg.pretrain.steps == 12 and isinstance(cfg.pretrain.steps, int)
+    assert cfg.pretrain.lr == 1e-3 and isinstance(cfg.pretrain.lr, float)
+    assert cfg.finetune.freeze is True and cfg.pretrain.augment.patch_flip is False
+    assert cfg.data.indices == ("ndvi", "evi") and cfg.evaluate.label_fractions == (0.1, 0.5)
+    assert cfg.model == {"rp_encoder": {"width": 8}} and cfg.seed == 7
+    assert cfg.output == Path("runs/abc")
+    for bad, name in (["pretrain.stepz=3"], "'stepz'"), (["bogus=1"], "'bogus'"), (["pretrain.augment.x=1"], "'x'"):
+        with pytest.raises(ConfigError, match=name):
+            load_config(path, bad)
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(path, ["pretrain.steps"])
+    with pytest.raises(ConfigError, match="integer"):
+        load_config(path, ["pretrain.steps=1.5"])
+
+
+def test_extends_merges_sections(tmp_path):
+    write(tmp_path / "base.yaml", {**BASE, "pretrain": {"steps": 50, "lr": 0.01}, "model": {"level": "none"}})
+    child = write(tmp_path / "child.yaml", {"extends": "base.yaml", "pretrain": {"steps": 7}})
+    cfg = load_config(child)
+    assert cfg.pretrain.steps == 7 and cfg.pretrain.lr == 0.01 and cfg.model == {"level": "none"}
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, TrainConfig) and cfg.sources
+    from pimc_core.pimc_model import PimcModelConfig
+
+    PimcModelConfig.from_dict({**cfg.model, "n_dates": 30})  # the model section is valid too
+
+
+def test_raster_commands_end_to_end(tmp_path, capsys):
+    from training import raster
+
+    torch.set_num_threads(1)
+    cfg = write(tmp_path / "tiny.yaml", {
+        "name": "tiny", "out_dir": str(tmp_path / "run"),
+        "sources": [{"path": str(tmp_path / "data"), "synthetic": {"size": 24, "n_dates": 12, "seed": 2, "n_classes": 3},
+                     "labels": "labels_sparse.tif", "test_labels": "labels.tif"}],
+        "data": {"patch_size": 5, "pretrain_samples": 300, "per_class": 20},
+        "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                  "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8, "rp": {"size": 8}},
+        "pretrain": {"steps": 4, "batch_size": 64, "checkpoint_every": 2, "warmup_steps": 1},
+        "finetune": {"epochs": 1, "max_steps": 3, "batch_size": 32},
+        "forecast": {"finetune": {"epochs": 1, "batch_size": 64}},
+        "evaluate": {"label_fractions": [0.5, 1.0], "test_samples": 100, "rf_trees": 5},
+        "threads": 1,
+    })
+    assert raster.main(["pretrain", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pretrain: 4 steps") and (tmp_path / "run" / "pretrained.pimc").exists()
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "pretrain").glob("*.pt")) == [
+        "step_00000002.pt", "step_00000004.pt"]
+    # a rerun resumes from the last checkpoint: nothing left to do
+    assert raster.main(["pretrain", "--config", str(cfg)]) == 0
+    assert json.loads((tmp_path / "run" / "pretrain.json").read_text())["resumed_from"] == 4
+    capsys.readouterr()
+    assert raster.main(["finetune", "--config", str(cfg)]) == 0
+    assert "test accuracy" in capsys.readouterr().out and (tmp_path / "run" / "classifier.pimc").exists()
+    assert raster.main(["evaluate", "--config", str(cfg), f"evaluate.model={tmp_path / 'run' / 'classifier.pimc'}"]) == 0
+    rep = json.loads((tmp_path / "run" / "evaluate.json").read_text())
+    assert [r["fraction"] for r in rep["rows"]] == [0.5, 1.0]
+    assert {"scratch", "pretrained", "linear_probe", "random_forest"} <= set(rep["rows"][0])
+    assert 0 <= rep["model"]["accuracy"] <= 1
+    capsys.readouterr()
+    assert raster.main(["forecast", "--config", str(cfg)]) == 0
+    fc = json.loads((tmp_path / "run" / "forecast.json").read_text())
+    assert (fc["input_len"], fc["horizon"]) == (9, 3)
+    assert set(fc["scores"]) == {"pimc", "persistence", "seasonal_naive", "linear_trend"}
+    assert raster.main(["finetune", "--config", str(cfg), "pretrain.bogus=1"]) == 2
+    assert "'bogus'" in capsys.readouterr().err

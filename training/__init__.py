@@ -1,0 +1,1 @@
+"""Training entry points of PIMC (``python -m training <command>``)."""
