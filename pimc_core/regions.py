@@ -431,7 +431,11 @@ def _ogr_wkt_to_geojson(text: str) -> dict:
     from osgeo import ogr
 
     with _OgrErrors() as errs:
-        geom = ogr.CreateGeometryFromWkt(text)
+        try:  # OGR raises or returns None depending on the process-wide exception mode
+            geom = ogr.CreateGeometryFromWkt(text)
+        except RuntimeError as e:
+            errs.messages.append(str(e))
+            geom = None
     if geom is None:
         raise ConfigError(f"polygon: not valid WKT ({errs.text}): {text[:60]}")
     if geom.IsEmpty():
@@ -445,7 +449,11 @@ def _read_vector(path: Path, layer: str | int | None) -> tuple[list[dict], CRS |
     from osgeo import ogr
 
     with _OgrErrors() as errs:
-        ds = ogr.Open(str(path))
+        try:  # OGR raises or returns None depending on the process-wide exception mode
+            ds = ogr.Open(str(path))
+        except RuntimeError as e:
+            errs.messages.append(str(e))
+            ds = None
     if ds is None:
         raise InputError(f"{path}: cannot read as a vector file ({errs.text})")
     try:
