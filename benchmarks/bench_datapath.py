@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks import peak_rss_mb
 
 
 def ensure_stack(root: Path, size: int, n_dates: int, seed: int = 1) -> Path:
@@ -55,7 +56,7 @@ def measure(manifest: Path, block: int) -> dict:
         times["indices"] += t2 - t1
         times["gapfill"] += t3 - t2
     times["total"] = sum(times.values())
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {
         "pixels": ts.grid.width * ts.grid.height, "dates": len(ts), "block": block,
         "seconds": {k: round(v, 2) for k, v in times.items()}, "peak_rss_mb": round(peak_mb, 1),

@@ -10,7 +10,7 @@ model ``auto``). Small check: ``python -m benchmarks.bench_inference --size 256 
   the stacks :mod:`benchmarks.bench_datapath` uses), generated once under ``bench_out/``. 12
   dates keep the 4096² stack to 1.5 GB and ~2-5 minutes of generation (2 cores); memory per window
   grows with the date count, so the ratio is measured at one date count for both sizes.
-* **Memory**: each size runs in a fresh child process; its peak RSS is ``ru_maxrss`` of that
+* **Memory**: each size runs in a fresh child process; its peak RSS is VmHWM (``/proc/self/status``) of that
   process (imports, model and run), also read before the run (after the imports, loading the
   model and opening the stack), after the first window and after the last one (before the
   COG conversion): growth while streaming and growth in the conversion show apart. Target: peak(4096²) / peak(1024²) ≤ 1.5.
@@ -41,13 +41,14 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "builtin:nearest-centroid"
@@ -63,7 +64,7 @@ _STAGE_LABELS = {
 
 
 def _peak_rss_mb() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    r = peak_rss_mb() * 1024
     return r / 1024 / 1024 if sys.platform == "darwin" else r / 1024  # bytes on macOS, KiB on Linux
 
 
@@ -371,7 +372,7 @@ def markdown(res: dict) -> str:
         "",
         f"Ratio of the peaks {m}²/{n}²: **{res['ratio']:.2f}×** (target ≤ {res['target_ratio']}×: "
         f"**{'met' if ratio_ok else 'NOT met'}**) for {m * m / (n * n):.0f}× the pixels. Peaks are "
-        f"`ru_maxrss` of the process so far (MB). GDAL block cache: {s['gdal_cachemax']}."
+        f"VmHWM of the process so far (MB; not `ru_maxrss`, which a child inherits from its parent). GDAL block cache: {s['gdal_cachemax']}."
         + (f" Memory settings in the environment: {', '.join(f'{k}={v}' for k, v in s['memory_env'].items())}."
            if s.get("memory_env") else ""),
     ]

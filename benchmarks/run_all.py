@@ -47,10 +47,21 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
 
 
+def _sections(text: str) -> dict[str, str]:
+    """'## title' → the section's text (title line included)."""
+    out: dict[str, str] = {}
+    for chunk in text.split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        out[title] = "## " + chunk.rstrip()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="docs/BENCHMARKS.md")
     ap.add_argument("--only", help="run only sections whose module name contains this")
+    ap.add_argument("--update", action="store_true",
+                    help="with --only: replace those sections in the existing file, keep the others")
     a = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     parts = [
@@ -61,8 +72,12 @@ def main() -> None:
         f"Machine: {machine()}.",
         "",
     ]
+    out = Path(a.out)
+    kept = _sections(out.read_text()) if a.update and out.exists() else {}
     for title, mod_name, kw in SECTIONS:
         if a.only and a.only not in mod_name:
+            if title in kept:
+                parts += [kept[title], ""]
             continue
         mod = importlib.import_module(mod_name)
         t0 = time.perf_counter()
@@ -70,8 +85,8 @@ def main() -> None:
         res = mod.run(**kw)
         body = mod.markdown(res)
         print(body, flush=True)
-        parts += [f"## {title}", "", f"`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s)", "", body, ""]
-    out = Path(a.out)
+        parts += [f"## {title}", "", f"`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s, "
+                  f"{dt.datetime.now():%Y-%m-%d %H:%M})", "", body, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     print(f"[bench] wrote {out}")

@@ -300,8 +300,8 @@ class TimeSeries:
         use_mask = rad.quality is not None
         # GDAL lists a file's folder at every open to look for side-car files; a folder of
         # hundreds of dated rasters made that listing dominate small (pixel) reads. Each window is
-        # read once, so GDAL's block cache (5 % of RAM by default) only inflated peak memory:
-        # 3.9 GB instead of 0.54 GB streaming a 1024², 36-date stack (benchmarks/bench_datapath).
+        # read once, so GDAL's block cache (5 % of RAM by default) is capped: it cannot help, and
+        # would otherwise let memory grow with the number of windows read.
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=64):
             for ti, scene in enumerate(self.scenes):
                 # every file is opened once per date: bands and quality band read together
