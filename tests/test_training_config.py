@@ -127,3 +127,24 @@ def test_raster_commands_end_to_end(tmp_path, capsys):
     assert set(fc["scores"]) == {"pimc", "persistence", "seasonal_naive", "linear_trend"}
     assert raster.main(["finetune", "--config", str(cfg), "pretrain.bogus=1"]) == 2
     assert "'bogus'" in capsys.readouterr().err
+
+
+def test_python_m_training_dispatches_every_command(tmp_path):
+    """``python -m training`` reaches the raster commands and the series command (clear errors, exit 2)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "training", *a], cwd=root, capture_output=True, text=True)  # noqa: E731
+    helped = run("--help")
+    assert helped.returncode == 0
+    for cmd in ("pretrain", "finetune", "evaluate", "forecast", "series"):
+        assert cmd in helped.stdout
+    for cmd in ("pretrain", "finetune", "evaluate", "forecast"):
+        r = run(cmd, "--config", str(tmp_path / "missing.yaml"))
+        assert r.returncode == 2 and f"training {cmd}: error:" in r.stderr and "missing.yaml" in r.stderr
+        assert "Traceback" not in r.stderr
+        r = run(cmd, "--config", str(CONFIGS / "cpu_demo.yaml"), "pretrain.stepz=3")
+        assert r.returncode == 2 and "'stepz'" in r.stderr and "Traceback" not in r.stderr
+    r = run("bogus")
+    assert r.returncode == 2 and "unknown command 'bogus'" in r.stderr

@@ -1,27 +1,37 @@
 """``python -m training <command> ...`` — dispatch to the training commands.
 
 Commands:
-    series   Train and evaluate the PIMC pixel-series classifier on UCR-layout tables.
+    pretrain   Self-supervised PIMC pretraining (symmetric InfoNCE, RP x patch) on raster sources.
+    finetune   Classifier head (and encoders) on labelled pixels, from a pretrained model or scratch.
+    evaluate   Pretrained vs scratch vs linear probe vs RandomForest at several label fractions.
+    forecast   NDVI forecast head, scored against persistence, seasonal-naive and linear trend.
+    series     Train and evaluate the pixel-series classifier on UCR-layout tables.
+
+    python -m training pretrain|finetune|evaluate|forecast --config training/configs/NAME.yaml [key=value ...]
+    python -m training series --train TRAIN.tsv --test TEST.tsv [--out report.json]
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+#: command -> module whose ``main(argv)`` runs it; the raster commands get their name as argv[0].
+_RASTER = ("pretrain", "finetune", "evaluate", "forecast")
+_COMMANDS = {**{c: "training.raster" for c in _RASTER}, "series": "training.series"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"series": "training.series"}
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
-    if cmd not in commands:
-        print(f"error: unknown command {cmd!r} (choose from {', '.join(commands)})", file=sys.stderr)
+    if cmd not in _COMMANDS:
+        print(f"error: unknown command {cmd!r} (choose from {', '.join(_COMMANDS)})", file=sys.stderr)
         return 2
-    import importlib
-
-    return int(importlib.import_module(commands[cmd]).main(rest) or 0)
+    module = importlib.import_module(_COMMANDS[cmd])
+    return int(module.main([cmd, *rest] if cmd in _RASTER else rest) or 0)
 
 
 if __name__ == "__main__":
