@@ -351,7 +351,7 @@ class ForecastConfig:
 
 
 def _default_pretrain() -> PretrainConfig:
-    return PretrainConfig(steps=150, batch_size=256, lr=2e-3, warmup_steps=15, checkpoint_every=50)
+    return PretrainConfig(steps=300, batch_size=256, lr=2e-3, warmup_steps=20, checkpoint_every=100)
 
 
 def _default_finetune() -> FinetuneConfig:

@@ -17,7 +17,8 @@ Modalities and their encoders (:mod:`pimc_core.models`):
             conifers at 0.7 look alike) and, being nearly shift-invariant,
             the *timing*; this branch gives both back (``level="series"``).
             ``level="channels"`` instead adds "level plots" ``(x_i + x_j)/2``
-            as extra RP channels; ``level="none"`` is the bare RP.
+            as extra RP channels, ``"both"`` does both; ``"none"`` is the bare
+            RP.
 ``patch``   the standardised reference-image patch                           :class:`PatchEncoder`
 ==========  ===============================================================  =================
 
@@ -57,7 +58,7 @@ __all__ = ["MODALITIES", "PimcModelConfig", "PimcNet", "compute_normalisation", 
 
 #: Modalities in the order of the fused embedding blocks.
 MODALITIES: tuple[str, ...] = ("rp", "series", "patch")
-_LEVELS = ("series", "channels", "none")
+_LEVELS = ("series", "channels", "both", "none")
 
 _RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
 _SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
@@ -83,7 +84,7 @@ class PimcModelConfig:
         indices: index channels, in order. n_dates: T of the classification input.
         patch_bands: bands of the patches (empty: no patch encoder). patch_size: k.
         level: how the series level reaches the network: ``"series"`` (1-D branch),
-            ``"channels"`` (level plots as extra RP channels) or ``"none"``.
+            ``"channels"`` (level plots as extra RP channels), ``"both"`` or ``"none"``.
         rp: :class:`RecurrencePlotConfig` fields (``dimension``, ``time_delay``, ``threshold``,
             ``percentage``, ``size``).
         rp_coords: add two coordinate channels (row and column position, -1..1) to the RP
@@ -147,7 +148,7 @@ class PimcModelConfig:
     # ---- derived
     @property
     def has_series(self) -> bool:
-        return self.level == "series"
+        return self.level in ("series", "both")
 
     @property
     def has_patch(self) -> bool:
@@ -159,7 +160,7 @@ class PimcModelConfig:
 
     @property
     def rp_channels(self) -> int:
-        return len(self.indices) * (2 if self.level == "channels" else 1) + (2 if self.rp_coords else 0)
+        return len(self.indices) * (2 if self.level in ("channels", "both") else 1) + (2 if self.rp_coords else 0)
 
     @property
     def fused_dim(self) -> int:
@@ -286,7 +287,7 @@ class PimcNet(nn.Module):
         """(N, C, T) standardised series → (N, C', T', T') recurrence (+ level) images."""
         with torch.no_grad():
             rp = self.rp_config.apply(xs.detach().float().contiguous())
-            if self.cfg.level == "channels":
+            if self.cfg.level in ("channels", "both"):
                 lv = 0.5 * (xs[:, :, :, None] + xs[:, :, None, :])
                 if lv.shape[-1] != rp.shape[-1]:
                     lv = F.interpolate(lv, size=rp.shape[-2:], mode="bilinear", align_corners=False)

@@ -67,6 +67,9 @@ class PimcPixelModel:
     def __init__(self, net: PimcNet, metadata: Mapping[str, Any], *, device: str | torch.device | None = None) -> None:
         self.net = net.eval()
         self.metadata = dict(metadata)
+        #: torch CPU threads used by :meth:`predict` (0: the cores not busy with other processes,
+        #: see :func:`pimc_core.pretrain.auto_threads`; restored after each call).
+        self.threads = 0
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         cfg = net.cfg
         tr = self.metadata.get("training") or {}
@@ -176,6 +179,18 @@ class PimcPixelModel:
                 raise ConfigError(f"model expects patches of shape {want}; got {p.shape}")
             reflect_fill_patches(p)
         wanted = set(outputs) if outputs is not None else {"probabilities", "embeddings", "forecast"}
+        prev_threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            from .pretrain import auto_threads
+
+            auto_threads(self.threads)
+        try:
+            return self._predict(x, p, wanted)
+        finally:
+            if torch.get_num_threads() != prev_threads:
+                torch.set_num_threads(prev_threads)
+
+    def _predict(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
         net = self.net.to(self.device)
         n = x.shape[0]
         probs, embs, fcs = [], [], []

@@ -88,7 +88,7 @@ def make_net(series, patches, n_classes=0, horizon=0, level="series", **kw):
 
 
 # ------------------------------------------------------------------------------ model
-@pytest.mark.parametrize("level", ["series", "channels", "none"])
+@pytest.mark.parametrize("level", ["series", "channels", "both", "none"])
 def test_shapes_with_any_subset_of_modalities(level):
     series, patches, _ = toy(n=6)
     net = make_net(series, patches, n_classes=4, level=level).eval()
@@ -101,14 +101,16 @@ def test_shapes_with_any_subset_of_modalities(level):
     assert both.shape == rp_only.shape == patch_only.shape == (6, 4)
     assert emb.shape == (6, net.cfg.fused_dim) == (6, 3 * 8)
     assert torch.all(emb[:, 16:] == 0)  # the patch block of a series-only embedding
-    if level != "series":
+    if level in ("channels", "none"):
         assert torch.all(emb[:, 8:16] == 0)  # no series branch
     # an explicit mask equals leaving the input out
     with torch.no_grad():
         masked = net.classify(x, p, modality_mask(6, ("rp", "series")))
     torch.testing.assert_close(masked, rp_only)
     # RP images: one channel per index (+ level plots)
-    assert net.rp_images(net.standardise_series(x)).shape[1] == (6 if level == "channels" else 3)
+    assert net.rp_images(net.standardise_series(x)).shape[1] == (6 if level in ("channels", "both") else 3)
+    coords = make_net(series, patches, level=level, rp_coords=True)
+    assert coords.rp_images(coords.standardise_series(x)).shape[1] == (8 if level in ("channels", "both") else 5)
 
 
 def test_modality_dropout_keeps_one_modality():

@@ -14,7 +14,8 @@
   gap-filled index series, all on the same pixels; plus ``evaluate.model`` when given. Writes
   ``{out_dir}/evaluate.json`` and ``evaluate.md``.
 * ``forecast`` — forecast head (from ``init``) on a spatial checkerboard split (blocks of
-  ``min(32, side / 4)`` px)
+  ``min(32, side / 4)`` px) and, when the series hold at least ``L + 2h`` dates, a temporal
+  hold-out (test targets = the last ``h`` dates, which no training target reaches)
   of the unlabelled pixels; RMSE/MAE against persistence, seasonal-naive and linear-trend on
   the same test pixels; ``{out_dir}/forecaster.pimc`` and ``forecast.json``.
 
@@ -447,8 +448,16 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
     tr, te = unl.subset(~test_mask), unl.subset(test_mask)
     if len(tr) == 0 or len(te) == 0:
         raise InputError("forecast: too few pixels for a spatial train / test split")
-    xtr, ytr = forecast_windows(tr.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
-    xte, yte = forecast_windows(te.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
+    if T >= L + 2 * h:
+        # temporal hold-out too: test targets are the last h dates; no training target reaches them
+        split = f"checkerboard of {blk} px blocks + last {h} dates held out"
+        xtr, ytr = forecast_windows(tr.series[:, :, :T - h], L, h, ci, max_windows=cfg.forecast.max_windows or None)
+        xte, yte = forecast_windows(te.series, L, h, ci, max_windows=1)
+    else:
+        # one season: every window ends at the same dates, only a spatial split is possible
+        split = f"checkerboard of {blk} px blocks (series too short for a temporal hold-out)"
+        xtr, ytr = forecast_windows(tr.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
+        xte, yte = forecast_windows(te.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
     net = _net(cfg, tr, forecast=(L, h))
     init = _init_path(cfg)
     if init is not None:
@@ -467,7 +476,7 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
         scores[name] = forecast_metrics(b["pred"], yte)
         notes[name] = b["note"]
     summary = {"command": "forecast", "input_len": L, "horizon": h, "train_windows": len(xtr), "test_windows": len(xte),
-               "split": f"checkerboard of {blk} px blocks",
+               "split": split,
                "init": str(init) if init else None, "scores": scores, "baseline_notes": notes, **hist}
     path = _save(net, cfg.output / "forecaster.pimc", run, tr,
                  {"workflow": "python -m training forecast", "config": cfg.to_dict(), "forecast": summary})
