@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 SECTIONS = [
-    ("Recurrence plots: PIMC (torch) vs pyts", "benchmarks.bench_recurrence", {}),
+    ("Recurrence plots: PIMC (torch, numba-fused |x_i - x_j|) vs pyts", "benchmarks.bench_recurrence", {}),
     ("Data path: read → indices → gap filling", "benchmarks.bench_datapath", {}),
     ("Map inference: peak memory 4096² vs 1024², pixels/s per stage", "benchmarks.bench_inference", {}),
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",

@@ -119,7 +119,7 @@ def _l2_cache_bytes(default: int = 1 << 20) -> int:
 # the budget only bounds the temporaries.
 _CPU_CHUNK_BYTES = _l2_cache_bytes()
 _CPU_CHUNK_MAX_BYTES = 8 << 20
-_MIN_CHUNK_ROWS = {"point": 256, "other": 128}
+_MIN_CHUNK_ROWS = {"point": 256, "other": 128, "fused": 512}  # "fused": see _fused_abs_diff
 _CUDA_CHUNK_BYTES = 256 << 20
 # numpy's pairwise summation block (numpy/core/src/umath/loops_utils.h.src: PW_BLOCKSIZE).
 _PW_BLOCKSIZE = 128
@@ -646,6 +646,54 @@ def _threshold_(d: torch.Tensor, threshold: Threshold, percentage: Any, xc: torc
 
 
 # --------------------------------------------------------------------------------------------
+# Fused CPU kernel for the common case |x_i - x_j| (m == 1, no threshold)
+# --------------------------------------------------------------------------------------------
+
+# torch needs two passes for it (a broadcast subtract, then abs_ in place): measured 1.8M
+# series/s per core for T = 46 against 3.9M for a single loop that computes and stores each
+# value once (and 4.4M for only filling the buffer), so the whole job runs at the speed of
+# writing the output. The loop is compiled by numba (already installed: pyts depends on it)
+# on first use and cached on disk; it releases the GIL, so the chunks still run on the
+# worker threads below. Without numba (or if compiling fails) the torch kernels are used.
+# Values are identical: the subtraction runs in the input's compute dtype and is rounded once
+# when stored into the float32 output, exactly like torch.sub(..., out=float32).abs_().
+_FUSED_MIN_ROWS = 256  # below this, importing and loading the compiled kernel is not worth it
+
+
+def _abs_diff_loop(x, out):  # pragma: no cover - compiled by numba, exercised through it
+    """``out[b, i, j] = |x[b, i] - x[b, j]|`` for ``x`` ``(B, T)`` and ``out`` ``(B, T, T)``."""
+    n, length = x.shape
+    for b in range(n):
+        for i in range(length):
+            xi = x[b, i]
+            for j in range(length):
+                out[b, i, j] = abs(xi - x[b, j])
+
+
+@functools.lru_cache(maxsize=1)
+def _fused_abs_diff() -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The numba-compiled :func:`_abs_diff_loop`, or None where numba cannot be used."""
+    if os.environ.get("PIMC_NO_NUMBA"):
+        return None
+    try:
+        import numba
+    except Exception:  # noqa: BLE001 - any import problem: fall back to torch
+        return None
+    for cache in (True, False):  # caching needs a writable cache directory
+        try:
+            fn = numba.njit(nogil=True, cache=cache, boundscheck=False)(_abs_diff_loop)
+            probe = np.arange(3, dtype=np.float32).reshape(1, 3)
+            res = np.empty((1, 3, 3), np.float32)
+            fn(probe, res)  # compile (or load) the float32 version now, check it once
+            if res[0, 0, 2] != 2.0 or res[0, 2, 0] != 2.0 or res[0, 1, 1] != 0.0:
+                return None
+            return fn
+        except Exception:  # noqa: BLE001 - numba error of any kind: try without cache, then torch
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
 
@@ -849,17 +897,28 @@ def _plots_into(flat: torch.Tensor, out: torch.Tensor, m: int, tau: int, thresho
     if threshold == "point":
         row_bytes += (m + 1) * side * (side - 1) // 2 * item
     multiple = 1 if resize_to is None else channels
-    rows = _chunk_rows(row_bytes, flat.device, _MIN_CHUNK_ROWS["point" if threshold == "point" else "other"])
+    plain = m == 1 and direct and threshold is None  # the common case: |x_i - x_j|
+    fused = _fused_abs_diff() if plain and flat.device.type == "cpu" and n_rows >= _FUSED_MIN_ROWS else None
+    min_rows = "fused" if fused is not None else "point" if threshold == "point" else "other"
+    rows = _chunk_rows(row_bytes, flat.device, _MIN_CHUNK_ROWS[min_rows])
     rows = max(multiple, rows - rows % multiple)
     rows, pool, n_workers = _chunk_plan(n_rows, rows, flat.device, kernel_elems, multiple)
     # views made once per call: per chunk only the kernels themselves are dispatched
     outs = out.split(rows if resize_to is None else rows // channels)
-    plain = m == 1 and direct and threshold is None  # the common case: |x_i - x_j|, 2 kernels
     xs = () if plain else flat.split(rows)
     if m == 1:
         cols, rws = flat[:, :, None].split(rows), flat[:, None, :].split(rows)
 
+    if fused is not None:
+        flat_np, outs_np = flat.detach().numpy(), [o.detach().numpy() for o in outs]
+        starts = [0]
+        for o in outs:
+            starts.append(starts[-1] + o.shape[0])
+
     def work(i: int, scratch: dict[str, torch.Tensor]) -> None:
+        if fused is not None:
+            fused(flat_np[starts[i]:starts[i + 1]], outs_np[i])
+            return
         if plain:
             torch.sub(cols[i], rws[i], out=outs[i]).abs_()
             return

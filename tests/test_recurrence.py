@@ -154,7 +154,7 @@ def test_chunking_is_invisible(monkeypatch, threads):
     x = _series(101, 33, seed=4)
     want = {(m, thr): recurrence_plot(x, m, 1, thr) for m in (1, 2) for thr in (None, "point")}
     monkeypatch.setattr(rec, "_CPU_CHUNK_BYTES", 1)  # one series per chunk
-    monkeypatch.setattr(rec, "_MIN_CHUNK_ROWS", {"point": 1, "other": 1})
+    monkeypatch.setattr(rec, "_MIN_CHUNK_ROWS", {"point": 1, "other": 1, "fused": 1})
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -174,6 +174,54 @@ def test_torch_fallback_paths_match(monkeypatch):
         np.testing.assert_allclose(got, ref, rtol=0, atol=TOL)
         if kw[0] == 1:  # no sqrt involved: identical
             np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+def test_fused_cpu_kernel_is_used_and_identical(monkeypatch, threads, dtype):
+    """The numba loop for |x_i - x_j| (m == 1, no threshold, >= _FUSED_MIN_ROWS series) gives
+    exactly the torch kernels' result and pyts's, for contiguous and strided input, with and
+    without ``out=``."""
+    assert rec._fused_abs_diff() is not None, "numba is a dependency (pyts needs it): the fused kernel must compile"
+    n = rec._FUSED_MIN_ROWS + 37
+    base = _series(n, 40, np.float64, seed=11) * 50
+    x = base.astype(dtype)
+    strided = np.asfortranarray(x)[:, ::2]  # not C-contiguous
+    calls = []
+    real = rec._fused_abs_diff()
+    monkeypatch.setattr(rec, "_fused_abs_diff", lambda: (lambda a, o: (calls.append(len(a)), real(a, o))))
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        fused = recurrence_plot(x)
+        fused_strided = recurrence_plot(strided)
+        buf = np.full((n, 40, 40), np.nan, np.float32)
+        assert recurrence_plot(torch.from_numpy(x), out=buf) is not None
+        assert sum(calls) == 3 * n  # every series went through the fused loop
+        monkeypatch.setattr(rec, "_fused_abs_diff", lambda: None)  # the torch kernels
+        np.testing.assert_array_equal(fused, recurrence_plot(x))
+        np.testing.assert_array_equal(fused_strided, recurrence_plot(strided))
+        np.testing.assert_array_equal(buf, fused)
+    finally:
+        torch.set_num_threads(prev)
+    np.testing.assert_array_equal(fused, _pyts(x).astype(np.float32))
+    # below the size threshold the torch kernels run (nothing to import or load for one pixel)
+    calls.clear()
+    monkeypatch.setattr(rec, "_fused_abs_diff", lambda: (lambda a, o: calls.append(len(a))))
+    recurrence_plot(x[:rec._FUSED_MIN_ROWS - 1])
+    assert calls == []
+
+
+def test_without_numba_the_torch_kernels_run(monkeypatch):
+    monkeypatch.setenv("PIMC_NO_NUMBA", "1")
+    rec._fused_abs_diff.cache_clear()
+    try:
+        assert rec._fused_abs_diff() is None
+        x = _series(rec._FUSED_MIN_ROWS + 1, 46, seed=3)
+        np.testing.assert_array_equal(recurrence_plot(x), _pyts(x).astype(np.float32))
+    finally:
+        monkeypatch.delenv("PIMC_NO_NUMBA")
+        rec._fused_abs_diff.cache_clear()
 
 
 def test_empty_batch():
