@@ -51,3 +51,25 @@ def multiband_stack(tmp_path):
         + "".join(f"  - {{date: {d.isoformat()}, path: S2_{d:%Y%m%d}.tif}}\n" for d in dates)
     )
     return tmp_path, dates, dn
+
+
+@pytest.fixture(scope="module")
+def tiny_sample(tmp_path_factory):
+    """The synthetic sample (24x24 px, 12 dates, seed 0), written once per test module."""
+    from pimc_core.sample_data import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("syn"), size=24, n_dates=12, seed=0)
+
+
+@pytest.fixture
+def pimc_provider(qgis_processing):
+    """The PIMC Processing provider registered in real QGIS for one test, removed after it."""
+    from qgis.core import QgsApplication
+
+    from qgis_plugin.provider import PimcProvider
+
+    registry = QgsApplication.processingRegistry()
+    provider = PimcProvider()
+    assert registry.addProvider(provider)
+    yield provider
+    registry.removeProvider(provider)

@@ -10,11 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-def flush_deletes() -> None:
-    from qgis.PyQt.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+from tests.qgis_helpers import flush_deletes
 
 
 @pytest.fixture

@@ -5,34 +5,16 @@ progress adapter over pimc_core.fit's stages."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import rasterio
 
-
-def flush_deletes() -> None:
-    from qgis.PyQt.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
-
-def wait_for(task, timeout: float = 90.0):
-    from qgis.PyQt.QtCore import QCoreApplication
-
-    t0 = time.monotonic()
-    while not task.done:
-        QCoreApplication.processEvents()
-        time.sleep(0.005)
-        assert time.monotonic() - t0 < timeout, "the task did not finish"
-    return task
+from tests.qgis_helpers import flush_deletes, wait_for
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from pimc_core.sample_data import make_synthetic
-
-    return make_synthetic(tmp_path_factory.mktemp("syn"), size=24, n_dates=12, seed=0)
+def sample(tiny_sample):
+    return tiny_sample
 
 
 def label_layer(sample, crs: str = "EPSG:4326"):

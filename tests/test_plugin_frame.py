@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.qgis_helpers import flush_deletes
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def flush_deletes() -> None:
-    """Run the deleteLater() calls made by unload()."""
-    from qgis.PyQt.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-    QCoreApplication.processEvents()
 
 
 def pimc_objects(qgis_iface) -> list[str]:

@@ -13,24 +13,9 @@ import rasterio
 MODEL = "builtin:nearest-centroid"
 
 
-@pytest.fixture
-def pimc_provider(qgis_processing):
-    from qgis.core import QgsApplication
-
-    from qgis_plugin.provider import PimcProvider
-
-    registry = QgsApplication.processingRegistry()
-    provider = PimcProvider()
-    assert registry.addProvider(provider)
-    yield provider
-    registry.removeProvider(provider)
-
-
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from pimc_core.sample_data import make_synthetic
-
-    return make_synthetic(tmp_path_factory.mktemp("syn"), size=24, n_dates=12, seed=0)
+def sample(tiny_sample):
+    return tiny_sample
 
 
 @pytest.fixture(scope="module")

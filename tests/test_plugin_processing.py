@@ -8,19 +8,6 @@ import pytest
 import rasterio
 
 
-@pytest.fixture
-def pimc_provider(qgis_processing):
-    from qgis.core import QgsApplication
-
-    from qgis_plugin.provider import PimcProvider
-
-    registry = QgsApplication.processingRegistry()
-    provider = PimcProvider()
-    assert registry.addProvider(provider)
-    yield provider
-    registry.removeProvider(provider)
-
-
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     from pimc_core.sample_data import make_synthetic

@@ -6,39 +6,20 @@ exception out of a slot."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 
+from tests.qgis_helpers import flush_deletes, wait_for
+
 MODEL = "builtin:nearest-centroid"
 
 
-def flush_deletes() -> None:
-    from qgis.PyQt.QtCore import QCoreApplication, QEvent
-
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
-
-def wait_for(task, timeout: float = 60.0):
-    """Let the task manager run ``task`` and deliver its finished() to this (main) thread."""
-    from qgis.PyQt.QtCore import QCoreApplication
-
-    t0 = time.monotonic()
-    while not task.done:
-        QCoreApplication.processEvents()
-        time.sleep(0.005)
-        assert time.monotonic() - t0 < timeout, "the task did not finish"
-    return task
-
-
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from pimc_core.sample_data import make_synthetic
-
-    return make_synthetic(tmp_path_factory.mktemp("syn"), size=24, n_dates=12, seed=0)
+def sample(tiny_sample):
+    return tiny_sample
 
 
 @pytest.fixture
