@@ -34,12 +34,28 @@ series embeddings through ``temporal_proj``) and the *spatial* view (patch embed
 
 Forecasting uses the temporal modalities of the first ``L`` observations and predicts the next
 ``h`` values of the forecast index as a residual on the last observed value (in standardised
-units), so "no change" (persistence) is the zero output.
+units), so "no change" (persistence) is the zero output. With ``forecast_inputs`` the head also
+reads side features next to the temporal embedding (:class:`SeasonalForecastHead`):
+
+* ``"phase"`` — the day of the year of the forecast origin (the last input date) as
+  ``sin``/``cos``: the same shape of series means green-up in spring and senescence in autumn;
+* ``"seasonal"`` — for every forecast step the input value one season (``forecast_season_steps``)
+  earlier, minus the last value (the seasonal-naive forecast, as a residual);
+* ``"window"`` — the whole input window of the forecast index minus the last value;
+* ``"climatology"`` — the pixel's own mean seasonal cycle from *all* of its history before the
+  origin (:func:`seasonal_climatology`: the mean of the values 1, 2, ... seasons before the
+  origin and before each forecast step), minus the last value, with the number of years it
+  averages. The encoders still read the last ``L`` steps; this input reads the whole series
+  (``forecast`` then takes series longer than ``L``, or the climatology precomputed).
+
+Side features enter both a linear skip and the MLP; both start at zero, so an untrained head is
+persistence and training learns how far to move towards the seasonal pattern.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -54,11 +70,14 @@ from .models import ClassifierHead, ForecastHead, PatchEncoder, ProjectionHead, 
 from .models.encoders import EncoderConfig
 from .recurrence import RecurrencePlotConfig
 
-__all__ = ["MODALITIES", "PimcModelConfig", "PimcNet", "compute_normalisation", "modality_mask", "random_modality_mask"]
+__all__ = ["FORECAST_INPUTS", "MODALITIES", "PimcModelConfig", "PimcNet", "SeasonalForecastHead", "compute_normalisation",
+           "modality_mask", "random_modality_mask", "seasonal_climatology"]
 
 #: Modalities in the order of the fused embedding blocks.
 MODALITIES: tuple[str, ...] = ("rp", "series", "patch")
 _LEVELS = ("series", "channels", "both", "none")
+#: Side inputs the forecast head can read next to the temporal embedding (see the module docstring).
+FORECAST_INPUTS: tuple[str, ...] = ("phase", "seasonal", "window", "climatology")
 
 _RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
 _SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
@@ -97,6 +116,16 @@ class PimcModelConfig:
         n_classes: classifier outputs (0: no classifier). classifier_hidden: its hidden layer.
         forecast_horizon: h (0: no forecaster). forecast_input: L, observations it reads.
         forecast_index: the index forecast (one of ``indices``).
+        forecast_inputs: side inputs of the forecast head among :data:`FORECAST_INPUTS`
+            (empty: the embedding alone, the original head).
+        forecast_season_steps: steps in one season (a year) for ``"seasonal"`` (e.g. 23 on a
+            16-day grid); ``forecast_input`` must be at least this long.
+        forecast_year_steps: steps per year with fractions (365.25 / 16) for ``"climatology"``
+            (0: ``forecast_season_steps``).
+        forecast_anchor: what the head's output is a change of: ``"last"`` (the last value:
+            zero output = persistence) or ``"climatology"`` (the pixel's climatology where it
+            has one, else the last value).
+        forecast_hidden: hidden units of the forecast head.
         init_temperature: initial InfoNCE temperature.
     """
 
@@ -117,6 +146,11 @@ class PimcModelConfig:
     forecast_horizon: int = 0
     forecast_input: int = 0
     forecast_index: str = "ndvi"
+    forecast_inputs: tuple[str, ...] = ()
+    forecast_season_steps: int = 0
+    forecast_year_steps: float = 0.0
+    forecast_anchor: str = "last"
+    forecast_hidden: int = 128
     init_temperature: float = 0.07
 
     def __post_init__(self) -> None:
@@ -136,6 +170,32 @@ class PimcModelConfig:
                 raise ConfigError(f"model: {name} must be an integer >= 0; got {v!r}")
         if self.forecast_horizon and self.forecast_index not in self.indices:
             raise ConfigError(f"model: forecast_index {self.forecast_index!r} is not one of the indices {self.indices}")
+        self.forecast_inputs = tuple(str(i).lower() for i in self.forecast_inputs)
+        bad = [i for i in self.forecast_inputs if i not in FORECAST_INPUTS]
+        if bad:
+            raise ConfigError(f"model: forecast_inputs {bad} unknown (known: {', '.join(FORECAST_INPUTS)})")
+        for name in ("forecast_season_steps", "forecast_hidden"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"model: {name} must be an integer >= 0; got {v!r}")
+        self.forecast_year_steps = float(self.forecast_year_steps)
+        if self.forecast_anchor not in ("last", "climatology"):
+            raise ConfigError(f"model: forecast_anchor must be 'last' or 'climatology'; got {self.forecast_anchor!r}")
+        if self.forecast_anchor == "climatology" and "climatology" not in self.forecast_inputs:
+            raise ConfigError("model: forecast_anchor 'climatology' needs 'climatology' in forecast_inputs")
+        if self.forecast_horizon and "climatology" in self.forecast_inputs:
+            if self.year_steps <= self.forecast_horizon:
+                raise ConfigError("model: forecast_inputs 'climatology' needs forecast_year_steps (steps in a year) "
+                                  f"> forecast_horizon; got {self.year_steps:g}")
+        if self.forecast_horizon and "seasonal" in self.forecast_inputs:
+            m = self.forecast_season_steps
+            if m < 1:
+                raise ConfigError("model: forecast_inputs 'seasonal' needs forecast_season_steps (steps in a year) >= 1")
+            if self.forecast_input and self.forecast_input < m:
+                raise ConfigError(f"model: forecast_inputs 'seasonal' needs forecast_input >= forecast_season_steps; "
+                                  f"got {self.forecast_input} < {m}")
+        if self.forecast_horizon and "window" in self.forecast_inputs and not self.forecast_input:
+            raise ConfigError("model: forecast_inputs 'window' needs forecast_input (L) > 0")
         self.rp = RecurrencePlotConfig.from_dict(self.rp or {}).to_dict()
         # validate encoder sections now (unknown keys are named)
         self.rp_cfg()
@@ -153,6 +213,25 @@ class PimcModelConfig:
     @property
     def has_patch(self) -> bool:
         return bool(self.patch_bands) and self.patch_size > 0
+
+    @property
+    def year_steps(self) -> float:
+        """Steps per year of the climatology input."""
+        return self.forecast_year_steps or float(self.forecast_season_steps)
+
+    @property
+    def forecast_extra_dim(self) -> int:
+        """Number of side features of the forecast head (0: the original head)."""
+        n = 0
+        if "phase" in self.forecast_inputs:
+            n += 2
+        if "seasonal" in self.forecast_inputs:
+            n += self.forecast_horizon
+        if "window" in self.forecast_inputs:
+            n += self.forecast_input
+        if "climatology" in self.forecast_inputs:
+            n += self.forecast_horizon + 3  # origin + h steps, available flag, years
+        return n
 
     @property
     def embed_dim(self) -> int:
@@ -180,6 +259,7 @@ class PimcModelConfig:
         d = dataclasses.asdict(self)
         d["indices"] = list(self.indices)
         d["patch_bands"] = list(self.patch_bands)
+        d["forecast_inputs"] = list(self.forecast_inputs)
         return d
 
     @classmethod
@@ -189,7 +269,7 @@ class PimcModelConfig:
         if unknown:
             raise ConfigError(f"model config: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
         d = dict(data)
-        for k in ("indices", "patch_bands"):
+        for k in ("indices", "patch_bands", "forecast_inputs"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -216,6 +296,70 @@ def random_modality_mask(base: torch.Tensor, p: float, generator: torch.Generato
         pick = F.one_hot(scores.argmax(dim=1), base.shape[1]).float()
         keep = torch.where(empty[:, None], pick, keep)
     return keep
+
+
+def seasonal_climatology(x: torch.Tensor, horizon: int, season: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A pixel's mean seasonal cycle at the origin and the next ``horizon`` steps.
+
+    Args:
+        x: (N, T) series on a regular grid whose last step is the forecast origin.
+        horizon: h.
+        season: steps per year, fractions allowed (365.25 / 16 on a 16-day grid): a value
+            ``k`` years earlier is interpolated linearly between the two grid steps around it.
+
+    Returns:
+        ``clim`` (N, h + 1): for step ``j`` (0 = the origin, position ``T - 1 + j``) the mean of
+        the values at ``T - 1 + j - k * season`` over every ``k >= 1`` that lies in the series
+        (NaN when none does), and ``years`` (N,): how many years the last step's mean averages.
+    """
+    n, T = x.shape
+    season = float(season)
+    if season <= horizon:
+        raise ConfigError(f"seasonal climatology: a season ({season:g} steps) must be longer than the horizon ({horizon})")
+    vals, counts = [], []
+    for j in range(horizon + 1):
+        pos = [T - 1 + j - k * season for k in range(1, int(T // season) + 2)]
+        pos = [p for p in pos if p >= 0]
+        acc = x.new_zeros(n)
+        for p in pos:
+            lo = int(math.floor(p))
+            w = p - lo
+            hi = min(lo + 1, T - 1)
+            acc = acc + (1 - w) * x[:, lo] + w * x[:, hi]
+        vals.append(acc / len(pos) if pos else torch.full((n,), float("nan"), dtype=x.dtype, device=x.device))
+        counts.append(len(pos))
+    years = torch.full((n,), float(counts[-1]), dtype=x.dtype, device=x.device)
+    return torch.stack(vals, dim=1), years
+
+
+class SeasonalForecastHead(nn.Module):
+    """Forecast head with side features: ``delta = MLP([z, f]) + W f + b``.
+
+    ``z`` (N, embed_dim) is the temporal embedding, ``f`` (N, n_extra) the side features (season
+    phase, seasonal-naive residuals, the input window; see the module docstring). The MLP's last
+    layer and the linear skip start at zero: an untrained head predicts no change (persistence).
+
+    Args:
+        embed_dim: size of the temporal embedding.
+        n_extra: number of side features.
+        horizon: forecast steps.
+        hidden_dim: hidden units of the MLP.
+    """
+
+    def __init__(self, embed_dim: int, n_extra: int, horizon: int, hidden_dim: int = 128) -> None:
+        super().__init__()
+        if horizon < 1 or n_extra < 1:
+            raise ValueError(f"SeasonalForecastHead needs horizon >= 1 and n_extra >= 1; got {horizon}, {n_extra}")
+        self.horizon = horizon
+        self.net = nn.Sequential(nn.Linear(embed_dim + n_extra, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, horizon))
+        self.skip = nn.Linear(n_extra, horizon)
+        for lin in (self.net[-1], self.skip):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, z: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        """``(N, embed_dim)``, ``(N, n_extra)`` → ``(N, horizon)`` residual (standardised units)."""
+        return self.net(torch.cat([z, extra], dim=1)) + self.skip(extra)
 
 
 class PimcNet(nn.Module):
@@ -245,10 +389,14 @@ class PimcNet(nn.Module):
             ClassifierHead(cfg.fused_dim + len(MODALITIES), cfg.n_classes, cfg.classifier_hidden)
             if cfg.n_classes else None
         )
-        self.forecaster = (
-            ForecastHead(d * (2 if cfg.has_series else 1), cfg.forecast_horizon)
-            if cfg.forecast_horizon else None
-        )
+        d_t = d * (2 if cfg.has_series else 1)
+        if not cfg.forecast_horizon:
+            self.forecaster = None
+        elif cfg.forecast_extra_dim:
+            self.forecaster = SeasonalForecastHead(d_t, cfg.forecast_extra_dim, cfg.forecast_horizon,
+                                                   cfg.forecast_hidden or 128)
+        else:
+            self.forecaster = ForecastHead(d_t, cfg.forecast_horizon, hidden_dim=cfg.forecast_hidden or 128)
         b = max(1, len(cfg.patch_bands))
         self.register_buffer("idx_mean", torch.zeros(c), persistent=False)
         self.register_buffer("idx_std", torch.ones(c), persistent=False)
@@ -360,16 +508,113 @@ class PimcNet(nn.Module):
         present = self.present_mask(n, emb, next(iter(emb.values())).device)
         return self.fuse(emb, present)[:, : self.cfg.fused_dim]
 
-    def forecast(self, series: torch.Tensor) -> torch.Tensor:
-        """(N, C, L) raw series → (N, h) forecast of the forecast index (physical units)."""
+    @property
+    def needs_origin(self) -> bool:
+        """True when :meth:`forecast` needs the day of the year of the forecast origin."""
+        return "phase" in self.cfg.forecast_inputs
+
+    @property
+    def needs_history(self) -> bool:
+        """True when :meth:`forecast` reads the whole series (``"climatology"``), not just the last L steps."""
+        return "climatology" in self.cfg.forecast_inputs
+
+    def forecast_climatology(self, series: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, C, T) raw series ending at the origin → :func:`seasonal_climatology` of the forecast index."""
+        ci = self.cfg.indices.index(self.cfg.forecast_index)
+        return seasonal_climatology(series[:, ci], self.cfg.forecast_horizon, self.cfg.year_steps)
+
+    def forecast_features(self, xs: torch.Tensor, origin_doy: torch.Tensor | None = None,
+                          clim: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | None:
+        """Side features of the forecast head from standardised (N, C, L) series: (N, n_extra) or None.
+
+        Args:
+            xs: standardised input windows.
+            origin_doy: (N,) day of the year (1..366, fractions allowed) of each window's last
+                date; required with ``"phase"``.
+            clim: ``(values (N, h + 1), years (N,))`` of :meth:`forecast_climatology` (physical
+                units); required with ``"climatology"``.
+
+        Raises:
+            ConfigError: ``"phase"`` without ``origin_doy``; a window shorter than a season.
+        """
+        cfg = self.cfg
+        if not cfg.forecast_extra_dim:
+            return None
+        ci = cfg.indices.index(cfg.forecast_index)
+        x = xs[:, ci]
+        last = x[:, -1:]
+        feats = []
+        if "phase" in cfg.forecast_inputs:
+            if origin_doy is None:
+                raise ConfigError("this forecaster reads the season phase: give the day of the year of the forecast origin")
+            a = torch.as_tensor(origin_doy, dtype=xs.dtype, device=xs.device).reshape(-1, 1) * (2 * np.pi / 365.25)
+            feats += [torch.sin(a), torch.cos(a)]
+        if "seasonal" in cfg.forecast_inputs:
+            m, L = cfg.forecast_season_steps, x.shape[1]
+            if L < m:
+                raise ConfigError(f"this forecaster reads the value one season ({m} steps) earlier; got {L} input steps")
+            idx = torch.tensor([L - m + (i % m) for i in range(cfg.forecast_horizon)], device=xs.device)
+            feats.append(x.index_select(1, idx) - last)
+        if "window" in cfg.forecast_inputs:
+            L = cfg.forecast_input
+            if x.shape[1] < L:
+                raise ConfigError(f"this forecaster reads {L} input steps; got {x.shape[1]}")
+            feats.append(x[:, -L:] - last)
+        if "climatology" in cfg.forecast_inputs:
+            if clim is None:
+                raise ConfigError("this forecaster reads the pixel's climatology: give the whole series or its climatology")
+            cv, years = clim
+            cs = (torch.as_tensor(cv, dtype=xs.dtype, device=xs.device) - self.idx_mean[ci]) / self.idx_std[ci]
+            ok = torch.isfinite(cs).all(dim=1, keepdim=True)
+            feats.append(torch.where(ok, cs - last, torch.zeros_like(cs)))
+            feats.append(ok.to(xs.dtype))
+            feats.append(torch.as_tensor(years, dtype=xs.dtype, device=xs.device).reshape(-1, 1).clamp(max=10) / 4.0)
+        return torch.cat(feats, dim=1)
+
+    def forecast_delta(self, xs: torch.Tensor, origin_doy: torch.Tensor | None = None,
+                       emb: Mapping[str, torch.Tensor] | None = None,
+                       clim: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Standardised (N, C, L) series → (N, h) change over the last value (standardised units)."""
         if self.forecaster is None:
             raise ConfigError("this model has no forecaster")
+        z = self.temporal_view(emb if emb is not None else self.temporal_embeddings(xs))
+        extra = self.forecast_features(xs, origin_doy, clim)
+        return self.forecaster(z) if extra is None else self.forecaster(z, extra)
+
+    def forecast(self, series: torch.Tensor, origin_doy: torch.Tensor | None = None,
+                 clim: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """(N, C, T) raw series → (N, h) forecast of the forecast index (physical units).
+
+        The encoders read the last ``forecast_input`` steps (all of them when it is 0).
+        ``origin_doy`` (N,): day of the year of the last input date, needed when the head reads
+        the season phase (:attr:`needs_origin`). ``clim``: the pixel's climatology
+        (:meth:`forecast_climatology`), computed from ``series`` when not given (the head then
+        needs the whole history, :attr:`needs_history`).
+        """
+        if self.forecaster is None:
+            raise ConfigError("this model has no forecaster")
+        if self.needs_history and clim is None:
+            clim = self.forecast_climatology(series)
+        L = self.cfg.forecast_input
+        if L and series.shape[-1] > L:
+            series = series[:, :, -L:]
         xs = self.standardise_series(series)
-        emb = self.temporal_embeddings(xs)
-        delta = self.forecaster(self.temporal_view(emb))
         ci = self.cfg.indices.index(self.cfg.forecast_index)
-        last = xs[:, ci, -1:]
-        return (last + delta) * self.idx_std[ci] + self.idx_mean[ci]
+        return self.forecast_standardised(xs, origin_doy, clim=clim) * self.idx_std[ci] + self.idx_mean[ci]
+
+    def forecast_standardised(self, xs: torch.Tensor, origin_doy: torch.Tensor | None = None,
+                              emb: Mapping[str, torch.Tensor] | None = None,
+                              clim: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Standardised (N, C, L) windows → (N, h) forecast in standardised units: the anchor
+        (the last value, or the climatology with ``forecast_anchor: climatology``) plus the head's change."""
+        ci = self.cfg.indices.index(self.cfg.forecast_index)
+        anchor = xs[:, ci, -1:].expand(-1, self.cfg.forecast_horizon)
+        if self.cfg.forecast_anchor == "climatology":
+            if clim is None:
+                raise ConfigError("this forecaster is anchored on the pixel's climatology: give it")
+            cs = (torch.as_tensor(clim[0], dtype=xs.dtype, device=xs.device)[:, 1:] - self.idx_mean[ci]) / self.idx_std[ci]
+            anchor = torch.where(torch.isfinite(cs).all(dim=1, keepdim=True), cs, anchor)
+        return anchor + self.forecast_delta(xs, origin_doy, emb=emb, clim=clim)
 
     def contrastive_loss(self, series: torch.Tensor, patches: torch.Tensor,
                          mask: torch.Tensor | None = None, gather: Any = None) -> torch.Tensor:
@@ -392,15 +637,16 @@ class PimcNet(nn.Module):
         return self.contrastive(z_t, z_p)
 
     def forward(self, series: torch.Tensor | None, patches: torch.Tensor | None = None, *,
-                mask: torch.Tensor | None = None, task: str = "classify", gather: Any = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None, task: str = "classify", gather: Any = None,
+                origin_doy: torch.Tensor | None = None) -> torch.Tensor:
         """One entry point for wrappers (DDP): ``task`` is ``classify``, ``contrastive``,
-        ``forecast`` or ``embed``."""
+        ``forecast`` (``origin_doy``: see :meth:`forecast`) or ``embed``."""
         if task == "classify":
             return self.classify(series, patches, mask)
         if task == "contrastive":
             return self.contrastive_loss(series, patches, mask, gather)
         if task == "forecast":
-            return self.forecast(series)
+            return self.forecast(series, origin_doy)
         if task == "embed":
             return self.embed(series, patches)
         raise ConfigError(f"unknown task {task!r}")

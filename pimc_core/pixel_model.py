@@ -116,6 +116,8 @@ class PimcPixelModel:
         dates = list(dates)
         if set_targets:
             self.target_dates = dates
+        #: the dates of the series :meth:`predict` receives (the last one is the forecast origin)
+        self.series_dates: list[dt.date] | None = dates
         if self.forecast_horizon:
             step = self.step_days if self.dates_spec.get("mode") == "grid" else _median_step(dates)
             self.forecast_dates = [dates[-1] + dt.timedelta(days=step * (i + 1)) for i in range(self.forecast_horizon)]
@@ -207,7 +209,8 @@ class PimcPixelModel:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
             if "forecast" in wanted and net.forecaster is not None:
                 L = self.forecast_input or xb.shape[2]
-                fcs.append(net.forecast(xb[:, :, -L:]).float().cpu().numpy())
+                xf = xb if net.needs_history else xb[:, :, -L:]  # the climatology input reads the whole series
+                fcs.append(net.forecast(xf, self._origin_doy(xb.shape[0])).float().cpu().numpy())
         out: dict[str, np.ndarray] = {}
         if probs:
             out["probabilities"] = np.concatenate(probs).astype(np.float32)
@@ -224,6 +227,17 @@ class PimcPixelModel:
             if "forecast" in wanted and self.forecast_horizon:
                 out["forecast"] = np.zeros((0, self.forecast_horizon), np.float32)
         return out
+
+    def _origin_doy(self, n: int) -> torch.Tensor | None:
+        """Day of the year of the forecast origin (the series' last date) for ``n`` pixels, when
+        the forecaster reads the season phase; None otherwise."""
+        if not self.net.needs_origin:
+            return None
+        dates = getattr(self, "series_dates", None)
+        if not dates:
+            raise ConfigError("this forecaster needs the dates of the series: call prepare(source) first")
+        doy = float(dates[-1].timetuple().tm_yday)
+        return torch.full((n,), doy, dtype=torch.float32, device=self.device)
 
     def __repr__(self) -> str:
         return (f"PimcPixelModel(indices={','.join(self.indices)}, T={self.n_dates}, classes={self.n_classes}, "
@@ -248,6 +262,10 @@ def _architecture(cfg: PimcModelConfig, net: PimcNet) -> dict[str, dict[str, Any
     if net.forecaster is not None:
         arch["forecaster"] = {"kind": "forecast", "horizon": cfg.forecast_horizon, "input_length": cfg.forecast_input,
                               "index": cfg.forecast_index, "output": "residual on the last value, standardised"}
+        if cfg.forecast_inputs:  # version 2: side features (older files have none and load unchanged)
+            arch["forecaster"].update({"version": 2, "side_inputs": list(cfg.forecast_inputs),
+                                       "season_steps": cfg.forecast_season_steps,
+                                       "origin": "day of year of the last input date"})
     return arch
 
 
