@@ -6,9 +6,11 @@ Commands:
     evaluate   Pretrained vs scratch vs linear probe vs RandomForest at several label fractions.
     forecast   NDVI forecast head, scored against persistence, seasonal-naive and linear trend.
     series     Train and evaluate the pixel-series classifier on UCR-layout tables.
+    report     The evaluation report docs/RESULTS.md (+ plots): PIMC vs scratch vs baselines.
 
     python -m training pretrain|finetune|evaluate|forecast --config training/configs/NAME.yaml [key=value ...]
     python -m training series --train TRAIN.tsv --test TEST.tsv [--out report.json]
+    python -m training report [--config training/configs/report.yaml] [--out docs/RESULTS.md] [--quick] [key=value ...]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 
 #: command -> module whose ``main(argv)`` runs it; the raster commands get their name as argv[0].
 _RASTER = ("pretrain", "finetune", "evaluate", "forecast")
-_COMMANDS = {**{c: "training.raster" for c in _RASTER}, "series": "training.series"}
+_COMMANDS = {**{c: "training.raster" for c in _RASTER}, "series": "training.series", "report": "training.report"}
 
 
 def main(argv: list[str] | None = None) -> int:
