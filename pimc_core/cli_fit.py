@@ -3,7 +3,7 @@
 Registered on the ``pimc`` command line through :func:`pimc_core.cli.register_command` when this
 module is imported (``pimc_core.cli._load_plugins``)::
 
-    pimc fit SOURCE --labels LABELS --out MODEL.pimc [--classes classes.json]
+    pimc fit SOURCE [--labels LABELS] --out MODEL.pimc [--classes classes.json]
              [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
 
 Progress is shown with tqdm bars (stderr); the last line on stdout is a one-line summary.
@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from .cli import add_source_args, open_from_args, register_command
+from .errors import InputError
 
 __all__ = ["cmd_fit", "register"]
 
@@ -22,6 +23,8 @@ __all__ = ["cmd_fit", "register"]
 def cmd_fit(args: argparse.Namespace) -> None:
     from .fit import fit, load_fit_config
 
+    if args.labels is None and (args.classes or args.class_field):
+        raise InputError("--classes and --class-field describe labels: give --labels too (or neither)")
     cfg = load_fit_config(args.config, args.set or ())
     ts = open_from_args(args)
     quiet = bool(args.quiet)
@@ -41,11 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fit",
         help="self-supervised pretraining on a stack + fine-tuning on its labelled pixels → MODEL.pimc",
         description="Pretrain the PIMC encoders on every (sampled) pixel of SOURCE without labels, fine-tune the "
-        "classifier on the labelled pixels of LABELS, and write one .pimc model file.",
+        "classifier on the labelled pixels of LABELS (when given), train the forecast head, and write one .pimc "
+        "model file.",
     )
     add_source_args(p)
-    p.add_argument("--labels", required=True,
-                   help="class raster on the stack's grid (0 = unlabelled) or vector file with --class-field")
+    p.add_argument("--labels",
+                   help="class raster on the stack's grid (0 = unlabelled) or vector file with --class-field; "
+                   "without it the model is label-free (embed, cluster, similar and forecast; no classify)")
     p.add_argument("--out", required=True, help="model file to write (MODEL.pimc)")
     p.add_argument("--classes", help="classes.json: a list of {\"id\", \"name\", \"color\"} (default: 'class N')")
     p.add_argument("--class-field", help="attribute of a vector label file that holds the class (id or name)")

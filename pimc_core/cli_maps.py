@@ -15,24 +15,36 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+from pathlib import Path
 from typing import Any, Callable
 
 from .cli import _positive_int, add_source_args, open_from_args, register_command
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
 
-def model_reference(spec: str) -> Any:
+def model_reference(spec: str, device: str = "cpu") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
-    path (str) or a picklable factory."""
+    path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
+    Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
     from .inference import NearestCentroidModel
 
     if spec.startswith("builtin:"):
         if spec == "builtin:nearest-centroid":
             return NearestCentroidModel.for_synthetic
         raise ConfigError(f"--model: unknown built-in model '{spec}' (known: {', '.join(BUILTIN_MODELS)})")
-    return spec
+    if device == "cpu":
+        return spec
+    from .devices import resolve_device
+
+    resolve_device(device)  # a bad name or a missing GPU fails here, before any window is read
+    if not Path(spec).exists():
+        raise InputError(f"{spec}: model file not found")
+    from .pixel_model import load_pixel_model
+
+    return functools.partial(load_pixel_model, spec, device=device)
 
 
 def _region(args: argparse.Namespace, grid, *, polygon: bool = True):
@@ -79,7 +91,7 @@ def _progress(desc: str, quiet: bool):
 def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
-    model = model_reference(args.model)
+    model = model_reference(args.model, args.device)
     with _executor(args) as ex, _progress(desc, args.quiet) as progress:
         result = fn(ts, model, region, args.out, batch_size=args.batch, block=args.block, progress=progress,
                     executor=ex, **kw)
@@ -152,6 +164,8 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str) -> None:
     x.add_argument("--scheduler", metavar="ADDR", help="existing Dask scheduler, e.g. tcp://host:8786")
     e.add_argument("--block", type=_positive_int("--block"), default=256, help="window side in pixels (memory)")
     e.add_argument("--batch", type=_positive_int("--batch"), default=4096, help="pixels per model call (memory)")
+    e.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

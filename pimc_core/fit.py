@@ -463,6 +463,9 @@ class FitResult:
         fc = ""
         if self.forecast:
             fc = f"; forecast {self.forecast['input_len']}→{self.forecast['horizon']}"
+        if not self.classes:
+            return (f"{self.path}: label-free (no classifier), {self.n_pretrain} unlabelled pixels; {pre_txt}"
+                    f"{fc}; {self.seconds:.0f} s")
         return (
             f"{self.path}: {len(self.classes)} classes, {self.n_labelled} labelled + {self.n_pretrain} unlabelled pixels; "
             f"{pre_txt}; fine-tune {self.finetune['steps']} steps, training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f}"
@@ -471,22 +474,14 @@ class FitResult:
 
 
 def _device(name: str):
-    import torch
+    from .devices import resolve_device
 
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {name!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda requested but no CUDA GPU is available")
-    return dev
+    return resolve_device(name)
 
 
 def fit(
     source: Any,
-    labels: str | os.PathLike,
+    labels: str | os.PathLike | None,
     out: str | os.PathLike,
     *,
     classes: str | os.PathLike | Sequence[Mapping[str, Any]] | None = None,
@@ -497,9 +492,13 @@ def fit(
 ) -> FitResult:
     """Pretrain on a stack, fine-tune on its labelled pixels, save one ``.pimc`` model.
 
+    Without labels (``labels=None``) the model is label-free: pretrained encoders (embeddings,
+    cluster and similarity maps) and the forecast head, no classifier.
+
     Args:
         source: a :class:`~pimc_core.timeseries.TimeSeries` or anything :func:`open_series` opens.
-        labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``).
+        labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``);
+            None: no classifier.
         out: the ``.pimc`` file to write (its folder must exist).
         classes: ``classes.json`` path or a class table; without it classes are ``class N``
             (or the vector's class names).
@@ -561,26 +560,34 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     if classes is not None:
         table = load_class_table(classes) if isinstance(classes, (str, os.PathLike)) else [dict(c) for c in classes]
     t0 = time.perf_counter()
-    lmap = read_labels(labels, ts.grid, class_field=class_field, classes=table)
-    counts = lmap.counts()
-    if not counts:
-        raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
-    class_table = lmap.classes
+    lmap = None
+    class_table: list[dict[str, Any]] = []
+    if labels is not None:
+        lmap = read_labels(labels, ts.grid, class_field=class_field, classes=table)
+        counts = lmap.counts()
+        if not counts:
+            raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
+        class_table = lmap.classes
+        label_txt = f"labels: {sum(counts.values())} labelled pixels in {len(counts)} classes"
+    else:
+        label_txt = "no labels: pretraining and forecast head only (no classifier)"
     class_ids = [int(c["id"]) for c in class_table]
     target = dcfg.target_dates(ts.dates[0])
-    say(f"{ts.source}: {len(ts)} dates, {ts.grid.width}x{ts.grid.height} px; labels: "
-        f"{sum(counts.values())} labelled pixels in {len(counts)} classes")
+    say(f"{ts.source}: {len(ts)} dates, {ts.grid.width}x{ts.grid.height} px; {label_txt}")
 
     # ---- samples
     common = dict(indices=dcfg.indices, min_valid=dcfg.min_valid, target_dates=target,
                   patch_size=dcfg.patch_size, patch_bands=patch_bands if dcfg.reference == "median" else (dcfg.patch_bands or None),
                   reference=dcfg.reference, block=dcfg.block, progress=progress)
     unl = sample_pixels(ts, dcfg.pretrain_samples, seed=cfg.seed, **common)
-    lab = sample_pixels(ts, labels=lmap, per_class=dcfg.per_class or None, seed=cfg.seed + 1, **common)
+    if len(unl) == 0:
+        raise InputError(f"{ts.source}: no pixel has {dcfg.min_valid} or more valid observations (data.min_valid)")
+    lab = sample_pixels(ts, labels=lmap, per_class=dcfg.per_class or None, seed=cfg.seed + 1, **common) if lmap else None
     stages["sampling"] = time.perf_counter() - t0
-    if len(lab) == 0:
+    if lab is not None and len(lab) == 0:
         raise InputError(f"{labels}: no labelled pixel has {dcfg.min_valid} or more valid observations")
-    say(f"sampled {len(unl)} pixels for pretraining and {len(lab)} labelled pixels in {stages['sampling']:.1f} s")
+    n_lab = len(lab) if lab is not None else 0
+    say(f"sampled {len(unl)} pixels for pretraining and {n_lab} labelled pixels in {stages['sampling']:.1f} s")
 
     # ---- model
     T = unl.n_dates
@@ -617,14 +624,18 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     stages["pretrain"] = time.perf_counter() - t0
 
     # ---- classifier
-    t0 = time.perf_counter()
-    fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
-    ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev, progress=progress)
-    stages["finetune"] = time.perf_counter() - t0
-    prob = predict_proba(net, lab.series, lab.patches, device=dev)
-    from .finetune import classification_metrics
+    ft_summary: dict[str, Any] = {"steps": 0}
+    train_metrics: dict[str, Any] = {}
+    if lab is not None:
+        t0 = time.perf_counter()
+        fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
+        ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev,
+                                         progress=progress)
+        stages["finetune"] = time.perf_counter() - t0
+        prob = predict_proba(net, lab.series, lab.patches, device=dev)
+        from .finetune import classification_metrics
 
-    train_metrics = classification_metrics(lab.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
+        train_metrics = classification_metrics(lab.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
 
     # ---- forecaster
     fc_summary = None
@@ -644,10 +655,10 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     training = {
         "workflow": "pimc fit",
         "source": str(ts.source),
-        "labels": str(labels),
+        "labels": str(labels) if labels is not None else None,
         "config": _jsonable_config(cfg),
-        "samples": {"pretrain": len(unl), "labelled": len(lab),
-                    "per_class": {str(k): v for k, v in lab.class_counts().items()}},
+        "samples": {"pretrain": len(unl), "labelled": n_lab,
+                    "per_class": {str(k): v for k, v in lab.class_counts().items()} if lab is not None else {}},
         "pretrain": pre_summary,
         "finetune": ft_summary,
         "forecast": fc_summary,
@@ -662,7 +673,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         out, net, classes=class_table, dates=dcfg.date_spec(), training_dates=unl.dates,
         min_valid=dcfg.min_valid, patch_reference=unl.reference or "median", training=training,
     )
-    return FitResult(path, time.perf_counter() - t_start, stages, len(unl), len(lab), class_table, train_metrics,
+    return FitResult(path, time.perf_counter() - t_start, stages, len(unl), n_lab, class_table, train_metrics,
                      pre_summary, ft_summary, fc_summary)
 
 

@@ -145,10 +145,11 @@ class PixelModel(Protocol):
         ...
 
 
-def load_model(model: Any) -> PixelModel:
+def load_model(model: Any, device: Any = None) -> PixelModel:
     """A live :class:`PixelModel` from a model, a ``.pimc`` file path or a zero-argument factory.
 
-    Paths are loaded with ``pimc_core.pixel_model.load_pixel_model``.
+    Paths are loaded with ``pimc_core.pixel_model.load_pixel_model`` on ``device`` (None: the
+    CPU; ``auto``: a CUDA GPU when there is one).
 
     Raises:
         ConfigError: the object is none of these, or model files cannot be loaded yet.
@@ -167,7 +168,7 @@ def load_model(model: Any) -> PixelModel:
             raise ConfigError(
                 f"{path}: loading .pimc model files needs pimc_core.pixel_model, which is not installed"
             ) from None
-        return load_pixel_model(path)
+        return load_pixel_model(path, device=device)
     if callable(model):
         out = model()
         if not hasattr(out, "predict"):

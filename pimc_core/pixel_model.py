@@ -70,7 +70,10 @@ class PimcPixelModel:
         #: torch CPU threads used by :meth:`predict` (0: the cores not busy with other processes,
         #: see :func:`pimc_core.pretrain.auto_threads`; restored after each call).
         self.threads = 0
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        from .devices import resolve_device
+
+        #: where :meth:`predict` runs (``auto``: a CUDA GPU when there is one); float16 autocast on CUDA
+        self.device = resolve_device(device if device is not None else "cpu")
         cfg = net.cfg
         tr = self.metadata.get("training") or {}
         self.indices: tuple[str, ...] = tuple(cfg.indices)
@@ -193,6 +196,12 @@ class PimcPixelModel:
                 torch.set_num_threads(prev_threads)
 
     def _predict(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
+        from .devices import autocast
+
+        with autocast(self.device):
+            return self._predict_batches(x, p, wanted)
+
+    def _predict_batches(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
         net = self.net.to(self.device)
         n = x.shape[0]
         probs, embs, fcs = [], [], []
@@ -327,6 +336,9 @@ def save_pixel_model(
 
 def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> PimcPixelModel:
     """Load a ``.pimc`` PIMC pixel model (no pickle, no code execution).
+
+    ``device``: where it predicts (``cpu`` by default; ``auto``, ``cuda``, ``cuda:N``; see
+    :func:`pimc_core.devices.resolve_device`).
 
     Raises:
         InputError: not a model file, or not a PIMC pixel model (no ``architecture.pimc``), or

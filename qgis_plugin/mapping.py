@@ -148,7 +148,8 @@ def resolve_model(spec: Any):
             if text == "builtin:nearest-centroid":
                 return inference.NearestCentroidModel.for_synthetic()
             raise errors.ConfigError(f"unknown built-in model '{text}' (known: {', '.join(BUILTIN_MODELS)})")
-        return inference.load_model(Path(text).expanduser())
+        # a CUDA GPU when torch sees one (float16 autocast), else the CPU
+        return inference.load_model(Path(text).expanduser(), device="auto")
     return inference.load_model(spec)
 
 

@@ -179,3 +179,39 @@ def test_fit_config_is_checked(tmp_path):
     cfg = load_fit_config(None, ["pretrain.lr=5e-4", "finetune.freeze=yes", "data.indices=ndvi"])
     assert cfg.pretrain.lr == 5e-4 and cfg.finetune.freeze is True and cfg.data.indices == ("ndvi",)
     assert cfg.pretrain.steps == FitConfig().pretrain.steps  # the section keeps fit's defaults
+
+
+def test_fit_without_labels_is_label_free(stack, tmp_path, capsys):
+    """No labels: pretraining + forecast head, no classifier; the maps that need no labels work
+    and classify says what the model can give instead."""
+    import yaml
+
+    import pimc_core.cli_fit  # noqa: F401  (registers the sub-commands)
+    import pimc_core.cli_maps  # noqa: F401
+    from pimc_core.cli import main
+
+    out = tmp_path / "free.pimc"
+    res = fit(stack.manifest, None, out, config=TINY, progress=False)
+    assert res.classes == [] and res.n_labelled == 0 and "label-free" in res.summary()
+    meta = read_metadata(out)
+    assert meta["task"] == "forecast" and meta["classes"] == [] and meta["training"]["labels"] is None
+    model = load_pixel_model(out)
+    assert model.n_classes == 0 and set(model.outputs) == {"embeddings", "forecast"}
+
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    cli_model = tmp_path / "cli_free.pimc"
+    assert main(["fit", str(stack.manifest), "--out", str(cli_model), "--config", str(cfg), "--quiet"]) == 0
+    assert "label-free" in capsys.readouterr().out
+    maps = tmp_path / "maps"
+    assert main(["cluster", str(stack.manifest), "--model", str(cli_model), "--k", "3", "--out", str(maps), "--quiet"]) == 0
+    assert main(["forecast", str(stack.manifest), "--model", str(cli_model), "--out", str(maps), "--quiet"]) == 0
+    assert sorted(p.name for p in maps.glob("*.tif")) == ["clusters.tif", "forecast.tif"]
+    capsys.readouterr()
+    assert main(["classify", str(stack.manifest), "--model", str(cli_model), "--out", str(maps), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot give classes" in err and "embeddings, forecast" in err
+    assert not (maps / "classes.tif").exists()
+    # --classes without --labels is a user error, not a silent no-op
+    assert main(["fit", str(stack.manifest), "--out", str(cli_model), "--classes", str(stack.classes_json)]) == 2
+    assert "--labels" in capsys.readouterr().err

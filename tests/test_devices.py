@@ -1,0 +1,69 @@
+"""Device names (``--device``) and the CPU path of map inference on ``auto``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pimc_core.devices import autocast, resolve_device
+from pimc_core.errors import ConfigError
+
+
+def test_auto_is_cuda_when_there_is_one_else_cpu():
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == want
+    assert resolve_device(None).type == want
+    assert resolve_device("CPU") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu0", "cuda:x", "mps"])
+def test_bad_names_are_named(name):
+    with pytest.raises(ConfigError, match="auto, cpu, cuda or cuda:N"):
+        resolve_device(name)
+
+
+def test_missing_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA GPU"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_autocast_leaves_cpu_in_float32():
+    lin = torch.nn.Linear(4, 2)
+    with autocast(torch.device("cpu")):
+        assert lin(torch.ones(1, 4)).dtype == torch.float32
+
+
+def test_map_device_flag(tmp_path, capsys):
+    """``--device cpu`` and the default ``auto`` give the same map here; a bad name is one line."""
+    import pimc_core.cli_maps  # noqa: F401  (registers the map commands)
+    from pimc_core.cli import main
+    from pimc_core.fit import fit
+    from pimc_core.sample_data import make_synthetic
+
+    s = make_synthetic(tmp_path / "s", size=16, n_dates=8, seed=3, n_classes=3)
+    model = tmp_path / "m.pimc"
+    fit(s.manifest, s.labels_sparse, model, classes=s.classes_json, progress=False, config={
+        "data": {"pretrain_samples": 128, "per_class": 8, "patch_size": 3},
+        "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                  "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                  "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
+        "pretrain": {"steps": 2, "batch_size": 32, "warmup_steps": 1},
+        "finetune": {"epochs": 1, "batch_size": 32, "max_steps": 2},
+        "forecast": {"enabled": False}, "threads": 1})
+    outs = {}
+    for dev in ("cpu", "auto"):
+        d = tmp_path / dev
+        assert main(["classify", str(s.manifest), "--model", str(model), "--out", str(d), "--device", dev, "--quiet"]) == 0
+        outs[dev] = (d / "classes.tif").read_bytes()
+    if not torch.cuda.is_available():
+        assert outs["cpu"] == outs["auto"]
+    capsys.readouterr()
+    assert main(["classify", str(s.manifest), "--model", str(model), "--out", str(tmp_path / "x"),
+                 "--device", "tpu", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tpu" in err[0]
