@@ -86,6 +86,17 @@ def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, se
             "macro_f1": float(f1_score(truth[test], pred, average="macro")), "pixels": int(test.sum())}
 
 
+def forecast_summary(forecast_tif: Path) -> None:
+    """Print the scene-mean forecast NDVI of each forecast date (band descriptions hold the dates)."""
+    import rasterio
+
+    with rasterio.open(forecast_tif) as ds:
+        data = ds.read(masked=True)
+        names = ds.descriptions
+    means = [f"{(names[i] or f'band {i + 1}').split()[-1]} {float(data[i].mean()):.3f}" for i in range(data.shape[0])]
+    print(f"forecast NDVI, scene mean per future date: {', '.join(means)}")
+
+
 def previews(maps: Path) -> None:
     """PNG previews of the GeoTIFFs in ``maps`` (class maps with their colour tables)."""
     import rasterio
@@ -163,12 +174,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  RandomForest on gap-filled index series   OA {rf['oa']:.3f}, macro-F1 {rf['macro_f1']:.3f}")
     previews(maps)
 
+    # the label-free chain on the real Landsat series: pretraining on the stack itself (no labels),
+    # then an unsupervised cluster map and the NDVI forecast after the last date
+    ls_model = out / "landsat_model.pimc"
+    ls_maps = out / "landsat_maps"
+    fit_cfg = Path(__file__).resolve().parent.parent / "training" / "configs" / "fit_landsat.yaml"
+    step(["fit", str(ls), "--out", str(ls_model), "--config", str(fit_cfg), "--quiet"])
+    step(["cluster", str(ls), "--model", str(ls_model), "--k", "6", "--out", str(ls_maps), "--quiet"])
+    step(["forecast", str(ls), "--model", str(ls_model), "--out", str(ls_maps), "--quiet"])
+    forecast_summary(ls_maps / "forecast.tif")
+    previews(ls_maps)
+
     print(f"\nDemo finished in {time.perf_counter() - t0:.0f} s. Results in {out}:")
     for p in sorted(out.iterdir()):
         if p.is_file():
             print(f"  {p.name}")
     print(f"  synthetic/ (sample stack, labels), landsat/ (real series)\nLandsat mean-NDVI plot: {png}")
     print(f"maps of the synthetic region (GeoTIFF + .qml style + PNG preview): {maps}")
+    print(f"label-free maps of the real Landsat series (clusters, NDVI forecast): {ls_maps}")
     return 0
 
 

@@ -78,7 +78,7 @@ def test_extends_merges_sections(tmp_path):
     assert cfg.pretrain.steps == 7 and cfg.pretrain.lr == 0.01 and cfg.model == {"level": "none"}
 
 
-@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "report.yaml"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "report.yaml" and not p.name.startswith("fit_")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig) and cfg.sources
@@ -155,3 +155,11 @@ def test_shipped_report_config_loads():
 
     cfg = load_report_config(CONFIGS / "report.yaml")
     assert cfg.seeds and cfg.fractions and min(cfg.fractions) > 0
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("fit_*.yaml")), ids=lambda p: p.name)
+def test_shipped_fit_configs_load(path):
+    from pimc_core.fit import FitConfig, load_fit_config
+
+    cfg = load_fit_config(path)
+    assert isinstance(cfg, FitConfig) and cfg.data.indices
