@@ -365,6 +365,25 @@ def forecast_windows(series: np.ndarray, input_len: int, horizon: int, channel: 
     return np.ascontiguousarray(xs, np.float32), np.ascontiguousarray(ys, np.float32)
 
 
+def forecaster_optimizer(net: PimcNet, cfg: FinetuneConfig, total: int):
+    """AdamW + warm-up/cosine schedule over ``total`` steps for the forecast head, and the
+    temporal encoders (at ``encoder_lr_scale``) unless ``cfg.freeze``; every other parameter is
+    frozen. Returns ``(optimizer, scheduler, param_groups)``."""
+    head = list(net.forecaster.parameters())
+    groups = [{"params": head, "lr": cfg.lr}]
+    temporal = [p for name, p in net.named_parameters() if name.startswith(("rp_encoder.", "series_encoder."))]
+    if not cfg.freeze:
+        groups.append({"params": temporal, "lr": cfg.lr * cfg.encoder_lr_scale})
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for g_ in groups:
+        for p in g_["params"]:
+            p.requires_grad_(True)
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(min(cfg.warmup_steps, total // 5), total, 0.02))
+    return opt, sched, groups
+
+
 def finetune_forecaster(
     net: PimcNet,
     inputs: np.ndarray,
@@ -391,18 +410,7 @@ def finetune_forecaster(
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    head = list(net.forecaster.parameters())
-    groups = [{"params": head, "lr": cfg.lr}]
-    temporal = [p for name, p in net.named_parameters() if name.startswith(("rp_encoder.", "series_encoder."))]
-    if not cfg.freeze:
-        groups.append({"params": temporal, "lr": cfg.lr * cfg.encoder_lr_scale})
-    for p in net.parameters():
-        p.requires_grad_(False)
-    for g_ in groups:
-        for p in g_["params"]:
-            p.requires_grad_(True)
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(min(cfg.warmup_steps, total // 5), total, 0.02))
+    opt, sched, groups = forecaster_optimizer(net, cfg, total)
     std = float(net.idx_std[ci])
     aug = dataclasses.replace(cfg.augment, drop_obs=0.0)  # keep the last observation real
     s_std = net.idx_std.detach().cpu()

@@ -402,7 +402,8 @@ def train_forecaster(net, windows: ForecastWindows, cfg, *, device: str | torch.
         ``{"steps", "loss_start", "loss_end", "seconds", "frozen", "windows", "targets"}`` (+
         ``val_rmse``, ``best_epoch`` with ``val``).
     """
-    from .pretrain import _gen, lr_lambda
+    from .finetune import forecaster_optimizer
+    from .pretrain import _gen
 
     if net.forecaster is None:
         raise ConfigError("the network has no forecaster (forecast_horizon = 0)")
@@ -419,18 +420,7 @@ def train_forecaster(net, windows: ForecastWindows, cfg, *, device: str | torch.
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     epochs = int(math.ceil(total / steps_per_epoch))
-    head = list(net.forecaster.parameters())
-    groups = [{"params": head, "lr": cfg.lr}]
-    temporal = [p for name, p in net.named_parameters() if name.startswith(("rp_encoder.", "series_encoder."))]
-    if not cfg.freeze:
-        groups.append({"params": temporal, "lr": cfg.lr * cfg.encoder_lr_scale})
-    for p in net.parameters():
-        p.requires_grad_(False)
-    for g_ in groups:
-        for p in g_["params"]:
-            p.requires_grad_(True)
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(min(cfg.warmup_steps, total // 5), total, 0.02))
+    opt, sched, groups = forecaster_optimizer(net, cfg, total)
     std = float(net.idx_std[ci])
     mean = float(net.idx_mean[ci])
     noise = float(getattr(cfg.augment, "series_noise", 0.0) or 0.0)

@@ -7,6 +7,7 @@ import torch
 
 from pimc_core.devices import autocast, resolve_device
 from pimc_core.errors import ConfigError
+from tests.test_fit import TINY
 
 
 def test_auto_is_cuda_when_there_is_one_else_cpu():
@@ -47,14 +48,8 @@ def test_map_device_flag(tmp_path, capsys):
 
     s = make_synthetic(tmp_path / "s", size=16, n_dates=8, seed=3, n_classes=3)
     model = tmp_path / "m.pimc"
-    fit(s.manifest, s.labels_sparse, model, classes=s.classes_json, progress=False, config={
-        "data": {"pretrain_samples": 128, "per_class": 8, "patch_size": 3},
-        "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
-                  "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
-                  "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
-        "pretrain": {"steps": 2, "batch_size": 32, "warmup_steps": 1},
-        "finetune": {"epochs": 1, "batch_size": 32, "max_steps": 2},
-        "forecast": {"enabled": False}, "threads": 1})
+    fit(s.manifest, s.labels_sparse, model, classes=s.classes_json, progress=False,
+        config={**TINY, "forecast": {"enabled": False}})
     outs = {}
     for dev in ("cpu", "auto"):
         d = tmp_path / dev
