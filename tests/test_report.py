@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,24 @@ def test_render_again_from_report_json(quick_report, tmp_path):
     assert cli.main(["report", "--from-json", str(folder.parent / "work" / "report.json"), "--out", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == text
     assert (out.parent / "img" / "results_synthetic_accuracy.png").exists()
+
+
+def test_finished_seeds_are_reused_by_the_same_code_and_config(quick_report, tmp_path, monkeypatch):
+    """An interrupted report resumes: each finished seed's result is saved with the code and
+    config it came from, and a rerun with the same ones reuses it (and says so)."""
+    from training import report
+
+    _, _, _, data = quick_report
+    work = Path(data["config"]["out_dir"])
+    saved = json.loads((work / "synthetic_seed0" / "result.json").read_text())
+    assert saved["key"]["code"] == report.code_fingerprint() and saved["key"]["seed"] == 0
+    cfg = report.load_report_config(None, [f"out_dir={work}"], quick=True)
+    calls = []
+    monkeypatch.setattr(report, "_synthetic_seed", lambda *a, **k: calls.append(a) or {"seed": a[1]})
+    import torch
+
+    res = report._cached_seed(cfg, 0, work, torch.device("cpu"), saved["key"]["threads"])
+    assert not calls and res["cached"] == saved["date"] and res["rows"] == saved["result"]["rows"]
+    other = report.load_report_config(None, [f"out_dir={work}", "synthetic.rf_trees=11"], quick=True)
+    report._cached_seed(other, 0, work, torch.device("cpu"), saved["key"]["threads"])
+    assert len(calls) == 1  # another config: computed again

@@ -502,9 +502,43 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
     return out
 
 
+def code_fingerprint() -> str:
+    """Hash of the sources that compute the numbers (``pimc_core/``, ``training/``): a cached result
+    is reused only by the same code."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder in ("pimc_core", "training"):
+        for f in sorted((_REPO / folder).rglob("*.py")):
+            h.update(str(f.relative_to(_REPO)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _cached_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int) -> dict[str, Any]:
+    """:func:`_synthetic_seed`, or its result saved by an earlier run of the same code, config and
+    seed (``{out_dir}/synthetic_seed{seed}/result.json``): an interrupted report resumes with the
+    seeds it had finished."""
+    key = {"code": code_fingerprint(), "seed": seed, "fractions": list(cfg.fractions), "device": str(dev),
+           "threads": threads, "synthetic": dataclasses.asdict(cfg.synthetic)}
+    path = work / f"synthetic_seed{seed}" / "result.json"
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        if saved.get("key") == json.loads(json.dumps(key, default=str)):
+            _log(f"[synthetic seed {seed}] reused from {path} (same code, config and seed; computed {saved.get('date')})")
+            return {**saved["result"], "cached": saved.get("date")}
+    result = _synthetic_seed(cfg, seed, work, dev, threads)
+    _write_text(path, json.dumps({"key": key, "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                                  "result": result}, default=str) + "\n")
+    return result
+
+
 def run_synthetic(cfg: ReportConfig, work: Path, dev, threads: int) -> dict[str, Any]:
     """Every seed of the synthetic benchmark and the aggregated table."""
-    runs = [_synthetic_seed(cfg, s, work, dev, threads) for s in cfg.seeds]
+    runs = [_cached_seed(cfg, s, work, dev, threads) for s in cfg.seeds]
     table = []
     for i, frac in enumerate(cfg.fractions):
         rows = [r["rows"][i] for r in runs]
@@ -790,6 +824,10 @@ def render_markdown(rep: dict[str, Any], img_rel: Mapping[str, str]) -> str:
           f"({', '.join(f'{k} {v / 60:.1f} min' for k, v in rep['seconds'].items())})",
           f"- seeds: {', '.join(map(str, cfg['seeds']))}; tables give mean ± sample standard deviation over the seeds",
           ""]
+    cached = [(r.get("seed"), r["cached"]) for r in (rep.get("synthetic") or {}).get("runs", []) if r.get("cached")]
+    if cached:
+        L[-1:-1] = [f"- synthetic seeds reused from an earlier run of the same code and config (their time is not in the "
+                    f"wall time above): {', '.join(f'seed {s} (computed {d})' for s, d in cached)}"]
     syn = rep.get("synthetic")
     if syn:
         L += _md_synthetic(rep, syn, img_rel)
