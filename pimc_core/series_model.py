@@ -26,6 +26,15 @@ Pipeline (:class:`SeriesClassifier`):
    augmentation (jitter, scaling, level shift, masked-and-interpolated segments); an ensemble of
    ``ensemble`` members (different seeds) when the budget allows; probabilities averaged.
 
+5. **Random-kernel member** (``random_kernels``, optional) — MiniRocket/MultiRocket-style
+   features of the standardised series (:class:`~pimc_core.random_kernels.RandomKernelTransform`)
+   and a ridge classifier whose penalty and softmax temperature come from exact leave-one-out
+   decision values (:class:`~pimc_core.random_kernels.RidgeLOO`). It is fitted first and its
+   measured time (plus the estimated time to score the series to predict) comes off the CNN
+   budget. CNN member ``i`` then trains without fold ``i`` of the training series, so every
+   held-out series has an out-of-sample CNN prediction; the CNN temperature and the mixture
+   weight ``p = w · p_cnn + (1 − w) · p_ridge`` minimise the log-loss on that evidence.
+
 The number of epochs of each phase is chosen from the data size and a measured throughput so
 that the whole fit stays within ``budget_s`` seconds. Deterministic for a given seed on CPU.
 """
@@ -48,6 +57,7 @@ from .contrastive import SymmetricInfoNCE
 from .errors import ConfigError, InputError
 from .models.encoders import RPEncoder, SeriesEncoder
 from .models.heads import ClassifierHead, ProjectionHead
+from .random_kernels import RandomKernelTransform, RidgeLOO, softmax_temperature
 
 __all__ = [
     "PRESETS",
@@ -112,6 +122,16 @@ class SeriesModelConfig:
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         amp: Use automatic mixed precision on CUDA (ignored on CPU).
         threads: Torch CPU threads (``0``: leave torch's default).
+        random_kernels: Add a random-kernel member (:mod:`pimc_core.random_kernels`:
+            MiniRocket/MultiRocket-style features + ridge with leave-one-out penalty choice).
+            Its probabilities are mixed with the CNN ensemble's, the weight chosen on
+            out-of-sample evidence: the ridge's leave-one-out decision values and the CNN
+            members' predictions on the fold each member did not train on (with this member on,
+            CNN member ``i`` trains on all but fold ``i mod rk_folds`` of the training series).
+        rk_features: Target number of random-kernel features.
+        rk_max_share: Skip the random-kernel member when its estimated cost (features of the
+            training and predicted series + ridge fit) exceeds this share of ``budget_s``.
+        rk_folds: Folds for the CNN members' out-of-fold predictions (random-kernel member on).
     """
 
     branches: tuple[str, ...] = ("series",)
@@ -150,6 +170,10 @@ class SeriesModelConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0
+    random_kernels: bool = True
+    rk_features: int = 10_000
+    rk_max_share: float = 0.5
+    rk_folds: int = 5
 
     def __post_init__(self) -> None:
         if isinstance(self.branches, str):
@@ -161,7 +185,7 @@ class SeriesModelConfig:
             "series_width": 1, "series_depth": 1, "series_kernel": 1, "series_bins": 1, "rp_width": 1,
             "rp_depth": 1, "rp_size": 2, "rp_stem_stride": 1, "embed_dim": 1, "max_length": 2,
             "pretrain_max_epochs": 0, "proj_dim": 1, "min_epochs": 1, "max_epochs": 1, "ensemble": 1,
-            "batch_size": 2, "pretrain_batch_size": 2, "seed": 0, "threads": 0,
+            "batch_size": 2, "pretrain_batch_size": 2, "seed": 0, "threads": 0, "rk_features": 336, "rk_folds": 2,
         }
         for name, lo in ints.items():
             v = getattr(self, name)
@@ -175,11 +199,14 @@ class SeriesModelConfig:
             "dropout": (0.0, 0.99), "pretrain_share": (0.0, 0.9), "temperature": (1e-4, 10.0),
             "modality_dropout": (0.0, 0.9), "lr": (1e-7, 10.0), "weight_decay": (0.0, 10.0),
             "label_smoothing": (0.0, 0.9), "mixup": (0.0, 10.0), "augment": (0.0, 10.0), "budget_s": (1.0, 1e7),
+            "rk_max_share": (0.0, 0.9),
         }
         for name, (lo, hi) in floats.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
                 raise ConfigError(f"{name} must be a number in [{lo}, {hi}]; got {v!r}")
+        if not isinstance(self.random_kernels, bool):
+            raise ConfigError(f"random_kernels must be true or false; got {self.random_kernels!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda; got {self.device!r}")
 
@@ -509,6 +536,14 @@ def _resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(N, K)`` scores (float64)."""
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 class _Progress:
     """tqdm progress bar when ``verbose``; a no-op otherwise."""
 
@@ -545,6 +580,10 @@ class SeriesClassifier:
     Attributes:
         classes_: ``(K,)`` the training labels, sorted.
         members: The fitted networks of the ensemble.
+        rk_transform: The random-kernel transform (``None`` when that member is off / skipped).
+        rk_ridge: Its :class:`~pimc_core.random_kernels.RidgeLOO` classifier.
+        cnn_weight: Weight of the CNN ensemble's probabilities; ``1 - cnn_weight`` goes to the
+            random-kernel member.
         history: Timings and choices of the last :meth:`fit` (epochs, members, losses).
     """
 
@@ -562,6 +601,11 @@ class SeriesClassifier:
         self.members: list[PixelSeriesNet] = []
         self.history: dict[str, Any] = {}
         self.device = _resolve_device(self.config.device)
+        self.rk_transform: RandomKernelTransform | None = None
+        self.rk_ridge: RidgeLOO | None = None
+        self.rk_beta = 1.0  # inverse temperature of the ridge's decision values
+        self.cnn_beta = 1.0  # inverse temperature of the CNN members' logits
+        self.cnn_weight = 1.0  # weight of the CNN ensemble in the mixture (1 - it: ridge)
 
     def log(self, msg: str) -> None:
         if self.verbose:
@@ -771,6 +815,113 @@ class SeriesClassifier:
             m.momentum = mom
         net.eval()
 
+    # -- random-kernel member --------------------------------------------------------------
+
+    @staticmethod
+    def _ridge_seconds_estimate(n: int, p: int) -> float:
+        """Rough seconds of :meth:`RidgeLOO.fit` on ``(n, p)`` features: one small Gram product
+        and one 512-square eigendecomposition timed on this machine, scaled by ``n²p`` and by
+        ``m^2.7`` (``m = min(n, p)``; measured: a 7200-square float32 eigh of random-kernel
+        features takes ~1200× the 512-square one, not the 2800× of the cubic count)."""
+        m = min(n, p)
+        s = 512
+        a = torch.randn(s, min(p, 2048))
+        t0 = time.perf_counter()
+        g = a @ a.T
+        dt = time.perf_counter() - t0  # s² × a.shape[1] multiply-adds
+        t_gram = dt * (n / s) ** 2 * (p / a.shape[1]) if n <= p else dt * (p / s) ** 2 * (n / a.shape[1])
+        g = g.double() if m <= RidgeLOO().double_limit else g
+        torch.linalg.eigh(g)  # warm-up
+        t0 = time.perf_counter()
+        torch.linalg.eigh(g)
+        t_eig = (time.perf_counter() - t0) * max(m / s, 1.0) ** 2.7
+        return t_gram + t_eig + 2e-8 * n * p * 10  # + standardising and the products of the fit
+
+    def _fit_random_kernels(self, Z: torch.Tensor, y_idx: np.ndarray, k: int, n_pred: int, hist: dict[str, Any]) -> float:
+        """Fit the random-kernel member on standardised series ``Z (n, C, T)``.
+
+        Returns:
+            Estimated seconds it will need to score the ``n_pred`` series to predict (0 when
+            the member was skipped).
+        """
+        cfg = self.config
+        t0 = time.perf_counter()
+        Zn = Z.detach().cpu().numpy()
+        n = Zn.shape[0]
+        tr = RandomKernelTransform(cfg.rk_features, seed=cfg.seed).fit(Zn)
+        sps = tr.seconds_per_series(Zn, 64)
+        est = sps * (n + n_pred) + self._ridge_seconds_estimate(n, tr.n_features_out_)
+        hist["rk_estimated_seconds"] = round(est, 1)
+        if est > cfg.rk_max_share * cfg.budget_s:
+            self.log(f"[plan] random-kernel member skipped: ~{est:.0f}s > {cfg.rk_max_share:.0%} of the budget")
+            return 0.0
+        feats = tr.transform(Zn)
+        t_feat = time.perf_counter() - t0
+        ridge = RidgeLOO().fit(feats, y_idx, k)
+        del feats
+        beta, loss = softmax_temperature(ridge.loo_decision_, y_idx)
+        self.rk_transform, self.rk_ridge, self.rk_beta = tr, ridge, beta
+        hist.update(
+            rk_features=int(tr.n_features_out_),
+            rk_loo_accuracy=round(ridge.loo_accuracy_, 4),
+            rk_loo_log_loss=round(loss, 4),
+            rk_beta=round(beta, 4),
+            rk_seconds_features=round(t_feat, 1),
+            rk_seconds=round(time.perf_counter() - t0, 1),
+        )
+        self.log(f"[rk] {tr.n_features_out_} features, ridge alpha {ridge.alpha_:.3g}: leave-one-out accuracy {ridge.loo_accuracy_:.3f} ({time.perf_counter() - t0:.0f}s)")
+        return sps * n_pred
+
+    def _rk_proba(self, Z: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Random-kernel member's probabilities ``(N, K)`` of standardised series ``(N, C, T)``."""
+        assert self.rk_transform is not None and self.rk_ridge is not None
+        out = np.empty((Z.shape[0], len(self.classes_)), dtype=np.float64)
+        for s in range(0, Z.shape[0], batch_size):
+            d = self.rk_ridge.decision_function(self.rk_transform.transform(Z[s : s + batch_size]))
+            out[s : s + batch_size] = _softmax(self.rk_beta * d)
+        return out
+
+    def _choose_mixture(self, oof_logits: np.ndarray, has_oof: np.ndarray, y_idx: np.ndarray, hist: dict[str, Any]) -> None:
+        """CNN temperature and mixture weight from out-of-sample evidence.
+
+        Args:
+            oof_logits: ``(n, K)`` CNN logits of each training series from the member that did
+                not train on it (rows without one are ignored).
+            has_oof: ``(n,)`` bool, rows that have such logits.
+            y_idx: ``(n,)`` class indices.
+        """
+        assert self.rk_ridge is not None and self.rk_ridge.loo_decision_ is not None
+        rows = np.flatnonzero(has_oof)
+        if len(rows) < 2:
+            self.cnn_beta, self.cnn_weight = 1.0, 0.5
+            hist["mix_cnn_weight"] = 0.5
+            return
+        y = y_idx[rows]
+        self.cnn_beta, _ = softmax_temperature(oof_logits[rows], y)
+        p_cnn = _softmax(self.cnn_beta * oof_logits[rows])
+        p_rk = _softmax(self.rk_beta * self.rk_ridge.loo_decision_[rows])
+        best = (float("inf"), 1.0)
+        for w in np.linspace(0.0, 1.0, 21):
+            p = w * p_cnn + (1.0 - w) * p_rk
+            loss = float(np.mean(-np.log(np.clip(p[np.arange(len(rows)), y], 1e-12, None))))
+            if loss < best[0] - 1e-9:
+                best = (loss, float(w))
+        self.cnn_weight = best[1]
+        mix = self.cnn_weight * p_cnn + (1.0 - self.cnn_weight) * p_rk
+        hist.update(
+            mix_evidence_rows=int(len(rows)),
+            mix_cnn_weight=round(self.cnn_weight, 3),
+            mix_cnn_beta=round(self.cnn_beta, 4),
+            cnn_oof_accuracy=round(float(np.mean(p_cnn.argmax(1) == y)), 4),
+            rk_loo_accuracy_same_rows=round(float(np.mean(p_rk.argmax(1) == y)), 4),
+            mix_oof_accuracy=round(float(np.mean(mix.argmax(1) == y)), 4),
+            mix_oof_log_loss=round(best[0], 4),
+        )
+        self.log(
+            f"[mix] out-of-sample accuracy on {len(rows)} series: CNN member {hist['cnn_oof_accuracy']:.3f}, "
+            f"random kernels {hist['rk_loo_accuracy_same_rows']:.3f}, mixture {hist['mix_oof_accuracy']:.3f} (CNN weight {self.cnn_weight:.2f})"
+        )
+
     # -- public API -------------------------------------------------------------------------
 
     def fit(
@@ -822,6 +973,24 @@ class SeriesClassifier:
         # small training sets: smaller batches, so that an epoch is several optimisation steps
         bs = int(min(cfg.batch_size, max(8, n // 8), n))
         hist: dict[str, Any] = {"n_train": int(n), "n_unlabelled": int(Zall.shape[0] - n), "length": int(t), "channels": int(c)}
+        n_pred = int(predict_size if predict_size is not None else (Zall.shape[0] - n))
+
+        # ---- random-kernel member first: its measured time comes off the CNN budget --------
+        self.rk_transform, self.rk_ridge, self.rk_beta, self.cnn_beta, self.cnn_weight = None, None, 1.0, 1.0, 1.0
+        rk_pred_s = self._fit_random_kernels(Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
+        deadline_total = t_start + cfg.budget_s - rk_pred_s  # keep time to score the predicted series
+        folds = None
+        if self.rk_ridge is not None:  # CNN member i trains without fold i: out-of-fold evidence
+            n_folds = int(cfg.rk_folds)
+            folds = np.empty(n, dtype=np.int64)
+            frng = np.random.default_rng(cfg.seed + 4242)
+            start = 0
+            for cls in range(k):  # stratified: each class spread over the folds in turn
+                idx = frng.permutation(np.flatnonzero(y_idx == cls))
+                folds[idx] = (start + np.arange(len(idx))) % n_folds
+                start += len(idx)
+            oof_logits = np.zeros((n, k), dtype=np.float64)
+            has_oof = np.zeros(n, dtype=bool)
 
         # ---- plan the budget: time one pretraining and one fine-tuning step ----------------
         base = self._new_net(c, k, cfg.seed)
@@ -842,8 +1011,7 @@ class SeriesClassifier:
         sec_f = self._time_steps(lambda: self._finetune_loss(base, Z[idx1], Yt[idx1], tgen), fparams, [base])
         torch.manual_seed(cfg.seed)
         # inference cost: forward only is ~1/3 of a training step; one pass per member
-        elapsed = time.perf_counter() - t_start
-        remaining = max(1.0, cfg.budget_s - elapsed) * 0.95
+        remaining = max(1.0, deadline_total - time.perf_counter()) * 0.95
         steps_ft_epoch = max(1, n // bs)
         sec_ft_epoch = sec_f * steps_ft_epoch
         if do_pretrain:
@@ -858,7 +1026,6 @@ class SeriesClassifier:
         pt_time = pt_epochs * sec_pt_epoch if do_pretrain else 0.0
         ft_budget = remaining - pt_time
         # one inference pass of a member over the series to predict, measured on one batch
-        n_pred = int(predict_size if predict_size is not None else (Zall.shape[0] - n))
         inf_member = n_pred * self._time_inference(base, Zall[: min(256, Zall.shape[0])])
         if cfg.epochs is not None:
             ft_epochs = cfg.epochs
@@ -944,11 +1111,17 @@ class SeriesClassifier:
             mgen = torch.Generator().manual_seed(cfg.seed + 7919 * (mi + 1))
             left = deadline_fit - time.perf_counter()
             share = max(left / (members - mi), _MIN_FINETUNE_S)
+            Zm, Ym, held = Z, Yt, None
+            if folds is not None:
+                fold = mi % int(cfg.rk_folds)
+                held = np.flatnonzero(folds == fold) if mi < int(cfg.rk_folds) else None
+                rows = torch.from_numpy(np.flatnonzero(folds != fold)).to(self.device)
+                Zm, Ym = Z[rows], Yt[rows]
             losses = self._run_epochs(
                 list(net.parameters()),
                 [net],
-                lambda idx, g, net=net: self._finetune_loss(net, Z[torch.from_numpy(idx).to(self.device)], Yt[torch.from_numpy(idx).to(self.device)], g),
-                n,
+                lambda idx, g, net=net, Zm=Zm, Ym=Ym: self._finetune_loss(net, Zm[torch.from_numpy(idx).to(self.device)], Ym[torch.from_numpy(idx).to(self.device)], g),
+                Zm.shape[0],
                 bs,
                 ft_epochs,
                 cfg.lr,
@@ -959,15 +1132,20 @@ class SeriesClassifier:
                 time_driven,
             )
             hist.setdefault("finetune_epochs_done", []).append(len(losses))
-            self._recalibrate_bn(net, Z)
+            self._recalibrate_bn(net, Zm)
             net.eval()
             self.members.append(net)
+            if held is not None and len(held):
+                oof_logits[held] = self._logits(net, Z[torch.from_numpy(held).to(self.device)])
+                has_oof[held] = True
             hist["finetune_loss"].append([round(v, 4) for v in losses[-3:]])
             mi += 1
             if time.perf_counter() > plan["deadline_fit"] - 1.0 and mi < plan["members"]:
                 self.log(f"[fit] budget reached: {mi} of {plan['members']} members trained")
                 break
         hist["finetune_seconds"] = round(time.perf_counter() - t_ft, 1)
+        if self.rk_ridge is not None:
+            self._choose_mixture(oof_logits, has_oof, y_idx, hist)
         hist["members"] = len(self.members)
         hist["fit_seconds"] = round(time.perf_counter() - t_start, 1)
         self.history = hist
@@ -983,9 +1161,19 @@ class SeriesClassifier:
             keep: Optional per-branch flags (order of ``config.branches``) to run with a branch
                 switched off.
         """
+        parts = self.predict_proba_parts(X, batch_size, keep)
+        if "rk" not in parts:
+            return parts["cnn"]
+        return self.cnn_weight * parts["cnn"] + (1.0 - self.cnn_weight) * parts["rk"]
+
+    @torch.no_grad()
+    def predict_proba_parts(self, X: np.ndarray, batch_size: int = 1024, keep: tuple[bool, ...] | None = None) -> dict[str, np.ndarray]:
+        """Each member's class probabilities: ``{"cnn": (N, K), "rk": (N, K)}`` (``"rk"`` only
+        when the random-kernel member was fitted); arguments as :meth:`predict_proba`."""
         if not self.members or self.standardizer is None:
             raise RuntimeError("SeriesClassifier is not fitted")
-        Z = torch.from_numpy(self.standardizer.transform(X))
+        Zn = self.standardizer.transform(X)
+        Z = torch.from_numpy(Zn)
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
         for net in self.members:
             net.eval()
@@ -996,8 +1184,21 @@ class SeriesClassifier:
                     mask = torch.tensor([[float(v) for v in keep]], device=self.device).expand(xb.shape[0], -1)
                 with self._autocast():
                     logits = net(xb, mask)
-                out[s : s + xb.shape[0]] += torch.softmax(logits.float(), dim=1).cpu().numpy()
-        return out / len(self.members)
+                out[s : s + xb.shape[0]] += torch.softmax(self.cnn_beta * logits.float(), dim=1).cpu().numpy()
+        parts = {"cnn": out / len(self.members)}
+        if self.rk_ridge is not None:
+            parts["rk"] = self._rk_proba(Zn)
+        return parts
+
+    @torch.no_grad()
+    def _logits(self, net: PixelSeriesNet, Z: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+        """Eval-mode logits ``(N, K)`` float64 of one member on standardised series ``(N, C, T)``."""
+        net.eval()
+        out = []
+        for s in range(0, Z.shape[0], batch_size):
+            with self._autocast():
+                out.append(net(Z[s : s + batch_size]).float().cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
 
     def predict(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predicted labels ``(N,)`` (values of ``classes_``)."""

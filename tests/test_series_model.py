@@ -141,3 +141,45 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet", "--set", "nope=1"])
     assert rc == 1
     assert "'nope'" in capsys.readouterr().err
+
+
+def test_config_random_kernel_keys() -> None:
+    with pytest.raises(ConfigError, match="random_kernels"):
+        SeriesModelConfig(random_kernels="yes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="rk_folds"):
+        SeriesModelConfig(rk_folds=1)
+    with pytest.raises(ConfigError, match="rk_max_share"):
+        SeriesModelConfig(rk_max_share=1.5)
+    cfg = SeriesModelConfig.from_dict({"random_kernels": False, "rk_features": 2000})
+    assert SeriesModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_random_kernel_member_mixture() -> None:
+    X, y = _make_table(160, seed=4)
+    cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0, "seed": 1}
+    clf = SeriesClassifier(cfg).fit(X[:120], y[:120])
+    assert clf.rk_transform is not None and clf.rk_ridge is not None
+    parts = clf.predict_proba_parts(X[120:])
+    assert set(parts) == {"cnn", "rk"} and parts["rk"].shape == (40, 4)
+    p = clf.predict_proba(X[120:])
+    assert 0.0 <= clf.cnn_weight <= 1.0
+    np.testing.assert_allclose(p, clf.cnn_weight * parts["cnn"] + (1 - clf.cnn_weight) * parts["rk"])
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    h = clf.history
+    assert h["mix_evidence_rows"] == 120  # two members, two folds: every series held out once
+    assert h["rk_loo_accuracy"] > 0.8 and np.mean(parts["rk"].argmax(1) == y[120:] - 1) > 0.8  # chance 0.25
+    assert np.mean(clf.predict(X[120:]) == y[120:]) > 0.8
+    # deterministic for a seed
+    again = SeriesClassifier(cfg).fit(X[:120], y[:120]).predict_proba(X[120:])
+    np.testing.assert_allclose(again, p, atol=1e-6)
+
+
+def test_random_kernel_member_off_or_skipped() -> None:
+    X, y = _make_table(96, seed=5)
+    base = {**TINY, "epochs": 2, "rk_features": 2000, "budget_s": 600.0}
+    off = SeriesClassifier({**base, "random_kernels": False}).fit(X, y)
+    assert off.rk_ridge is None and off.cnn_weight == 1.0
+    assert set(off.predict_proba_parts(X[:5])) == {"cnn"}
+    skipped = SeriesClassifier({**base, "random_kernels": True, "rk_max_share": 1e-9}).fit(X, y)
+    assert skipped.rk_ridge is None and "rk_estimated_seconds" in skipped.history
+    np.testing.assert_allclose(skipped.predict_proba(X[:5]), skipped.predict_proba_parts(X[:5])["cnn"])
