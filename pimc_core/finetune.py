@@ -92,9 +92,10 @@ class FinetuneConfig:
 
 # ============================================================================ helpers
 def _device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """None / ``auto``: a CUDA GPU when there is one, else the CPU (:func:`pimc_core.devices.resolve_device`)."""
+    from .devices import resolve_device
+
+    return resolve_device(device)
 
 
 def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:

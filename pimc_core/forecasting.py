@@ -46,6 +46,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .devices import resolve_device as _device
 from .errors import ConfigError, InputError
 
 __all__ = [
@@ -353,12 +354,6 @@ def masked_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float | in
 
 
 # ============================================================================ training
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _clim_of(windows: "ForecastWindows", net, sl, dev) -> tuple[torch.Tensor, torch.Tensor] | None:
     if not net.needs_history:
         return None

@@ -529,11 +529,9 @@ def _round_epochs(epochs: float) -> int:
 
 
 def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
+    from .devices import resolve_device
+
+    return resolve_device(name)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -1068,8 +1068,9 @@ def run_report(cfg: ReportConfig, out: Path, command: str, progress: Callable[[s
 
     t0 = time.perf_counter()
     threads = auto_threads(cfg.threads)
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if cfg.device == "auto" else cfg.device))
+    from pimc_core.devices import resolve_device
+
+    dev = resolve_device(cfg.device)
     work = Path(cfg.out_dir)
     work.mkdir(parents=True, exist_ok=True)
     rep: dict[str, Any] = {"command": command, "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
