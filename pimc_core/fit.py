@@ -10,7 +10,9 @@
 3. **self-supervised pretraining** (:mod:`pimc_core.pretrain`): symmetric InfoNCE between the
    recurrence-plot/series view and the patch view of each pixel;
 4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.finetune`),
-   encoders unfrozen, with modality dropout;
+   encoders unfrozen, with modality dropout; before it, which inputs the classifier reads at
+   prediction (with or without the patch) is chosen on labelled regions held out from a trial
+   fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.input_selection`);
 5. **forecast head** (optional, ``forecast.enabled``): from the first ``L`` observations the next
    ``h`` NDVI values (:func:`pimc_core.finetune.forecast_plan`), on the frozen encoders;
 6. one ``.pimc`` file (:func:`pimc_core.pixel_model.save_pixel_model`).
@@ -269,7 +271,9 @@ class DataConfig:
             observed dates when every stack of the run has the same dates, else the grid).
         patch_size: side k of the patches (0: no patch branch).
         patch_bands: bands of the patches (empty: every band of the stack).
-        reference: ``median`` (the stack's median composite) or a raster on the same grid.
+        reference: ``median`` (the stack's median composite), ``seasonal:K`` (K median
+            composites of consecutive, equally long periods of the stack: the patch then shows
+            how the neighbourhood changes over the season) or a raster on the same grid.
         pretrain_samples: unlabelled pixels for self-supervised pretraining.
         per_class: labelled pixels per class for fine-tuning (0: all).
         block: window side for reading.
@@ -302,6 +306,12 @@ class DataConfig:
             if i.lower() not in INDICES:
                 raise ConfigError(f"data.indices: unknown index {i!r} (known: {', '.join(INDICES)})")
         self.indices = tuple(i.lower() for i in self.indices)
+        from .pixel_samples import stack_reference
+
+        try:
+            stack_reference(self.reference)
+        except ConfigError as e:
+            raise ConfigError(f"data.{e}") from None
 
     def date_spec(self) -> dict[str, Any]:
         """The model file's ``dates`` entry (``auto`` must have been resolved by :meth:`resolve`)."""
@@ -374,6 +384,11 @@ class FitConfig:
         threads: torch CPU threads (0: the cores not busy with other processes,
             :func:`pimc_core.pretrain.auto_threads`).
         checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
+        classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
+            series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
+            labelled regions held out from a trial fine-tuning
+            (:func:`pimc_core.input_selection.choose_classifier_inputs`; ``all`` when no class
+            has two labelled regions).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -385,6 +400,13 @@ class FitConfig:
     device: str = "auto"
     threads: int = 0
     checkpoint_dir: str = ""
+    classifier_inputs: str = "auto"
+
+    def __post_init__(self) -> None:
+        from .input_selection import INPUT_SETS
+
+        if self.classifier_inputs != "auto" and self.classifier_inputs not in INPUT_SETS:
+            raise ConfigError(f"classifier_inputs must be auto, {' or '.join(INPUT_SETS)}; got {self.classifier_inputs!r}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FitConfig":
@@ -554,7 +576,10 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
 
     ts.require_bands(required_bands(dcfg.indices))
     patch_bands = tuple(dcfg.patch_bands) or tuple(ts.band_names)
-    if dcfg.patch_size and dcfg.reference == "median":
+    from .pixel_samples import stack_reference
+
+    from_stack = stack_reference(dcfg.reference) > 0  # patches from composites of the stack itself
+    if dcfg.patch_size and from_stack:
         ts.require_bands(patch_bands)
     table = None
     if classes is not None:
@@ -577,7 +602,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
 
     # ---- samples
     common = dict(indices=dcfg.indices, min_valid=dcfg.min_valid, target_dates=target,
-                  patch_size=dcfg.patch_size, patch_bands=patch_bands if dcfg.reference == "median" else (dcfg.patch_bands or None),
+                  patch_size=dcfg.patch_size, patch_bands=patch_bands if from_stack else (dcfg.patch_bands or None),
                   reference=dcfg.reference, block=dcfg.block, progress=progress)
     unl = sample_pixels(ts, dcfg.pretrain_samples, seed=cfg.seed, **common)
     if len(unl) == 0:
@@ -626,13 +651,27 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     # ---- classifier
     ft_summary: dict[str, Any] = {"steps": 0}
     train_metrics: dict[str, Any] = {}
+    classify_modalities: list[str] | None = None
     if lab is not None:
-        t0 = time.perf_counter()
+        from .input_selection import INPUT_SETS, InputChoice, choose_classifier_inputs, labelled_regions
+
         fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
+        if cfg.classifier_inputs == "auto":
+            t0 = time.perf_counter()
+            region = labelled_regions(lmap.array)[lab.rows, lab.cols]
+            choice = choose_classifier_inputs(net, lab.series, lab.patches, lab.labels, region, class_ids, fcfg,
+                                              device=dev, progress=progress)
+            stages["input_selection"] = time.perf_counter() - t0
+        else:
+            choice = InputChoice(cfg.classifier_inputs, {}, reason=f"classifier_inputs: {cfg.classifier_inputs} (configured)")
+        say(f"classifier inputs: {choice.inputs} ({choice.reason})")
+        t0 = time.perf_counter()
         ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev,
                                          progress=progress)
         stages["finetune"] = time.perf_counter() - t0
-        prob = predict_proba(net, lab.series, lab.patches, device=dev)
+        classify_modalities = [m for m in INPUT_SETS[choice.inputs] if m != "patch" or lab.patches is not None]
+        ft_summary["inputs"] = choice.summary()
+        prob = predict_proba(net, lab.series, lab.patches if "patch" in classify_modalities else None, device=dev)
         from .finetune import classification_metrics
 
         train_metrics = classification_metrics(lab.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
@@ -666,6 +705,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         "seconds": round(seconds, 1),
         "stages": {k: round(v, 1) for k, v in stages.items()},
         "seed": cfg.seed,
+        "classify_modalities": classify_modalities,
         "device": str(dev),
         "threads": threads,
     }

@@ -108,11 +108,13 @@ class PixelModel(Protocol):
 
     Optional attributes / methods (looked up with ``getattr``):
         patch_size (int | None): side k of the image patches ``predict`` wants; None/0: none.
-        patch_bands (tuple[str, ...]): reflectance bands of the patches, in channel order.
-        patch_composite(reflectance (T, B, h, w), valid (T, h, w)) -> (B, h, w): how a window's
-            series is reduced to the single image patches are cut from (default: per-band
-            median of the valid observations).
-        patch_image(source, window) -> (B, h, w): instead of a composite, the reference image of
+        patch_bands (tuple[str, ...]): reflectance bands read for the patches, in channel order.
+        patch_channels (int): channels P of the patch image (default ``len(patch_bands)``;
+            e.g. ``K * B`` for K seasonal composites).
+        patch_composite(reflectance (T, B, h, w), valid (T, h, w)) -> (P, h, w): how a window's
+            series is reduced to the image patches are cut from (default: per-band median of
+            the valid observations).
+        patch_image(source, window) -> (P, h, w): instead of a composite, the reference image of
             a window (e.g. read from a reference raster on the same grid).
         forecast_index (str): the index the forecast is of (default ``"ndvi"``), for band names.
         prepare(source: TimeSeries) -> None: bind to the data before inference, e.g. compute
@@ -554,10 +556,10 @@ def _read_block(source: TimeSeries, model: PixelModel, info: _ModelInfo, region:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
                 comp = np.nanmedian(refl, axis=0).astype(np.float32)
-        want = (len(bi), int(big.height), int(big.width))
+        want = (int(getattr(model, "patch_channels", 0) or len(bi)), int(big.height), int(big.width))
         if comp.shape != want:
             raise ConfigError(f"model {type(model).__name__}: patch image of shape {comp.shape}; expected {want}")
-        composite = np.full((len(bi), h + k - 1, w + k - 1), np.nan, np.float32)
+        composite = np.full((want[0], h + k - 1, w + k - 1), np.nan, np.float32)
         pr = before - (r0 - int(big.row_off))
         pc = before - (c0 - int(big.col_off))
         composite[:, pr:pr + comp.shape[1], pc:pc + comp.shape[2]] = comp

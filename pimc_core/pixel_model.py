@@ -18,12 +18,18 @@ What the file holds (schema: :mod:`pimc_core.model_file`):
   ``step_days`` from day-of-year ``start_doy`` of the season's first year), ``recurrence``,
   ``bands`` (= the patch bands), ``patch_size``, ``normalisation``, ``classes``,
   ``forecast_horizon``;
-* ``training``: ``min_valid``, ``patch_reference`` (``median``), ``forecast_input`` (L),
+* ``training``: ``min_valid``, ``patch_reference`` (``median``), ``classify_modalities`` (what
+  the classifier reads: all of ``rp``, ``series``, ``patch`` by default, or without ``patch`` when
+  ``pimc fit`` found that better on held-out labelled regions), ``forecast_input`` (L),
   ``forecast_index``, ``dates`` (the training series' dates), ``step_days`` and the training
   summary (configuration, losses, metrics, seconds).
 
 Patches: map inference cuts them from the per-band median of the valid observations
-(:func:`pimc_core.pixel_samples.composite_of`, as in training), NaN outside the raster; the
+(:func:`pimc_core.pixel_samples.composite_of`, as in training), or from ``K`` such composites of
+consecutive periods of the stack for a model trained with ``seasonal:K`` patches
+(``training.patch_reference``; ``bands`` then lists the stack bands read, the network's patch
+channels ``s1_<band> … sK_<band>`` and their statistics are in ``training.patch_bands`` /
+``training.patch_normalisation``), NaN outside the raster; the
 model reflects those border rows / columns back (training used reflect padding) and treats
 any other NaN as the band mean. A model trained on patches of an external reference raster
 cannot get them from a stack, so in map inference it reports ``patch_size = None`` and
@@ -42,8 +48,8 @@ import torch
 
 from .errors import ConfigError, InputError
 from .model_file import check_compatible, load_model, save_model
-from .pimc_model import PimcModelConfig, PimcNet
-from .pixel_samples import composite_of, grid_dates, reflect_fill_patches
+from .pimc_model import MODALITIES, PimcModelConfig, PimcNet, modality_mask
+from .pixel_samples import composite_of, grid_dates, reflect_fill_patches, seasonal_composite, seasonal_source_bands, stack_reference
 from .timeseries import TimeSeries
 
 __all__ = ["PimcPixelModel", "load_pixel_model", "save_pixel_model"]
@@ -82,9 +88,21 @@ class PimcPixelModel:
         self.dates_spec: dict[str, Any] = dict(self.metadata.get("dates") or {"mode": "observed"})
         self.training_dates = tuple(dt.date.fromisoformat(d) for d in tr.get("dates", []) or [])
         self.patch_reference = str(tr.get("patch_reference", "median"))
-        can_patch = cfg.has_patch and self.patch_reference == "median"
+        #: composites of the stack the patches are cut from (1: median, K: seasonal:K, 0: a raster)
+        self.patch_groups = stack_reference(self.patch_reference)
+        can_patch = cfg.has_patch and self.patch_groups > 0
         self.patch_size: int | None = int(cfg.patch_size) if can_patch else None
-        self.patch_bands: tuple[str, ...] = tuple(cfg.patch_bands) if can_patch else ()
+        #: the stack bands read for the patches; the network sees ``patch_channels`` channels
+        self.patch_bands: tuple[str, ...] = seasonal_source_bands(cfg.patch_bands, self.patch_groups) if can_patch else ()
+        self.patch_channels: int = len(cfg.patch_bands) if can_patch else 0
+        #: modalities the classifier reads (``training.classify_modalities``; default all); the
+        #: embeddings always fuse every modality given
+        cm = tr.get("classify_modalities")
+        self.classify_modalities: tuple[str, ...] = tuple(cm) if cm else MODALITIES
+        bad = set(self.classify_modalities) - set(MODALITIES)
+        if bad:
+            raise InputError(f"model metadata: training.classify_modalities has unknown modalities {sorted(bad)}")
+        self._stack_dates: tuple[dt.date, ...] | None = None
         self.class_table: list[dict[str, Any]] = [dict(c) for c in self.metadata.get("classes") or []]
         self.n_classes = len(self.class_table) if net.classifier is not None else 0
         if net.classifier is not None and self.n_classes != cfg.n_classes:
@@ -133,6 +151,7 @@ class PimcPixelModel:
             ConfigError: an ``observed``-dates model and a stack with another number of dates.
         """
         check_compatible(self.metadata, bands=source.band_names)
+        self._stack_dates = tuple(source.dates)
         if self.dates_spec.get("mode") == "grid":
             self._bind(grid_dates(source.dates[0], self.n_dates, int(self.dates_spec["step_days"]),
                                   int(self.dates_spec["start_doy"])))
@@ -146,8 +165,17 @@ class PimcPixelModel:
             self._bind(source.dates, set_targets=False)
 
     def patch_composite(self, reflectance: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """The image patches are cut from: per-band median of the valid observations."""
-        return composite_of(reflectance, valid)
+        """The image the patches are cut from, as in training: (T, B, h, w) → (patch_channels, h, w).
+
+        The per-band median of the valid observations (``median``), or one such composite per
+        period of the stack bound by :meth:`prepare` (``seasonal:K``,
+        :func:`pimc_core.pixel_samples.seasonal_composite`).
+        """
+        if self.patch_groups <= 1:
+            return composite_of(reflectance, valid)
+        if self._stack_dates is None:
+            raise ConfigError(f"model with {self.patch_reference} patches: call prepare(source) first (the composites need the dates)")
+        return seasonal_composite(reflectance, valid, self._stack_dates, self.patch_groups)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()  # not inference_mode: recurrence plots are computed in worker threads
@@ -213,7 +241,8 @@ class PimcPixelModel:
                 mask = net.present_mask(xb.shape[0], emb, self.device)
                 fused = net.fuse(emb, mask)
                 if "probabilities" in wanted and net.classifier is not None:
-                    probs.append(torch.softmax(net.classifier(fused).float(), dim=1).cpu().numpy())
+                    cls_in = fused if self.classify_modalities == MODALITIES else net.fuse(emb, mask * self._cls_mask(mask))
+                    probs.append(torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy())
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
             if "forecast" in wanted and net.forecaster is not None:
@@ -236,6 +265,11 @@ class PimcPixelModel:
             if "forecast" in wanted and self.forecast_horizon:
                 out["forecast"] = np.zeros((0, self.forecast_horizon), np.float32)
         return out
+
+    def _cls_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """(1, 3) mask of the modalities the classifier reads (the series are always given to
+        :meth:`predict`, so a temporal classifier always has its inputs)."""
+        return modality_mask(1, self.classify_modalities, mask.device)
 
     def _origin_doy(self, n: int) -> torch.Tensor | None:
         """Day of the year of the forecast origin (the series' last date) for ``n`` pixels, when
@@ -297,10 +331,12 @@ def save_pixel_model(
         dates: ``{"mode": "observed"}`` (default) or ``{"mode": "grid", "start_doy", "step_days"}``.
         training_dates: the dates of the training series (for the forecast dates).
         min_valid: pixels with fewer valid observations are nodata in maps.
-        patch_reference: ``"median"`` or the path of the reference raster the patches came from.
+        patch_reference: ``"median"``, ``"seasonal:K"`` or the path of the reference raster the
+            patches came from.
         training: free-form training summary.
     """
     cfg = net.cfg
+    groups = stack_reference(patch_reference)
     if net.classifier is not None and (classes is None or len(classes) != cfg.n_classes):
         raise ConfigError(f"the classifier has {cfg.n_classes} outputs; give as many classes")
     task = "pixel_classification" if net.classifier is not None else ("forecast" if net.forecaster is not None else "embedding")
@@ -317,18 +353,18 @@ def save_pixel_model(
         "task": task,
         "architecture": _architecture(cfg, net),
         "indices": list(cfg.indices),
-        "bands": list(cfg.patch_bands) if cfg.has_patch and patch_reference == "median" else [],
+        "bands": list(seasonal_source_bands(cfg.patch_bands, groups)) if cfg.has_patch and groups else [],
         "n_dates": int(cfg.n_dates),
         "dates": dict(dates or {"mode": "observed"}),
         "recurrence": dict(cfg.rp),
-        "normalisation": net.normalisation() if (cfg.has_patch and patch_reference == "median") else
+        "normalisation": net.normalisation() if (cfg.has_patch and groups == 1) else
         {"indices": net.normalisation()["indices"]},
         "patch_size": int(cfg.patch_size) if cfg.has_patch else None,
         "classes": [dict(c) for c in classes] if classes else [],
         "forecast_horizon": int(cfg.forecast_horizon) or None,
         "training": tr,
     }
-    if cfg.has_patch and patch_reference != "median":
+    if cfg.has_patch and groups != 1:  # patch channels are not stack bands: their statistics live here
         tr["patch_normalisation"] = net.normalisation().get("bands")
         tr["patch_bands"] = list(cfg.patch_bands)
     return save_model(path, net.module_state(), meta)

@@ -7,8 +7,11 @@ For every sampled pixel a :class:`PixelSamples` holds
   model needs the same ``T`` for stacks acquired on different dates;
 * a ``k x k`` patch ``(B, k, k)`` centred on it, cut from a reference image: by default the
   cloud-free **median composite** of the stack (per band, the median of the *valid*
-  observations, computed window by window, NaN where a pixel has none), or any raster on the
-  same grid; at the raster borders the image is **reflect**-padded (``numpy.pad(mode="reflect")``,
+  observations, computed window by window, NaN where a pixel has none); ``seasonal:K``: K such
+  composites, one per consecutive period of equal length between the stack's first and last
+  date (:func:`seasonal_composite`, ``K x B`` channels named ``s1_<band> … sK_<band>``, so the
+  patch shows how the neighbourhood changes over the season); or any raster on the same grid;
+  at the raster borders the image is **reflect**-padded (``numpy.pad(mode="reflect")``,
   the border pixel is not repeated);
 * its class id (0 = unlabelled) when labels are given, its row / column and valid count.
 
@@ -55,6 +58,11 @@ __all__ = [
     "read_labels",
     "reflect_fill_patches",
     "sample_pixels",
+    "seasonal_band_names",
+    "seasonal_composite",
+    "seasonal_source_bands",
+    "season_groups",
+    "stack_reference",
 ]
 
 #: Default side of the image patches (9 x 9 pixels = 90 m at 10 m).
@@ -80,7 +88,7 @@ class PixelSamples:
             ``source_dates``).
         sources: the stacks the pixels come from.
         source_dates: the T dates of each source's series.
-        reference: ``"median"`` or the path of the reference raster.
+        reference: ``"median"``, ``"seasonal:K"`` or the path of the reference raster.
     """
 
     series: np.ndarray
@@ -461,6 +469,84 @@ def composite_of(reflectance: np.ndarray, valid: np.ndarray | None = None) -> np
         return np.nanmedian(refl, axis=0).astype(np.float32)
 
 
+def stack_reference(reference: str | os.PathLike | None) -> int:
+    """Composites a patch reference takes from the stack itself: ``median`` (or None) → 1,
+    ``seasonal:K`` → K, anything else (a raster path) → 0.
+
+    Raises:
+        ConfigError: ``seasonal:`` without a whole number K between 1 and 12.
+    """
+    if reference is None or str(reference) == "median":
+        return 1
+    text = str(reference)
+    if text.startswith("seasonal:"):
+        k = text.split(":", 1)[1]
+        if not k.isdigit() or not 1 <= int(k) <= 12:
+            raise ConfigError(f"reference {text!r}: expected seasonal:K with K a whole number from 1 to 12")
+        return int(k)
+    return 0
+
+
+def season_groups(dates: Sequence[dt.date], k: int) -> np.ndarray:
+    """Period of each date for ``seasonal:K`` composites: (T,) int in ``0 .. k-1``.
+
+    The span from the first to the last date is cut into ``k`` periods of equal length; a date
+    belongs to the period it falls in (the last date to the last period). A stack of one year
+    and ``k = 4`` gives its quarters, whatever the dates' spacing.
+    """
+    if k < 1:
+        raise ConfigError(f"seasonal composites: k must be >= 1; got {k}")
+    days = np.array([d.toordinal() for d in dates], dtype=np.float64)
+    if days.size == 0:
+        raise InputError("seasonal composites of a stack without dates")
+    span = days.max() - days.min()
+    if span <= 0:
+        return np.zeros(days.size, dtype=np.int64)
+    return np.minimum((k * (days - days.min()) / span).astype(np.int64), k - 1)
+
+
+def seasonal_composite(reflectance: np.ndarray, valid: np.ndarray | None, dates: Sequence[dt.date],
+                       k: int) -> np.ndarray:
+    """``k`` median composites of consecutive periods: (T, B, h, w) → (k * B, h, w) float32.
+
+    Channel ``g * B + b`` is the median of band ``b`` over the valid observations of period
+    ``g`` (:func:`season_groups`); NaN where a pixel has no valid observation in that period.
+    ``k = 1`` is :func:`composite_of`.
+    """
+    refl = np.asarray(reflectance)
+    if refl.shape[0] != len(dates):
+        raise ConfigError(f"seasonal composites: {refl.shape[0]} observations but {len(dates)} dates")
+    if k == 1:
+        return composite_of(refl, valid)
+    groups = season_groups(dates, k)
+    b, h, w = refl.shape[1:]
+    out = np.full((k * b, h, w), np.nan, np.float32)
+    for g in range(k):
+        sel = np.flatnonzero(groups == g)
+        if sel.size:
+            out[g * b:(g + 1) * b] = composite_of(refl[sel], None if valid is None else np.asarray(valid)[sel])
+    return out
+
+
+def seasonal_band_names(bands: Sequence[str], k: int) -> tuple[str, ...]:
+    """Channel names of :func:`seasonal_composite`: the bands for ``k = 1``, else ``s1_<band>`` …"""
+    if k == 1:
+        return tuple(bands)
+    return tuple(f"s{g + 1}_{b}" for g in range(k) for b in bands)
+
+
+def seasonal_source_bands(names: Sequence[str], k: int) -> tuple[str, ...]:
+    """The stack bands behind :func:`seasonal_band_names` (inverse for the first period)."""
+    if k == 1:
+        return tuple(names)
+    if len(names) % k:
+        raise ConfigError(f"{len(names)} patch channels cannot be {k} seasonal composites")
+    first = names[: len(names) // k]
+    if not all(n.startswith("s1_") for n in first):
+        raise ConfigError(f"patch channels {', '.join(first)} are not named s1_<band> (seasonal:{k} composites)")
+    return tuple(n[3:] for n in first)
+
+
 def median_composite(ts: TimeSeries, bands: Sequence[str] | None = None, *, block: int = 256,
                      window: Window | None = None) -> np.ndarray:
     """Cloud-free median composite of (a window of) a stack, computed window by window.
@@ -540,14 +626,18 @@ def _patches_at(img: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> 
 
 
 class _Reference:
-    """Where patches are cut from: the median composite of the stack, or a raster on the grid."""
+    """Where patches are cut from: composites of the stack (``median``, ``seasonal:K``), or a
+    raster on the grid. ``bands`` are the patch channels, ``source_bands`` the stack bands read
+    for them."""
 
     def __init__(self, ts: TimeSeries, reference: str | os.PathLike | None, patch_bands: Sequence[str] | None):
         self.path: Path | None = None
-        if reference in (None, "median"):
-            self.bands = tuple(patch_bands or ts.band_names)
-            ts.require_bands(self.bands)
-            self.name = "median"
+        self.groups = stack_reference(reference)
+        if self.groups:
+            self.source_bands = tuple(patch_bands or ts.band_names)
+            ts.require_bands(self.source_bands)
+            self.bands = seasonal_band_names(self.source_bands, self.groups)
+            self.name = "median" if self.groups == 1 else f"seasonal:{self.groups}"
             return
         import rasterio
         from rasterio.errors import RasterioError
@@ -579,8 +669,8 @@ class _Reference:
 
     def read(self, obs_big: Observations | None, win: Window) -> np.ndarray:
         if self.path is None:
-            bi = [obs_big.band_names.index(b) for b in self.bands]
-            return composite_of(obs_big.reflectance[:, bi], obs_big.valid)
+            bi = [obs_big.band_names.index(b) for b in self.source_bands]
+            return seasonal_composite(obs_big.reflectance[:, bi], obs_big.valid, obs_big.dates, self.groups)
         import rasterio
 
         with rasterio.open(self.path) as ds:
@@ -628,7 +718,8 @@ def sample_pixels(
         patch_size: side k of the patches; 0 / None for no patches.
         patch_bands: bands of the patches (default: every band of the stack, or of the
             reference raster).
-        reference: ``"median"`` (the stack's cloud-free median composite, default) or the path
+        reference: ``"median"`` (the stack's cloud-free median composite, default),
+            ``"seasonal:K"`` (K composites of consecutive periods, :func:`seasonal_composite`) or the path
             of a raster on the same grid.
         mask: optional (H, W) bool: random mode draws only where True (e.g. to keep test
             fields out of pretraining).
@@ -653,7 +744,7 @@ def sample_pixels(
     idx_bands = tuple(b for b in ts.band_names if b in required_bands(indices))
     ts.require_bands(required_bands(indices))
     ref = _Reference(ts, reference, patch_bands) if k else None
-    read_bands = tuple(b for b in ts.band_names if b in set(idx_bands) | set(ref.bands if ref and ref.path is None else ()))
+    read_bands = tuple(b for b in ts.band_names if b in set(idx_bands) | set(ref.source_bands if ref and ref.path is None else ()))
     rng = np.random.default_rng([int(seed), 0x5A3])
 
     # ---- candidates (over-sampled: some will turn out to have too few valid observations)

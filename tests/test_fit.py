@@ -215,3 +215,35 @@ def test_fit_without_labels_is_label_free(stack, tmp_path, capsys):
     # --classes without --labels is a user error, not a silent no-op
     assert main(["fit", str(stack.manifest), "--out", str(cli_model), "--classes", str(stack.classes_json)]) == 2
     assert "--labels" in capsys.readouterr().err
+
+
+def test_seasonal_patches_round_trip(stack, tmp_path):
+    """``data.reference: seasonal:K``: the model keeps K composites' worth of patch channels,
+    reads the stack bands for them, and map inference cuts the same composites."""
+    import rasterio
+
+    from pimc_core.inference import run_inference
+
+    cfg = {**TINY, "data": {**TINY["data"], "reference": "seasonal:3", "patch_bands": ["red", "nir"]},
+           "forecast": {"enabled": False}}
+    out = tmp_path / "s.pimc"
+    fit(stack.manifest, stack.labels_sparse, out, config=cfg, progress=False)
+    meta = read_metadata(out)
+    assert meta["bands"] == ["red", "nir"]  # what is read from the stack
+    assert meta["training"]["patch_reference"] == "seasonal:3"
+    assert meta["training"]["patch_bands"] == ["s1_red", "s1_nir", "s2_red", "s2_nir", "s3_red", "s3_nir"]
+    assert len(meta["training"]["patch_normalisation"]["mean"]) == 6
+    model = load_pixel_model(out)
+    assert model.patch_size == 5 and model.patch_bands == ("red", "nir") and model.patch_channels == 6
+    ts = open_series(stack.manifest)
+    with pytest.raises(ConfigError, match="prepare"):
+        model.patch_composite(np.zeros((10, 2, 4, 4), np.float32), np.ones((10, 4, 4), bool))
+    model.prepare(ts)
+    obs = ts.read(bands=("red", "nir"))
+    assert model.patch_composite(obs.reflectance, obs.valid).shape == (6, 24, 24)
+    res = run_inference(ts, out, None, tmp_path / "maps", products=["classes"])
+    assert res.predicted > 0
+    with rasterio.open(tmp_path / "maps" / "classes.tif") as ds:
+        assert (ds.read(1) > 0).mean() > 0.9
+    with pytest.raises(ConfigError, match="data.reference"):
+        FitConfig.from_dict({"data": {"reference": "seasonal:0"}})

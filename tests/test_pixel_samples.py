@@ -21,6 +21,11 @@ from pimc_core.pixel_samples import (
     read_labels,
     reflect_fill_patches,
     sample_pixels,
+    season_groups,
+    seasonal_band_names,
+    seasonal_composite,
+    seasonal_source_bands,
+    stack_reference,
 )
 from pimc_core.timeseries import open_series
 
@@ -228,3 +233,67 @@ def test_missing_index_band_is_a_band_error(tmp_path):
         sample_pixels(ts, 5, indices=("ndvi", "evi"))
     s = sample_pixels(ts, 5, indices=("ndvi",), patch_size=3)
     assert s.series.shape == (5, 1, 4) and s.patch_bands == ("green", "red", "nir")
+
+
+def test_season_groups_cut_the_span_into_equal_periods():
+    d0 = dt.date(2023, 1, 1)
+    dates = [d0 + dt.timedelta(days=n) for n in (0, 10, 80, 95, 200, 260, 300, 364)]
+    # 364 days / 4 = 91-day periods: [0, 91) [91, 182) [182, 273) [273, 364]
+    assert season_groups(dates, 4).tolist() == [0, 0, 0, 1, 2, 2, 3, 3]
+    assert season_groups(dates, 1).tolist() == [0] * 8
+    assert season_groups([d0, d0], 3).tolist() == [0, 0]  # no span: one period
+    with pytest.raises(ConfigError):
+        season_groups(dates, 0)
+
+
+def test_reference_specs():
+    assert stack_reference("median") == 1 and stack_reference(None) == 1
+    assert stack_reference("seasonal:4") == 4
+    assert stack_reference("/data/ref.tif") == 0
+    for bad in ("seasonal:", "seasonal:x", "seasonal:0", "seasonal:13"):
+        with pytest.raises(ConfigError, match="seasonal:K"):
+            stack_reference(bad)
+    names = seasonal_band_names(("red", "nir"), 3)
+    assert names == ("s1_red", "s1_nir", "s2_red", "s2_nir", "s3_red", "s3_nir")
+    assert seasonal_source_bands(names, 3) == ("red", "nir")
+    assert seasonal_band_names(("red",), 1) == ("red",) and seasonal_source_bands(("red",), 1) == ("red",)
+    with pytest.raises(ConfigError):
+        seasonal_source_bands(("red", "nir", "swir1"), 2)
+
+
+def test_seasonal_composite_is_the_median_of_each_period():
+    rng = np.random.default_rng(3)
+    T, B, H, W = 12, 2, 3, 4
+    dates = [dt.date(2023, 1, 1) + dt.timedelta(days=30 * i) for i in range(T)]
+    refl = rng.uniform(0, 1, (T, B, H, W)).astype(np.float32)
+    valid = rng.uniform(size=(T, H, W)) > 0.3
+    valid[:, 0, 0] = False
+    valid[0:3, 1, 1] = False  # no valid observation in the first period there
+    comp = seasonal_composite(refl, valid, dates, 2)
+    assert comp.shape == (2 * B, H, W) and comp.dtype == np.float32
+    g = season_groups(dates, 2)
+    for k in range(2):
+        for b in range(B):
+            for r in range(H):
+                for c in range(W):
+                    v = refl[(g == k) & valid[:, r, c], b, r, c]
+                    want = np.median(v) if v.size else np.nan
+                    np.testing.assert_allclose(comp[k * B + b, r, c], want, rtol=1e-6, equal_nan=True)
+    assert np.isnan(comp[:, 0, 0]).all()
+    np.testing.assert_array_equal(seasonal_composite(refl, valid, dates, 1), composite_of(refl, valid))
+    with pytest.raises(ConfigError, match="dates"):
+        seasonal_composite(refl, valid, dates[:5], 2)
+
+
+def test_seasonal_patches(stack):
+    ts, clear, dates = stack
+    s = sample_pixels(ts, 20, patch_size=3, patch_bands=("red", "nir"), reference="seasonal:2", seed=1)
+    assert s.reference == "seasonal:2"
+    assert s.patch_bands == ("s1_red", "s1_nir", "s2_red", "s2_nir")
+    assert s.patches.shape == (len(s), 4, 3, 3)
+    # reflectance is constant in time apart from clouds: both periods show the clear image
+    for i in range(len(s)):
+        r, c = s.rows[i], s.cols[i]
+        if 1 <= r < 11 and 1 <= c < 9 and (r, c) != (5, 5):
+            centre = s.patches[i, :, 1, 1]
+            np.testing.assert_allclose(centre, np.tile(clear[[2, 3], r, c], 2), rtol=1e-6)
