@@ -128,11 +128,9 @@ def choose_classifier_inputs(
     Returns:
         :class:`InputChoice`; ties go to ``all``.
     """
-    import torch
     from sklearn.metrics import balanced_accuracy_score
 
-    from .finetune import finetune_classifier
-    from .pimc_model import modality_mask
+    from .finetune import finetune_classifier, predict_proba
 
     if default not in INPUT_SETS:
         raise ConfigError(f"classifier inputs must be one of {', '.join(INPUT_SETS)}; got {default!r}")
@@ -145,23 +143,13 @@ def choose_classifier_inputs(
     probe = copy.deepcopy(net)
     finetune_classifier(probe, series[train], patches[train], labels[train], class_ids, finetune_cfg,
                         device=device, progress=progress)
-    probe.eval()
-    dev = next(probe.parameters()).device
     ids = np.asarray(class_ids)
     y = labels[held]
-    xs, ps = series[held], patches[held]
-    preds: dict[str, list[np.ndarray]] = {k: [] for k in INPUT_SETS}
-    with torch.no_grad():
-        for s in range(0, len(y), 1024):
-            xb = torch.from_numpy(np.ascontiguousarray(xs[s:s + 1024])).to(dev)
-            pb = torch.from_numpy(np.ascontiguousarray(ps[s:s + 1024])).to(dev)
-            emb = probe.encode(xb, pb)
-            present = probe.present_mask(xb.shape[0], emb, dev)
-            for name, mods in INPUT_SETS.items():
-                mask = present * modality_mask(xb.shape[0], mods, dev)
-                logits = probe.classifier(probe.fuse(emb, mask))
-                preds[name].append(ids[logits.argmax(1).cpu().numpy()])
-    scores = {k: float(balanced_accuracy_score(y, np.concatenate(v))) for k, v in preds.items()}
+    # a modality left out of the inputs is a modality not given (the network fuses what it gets)
+    preds = {name: ids[predict_proba(probe, series[held], patches[held] if "patch" in mods else None,
+                                     device=device).argmax(1)]
+             for name, mods in INPUT_SETS.items()}
+    scores = {k: float(balanced_accuracy_score(y, v)) for k, v in preds.items()}
     best = max(scores, key=lambda k: (scores[k], k == "all"))
     txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     n_reg = int(np.unique(np.asarray(region)[held]).size)

@@ -241,7 +241,8 @@ class PimcPixelModel:
                 mask = net.present_mask(xb.shape[0], emb, self.device)
                 fused = net.fuse(emb, mask)
                 if "probabilities" in wanted and net.classifier is not None:
-                    cls_in = fused if self.classify_modalities == MODALITIES else net.fuse(emb, mask * self._cls_mask(mask))
+                    cls_in = fused if self.classify_modalities == MODALITIES else \
+                        net.fuse(emb, mask * modality_mask(1, self.classify_modalities, self.device))
                     probs.append(torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy())
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
@@ -265,11 +266,6 @@ class PimcPixelModel:
             if "forecast" in wanted and self.forecast_horizon:
                 out["forecast"] = np.zeros((0, self.forecast_horizon), np.float32)
         return out
-
-    def _cls_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        """(1, 3) mask of the modalities the classifier reads (the series are always given to
-        :meth:`predict`, so a temporal classifier always has its inputs)."""
-        return modality_mask(1, self.classify_modalities, mask.device)
 
     def _origin_doy(self, n: int) -> torch.Tensor | None:
         """Day of the year of the forecast origin (the series' last date) for ``n`` pixels, when

@@ -40,6 +40,7 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
+import scipy.special
 import torch
 import torch.nn.functional as F
 
@@ -405,10 +406,7 @@ def softmax_temperature(decision: np.ndarray, y_idx: np.ndarray, grid: Sequence[
     grid = tuple(grid) if grid is not None else tuple(np.logspace(-1, 2.5, 57))
     best = (1.0, float("inf"))
     for beta in grid:
-        z = beta * d
-        z = z - z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z).sum(axis=1))
-        loss = float(np.mean(lse - z[np.arange(len(d)), y_idx]))
+        loss = float(-np.mean(scipy.special.log_softmax(beta * d, axis=1)[np.arange(len(d)), y_idx]))
         if loss < best[1]:
             best = (float(beta), loss)
     return best

@@ -49,11 +49,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+import scipy.special
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 from .contrastive import SymmetricInfoNCE
+from .devices import resolve_device
 from .errors import ConfigError, InputError
 from .models.encoders import RPEncoder, SeriesEncoder
 from .models.heads import ClassifierHead, ProjectionHead
@@ -528,18 +530,9 @@ def _round_epochs(epochs: float) -> int:
     return best
 
 
-def _resolve_device(name: str) -> torch.device:
-    from .devices import resolve_device
-
-    return resolve_device(name)
-
-
 def _softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax of ``(N, K)`` scores (float64)."""
-    z = np.asarray(z, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return scipy.special.softmax(np.asarray(z, dtype=np.float64), axis=1)
 
 
 class _Progress:
@@ -598,7 +591,7 @@ class SeriesClassifier:
         self.standardizer: SeriesStandardizer | None = None
         self.members: list[PixelSeriesNet] = []
         self.history: dict[str, Any] = {}
-        self.device = _resolve_device(self.config.device)
+        self.device = resolve_device(self.config.device)
         self.rk_transform: RandomKernelTransform | None = None
         self.rk_ridge: RidgeLOO | None = None
         self.rk_beta = 1.0  # inverse temperature of the ridge's decision values

@@ -349,7 +349,11 @@ def _read_band1(path: Path) -> np.ndarray:
 def seasonal_reference(ts, k: int, path: Path, bands: Sequence[str]) -> tuple[Path, tuple[str, ...]]:
     """Write ``k`` median composites of ``k`` consecutive groups of dates (equal counts) as one
     GeoTIFF on the stack's grid (bands ``s1_blue, s1_green, ..., sk_swir1``); NaN where a pixel
-    has no valid observation in a group. Returns the path and the band names."""
+    has no valid observation in a group. Returns the path and the band names.
+
+    Groups of equal *counts* of dates, unlike ``pimc fit``'s ``reference: seasonal:K``
+    (:func:`pimc_core.pixel_samples.seasonal_composite`: periods of equal *length*); kept so
+    that the report's recorded numbers stay reproducible."""
     import rasterio
 
     from pimc_core.pixel_samples import composite_of
