@@ -397,11 +397,24 @@ class PimcNet(nn.Module):
                                                    cfg.forecast_hidden or 128)
         else:
             self.forecaster = ForecastHead(d_t, cfg.forecast_horizon, hidden_dim=cfg.forecast_hidden or 128)
+        #: pretraining-only decoder (see :meth:`attach_reconstructor`); never in model files
+        self.reconstructor: nn.Module | None = None
         b = max(1, len(cfg.patch_bands))
         self.register_buffer("idx_mean", torch.zeros(c), persistent=False)
         self.register_buffer("idx_std", torch.ones(c), persistent=False)
         self.register_buffer("band_mean", torch.zeros(b), persistent=False)
         self.register_buffer("band_std", torch.ones(b), persistent=False)
+
+    def attach_reconstructor(self) -> nn.Module:
+        """Add (once) the pretraining decoder: temporal view (N, D or 2D) → standardised series
+        (N, C, T), a two-layer MLP. It exists for the reconstruction term of pretraining
+        (``PretrainConfig.reconstruct``); :meth:`module_state` leaves it out of model files."""
+        if self.reconstructor is None:
+            d_t = self.cfg.embed_dim * (2 if self.cfg.has_series else 1)
+            dev = self.idx_mean.device
+            self.reconstructor = ForecastHead(d_t, self.cfg.n_dates, channels=len(self.cfg.indices),
+                                              hidden_dim=128).to(dev)
+        return self.reconstructor
 
     # ------------------------------------------------------------------ normalisation
     def set_normalisation(self, norm: Mapping[str, Mapping[str, Sequence[float]]]) -> None:
@@ -617,34 +630,48 @@ class PimcNet(nn.Module):
         return anchor + self.forecast_delta(xs, origin_doy, emb=emb, clim=clim)
 
     def contrastive_loss(self, series: torch.Tensor, patches: torch.Tensor,
-                         mask: torch.Tensor | None = None, gather: Any = None) -> torch.Tensor:
-        """Symmetric InfoNCE between the temporal and the patch view of the same pixels.
+                         mask: torch.Tensor | None = None, gather: Any = None,
+                         target: torch.Tensor | None = None, reconstruct_weight: float = 0.0) -> torch.Tensor:
+        """Symmetric InfoNCE between the temporal and the patch view of the same pixels, plus
+        (``reconstruct_weight`` > 0) ``reconstruct_weight`` × the mean squared error of the
+        standardised ``target`` series decoded from the temporal view by :attr:`reconstructor`.
 
         Args:
-            series, patches: (already augmented) raw inputs.
+            series, patches: (already augmented) raw inputs, (N, C, T) and (N, B, k, k).
             mask: (N, 3) modality mask; only the temporal columns matter (dropping RP or
                 series inside the temporal view).
             gather: optional function (N, P) → (world * N, P) gathering projections across
                 processes (DDP), so every rank contrasts against the global batch.
+            target: (N, C, T) raw series to reconstruct (the un-augmented inputs).
+            reconstruct_weight: weight of the reconstruction term (needs
+                :meth:`attach_reconstructor`).
         """
         if self.patch_encoder is None:
             raise ConfigError("contrastive pretraining needs a patch encoder (patch bands)")
         emb = self.encode(series, patches)
-        z_t = self.temporal_proj(self.temporal_view(emb, mask))
+        t_view = self.temporal_view(emb, mask)
+        z_t = self.temporal_proj(t_view)
         z_p = self.patch_proj(emb["patch"])
         if gather is not None:
             z_t, z_p = gather(z_t), gather(z_p)
-        return self.contrastive(z_t, z_p)
+        loss = self.contrastive(z_t, z_p)
+        if reconstruct_weight > 0:
+            if self.reconstructor is None or target is None:
+                raise ConfigError("reconstruct_weight > 0 needs attach_reconstructor() and a target series")
+            rec = self.reconstructor(t_view).float()
+            loss = loss + reconstruct_weight * F.mse_loss(rec, self.standardise_series(target).float())
+        return loss
 
     def forward(self, series: torch.Tensor | None, patches: torch.Tensor | None = None, *,
                 mask: torch.Tensor | None = None, task: str = "classify", gather: Any = None,
-                origin_doy: torch.Tensor | None = None) -> torch.Tensor:
+                origin_doy: torch.Tensor | None = None, **extra: Any) -> torch.Tensor:
         """One entry point for wrappers (DDP): ``task`` is ``classify``, ``contrastive``,
-        ``forecast`` (``origin_doy``: see :meth:`forecast`) or ``embed``."""
+        ``forecast`` (``origin_doy``: see :meth:`forecast`) or ``embed``; ``extra`` passes
+        ``target`` / ``reconstruct_weight`` to :meth:`contrastive_loss`."""
         if task == "classify":
             return self.classify(series, patches, mask)
         if task == "contrastive":
-            return self.contrastive_loss(series, patches, mask, gather)
+            return self.contrastive_loss(series, patches, mask, gather, **extra)
         if task == "forecast":
             return self.forecast(series, origin_doy)
         if task == "embed":
@@ -656,7 +683,7 @@ class PimcNet(nn.Module):
         """``{module: state_dict}`` of the sub-modules (the ``.pimc`` weights layout)."""
         out = {}
         for name, mod in self.named_children():
-            if mod is None or (include is not None and name not in include):
+            if mod is None or name == "reconstructor" or (include is not None and name not in include):
                 continue
             sd = mod.state_dict()
             if sd:
@@ -666,7 +693,7 @@ class PimcNet(nn.Module):
     def load_module_state(self, weights: Mapping[str, Mapping[str, torch.Tensor]], strict: bool = True) -> None:
         """Inverse of :meth:`module_state`. With ``strict``, every module of the net must be given."""
         for name, mod in self.named_children():
-            if mod is None:
+            if mod is None or name == "reconstructor":
                 continue
             sd = weights.get(name)
             if sd is None:

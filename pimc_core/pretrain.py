@@ -6,7 +6,9 @@ One step::
     batch of pixels → augment (series: random observations dropped and re-interpolated, noise;
     patches: one of the 8 flips/rotations, noise) → modality dropout inside the temporal view
     (RP or series branch zeroed for some pixels) → temporal_proj(RP ⊕ series), patch_proj(patch)
-    → SymmetricInfoNCE (learnable temperature) → AdamW step, warm-up + cosine learning rate
+    → SymmetricInfoNCE (learnable temperature) [+ reconstruct × MSE of the un-augmented series
+    decoded from the temporal view, when ``reconstruct`` > 0] → AdamW step, warm-up + cosine
+    learning rate
 
 Reproducibility and resuming. Every random draw of step ``s`` (batch order, augmentation,
 modality dropout, dropout layers) comes from generators seeded by ``(seed, s)`` or
@@ -100,6 +102,10 @@ class PretrainConfig:
         warmup_steps: linear warm-up, then cosine decay to ``min_lr_ratio * lr``.
         modality_dropout: probability of dropping the RP or the series branch of the temporal
             view of a pixel (never both).
+        reconstruct: weight of a reconstruction term (as in OmniSat's masked reconstruction): a
+            small decoder (:meth:`PimcNet.attach_reconstructor`, not kept in model files)
+            recovers the un-augmented standardised series from the temporal view, so the
+            embedding keeps what the series says beyond what the patch can predict (0: off).
         augment: :class:`AugmentConfig`.
         seed: everything random derives from it.
         checkpoint_every: steps between checkpoints (0: only at the end when a folder is given).
@@ -116,6 +122,7 @@ class PretrainConfig:
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05
     modality_dropout: float = 0.2
+    reconstruct: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     checkpoint_every: int = 200
@@ -136,6 +143,9 @@ class PretrainConfig:
                 raise ConfigError(f"pretrain.{name} must be an integer >= 0; got {v!r}")
         if not 0 <= self.modality_dropout < 1:
             raise ConfigError(f"pretrain.modality_dropout must be in [0, 1); got {self.modality_dropout!r}")
+        v = self.reconstruct
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+            raise ConfigError(f"pretrain.reconstruct must be a number >= 0; got {v!r}")
         if not self.lr > 0:
             raise ConfigError(f"pretrain.lr must be > 0; got {self.lr!r}")
 
@@ -465,6 +475,8 @@ def pretrain(
     if n < cfg.batch_size * max(1, info.world_size):
         raise ConfigError(f"pretraining needs at least batch_size x processes = {cfg.batch_size * info.world_size} pixels; got {n}")
     t0 = time.perf_counter()
+    if cfg.reconstruct > 0:
+        net.attach_reconstructor()
     net.to(device)
     params = [p for name, p in net.named_parameters() if not name.startswith(("classifier.", "forecaster."))]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -522,12 +534,14 @@ def pretrain(
             ii = torch.from_numpy(idx).to(xs_all.device)
             x = xs_all.index_select(0, ii).to(device, non_blocking=True)
             p = ps_all.index_select(0, ii).to(device, non_blocking=True)
-            x = augment_series(x, cfg.augment, g, noise_scale=s_std.expand(x.shape[0], -1))
+            x_raw = x
+            x = augment_series(x_raw, cfg.augment, g, noise_scale=s_std.expand(x.shape[0], -1))
             p = augment_patches(p, cfg.augment, g, noise_scale=b_std.expand(p.shape[0], -1))
             base = modality_mask(x.shape[0], ("rp", "series") if net.series_encoder is not None else ("rp",), device)
             mask = random_modality_mask(base, cfg.modality_dropout, g)
+            extra = {"target": x_raw, "reconstruct_weight": float(cfg.reconstruct)} if cfg.reconstruct > 0 else {}
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
-                loss = _contrastive(model, net, x, p, mask, gather)
+                loss = _contrastive(model, net, x, p, mask, gather, extra)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if cfg.grad_clip > 0:
@@ -565,9 +579,9 @@ def pretrain(
     return PretrainResult(losses, len(losses), resumed_from, time.perf_counter() - t0, net.contrastive.temperature)
 
 
-def _contrastive(model: nn.Module, net: PimcNet, x, p, mask, gather) -> torch.Tensor:
+def _contrastive(model: nn.Module, net: PimcNet, x, p, mask, gather, extra: Mapping[str, Any]) -> torch.Tensor:
     # through the (DDP) wrapper's forward, so that gradients are synchronised across ranks
-    return model(x, p, mask=mask, task="contrastive", gather=gather)
+    return model(x, p, mask=mask, task="contrastive", gather=gather, **extra)
 
 
 def _cfg_dict(cfg: PretrainConfig) -> dict[str, Any]:

@@ -48,8 +48,17 @@ def test_report_has_tables_with_computed_numbers(quick_report):
     acc = t0["pimc_finetuned"]["accuracy"]
     assert len(acc) == 2 and all(0 <= a <= 1 for a in acc)
     assert f"{np.mean(acc):.3f} ± {np.std(acc, ddof=1):.3f}" in text
-    for name in ("no time shift in pretraining", "patch dropped half the time"):  # the quick config's ablations
+    for name in ("no time shift in pretraining", "patch dropped half the time",  # the quick config's ablations
+                 "only the RP encoder transferred", "classifier without the patch"):
         assert re.search(rf"^\| {name} \| [^|]+ \| {PM} \| {PM} \| {PM} \|$", text, re.M), name
+    assert "only rp_encoder loaded from pretraining" in text
+    ab = {a["name"]: a for a in data["synthetic"]["ablations"]}
+    no_patch = ab["classifier without the patch"]  # scratch retrained on the same inputs: a paired difference
+    assert len(no_patch["scratch_accuracy"]) == 2
+    assert f"scratch on the same inputs: {np.mean(no_patch['scratch_accuracy']):.3f}" in text
+    # the untrained network's probe is computed (not copied from the pretrained one)
+    assert t0["random_probe"]["accuracy"] != t0["pimc_probe"]["accuracy"]
+    assert "pretrained minus untrained" in text
     assert "—" not in "".join(re.findall(r"^\| (?:PIMC|same|Random|1-D).*$", text, re.M))
 
 
@@ -76,6 +85,10 @@ def test_report_writes_plots(quick_report):
 
 
 def test_config_checks():
+    with pytest.raises(ConfigError, match="transfer"):
+        report.load_report_config(None, ['synthetic.ablations=[{"name": "x", "transfer": ["rp_encodr"]}]'])
+    with pytest.raises(ConfigError, match="inputs"):
+        report.load_report_config(None, ['synthetic.ablations=[{"name": "x", "inputs": "patch"}]'])
     cfg = report.load_report_config(None, ["seeds=[3, 4]", "synthetic.pretrain.steps=7", "fractions=[1.0, 0.1]"])
     assert cfg.seeds == (3, 4) and cfg.synthetic.pretrain.steps == 7 and cfg.fractions == (0.1, 1.0)
     with pytest.raises(ConfigError, match="sizee"):

@@ -11,6 +11,8 @@ What it measures (every number in the report is computed by this command, nothin
   - PIMC: the network pretrained by symmetric InfoNCE (recurrence plots + series ↔ image
     patch) on unlabelled pixels of the stack, then fine-tuned on the labelled pixels;
   - PIMC linear probe: logistic regression on the frozen pretrained embeddings;
+  - the same linear probe on the *untrained* network (the random initial weights the pretraining
+    starts from): what pretraining did to the features, measured without any fine-tuning;
   - the same network (same encoders, same fine-tuning) trained from scratch;
   - a random forest on the gap-filled index series;
   - a 1-D CNN (TempCNN-style, :mod:`pimc_core.baselines`) trained from scratch on the series.
@@ -67,10 +69,14 @@ _REPO = Path(__file__).resolve().parent.parent
 METHODS: dict[str, str] = {
     "pimc_finetuned": "PIMC pretrained + fine-tuned",
     "pimc_probe": "PIMC pretrained, linear probe (frozen)",
+    "random_probe": "same encoders untrained (random weights), linear probe",
     "scratch": "same encoders from scratch",
     "random_forest": "RandomForest on the series",
     "cnn1d": "1-D CNN (TempCNN) from scratch",
 }
+
+#: The pretrained encoders a fine-tuning starts from.
+_ENCODERS = ("rp_encoder", "series_encoder", "patch_encoder")
 
 #: ``--quick``: a tiny run of every section (tests, smoke checks); applied over the config.
 QUICK: dict[str, Any] = {
@@ -87,7 +93,9 @@ QUICK: dict[str, Any] = {
         "rf_trees": 10,
         "cnn": {"steps": 6, "min_epochs": 0, "filters": 4, "hidden": 8, "batch_size": 64},
         "ablations": [{"name": "no time shift in pretraining", "pretrain": {"augment": {"time_shift": 0.0}}},
-                      {"name": "patch dropped half the time", "finetune": {"modality_dropout": 0.5}}],
+                      {"name": "patch dropped half the time", "finetune": {"modality_dropout": 0.5}},
+                      {"name": "only the RP encoder transferred", "transfer": ["rp_encoder"]},
+                      {"name": "classifier without the patch", "inputs": "temporal"}],
     },
     "forecast": {"seeds": [0], "overrides": [
         "data.pretrain_samples=300", "pretrain.steps=4", "pretrain.batch_size=64", "pretrain.warmup_steps=1",
@@ -119,15 +127,28 @@ class Ablation:
         name: its label in the report.
         pretrain: :class:`PretrainConfig` keys changed (non-empty: a separate pretraining).
         finetune: :class:`FinetuneConfig` keys changed for its fine-tuning.
+        transfer: the pretrained encoders loaded before fine-tuning (empty: all three); the
+            others start from the same random weights as the from-scratch network.
+        inputs: ``all`` or ``temporal`` (the classifier is trained and scored without the image
+            patch); with ``temporal`` the from-scratch network is trained again on the same inputs,
+            so the difference stays paired.
     """
 
     name: str = ""
     pretrain: dict[str, Any] = field(default_factory=dict)
     finetune: dict[str, Any] = field(default_factory=dict)
+    transfer: list[str] = field(default_factory=list)
+    inputs: str = "all"
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("synthetic.ablations: every ablation needs a name")
+        bad = sorted(set(self.transfer) - set(_ENCODERS))
+        if bad:
+            raise ConfigError(f"synthetic.ablations[{self.name!r}].transfer: unknown encoder(s) {bad}; "
+                              f"choose among {list(_ENCODERS)}")
+        if self.inputs not in ("all", "temporal"):
+            raise ConfigError(f"synthetic.ablations[{self.name!r}].inputs must be 'all' or 'temporal'; got {self.inputs!r}")
 
 
 def _replace_cfg(base: Any, changes: Mapping[str, Any], where: str) -> Any:
@@ -387,9 +408,6 @@ def _pimc_net(sc: SyntheticBench, samples, n_classes: int, norm: Mapping[str, An
     return net
 
 
-_ENCODERS = ("rp_encoder", "series_encoder", "patch_encoder")
-
-
 def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int) -> dict[str, Any]:
     import torch
     from sklearn.ensemble import RandomForestClassifier
@@ -428,8 +446,10 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
     norm = compute_normalisation(unl.series, unl.patches)
     pool_pixels = int(train_mask.sum())
 
-    # ---- pretraining (once per seed)
+    # ---- pretraining (once per seed); ``untrained`` keeps the weights it starts from
     base = _pimc_net(sc, unl, 0, norm, seed)
+    untrained = _pimc_net(sc, unl, 0, norm, seed)
+    emb_test_untrained = embed(untrained, test.series, test.patches, device=dev)
     _log(f"[synthetic seed {seed}] {sc.size}² px, {len(np.unique(fields))} fields; pretraining "
          f"{sc.pretrain.steps} steps on {len(unl)} unlabelled pixels")
     res = pretrain(base, unl.series, unl.patches, dataclasses.replace(sc.pretrain, seed=seed), device=dev,
@@ -467,6 +487,11 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
         row["pimc_probe"] = {"accuracy": lp["accuracy"], "macro_f1": lp["macro_f1"],
                              "seconds": round(time.perf_counter() - t1, 1)}
         t1 = time.perf_counter()
+        lp = linear_probe(embed(untrained, train.series, train.patches, device=dev), train.labels, emb_test_untrained,
+                          test.labels)
+        row["random_probe"] = {"accuracy": lp["accuracy"], "macro_f1": lp["macro_f1"],
+                               "seconds": round(time.perf_counter() - t1, 1)}
+        t1 = time.perf_counter()
         rf = RandomForestClassifier(n_estimators=sc.rf_trees, n_jobs=max(1, threads), random_state=seed)
         rf.fit(train.series.reshape(len(train), -1), train.labels)
         row["random_forest"] = _metrics(test.labels, rf.predict(test.series.reshape(len(test), -1)), class_ids)
@@ -491,15 +516,23 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
             _log(f"[synthetic seed {seed}] ablation {ab.name!r}: pretraining {pcfg.steps} steps")
             pretrain(alt, unl.series, unl.patches, dataclasses.replace(pcfg, seed=seed), device=dev)
             w = alt.module_state(include=_ENCODERS)
-        fcfg = _replace_cfg(sc.finetune, ab.finetune, f"synthetic.ablations[{i}].finetune")
-        net = _pimc_net(sc, first_train, len(class_ids), norm, seed + 1)
-        net.load_module_state(w, strict=False)
-        finetune_classifier(net, first_train.series, first_train.patches, first_train.labels, class_ids,
-                            dataclasses.replace(fcfg, seed=seed), device=dev)
-        p = predict_proba(net, test.series, test.patches, device=dev)
-        out["ablations"][ab.name] = {**_metrics(test.labels, np.asarray(class_ids)[p.argmax(1)], class_ids),
-                                     "seconds": round(time.perf_counter() - t1, 1)}
-        _log(f"[synthetic seed {seed}] ablation {ab.name!r}: accuracy {out['ablations'][ab.name]['accuracy']:.3f}")
+        fcfg = dataclasses.replace(_replace_cfg(sc.finetune, ab.finetune, f"synthetic.ablations[{i}].finetune"), seed=seed)
+        if ab.transfer:
+            w = {k: v for k, v in w.items() if k in ab.transfer}
+        temporal = ab.inputs == "temporal"
+        tr_p, te_p = (None, None) if temporal else (first_train.patches, test.patches)
+        res_ab: dict[str, Any] = {}
+        for name, init in ((("scratch", False),) if temporal else ()) + (("pimc", True),):
+            net = _pimc_net(sc, first_train, len(class_ids), norm, seed + 1)
+            if init:
+                net.load_module_state(w, strict=False)
+            finetune_classifier(net, first_train.series, tr_p, first_train.labels, class_ids, fcfg, device=dev)
+            p = predict_proba(net, test.series, te_p, device=dev)
+            m = _metrics(test.labels, np.asarray(class_ids)[p.argmax(1)], class_ids)
+            res_ab.update(m if init else {"scratch_accuracy": m["accuracy"], "scratch_macro_f1": m["macro_f1"]})
+        out["ablations"][ab.name] = {**res_ab, "seconds": round(time.perf_counter() - t1, 1)}
+        _log(f"[synthetic seed {seed}] ablation {ab.name!r}: accuracy {res_ab['accuracy']:.3f}"
+             + (f" (scratch on the same inputs {res_ab['scratch_accuracy']:.3f})" if temporal else ""))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["class_ids"] = class_ids
     out["class_names"] = list(sample.class_names)
@@ -555,8 +588,10 @@ def run_synthetic(cfg: ReportConfig, work: Path, dev, threads: int) -> dict[str,
         table.append(entry)
     ablations = []
     for ab in cfg.synthetic.ablations:
+        keys = ("accuracy", "macro_f1") + (("scratch_accuracy", "scratch_macro_f1") if ab.inputs == "temporal" else ())
         ablations.append({"name": ab.name, "pretrain": dict(ab.pretrain), "finetune": dict(ab.finetune),
-                          **{k: [r["ablations"][ab.name][k] for r in runs] for k in ("accuracy", "macro_f1")}})
+                          "transfer": list(ab.transfer), "inputs": ab.inputs,
+                          **{k: [r["ablations"][ab.name][k] for r in runs] for k in keys}})
     return {"runs": runs, "table": table, "verdict": _verdict(table), "ablations": ablations}
 
 
@@ -564,7 +599,7 @@ def _verdict(table: list[dict[str, Any]]) -> dict[str, Any]:
     """Pretrained vs scratch at the smallest label fraction: paired differences over the seeds."""
     first = table[0]
     out: dict[str, Any] = {"fraction": first["fraction"]}
-    for other in ("pimc_finetuned", "pimc_probe"):
+    for other in ("pimc_finetuned", "pimc_probe", "random_probe"):
         for k in ("accuracy", "macro_f1"):
             d = np.asarray(first[other][k]) - np.asarray(first["scratch"][k])
             m, s, n = mean_std(d.tolist())
@@ -727,7 +762,7 @@ def _plot_synthetic(syn: dict[str, Any], path: Path) -> None:
     fr = [t["fraction"] * 100 for t in table]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"pimc_finetuned": ("#d62728", "o", "-"), "pimc_probe": ("#ff9896", "s", "--"),
-              "scratch": ("#1f77b4", "^", "-"), "random_forest": ("#2ca02c", "D", ":"), "cnn1d": ("#9467bd", "v", "-.")}
+              "random_probe": ("#7f7f7f", "x", "--"), "scratch": ("#1f77b4", "^", "-"), "random_forest": ("#2ca02c", "D", ":"), "cnn1d": ("#9467bd", "v", "-.")}
     for ax, key, title in zip(axes, ("accuracy", "macro_f1"), ("overall accuracy", "macro F1")):
         for m, label in METHODS.items():
             stats = [mean_std(t[m][key]) for t in table]
@@ -912,8 +947,12 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
               f"{_pm((np.asarray(t0['pimc_finetuned']['accuracy']) - np.asarray(t0['scratch']['accuracy'])).tolist(), signed=True)} |"]
         for ab in syn["ablations"]:
             what = "; ".join([f"pretrain.{k} = {v}" for k, v in ab["pretrain"].items()]
-                             + [f"finetune.{k} = {v}" for k, v in ab["finetune"].items()])
-            d = (np.asarray(ab["accuracy"]) - np.asarray(t0["scratch"]["accuracy"])).tolist()
+                             + [f"finetune.{k} = {v}" for k, v in ab["finetune"].items()]
+                             + ([f"only {', '.join(ab['transfer'])} loaded from pretraining"] if ab.get("transfer") else [])
+                             + ([f"no image patch for the classifier; scratch on the same inputs: "
+                                 f"{_pm(ab['scratch_accuracy'])}"] if ab.get("inputs") == "temporal" else []))
+            ref = ab["scratch_accuracy"] if ab.get("inputs") == "temporal" else t0["scratch"]["accuracy"]
+            d = (np.asarray(ab["accuracy"]) - np.asarray(ref)).tolist()
             L.append(f"| {ab['name']} | {what} | {_pm(ab['accuracy'])} | {_pm(ab['macro_f1'])} | {_pm(d, signed=True)} |")
         L.append("")
     L += ["Per seed (overall accuracy at each fraction; pretrained fine-tuned / scratch / RF):", "",
@@ -993,6 +1032,7 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
     acc = lambda m: np.asarray(t0[m]["accuracy"])  # noqa: E731
     d_ft = (acc("pimc_finetuned") - acc("scratch")).tolist()
     d_lp = (acc("pimc_probe") - acc("scratch")).tolist()
+    d_pr = (acc("pimc_probe") - acc("random_probe")).tolist()
     m_ft, s_ft, _ = mean_std(d_ft)
     fpc = [v for d in t0["fields_per_class"] for v in d.values()]
     head = ("What limits the gain of pretraining here" if m_ft > s_ft else
@@ -1009,7 +1049,15 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
          "patch around it; neighbouring pixels of one field share both views, so InfoNCE can be solved by features "
          "that say *which field* (its soil and canopy brightness) rather than *which crop calendar* — with a single "
          "median composite as the patch, crops with the same endmembers and different timing even look alike in "
-         "the patch view, and the pretrained features need not encode timing at all."]
+         "the patch view, and the pretrained features need not encode timing at all. (4) The same linear probe on "
+         f"the untrained network (the random weights pretraining starts from) scores {_pm(t0['random_probe']['accuracy'])}; "
+         f"pretrained minus untrained: {_pm(d_pr, signed=True)}. "
+         + ("Pretraining made the frozen features *less* class-separable than the random weights it started from: "
+            "the InfoNCE task rewards whatever tells one pixel's series and patch from the others', and at one "
+            "labelled field per class the details that identify a pixel or field are what does not carry over to "
+            "other fields (a random convolutional network, like random-kernel methods, keeps the series' shape "
+            "without preferring such details)." if mean_std(d_pr)[0] < 0 else
+            "Pretraining made the frozen features more class-separable than the random weights it started from.")]
     changes = []
     if cfg.get("reference", "median") != "median":
         changes.append(f"patches cut from {cfg['reference'].split(':')[1]} composites of consecutive groups of dates "
@@ -1021,10 +1069,11 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
                        f"(time shift up to {aug.get('time_shift')} steps, amplitude ± {aug.get('amplitude')}, per-index "
                        f"scale ± {aug.get('channel_scale')})")
     if changes:
+        remeasured = any((a.get("pretrain") or {}).get("augment") for a in cfg.get("ablations") or [])
         L.append("- What the recipe changes for that, in general (not for one seed): " + "; ".join(changes)
                  + ". They were chosen on separate tuning scenes (256 × 256 px, scene seeds 1–3, one field per class), "
-                   "not on the scenes reported here; the ablation table in section 1 re-measures the augmentation "
-                   "on these scenes.")
+                   "not on the scenes reported here"
+                 + ("; the ablation table in section 1 re-measures the augmentation on these scenes." if remeasured else "."))
     L.append("- What would test the claim better: more seeds (the per-seed spread at one field per class is large), "
              "longer pretraining on a GPU, a pretraining objective that does not treat same-field pixels as "
              "negatives, and a real labelled time series.")
