@@ -9,6 +9,19 @@ embedding) are pulled together, all other pairs in the batch pushed apart:
 The temperature ``τ = 1 / exp(s)`` starts at ``init_temperature`` (0.07 as in CLIP) and the
 logit scale ``exp(s)`` is clamped at 100 (CLIP's cap) so training cannot collapse onto a
 vanishing temperature.
+
+:class:`SwappedPrototypes` is an optional second term (SwAV, Caron et al. 2020, here across the
+two modalities): both views are scored against K learnable unit prototypes, each view's scores
+are turned into balanced soft cluster codes by Sinkhorn-Knopp (every prototype gets an equal
+share of the batch), and each view predicts the *other* view's codes:
+
+    s_a = normalize(z_a) @ normalize(C).T                          # (N, K)
+    q_a = sinkhorn(s_a / eps)                                      # (N, K), no gradient
+    loss = -(sum(q_b * log_softmax(s_a / t)) + sum(q_a * log_softmax(s_b / t))) / (2 N)
+
+InfoNCE treats every other pixel of the batch as a negative, pixels of the same crop in another
+field included; the prototype term instead groups pixels whose two views agree on a cluster, so
+the embedding keeps what many pixels share (a phenology) next to what identifies one pixel.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["SymmetricInfoNCE"]
+__all__ = ["SymmetricInfoNCE", "SwappedPrototypes", "sinkhorn_codes"]
 
 
 class SymmetricInfoNCE(nn.Module):
@@ -69,3 +82,63 @@ class SymmetricInfoNCE(nn.Module):
         logits = self.logits(z_a, z_b)
         target = torch.arange(logits.shape[0], device=logits.device)
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+
+
+@torch.no_grad()
+def sinkhorn_codes(scores: torch.Tensor, eps: float = 0.05, iters: int = 3) -> torch.Tensor:
+    """Balanced soft assignments of N samples to K prototypes (Sinkhorn-Knopp, as in SwAV).
+
+    Args:
+        scores: ``(N, K)`` similarities (cosines) of the samples to the prototypes.
+        eps: entropic regularisation (smaller: harder codes).
+        iters: normalisation rounds.
+
+    Returns:
+        ``(N, K)`` codes; each row sums to 1 and each prototype receives about N / K in total.
+    """
+    s = scores.float() / eps
+    q = torch.exp(s - s.max()).t()  # (K, N)
+    q /= q.sum()
+    k, n = q.shape
+    for _ in range(iters):
+        q /= q.sum(dim=1, keepdim=True)
+        q /= k
+        q /= q.sum(dim=0, keepdim=True)
+        q /= n
+    return (q * n).t()
+
+
+class SwappedPrototypes(nn.Module):
+    """Cross-modal swapped prediction of balanced prototype codes (SwAV-style).
+
+    Args:
+        dim: size of the embeddings (the contrastive space).
+        n_prototypes: K, the number of learnable prototypes.
+        temperature: softmax temperature of the predictions.
+        eps: Sinkhorn regularisation of the codes.
+        iters: Sinkhorn rounds.
+    """
+
+    def __init__(self, dim: int, n_prototypes: int, temperature: float = 0.1, eps: float = 0.05, iters: int = 3) -> None:
+        super().__init__()
+        if n_prototypes < 2:
+            raise ValueError(f"n_prototypes must be >= 2; got {n_prototypes}")
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(n_prototypes, dim), dim=1))
+        self.temperature = float(temperature)
+        self.eps = float(eps)
+        self.iters = int(iters)
+
+    def scores(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N, D)`` embeddings → ``(N, K)`` cosine similarities to the prototypes."""
+        return F.normalize(z.float(), dim=-1) @ F.normalize(self.prototypes, dim=-1).t()
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        """Loss of a batch of paired ``(N, D)`` embeddings (row i of each: the same sample)."""
+        if z_a.ndim != 2 or z_a.shape != z_b.shape:
+            raise ValueError(f"SwappedPrototypes expects two (N, D) tensors of equal shape; got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
+        s_a, s_b = self.scores(z_a), self.scores(z_b)
+        q_a = sinkhorn_codes(s_a.detach(), self.eps, self.iters)
+        q_b = sinkhorn_codes(s_b.detach(), self.eps, self.iters)
+        la = F.log_softmax(s_a / self.temperature, dim=1)
+        lb = F.log_softmax(s_b / self.temperature, dim=1)
+        return -0.5 * ((q_b * la).sum(dim=1).mean() + (q_a * lb).sum(dim=1).mean())

@@ -64,17 +64,19 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .contrastive import SymmetricInfoNCE
+from .contrastive import SwappedPrototypes, SymmetricInfoNCE
 from .errors import ConfigError
 from .models import ClassifierHead, ForecastHead, PatchEncoder, ProjectionHead, RPEncoder, SeriesEncoder
 from .models.encoders import EncoderConfig
 from .recurrence import RecurrencePlotConfig
 
-__all__ = ["FORECAST_INPUTS", "MODALITIES", "PimcModelConfig", "PimcNet", "SeasonalForecastHead", "compute_normalisation",
+__all__ = ["FORECAST_INPUTS", "MODALITIES", "PRETRAIN_ONLY", "PimcModelConfig", "PimcNet", "SeasonalForecastHead", "compute_normalisation",
            "modality_mask", "random_modality_mask", "seasonal_climatology"]
 
 #: Modalities in the order of the fused embedding blocks.
 MODALITIES: tuple[str, ...] = ("rp", "series", "patch")
+#: Sub-modules that exist only for pretraining terms: kept in checkpoints, never in model files.
+PRETRAIN_ONLY: tuple[str, ...] = ("reconstructor", "prototypes")
 _LEVELS = ("series", "channels", "both", "none")
 #: Side inputs the forecast head can read next to the temporal embedding (see the module docstring).
 FORECAST_INPUTS: tuple[str, ...] = ("phase", "seasonal", "window", "climatology")
@@ -397,8 +399,10 @@ class PimcNet(nn.Module):
                                                    cfg.forecast_hidden or 128)
         else:
             self.forecaster = ForecastHead(d_t, cfg.forecast_horizon, hidden_dim=cfg.forecast_hidden or 128)
-        #: pretraining-only decoder (see :meth:`attach_reconstructor`); never in model files
+        #: pretraining-only modules (:meth:`attach_reconstructor`, :meth:`attach_prototypes`);
+        #: in checkpoints, never in model files (see :data:`PRETRAIN_ONLY`)
         self.reconstructor: nn.Module | None = None
+        self.prototypes: SwappedPrototypes | None = None
         b = max(1, len(cfg.patch_bands))
         self.register_buffer("idx_mean", torch.zeros(c), persistent=False)
         self.register_buffer("idx_std", torch.ones(c), persistent=False)
@@ -415,6 +419,16 @@ class PimcNet(nn.Module):
             self.reconstructor = ForecastHead(d_t, self.cfg.n_dates, channels=len(self.cfg.indices),
                                               hidden_dim=128).to(dev)
         return self.reconstructor
+
+    def attach_prototypes(self, n_prototypes: int) -> SwappedPrototypes:
+        """Add (once) the K prototypes of the swapped-prototype term of pretraining
+        (``PretrainConfig.prototypes``): :class:`SwappedPrototypes` on the (N, proj_dim)
+        projections; :meth:`module_state` leaves them out of model files."""
+        if self.prototypes is None:
+            self.prototypes = SwappedPrototypes(self.cfg.proj_dim, n_prototypes).to(self.idx_mean.device)
+        elif self.prototypes.prototypes.shape[0] != n_prototypes:
+            raise ConfigError(f"the network already has {self.prototypes.prototypes.shape[0]} prototypes, not {n_prototypes}")
+        return self.prototypes
 
     # ------------------------------------------------------------------ normalisation
     def set_normalisation(self, norm: Mapping[str, Mapping[str, Sequence[float]]]) -> None:
@@ -631,10 +645,13 @@ class PimcNet(nn.Module):
 
     def contrastive_loss(self, series: torch.Tensor, patches: torch.Tensor,
                          mask: torch.Tensor | None = None, gather: Any = None,
-                         target: torch.Tensor | None = None, reconstruct_weight: float = 0.0) -> torch.Tensor:
+                         target: torch.Tensor | None = None, reconstruct_weight: float = 0.0,
+                         prototype_weight: float = 0.0) -> torch.Tensor:
         """Symmetric InfoNCE between the temporal and the patch view of the same pixels, plus
         (``reconstruct_weight`` > 0) ``reconstruct_weight`` × the mean squared error of the
-        standardised ``target`` series decoded from the temporal view by :attr:`reconstructor`.
+        standardised ``target`` series decoded from the temporal view by :attr:`reconstructor`,
+        plus (``prototype_weight`` > 0) ``prototype_weight`` × the swapped-prototype loss of the
+        two projections (:attr:`prototypes`).
 
         Args:
             series, patches: (already augmented) raw inputs, (N, C, T) and (N, B, k, k).
@@ -645,6 +662,8 @@ class PimcNet(nn.Module):
             target: (N, C, T) raw series to reconstruct (the un-augmented inputs).
             reconstruct_weight: weight of the reconstruction term (needs
                 :meth:`attach_reconstructor`).
+            prototype_weight: weight of the swapped-prototype term (needs
+                :meth:`attach_prototypes`).
         """
         if self.patch_encoder is None:
             raise ConfigError("contrastive pretraining needs a patch encoder (patch bands)")
@@ -655,6 +674,10 @@ class PimcNet(nn.Module):
         if gather is not None:
             z_t, z_p = gather(z_t), gather(z_p)
         loss = self.contrastive(z_t, z_p)
+        if prototype_weight > 0:
+            if self.prototypes is None:
+                raise ConfigError("prototype_weight > 0 needs attach_prototypes()")
+            loss = loss + prototype_weight * self.prototypes(z_t, z_p)
         if reconstruct_weight > 0:
             if self.reconstructor is None or target is None:
                 raise ConfigError("reconstruct_weight > 0 needs attach_reconstructor() and a target series")
@@ -667,7 +690,7 @@ class PimcNet(nn.Module):
                 origin_doy: torch.Tensor | None = None, **extra: Any) -> torch.Tensor:
         """One entry point for wrappers (DDP): ``task`` is ``classify``, ``contrastive``,
         ``forecast`` (``origin_doy``: see :meth:`forecast`) or ``embed``; ``extra`` passes
-        ``target`` / ``reconstruct_weight`` to :meth:`contrastive_loss`."""
+        ``target`` / ``reconstruct_weight`` / ``prototype_weight`` to :meth:`contrastive_loss`."""
         if task == "classify":
             return self.classify(series, patches, mask)
         if task == "contrastive":
@@ -683,7 +706,7 @@ class PimcNet(nn.Module):
         """``{module: state_dict}`` of the sub-modules (the ``.pimc`` weights layout)."""
         out = {}
         for name, mod in self.named_children():
-            if mod is None or name == "reconstructor" or (include is not None and name not in include):
+            if mod is None or name in PRETRAIN_ONLY or (include is not None and name not in include):
                 continue
             sd = mod.state_dict()
             if sd:
@@ -693,7 +716,7 @@ class PimcNet(nn.Module):
     def load_module_state(self, weights: Mapping[str, Mapping[str, torch.Tensor]], strict: bool = True) -> None:
         """Inverse of :meth:`module_state`. With ``strict``, every module of the net must be given."""
         for name, mod in self.named_children():
-            if mod is None or name == "reconstructor":
+            if mod is None or name in PRETRAIN_ONLY:
                 continue
             sd = weights.get(name)
             if sd is None:

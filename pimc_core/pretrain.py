@@ -6,8 +6,9 @@ One step::
     batch of pixels → augment (series: random observations dropped and re-interpolated, noise;
     patches: one of the 8 flips/rotations, noise) → modality dropout inside the temporal view
     (RP or series branch zeroed for some pixels) → temporal_proj(RP ⊕ series), patch_proj(patch)
-    → SymmetricInfoNCE (learnable temperature) [+ reconstruct × MSE of the un-augmented series
-    decoded from the temporal view, when ``reconstruct`` > 0] → AdamW step, warm-up + cosine
+    → SymmetricInfoNCE (learnable temperature) [+ prototype_weight × the swapped-prototype loss
+    of the two projections, when ``prototypes`` > 0] [+ reconstruct × MSE of the un-augmented
+    series decoded from the temporal view, when ``reconstruct`` > 0] → AdamW step, warm-up + cosine
     learning rate
 
 Reproducibility and resuming. Every random draw of step ``s`` (batch order, augmentation,
@@ -106,6 +107,11 @@ class PretrainConfig:
             small decoder (:meth:`PimcNet.attach_reconstructor`, not kept in model files)
             recovers the un-augmented standardised series from the temporal view, so the
             embedding keeps what the series says beyond what the patch can predict (0: off).
+        prototypes: K > 0 adds a cross-modal swapped-prototype term (SwAV-style,
+            :class:`pimc_core.contrastive.SwappedPrototypes`, not kept in model files): each view
+            predicts the other view's balanced assignment to K learnable prototypes, which groups
+            pixels with a similar phenology instead of only telling pixels apart (0: off).
+        prototype_weight: weight of that term.
         augment: :class:`AugmentConfig`.
         seed: everything random derives from it.
         checkpoint_every: steps between checkpoints (0: only at the end when a folder is given).
@@ -123,6 +129,8 @@ class PretrainConfig:
     min_lr_ratio: float = 0.05
     modality_dropout: float = 0.2
     reconstruct: float = 0.0
+    prototypes: int = 0
+    prototype_weight: float = 1.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     checkpoint_every: int = 200
@@ -137,15 +145,18 @@ class PretrainConfig:
         v = self.batch_size
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"pretrain.batch_size must be a positive integer; got {v!r}")
-        for name in ("steps", "warmup_steps", "checkpoint_every", "keep_checkpoints", "log_every", "seed"):
+        for name in ("steps", "warmup_steps", "checkpoint_every", "keep_checkpoints", "log_every", "seed", "prototypes"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ConfigError(f"pretrain.{name} must be an integer >= 0; got {v!r}")
         if not 0 <= self.modality_dropout < 1:
             raise ConfigError(f"pretrain.modality_dropout must be in [0, 1); got {self.modality_dropout!r}")
-        v = self.reconstruct
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
-            raise ConfigError(f"pretrain.reconstruct must be a number >= 0; got {v!r}")
+        for name in ("reconstruct", "prototype_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                raise ConfigError(f"pretrain.{name} must be a number >= 0; got {v!r}")
+        if self.prototypes == 1:
+            raise ConfigError("pretrain.prototypes must be 0 (off) or at least 2; got 1")
         if not self.lr > 0:
             raise ConfigError(f"pretrain.lr must be > 0; got {self.lr!r}")
 
@@ -477,6 +488,8 @@ def pretrain(
     t0 = time.perf_counter()
     if cfg.reconstruct > 0:
         net.attach_reconstructor()
+    if cfg.prototypes > 0:
+        net.attach_prototypes(cfg.prototypes)
     net.to(device)
     params = [p for name, p in net.named_parameters() if not name.startswith(("classifier.", "forecaster."))]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -539,7 +552,11 @@ def pretrain(
             p = augment_patches(p, cfg.augment, g, noise_scale=b_std.expand(p.shape[0], -1))
             base = modality_mask(x.shape[0], ("rp", "series") if net.series_encoder is not None else ("rp",), device)
             mask = random_modality_mask(base, cfg.modality_dropout, g)
-            extra = {"target": x_raw, "reconstruct_weight": float(cfg.reconstruct)} if cfg.reconstruct > 0 else {}
+            extra: dict[str, Any] = {}
+            if cfg.reconstruct > 0:
+                extra.update(target=x_raw, reconstruct_weight=float(cfg.reconstruct))
+            if cfg.prototypes > 0:
+                extra["prototype_weight"] = float(cfg.prototype_weight)
             with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
                 loss = _contrastive(model, net, x, p, mask, gather, extra)
             opt.zero_grad(set_to_none=True)

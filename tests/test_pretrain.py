@@ -220,6 +220,35 @@ def test_reconstruction_term_keeps_what_the_patch_does_not_know(tmp_path):
         PretrainConfig(reconstruct=-0.5)
 
 
+def test_prototype_term_is_trained_checkpointed_and_left_out_of_model_files(tmp_path):
+    """prototypes > 0: the prototypes learn (they move, and the pixels do not all fall on one of
+    them), are not part of the model file, and a run with them resumes exactly."""
+    series, patches, _ = toy(n=128)
+    net = make_net(series, patches)
+    before = net.attach_prototypes(6).prototypes.detach().clone()
+    cfg = PretrainConfig(steps=30, batch_size=32, lr=3e-3, warmup_steps=2, checkpoint_every=0, seed=0, prototypes=6)
+    pretrain(net, series, patches, cfg, device="cpu")
+    assert net.prototypes.prototypes.shape == (6, net.cfg.proj_dim)
+    assert float((net.prototypes.prototypes.detach() - before).abs().max()) > 0.01
+    with torch.no_grad():
+        emb = net.encode(torch.from_numpy(series), torch.from_numpy(patches))
+        used = net.prototypes.scores(net.patch_proj(emb["patch"])).argmax(1).unique()
+    assert used.numel() >= 2, used  # not collapsed onto one prototype (3 of 6 when written)
+    weights = net.module_state()
+    assert "prototypes" not in weights
+    make_net(series, patches).load_module_state(weights)  # strict: a model file never needs them
+    cfg = PretrainConfig(steps=5, batch_size=32, warmup_steps=1, checkpoint_every=2, seed=1, prototypes=6)
+    res_a = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "a")
+    with pytest.raises(RuntimeError, match="injected"):
+        pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b",
+                 fault_at_step=3)
+    res_b = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b")
+    assert res_b.resumed_from == 2 and res_b.losses == res_a.losses
+    for bad in (dict(prototypes=1), dict(prototypes=-2), dict(prototype_weight=-1.0)):
+        with pytest.raises(ConfigError, match="prototype"):
+            PretrainConfig(**bad)
+
+
 def test_step_batches_resume_mid_epoch():
     full = list(itertools.islice(step_batches(10, 3, seed=4, start_step=0), 12))
     later = list(itertools.islice(step_batches(10, 3, seed=4, start_step=4), 8))

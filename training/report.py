@@ -9,7 +9,8 @@ What it measures (every number in the report is computed by this command, nothin
   class; every valid pixel of a chosen field is labelled, capped per class). On the same pixels:
 
   - PIMC: the network pretrained by symmetric InfoNCE (recurrence plots + series ↔ image
-    patch) on unlabelled pixels of the stack, then fine-tuned on the labelled pixels;
+    patch; plus the cross-modal prototype term when ``pretrain.prototypes`` > 0) on unlabelled
+    pixels of the stack, then fine-tuned on the labelled pixels;
   - PIMC linear probe: logistic regression on the frozen pretrained embeddings;
   - the same linear probe on the *untrained* network (the random initial weights the pretraining
     starts from): what pretraining did to the features, measured without any fine-tuning;
@@ -909,7 +910,10 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
          + f". Pretraining: {sc['pretrain']['steps']} steps × {sc['pretrain']['batch_size']} pixels on "
          f"{sc['pretrain_samples']} unlabelled pixels of "
          + ("the whole stack (training and test fields, no labels)" if sc["pretrain_on"] == "all" else "the training fields")
-         + f"; InfoNCE loss {_pm([r['pretrain']['loss_start'] for r in runs], 2)} → "
+         + ("" if not sc["pretrain"].get("prototypes") else
+            f"; objective: InfoNCE + {sc['pretrain'].get('prototype_weight', 1.0)} × a cross-modal swapped-prediction term "
+            f"over {sc['pretrain']['prototypes']} learnable prototypes (`pretrain.prototypes`)")
+         + f"; pretraining loss {_pm([r['pretrain']['loss_start'] for r in runs], 2)} → "
            f"{_pm([r['pretrain']['loss_end'] for r in runs], 2)}. Fine-tuning: the same recipe "
            f"({sc['finetune']['max_steps']} steps, batch {sc['finetune']['batch_size']}, lr {sc['finetune']['lr']}, encoders "
            f"at × {sc['finetune']['encoder_lr_scale']}) for the pretrained and the from-scratch network.", ""]
@@ -1083,6 +1087,10 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
         changes.append(f"patches cut from {cfg['reference'].split(':')[1]} composites of consecutive groups of dates "
                        "instead of one median composite (the patch view then carries the seasonal course, so matching "
                        "it needs timing)")
+    if (cfg.get("pretrain") or {}).get("prototypes"):
+        changes.append(f"a swapped-prototype term next to InfoNCE ({cfg['pretrain']['prototypes']} prototypes, balanced "
+                       "assignments): pixels whose series and patch agree on a prototype are pulled together, so pixels of "
+                       "the same crop in other fields are no longer only negatives")
     aug = (cfg.get("pretrain") or {}).get("augment") or {}
     if any(aug.get(k) for k in ("time_shift", "amplitude", "channel_scale")):
         changes.append(f"pretraining augmentations that make the temporal view invariant to the per-field nuisances "
@@ -1091,8 +1099,9 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
     if changes:
         remeasured = any((a.get("pretrain") or {}).get("augment") for a in cfg.get("ablations") or [])
         L.append("- What the recipe changes for that, in general (not for one seed): " + "; ".join(changes)
-                 + ". They were chosen on separate tuning scenes (256 × 256 px, scene seeds 1–3, one field per class), "
-                   "not on the scenes reported here"
+                 + ". They were chosen on separate tuning scenes with one field per class (scene seeds 1–3 and "
+                   "2000–2002; the comments in training/configs/report.yaml give the figures), not on the scenes "
+                   "reported here"
                  + ("; the ablation table in section 1 re-measures the augmentation on these scenes." if remeasured else "."))
     L.append("- What would test the claim better: more seeds (the per-seed spread at one field per class is large), "
              "longer pretraining on a GPU, a pretraining objective that does not treat same-field pixels as "
