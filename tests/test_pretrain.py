@@ -182,6 +182,18 @@ def _phase_toy(n, seed, t=16, k=5):
     return series, patches, np.stack([np.sin(phase), np.cos(phase)], 1)
 
 
+def _assert_interrupted_run_resumes_exactly(series, patches, tmp_path, **cfg_kw):
+    """A 5-step run killed before step 3 (checkpoint at 2) resumes to the losses of an
+    uninterrupted run (``cfg_kw``: the pretraining option under test)."""
+    cfg = PretrainConfig(steps=5, batch_size=32, warmup_steps=1, checkpoint_every=2, seed=1, **cfg_kw)
+    res_a = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "a")
+    with pytest.raises(RuntimeError, match="injected"):
+        pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b",
+                 fault_at_step=3)
+    res_b = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b")
+    assert res_b.resumed_from == 2 and res_b.losses == res_a.losses
+
+
 def test_reconstruction_term_keeps_what_the_patch_does_not_know(tmp_path):
     """reconstruct > 0: the temporal view must also decode the series, so information the patch
     cannot predict (here the phase of the seasonal wave) stays in the embedding; the decoder is
@@ -209,13 +221,7 @@ def test_reconstruction_term_keeps_what_the_patch_does_not_know(tmp_path):
     fresh = make_net(series, patches)
     fresh.load_module_state(weights)  # strict: a model file never needs the decoder
     # checkpoints carry the decoder: an interrupted run resumes to the same losses
-    cfg = PretrainConfig(steps=5, batch_size=32, warmup_steps=1, checkpoint_every=2, seed=1, reconstruct=1.0)
-    res_a = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "a")
-    with pytest.raises(RuntimeError, match="injected"):
-        pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b",
-                 fault_at_step=3)
-    res_b = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b")
-    assert res_b.resumed_from == 2 and res_b.losses == res_a.losses
+    _assert_interrupted_run_resumes_exactly(series, patches, tmp_path, reconstruct=1.0)
     with pytest.raises(ConfigError, match="reconstruct"):
         PretrainConfig(reconstruct=-0.5)
 
@@ -237,13 +243,7 @@ def test_prototype_term_is_trained_checkpointed_and_left_out_of_model_files(tmp_
     weights = net.module_state()
     assert "prototypes" not in weights
     make_net(series, patches).load_module_state(weights)  # strict: a model file never needs them
-    cfg = PretrainConfig(steps=5, batch_size=32, warmup_steps=1, checkpoint_every=2, seed=1, prototypes=6)
-    res_a = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "a")
-    with pytest.raises(RuntimeError, match="injected"):
-        pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b",
-                 fault_at_step=3)
-    res_b = pretrain(make_net(series, patches), series, patches, cfg, device="cpu", checkpoint_dir=tmp_path / "b")
-    assert res_b.resumed_from == 2 and res_b.losses == res_a.losses
+    _assert_interrupted_run_resumes_exactly(series, patches, tmp_path, prototypes=6)
     for bad in (dict(prototypes=1), dict(prototypes=-2), dict(prototype_weight=-1.0)):
         with pytest.raises(ConfigError, match="prototype"):
             PretrainConfig(**bad)
