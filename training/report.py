@@ -911,7 +911,7 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
          f"{sc['pretrain_samples']} unlabelled pixels of "
          + ("the whole stack (training and test fields, no labels)" if sc["pretrain_on"] == "all" else "the training fields")
          + ("" if not sc["pretrain"].get("prototypes") else
-            f"; objective: InfoNCE + {sc['pretrain'].get('prototype_weight', 1.0)} × a cross-modal swapped-prediction term "
+            f"; objective: InfoNCE + {sc['pretrain']['prototype_weight']} × a cross-modal swapped-prediction term "
             f"over {sc['pretrain']['prototypes']} learnable prototypes (`pretrain.prototypes`)")
          + f"; pretraining loss {_pm([r['pretrain']['loss_start'] for r in runs], 2)} → "
            f"{_pm([r['pretrain']['loss_end'] for r in runs], 2)}. Fine-tuning: the same recipe "
@@ -1097,12 +1097,16 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
                        f"(time shift up to {aug.get('time_shift')} steps, amplitude ± {aug.get('amplitude')}, per-index "
                        f"scale ± {aug.get('channel_scale')})")
     if changes:
-        remeasured = any((a.get("pretrain") or {}).get("augment") for a in cfg.get("ablations") or [])
+        # recipe settings that an ablation changes back, i.e. re-measures on the reported scenes
+        remeasured = [what for key, what in (("prototypes", "the prototype term"), ("augment", "the augmentation"))
+                      if (cfg.get("pretrain") or {}).get(key)
+                      and any(key in (a.get("pretrain") or {}) for a in cfg.get("ablations") or [])]
         L.append("- What the recipe changes for that, in general (not for one seed): " + "; ".join(changes)
                  + ". They were chosen on separate tuning scenes with one field per class (scene seeds 1–3 and "
                    "2000–2002; the comments in training/configs/report.yaml give the figures), not on the scenes "
                    "reported here"
-                 + ("; the ablation table in section 1 re-measures the augmentation on these scenes." if remeasured else "."))
+                 + (f"; the ablation table in section 1 re-measures {' and '.join(remeasured)} on these scenes."
+                    if remeasured else "."))
     L.append("- What would test the claim better: more seeds (the per-seed spread at one field per class is large), "
              "longer pretraining on a GPU, a pretraining objective that does not treat same-field pixels as "
              "negatives, and a real labelled time series.")
