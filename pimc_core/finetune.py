@@ -3,7 +3,9 @@
 * :func:`finetune_classifier` — pixel classification by cross-entropy, encoders frozen (only
   the head learns, on embeddings computed once) or fine-tuned (at ``encoder_lr_scale`` times
   the head's learning rate), with modality dropout so the classifier works with any subset of
-  inputs, and the pretraining augmentations.
+  inputs, and the pretraining augmentations. ``head_steps`` first trains the head alone on the
+  frozen encoders, then fine-tunes everything (LP-FT: Kumar et al., "Fine-Tuning can Distort
+  Pretrained Features and Underperform Out-of-Distribution", ICLR 2022).
 * :func:`finetune_forecaster` — forecasting: from the first ``L`` observations of a series,
   the next ``h`` values of the forecast index (NDVI). :func:`forecast_plan` chooses ``L → h``:
   32 → 10 when the series have at least 42 steps; otherwise ``h = max(1, min(10, T // 4))`` and
@@ -57,6 +59,10 @@ class FinetuneConfig:
         batch_size: pixels per step.
         lr: learning rate of the head; encoders learn at ``lr * encoder_lr_scale``.
         freeze: keep the encoders frozen (only the head learns).
+        head_steps: without ``freeze``, steps of training the head alone on the frozen encoders
+            (embeddings computed once, at ``head_lr``, no warm-up) before everything is fine-tuned
+            (LP-FT); 0: the head and the encoders start together from a random head.
+        head_lr: learning rate of those head-only steps.
         modality_dropout: probability of dropping each modality of a pixel (at least one kept).
         augment: augmentations (as in pretraining).
         label_smoothing: cross-entropy label smoothing.
@@ -73,6 +79,8 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 20
     freeze: bool = False
+    head_steps: int = 0
+    head_lr: float = 1e-2
     modality_dropout: float = 0.2
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
     label_smoothing: float = 0.05
@@ -86,6 +94,10 @@ class FinetuneConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"finetune.{name} must be a positive integer; got {v!r}")
+        if isinstance(self.head_steps, bool) or not isinstance(self.head_steps, int) or self.head_steps < 0:
+            raise ConfigError(f"finetune.head_steps must be a non-negative integer; got {self.head_steps!r}")
+        if not self.head_lr > 0:
+            raise ConfigError(f"finetune.head_lr must be positive; got {self.head_lr!r}")
         if not 0 <= self.modality_dropout < 1:
             raise ConfigError(f"finetune.modality_dropout must be in [0, 1); got {self.modality_dropout!r}")
 
@@ -175,8 +187,21 @@ def finetune_classifier(
         class_ids: the class ids in the order of the classifier's outputs.
 
     Returns:
-        ``{"steps", "loss_start", "loss_end", "seconds", "frozen"}``.
+        ``{"steps", "loss_start", "loss_end", "seconds", "frozen"}`` (``steps`` not counting the
+        ``head_steps``; with them also ``"head_steps"`` and ``"head_loss_end"``).
     """
+    if cfg.head_steps and not cfg.freeze:
+        t_head = time.perf_counter()
+        head = finetune_classifier(
+            net, series, patches, labels, class_ids,
+            dataclasses.replace(cfg, freeze=True, epochs=max(cfg.epochs, cfg.head_steps), max_steps=cfg.head_steps,
+                                lr=cfg.head_lr, warmup_steps=0, head_steps=0),
+            device=device)
+        out = finetune_classifier(net, series, patches, labels, class_ids, dataclasses.replace(cfg, head_steps=0),
+                                  device=device, progress=progress)
+        out.update(head_steps=head["steps"], head_loss_end=head["loss_end"],
+                   seconds=round(time.perf_counter() - t_head, 1))
+        return out
     if net.classifier is None:
         raise ConfigError("the network has no classifier (n_classes = 0)")
     ids = [int(c) for c in class_ids]

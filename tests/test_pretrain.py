@@ -3,6 +3,7 @@ checkpoint / resume equality, the DDP path at world size 1) and the downstream h
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import socket
 
@@ -343,6 +344,33 @@ def test_classifier_finetuning_and_linear_probe():
     assert 0 <= lp["accuracy"] <= 1 and lp["n_test"] == 32
     with pytest.raises(ConfigError, match="not among"):
         finetune_classifier(net, series, patches, labels + 10, [1, 2, 3, 4], FinetuneConfig(epochs=1))
+
+
+def test_lp_ft_trains_the_head_on_frozen_encoders_first():
+    """head_steps: a linear probe of the head (encoders frozen) and then the usual fine-tuning,
+    step for step the same as the two calls made by hand; fine-tuning then starts from a trained head."""
+    series, patches, labels = toy(n=128)
+    cfg = FinetuneConfig(epochs=4, batch_size=32, lr=3e-3, seed=0, head_steps=12, head_lr=2e-2)
+    lpft = make_net(series, patches, n_classes=4)
+    encoder_before = {k: v.clone() for k, v in lpft.rp_encoder.state_dict().items()}
+    out = finetune_classifier(lpft, series, patches, labels, [1, 2, 3, 4], cfg)
+    assert out["head_steps"] == 12 and out["steps"] == 16 and not out["frozen"]
+    assert any(not torch.equal(v, encoder_before[k]) for k, v in lpft.rp_encoder.state_dict().items())
+    by_hand = make_net(series, patches, n_classes=4)
+    head = finetune_classifier(by_hand, series, patches, labels, [1, 2, 3, 4],
+                               dataclasses.replace(cfg, head_steps=0, freeze=True, max_steps=12, lr=2e-2,
+                                                   warmup_steps=0))
+    assert head["steps"] == 12 and head["frozen"]
+    for k, v in by_hand.rp_encoder.state_dict().items():  # the probe leaves the encoders alone
+        assert torch.equal(v, encoder_before[k])
+    finetune_classifier(by_hand, series, patches, labels, [1, 2, 3, 4], dataclasses.replace(cfg, head_steps=0))
+    for k, v in _state(lpft).items():
+        torch.testing.assert_close(_state(by_hand)[k], v)
+    plain = finetune_classifier(make_net(series, patches, n_classes=4), series, patches, labels, [1, 2, 3, 4],
+                                dataclasses.replace(cfg, head_steps=0))
+    assert out["loss_start"] < plain["loss_start"]  # the full fine-tuning starts from a trained head
+    with pytest.raises(ConfigError, match="head_steps"):
+        FinetuneConfig(head_steps=-1)
 
 
 def test_forecast_plan_head_and_baselines():

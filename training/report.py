@@ -91,7 +91,7 @@ QUICK: dict[str, Any] = {
                   "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
                   "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
         "pretrain": {"steps": 6, "batch_size": 64, "warmup_steps": 1, "log_every": 0},
-        "finetune": {"max_steps": 6, "batch_size": 64, "warmup_steps": 1},
+        "finetune": {"max_steps": 6, "batch_size": 64, "warmup_steps": 1, "head_steps": 3},
         "rf_trees": 10,
         "cnn": {"steps": 6, "min_epochs": 0, "filters": 4, "hidden": 8, "batch_size": 64},
         "ablations": [{"name": "no time shift in pretraining", "pretrain": {"augment": {"time_shift": 0.0}}},
@@ -533,14 +533,14 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
             w = {k: v for k, v in w.items() if k in ab.transfer}
         temporal = ab.inputs == "temporal"
         res_ab: dict[str, Any] = {}
-        if temporal:  # scratch on the same inputs, so that the difference stays paired
-            m = _finetune_score(sc, first_train, test, class_ids, norm, seed, None, fcfg, dev, patches=False)
+        if temporal or ab.finetune:  # scratch on the same inputs and recipe, so that the difference stays paired
+            m = _finetune_score(sc, first_train, test, class_ids, norm, seed, None, fcfg, dev, patches=not temporal)
             res_ab.update(scratch_accuracy=m["accuracy"], scratch_macro_f1=m["macro_f1"])
         m = _finetune_score(sc, first_train, test, class_ids, norm, seed, w, fcfg, dev, patches=not temporal)
         res_ab.update(accuracy=m["accuracy"], macro_f1=m["macro_f1"])
         out["ablations"][ab.name] = {**res_ab, "seconds": round(time.perf_counter() - t1, 1)}
         _log(f"[synthetic seed {seed}] ablation {ab.name!r}: accuracy {res_ab['accuracy']:.3f}"
-             + (f" (scratch on the same inputs {res_ab['scratch_accuracy']:.3f})" if temporal else ""))
+             + (f" (scratch on the same inputs and recipe {res_ab['scratch_accuracy']:.3f})" if "scratch_accuracy" in res_ab else ""))
     out["seconds"] = round(time.perf_counter() - t0, 1)
     out["class_ids"] = class_ids
     out["class_names"] = list(sample.class_names)
@@ -596,7 +596,7 @@ def run_synthetic(cfg: ReportConfig, work: Path, dev, threads: int) -> dict[str,
         table.append(entry)
     ablations = []
     for ab in cfg.synthetic.ablations:
-        keys = ("accuracy", "macro_f1") + (("scratch_accuracy", "scratch_macro_f1") if ab.inputs == "temporal" else ())
+        keys = ("accuracy", "macro_f1") + (("scratch_accuracy", "scratch_macro_f1") if ab.inputs == "temporal" or ab.finetune else ())
         ablations.append({"name": ab.name, "pretrain": dict(ab.pretrain), "finetune": dict(ab.finetune),
                           "transfer": list(ab.transfer), "inputs": ab.inputs,
                           **{k: [r["ablations"][ab.name][k] for r in runs] for k in keys}})
@@ -916,7 +916,11 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
          + f"; pretraining loss {_pm([r['pretrain']['loss_start'] for r in runs], 2)} → "
            f"{_pm([r['pretrain']['loss_end'] for r in runs], 2)}. Fine-tuning: the same recipe "
            f"({sc['finetune']['max_steps']} steps, batch {sc['finetune']['batch_size']}, lr {sc['finetune']['lr']}, encoders "
-           f"at × {sc['finetune']['encoder_lr_scale']}) for the pretrained and the from-scratch network.", ""]
+           f"at × {sc['finetune']['encoder_lr_scale']}"
+           + ("" if not sc["finetune"].get("head_steps") else
+              f"; first {sc['finetune']['head_steps']} steps of the head alone on the frozen encoders at lr "
+              f"{sc['finetune']['head_lr']}, then everything: LP-FT")
+           + ") for the pretrained and the from-scratch network.", ""]
     L += ["| label fraction | labelled fields (per class) | labelled pixels | share of the training pixels |",
           "|---|---|---|---|"]
     for t in syn["table"]:
@@ -960,9 +964,10 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
             what = "; ".join([f"pretrain.{k} = {v}" for k, v in ab["pretrain"].items()]
                              + [f"finetune.{k} = {v}" for k, v in ab["finetune"].items()]
                              + ([f"only {', '.join(ab['transfer'])} loaded from pretraining"] if ab.get("transfer") else [])
-                             + ([f"no image patch for the classifier; scratch on the same inputs: "
-                                 f"{_pm(ab['scratch_accuracy'])}"] if ab.get("inputs") == "temporal" else []))
-            ref = ab["scratch_accuracy"] if ab.get("inputs") == "temporal" else t0["scratch"]["accuracy"]
+                             + (["no image patch for the classifier"] if ab.get("inputs") == "temporal" else [])
+                             + ([f"scratch trained the same way: {_pm(ab['scratch_accuracy'])}"]
+                                if "scratch_accuracy" in ab else []))
+            ref = ab["scratch_accuracy"] if "scratch_accuracy" in ab else t0["scratch"]["accuracy"]
             d = (np.asarray(ab["accuracy"]) - np.asarray(ref)).tolist()
             L.append(f"| {ab['name']} | {what} | {_pm(ab['accuracy'])} | {_pm(ab['macro_f1'])} | {_pm(d, signed=True)} |")
         L.append("")
@@ -1096,11 +1101,17 @@ def _md_investigation(rep: dict[str, Any], syn: dict[str, Any]) -> list[str]:
         changes.append(f"pretraining augmentations that make the temporal view invariant to the per-field nuisances "
                        f"(time shift up to {aug.get('time_shift')} steps, amplitude ± {aug.get('amplitude')}, per-index "
                        f"scale ± {aug.get('channel_scale')})")
+    if (cfg.get("finetune") or {}).get("head_steps"):
+        changes.append(f"LP-FT for both networks: {cfg['finetune']['head_steps']} steps of the classifier head alone on "
+                       "the frozen encoders before everything is fine-tuned, so that the encoders start moving under a "
+                       "trained head rather than the gradients of a random one")
     if changes:
         # recipe settings that an ablation changes back, i.e. re-measures on the reported scenes
-        remeasured = [what for key, what in (("prototypes", "the prototype term"), ("augment", "the augmentation"))
-                      if (cfg.get("pretrain") or {}).get(key)
-                      and any(key in (a.get("pretrain") or {}) for a in cfg.get("ablations") or [])]
+        remeasured = [what for part, key, what in (("pretrain", "prototypes", "the prototype term"),
+                                                   ("pretrain", "augment", "the augmentation"),
+                                                   ("finetune", "head_steps", "LP-FT"))
+                      if (cfg.get(part) or {}).get(key)
+                      and any(key in (a.get(part) or {}) for a in cfg.get("ablations") or [])]
         L.append("- What the recipe changes for that, in general (not for one seed): " + "; ".join(changes)
                  + ". They were chosen on separate tuning scenes with one field per class (scene seeds 1–3 and "
                    "2000–2002; the comments in training/configs/report.yaml give the figures), not on the scenes "
