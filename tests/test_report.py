@@ -42,7 +42,8 @@ def test_report_has_tables_with_computed_numbers(quick_report):
         cells = [c.strip().strip("*") for c in row.group(1).split("|")]
         assert len(cells) == 2 and all(re.fullmatch(PM, c) for c in cells), (label, cells)
     assert re.search(rf"^\| 5 % \| {PM} \(\d+–\d+\) \| {PM} \| {PM} % \|$", text, re.M)  # labelled fields / pixels
-    assert re.search(r"does PIMC pretraining beat the same encoders trained from scratch\?\*\* (Yes|No): ", text)
+    assert re.search(r"does PIMC pretraining beat the same encoders trained from scratch\?\*\* (Yes|Yes, narrowly \(.*\)|No): ",
+                     text)
     # the numbers in the Markdown are the ones in report.json
     t0 = data["synthetic"]["table"][0]
     acc = t0["pimc_finetuned"]["accuracy"]
@@ -64,6 +65,23 @@ def test_report_has_tables_with_computed_numbers(quick_report):
     assert t0["random_probe"]["accuracy"] != t0["pimc_probe"]["accuracy"]
     assert "pretrained minus untrained" in text
     assert "—" not in "".join(re.findall(r"^\| (?:PIMC|same|Random|1-D).*$", text, re.M))
+
+
+def test_verdict_counts_only_a_lead_over_the_stronger_scratch():
+    """A fine-tuning variant that trains scratch better on average becomes the bar the pretrained
+    network must clear as well; variants that change pretraining, transfer or inputs do not."""
+    syn = {"table": [{"scratch": {"accuracy": [0.80, 0.82, 0.84]}}],
+           "ablations": [{"name": "pre", "pretrain": {"steps": 1}, "finetune": {"lr": 1.0}, "inputs": "all",
+                          "scratch_accuracy": [0.99, 0.99, 0.99]},
+                         {"name": "no patch", "finetune": {}, "inputs": "temporal", "scratch_accuracy": [0.95] * 3},
+                         {"name": "weaker", "finetune": {"head_steps": 0}, "inputs": "all",
+                          "scratch_accuracy": [0.79, 0.80, 0.81]}]}
+    assert report._stronger_scratch(syn) is None
+    syn["ablations"].append({"name": "stronger", "finetune": {"head_steps": 0}, "inputs": "all",
+                             "scratch_accuracy": [0.83, 0.83, 0.83]})
+    syn["ablations"].append({"name": "strongest", "finetune": {"lr": 0.1}, "inputs": "all",
+                             "scratch_accuracy": [0.85, 0.85, 0.85]})
+    assert report._stronger_scratch(syn)["name"] == "strongest"
 
 
 def test_report_forecast_and_real_sections(quick_report):
