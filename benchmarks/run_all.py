@@ -23,6 +23,7 @@ SECTIONS = [
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
+    ("Pixel-series table of the held-out benchmark's size: training series vs peers", "benchmarks.bench_series_table", {}),
 ]
 
 
