@@ -74,7 +74,7 @@ def crop_like_table(seed: int = 0, n_classes: int = 24, length: int = 46, n_trai
         v = v + rng.normal(0, 0.02, v.shape)
         dips = rng.random(v.shape) < 0.05  # clouds left in the series: NDVI pulled down
         v[dips] *= rng.uniform(0.2, 0.7, int(dips.sum()))
-        X[y == c] = v
+        X[y == c] = np.clip(v, -1.0, 1.0)  # NDVI's range (a vigorous two-season class can overshoot it)
     order = rng.permutation(n)
     X, y = X[order].astype(np.float32), y[order]
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
