@@ -152,6 +152,12 @@ class Ablation:
         if self.inputs not in ("all", "temporal"):
             raise ConfigError(f"synthetic.ablations[{self.name!r}].inputs must be 'all' or 'temporal'; got {self.inputs!r}")
 
+    @property
+    def retrains_scratch(self) -> bool:
+        """Whether the from-scratch network is trained again for it (other inputs or another
+        fine-tuning), so that its difference to scratch stays paired."""
+        return self.inputs == "temporal" or bool(self.finetune)
+
 
 def _replace_cfg(base: Any, changes: Mapping[str, Any], where: str) -> Any:
     """``base`` (a config dataclass) with ``changes`` merged in (nested sections too), validated."""
@@ -533,7 +539,7 @@ def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int)
             w = {k: v for k, v in w.items() if k in ab.transfer}
         temporal = ab.inputs == "temporal"
         res_ab: dict[str, Any] = {}
-        if temporal or ab.finetune:  # scratch on the same inputs and recipe, so that the difference stays paired
+        if ab.retrains_scratch:
             m = _finetune_score(sc, first_train, test, class_ids, norm, seed, None, fcfg, dev, patches=not temporal)
             res_ab.update(scratch_accuracy=m["accuracy"], scratch_macro_f1=m["macro_f1"])
         m = _finetune_score(sc, first_train, test, class_ids, norm, seed, w, fcfg, dev, patches=not temporal)
@@ -596,7 +602,7 @@ def run_synthetic(cfg: ReportConfig, work: Path, dev, threads: int) -> dict[str,
         table.append(entry)
     ablations = []
     for ab in cfg.synthetic.ablations:
-        keys = ("accuracy", "macro_f1") + (("scratch_accuracy", "scratch_macro_f1") if ab.inputs == "temporal" or ab.finetune else ())
+        keys = ("accuracy", "macro_f1") + (("scratch_accuracy", "scratch_macro_f1") if ab.retrains_scratch else ())
         ablations.append({"name": ab.name, "pretrain": dict(ab.pretrain), "finetune": dict(ab.finetune),
                           "transfer": list(ab.transfer), "inputs": ab.inputs,
                           **{k: [r["ablations"][ab.name][k] for r in runs] for k in keys}})
@@ -607,15 +613,19 @@ def _stronger_scratch(syn: Mapping[str, Any]) -> dict[str, Any] | None:
     """The variant whose fine-tuning change trains the from-scratch network better on average than
     the configured recipe (full inputs, pretraining unchanged), or None: the pretrained network
     has to beat scratch at its best measured recipe, not only at the one chosen for pretraining."""
+    candidates = [ab for ab in syn.get("ablations") or []
+                  if ab.get("finetune") and not ab.get("pretrain") and ab.get("inputs", "all") == "all"
+                  and ab.get("scratch_accuracy")]
+    best = max(candidates, key=lambda ab: mean_std(ab["scratch_accuracy"])[0], default=None)
     base = mean_std(syn["table"][0]["scratch"]["accuracy"])[0]
-    best = None
-    for ab in syn.get("ablations") or []:
-        if (ab.get("finetune") and not ab.get("pretrain") and ab.get("inputs", "all") == "all"
-                and ab.get("scratch_accuracy")):
-            m = mean_std(ab["scratch_accuracy"])[0]
-            if m > base and (best is None or m > mean_std(best["scratch_accuracy"])[0]):
-                best = ab
-    return best
+    return best if best is not None and mean_std(best["scratch_accuracy"])[0] > base else None
+
+
+def _paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """``a - b`` paired over the seeds: ``{"mean_diff", "std_diff", "n", "wins"}`` (wins: seeds where a > b)."""
+    d = np.asarray(a) - np.asarray(b)
+    m, s, n = mean_std(d.tolist())
+    return {"mean_diff": m, "std_diff": s, "n": n, "wins": int((d > 0).sum())}
 
 
 def _verdict(table: list[dict[str, Any]]) -> dict[str, Any]:
@@ -624,9 +634,7 @@ def _verdict(table: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"fraction": first["fraction"]}
     for other in ("pimc_finetuned", "pimc_probe"):
         for k in ("accuracy", "macro_f1"):
-            d = np.asarray(first[other][k]) - np.asarray(first["scratch"][k])
-            m, s, n = mean_std(d.tolist())
-            out[f"{other}_{k}"] = {"mean_diff": m, "std_diff": s, "n": n, "wins": int((d > 0).sum())}
+            out[f"{other}_{k}"] = _paired(first[other][k], first["scratch"][k])
     return out
 
 
@@ -963,12 +971,10 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
     beats = fa["mean_diff"] > 0 and fa["wins"] > fa["n"] / 2
     alt = _stronger_scratch(syn)
     if alt is not None:
-        d_alt = np.asarray(syn["table"][0]["pimc_finetuned"]["accuracy"]) - np.asarray(alt["scratch_accuracy"])
-        m_alt, s_alt, n_alt = mean_std(d_alt.tolist())
-        wins_alt = int((d_alt > 0).sum())
-        beats = beats and m_alt > 0 and wins_alt > n_alt / 2
+        fa_alt = _paired(syn["table"][0]["pimc_finetuned"]["accuracy"], alt["scratch_accuracy"])
+        beats = beats and fa_alt["mean_diff"] > 0 and fa_alt["wins"] > fa_alt["n"] / 2
     # a lead smaller than its spread over the seeds is not a settled one
-    settled = fa["mean_diff"] > fa["std_diff"] and (alt is None or m_alt > s_alt)
+    settled = fa["mean_diff"] > fa["std_diff"] and (alt is None or fa_alt["mean_diff"] > fa_alt["std_diff"])
     answer = "No" if not beats else ("Yes" if settled else
                                      "Yes, narrowly (the mean lead is smaller than its spread over the seeds)")
     L += [f"**With {_fmt_frac(v['fraction'])} of the labels, does PIMC pretraining beat the same encoders trained from "
@@ -978,8 +984,8 @@ def _md_synthetic(rep: dict[str, Any], syn: dict[str, Any], img_rel: Mapping[str
           + ("." if alt is None else
              f". But scratch does better with the fine-tuning of the variant \"{alt['name']}\" below "
              f"({_pm(alt['scratch_accuracy'])} against {_pm(syn['table'][0]['scratch']['accuracy'])}), and against "
-             f"that stronger scratch the pretrained network is {m_alt:+.3f} ± {s_alt:.3f}, better in {wins_alt} of "
-             f"{n_alt} seeds; the answer counts only a lead over both.")
+             f"that stronger scratch the pretrained network is {fa_alt['mean_diff']:+.3f} ± {fa_alt['std_diff']:.3f}, "
+             f"better in {fa_alt['wins']} of {fa_alt['n']} seeds; the answer counts only a lead over both.")
           + f" The frozen pretrained encoders with a linear probe: {fp['mean_diff']:+.3f} ± {fp['std_diff']:.3f} "
           f"(better in {fp['wins']} of {fp['n']}).", ""]
     if syn.get("ablations"):
