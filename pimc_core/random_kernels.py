@@ -26,6 +26,16 @@ grows with ``T log T`` per (series, dilation, kernel) rather than with the numbe
 only LSPV needs a pass over ``biases × T``. Multi-channel series (``C > 1``): each
 (dilation, kernel) pair convolves the sum of a random, non-empty subset of the channels.
 
+Competing kernels (:class:`CompetingKernelTransform`) follow Hydra (Dempster, Schmidt, Webb,
+DMKD 2024), again our own code from the paper's description: groups of ``k`` random kernels
+(normal weights, centred, unit absolute sum) are applied at each dilation ``2^0 … 2^⌊log₂((T-1)/8)⌋``
+and, at every time step, compete within their group: the kernel with the largest response adds
+that response to its count ("soft" max count), the one with the smallest adds one ("hard" min
+count). Half of the groups see the series, half its first differences. Counts are square-rooted
+and standardised with zeros kept at zero (the paper's sparse scaling). The features are a
+dictionary-like histogram of which shape matches where, complementary to the biased pooling of
+the two-valued kernels.
+
 Classifier: :class:`RidgeLOO` — one-vs-rest ridge regression on standardised features with the
 penalty chosen by the exact leave-one-out error (closed form from one eigendecomposition), which
 also yields *leave-one-out decision values* for every training series: out-of-sample scores that
@@ -51,6 +61,7 @@ __all__ = [
     "kernel_weights",
     "dilation_plan",
     "RandomKernelTransform",
+    "CompetingKernelTransform",
     "RidgeLOO",
     "softmax_temperature",
 ]
@@ -281,11 +292,141 @@ class RandomKernelTransform:
 
     def seconds_per_series(self, X: np.ndarray | torch.Tensor, n: int = 128) -> float:
         """Measured transform seconds per series on (up to) ``n`` of ``X`` (a planning aid)."""
-        x = self._as_3d(X)[:n]
-        self.transform(x[: min(8, len(x))])  # warm-up
-        t0 = time.perf_counter()
-        self.transform(x)
-        return (time.perf_counter() - t0) / len(x)
+        return _seconds_per_series(self, X, n)
+
+
+def _seconds_per_series(transform: Any, X: np.ndarray | torch.Tensor, n: int) -> float:
+    """Seconds per series of ``transform.transform`` measured on (up to) ``n`` series of ``X``."""
+    x = RandomKernelTransform._as_3d(X)[:n]
+    transform.transform(x[: min(8, len(x))])  # warm-up
+    t0 = time.perf_counter()
+    transform.transform(x)
+    return (time.perf_counter() - t0) / len(x)
+
+
+class CompetingKernelTransform:
+    """Series ``(N, C, T)`` → competing-kernel (Hydra-style) counts ``(N, n_features_out_)``.
+
+    Features: for each dilation ``d`` of ``2^0 … 2^⌊log₂((T-1)/8)⌋`` (at most ``max_dilations``),
+    each representation (the series and, with ``diff``, its first differences: ``groups / 2``
+    groups each) and each group of ``kernels`` kernels of length 9, two counts per kernel over
+    the ``T`` positions (zero padding, "same" length): the sum of its responses where it is the
+    group's largest, and how often it is the group's smallest. So
+    ``n_features_out_ = n_dilations × groups × kernels × 2``. ``transform`` returns them
+    square-rooted (negative sums clipped to zero) and standardised with the training mean and
+    standard deviation, zeros left at zero.
+
+    Multi-channel series: each group convolves the sum of a random, non-empty subset of channels.
+
+    Args:
+        groups: Kernel groups per dilation (even when ``diff``).
+        kernels: Kernels per group (≥ 2: they compete).
+        diff: Give half of the groups the first differences.
+        max_dilations: Most dilations.
+        seed: Seed of the kernel weights and channel subsets.
+        batch_size: Series per batch in :meth:`transform`.
+    """
+
+    def __init__(self, groups: int = 64, kernels: int = 8, diff: bool = True, max_dilations: int = 8,
+                 seed: int = 0, batch_size: int = 512) -> None:
+        if int(groups) < 1 or int(kernels) < 2 or int(max_dilations) < 1 or int(batch_size) < 1:
+            raise ConfigError(f"groups >= 1, kernels >= 2, max_dilations >= 1, batch_size >= 1; got {groups}, {kernels}, {max_dilations}, {batch_size}")
+        if diff and int(groups) % 2:
+            raise ConfigError(f"groups must be even when half of them see the differences; got {groups}")
+        self.groups, self.kernels, self.diff = int(groups), int(kernels), bool(diff)
+        self.max_dilations, self.seed, self.batch_size = int(max_dilations), int(seed), int(batch_size)
+        self.dilations_: list[int] = []
+        self.weights_: list[torch.Tensor] = []  # per representation: (n_dil, g_r * k, 1, 9)
+        self.mix_: list[torch.Tensor | None] = []  # per representation: (g_r, C) channel subsets or None
+        self.mean_: torch.Tensor | None = None
+        self.scale_: torch.Tensor | None = None
+        self.n_channels_ = 0
+        self.length_ = 0
+        self.n_features_out_ = 0
+
+    def _reps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x, torch.diff(x, dim=-1)] if self.diff and x.shape[-1] >= 2 else [x]
+
+    def fit(self, X: np.ndarray | torch.Tensor) -> CompetingKernelTransform:
+        """Draw kernels for the length and channels of ``X`` ``(N, T)`` / ``(N, C, T)`` and learn
+        the scaling of its counts."""
+        x = RandomKernelTransform._as_3d(X)
+        n, c, t = x.shape
+        gen = torch.Generator().manual_seed(self.seed)
+        top = int(math.floor(math.log2(max((t - 1) / (_KLEN - 1), 1.0))))
+        self.dilations_ = [2**i for i in range(min(top + 1, self.max_dilations))]
+        n_reps = len(self._reps(x[:1]))
+        g_r = self.groups // n_reps
+        self.weights_, self.mix_ = [], []
+        for _ in range(n_reps):
+            w = torch.randn(len(self.dilations_), g_r * self.kernels, 1, _KLEN, generator=gen)
+            w = w - w.mean(-1, keepdim=True)
+            self.weights_.append(w / w.abs().sum(-1, keepdim=True).clamp(min=1e-8))
+            mix = None
+            if c > 1:
+                mix = torch.zeros(g_r, c)
+                for g in range(g_r):
+                    size = int(torch.randint(1, c + 1, (1,), generator=gen))
+                    mix[g, torch.randperm(c, generator=gen)[:size]] = 1.0
+            self.mix_.append(mix)
+        self.n_channels_, self.length_ = c, t
+        self.n_features_out_ = len(self.dilations_) * g_r * n_reps * self.kernels * 2
+        self.mean_, self.scale_ = None, None
+        counts = self._counts_all(x)
+        nz = counts != 0
+        m = nz.sum(0).clamp(min=1)
+        self.mean_ = counts.sum(0) / m
+        var = ((counts - self.mean_) ** 2 * nz).sum(0) / m
+        self.scale_ = torch.where(var > 1e-12, var.clamp(min=1e-12).rsqrt(), torch.zeros(()))
+        return self
+
+    def _counts(self, x: torch.Tensor) -> torch.Tensor:
+        """Square-rooted counts ``(B, n_features_out_)`` of ``(B, C, T)`` series."""
+        b = x.shape[0]
+        k = self.kernels
+        cols = []
+        for rep, w_all, mix in zip(self._reps(x), self.weights_, self.mix_):
+            g_r = w_all.shape[1] // k
+            t = rep.shape[-1]
+            offset = (torch.arange(g_r) * k)[None, None, :]  # (1, 1, g_r): flat index of each group's kernel 0
+            for di, d in enumerate(self.dilations_):
+                pad = (_KLEN // 2) * d
+                w = w_all[di][:, 0, :]  # (g_r * k, 9)
+                if mix is None:  # one GEMM over the dilated windows: (B, T, 9) @ (9, g_r * k)
+                    win = F.pad(rep[:, 0], (pad, pad)).unfold(-1, 2 * pad + 1, 1)[..., ::d]
+                    resp = (win @ w.T).view(b, t, g_r, k)
+                else:  # each group's channel subset, summed: (B, g_r, T), one input channel per group
+                    xin = torch.einsum("bct,gc->bgt", rep, mix)
+                    resp = F.conv1d(xin, w_all[di], padding=pad, dilation=d, groups=g_r)
+                    resp = resp.view(b, g_r, k, t).permute(0, 3, 1, 2)
+                vmax, amax = resp.max(dim=-1)  # (B, T, g_r)
+                amin = resp.argmin(dim=-1)
+                soft = torch.zeros(b, g_r * k).scatter_add_(1, (amax + offset).reshape(b, -1), vmax.reshape(b, -1))
+                hard = torch.zeros(b, g_r * k).scatter_add_(1, (amin + offset).reshape(b, -1), torch.ones(b, t * g_r))
+                cols.append(soft)
+                cols.append(hard)
+        return torch.cat(cols, dim=1).clamp(min=0.0).sqrt()
+
+    def _counts_all(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self._counts(x[s : s + self.batch_size]) for s in range(0, x.shape[0], self.batch_size)])
+
+    @torch.no_grad()
+    def transform(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Scaled counts ``(N, n_features_out_)`` float32 of ``(N, T)`` / ``(N, C, T)`` finite series."""
+        if self.mean_ is None or self.scale_ is None:
+            raise RuntimeError("CompetingKernelTransform is not fitted")
+        x = RandomKernelTransform._as_3d(X)
+        if x.shape[1] != self.n_channels_ or x.shape[2] != self.length_:
+            raise InputError(f"series of shape {tuple(x.shape[1:])}; the transform was fitted on {(self.n_channels_, self.length_)}")
+        out = np.empty((x.shape[0], self.n_features_out_), dtype=np.float32)
+        for s in range(0, x.shape[0], self.batch_size):
+            cnt = self._counts(x[s : s + self.batch_size])
+            out[s : s + cnt.shape[0]] = (((cnt - self.mean_) * (cnt != 0)) * self.scale_).numpy()
+        return out
+
+    def seconds_per_series(self, X: np.ndarray | torch.Tensor, n: int = 128) -> float:
+        """Measured transform seconds per series on (up to) ``n`` of ``X`` (a planning aid)."""
+        return _seconds_per_series(self, X, n)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.random_kernels import (
     POOLINGS,
+    CompetingKernelTransform,
     RandomKernelTransform,
     RidgeLOO,
     dilation_plan,
@@ -177,3 +178,92 @@ def test_random_kernel_ridge_beats_chance() -> None:
     acc = np.mean(ridge.decision_function(tr.transform(X[150:])).argmax(1) == y[150:])
     assert acc > 0.85  # chance is ~1/3
     assert ridge.loo_accuracy_ > 0.8  # leave-one-out agrees with the held-out accuracy
+
+
+# -- competing kernels (Hydra-style counts) ---------------------------------------------------
+
+
+def _direct_counts(x: np.ndarray, w: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Soft-max and hard-min counts ``(k,)`` of one group ``w (k, 9)`` on one series ``x (T,)``,
+    zero padding, dilation ``d``: plain loops."""
+    t, k = len(x), len(w)
+    resp = np.zeros((k, t))
+    for j in range(k):
+        for i in range(t):
+            for m in range(9):
+                pos = i + (m - 4) * d
+                if 0 <= pos < t:
+                    resp[j, i] += w[j, m] * x[pos]
+    soft, hard = np.zeros(k), np.zeros(k)
+    for i in range(t):
+        soft[np.argmax(resp[:, i])] += resp[:, i].max()
+        hard[np.argmin(resp[:, i])] += 1
+    return soft, hard
+
+
+def test_competing_kernels_match_direct_counts() -> None:
+    X = np.random.default_rng(2).normal(size=(3, 40)).astype(np.float32)
+    tr = CompetingKernelTransform(groups=4, kernels=5, seed=3).fit(X)
+    assert tr.dilations_ == [1, 2, 4]  # 2^0 .. 2^floor(log2(39 / 8))
+    assert tr.n_features_out_ == 3 * 4 * 5 * 2
+    counts = tr._counts(torch.from_numpy(X[:, None, :])).numpy()
+    col = 0
+    for rep_i, w_all in enumerate(tr.weights_):
+        w_np = w_all.numpy()[:, :, 0, :]  # (n_dil, g_r * k, 9)
+        np.testing.assert_allclose(w_np.sum(-1), 0.0, atol=1e-6)  # centred kernels
+        np.testing.assert_allclose(np.abs(w_np).sum(-1), 1.0, rtol=1e-5)
+        for di, d in enumerate(tr.dilations_):
+            soft_cols = counts[:, col : col + 10].reshape(3, 2, 5)
+            hard_cols = counts[:, col + 10 : col + 20].reshape(3, 2, 5)
+            for b in range(3):
+                x = X[b] if rep_i == 0 else np.diff(X[b])
+                for g in range(2):
+                    soft, hard = _direct_counts(x, w_np[di, g * 5 : (g + 1) * 5], d)
+                    np.testing.assert_allclose(soft_cols[b, g], np.sqrt(np.clip(soft, 0, None)), rtol=1e-4, atol=1e-5)
+                    np.testing.assert_allclose(hard_cols[b, g], np.sqrt(hard))
+                    assert hard.sum() == len(x)  # one loser per position
+            col += 20
+    assert col == tr.n_features_out_
+
+
+def test_competing_kernels_scaling_shapes_and_channels() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 46)).astype(np.float32)
+    tr = CompetingKernelTransform(groups=8, seed=1, batch_size=7).fit(X)
+    F = tr.transform(X)
+    assert F.shape == (30, tr.n_features_out_) and F.dtype == np.float32 and np.isfinite(F).all()
+    raw = tr._counts(torch.from_numpy(X[:, None, :])).numpy()
+    np.testing.assert_array_equal(F == 0, raw == 0)  # zeros stay zeros (sparse scaling)
+    nz = raw[:, 0] != 0
+    assert abs(F[nz, 0].mean()) < 1e-4  # standardised over the non-zero counts
+    np.testing.assert_allclose(CompetingKernelTransform(groups=8, seed=1).fit(X).transform(X), F)  # seeded
+    with pytest.raises(InputError):
+        tr.transform(X[:, :-1])
+    # several channels: each group sums a random subset of channels
+    X3 = rng.normal(size=(10, 3, 30)).astype(np.float32)
+    t3 = CompetingKernelTransform(groups=6, kernels=4, seed=0).fit(X3)
+    F3 = t3.transform(X3)
+    assert F3.shape == (10, t3.n_features_out_) and np.isfinite(F3).all()
+    mix = t3.mix_[0]
+    assert mix is not None and mix.shape == (3, 3) and (mix.sum(1) >= 1).all()
+    # group 0 on the series equals the one-channel transform of its summed channel subset
+    single = CompetingKernelTransform(groups=6, kernels=4, seed=0).fit(X3[:, 0])
+    single.weights_ = [w.clone() for w in t3.weights_]
+    summed = np.einsum("bct,c->bt", X3, mix[0].numpy())[:, None, :]
+    a = t3._counts(torch.from_numpy(X3)).numpy()
+    b = single._counts(torch.from_numpy(summed.astype(np.float32))).numpy()
+    np.testing.assert_allclose(a[:, :4], b[:, :4], rtol=1e-4, atol=1e-5)  # soft counts of group 0, dilation 1
+    with pytest.raises(ConfigError, match="even"):
+        CompetingKernelTransform(groups=5)
+    with pytest.raises(ConfigError):
+        CompetingKernelTransform(kernels=1)
+    with pytest.raises(RuntimeError):
+        CompetingKernelTransform().transform(X)
+
+
+def test_competing_kernel_ridge_beats_chance() -> None:
+    X, y = _bumps(300, seed=1)
+    tr = CompetingKernelTransform(groups=16, seed=0).fit(X[:150])
+    ridge = RidgeLOO().fit(tr.transform(X[:150]), y[:150], 3)
+    acc = np.mean(ridge.decision_function(tr.transform(X[150:])).argmax(1) == y[150:])
+    assert acc > 0.85  # chance is ~1/3

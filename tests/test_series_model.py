@@ -156,9 +156,12 @@ def test_config_random_kernel_keys() -> None:
 
 def test_random_kernel_member_mixture() -> None:
     X, y = _make_table(160, seed=4)
-    cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0, "seed": 1}
+    cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0, "seed": 1, "rk_hydra_groups": 16}
     clf = SeriesClassifier(cfg).fit(X[:120], y[:120])
     assert clf.rk_transform is not None and clf.rk_ridge is not None
+    assert clf.rk_hydra is not None  # competing-kernel counts join the random-kernel features
+    assert clf.history["rk_features"] == clf.rk_transform.n_features_out_ + clf.rk_hydra.n_features_out_
+    assert clf.rk_ridge.coef_ is not None and clf.rk_ridge.coef_.shape[0] == clf.history["rk_features"]
     parts = clf.predict_proba_parts(X[120:])
     assert set(parts) == {"cnn", "rk"} and parts["rk"].shape == (40, 4)
     p = clf.predict_proba(X[120:])
@@ -177,6 +180,11 @@ def test_random_kernel_member_mixture() -> None:
 def test_random_kernel_member_off_or_skipped() -> None:
     X, y = _make_table(96, seed=5)
     base = {**TINY, "epochs": 2, "rk_features": 2000, "budget_s": 600.0}
+    no_hydra = SeriesClassifier(base).fit(X, y)  # the default leaves the competing kernels out
+    assert no_hydra.rk_hydra is None and no_hydra.history["rk_hydra_features"] == 0
+    assert no_hydra.history["rk_features"] == no_hydra.rk_transform.n_features_out_
+    with pytest.raises(ConfigError, match="rk_hydra_groups"):
+        SeriesModelConfig(rk_hydra_groups=3)
     off = SeriesClassifier({**base, "random_kernels": False}).fit(X, y)
     assert off.rk_ridge is None and off.cnn_weight == 1.0
     assert set(off.predict_proba_parts(X[:5])) == {"cnn"}
