@@ -277,9 +277,7 @@ class RandomKernelTransform:
         """Features ``(N, n_features_out_)`` float32 of ``(N, T)`` / ``(N, C, T)`` finite series."""
         if not self.plans_:
             raise RuntimeError("RandomKernelTransform is not fitted")
-        x = self._as_3d(X)
-        if x.shape[1] != self.n_channels_ or x.shape[2] != self.length_:
-            raise InputError(f"series of shape {tuple(x.shape[1:])}; the transform was fitted on {(self.n_channels_, self.length_)}")
+        x = _fitted_input(self, X)
         out = np.empty((x.shape[0], self.n_features_out_), dtype=np.float32)
         for s in range(0, x.shape[0], self.batch_size):
             reps = self._representations(x[s : s + self.batch_size])
@@ -293,6 +291,15 @@ class RandomKernelTransform:
     def seconds_per_series(self, X: np.ndarray | torch.Tensor, n: int = 128) -> float:
         """Measured transform seconds per series on (up to) ``n`` of ``X`` (a planning aid)."""
         return _seconds_per_series(self, X, n)
+
+
+def _fitted_input(transform: Any, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``X`` as ``(N, C, T)``, checked against the ``(C, T)`` the transform was fitted on."""
+    x = RandomKernelTransform._as_3d(X)
+    if x.shape[1] != transform.n_channels_ or x.shape[2] != transform.length_:
+        fitted = (transform.n_channels_, transform.length_)
+        raise InputError(f"series of shape {tuple(x.shape[1:])}; the transform was fitted on {fitted}")
+    return x
 
 
 def _seconds_per_series(transform: Any, X: np.ndarray | torch.Tensor, n: int) -> float:
@@ -415,9 +422,7 @@ class CompetingKernelTransform:
         """Scaled counts ``(N, n_features_out_)`` float32 of ``(N, T)`` / ``(N, C, T)`` finite series."""
         if self.mean_ is None or self.scale_ is None:
             raise RuntimeError("CompetingKernelTransform is not fitted")
-        x = RandomKernelTransform._as_3d(X)
-        if x.shape[1] != self.n_channels_ or x.shape[2] != self.length_:
-            raise InputError(f"series of shape {tuple(x.shape[1:])}; the transform was fitted on {(self.n_channels_, self.length_)}")
+        x = _fitted_input(self, X)
         out = np.empty((x.shape[0], self.n_features_out_), dtype=np.float32)
         for s in range(0, x.shape[0], self.batch_size):
             cnt = self._counts(x[s : s + self.batch_size])
