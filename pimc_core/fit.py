@@ -411,10 +411,9 @@ class FitConfig:
     classifier_inputs: str = "auto"
 
     def __post_init__(self) -> None:
-        from .input_selection import INPUT_SETS
+        from .input_selection import check_inputs_setting
 
-        if self.classifier_inputs != "auto" and self.classifier_inputs not in INPUT_SETS:
-            raise ConfigError(f"classifier_inputs must be auto, {' or '.join(INPUT_SETS)}; got {self.classifier_inputs!r}")
+        check_inputs_setting(self.classifier_inputs)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FitConfig":
@@ -661,7 +660,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     train_metrics: dict[str, Any] = {}
     classify_modalities: list[str] | None = None
     if lab is not None:
-        from .input_selection import INPUT_SETS, InputChoice, choose_classifier_inputs, labelled_regions
+        from .input_selection import InputChoice, choose_classifier_inputs, labelled_regions
 
         fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
         if cfg.classifier_inputs == "auto":
@@ -677,7 +676,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev,
                                          progress=progress)
         stages["finetune"] = time.perf_counter() - t0
-        classify_modalities = [m for m in INPUT_SETS[choice.inputs] if m != "patch" or lab.patches is not None]
+        classify_modalities = choice.modalities(lab.patches is not None)
         ft_summary["inputs"] = choice.summary()
         prob = predict_proba(net, lab.series, lab.patches if "patch" in classify_modalities else None, device=dev)
         from .finetune import classification_metrics

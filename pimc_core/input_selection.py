@@ -19,6 +19,7 @@ dropout during fine-tuning trains for). The fitted model stores the choice
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -26,10 +27,17 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["INPUT_SETS", "InputChoice", "choose_classifier_inputs", "labelled_regions", "region_split"]
+__all__ = ["INPUT_SETS", "InputChoice", "check_inputs_setting", "choose_classifier_inputs", "labelled_regions",
+           "region_split"]
 
 #: Modalities the classifier reads, per input set.
 INPUT_SETS: dict[str, tuple[str, ...]] = {"all": ("rp", "series", "patch"), "temporal": ("rp", "series")}
+
+
+def check_inputs_setting(value: str, key: str = "classifier_inputs") -> None:
+    """Raise a ConfigError naming ``key`` unless ``value`` is ``auto`` or a key of :data:`INPUT_SETS`."""
+    if value != "auto" and value not in INPUT_SETS:
+        raise ConfigError(f"{key} must be auto, {' or '.join(INPUT_SETS)}; got {value!r}")
 
 
 def labelled_regions(labels: np.ndarray) -> np.ndarray:
@@ -96,6 +104,10 @@ class InputChoice:
                 "held_out_regions": self.held_out_regions, "held_out_pixels": self.held_out_pixels,
                 "reason": self.reason}
 
+    def modalities(self, patches_given: bool) -> list[str]:
+        """The modalities the classifier reads (``training.classify_modalities`` of the model file)."""
+        return [m for m in INPUT_SETS[self.inputs] if m != "patch" or patches_given]
+
 
 def choose_classifier_inputs(
     net: Any,
@@ -149,7 +161,9 @@ def choose_classifier_inputs(
     preds = {name: ids[predict_proba(probe, series[held], patches[held] if "patch" in mods else None,
                                      device=device).argmax(1)]
              for name, mods in INPUT_SETS.items()}
-    scores = {k: float(balanced_accuracy_score(y, v)) for k, v in preds.items()}
+    with warnings.catch_warnings():  # only classes with two regions or more are held out: sklearn warns of the others
+        warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
+        scores = {k: float(balanced_accuracy_score(y, v)) for k, v in preds.items()}
     best = max(scores, key=lambda k: (scores[k], k == "all"))
     txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     n_reg = int(np.unique(np.asarray(region)[held]).size)

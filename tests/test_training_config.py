@@ -45,6 +45,8 @@ def test_values_are_checked(tmp_path):
         load_config(write(tmp_path / "c.yaml", {"name": "x"}))
     with pytest.raises(ConfigError, match="label_fractions"):
         load_config(write(tmp_path / "c.yaml", {**BASE, "evaluate": {"label_fractions": [0, 0.5]}}))
+    with pytest.raises(ConfigError, match="classifier_inputs"):
+        load_config(write(tmp_path / "c.yaml", {**BASE, "classifier_inputs": "patch"}))
     with pytest.raises(ConfigError, match="unknown index"):
         load_config(write(tmp_path / "c.yaml", {**BASE, "data": {"indices": ["ndwi9"]}}))
     with pytest.raises(InputError, match="not found"):
@@ -115,11 +117,23 @@ def test_raster_commands_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert raster.main(["finetune", "--config", str(cfg)]) == 0
     assert "test accuracy" in capsys.readouterr().out and (tmp_path / "run" / "classifier.pimc").exists()
+    from pimc_core.input_selection import INPUT_SETS
+    from pimc_core.pixel_model import load_pixel_model
+
+    ft = json.loads((tmp_path / "run" / "finetune.json").read_text())
+    assert ft["inputs"]["inputs"] in INPUT_SETS and ft["inputs"]["reason"]  # auto: chosen on held-out parcels
+    assert load_pixel_model(tmp_path / "run" / "classifier.pimc").classify_modalities == INPUT_SETS[ft["inputs"]["inputs"]]
+    # configured inputs are stored in the model file, and the model scores as finetune reported
+    assert raster.main(["finetune", "--config", str(cfg), "classifier_inputs=temporal"]) == 0
+    ft = json.loads((tmp_path / "run" / "finetune.json").read_text())
+    assert ft["inputs"]["inputs"] == "temporal" and not ft["inputs"]["scores"]
+    assert load_pixel_model(tmp_path / "run" / "classifier.pimc").classify_modalities == ("rp", "series")
     assert raster.main(["evaluate", "--config", str(cfg), f"evaluate.model={tmp_path / 'run' / 'classifier.pimc'}"]) == 0
     rep = json.loads((tmp_path / "run" / "evaluate.json").read_text())
     assert [r["fraction"] for r in rep["rows"]] == [0.5, 1.0]
     assert {"scratch", "pretrained", "linear_probe", "random_forest"} <= set(rep["rows"][0])
     assert 0 <= rep["model"]["accuracy"] <= 1
+    assert rep["model"]["accuracy"] == pytest.approx(ft["test"]["accuracy"], abs=0.011)  # same test pixels, same inputs
     capsys.readouterr()
     assert raster.main(["forecast", "--config", str(cfg)]) == 0
     fc = json.loads((tmp_path / "run" / "forecast.json").read_text())

@@ -32,6 +32,12 @@ PimcModelConfig` fields), ``pretrain`` (:class:`pimc_core.pretrain.PretrainConfi
 ``finetune`` (:class:`pimc_core.finetune.FinetuneConfig`), ``forecast``
 (:class:`pimc_core.fit.ForecastConfig`), ``evaluate`` (:class:`EvalConfig`), ``seed``,
 ``device``, ``threads``.
+
+``classifier_inputs`` [``auto``] what the classifier written by ``finetune`` reads at prediction,
+as in ``pimc fit``: ``all`` (recurrence plots, series, patch), ``temporal`` (no patch) or
+``auto`` (the better of the two on labelled parcels held out from a trial fine-tuning,
+:func:`pimc_core.input_selection.choose_classifier_inputs`). ``evaluate`` compares encoders
+and always reads every input.
 """
 
 from __future__ import annotations
@@ -129,10 +135,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
+    classifier_inputs: str = "auto"
 
     def __post_init__(self) -> None:
+        from pimc_core.input_selection import check_inputs_setting
+
         if not self.sources:
             raise ConfigError("config: 'sources' must list at least one stack ({path: ..., labels: ...})")
+        check_inputs_setting(self.classifier_inputs)
 
     @property
     def output(self) -> Path:

@@ -6,8 +6,10 @@
   ``{out_dir}/pretrained.pimc``. Under ``torchrun`` (``WORLD_SIZE`` set) pretraining runs DDP;
   rank 0 writes checkpoints, logs and the model.
 * ``finetune`` — classifier on the training labels, from ``init`` (default
-  ``{out_dir}/pretrained.pimc`` when present, else from scratch); writes
-  ``{out_dir}/classifier.pimc`` and, with ``test_labels``, ``{out_dir}/finetune.json``.
+  ``{out_dir}/pretrained.pimc`` when present, else from scratch), reading the inputs
+  ``classifier_inputs`` names (``auto``: chosen on held-out labelled parcels, as ``pimc fit``
+  does); writes ``{out_dir}/classifier.pimc`` and ``{out_dir}/finetune.json`` (with
+  ``test_labels``: the test metrics of the saved classifier).
 * ``evaluate`` — on the test labels: for each ``evaluate.label_fractions`` share of the
   labelled parcels, a pretrained network fine-tuned vs the same network trained from scratch,
   a linear probe (logistic regression) on the pretrained embeddings and a random forest on the
@@ -132,7 +134,8 @@ class _Run:
         return PixelSamples.concat(parts)
 
     def labelled(self, seed: int, per_class: int | None):
-        """Labelled training pixels of every source, with their parcel ids."""
+        """Labelled training pixels of every source, with their parcel ids (connected regions of one class)."""
+        from pimc_core.input_selection import labelled_regions
         from pimc_core.pixel_samples import PixelSamples, sample_pixels
 
         parts, parcels = [], []
@@ -142,9 +145,9 @@ class _Run:
                 continue
             s = sample_pixels(ts, labels=lm, per_class=per_class, seed=seed + 7 + 101 * i,
                               target_dates=self.target(ts), progress=True, **self.sample_kw)
-            pmap, npar = _parcels(lm.array)
+            pmap = labelled_regions(lm.array)
             parcels.append(pmap[s.rows, s.cols] + offset)
-            offset += npar
+            offset += int(pmap.max())
             parts.append(s)
         if not parts:
             raise ConfigError("no source has training labels")
@@ -168,19 +171,6 @@ class _Run:
             s.labels = tl.array[s.rows, s.cols].astype(np.int64)
             parts.append(s)
         return PixelSamples.concat(parts) if parts else None
-
-
-def _parcels(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Connected regions of one class (8-connectivity): (H, W) parcel ids (0 = unlabelled), count."""
-    from scipy import ndimage
-
-    out = np.zeros(labels.shape, np.int64)
-    n = 0
-    for c in np.unique(labels[labels > 0]):
-        lab, k = ndimage.label(labels == c, structure=np.ones((3, 3)))
-        out[lab > 0] = lab[lab > 0] + n
-        n += k
-    return out, n
 
 
 # ============================================================================ networks
@@ -279,21 +269,28 @@ def run_pretrain(cfg: TrainConfig) -> dict[str, Any]:
     return summary
 
 
-def _finetune_one(cfg: TrainConfig, run: _Run, train, init: Path | None, device, ft=None):
-    from pimc_core.finetune import finetune_classifier
-
+def _classifier_net(cfg: TrainConfig, run: _Run, train, init: Path | None):
     net = _net(cfg, train, n_classes=len(run.class_ids))
     if init is not None:
         _init_from(net, init)
+    return net
+
+
+def _finetune_one(cfg: TrainConfig, run: _Run, train, init: Path | None, device, ft=None):
+    from pimc_core.finetune import finetune_classifier
+
+    net = _classifier_net(cfg, run, train, init)
     hist = finetune_classifier(net, train.series, train.patches, train.labels, run.class_ids,
                                dataclasses.replace(ft or cfg.finetune, seed=cfg.seed), device=device, progress=True)
     return net, hist
 
 
-def _score(net, samples, class_ids, device) -> dict[str, Any]:
+def _score(net, samples, class_ids, device, modalities: Sequence[str] | None = None) -> dict[str, Any]:
+    """Test metrics of ``net`` reading ``modalities`` (None: all); patches are given only with ``patch``."""
     from pimc_core.finetune import classification_metrics, predict_proba
 
-    p = predict_proba(net, samples.series, samples.patches, device=device)
+    p = predict_proba(net, samples.series, samples.patches if modalities is None or "patch" in modalities else None,
+                      device=device)
     m = classification_metrics(samples.labels, np.asarray(class_ids)[p.argmax(1)], class_ids)
     return {k: v for k, v in m.items() if k != "confusion"} | {"confusion": m.get("confusion")}
 
@@ -305,19 +302,33 @@ def run_finetune(cfg: TrainConfig) -> dict[str, Any]:
     if not dist_info().is_main:
         return {}
     t0 = time.perf_counter()
+    from pimc_core.finetune import finetune_classifier
+    from pimc_core.input_selection import InputChoice, choose_classifier_inputs
+
     run = _Run(cfg, need_labels=True)
-    train, _ = run.labelled(cfg.seed, cfg.data.per_class or None)
+    train, parcels = run.labelled(cfg.seed, cfg.data.per_class or None)
     init = _init_path(cfg)
     _log(f"fine-tuning on {len(train)} labelled pixels ({'from ' + str(init) if init else 'from scratch'})")
     dev = _device(cfg)
-    net, hist = _finetune_one(cfg, run, train, init, dev)
+    ft = dataclasses.replace(cfg.finetune, seed=cfg.seed)
+    net = _classifier_net(cfg, run, train, init)
+    if cfg.classifier_inputs == "auto":
+        choice = choose_classifier_inputs(net, train.series, train.patches, train.labels, parcels, run.class_ids, ft,
+                                          device=dev, progress=True)
+    else:
+        choice = InputChoice(cfg.classifier_inputs, {}, reason=f"classifier_inputs: {cfg.classifier_inputs} (configured)")
+    _log(f"classifier inputs: {choice.inputs} ({choice.reason})")
+    modalities = choice.modalities(train.patches is not None)
+    hist = finetune_classifier(net, train.series, train.patches, train.labels, run.class_ids, ft, device=dev,
+                               progress=True)
+    hist["inputs"] = choice.summary()
     summary: dict[str, Any] = {"command": "finetune", "init": str(init) if init else None, "labelled": len(train), **hist}
     test = run.test(cfg.evaluate.test_samples, cfg.seed)
     if test is not None:
-        summary["test"] = _score(net, test, run.class_ids, dev)
+        summary["test"] = _score(net, test, run.class_ids, dev, modalities)
     path = _save(net, cfg.output / "classifier.pimc", run, train,
                  {"workflow": "python -m training finetune", "config": cfg.to_dict(), "finetune": hist,
-                  "test": summary.get("test")}, classes=run.table)
+                  "test": summary.get("test"), "classify_modalities": modalities}, classes=run.table)
     summary["model"] = str(path)
     summary["seconds_total"] = round(time.perf_counter() - t0, 1)
     _write_json(cfg.output / "finetune.json", summary)
