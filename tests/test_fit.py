@@ -169,6 +169,20 @@ def test_vector_labels_and_grid_dates(stack, tmp_path):
     assert "forecast" not in model.outputs
 
 
+def test_fit_is_deterministic_by_seed(stack, tmp_path):
+    """Same seed, same thread count: the same weights, bit for bit; another seed: other weights."""
+    from safetensors.numpy import load_file
+
+    weights = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        out = tmp_path / f"{name}.pimc"
+        fit(stack.manifest, stack.labels_sparse, out, config={**TINY, "seed": seed}, progress=False, log=lambda m: None)
+        weights.append(load_file(str(out)))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert any(not np.array_equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
 def test_fit_config_is_checked(tmp_path):
     with pytest.raises(ConfigError, match="'stepz'"):
         FitConfig.from_dict({"pretrain": {"stepz": 3}})
