@@ -670,7 +670,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
                                               device=dev, progress=progress)
             stages["input_selection"] = time.perf_counter() - t0
         else:
-            choice = InputChoice(cfg.classifier_inputs, {}, reason=f"classifier_inputs: {cfg.classifier_inputs} (configured)")
+            choice = InputChoice.configured(cfg.classifier_inputs)
         say(f"classifier inputs: {choice.inputs} ({choice.reason})")
         t0 = time.perf_counter()
         ft_summary = finetune_classifier(net, lab.series, lab.patches, lab.labels, class_ids, fcfg, device=dev,

@@ -104,6 +104,11 @@ class InputChoice:
                 "held_out_regions": self.held_out_regions, "held_out_pixels": self.held_out_pixels,
                 "reason": self.reason}
 
+    @classmethod
+    def configured(cls, inputs: str) -> "InputChoice":
+        """The input set named by the configuration (``classifier_inputs`` other than ``auto``): not validated."""
+        return cls(inputs, {}, reason=f"classifier_inputs: {inputs} (configured)")
+
     def modalities(self, patches_given: bool) -> list[str]:
         """The modalities the classifier reads (``training.classify_modalities`` of the model file)."""
         return [m for m in INPUT_SETS[self.inputs] if m != "patch" or patches_given]

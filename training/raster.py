@@ -316,7 +316,7 @@ def run_finetune(cfg: TrainConfig) -> dict[str, Any]:
         choice = choose_classifier_inputs(net, train.series, train.patches, train.labels, parcels, run.class_ids, ft,
                                           device=dev, progress=True)
     else:
-        choice = InputChoice(cfg.classifier_inputs, {}, reason=f"classifier_inputs: {cfg.classifier_inputs} (configured)")
+        choice = InputChoice.configured(cfg.classifier_inputs)
     _log(f"classifier inputs: {choice.inputs} ({choice.reason})")
     modalities = choice.modalities(train.patches is not None)
     hist = finetune_classifier(net, train.series, train.patches, train.labels, run.class_ids, ft, device=dev,
