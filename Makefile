@@ -13,7 +13,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND ?= Agg
 
-.PHONY: setup apt venv demo test bench clean plugin-zip install-plugin
+.PHONY: setup apt venv peers demo test bench clean plugin-zip install-plugin
 
 setup: $(PIP_STAMP)
 
@@ -38,13 +38,21 @@ $(PIP_STAMP): $(VENV)/bin/python requirements.txt requirements-dev.txt pyproject
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@rm -f $(STAMPS)/pip-*; touch $@
 
+# published peers (aeon's MiniRocket / MultiRocket) for `make bench`: a separate venv, since aeon
+# needs numpy >= 2 and Debian's GDAL bindings (in the project's venv) need numpy < 2
+peers: $(STAMPS)/peers
+$(STAMPS)/peers: | $(STAMPS)/apt
+	/usr/bin/python3 -m venv .venv-peers
+	.venv-peers/bin/python -m pip install -q aeon==1.6.0
+	@touch $@
+
 demo: setup
 	$(PY) -m pimc_core.demo --out $(OUT)
 
 test: setup
 	$(PY) -m pytest -q tests
 
-bench: setup
+bench: setup peers
 	$(PY) -m benchmarks.run_all --out docs/BENCHMARKS.md
 
 plugin-zip:
@@ -55,4 +63,4 @@ install-plugin: plugin-zip
 	/usr/bin/python3 scripts/install_plugin.py
 
 clean:
-	rm -rf $(STAMPS) $(VENV) demo_out bench_out *.egg-info
+	rm -rf $(STAMPS) $(VENV) .venv-peers demo_out bench_out *.egg-info

@@ -11,9 +11,10 @@ each series with its own timing shift, vigour, base level, noise and cloud dips.
 was written once, from that description, and not adjusted to any method's score. What the figures
 measure: the wall time of the command as a user runs it (a subprocess, load + fit + predict +
 report) against the 15-minute limit on this machine, and its accuracy next to a RandomForest
-(500 trees) on the raw values and our random-kernel transform (MiniRocket/MultiRocket-style,
-:mod:`pimc_core.random_kernels`, 10,000 features) with its ridge classifier alone. They are not
-the published MiniRocket/MultiRocket implementations, and a generated table says nothing about
+(500 trees) on the raw values, our random-kernel transform (MiniRocket/MultiRocket-style,
+:mod:`pimc_core.random_kernels`, 10,000 features) with its ridge classifier alone, and the
+published implementations of MiniRocket and MultiRocket (aeon, run from the peers venv that
+``make peers`` builds, :mod:`benchmarks.aeon_peers`). A generated table says nothing about
 accuracy on real crops; it checks scale, time and the relative standing of the methods.
 """
 
@@ -124,7 +125,20 @@ def run(seed: int = 0, budget: float = 600.0, root: Path = Path("bench_out/serie
     out["random_kernels"] = {**_scores(y_te, pred), "seconds": round(time.perf_counter() - t0, 1),
                              "features": int(tr.n_features_out_)}
     print(f"random kernels + ridge: {out['random_kernels']}", flush=True)
+
+    from benchmarks.peers import aeon_scores
+
+    out["aeon"] = aeon_scores(d / "TRAIN.tsv", d / "TEST.tsv", seed)
+    print(f"aeon peers: {out['aeon']}", flush=True)
     return out
+
+
+def _aeon_rows(aeon: dict | str | None) -> list[str]:
+    """Table rows of aeon's MiniRocket / MultiRocket (:mod:`benchmarks.aeon_peers`), or one saying why they are missing."""
+    if not isinstance(aeon, dict):
+        return [f"| MiniRocket, MultiRocket (aeon) | not run: {aeon or 'peers venv missing (make peers)'} | | |"]
+    names = {"minirocket": "MiniRocket (aeon 1.6.0, defaults)", "multirocket": "MultiRocket (aeon 1.6.0, defaults)"}
+    return [f"| {names[k]} | {v['accuracy']:.4f} | {v['macro_f1']:.4f} | {v['seconds']:.0f} |" for k, v in aeon.items()]
 
 
 def markdown(res: dict) -> str:
@@ -142,6 +156,7 @@ def markdown(res: dict) -> str:
         f"| RandomForest, 500 trees, raw values | {rf['accuracy']:.4f} | {rf['macro_f1']:.4f} | {rf['seconds']:.0f} |",
         f"| random-kernel transform ({rk['features']} features) + ridge, our code | {rk['accuracy']:.4f} | "
         f"{rk['macro_f1']:.4f} | {rk['seconds']:.0f} |",
+        *_aeon_rows(res.get("aeon")),
         "",
         f"The command took {p['seconds'] / 60:.1f} min against the 15-minute limit ({p['threads']} torch thread(s)).",
     ])

@@ -1,8 +1,8 @@
 """`make bench`: run every benchmark and write docs/BENCHMARKS.md with machine and date.
 
 Each benchmark module exposes ``run(**kw) -> dict`` and ``markdown(result) -> str``.
-``--only NAME`` runs the sections whose module name contains NAME (the file is then
-rewritten with those sections only).
+``--only NAME[,NAME…]`` runs the sections whose module name contains a NAME (the file is then
+rewritten with those sections only; with ``--update`` the others are kept).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ SECTIONS = [
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
     ("Pixel-series table of the held-out benchmark's size: training series vs peers", "benchmarks.bench_series_table", {}),
+    ("Real UCR tables (shipped in aeon's wheel): training series vs peers", "benchmarks.bench_ucr_real", {}),
 ]
 
 
@@ -62,10 +63,15 @@ def _sections(text: str) -> dict[str, str]:
     return out
 
 
+def _selected(only: str | None, mod_name: str) -> bool:
+    """Whether ``--only`` (``None``: everything; else comma-separated parts of module names) picks ``mod_name``."""
+    return only is None or any(part and part in mod_name for part in only.split(","))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="docs/BENCHMARKS.md")
-    ap.add_argument("--only", help="run only sections whose module name contains this")
+    ap.add_argument("--only", help="run only sections whose module name contains this (several: comma-separated)")
     ap.add_argument("--update", action="store_true",
                     help="with --only: replace those sections in the existing file, keep the others")
     a = ap.parse_args()
@@ -80,8 +86,16 @@ def main() -> None:
     ]
     out = Path(a.out)
     kept = _sections(out.read_text()) if a.update and out.exists() else {}
+    if kept:  # the file's header stays true: it says when and from which commit each part was written
+        ran = [title for title, mod_name, _ in SECTIONS if _selected(a.only, mod_name)]
+        parts = out.read_text().split("\n## ", 1)[0].rstrip().splitlines() + [
+            "",
+            f"Updated on {dt.date.today().isoformat()}, commit {commit or '?'}, by `python -m benchmarks.run_all --only "
+            f"{a.only} --update`: {'; '.join(ran)}.",
+            "",
+        ]
     for title, mod_name, kw in SECTIONS:
-        if a.only and a.only not in mod_name:
+        if not _selected(a.only, mod_name):
             if title in kept:
                 parts += [kept[title], ""]
             continue
