@@ -1072,8 +1072,10 @@ def _md_real(rep: dict[str, Any], real: dict[str, Any]) -> list[str]:
           + "): six single-date 120 × 120 px patches with patch-level multi-labels — no time series and no pixel "
             "labels; not evaluated.",
           "",
-          "**Not reachable here**: PASTIS, EuroSAT and the UCR archive (the loaders are tested on fixtures in their "
-          "formats only); Debian's `r-cran-satellite` Landsat scenes have two dates and no labels.", ""]
+          "**Not reachable here**: PASTIS, EuroSAT and the UCR archive as a whole (the loaders are tested on fixtures "
+          "in their formats only); Debian's `r-cran-satellite` Landsat scenes have two dates and no labels. Seven small "
+          "real UCR tables do ship in aeon's wheel: `python -m training series` against RandomForest, MiniRocket and "
+          "MultiRocket on them is in [BENCHMARKS.md](BENCHMARKS.md) (`python -m benchmarks.bench_ucr_real`).", ""]
     return L
 
 
