@@ -6,7 +6,8 @@ Pipeline (:class:`SeriesClassifier`):
 1. **Preparation** — gaps (NaN) are filled linearly in time (:func:`pimc_core.gapfill.fill_gaps`);
    values are standardised with one mean / std per channel computed on the *training* series, so
    the series level is kept (NDVI 0.8 and 0.3 stay different). Very long series are
-   average-pooled to ``max_length`` steps.
+   average-pooled to ``max_length`` steps for the CNNs (the random-kernel member sees up to
+   ``rk_max_length`` steps).
 2. **Model** (:class:`PixelSeriesNet`) — two encoders of the same pixel:
 
    * an :class:`~pimc_core.models.RPEncoder` over recurrence plots ``|x_i - x_j|`` computed on the
@@ -100,7 +101,7 @@ class SeriesModelConfig:
         diff_channel: Feed first differences to the series encoder as an extra channel.
         embed_dim: Embedding size of each encoder.
         dropout: Dropout in the encoders and the classifier.
-        max_length: Longest series fed to the model; longer ones are average-pooled.
+        max_length: Longest series fed to the CNNs; longer ones are average-pooled.
         pretrain: Run PIMC contrastive pretraining (needs both branches).
         pretrain_share: Share of the training budget given to pretraining.
         pretrain_max_epochs: Cap on pretraining epochs (over train + unlabelled series).
@@ -138,6 +139,11 @@ class SeriesModelConfig:
             :class:`~pimc_core.random_kernels.CompetingKernelTransform`, 8 kernels a group) whose
             features join the random-kernel features before the ridge; ``0`` (default) leaves them out:
             on the generated 24-class table they did not help (0.846 with 64 groups vs 0.848 without).
+        rk_max_length: Longest series the random-kernel member sees (longer ones are
+            average-pooled to this many steps). It is separate from ``max_length`` because the
+            kernel features cost only linearly in the length: long series keep their detail for
+            this member while the CNNs see them pooled. When the full-length estimate exceeds
+            ``rk_max_share`` of the budget, the member falls back to the CNNs' length.
     """
 
     branches: tuple[str, ...] = ("series",)
@@ -181,6 +187,7 @@ class SeriesModelConfig:
     rk_max_share: float = 0.5
     rk_folds: int = 5
     rk_hydra_groups: int = 0
+    rk_max_length: int = 2048
 
     def __post_init__(self) -> None:
         if isinstance(self.branches, str):
@@ -193,6 +200,7 @@ class SeriesModelConfig:
             "rp_depth": 1, "rp_size": 2, "rp_stem_stride": 1, "embed_dim": 1, "max_length": 2,
             "pretrain_max_epochs": 0, "proj_dim": 1, "min_epochs": 1, "max_epochs": 1, "ensemble": 1,
             "batch_size": 2, "pretrain_batch_size": 2, "seed": 0, "threads": 0, "rk_features": 336, "rk_folds": 2, "rk_hydra_groups": 0,
+            "rk_max_length": 9,
         }
         for name, lo in ints.items():
             v = getattr(self, name)
@@ -331,8 +339,9 @@ class SeriesStandardizer:
         self.length = min(X.shape[-1], max_length)
         return self
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """``(N, T)`` / ``(N, C, T)`` raw series → ``(N, C, length)`` float32 standardised.
+    def transform(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
+        """``(N, T)`` / ``(N, C, T)`` raw series → ``(N, C, L)`` float32 standardised, with
+        ``L = min(length, raw_length)`` (``length`` defaults to :attr:`length`).
 
         Series without any valid value become all-zero (the training mean).
 
@@ -347,8 +356,9 @@ class SeriesStandardizer:
         filled, _ = _fill_gaps(X)
         Z = (filled - self.mean[None, :, None]) / self.std[None, :, None]
         Z = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-        if self.length < Z.shape[-1]:
-            Z = F.adaptive_avg_pool1d(torch.from_numpy(Z), self.length).numpy()
+        out_len = self.length if length is None else int(length)
+        if out_len < Z.shape[-1]:
+            Z = F.adaptive_avg_pool1d(torch.from_numpy(Z), out_len).numpy()
         return np.ascontiguousarray(Z, dtype=np.float32)
 
     def state_dict(self) -> dict[str, Any]:
@@ -582,6 +592,8 @@ class SeriesClassifier:
         rk_hydra: The competing-kernel transform whose features join it (``None`` when
             ``rk_hydra_groups`` is 0 or the member is off / skipped).
         rk_ridge: Its :class:`~pimc_core.random_kernels.RidgeLOO` classifier.
+        rk_length: Time steps of the series that member sees (``rk_max_length`` or the CNNs'
+            ``max_length`` pooling).
         cnn_weight: Weight of the CNN ensemble's probabilities; ``1 - cnn_weight`` goes to the
             random-kernel member.
         history: Timings and choices of the last :meth:`fit` (epochs, members, losses).
@@ -605,6 +617,7 @@ class SeriesClassifier:
         self.rk_hydra: CompetingKernelTransform | None = None
         self.rk_ridge: RidgeLOO | None = None
         self.rk_beta = 1.0  # inverse temperature of the ridge's decision values
+        self.rk_length = 0  # time steps the random-kernel member sees
         self.cnn_beta = 1.0  # inverse temperature of the CNN members' logits
         self.cnn_weight = 1.0  # weight of the CNN ensemble in the mixture (1 - it: ridge)
 
@@ -838,27 +851,39 @@ class SeriesClassifier:
         t_eig = (time.perf_counter() - t0) * max(m / s, 1.0) ** 2.7
         return t_gram + t_eig + 2e-8 * n * p * 10  # + standardising and the products of the fit
 
-    def _fit_random_kernels(self, Z: torch.Tensor, y_idx: np.ndarray, k: int, n_pred: int, hist: dict[str, Any]) -> float:
-        """Fit the random-kernel member on standardised series ``Z (n, C, T)``.
+    def _fit_random_kernels(self, X: np.ndarray, Z: torch.Tensor, y_idx: np.ndarray, k: int, n_pred: int, hist: dict[str, Any]) -> float:
+        """Fit the random-kernel member on the training series: raw ``X (n, C, T_raw)`` and the
+        CNNs' standardised ``Z (n, C, T)``. The member sees ``X`` standardised and pooled to at
+        most ``rk_max_length`` steps, or ``Z`` when that would not fit ``rk_max_share`` of the
+        budget.
 
         Returns:
             Estimated seconds it will need to score the ``n_pred`` series to predict (0 when
             the member was skipped).
         """
         cfg = self.config
+        assert self.standardizer is not None
         t0 = time.perf_counter()
-        Zn = Z.detach().cpu().numpy()
-        n = Zn.shape[0]
-        tr = RandomKernelTransform(cfg.rk_features, seed=cfg.seed).fit(Zn)
-        hy = CompetingKernelTransform(cfg.rk_hydra_groups, seed=cfg.seed).fit(Zn[: min(n, 4096)]) if cfg.rk_hydra_groups else None
-        sps = tr.seconds_per_series(Zn, 64) + (hy.seconds_per_series(Zn, 64) if hy is not None else 0.0)
-        p_out = tr.n_features_out_ + (hy.n_features_out_ if hy is not None else 0)
-        est = sps * (n + n_pred) + self._ridge_seconds_estimate(n, p_out)
-        hist["rk_estimated_seconds"] = round(est, 1)
-        if est > cfg.rk_max_share * cfg.budget_s:
-            self.log(f"[plan] random-kernel member skipped: ~{est:.0f}s > {cfg.rk_max_share:.0%} of the budget")
+        n = Z.shape[0]
+        lengths = [min(self.standardizer.raw_length, cfg.rk_max_length)]
+        if lengths[0] > Z.shape[-1]:
+            lengths.append(Z.shape[-1])  # fallback: the CNNs' (pooled) length
+        for length in lengths:
+            Zn = Z.detach().cpu().numpy() if length == Z.shape[-1] else self.standardizer.transform(X, length)
+            tr = RandomKernelTransform(cfg.rk_features, seed=cfg.seed).fit(Zn)
+            hy = CompetingKernelTransform(cfg.rk_hydra_groups, seed=cfg.seed).fit(Zn[: min(n, 4096)]) if cfg.rk_hydra_groups else None
+            sps = tr.seconds_per_series(Zn, 64) + (hy.seconds_per_series(Zn, 64) if hy is not None else 0.0)
+            p_out = tr.n_features_out_ + (hy.n_features_out_ if hy is not None else 0)
+            est = sps * (n + n_pred) + self._ridge_seconds_estimate(n, p_out)
+            hist["rk_estimated_seconds"] = round(est, 1)
+            if est <= cfg.rk_max_share * cfg.budget_s:
+                break
+            self.log(f"[plan] random-kernel member on {length} steps: ~{est:.0f}s > {cfg.rk_max_share:.0%} of the budget")
+        else:
+            self.log("[plan] random-kernel member skipped")
             return 0.0
-        self.rk_transform, self.rk_hydra = tr, hy
+        self.rk_transform, self.rk_hydra, self.rk_length = tr, hy, int(Zn.shape[-1])
+        hist["rk_length"] = self.rk_length
         feats = self._rk_features(Zn)
         t_feat = time.perf_counter() - t0
         ridge = RidgeLOO().fit(feats, y_idx, k)
@@ -989,7 +1014,7 @@ class SeriesClassifier:
 
         # ---- random-kernel member first: its measured time comes off the CNN budget --------
         self.rk_transform, self.rk_hydra, self.rk_ridge, self.rk_beta, self.cnn_beta, self.cnn_weight = None, None, None, 1.0, 1.0, 1.0
-        rk_pred_s = self._fit_random_kernels(Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
+        rk_pred_s = self._fit_random_kernels(X, Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
         deadline_total = t_start + cfg.budget_s - rk_pred_s  # keep time to score the predicted series
         folds = None
         if self.rk_ridge is not None:  # CNN member i trains without fold i: out-of-fold evidence
@@ -1199,7 +1224,7 @@ class SeriesClassifier:
                 out[s : s + xb.shape[0]] += torch.softmax(self.cnn_beta * logits.float(), dim=1).cpu().numpy()
         parts = {"cnn": out / len(self.members)}
         if self.rk_ridge is not None:
-            parts["rk"] = self._rk_proba(Zn)
+            parts["rk"] = self._rk_proba(Zn if self.rk_length == Zn.shape[-1] else self.standardizer.transform(X, self.rk_length))
         return parts
 
     @torch.no_grad()

@@ -191,3 +191,31 @@ def test_random_kernel_member_off_or_skipped() -> None:
     skipped = SeriesClassifier({**base, "random_kernels": True, "rk_max_share": 1e-9}).fit(X, y)
     assert skipped.rk_ridge is None and "rk_estimated_seconds" in skipped.history
     np.testing.assert_allclose(skipped.predict_proba(X[:5]), skipped.predict_proba_parts(X[:5])["cnn"])
+
+
+def _detail_table(n: int, t: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes that differ only in a period-2 oscillation: pooling by 4 erases it."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(0.0, 0.3, (n, t))
+    X[y == 1] += np.where(np.arange(t) % 2 == 0, 1.0, -1.0)
+    return X.astype(np.float32), y + 1
+
+
+def test_random_kernel_member_sees_long_series_unpooled(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y = _detail_table(160)
+    base = {**TINY, "epochs": 1, "rk_features": 1000, "budget_s": 600.0, "max_length": 24, "pretrain": False}
+    full = SeriesClassifier(base).fit(X[:120], y[:120])  # rk_max_length 2048 by default
+    assert full.rk_length == 96 and full.history["rk_length"] == 96
+    assert full.standardizer.length == 24  # the CNNs still see the pooled series
+    assert np.mean(full.predict_proba_parts(X[120:])["rk"].argmax(1) == y[120:] - 1) > 0.95
+    pooled = SeriesClassifier({**base, "rk_max_length": 24}).fit(X[:120], y[:120])
+    assert pooled.rk_length == 24
+    assert pooled.history["rk_loo_accuracy"] < 0.75  # the detail is gone: near chance (0.5)
+    # too slow at full length for the budget share: falls back to the CNNs' length, not skipped
+    from pimc_core.random_kernels import RandomKernelTransform
+
+    monkeypatch.setattr(RandomKernelTransform, "seconds_per_series", lambda self, Z, n=64: 1e-3 * Z.shape[-1])
+    monkeypatch.setattr(SeriesClassifier, "_ridge_seconds_estimate", staticmethod(lambda n, p: 0.0))
+    fallback = SeriesClassifier({**base, "rk_max_share": 0.01}).fit(X[:120], y[:120], predict_size=40)
+    assert fallback.rk_ridge is not None and fallback.rk_length == 24  # 160 × 96 ms > 6 s ≥ 160 × 24 ms
