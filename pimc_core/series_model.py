@@ -339,9 +339,14 @@ class SeriesStandardizer:
         self.length = min(X.shape[-1], max_length)
         return self
 
-    def transform(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
-        """``(N, T)`` / ``(N, C, T)`` raw series → ``(N, C, L)`` float32 standardised, with
-        ``L = min(length, raw_length)`` (``length`` defaults to :attr:`length`).
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``(N, T)`` / ``(N, C, T)`` raw series → ``(N, C, length)`` float32 standardised
+        (:meth:`standardize`, then :meth:`pool` to :attr:`length`)."""
+        return self.pool(self.standardize(X), self.length)
+
+    def standardize(self, X: np.ndarray) -> np.ndarray:
+        """``(N, T)`` / ``(N, C, T)`` raw series → ``(N, C, raw_length)`` float32, gaps filled and
+        standardised, not pooled.
 
         Series without any valid value become all-zero (the training mean).
 
@@ -355,10 +360,13 @@ class SeriesStandardizer:
             raise InputError(f"series have {X.shape[-1]} time steps but the model was trained on {self.raw_length}")
         filled, _ = _fill_gaps(X)
         Z = (filled - self.mean[None, :, None]) / self.std[None, :, None]
-        Z = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-        out_len = self.length if length is None else int(length)
-        if out_len < Z.shape[-1]:
-            Z = F.adaptive_avg_pool1d(torch.from_numpy(Z), out_len).numpy()
+        return np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+    @staticmethod
+    def pool(Z: np.ndarray, length: int) -> np.ndarray:
+        """``(N, C, T)`` → ``(N, C, min(length, T))`` float32, average-pooled when shorter."""
+        if length < Z.shape[-1]:
+            Z = F.adaptive_avg_pool1d(torch.from_numpy(Z), int(length)).numpy()
         return np.ascontiguousarray(Z, dtype=np.float32)
 
     def state_dict(self) -> dict[str, Any]:
@@ -592,8 +600,6 @@ class SeriesClassifier:
         rk_hydra: The competing-kernel transform whose features join it (``None`` when
             ``rk_hydra_groups`` is 0 or the member is off / skipped).
         rk_ridge: Its :class:`~pimc_core.random_kernels.RidgeLOO` classifier.
-        rk_length: Time steps of the series that member sees (``rk_max_length`` or the CNNs'
-            ``max_length`` pooling).
         cnn_weight: Weight of the CNN ensemble's probabilities; ``1 - cnn_weight`` goes to the
             random-kernel member.
         history: Timings and choices of the last :meth:`fit` (epochs, members, losses).
@@ -617,7 +623,6 @@ class SeriesClassifier:
         self.rk_hydra: CompetingKernelTransform | None = None
         self.rk_ridge: RidgeLOO | None = None
         self.rk_beta = 1.0  # inverse temperature of the ridge's decision values
-        self.rk_length = 0  # time steps the random-kernel member sees
         self.cnn_beta = 1.0  # inverse temperature of the CNN members' logits
         self.cnn_weight = 1.0  # weight of the CNN ensemble in the mixture (1 - it: ridge)
 
@@ -851,25 +856,24 @@ class SeriesClassifier:
         t_eig = (time.perf_counter() - t0) * max(m / s, 1.0) ** 2.7
         return t_gram + t_eig + 2e-8 * n * p * 10  # + standardising and the products of the fit
 
-    def _fit_random_kernels(self, X: np.ndarray, Z: torch.Tensor, y_idx: np.ndarray, k: int, n_pred: int, hist: dict[str, Any]) -> float:
-        """Fit the random-kernel member on the training series: raw ``X (n, C, T_raw)`` and the
-        CNNs' standardised ``Z (n, C, T)``. The member sees ``X`` standardised and pooled to at
-        most ``rk_max_length`` steps, or ``Z`` when that would not fit ``rk_max_share`` of the
-        budget.
+    def _fit_random_kernels(self, Z_full: np.ndarray, Z: torch.Tensor, y_idx: np.ndarray, k: int, n_pred: int, hist: dict[str, Any]) -> float:
+        """Fit the random-kernel member on the training series, standardised: unpooled
+        ``Z_full (n, C, T_raw)`` and the CNNs' pooled ``Z (n, C, T)``. The member sees ``Z_full``
+        pooled to at most ``rk_max_length`` steps, or ``Z`` when that would not fit
+        ``rk_max_share`` of the budget.
 
         Returns:
             Estimated seconds it will need to score the ``n_pred`` series to predict (0 when
             the member was skipped).
         """
         cfg = self.config
-        assert self.standardizer is not None
         t0 = time.perf_counter()
         n = Z.shape[0]
-        lengths = [min(self.standardizer.raw_length, cfg.rk_max_length)]
+        lengths = [min(Z_full.shape[-1], cfg.rk_max_length)]
         if lengths[0] > Z.shape[-1]:
             lengths.append(Z.shape[-1])  # fallback: the CNNs' (pooled) length
         for length in lengths:
-            Zn = Z.detach().cpu().numpy() if length == Z.shape[-1] else self.standardizer.transform(X, length)
+            Zn = Z.detach().cpu().numpy() if length == Z.shape[-1] else SeriesStandardizer.pool(Z_full, length)
             tr = RandomKernelTransform(cfg.rk_features, seed=cfg.seed).fit(Zn)
             hy = CompetingKernelTransform(cfg.rk_hydra_groups, seed=cfg.seed).fit(Zn[: min(n, 4096)]) if cfg.rk_hydra_groups else None
             sps = tr.seconds_per_series(Zn, 64) + (hy.seconds_per_series(Zn, 64) if hy is not None else 0.0)
@@ -882,7 +886,7 @@ class SeriesClassifier:
         else:
             self.log("[plan] random-kernel member skipped")
             return 0.0
-        self.rk_transform, self.rk_hydra, self.rk_length = tr, hy, int(Zn.shape[-1])
+        self.rk_transform, self.rk_hydra = tr, hy
         hist["rk_length"] = self.rk_length
         feats = self._rk_features(Zn)
         t_feat = time.perf_counter() - t0
@@ -901,6 +905,12 @@ class SeriesClassifier:
         )
         self.log(f"[rk] {p_out} features, ridge alpha {ridge.alpha_:.3g}: leave-one-out accuracy {ridge.loo_accuracy_:.3f} ({time.perf_counter() - t0:.0f}s)")
         return sps * n_pred
+
+    @property
+    def rk_length(self) -> int:
+        """Time steps of the series the random-kernel member sees (``rk_max_length`` or the
+        CNNs' ``max_length``); 0 when the member is off or skipped."""
+        return self.rk_transform.length_ if self.rk_transform is not None else 0
 
     def _rk_features(self, Z: np.ndarray) -> np.ndarray:
         """Random-kernel (and competing-kernel) features ``(N, p)`` of standardised series ``(N, C, T)``."""
@@ -997,7 +1007,8 @@ class SeriesClassifier:
         if len(self.classes_) < 2:
             raise InputError(f"need at least two classes to train a classifier; got {len(self.classes_)}")
         self.standardizer = SeriesStandardizer().fit(X, cfg.max_length)
-        Z = torch.from_numpy(self.standardizer.transform(X)).to(self.device)
+        Z_full = self.standardizer.standardize(X)
+        Z = torch.from_numpy(self.standardizer.pool(Z_full, self.standardizer.length)).to(self.device)
         Yt = torch.from_numpy(y_idx.astype(np.int64)).to(self.device)
         n, c, t = Z.shape
         k = len(self.classes_)
@@ -1014,7 +1025,7 @@ class SeriesClassifier:
 
         # ---- random-kernel member first: its measured time comes off the CNN budget --------
         self.rk_transform, self.rk_hydra, self.rk_ridge, self.rk_beta, self.cnn_beta, self.cnn_weight = None, None, None, 1.0, 1.0, 1.0
-        rk_pred_s = self._fit_random_kernels(X, Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
+        rk_pred_s = self._fit_random_kernels(Z_full, Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
         deadline_total = t_start + cfg.budget_s - rk_pred_s  # keep time to score the predicted series
         folds = None
         if self.rk_ridge is not None:  # CNN member i trains without fold i: out-of-fold evidence
@@ -1209,7 +1220,8 @@ class SeriesClassifier:
         when the random-kernel member was fitted); arguments as :meth:`predict_proba`."""
         if not self.members or self.standardizer is None:
             raise RuntimeError("SeriesClassifier is not fitted")
-        Zn = self.standardizer.transform(X)
+        Z_full = self.standardizer.standardize(X)
+        Zn = self.standardizer.pool(Z_full, self.standardizer.length)
         Z = torch.from_numpy(Zn)
         out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
         for net in self.members:
@@ -1224,7 +1236,7 @@ class SeriesClassifier:
                 out[s : s + xb.shape[0]] += torch.softmax(self.cnn_beta * logits.float(), dim=1).cpu().numpy()
         parts = {"cnn": out / len(self.members)}
         if self.rk_ridge is not None:
-            parts["rk"] = self._rk_proba(Zn if self.rk_length == Zn.shape[-1] else self.standardizer.transform(X, self.rk_length))
+            parts["rk"] = self._rk_proba(Zn if self.rk_length == Zn.shape[-1] else self.standardizer.pool(Z_full, self.rk_length))
         return parts
 
     @torch.no_grad()
