@@ -13,7 +13,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND ?= Agg
 
-.PHONY: setup apt venv peers demo test bench clean plugin-zip install-plugin
+.PHONY: setup apt venv peers demo test lint bench clean plugin-zip install-plugin
 
 setup: $(PIP_STAMP)
 
@@ -49,8 +49,12 @@ $(STAMPS)/peers: | $(STAMPS)/apt
 demo: setup
 	$(PY) -m pimc_core.demo --out $(OUT)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q tests
+
+# ruff's rules are in pyproject.toml; `make test` fails on any finding
+lint: setup
+	$(PY) -m ruff check .
 
 bench: setup peers
 	$(PY) -m benchmarks.run_all --out docs/BENCHMARKS.md

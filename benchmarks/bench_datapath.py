@@ -20,7 +20,7 @@ from benchmarks import peak_rss_mb
 
 def ensure_stack(root: Path, size: int, n_dates: int, seed: int = 1) -> Path:
     """Write (once) a synthetic stack of the given size; returns its manifest."""
-    from pimc_core.sample_data import make_synthetic
+    from pimc_core.datasets.synthetic import make_synthetic
 
     folder = root / f"synthetic_{size}_{n_dates}"
     manifest = folder / "manifest.yaml"
@@ -34,9 +34,9 @@ def measure(manifest: Path, block: int) -> dict:
     """Stream the stack in blocks; time each stage. Returns seconds per stage and peak RSS."""
     import torch
 
-    from pimc_core.gapfill import fill_gaps
-    from pimc_core.indices import compute_indices
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.gapfill import fill_gaps
+    from pimc_core.series.indices import compute_indices
 
     torch.set_num_threads(2)
     t_open = time.perf_counter()

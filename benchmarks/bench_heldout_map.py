@@ -41,7 +41,7 @@ def _run(args: list[str]) -> float:
 def run(seeds: tuple[int, ...] = (11, 12, 13), size: int = 256, n_dates: int = 30,
         root: Path = Path("bench_out/heldout")) -> dict:
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
-    from pimc_core.model_file import read_metadata
+    from pimc_core.models.model_file import read_metadata
 
     rows = []
     for seed in seeds:
@@ -73,7 +73,8 @@ def markdown(res: dict) -> str:
         "whose labels were withheld (`labels.tif` minus `labels_sparse.tif`), next to a RandomForest "
         "(300 trees) on the gap-filled NDVI/EVI/SAVI series of every labelled pixel.",
         "",
-        "| seed | held-out px | PIMC OA | RF OA | Δ OA | PIMC macro-F1 | RF macro-F1 | classifier inputs (held-out regions: all / temporal) | fit (s) | classify (s) |",
+        "| seed | held-out px | PIMC OA | RF OA | Δ OA | PIMC macro-F1 | RF macro-F1 | "
+        "classifier inputs (held-out regions: all / temporal) | fit (s) | classify (s) |",
         "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:

@@ -1,4 +1,4 @@
-"""Benchmark: map inference (:func:`pimc_core.inference.run_inference`) — peak memory of a
+"""Benchmark: map inference (:func:`pimc_core.maps.engine.run_inference`) — peak memory of a
 4096×4096 region against a 1024×1024 one, and pixels per second with the time per stage.
 
 ``python -m benchmarks.bench_inference`` (defaults: 1024² and 4096² synthetic stacks of 12
@@ -6,7 +6,7 @@ dates, blocks of 256 px, batches of 4096 pixels, products classes + confidence +
 model ``auto``). Small check: ``python -m benchmarks.bench_inference --size 256 --big 1024
 --dates 6``.
 
-* **Stacks**: synthetic Sentinel-2-like (:func:`pimc_core.sample_data.make_synthetic`, seed 1,
+* **Stacks**: synthetic Sentinel-2-like (:func:`pimc_core.datasets.synthetic.make_synthetic`, seed 1,
   the stacks :mod:`benchmarks.bench_datapath` uses), generated once under ``bench_out/``. 12
   dates keep the 4096² stack to 1.5 GB and ~2-5 minutes of generation (2 cores); memory per window
   grows with the date count, so the ratio is measured at one date count for both sizes.
@@ -77,7 +77,7 @@ def _gdal_cachemax() -> str:
     if os.environ.get("GDAL_CACHEMAX"):
         return f"GDAL_CACHEMAX={os.environ['GDAL_CACHEMAX']}"
     try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
         return f"default, 5 % of the RAM = {kb * 0.05 / 1024:.0f} MB"
     except (OSError, StopIteration, ValueError):
         return "default, 5 % of the RAM"
@@ -106,7 +106,7 @@ def _child(args: list[str], what: str) -> dict:
 def _sparse_region(grid, block: int, side: int):
     """The whole raster as region window, inside = one ``side``² square centred in every
     ``block``-aligned window (pixel-aligned, so exactly ``side``² pixel centres per window)."""
-    from pimc_core.regions import Region
+    from pimc_core.io.regions import Region
 
     polys = []
     for win in grid.windows(block):
@@ -128,9 +128,9 @@ def measure(manifest: Path, model_ref: str, *, block: int, batch_size: int, prod
 
     if threads:
         torch.set_num_threads(threads)
-    from pimc_core.cli_maps import model_reference
-    from pimc_core.inference import load_model, model_products, run_inference
-    from pimc_core.timeseries import open_series
+    from pimc_core.cli.maps import model_reference
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.engine import load_model, model_products, run_inference
 
     ts = open_series(manifest)
     t0 = time.perf_counter()
@@ -327,7 +327,7 @@ def _model_text(res: dict) -> list[str]:
                 f"(`pimc_core.fit.fit`) on a {f.get('fit_stack', '?')} synthetic stack with its default "
                 f"architecture and shortened training (speed and memory depend on the architecture only): "
                 f"`{Path(mod['ref']).name}`{' (cached)' if f.get('cached') else ''}. {f.get('summary', '')}",
-                f"", f"`{small['model_repr']}`"]
+                "", f"`{small['model_repr']}`"]
     return [f"**Model: PIMC** (`{small['model_type']}`) from `{mod['ref']}`.", "", f"`{small['model_repr']}`"]
 
 
@@ -372,7 +372,8 @@ def markdown(res: dict) -> str:
         "",
         f"Ratio of the peaks {m}²/{n}²: **{res['ratio']:.2f}×** (target ≤ {res['target_ratio']}×: "
         f"**{'met' if ratio_ok else 'NOT met'}**) for {m * m / (n * n):.0f}× the pixels. Peaks are "
-        f"VmHWM of the process so far (MB; not `ru_maxrss`, which a child inherits from its parent). GDAL block cache: {s['gdal_cachemax']}."
+        f"VmHWM of the process so far (MB; not `ru_maxrss`, which a child inherits from its parent). "
+        f"GDAL block cache: {s['gdal_cachemax']}."
         + (f" Memory settings in the environment: {', '.join(f'{k}={v}' for k, v in s['memory_env'].items())}."
            if s.get("memory_env") else ""),
     ]

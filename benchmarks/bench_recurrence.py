@@ -86,7 +86,7 @@ def run(n_series: int = 100_000, length: int = 46, repeats: int = 5,
         threads: int = 2, seed: int = 0, batch: int = 4096,
         consumers: tuple[str, ...] = ("none", "sum"),
         scenarios: tuple[str, ...] = ("streaming", "whole")) -> dict:
-    """Time pyts and ``pimc_core.recurrence.recurrence_plot`` on identical random inputs.
+    """Time pyts and ``pimc_core.series.recurrence.recurrence_plot`` on identical random inputs.
 
     Args:
         n_series: Number of series (per scenario and case).
@@ -109,7 +109,7 @@ def run(n_series: int = 100_000, length: int = 46, repeats: int = 5,
     import torch
     from pyts.image import RecurrencePlot
 
-    from pimc_core.recurrence import recurrence_plot
+    from pimc_core.series.recurrence import recurrence_plot
 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
@@ -174,7 +174,7 @@ def _fill_chunked(out: Any) -> None:
     same worker threads and chunk sizes as ``recurrence_plot``."""
     import torch
 
-    from pimc_core import recurrence as rec
+    from pimc_core.series.pixel import recurrence as rec
 
     n, side = out.shape[0], out.shape[-1]
     rows = rec._chunk_rows(side * side * 4 + side * 4, out.device, rec._MIN_CHUNK_ROWS["other"])
@@ -190,7 +190,7 @@ def _write_output(n_series: int, length: int):
     kernel, then written)."""
     import torch
 
-    from pimc_core import recurrence as rec
+    from pimc_core.series.pixel import recurrence as rec
 
     out = rec._empty_float32((n_series, length, length), torch.device("cpu"))
     _fill_chunked(out)

@@ -12,7 +12,7 @@ was written once, from that description, and not adjusted to any method's score.
 measure: the wall time of the command as a user runs it (a subprocess, load + fit + predict +
 report) against the 15-minute limit on this machine, and its accuracy next to a RandomForest
 (500 trees) on the raw values, our random-kernel transform (MiniRocket/MultiRocket-style,
-:mod:`pimc_core.random_kernels`, 10,000 features) with its ridge classifier alone, and the
+:mod:`pimc_core.estimators.random_kernels`, 10,000 features) with its ridge classifier alone, and the
 published implementations of MiniRocket and MultiRocket (aeon, run from the peers venv that
 ``make peers`` builds, :mod:`benchmarks.aeon_peers`). A generated table says nothing about
 accuracy on real crops; it checks scale, time and the relative standing of the methods.
@@ -82,8 +82,8 @@ def crop_like_table(seed: int = 0, n_classes: int = 24, length: int = 46, n_trai
 
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    """Overall accuracy and macro F1 (:func:`pimc_core.finetune.classification_metrics`)."""
-    from pimc_core.finetune import classification_metrics
+    """Overall accuracy and macro F1 (:func:`pimc_core.learn.finetune.classification_metrics`)."""
+    from pimc_core.learn.finetune import classification_metrics
 
     m = classification_metrics(y_true, y_pred, np.unique(y_true))
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
@@ -92,8 +92,8 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 def run(seed: int = 0, budget: float = 600.0, root: Path = Path("bench_out/series_table")) -> dict:
     from sklearn.ensemble import RandomForestClassifier
 
-    from pimc_core.random_kernels import RandomKernelTransform, RidgeLOO
-    from pimc_core.tables import write_series_table
+    from pimc_core.estimators.random_kernels import RandomKernelTransform, RidgeLOO
+    from pimc_core.io.tables import write_series_table
 
     d = REPO / root
     d.mkdir(parents=True, exist_ok=True)

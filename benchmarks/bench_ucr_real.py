@@ -43,8 +43,8 @@ def _random_forest(train: Path, test: Path, seed: int) -> dict:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
 
-    from pimc_core.gapfill import fill_gaps
-    from pimc_core.tables import load_series_table
+    from pimc_core.io.tables import load_series_table
+    from pimc_core.series.gapfill import fill_gaps
 
     X_tr, y_tr = load_series_table(train)
     X_te, y_te = load_series_table(test)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import main as pimc
+from pimc_core.cli import main as pimc
 
 
 def step(argv: list[str]) -> None:
@@ -27,9 +27,9 @@ def step(argv: list[str]) -> None:
 
 def landsat_mean_ndvi(source: Path, out_png: Path) -> Path:
     """Scene-mean NDVI of the valid pixels over the dates of a series, as a PNG."""
-    from .indices import ndvi
-    from .plotting import mean_curve_figure, save_figure
-    from .timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.indices import ndvi
+    from pimc_core.viz.plotting import mean_curve_figure, save_figure
 
     ts = open_series(source)
     obs = ts.read(bands=["red", "nir"])
@@ -70,8 +70,8 @@ def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, se
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
 
-    from .series import index_series
-    from .timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.pixel import index_series
 
     s = index_series(open_series(manifest).read())
     x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T)
@@ -104,7 +104,7 @@ def previews(maps: Path) -> None:
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
-    from .plotting import save_figure
+    from pimc_core.viz.plotting import save_figure
 
     for tif in sorted(maps.glob("*.tif")):
         with rasterio.open(tif) as ds:
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     step(["indices", str(manifest), "--out", str(out / "synthetic_indices.tif"), "--quiet"])
     step(["indices", str(ls), "--out", str(out / "landsat_ndvi.tif"), "--index", "ndvi", "--quiet"])
 
-    from .timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     g = open_series(manifest).grid
     x, y = g.xy(g.height // 3, g.width // 3)

@@ -2,20 +2,20 @@
 
 :func:`fit` runs, on one stack:
 
-1. **sampling** (:mod:`pimc_core.pixel_samples`): ``data.pretrain_samples`` random pixels with
+1. **sampling** (:mod:`pimc_core.learn.sampling`): ``data.pretrain_samples`` random pixels with
    at least ``data.min_valid`` valid observations (unlabelled: self-supervision uses the whole
    stack) and up to ``data.per_class`` labelled pixels per class (stratified), each with its
    gap-filled index series and a ``data.patch_size`` patch of the median composite;
 2. **normalisation** per index and band from the unlabelled sample;
-3. **self-supervised pretraining** (:mod:`pimc_core.pretrain`): symmetric InfoNCE between the
+3. **self-supervised pretraining** (:mod:`pimc_core.learn.pretrain`): symmetric InfoNCE between the
    recurrence-plot/series view and the patch view of each pixel;
-4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.finetune`),
+4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.learn.finetune`),
    encoders unfrozen, with modality dropout; before it, which inputs the classifier reads at
    prediction (with or without the patch) is chosen on labelled regions held out from a trial
-   fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.input_selection`);
+   fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.learn.input_selection`);
 5. **forecast head** (optional, ``forecast.enabled``): from the first ``L`` observations the next
-   ``h`` NDVI values (:func:`pimc_core.finetune.forecast_plan`), on the frozen encoders;
-6. one ``.pimc`` file (:func:`pimc_core.pixel_model.save_pixel_model`).
+   ``h`` NDVI values (:func:`pimc_core.learn.finetune.forecast_plan`), on the frozen encoders;
+6. one ``.pimc`` file (:func:`pimc_core.models.pixel_model.save_pixel_model`).
 
 Configuration is a :class:`FitConfig` (YAML sections ``data``, ``model``, ``pretrain``,
 ``finetune``, ``forecast`` and a few top-level keys; unknown keys are a
@@ -41,9 +41,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, InputError
-from .finetune import FinetuneConfig, finetune_classifier, finetune_forecaster, forecast_plan, forecast_windows, predict_proba
-from .pretrain import AugmentConfig, PretrainConfig
+from pimc_core.errors import ConfigError, InputError
+from pimc_core.learn.finetune import (
+    FinetuneConfig,
+    finetune_classifier,
+    finetune_forecaster,
+    forecast_plan,
+    forecast_windows,
+    predict_proba,
+)
+from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
 
 __all__ = [
     "DataConfig",
@@ -300,13 +307,13 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be >= 1; got {getattr(self, name)!r}")
         if self.patch_size < 0 or self.per_class < 0 or self.n_dates < 0:
             raise ConfigError("data.patch_size, data.per_class and data.n_dates must be >= 0")
-        from .indices import INDICES
+        from pimc_core.series.indices import INDICES
 
         for i in self.indices:
             if i.lower() not in INDICES:
                 raise ConfigError(f"data.indices: unknown index {i!r} (known: {', '.join(INDICES)})")
         self.indices = tuple(i.lower() for i in self.indices)
-        from .pixel_samples import stack_reference
+        from pimc_core.series.composites import stack_reference
 
         try:
             stack_reference(self.reference)
@@ -328,7 +335,7 @@ class DataConfig:
 
     def target_dates(self, first_date: dt.date) -> list[dt.date] | None:
         """The dates series are resampled onto for a stack starting at ``first_date`` (None: observed)."""
-        from .pixel_samples import grid_dates
+        from pimc_core.series.gapfill import grid_dates
 
         if self.dates == "grid":
             return grid_dates(first_date, self.grid_size(), self.step_days, self.start_doy)
@@ -344,7 +351,7 @@ class ForecastConfig:
 
     Attributes:
         enabled: train one.
-        horizon, input_len: ``h`` and ``L`` (0: :func:`pimc_core.finetune.forecast_plan`).
+        horizon, input_len: ``h`` and ``L`` (0: :func:`pimc_core.learn.finetune.forecast_plan`).
         index: the index forecast.
         max_windows: training windows ``[o, o + L + h)`` per pixel, the latest ones (0: all).
         finetune: its training (frozen encoders by default: cheap, the head learns a residual
@@ -382,20 +389,20 @@ class FitConfig:
 
     Attributes:
         data: :class:`DataConfig`.
-        model: :class:`~pimc_core.pimc_model.PimcModelConfig` fields (``level``, ``rp``,
+        model: :class:`~pimc_core.models.pimc_net.PimcModelConfig` fields (``level``, ``rp``,
             ``rp_encoder``, ``series_encoder``, ``patch_encoder``, ``proj_dim``, ...).
-        pretrain: :class:`~pimc_core.pretrain.PretrainConfig` (``steps: 0`` skips pretraining).
-        finetune: :class:`~pimc_core.finetune.FinetuneConfig` of the classifier.
+        pretrain: :class:`~pimc_core.learn.pretrain.PretrainConfig` (``steps: 0`` skips pretraining).
+        finetune: :class:`~pimc_core.learn.finetune.FinetuneConfig` of the classifier.
         forecast: :class:`ForecastConfig`.
         seed: everything random derives from it.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         threads: torch CPU threads (0: the cores not busy with other processes,
-            :func:`pimc_core.pretrain.auto_threads`).
+            :func:`pimc_core.devices.auto_threads`).
         checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
         classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
             series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
             labelled regions held out from a trial fine-tuning
-            (:func:`pimc_core.input_selection.choose_classifier_inputs`; ``all`` when no class
+            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; ``all`` when no class
             has two labelled regions).
     """
 
@@ -411,7 +418,7 @@ class FitConfig:
     classifier_inputs: str = "auto"
 
     def __post_init__(self) -> None:
-        from .input_selection import check_inputs_setting
+        from pimc_core.learn.input_selection import check_inputs_setting
 
         check_inputs_setting(self.classifier_inputs)
 
@@ -503,7 +510,7 @@ class FitResult:
 
 
 def _device(name: str):
-    from .devices import resolve_device
+    from pimc_core.devices import resolve_device
 
     return resolve_device(name)
 
@@ -525,7 +532,7 @@ def fit(
     cluster and similarity maps) and the forecast head, no classifier.
 
     Args:
-        source: a :class:`~pimc_core.timeseries.TimeSeries` or anything :func:`open_series` opens.
+        source: a :class:`~pimc_core.io.timeseries.TimeSeries` or anything :func:`open_series` opens.
         labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``);
             None: no classifier.
         out: the ``.pimc`` file to write (its folder must exist).
@@ -553,11 +560,13 @@ def fit(
 def _fit(source, labels, out, *, classes, config, class_field, progress, log) -> FitResult:
     import torch
 
-    from .pimc_model import PimcModelConfig, PimcNet, compute_normalisation
-    from .pixel_model import save_pixel_model
-    from .pixel_samples import load_class_table, read_labels, sample_pixels
-    from .pretrain import pretrain
-    from .timeseries import TimeSeries, open_series
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.io.labels import read_labels
+    from pimc_core.io.timeseries import TimeSeries, open_series
+    from pimc_core.learn.pretrain import pretrain
+    from pimc_core.learn.sampling import sample_pixels
+    from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, compute_normalisation
+    from pimc_core.models.pixel_model import save_pixel_model
 
     t_start = time.perf_counter()
     say = log or (lambda s: None)
@@ -572,18 +581,18 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         raise InputError(f"{out.parent}: output folder does not exist")
     ts = source if isinstance(source, TimeSeries) else open_series(source)
     dev = _device(cfg.device)
-    from .pretrain import auto_threads
+    from pimc_core.devices import auto_threads
 
     threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
     dcfg = cfg.data.resolve([ts.dates])
     stages: dict[str, float] = {}
 
     # ---- inputs: bands, labels, classes, dates
-    from .indices import required_bands
+    from pimc_core.series.indices import required_bands
 
     ts.require_bands(required_bands(dcfg.indices))
     patch_bands = tuple(dcfg.patch_bands) or tuple(ts.band_names)
-    from .pixel_samples import stack_reference
+    from pimc_core.series.composites import stack_reference
 
     from_stack = stack_reference(dcfg.reference) > 0  # patches from composites of the stack itself
     if dcfg.patch_size and from_stack:
@@ -660,7 +669,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     train_metrics: dict[str, Any] = {}
     classify_modalities: list[str] | None = None
     if lab is not None:
-        from .input_selection import InputChoice, choose_classifier_inputs, labelled_regions
+        from pimc_core.learn.input_selection import InputChoice, choose_classifier_inputs, labelled_regions
 
         fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
         if cfg.classifier_inputs == "auto":
@@ -679,7 +688,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         classify_modalities = choice.modalities(lab.patches is not None)
         ft_summary["inputs"] = choice.summary()
         prob = predict_proba(net, lab.series, lab.patches if "patch" in classify_modalities else None, device=dev)
-        from .finetune import classification_metrics
+        from pimc_core.learn.finetune import classification_metrics
 
         train_metrics = classification_metrics(lab.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
 

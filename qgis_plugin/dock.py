@@ -5,7 +5,7 @@ Sections (a group box each, all under the same source):
 * **Time series** — a manifest or folder (QgsFileWidget), or raster layers of the project (a
   table of layer + date, dates read from the layer or file name, editable, sorted by date); the
   sensor preset; an optional band mapping; the model file (``.pimc``) the map tools use. The
-  source is checked as soon as it changes: :func:`pimc_core.timeseries.open_series` runs and its
+  source is checked as soon as it changes: :func:`pimc_core.io.timeseries.open_series` runs and its
   message (a :class:`~pimc_core.errors.PimcError`) shows in the status line.
 * **Pixel inspector** — indices and the minimum of valid observations; a click with the map tool
   reads that one pixel, makes its recurrence plots and shows the core's figure; "Save figure…".
@@ -90,7 +90,7 @@ LABEL_FILTER = _FILTERS.PolygonLayer | _FILTERS.RasterLayer
 
 
 def _date_of(text: str) -> dt.date | None:
-    dates = import_core("pimc_core.dates")
+    dates = import_core("pimc_core.io.dates")
     text = (text or "").strip()
     if not text:
         return None
@@ -111,7 +111,7 @@ def layer_file(layer: QgsMapLayer) -> str | None:
 
 def layer_date(layer: QgsMapLayer, path: str | None) -> dt.date | None:
     """The acquisition date in the layer's name, else in its file name."""
-    dates = import_core("pimc_core.dates")
+    dates = import_core("pimc_core.io.dates")
     return dates.date_from_name(layer.name()) or (dates.date_from_name(Path(path).name) if path else None)
 
 
@@ -572,7 +572,7 @@ class PimcDock(QDockWidget):
         """Open the chosen series now; show what it holds, or the core's one-line error.
 
         Returns:
-            The :class:`~pimc_core.timeseries.TimeSeries`, or None when it cannot be opened.
+            The :class:`~pimc_core.io.timeseries.TimeSeries`, or None when it cannot be opened.
         """
         self._validate_timer.stop()
         key = self._key()
@@ -618,7 +618,7 @@ class PimcDock(QDockWidget):
         self._warmed = True
 
         def imports():
-            for mod in ("pimc_core.series", "pimc_core.recurrence", "pimc_core.plotting"):
+            for mod in ("pimc_core.series.pixel", "pimc_core.series.recurrence", "pimc_core.viz.plotting"):
                 try:
                     import_core(mod)
                 except Exception:  # noqa: BLE001 - reported on the first click instead
@@ -719,9 +719,9 @@ class PimcDock(QDockWidget):
             path = path.with_name(path.name + ".png")
         try:
             if path.suffix.lower() == ".png":
-                import_core("pimc_core.plotting").save_figure(fig, path)
+                import_core("pimc_core.viz.plotting").save_figure(fig, path)
             else:
-                with import_core("pimc_core.raster_io").atomic_path(path) as tmp:
+                with import_core("pimc_core.io.raster_io").atomic_path(path) as tmp:
                     fig.savefig(tmp, format=path.suffix[1:].lower())
         except Exception as e:  # noqa: BLE001 - a full disk or a read-only folder
             self._message(f"cannot save the figure: {e}", ok=False)
@@ -744,7 +744,7 @@ class PimcDock(QDockWidget):
         text, ok = "", True
         if spec and not spec.startswith("builtin:"):
             try:
-                meta = import_core("pimc_core.model_file").read_metadata(spec)
+                meta = import_core("pimc_core.models.model_file").read_metadata(spec)
                 classes = [str(c.get("name")) for c in meta.get("classes") or []]
                 shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
                 text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qgis.core import QgsGeometry, QgsPointXY, QgsRectangle
+from qgis.core import QgsCoordinateReferenceSystem, QgsGeometry, QgsPointXY, QgsRectangle
 from qgis.gui import QgsMapCanvas, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor, QCursor

@@ -1,15 +1,15 @@
 """Map runs for the panel's region tools and the Processing algorithms: which products, which
-model, which region — then the core's :mod:`pimc_core.inference` does the work.
+model, which region — then the core's :mod:`pimc_core.maps.engine` does the work.
 
 No Qt and no qgis here (QGIS geometries are turned into a :class:`RegionSpec` by
 :mod:`.region_tools` on the main thread); everything below may run in a background thread.
 
 One *map run* can ask for several products; they come from up to three core calls, in this order:
 
-* :func:`pimc_core.inference.run_inference` — ``classes``, ``confidence``, ``probabilities``,
+* :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``probabilities``,
   ``forecast``, ``embeddings``;
-* :func:`pimc_core.inference.cluster_map` — ``clusters`` (k-means of the embeddings);
-* :func:`pimc_core.inference.similarity_map` — ``similarity`` (to a query pixel).
+* :func:`pimc_core.maps.engine.cluster_map` — ``clusters`` (k-means of the embeddings);
+* :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel).
 
 The model is loaded once and shared by the calls. Progress is one fraction 0..1 over all calls;
 ``cancel`` (a ``() -> bool``) is checked by the core between batches and here between calls.
@@ -29,7 +29,7 @@ from .bootstrap import import_core
 MAP_PRODUCTS: tuple[str, ...] = (
     "classes", "clusters", "similarity", "confidence", "forecast", "probabilities", "embeddings",
 )
-#: Products of :func:`pimc_core.inference.run_inference`.
+#: Products of :func:`pimc_core.maps.engine.run_inference`.
 INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "probabilities", "forecast", "embeddings")
 #: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
@@ -58,12 +58,12 @@ class RegionSpec:
     all_touched: bool = False
 
     def build(self, grid):
-        """The core :class:`~pimc_core.regions.Region` on ``grid``.
+        """The core :class:`~pimc_core.io.regions.Region` on ``grid``.
 
         Raises:
             InputError: the region does not overlap the raster or covers no pixel.
         """
-        regions = import_core("pimc_core.regions")
+        regions = import_core("pimc_core.io.regions")
         if self.geometries is not None:
             return regions.geometry_region(grid, list(self.geometries), None, all_touched=self.all_touched,
                                            name=self.description or "polygon")
@@ -139,7 +139,7 @@ def resolve_model(spec: Any):
         InputError: the file does not exist or is not a model.
     """
     errors = import_core("pimc_core.errors")
-    inference = import_core("pimc_core.inference")
+    inference = import_core("pimc_core.maps.engine")
     if not model_is_set(spec):
         raise errors.ConfigError(NO_MODEL_MESSAGE)
     if isinstance(spec, (str, os.PathLike)):
@@ -192,7 +192,7 @@ def run_maps(
     """
     import time
 
-    inference = import_core("pimc_core.inference")
+    inference = import_core("pimc_core.maps.engine")
     errors = import_core("pimc_core.errors")
     products = request.check()
     live = resolve_model(model)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
 from qgis.core import (
     Qgis,
     QgsCoordinateReferenceSystem,

@@ -1,9 +1,9 @@
 """Which time series to read: the one place where the panel and the Processing algorithms turn
-their inputs into a :class:`pimc_core.timeseries.TimeSeries`.
+their inputs into a :class:`pimc_core.io.timeseries.TimeSeries`.
 
 A source is a manifest file, a folder of dated rasters / date folders, or a list of
 (date, raster file) pairs taken from project layers; the latter is written to a manifest in a
-temporary folder, so every case is opened by :func:`pimc_core.timeseries.open_series` (one code
+temporary folder, so every case is opened by :func:`pimc_core.io.timeseries.open_series` (one code
 path in the core). No Qt and no qgis here: the panel and the algorithms translate their widgets
 and parameters into a :class:`SourceSpec`.
 """
@@ -24,9 +24,9 @@ AUTO_SENSOR = "auto (manifest / file names)"
 
 
 def sensor_names() -> list[str]:
-    """The sensor preset names of ``pimc_core.sensors.PRESETS`` (empty if the core is unusable)."""
+    """The sensor preset names of ``pimc_core.io.sensors.PRESETS`` (empty if the core is unusable)."""
     try:
-        return list(import_core("pimc_core.sensors").PRESETS)
+        return list(import_core("pimc_core.io.sensors").PRESETS)
     except Exception:  # noqa: BLE001 - a broken install must not break the GUI; reported elsewhere
         return []
 
@@ -34,15 +34,15 @@ def sensor_names() -> list[str]:
 def sensor_descriptions() -> dict[str, str]:
     """Preset name → one-line description."""
     try:
-        return {k: p.description for k, p in import_core("pimc_core.sensors").PRESETS.items()}
+        return {k: p.description for k, p in import_core("pimc_core.io.sensors").PRESETS.items()}
     except Exception:  # noqa: BLE001
         return {}
 
 
 def index_names() -> list[str]:
-    """The names of ``pimc_core.indices.INDICES``."""
+    """The names of ``pimc_core.series.indices.INDICES``."""
     try:
-        return list(import_core("pimc_core.indices").INDICES)
+        return list(import_core("pimc_core.series.indices").INDICES)
     except Exception:  # noqa: BLE001
         return ["ndvi", "evi", "savi", "evi2"]
 
@@ -54,7 +54,7 @@ def parse_bands(text: str | None) -> dict[str, int] | None:
         ConfigError: not name=index pairs, an unknown band name, or an index below 1.
     """
     errors = import_core("pimc_core.errors")
-    sensors = import_core("pimc_core.sensors")
+    sensors = import_core("pimc_core.io.sensors")
     if not text or not text.strip():
         return None
     out: dict[str, int] = {}
@@ -80,7 +80,7 @@ def parse_indices(text: str | Sequence[str]) -> tuple[str, ...]:
     Raises:
         ConfigError: no index, or an unknown one (the message lists the known ones).
     """
-    indices = import_core("pimc_core.indices")
+    indices = import_core("pimc_core.series.indices")
     items = text.split(",") if isinstance(text, str) else list(text)
     names = tuple(dict.fromkeys(n.strip().lower() for n in items if n and n.strip()))
     indices.required_bands(names)  # raises ConfigError naming the unknown index / empty list
@@ -92,7 +92,7 @@ def check_indices(ts, names: Sequence[str]) -> None:
     the series lacks a band the indices need — before any pixel is read."""
     import numpy as np
 
-    indices = import_core("pimc_core.indices")
+    indices = import_core("pimc_core.series.indices")
     indices.compute_indices({b: np.zeros(1, np.float32) for b in ts.band_names}, tuple(names))
 
 
@@ -124,12 +124,12 @@ class SourceSpec:
         return Path(str(self.path).strip()).expanduser()
 
     def open(self):
-        """Open the series with :func:`pimc_core.timeseries.open_series`.
+        """Open the series with :func:`pimc_core.io.timeseries.open_series`.
 
         Raises:
             PimcError: with the file or parameter at fault (show its message as is).
         """
-        ts_mod = import_core("pimc_core.timeseries")
+        ts_mod = import_core("pimc_core.io.timeseries")
         return ts_mod.open_series(self.resolve_path(), sensor=self.sensor or None, bands=self.bands or None)
 
 
@@ -144,7 +144,7 @@ def write_layers_manifest(rows: Iterable[tuple[dt.date | None, str, str]], folde
         InputError: no rows, a row without a date, or a file that does not exist.
     """
     errors = import_core("pimc_core.errors")
-    manifest = import_core("pimc_core.manifest")
+    manifest = import_core("pimc_core.io.manifest")
     rows = list(rows)
     if not rows:
         raise errors.InputError("no raster layers chosen: tick the layers of the time series in the table")

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="pimc_shots_"))
     try:
         sys.path.insert(0, str(ROOT))
-        from pimc_core.sample_data import make_synthetic
+        from pimc_core.datasets.synthetic import make_synthetic
 
         sys.path.insert(0, str(ROOT / "scripts"))
         import plugin_zip

@@ -56,7 +56,7 @@ def multiband_stack(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_sample(tmp_path_factory):
     """The synthetic sample (24x24 px, 12 dates, seed 0), written once per test module."""
-    from pimc_core.sample_data import make_synthetic
+    from pimc_core.datasets.synthetic import make_synthetic
 
     return make_synthetic(tmp_path_factory.mktemp("syn"), size=24, n_dates=12, seed=0)
 

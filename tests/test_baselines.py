@@ -1,12 +1,12 @@
-"""The 1-D CNN baseline of the evaluation report (pimc_core.baselines)."""
+"""The 1-D CNN baseline of the evaluation report (pimc_core.models.tempcnn)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pimc_core.baselines import CNN1DClassifier, CNN1DConfig
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.models.tempcnn import CNN1DClassifier, CNN1DConfig
 
 
 def _phenologies(n_per_class: int, seed: int, t: int = 20):

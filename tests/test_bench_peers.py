@@ -8,7 +8,7 @@ import pytest
 from benchmarks import aeon_peers, bench_ucr_real
 from benchmarks.peers import ts_to_tsv
 from benchmarks.run_all import _selected
-from pimc_core.tables import load_series_table
+from pimc_core.io.tables import load_series_table
 
 TS = """# comment line
 @problemName Tiny

@@ -10,9 +10,8 @@ import pytest
 import rasterio
 
 from pimc_core.cli import main
-from pimc_core.sample_data import landsat_sample_dir
-
-from .conftest import write_tif
+from pimc_core.datasets.synthetic import landsat_sample_dir
+from tests.conftest import write_tif
 
 
 def run(capsys, *argv):

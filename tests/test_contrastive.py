@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pimc_core.contrastive import SymmetricInfoNCE
+from pimc_core.models.contrastive import SymmetricInfoNCE
 
 
 def _hand_loss(a: np.ndarray, b: np.ndarray, tau: float) -> float:
@@ -79,7 +79,7 @@ def test_rejects_bad_shapes_and_temperature() -> None:
 def test_sinkhorn_codes_are_balanced_even_when_scores_are_not() -> None:
     """Every row is a distribution and every prototype gets about N / K of the batch, even when
     all samples are closest to the same prototype (the equipartition that prevents collapse)."""
-    from pimc_core.contrastive import sinkhorn_codes
+    from pimc_core.models.contrastive import sinkhorn_codes
 
     g = torch.Generator().manual_seed(0)
     scores = 0.1 * torch.randn(64, 4, generator=g)
@@ -97,7 +97,7 @@ def test_swapped_prototypes_cluster_the_shared_content() -> None:
     pairs ends far below that of shuffled pairs."""
     from sklearn.metrics import homogeneity_score
 
-    from pimc_core.contrastive import SwappedPrototypes
+    from pimc_core.models.contrastive import SwappedPrototypes
 
     g = torch.Generator().manual_seed(1)
     centres = torch.randn(4, 8, generator=g) * 2.0

@@ -11,7 +11,7 @@ import pytest
 from pimc_core.datasets import PASTIS_CLASSES, PastisDataset, band_mapping, class_table, extract_patches
 from pimc_core.datasets.pastis import BAND_NAMES
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.indices import compute_indices
+from pimc_core.series.indices import compute_indices
 
 SIZE = 16
 

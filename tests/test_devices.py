@@ -41,10 +41,10 @@ def test_autocast_leaves_cpu_in_float32():
 
 def test_map_device_flag(tmp_path, capsys):
     """``--device cpu`` and the default ``auto`` give the same map here; a bad name is one line."""
-    import pimc_core.cli_maps  # noqa: F401  (registers the map commands)
+    import pimc_core.cli.maps  # noqa: F401  (registers the map commands)
     from pimc_core.cli import main
+    from pimc_core.datasets.synthetic import make_synthetic
     from pimc_core.fit import fit
-    from pimc_core.sample_data import make_synthetic
 
     s = make_synthetic(tmp_path / "s", size=16, n_dates=8, seed=3, n_classes=3)
     model = tmp_path / "m.pimc"

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import rasterio
 
-import pimc_core.cli_maps  # noqa: F401 - registers the map commands
-from pimc_core import sample_data
+import pimc_core.cli.maps  # noqa: F401 - registers the map commands
 from pimc_core.cli import main
-from pimc_core.distributed import DaskExecutor
+from pimc_core.datasets import synthetic as sample_data
 from pimc_core.errors import Cancelled, ConfigError
-from pimc_core.inference import CancelToken, NearestCentroidModel, cluster_map, run_inference
-from pimc_core.regions import wkt_region
-from pimc_core.timeseries import open_series
+from pimc_core.io.regions import wkt_region
+from pimc_core.io.timeseries import open_series
+from pimc_core.maps.dask_executor import DaskExecutor
+from pimc_core.maps.engine import CancelToken, NearestCentroidModel, cluster_map, run_inference
 
 ALL = ("classes", "confidence", "probabilities", "forecast", "embeddings")
 

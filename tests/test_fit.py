@@ -9,14 +9,13 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
+from pimc_core.datasets.synthetic import make_synthetic
 from pimc_core.errors import BandError, ConfigError, InputError
 from pimc_core.fit import FitConfig, fit, load_fit_config
-from pimc_core.model_file import read_metadata
-from pimc_core.pixel_model import PimcPixelModel, load_pixel_model
-from pimc_core.sample_data import make_synthetic
-from pimc_core.timeseries import open_series
+from pimc_core.io.timeseries import open_series
+from pimc_core.models.model_file import read_metadata
+from pimc_core.models.pixel_model import PimcPixelModel, load_pixel_model
 
 TINY = {
     "data": {"pretrain_samples": 256, "per_class": 12, "patch_size": 5},
@@ -86,7 +85,7 @@ def test_fit_writes_a_model_that_predicts(stack, tmp_path):
 
 
 def test_map_inference_uses_the_model(stack, tmp_path):
-    from pimc_core.inference import run_inference
+    from pimc_core.maps.engine import run_inference
 
     cfg = {**TINY, "forecast": {"enabled": False}}
     out = tmp_path / "m.pimc"
@@ -126,7 +125,7 @@ def test_missing_band_is_a_band_error(stack, tmp_path):
 def test_cli_fit(stack, tmp_path, capsys):
     import yaml
 
-    import pimc_core.cli_fit  # noqa: F401  (registers the sub-command)
+    import pimc_core.cli.fit  # noqa: F401  (registers the sub-command)
     from pimc_core.cli import main
 
     cfg = tmp_path / "fit.yaml"
@@ -200,8 +199,8 @@ def test_fit_without_labels_is_label_free(stack, tmp_path, capsys):
     and classify says what the model can give instead."""
     import yaml
 
-    import pimc_core.cli_fit  # noqa: F401  (registers the sub-commands)
-    import pimc_core.cli_maps  # noqa: F401
+    import pimc_core.cli.fit  # noqa: F401  (registers the sub-commands)
+    import pimc_core.cli.maps  # noqa: F401
     from pimc_core.cli import main
 
     out = tmp_path / "free.pimc"
@@ -236,7 +235,7 @@ def test_seasonal_patches_round_trip(stack, tmp_path):
     reads the stack bands for them, and map inference cuts the same composites."""
     import rasterio
 
-    from pimc_core.inference import run_inference
+    from pimc_core.maps.engine import run_inference
 
     cfg = {**TINY, "data": {**TINY["data"], "reference": "seasonal:3", "patch_bands": ["red", "nir"]},
            "forecast": {"enabled": False}}

@@ -13,9 +13,9 @@ import pytest
 import torch
 import yaml
 
-from pimc_core import forecasting as fc
 from pimc_core.errors import ConfigError
-from pimc_core.pimc_model import PimcModelConfig, PimcNet, SeasonalForecastHead
+from pimc_core.learn import forecast as fc
+from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, SeasonalForecastHead
 
 D0 = dt.date(2020, 1, 1)
 
@@ -156,7 +156,7 @@ def test_train_forecaster_ignores_unobserved_targets():
     y = np.repeat(x[:, 0, -1:] + 0.2, 2, axis=1)  # a learnable shift
     y[::3, 1] = np.nan
     w = fc.ForecastWindows(x, y.astype(np.float32), np.arange(96), np.zeros(96, np.int64), np.full(96, 120.0, np.float32))
-    from pimc_core.finetune import FinetuneConfig
+    from pimc_core.learn.finetune import FinetuneConfig
 
     before = fc.masked_metrics(fc.predict_windows(net, w), y)["rmse"]
     hist = fc.train_forecaster(net, w, FinetuneConfig(epochs=30, batch_size=32, lr=1e-2, warmup_steps=2), device="cpu")
@@ -167,7 +167,7 @@ def test_train_forecaster_ignores_unobserved_targets():
 
 # ============================================================================ model files
 def test_forecaster_in_model_files_and_map_inference(tmp_path):
-    from pimc_core.pixel_model import load_pixel_model, save_pixel_model
+    from pimc_core.models.pixel_model import load_pixel_model, save_pixel_model
 
     grid = [dt.date(2021, 1, 1) + dt.timedelta(days=16 * i) for i in range(12)]
     net = net_with(forecast_horizon=3, forecast_input=8, forecast_inputs=("phase", "seasonal"), forecast_season_steps=4)
@@ -183,7 +183,7 @@ def test_forecaster_in_model_files_and_map_inference(tmp_path):
         want = net.forecast(torch.from_numpy(x[:, :, -8:]), torch.full((4,), float(grid[-1].timetuple().tm_yday)))
     assert got.shape == (4, 3)
     np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
-    from pimc_core.model_file import load_model
+    from pimc_core.models.model_file import load_model
 
     assert load_model(path)[1]["architecture"]["forecaster"]["version"] == 2
     # a forecaster without side inputs (the original layout) saves and loads as before
@@ -221,7 +221,8 @@ def _workflow_cfg(tmp_path: Path, **extra) -> Path:
 
 
 def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
-    from pimc_core import pixel_samples, pretrain
+    from pimc_core.learn import pretrain
+    from pimc_core.learn import sampling as pixel_samples
     from training import raster
 
     seen = {"sampled_until": [], "pretrain_T": []}
@@ -240,7 +241,7 @@ def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
     cfg = _workflow_cfg(tmp_path)
     assert raster.main(["forecast", "--config", str(cfg)]) == 0
     rep = json.loads((tmp_path / "run" / "forecast.json").read_text())
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     dates = open_series(tmp_path / "data" / "manifest.yaml").dates
     T, L, h = len(dates), 6, 3
@@ -248,7 +249,7 @@ def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
     assert (rep["input_len"], rep["horizon"]) == (L, h) and "held out" in rep["split"]
     # pixels, series and patches for pretraining come from the stack cut at the test origin
     assert seen["sampled_until"] == [cutoff] and seen["pretrain_T"] == [T - h]
-    from pimc_core.model_file import load_model
+    from pimc_core.models.model_file import load_model
 
     meta = load_model(tmp_path / "run" / "forecast_pretrained.pimc")[1]
     assert max(dt.date.fromisoformat(d) for d in meta["training"]["dates"]) == cutoff
@@ -260,7 +261,7 @@ def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
     assert {"pimc", "persistence", "seasonal_naive", "linear_trend"} <= set(rep["scores"])
     assert set(rep["targets_by_date"]) <= {d.isoformat() for d in dates[T - h:]}
     # the forecaster reads the whole series in map inference and forecasts after its end
-    from pimc_core.pixel_model import load_pixel_model
+    from pimc_core.models.pixel_model import load_pixel_model
 
     m = load_pixel_model(rep["model"])
     assert m.n_dates == T and m.forecast_input == L and m.forecast_dates[0] > dates[-1]
@@ -269,7 +270,7 @@ def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
     assert raster.main(["forecast", "--config", str(cfg)]) == 0 and seen["pretrain_T"] == []
     assert raster.main(["forecast", "--config", str(cfg), f"init={rep['model']}"]) == 0  # trained up to the cutoff
     full = tmp_path / "full.pimc"
-    from pimc_core.pixel_model import save_pixel_model
+    from pimc_core.models.pixel_model import save_pixel_model
 
     save_pixel_model(full, m.net, training_dates=dates)
     assert raster.main(["forecast", "--config", str(cfg), f"init={full}"]) == 2

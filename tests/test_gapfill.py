@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pimc_core.errors import ConfigError, InputError, PimcError
-from pimc_core.gapfill import GapFillResult, date_grid, fill_gaps, resample_to_dates
+from pimc_core.series.gapfill import GapFillResult, date_grid, fill_gaps, resample_to_dates
 
 nan = np.nan
 D = dt.date

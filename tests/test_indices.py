@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pimc_core.errors import BandError, ConfigError, InputError, PimcError
-from pimc_core.indices import INDICES, compute_indices, evi, evi2, ndvi, required_bands, savi
+from pimc_core.series.indices import INDICES, compute_indices, evi, evi2, ndvi, required_bands, savi
 
 spyndex = pytest.importorskip("spyndex")
 

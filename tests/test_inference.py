@@ -18,11 +18,13 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-import pimc_core.cli_maps  # noqa: F401 - registers the map commands (until cli._load_plugins does)
-from pimc_core import sample_data
+import pimc_core.cli.maps  # noqa: F401 - registers the map commands (until cli._load_plugins does)
 from pimc_core.cli import main
+from pimc_core.datasets import synthetic as sample_data
 from pimc_core.errors import Cancelled, ConfigError, InputError
-from pimc_core.inference import (
+from pimc_core.io.regions import Region, bbox_region, wkt_region
+from pimc_core.io.timeseries import Grid, TimeSeries, open_series
+from pimc_core.maps.engine import (
     CancelToken,
     InferenceResult,
     NearestCentroidModel,
@@ -33,9 +35,7 @@ from pimc_core.inference import (
     run_inference,
     similarity_map,
 )
-from pimc_core.regions import Region, bbox_region, wkt_region
-from pimc_core.series import index_series
-from pimc_core.timeseries import Grid, TimeSeries, open_series
+from pimc_core.series.pixel import index_series
 
 ALL = ("classes", "confidence", "probabilities", "forecast", "embeddings")
 

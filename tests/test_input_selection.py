@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError
-from pimc_core.finetune import FinetuneConfig
 from pimc_core.fit import FitConfig, fit
-from pimc_core.input_selection import INPUT_SETS, choose_classifier_inputs, labelled_regions, region_split
-from pimc_core.model_file import read_metadata
-from pimc_core.pimc_model import PimcModelConfig, PimcNet
-from pimc_core.pixel_model import load_pixel_model
-
-from .test_fit import TINY, stack  # noqa: F401  (module fixture)
+from pimc_core.learn.finetune import FinetuneConfig
+from pimc_core.learn.input_selection import INPUT_SETS, choose_classifier_inputs, labelled_regions, region_split
+from pimc_core.models.model_file import read_metadata
+from pimc_core.models.pimc_net import PimcModelConfig, PimcNet
+from pimc_core.models.pixel_model import load_pixel_model
+from tests.test_fit import TINY, stack  # noqa: F401  (module fixture)
 
 
 def test_labelled_regions_are_connected_components_per_class():

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pimc_core.errors import BandError, ConfigError, InputError
-from pimc_core.model_file import (
+from pimc_core.models.model_file import (
     FORMAT_VERSION,
     ModelMetadata,
     check_compatible,
@@ -251,7 +251,7 @@ def test_model_file_module_is_light():
     import subprocess
     import sys
 
-    code = ("import sys; import pimc_core.model_file; "
+    code = ("import sys; import pimc_core.models.model_file; "
             "print('safetensors' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.getcwd()})

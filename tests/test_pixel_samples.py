@@ -8,28 +8,24 @@ import json
 
 import numpy as np
 import pytest
-import rasterio
-from affine import Affine
 
 from pimc_core.errors import BandError, ConfigError, InputError
-from pimc_core.pixel_samples import (
-    PixelSamples,
+from pimc_core.io.classes import load_class_table
+from pimc_core.io.labels import read_labels
+from pimc_core.io.timeseries import open_series
+from pimc_core.learn.sampling import PixelSamples, sample_pixels
+from pimc_core.series.composites import (
     composite_of,
-    grid_dates,
-    load_class_table,
     median_composite,
-    read_labels,
     reflect_fill_patches,
-    sample_pixels,
     season_groups,
     seasonal_band_names,
     seasonal_composite,
     seasonal_source_bands,
     stack_reference,
 )
-from pimc_core.timeseries import open_series
-
-from .conftest import TRANSFORM, write_tif
+from pimc_core.series.gapfill import grid_dates
+from tests.conftest import TRANSFORM, write_tif
 
 DESCR = ["blue", "green", "red", "nir", "swir1", "SCL"]
 

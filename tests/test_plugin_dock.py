@@ -41,7 +41,7 @@ def click(plugin, x: float, y: float) -> bool:
 
 def test_validation_shows_the_core_message(plugin, tmp_path, multiband_stack):
     from pimc_core.errors import PimcError
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     dock = plugin.dock
     for bad in (tmp_path / "nope.yaml", tmp_path / "empty"):
@@ -121,9 +121,9 @@ def test_project_layers_table_to_manifest(plugin, multiband_stack, qgis_new_proj
 
 
 def test_pixel_inspector_known_pixel_matches_core(plugin, multiband_stack, qgis_canvas):
-    from pimc_core.recurrence import stack_recurrence_plots
-    from pimc_core.series import pixel_index_series
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.pixel import pixel_index_series
+    from pimc_core.series.recurrence import stack_recurrence_plots
 
     folder, dates, dn = multiband_stack
     manifest = folder / "manifest.yaml"
@@ -211,7 +211,7 @@ def test_clicks_on_100_date_stack_each_show_that_pixel(plugin, tmp_path):
     """Clicks on a 100-date stack: every click shows the clicked pixel's own plots (no stale
     result from the previous click) and records the time of each stage. How fast a click is
     belongs to the benchmarks (the panel's stage timings are printed here for the log only)."""
-    from pimc_core.sample_data import make_synthetic
+    from pimc_core.datasets.synthetic import make_synthetic
 
     s = make_synthetic(tmp_path / "s100", size=16, n_dates=100, seed=2, cloud_fraction=0.05)
     dock = plugin.dock

@@ -5,7 +5,6 @@ progress adapter over pimc_core.fit's stages."""
 
 from __future__ import annotations
 
-
 import pytest
 import rasterio
 
@@ -19,11 +18,19 @@ def sample(tiny_sample):
 
 def label_layer(sample, crs: str = "EPSG:4326"):
     """The sample's sparse labels as polygons with the class *names* in a text field, in ``crs``."""
-    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsFeature, QgsField,
-                           QgsGeometry, QgsPointXY, QgsProject, QgsVectorLayer)
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsFeature,
+        QgsField,
+        QgsGeometry,
+        QgsPointXY,
+        QgsProject,
+        QgsVectorLayer,
+    )
     from rasterio.features import shapes
 
-    from pimc_core.sample_data import CLASSES
+    from pimc_core.datasets.synthetic import CLASSES
 
     names = {c.id: c.name for c in CLASSES}
     with rasterio.open(sample.labels_sparse) as ds:
@@ -51,7 +58,7 @@ def plugin(qgis_iface, qgis_new_project, qgis_canvas, sample, tmp_path):
     from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
 
     import qgis_plugin
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32631"))
     qgis_canvas.setExtent(QgsRectangle(*open_series(sample.manifest).grid.bounds))
@@ -70,7 +77,7 @@ def plugin(qgis_iface, qgis_new_project, qgis_canvas, sample, tmp_path):
 def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_path):
     from qgis.core import QgsProject
 
-    from pimc_core.model_file import read_metadata
+    from pimc_core.models.model_file import read_metadata
     from qgis_plugin.region_tools import RegionChoice
 
     layer = label_layer(sample)
@@ -106,7 +113,7 @@ def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_pat
     # the real .pimc through the region tools: a rectangle in the canvas CRS
     from qgis.core import QgsCoordinateReferenceSystem, QgsGeometry, QgsRectangle
 
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     ts = open_series(sample.manifest)
     (x0, y0), (x1, y1) = ts.grid.xy(0, 0), ts.grid.xy(9, 11)

@@ -76,8 +76,9 @@ def test_unload_leaves_nothing_behind(loaded, qgis_iface, qgis_canvas):
 
 def test_load_unload_twice(qgis_iface, qgis_new_project):
     """Reloading (Plugin Reloader, upgrade) works: the provider id is free again after unload."""
-    import qgis_plugin
     from qgis.core import QgsApplication
+
+    import qgis_plugin
 
     for _ in range(2):
         plugin = qgis_plugin.classFactory(qgis_iface)
@@ -93,8 +94,9 @@ def test_missing_packages_are_reported_not_installed(qgis_iface, qgis_new_projec
     """torch and rasterio unimportable: the plugin still loads, names both and how to install."""
     import subprocess
 
-    import qgis_plugin
     from qgis.core import Qgis
+
+    import qgis_plugin
 
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     monkeypatch.setitem(sys.modules, "rasterio", None)
@@ -120,8 +122,9 @@ def test_missing_packages_are_reported_not_installed(qgis_iface, qgis_new_projec
 
 
 def test_too_old_python_is_reported(qgis_iface, qgis_new_project, monkeypatch):
-    import qgis_plugin
     from qgis.core import Qgis
+
+    import qgis_plugin
     from qgis_plugin import bootstrap
 
     monkeypatch.setattr(bootstrap, "MIN_PYTHON", (sys.version_info[0], sys.version_info[1] + 1))
@@ -149,9 +152,9 @@ def test_missing_torch_message_for_the_recurrence_tools(monkeypatch):
     from qgis_plugin.bootstrap import MissingDependencyError, import_core
 
     monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.delitem(sys.modules, "pimc_core.recurrence", raising=False)
+    monkeypatch.delitem(sys.modules, "pimc_core.series.recurrence", raising=False)
     with pytest.raises(MissingDependencyError) as e:
-        import_core("pimc_core.recurrence")
+        import_core("pimc_core.series.recurrence")
     text = str(e.value)
     assert "\n" not in text
     assert "torch (recurrence plots and the model tools)" in text and "pip install --user torch" in text
@@ -181,7 +184,7 @@ def test_core_found_in_checkout_and_vendored(tmp_path):
     zipfile.ZipFile(z).extractall(tmp_path / "plugins")
     code = (
         "import sys, pimc\n"
-        "import pimc_core, pimc_core.timeseries\n"
+        "import pimc_core, pimc_core.io.timeseries\n"
         "print(pimc.bootstrap.core_origin(), pimc_core.__file__)\n"
         "pimc.bootstrap.release_core()\n"
         "print('pimc_core' in sys.modules, any(p.endswith('ext') for p in sys.path))\n"

@@ -20,7 +20,7 @@ def sample(tiny_sample):
 
 @pytest.fixture(scope="module")
 def ts(sample):
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     return open_series(sample.manifest)
 
@@ -32,7 +32,7 @@ def run(alg, params: dict, feedback=None):
 
 
 def core_maps(ts, out, products, region=None, fn="run_inference", **kw):
-    from pimc_core import inference
+    from pimc_core.maps import engine as inference
 
     model = inference.NearestCentroidModel.for_synthetic()
     getattr(inference, fn)(ts, model, region, out, **({"products": products} if fn == "run_inference" else {}), **kw)
@@ -80,8 +80,16 @@ def test_classify_equals_core_and_opens_styled(pimc_provider, sample, ts, tmp_pa
 
 
 def test_region_extent_in_another_crs_and_polygons(pimc_provider, sample, ts, tmp_path):
-    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsFeature, QgsGeometry,
-                           QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer)
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsFeature,
+        QgsGeometry,
+        QgsPointXY,
+        QgsProject,
+        QgsRectangle,
+        QgsVectorLayer,
+    )
 
     # an extent in EPSG:4326: the box enclosing pixels rows 4..11, cols 6..17
     (xa, ya), (xb, yb) = ts.grid.xy(4, 6), ts.grid.xy(11, 17)
@@ -168,9 +176,15 @@ def test_errors_are_one_clear_line(pimc_provider, sample, tmp_path):
 def test_model_builder_fit_then_classify(pimc_provider, sample, ts, tmp_path):
     """pimc:fit's model file feeds pimc:classify's MODEL inside a Processing model (the real
     .pimc path end to end), as a user would wire it in the Model Builder."""
-    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
-                           QgsProcessingModelChildParameterSource as Src, QgsProcessingModelOutput,
-                           QgsProcessingModelParameter, QgsProcessingParameterFile, QgsProcessingParameterRasterLayer)
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
+        QgsProcessingParameterRasterLayer,
+    )
+    from qgis.core import QgsProcessingModelChildParameterSource as Src
 
     def child(alg_id: str, child_id: str, sources: dict) -> QgsProcessingModelChildAlgorithm:
         c = QgsProcessingModelChildAlgorithm(alg_id)
@@ -236,6 +250,6 @@ def test_qgis_process_classify_and_fit(sample, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stdout + r.stderr
     assert model.is_file() and "training accuracy" in r.stdout
 
-    from pimc_core.pixel_model import load_pixel_model
+    from pimc_core.models.pixel_model import load_pixel_model
 
     assert load_pixel_model(model).n_classes == 9

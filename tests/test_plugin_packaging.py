@@ -41,7 +41,7 @@ def test_zip_layout(built_zip, tmp_path):
     assert all(n.startswith("pimc/") for n in names)
     for must in ("pimc/__init__.py", "pimc/metadata.txt", "pimc/requirements.txt", "pimc/icons/pimc.svg",
                  "pimc/provider/provider.py", "pimc/ext/pimc_core/__init__.py",
-                 "pimc/ext/pimc_core/timeseries.py", "pimc/ext/pimc_core/recurrence.py"):
+                 "pimc/ext/pimc_core/io/timeseries.py", "pimc/ext/pimc_core/series/recurrence.py"):
         assert must in files, must
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".so", ".pyd", ".dll", ".exe"))]
     assert not [n for n in files if Path(n).suffix not in plugin_zip.TEXT_SUFFIXES and Path(n).name != "LICENSE"]  # no binaries at all

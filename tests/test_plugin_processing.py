@@ -10,7 +10,7 @@ import rasterio
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    from pimc_core.sample_data import make_synthetic
+    from pimc_core.datasets.synthetic import make_synthetic
 
     return make_synthetic(tmp_path_factory.mktemp("synthetic"), size=32, n_dates=5, seed=7)
 
@@ -124,15 +124,15 @@ def test_indices_errors_are_one_clear_line(pimc_provider, multiband_stack, tmp_p
 
 
 def core_plots(ts, row, col, names, min_valid=3):
-    from pimc_core.recurrence import stack_recurrence_plots
-    from pimc_core.series import pixel_index_series
+    from pimc_core.series.pixel import pixel_index_series
+    from pimc_core.series.recurrence import stack_recurrence_plots
 
     ps = pixel_index_series(ts, row, col, names, min_valid=min_valid)
     return ps, stack_recurrence_plots(ps.filled[:, :, 0, 0][None])[0]
 
 
 def test_recurrenceplot_png_and_npy_equal_core(pimc_provider, multiband_stack, tmp_path):
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     folder, dates, dn = multiband_stack
     manifest = folder / "manifest.yaml"
@@ -159,9 +159,9 @@ def test_recurrenceplot_png_and_npy_equal_core(pimc_provider, multiband_stack, t
 
 
 def test_recurrenceplot_on_synthetic_with_threshold(pimc_provider, synthetic, tmp_path):
-    from pimc_core.recurrence import stack_recurrence_plots
-    from pimc_core.series import pixel_index_series
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.pixel import pixel_index_series
+    from pimc_core.series.recurrence import stack_recurrence_plots
 
     ts = open_series(synthetic.manifest)
     x, y = ts.grid.xy(10, 20)

@@ -29,7 +29,7 @@ def plugin(qgis_iface, qgis_new_project, qgis_canvas, sample, tmp_path):
     from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
 
     import qgis_plugin
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32631"))
     b = open_series(sample.manifest).grid.bounds
@@ -69,9 +69,9 @@ def group_layers(group):
 def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_canvas, tmp_path):
     from qgis.core import QgsProject
 
-    from pimc_core.inference import NearestCentroidModel, run_inference
-    from pimc_core.regions import bbox_region
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.regions import bbox_region
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.engine import NearestCentroidModel, run_inference
 
     dock = plugin.dock
     dock.set_map_products(("classes", "forecast"))
@@ -104,7 +104,7 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
     r = classes.renderer()
     assert r.type() == "paletted"  # the core's classes.qml, applied when the layer was created
     names = {int(c.value): c.label for c in r.classes()}
-    from pimc_core.sample_data import CLASSES
+    from pimc_core.datasets.synthetic import CLASSES
 
     assert names == {c.id: c.name for c in CLASSES}
     colours = {int(c.value): c.color.name() for c in r.classes()}
@@ -135,7 +135,7 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
 def test_polygon_tool_and_clusters_similarity(plugin, sample, qgis_canvas):
     """A triangle clicked on the map: pixels outside it are nodata; clusters and the similarity to
     the inspected pixel come from the same model's embeddings."""
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     dock = plugin.dock
     ts = open_series(sample.manifest)
@@ -177,10 +177,17 @@ def test_polygon_tool_and_clusters_similarity(plugin, sample, qgis_canvas):
 
 
 def test_selected_polygons_of_a_layer_in_another_crs(plugin, sample, qgis_new_project):
-    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsFeature, QgsGeometry,
-                           QgsPointXY, QgsProject, QgsVectorLayer)
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsFeature,
+        QgsGeometry,
+        QgsPointXY,
+        QgsProject,
+        QgsVectorLayer,
+    )
 
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     ts = open_series(sample.manifest)
     to_wgs84 = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32631"),
@@ -214,7 +221,7 @@ def test_selected_polygons_of_a_layer_in_another_crs(plugin, sample, qgis_new_pr
 def test_canvas_extent(plugin, sample, qgis_canvas):
     from qgis.core import QgsRectangle
 
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     ts = open_series(sample.manifest)
     (xa, ya), (xb, yb) = ts.grid.xy(4, 4), ts.grid.xy(9, 14)
@@ -232,7 +239,7 @@ class _CancellingModel:
     """The baseline model, cancelling its own task in its first predict call (deterministic)."""
 
     def __init__(self):
-        from pimc_core.inference import NearestCentroidModel
+        from pimc_core.maps.engine import NearestCentroidModel
 
         self._m = NearestCentroidModel.for_synthetic()
         self.task = None
@@ -322,8 +329,8 @@ def test_layers_without_qml_get_the_palette_from_the_geotiff(qgis_new_project, s
     """A class map whose .qml sidecar is gone still shows names and colours (colour table + band tags)."""
     from qgis.core import QgsProject
 
-    from pimc_core.inference import NearestCentroidModel, cluster_map, run_inference
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.engine import NearestCentroidModel, cluster_map, run_inference
     from qgis_plugin.layers import add_result_layers
 
     ts = open_series(sample.manifest)
@@ -351,7 +358,7 @@ def test_unload_while_a_run_is_going_leaves_nothing(qgis_iface, qgis_new_project
     from qgis.PyQt.QtCore import QObject
 
     import qgis_plugin
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
     from qgis_plugin.region_tools import canvas_extent_choice
 
     qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32631"))

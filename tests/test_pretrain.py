@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.finetune import (
+from pimc_core.learn.finetune import (
     FinetuneConfig,
     embed,
     finetune_classifier,
@@ -25,15 +25,7 @@ from pimc_core.finetune import (
     predict_forecast,
     predict_proba,
 )
-from pimc_core.pimc_model import (
-    MODALITIES,
-    PimcModelConfig,
-    PimcNet,
-    compute_normalisation,
-    modality_mask,
-    random_modality_mask,
-)
-from pimc_core.pretrain import (
+from pimc_core.learn.pretrain import (
     AugmentConfig,
     PretrainConfig,
     augment_patches,
@@ -42,6 +34,14 @@ from pimc_core.pretrain import (
     load_checkpoint,
     pretrain,
     step_batches,
+)
+from pimc_core.models.pimc_net import (
+    MODALITIES,
+    PimcModelConfig,
+    PimcNet,
+    compute_normalisation,
+    modality_mask,
+    random_modality_mask,
 )
 
 TINY = dict(

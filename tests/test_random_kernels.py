@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.random_kernels import (
+from pimc_core.estimators.random_kernels import (
     POOLINGS,
     CompetingKernelTransform,
     RandomKernelTransform,

@@ -10,9 +10,9 @@ import pytest
 import torch
 from pyts.image import RecurrencePlot
 
-import pimc_core.recurrence as rec
+import pimc_core.series.recurrence as rec
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.recurrence import (
+from pimc_core.series.recurrence import (
     RecurrencePlotConfig,
     recurrence_plot,
     stack_recurrence_plots,
@@ -640,7 +640,7 @@ def test_sources_compile_without_warnings():
     import warnings
 
     root = pathlib.Path(__file__).resolve().parents[1]
-    for rel in ["pimc_core/recurrence.py", "tests/test_recurrence.py", "benchmarks/bench_recurrence.py"]:
+    for rel in ["pimc_core/series/recurrence.py", "tests/test_recurrence.py", "benchmarks/bench_recurrence.py"]:
         path = root / rel
         if not path.exists():
             continue

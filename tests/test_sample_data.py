@@ -12,7 +12,7 @@ import pytest
 import rasterio
 import yaml
 
-from pimc_core import sample_data as sd
+from pimc_core.datasets import synthetic as sd
 from pimc_core.errors import ConfigError, InputError, PimcError
 
 SCL_VALID = (4, 5, 6)

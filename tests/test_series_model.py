@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.series_model import (
+from pimc_core.estimators.series_classifier import (
     PixelSeriesNet,
     SeriesClassifier,
     SeriesModelConfig,
@@ -18,7 +18,7 @@ from pimc_core.series_model import (
     level_plots_torch,
     recurrence_plots_torch,
 )
-from pimc_core.tables import write_series_table
+from pimc_core.io.tables import write_series_table
 
 TINY = {
     "series_width": 8, "series_depth": 2, "rp_width": 8, "rp_depth": 2, "embed_dim": 16,
@@ -156,7 +156,8 @@ def test_config_random_kernel_keys() -> None:
 
 def test_random_kernel_member_mixture() -> None:
     X, y = _make_table(160, seed=4)
-    cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0, "seed": 1, "rk_hydra_groups": 16}
+    cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0,
+           "seed": 1, "rk_hydra_groups": 16}
     clf = SeriesClassifier(cfg).fit(X[:120], y[:120])
     assert clf.rk_transform is not None and clf.rk_ridge is not None
     assert clf.rk_hydra is not None  # competing-kernel counts join the random-kernel features
@@ -213,7 +214,7 @@ def test_random_kernel_member_sees_long_series_unpooled(monkeypatch: pytest.Monk
     assert pooled.rk_length == 24
     assert pooled.history["rk_loo_accuracy"] < 0.75  # the detail is gone: near chance (0.5)
     # too slow at full length for the budget share: falls back to the CNNs' length, not skipped
-    from pimc_core.random_kernels import RandomKernelTransform
+    from pimc_core.estimators.random_kernels import RandomKernelTransform
 
     monkeypatch.setattr(RandomKernelTransform, "seconds_per_series", lambda self, Z, n=64: 1e-3 * Z.shape[-1])
     monkeypatch.setattr(SeriesClassifier, "_ridge_seconds_estimate", staticmethod(lambda n, p: 0.0))

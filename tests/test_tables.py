@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pimc_core.errors import InputError
-from pimc_core.tables import load_series_table, write_series_table
+from pimc_core.io.tables import load_series_table, write_series_table
 
 
 def _write(path: Path, text: str) -> Path:

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from rasterio.windows import Window
 
+from pimc_core.datasets.synthetic import landsat_sample_dir
 from pimc_core.errors import BandError, ConfigError, InputError
-from pimc_core.sample_data import landsat_sample_dir
-from pimc_core.timeseries import open_series, window_of_bounds
-
-from .conftest import TRANSFORM, write_tif
+from pimc_core.io.timeseries import open_series, window_of_bounds
+from tests.conftest import write_tif
 
 
 def test_manifest_reads_reflectance_and_mask(multiband_stack):

@@ -80,11 +80,14 @@ def test_extends_merges_sections(tmp_path):
     assert cfg.pretrain.steps == 7 and cfg.pretrain.lr == 0.01 and cfg.model == {"level": "none"}
 
 
-@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "report.yaml" and not p.name.startswith("fit_")), ids=lambda p: p.name)
+RUNNABLE = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "report.yaml" and not p.name.startswith("fit_"))
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert isinstance(cfg, TrainConfig) and cfg.sources
-    from pimc_core.pimc_model import PimcModelConfig
+    from pimc_core.models.pimc_net import PimcModelConfig
 
     PimcModelConfig.from_dict({**cfg.model, "n_dates": 30})  # the model section is valid too
 
@@ -117,8 +120,8 @@ def test_raster_commands_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert raster.main(["finetune", "--config", str(cfg)]) == 0
     assert "test accuracy" in capsys.readouterr().out and (tmp_path / "run" / "classifier.pimc").exists()
-    from pimc_core.input_selection import INPUT_SETS
-    from pimc_core.pixel_model import load_pixel_model
+    from pimc_core.learn.input_selection import INPUT_SETS
+    from pimc_core.models.pixel_model import load_pixel_model
 
     ft = json.loads((tmp_path / "run" / "finetune.json").read_text())
     assert ft["inputs"]["inputs"] in INPUT_SETS and ft["inputs"]["reason"]  # auto: chosen on held-out parcels

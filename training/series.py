@@ -4,7 +4,7 @@ Example::
 
     python -m training series --train Crop_TRAIN.tsv --test Crop_TEST.tsv --out report.json
 
-Tables use the UCR archive layout (see :mod:`pimc_core.tables`). The unlabelled test series are
+Tables use the UCR archive layout (see :mod:`pimc_core.io.tables`). The unlabelled test series are
 used for self-supervised (contrastive) pretraining together with the training series, never
 their labels; labels of the test table are only used to score the predictions. The whole run
 (loading, pretraining, fine-tuning, inference) is planned to fit ``--budget`` seconds.
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from pimc_core.errors import InputError
-    from pimc_core.series_model import SeriesClassifier, SeriesModelConfig
-    from pimc_core.tables import load_series_table
+    from pimc_core.estimators.series_classifier import SeriesClassifier, SeriesModelConfig
+    from pimc_core.io.tables import load_series_table
 
     t0 = time.perf_counter()
     overrides = _load_overrides(args)

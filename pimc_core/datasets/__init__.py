@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from .eurosat import (
+from pimc_core.datasets.eurosat import (
     EUROSAT_CLASSES,
     EUROSAT_MS_BANDS,
     EUROSAT_RGB_BANDS,
     EuroSATDataset,
     stratified_split,
 )
-from .pastis import (
+from pimc_core.datasets.pastis import (
     OFFICIAL_SPLITS,
     PASTIS_CLASSES,
     PASTIS_COLORS,

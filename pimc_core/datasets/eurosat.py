@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BandError, ConfigError, InputError
+from pimc_core.errors import BandError, ConfigError, InputError
 
 __all__ = [
     "EUROSAT_CLASSES",

@@ -28,7 +28,7 @@ labelled pixels and resamples their series onto one common date grid
 (:meth:`PastisDataset.sample_pixels`), since T and the dates differ from patch to patch. Series
 are returned as reflectance (0–1) with bands in the canonical PIMC order
 ``blue, green, red, rededge1, rededge2, rededge3, nir, nir08, swir1, swir2``
-(:data:`BAND_NAMES`), ready for :func:`pimc_core.indices.compute_indices` via
+(:data:`BAND_NAMES`), ready for :func:`pimc_core.series.indices.compute_indices` via
 :func:`band_mapping`.
 """
 
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
-from ..gapfill import date_grid, resample_to_dates
+from pimc_core.errors import ConfigError, InputError
+from pimc_core.series.gapfill import date_grid, resample_to_dates
 
 __all__ = [
     "BAND_NAMES",
@@ -133,7 +133,7 @@ def band_mapping(series: Any, axis: int = -1) -> dict[str, Any]:
         axis: The band axis.
 
     Returns:
-        Mapping suitable for :func:`pimc_core.indices.compute_indices`.
+        Mapping suitable for :func:`pimc_core.series.indices.compute_indices`.
     """
     arr = np.asarray(series)
     if arr.ndim == 0 or arr.shape[axis] != _N_BANDS:
@@ -560,7 +560,7 @@ class PastisDataset:
         ``per_class`` of each class). The draw depends only on ``seed`` and the data.
 
         Each pixel's 10-band series (on its patch's own T dates) is interpolated linearly in
-        time onto ``target_dates`` with :func:`pimc_core.gapfill.resample_to_dates` (dates
+        time onto ``target_dates`` with :func:`pimc_core.series.gapfill.resample_to_dates` (dates
         outside the patch's acquisitions take the nearest observation; nothing is
         extrapolated). Observations whose 10 bands are all 0 are treated as no-data.
 

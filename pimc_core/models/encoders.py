@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..errors import ConfigError
+from pimc_core.errors import ConfigError
 
 __all__ = [
     "EncoderConfig",

@@ -244,7 +244,7 @@ class MapAlgorithm(PimcAlgorithm):
             if qml.is_file():
                 _move(qml, dest.with_suffix(".qml"))
             elif product == "forecast":
-                styling = import_core("pimc_core.styling")
+                styling = import_core("pimc_core.maps.styling")
                 styling.write_ramp_qml(dest.with_suffix(".qml"), INDEX_RAMP[0][0], INDEX_RAMP[-1][0],
                                        [c for _, c in INDEX_RAMP])
             results[self.OUTPUTS[product]] = str(dest)

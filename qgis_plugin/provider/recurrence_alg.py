@@ -11,8 +11,8 @@ from qgis.core import (
 )
 
 from .. import pipeline, source
-from ..geo import series_crs
 from ..compat import NUMBER_DOUBLE, NUMBER_INTEGER
+from ..geo import series_crs
 from .common import INDICES, PimcAlgorithm, advanced, core_errors
 
 POINT = "POINT"

@@ -1,0 +1,61 @@
+"""``pimc fit``: pretrain + fine-tune a PIMC pixel model on one stack, write one ``.pimc`` file.
+
+Registered on the ``pimc`` command line through :func:`pimc_core.cli.register_command` when this
+module is imported (``pimc_core.cli._load_plugins``)::
+
+    pimc fit SOURCE [--labels LABELS] --out MODEL.pimc [--classes classes.json]
+             [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
+
+Progress is shown with tqdm bars (stderr); the last line on stdout is a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pimc_core.cli import add_source_args, open_from_args, register_command
+from pimc_core.errors import InputError
+
+__all__ = ["cmd_fit", "register"]
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    from pimc_core.fit import fit, load_fit_config
+
+    if args.labels is None and (args.classes or args.class_field):
+        raise InputError("--classes and --class-field describe labels: give --labels too (or neither)")
+    cfg = load_fit_config(args.config, args.set or ())
+    ts = open_from_args(args)
+    quiet = bool(args.quiet)
+
+    def log(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    res = fit(ts, args.labels, args.out, classes=args.classes, config=cfg, class_field=args.class_field,
+              progress=not quiet, log=log)
+    print(res.summary())
+
+
+@register_command
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="self-supervised pretraining on a stack + fine-tuning on its labelled pixels → MODEL.pimc",
+        description="Pretrain the PIMC encoders on every (sampled) pixel of SOURCE without labels, fine-tune the "
+        "classifier on the labelled pixels of LABELS (when given), train the forecast head, and write one .pimc "
+        "model file.",
+    )
+    add_source_args(p)
+    p.add_argument("--labels",
+                   help="class raster on the stack's grid (0 = unlabelled) or vector file with --class-field; "
+                   "without it the model is label-free (embed, cluster, similar and forecast; no classify)")
+    p.add_argument("--out", required=True, help="model file to write (MODEL.pimc)")
+    p.add_argument("--classes", help="classes.json: a list of {\"id\", \"name\", \"color\"} (default: 'class N')")
+    p.add_argument("--class-field", help="attribute of a vector label file that holds the class (id or name)")
+    p.add_argument("--config", help="YAML fit configuration (sections data, model, pretrain, finetune, forecast)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set pretrain.steps=300 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress output, only the summary line")
+    p.set_defaults(func=cmd_fit)

@@ -1,0 +1,204 @@
+"""``pimc classify | forecast | embed | cluster | similar``: maps of a region with a model.
+
+Registered into the ``pimc`` command line through :func:`pimc_core.cli.register_command` (the CLI
+imports this module in ``_load_plugins``). Each command opens the series, builds the region
+(``--bbox`` / ``--polygon``), runs :mod:`pimc_core.maps.engine` in this process or on Dask
+(``--workers N`` / ``--scheduler ADDR``), shows a progress bar on stderr and ends with one line
+on stdout: pixels, seconds, pixels per second, files written.
+
+``--model`` is a ``.pimc`` model file (loaded by ``pimc_core.models.pixel_model.load_pixel_model``) or
+``builtin:nearest-centroid``, the documented non-PIMC baseline for the synthetic sample data
+(:class:`pimc_core.maps.engine.NearestCentroidModel`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
+from pimc_core.cli import _positive_int, add_source_args, open_from_args, register_command
+from pimc_core.errors import ConfigError, InputError
+
+BUILTIN_MODELS = ("builtin:nearest-centroid",)
+
+
+def model_reference(spec: str, device: str = "cpu") -> Any:
+    """What ``--model`` names, as something both this process and Dask workers can load: a
+    path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
+    Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
+    from pimc_core.maps.engine import NearestCentroidModel
+
+    if spec.startswith("builtin:"):
+        if spec == "builtin:nearest-centroid":
+            return NearestCentroidModel.for_synthetic
+        raise ConfigError(f"--model: unknown built-in model '{spec}' (known: {', '.join(BUILTIN_MODELS)})")
+    if device == "cpu":
+        return spec
+    from pimc_core.devices import resolve_device
+
+    resolve_device(device)  # a bad name or a missing GPU fails here, before any window is read
+    if not Path(spec).exists():
+        raise InputError(f"{spec}: model file not found")
+    from pimc_core.models.pixel_model import load_pixel_model
+
+    return functools.partial(load_pixel_model, spec, device=device)
+
+
+def _region(args: argparse.Namespace, grid, *, polygon: bool = True):
+    from pimc_core.io.regions import parse_region
+
+    return parse_region(
+        grid, bbox=args.bbox, bbox_crs=args.bbox_crs,
+        polygon=args.polygon if polygon else getattr(args, "map_polygon", None),
+        polygon_crs=args.polygon_crs if polygon else None,
+        layer=args.layer if polygon else None, all_touched=args.all_touched if polygon else False,
+    )
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace):
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    from pimc_core.maps.dask_executor import DaskExecutor
+
+    with DaskExecutor(workers=args.workers or 2, scheduler=args.scheduler) as ex:
+        yield ex
+
+
+@contextlib.contextmanager
+def _progress(desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, disable=quiet, leave=False,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def update(fraction: float) -> None:
+        n = int(round(100 * fraction))
+        if n != bar.n:
+            bar.n = n
+            bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
+    ts = ts if ts is not None else open_from_args(args)
+    region = region if region is not None else _region(args, ts.grid)
+    model = model_reference(args.model, args.device)
+    with _executor(args) as ex, _progress(desc, args.quiet) as progress:
+        result = fn(ts, model, region, args.out, batch_size=args.batch, block=args.block, progress=progress,
+                    executor=ex, **kw)
+    print(result.summary())
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_classify(args: argparse.Namespace) -> None:
+    from pimc_core.maps.engine import run_inference
+
+    products = ("classes", "confidence") + (("probabilities",) if args.probabilities else ())
+    _run(args, "classify", run_inference, products=products)
+
+
+def cmd_forecast(args: argparse.Namespace) -> None:
+    from pimc_core.maps.engine import run_inference
+
+    _run(args, "forecast", run_inference, products=("forecast",))
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from pimc_core.maps.engine import run_inference
+
+    _run(args, "embed", run_inference, products=("embeddings",))
+
+
+def cmd_cluster(args: argparse.Namespace) -> None:
+    from pimc_core.maps.engine import cluster_map
+
+    _run(args, "cluster", cluster_map, k=args.k, sample_size=args.sample, seed=args.seed)
+
+
+def cmd_similar(args: argparse.Namespace) -> None:
+    from pimc_core.io.regions import parse_region
+    from pimc_core.maps.engine import similarity_map
+
+    ts = open_from_args(args)
+    if (args.x is None) != (args.y is None):
+        raise ConfigError("give both --x and --y")
+    if args.x is None and args.polygon is None:
+        raise ConfigError("give a query pixel (--x, --y) or a query polygon (--polygon)")
+    if args.x is not None and args.polygon is not None:
+        raise ConfigError("give a query pixel (--x, --y) or a query polygon (--polygon), not both")
+    if args.crs is not None and args.x is None:
+        raise ConfigError("--crs applies to --x/--y")
+    query: dict[str, Any] = {}
+    if args.x is not None:
+        query["query_xy"] = (args.x, args.y, args.crs)
+    else:
+        query["query_region"] = parse_region(ts.grid, polygon=args.polygon, polygon_crs=args.polygon_crs,
+                                             layer=args.layer, all_touched=args.all_touched)
+    _run(args, "similar", similarity_map, ts=ts, region=_region(args, ts.grid, polygon=False), **query)
+
+
+# ----------------------------------------------------------------------------- parser
+def _common(p: argparse.ArgumentParser, *, polygon_help: str) -> None:
+    add_source_args(p)
+    p.add_argument("--model", required=True, help=".pimc model file (or builtin:nearest-centroid, a baseline)")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    g = p.add_argument_group("region (default: the whole raster)")
+    g.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
+    g.add_argument("--bbox-crs", help="CRS of --bbox, e.g. EPSG:4326 (default: the raster's)")
+    g.add_argument("--polygon", help=polygon_help)
+    g.add_argument("--polygon-crs", help="CRS of --polygon (default: WKT the raster's, GeoJSON EPSG:4326, files their own)")
+    g.add_argument("--layer", help="layer of a multi-layer vector file (default: the first)")
+    g.add_argument("--all-touched", action="store_true", help="include every pixel the polygon touches")
+    e = p.add_argument_group("execution")
+    x = e.add_mutually_exclusive_group()
+    x.add_argument("--workers", type=_positive_int("--workers"), help="Dask LocalCluster of N processes")
+    x.add_argument("--scheduler", metavar="ADDR", help="existing Dask scheduler, e.g. tcp://host:8786")
+    e.add_argument("--block", type=_positive_int("--block"), default=256, help="window side in pixels (memory)")
+    e.add_argument("--batch", type=_positive_int("--batch"), default=4096, help="pixels per model call (memory)")
+    e.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_REGION_POLYGON = "region polygon: vector file (GeoPackage, Shapefile, GeoJSON …), GeoJSON text or WKT"
+
+
+@register_command
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the map commands to ``pimc``."""
+    p = sub.add_parser("classify", help="class map + confidence of a region with a model")
+    _common(p, polygon_help=_REGION_POLYGON)
+    p.add_argument("--probabilities", action="store_true", help="also write probabilities.tif (one band per class)")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("forecast", help="index forecast map: one band per future date")
+    _common(p, polygon_help=_REGION_POLYGON)
+    p.set_defaults(func=cmd_forecast)
+
+    p = sub.add_parser("embed", help="embedding map: one band per embedding dimension")
+    _common(p, polygon_help=_REGION_POLYGON)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("cluster", help="unsupervised map: k-means clusters of the embeddings")
+    _common(p, polygon_help=_REGION_POLYGON)
+    p.add_argument("--k", type=_positive_int("--k"), required=True, help="number of clusters (2-255)")
+    p.add_argument("--sample", type=_positive_int("--sample"), default=100_000, help="pixels k-means is fitted on")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser("similar", help="similarity map: cosine similarity to a query pixel or polygon")
+    _common(p, polygon_help="query polygon (mean embedding): vector file, GeoJSON text or WKT")
+    p.add_argument("--x", type=float, help="query pixel x")
+    p.add_argument("--y", type=float, help="query pixel y")
+    p.add_argument("--crs", help="CRS of --x/--y (default: the raster's)")
+    p.add_argument("--map-polygon", help="restrict the map to this polygon (the --bbox alternative)")
+    p.set_defaults(func=cmd_similar)

@@ -1,0 +1,1 @@
+"""scikit-learn-style estimators on series tables."""

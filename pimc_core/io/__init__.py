@@ -1,0 +1,1 @@
+"""Reading the inputs: dates, sensor presets, manifests, time series, regions, tables."""

@@ -1,0 +1,126 @@
+"""Class tables: the classes.json format (id, name, colour), its checks, and the default palette."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from pimc_core.errors import ConfigError, InputError
+
+__all__ = ["PALETTE", "default_class_table", "hex_to_rgba", "load_class_table", "normalise_class_table", "palette_color"]
+
+#: A qualitative palette (Tableau 20 reordered) for classes or clusters without a colour.
+PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+)
+
+
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
+
+
+def hex_to_rgba(color: str | Sequence[int]) -> tuple[int, int, int, int]:
+    """``"#rrggbb"`` / ``"#rrggbbaa"`` (or an (r, g, b[, a]) sequence) → (r, g, b, a) ints.
+
+    Raises:
+        ConfigError: not a colour.
+    """
+    if isinstance(color, str):
+        m = _HEX.match(color.strip())
+        if not m:
+            raise ConfigError(f"colour {color!r} is not '#rrggbb'")
+        rgb = m.group(1)
+        alpha = int(m.group(2), 16) if m.group(2) else 255
+        return int(rgb[0:2], 16), int(rgb[2:4], 16), int(rgb[4:6], 16), alpha
+    try:
+        vals = [int(v) for v in color]
+    except (TypeError, ValueError):
+        raise ConfigError(f"colour {color!r} is not '#rrggbb' or (r, g, b)") from None
+    if len(vals) not in (3, 4) or not all(0 <= v <= 255 for v in vals):
+        raise ConfigError(f"colour {color!r} is not '#rrggbb' or (r, g, b)")
+    return (vals[0], vals[1], vals[2], vals[3] if len(vals) == 4 else 255)
+
+
+def _rgb_hex(rgba: tuple[int, int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgba[:3])
+
+
+def palette_color(i: int) -> str:
+    """The ``i``-th colour (0-based) of :data:`PALETTE`, cycling."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def normalise_class_table(class_table: Sequence[Mapping], *, nodata: int = 0, max_id: int = 255) -> list[dict]:
+    """Check a class table and fill in missing names and colours.
+
+    Args:
+        class_table: ``[{"id": 1, "name": "wheat", "color": "#e3b505"}, ...]``; ``name`` and
+            ``color`` may be missing or None.
+        nodata: the value reserved for no data (no class may use it).
+        max_id: the largest id the map's data type can hold.
+
+    Returns:
+        A list of ``{"id": int, "name": str, "color": "#rrggbb"}`` in the given order.
+
+    Raises:
+        ConfigError: an id that is not an integer, repeated, equal to ``nodata`` or out of range.
+    """
+    out: list[dict] = []
+    seen: set[int] = set()
+    for i, entry in enumerate(class_table):
+        try:
+            cid = entry["id"]
+        except (KeyError, TypeError):
+            raise ConfigError(f"class table entry {i} has no 'id'") from None
+        if isinstance(cid, bool) or not hasattr(cid, "__index__"):
+            raise ConfigError(f"class table entry {i}: id {cid!r} is not an integer")
+        cid = int(cid)
+        if cid == nodata or not 0 <= cid <= max_id:
+            raise ConfigError(
+                f"class id {cid} cannot be stored: ids must lie in 0..{max_id} and differ from the nodata value {nodata}"
+            )
+        if cid in seen:
+            raise ConfigError(f"class id {cid} appears twice in the class table")
+        seen.add(cid)
+        name = entry.get("name") or f"class {cid}"
+        color = entry.get("color") or palette_color(i)
+        out.append({"id": cid, "name": str(name), "color": _rgb_hex(hex_to_rgba(color))})
+    return out
+
+
+def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read a ``classes.json``: a list of ``{"id": int, "name": str, "color": "#rrggbb"}``.
+
+    Missing names become ``"class N"``, missing colours palette colours.
+
+    Raises:
+        InputError: unreadable or not JSON. ConfigError: not a list of classes, bad ids / colours.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{p}: class table not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{p}: not a readable JSON class table ({e})") from None
+    if isinstance(data, Mapping) and "classes" in data:
+        data = data["classes"]
+    if not isinstance(data, list) or not all(isinstance(c, Mapping) for c in data):
+        raise ConfigError(f"{p}: a class table is a JSON list of {{\"id\", \"name\", \"color\"}} objects")
+    for i, c in enumerate(data):
+        unknown = [k for k in c if k not in ("id", "name", "color")]
+        if unknown:
+            raise ConfigError(f"{p}: class {i} has unknown key(s) {', '.join(map(repr, unknown))} (allowed: id, name, color)")
+    try:
+        return normalise_class_table(data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def default_class_table(ids: Iterable[int]) -> list[dict[str, Any]]:
+    """``class N`` names and palette colours for class ids without a class table."""
+    return normalise_class_table([{"id": int(i)} for i in sorted(set(int(i) for i in ids))])

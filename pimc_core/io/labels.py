@@ -1,0 +1,235 @@
+"""Label maps: a class id per pixel of the series' grid.
+
+Labels come from a single-band raster of class ids on the grid of the series (0 / nodata =
+unlabelled), or from a vector file (GeoPackage, shapefile, GeoJSON, ...) whose polygons carry the
+class in a field, rasterised onto the grid (:func:`read_labels`). Class ids are 1..255; names and
+colours come from a class table (:mod:`pimc_core.io.classes`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.classes import default_class_table, normalise_class_table
+from pimc_core.io.timeseries import Grid
+
+__all__ = ["LabelMap", "read_labels"]
+
+_VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".kml", ".gml", ".sqlite")
+
+
+@dataclass
+class LabelMap:
+    """A class id per pixel of a grid (0 = unlabelled).
+
+    Attributes:
+        array: (H, W) uint8 class ids (1..255).
+        classes: ``[{"id", "name", "color"}]`` of the ids present (from the class table, the
+            vector's class names, or ``class N``).
+        source: the file the labels came from.
+    """
+
+    array: np.ndarray
+    classes: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+    def counts(self) -> dict[int, int]:
+        ids, counts = np.unique(self.array[self.array > 0], return_counts=True)
+        return {int(i): int(c) for i, c in zip(ids, counts)}
+
+
+def read_labels(
+    path: str | os.PathLike,
+    grid: Grid,
+    *,
+    class_field: str | None = None,
+    classes: Sequence[Mapping[str, Any]] | None = None,
+    all_touched: bool = False,
+) -> LabelMap:
+    """Class ids per pixel from a label raster (on ``grid``) or a vector file with a class field.
+
+    Args:
+        path: a single-band raster of class ids (0 / nodata = unlabelled) on the same grid as
+            the series, or a vector file (GeoPackage, shapefile, GeoJSON, ...) whose polygons
+            carry the class in ``class_field``.
+        grid: the grid of the series.
+        class_field: the attribute holding the class (vector files only): integer ids, or class
+            names (matched to ``classes`` by name, case-insensitively; without ``classes`` the
+            names get ids 1..K in alphabetical order).
+        classes: the class table (``load_class_table``); ids outside it are an error.
+        all_touched: rasterise every pixel a polygon touches (default: pixel centres inside).
+
+    Raises:
+        InputError: unreadable file, a raster on another grid, no features.
+        ConfigError: a missing / unknown class field, class ids out of 1..255 or not in ``classes``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: label file not found")
+    table = [dict(c) for c in classes] if classes else None
+    if p.suffix.lower() in _VECTOR_SUFFIXES or p.is_dir():
+        arr, names = _rasterize_vector(p, grid, class_field, table, all_touched)
+    else:
+        if class_field:
+            raise ConfigError(f"--class-field applies to vector label files; {p.name} is a raster")
+        arr, names = _read_label_raster(p, grid), {}
+    ids = sorted(int(i) for i in np.unique(arr) if i > 0)
+    if table is not None:
+        known = {int(c["id"]) for c in table}
+        extra = [i for i in ids if i not in known]
+        if extra:
+            raise ConfigError(
+                f"{p}: class id(s) {', '.join(map(str, extra[:10]))} are not in the class table "
+                f"(ids {', '.join(map(str, sorted(known)))})"
+            )
+        out_classes = table
+    elif names:
+        out_classes = normalise_class_table([{"id": i, "name": names.get(i)} for i in ids])
+    else:
+        out_classes = default_class_table(ids)
+    return LabelMap(arr, out_classes, str(p))
+
+
+def _read_label_raster(p: Path, grid: Grid) -> np.ndarray:
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    try:
+        with rasterio.open(p) as ds:
+            other = Grid(ds.crs if ds.crs else None, ds.transform, ds.width, ds.height)
+            diff = grid.difference(other)
+            if diff:
+                raise InputError(f"{p}: label raster has {diff}; it must be on the grid of the series")
+            data = ds.read(1)
+            nodata = ds.nodata
+    except RasterioError as e:
+        raise InputError(f"{p}: not a readable raster ({str(e).splitlines()[0]})") from None
+    valid = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
+    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):
+        valid &= data != nodata
+    vals = data[valid]
+    if vals.size and (vals.min() < 0 or vals.max() > 255 or (data.dtype.kind == "f" and np.any(vals != np.round(vals)))):
+        raise ConfigError(f"{p}: class ids must be integers 0..255 (0 = unlabelled); found {vals.min()}..{vals.max()}")
+    out = np.zeros(data.shape, np.uint8)
+    out[valid] = vals.astype(np.uint8)
+    return out
+
+
+def _rasterize_vector(
+    p: Path, grid: Grid, class_field: str | None, table: list[dict] | None, all_touched: bool
+) -> tuple[np.ndarray, dict[int, str]]:
+    from rasterio import features
+
+    geoms, values, field_names = _read_vector(p, grid, class_field)
+    names: dict[int, str] = {}
+    if not geoms:
+        raise InputError(f"{p}: no features with a geometry and a '{class_field}' value")
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric:
+        ids = []
+        for v in values:
+            if float(v) != round(float(v)) or not 1 <= v <= 255:
+                raise ConfigError(f"{p}: class field '{class_field}' has value {v!r}; class ids are integers 1..255")
+            ids.append(int(v))
+    else:
+        text = [str(v).strip() for v in values]
+        if table is not None:
+            by_name = {str(c["name"]).strip().lower(): int(c["id"]) for c in table}
+            by_id = {str(c["id"]): int(c["id"]) for c in table}
+            ids = []
+            for t in text:
+                cid = by_name.get(t.lower(), by_id.get(t))
+                if cid is None:
+                    raise ConfigError(
+                        f"{p}: class '{t}' of field '{class_field}' is not in the class table "
+                        f"({', '.join(str(c['name']) for c in table)})"
+                    )
+                ids.append(cid)
+        else:
+            uniq = sorted(set(text))
+            if len(uniq) > 255:
+                raise ConfigError(f"{p}: {len(uniq)} different classes in '{class_field}'; at most 255")
+            lookup = {t: i + 1 for i, t in enumerate(uniq)}
+            names = {i: t for t, i in lookup.items()}
+            ids = [lookup[t] for t in text]
+    arr = features.rasterize(
+        zip(geoms, ids), out_shape=(grid.height, grid.width), transform=grid.transform, fill=0,
+        all_touched=all_touched, dtype="uint8",
+    )
+    return arr, names
+
+
+def _read_vector(p: Path, grid: Grid, class_field: str | None) -> tuple[list[dict], list[Any], list[str]]:
+    """GeoJSON-like geometries in the grid's CRS and their class values (via GDAL's OGR)."""
+    try:
+        from osgeo import ogr, osr
+    except ImportError:  # pragma: no cover - GDAL's Python bindings come with QGIS / Debian
+        ogr = None
+    if ogr is None:  # pragma: no cover
+        return _read_geojson(p, grid, class_field)
+    ogr.UseExceptions()
+    try:
+        ds = ogr.Open(str(p))
+    except RuntimeError as e:
+        raise InputError(f"{p}: not a readable vector file ({e})") from None
+    if ds is None or ds.GetLayerCount() == 0:
+        raise InputError(f"{p}: not a readable vector file (no layer)")
+    layer = ds.GetLayer(0)
+    defn = layer.GetLayerDefn()
+    field_names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    if not class_field:
+        raise ConfigError(f"{p}: give the attribute holding the class with --class-field (fields: {', '.join(field_names) or 'none'})")
+    match = [f for f in field_names if f.lower() == class_field.lower()]
+    if not match:
+        raise ConfigError(f"{p}: no field '{class_field}' (fields: {', '.join(field_names) or 'none'})")
+    fname = match[0]
+    transform = None
+    src_srs = layer.GetSpatialRef()
+    if src_srs is not None and grid.crs is not None:
+        dst_srs = osr.SpatialReference()
+        dst_srs.ImportFromWkt(grid.crs.to_wkt())
+        for s in (src_srs, dst_srs):
+            s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        if not src_srs.IsSame(dst_srs):
+            transform = osr.CoordinateTransformation(src_srs, dst_srs)
+    geoms, values = [], []
+    for feat in layer:
+        g = feat.GetGeometryRef()
+        v = feat.GetField(fname)
+        if g is None or v is None or (isinstance(v, str) and not v.strip()):
+            continue
+        g = g.Clone()
+        if transform is not None:
+            g.Transform(transform)
+        geoms.append(json.loads(g.ExportToJson()))
+        values.append(v)
+    return geoms, values, field_names
+
+
+def _read_geojson(p: Path, grid: Grid, class_field: str | None):  # pragma: no cover - fallback
+    from rasterio.warp import transform_geom
+
+    data = json.loads(p.read_text(encoding="utf-8"))
+    feats = data.get("features", [])
+    fields = sorted({k for f in feats for k in (f.get("properties") or {})})
+    if not class_field or class_field not in fields:
+        raise ConfigError(f"{p}: no field '{class_field}' (fields: {', '.join(fields) or 'none'})")
+    geoms, values = [], []
+    for f in feats:
+        v = (f.get("properties") or {}).get(class_field)
+        if f.get("geometry") is None or v is None:
+            continue
+        g = f["geometry"]
+        if grid.crs is not None:
+            g = transform_geom("EPSG:4326", grid.crs, g)
+        geoms.append(g)
+        values.append(v)
+    return geoms, values, fields

