@@ -33,14 +33,13 @@ import datetime as dt
 import json
 import os
 import time
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from pimc_core.config import apply_overrides, config_from_mapping, load_yaml_config, with_section_defaults
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.finetune import (
     FinetuneConfig,
@@ -65,203 +64,6 @@ __all__ = [
 
 
 # ============================================================================ typed configs
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """``value`` converted to the annotated type ``tp`` (from YAML or a ``key=value`` string)."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        if isinstance(value, str) and value.strip().lower() in ("none", "null", "~") and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        return config_from_mapping(tp, value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-            return value.strip().lower() in ("true", "yes", "on", "1")
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise ConfigError(f"{where} must be true or false; got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be an integer; got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be an integer; got {value!r}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number; got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be a number; got {value!r}")
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{where} must be a string; got {value!r}")
-    if origin in (tuple, list) or tp in (tuple, list):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list; got {value!r}")
-        item = args[0] if args else Any
-        out = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(out) if (origin is tuple or tp is tuple) else out
-    if origin is dict or tp is dict:
-        if value is None:
-            return {}
-        if isinstance(value, str):
-            import yaml
-
-            value = yaml.safe_load(value)
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} must be a mapping; got {value!r}")
-        return dict(value)
-    return value
-
-
-def config_from_mapping(cls: type, data: Mapping[str, Any] | None, where: str = "config") -> Any:
-    """Build dataclass ``cls`` from a mapping, converting values to the annotated types.
-
-    Raises:
-        ConfigError: unknown keys (named, with the known ones), wrong types, or the dataclass's
-            own validation.
-    """
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a mapping of keys to values; got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = [f.name for f in dataclasses.fields(cls)]
-    unknown = [str(k) for k in data if k not in known]
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)} (known: {', '.join(known)})"
-        )
-    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        msg = str(e)
-        raise ConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
-    except TypeError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def apply_overrides(data: dict[str, Any], overrides: Sequence[str], cls: type | None = None) -> dict[str, Any]:
-    """Apply ``key=value`` overrides (dotted keys, YAML values) to a config mapping, in place.
-
-    With ``cls`` the dotted path is checked against the dataclass fields (unknown keys are a
-    ConfigError naming them); keys inside free-form mapping fields (e.g.
-    ``model.rp_encoder.width=32``) are passed through for that section's own checks.
-    """
-    import yaml
-
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. pretrain.steps=200)")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ConfigError(f"override {item!r} has no key")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        parts = key.split(".")
-        if cls is not None:
-            _check_path(cls, parts, key)
-        node = data
-        for p in parts[:-1]:
-            nxt = node.get(p)
-            if nxt is None:
-                nxt = node[p] = {}
-            elif not isinstance(nxt, dict):
-                raise ConfigError(f"override {key}: '{p}' is not a section")
-            node = nxt
-        node[parts[-1]] = value
-    return data
-
-
-def _check_path(cls: type, parts: list[str], key: str) -> None:
-    tp: Any = cls
-    for i, p in enumerate(parts):
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
-            if p not in hints:
-                where = ".".join(parts[:i]) or "the top level"
-                raise ConfigError(
-                    f"override {key}: unknown key '{p}' in {where} (known: {', '.join(f.name for f in dataclasses.fields(tp))})"
-                )
-            tp = hints[p]
-            if typing.get_origin(tp) in (typing.Union, types.UnionType):
-                tp = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
-            if typing.get_origin(tp) in (list, tuple) and dataclasses.is_dataclass(typing.get_args(tp)[0] if typing.get_args(tp) else None):
-                return  # list of sections: index-free overrides are not supported deeper
-        else:
-            return  # free-form mapping: checked by its consumer
-
-
-def load_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML config; ``extends: OTHER.yaml`` (relative to the file) merges a base config."""
-    import yaml
-
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{p}: config file not found") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{p}: not a readable YAML config ({str(e).splitlines()[0]})") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: a config is a mapping of keys to values")
-    base = data.pop("extends", None)
-    if base:
-        parent = load_yaml_config((p.parent / str(base)).resolve())
-        data = _merge(parent, data)
-    return data
-
-
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(dict(out[k]), v)
-        else:
-            out[k] = v
-    return out
 
 
 # ============================================================================ fit config
@@ -424,40 +226,7 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FitConfig":
-        return config_from_mapping(cls, _with_section_defaults(cls, data or {}), "fit config")
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return dataclasses.MISSING
-
-
-def _with_section_defaults(base: Any, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a partial mapping over defaults, section by section.
-
-    ``base`` is a dataclass *class* (its field defaults are used) or instance (its values). A
-    section given partially keeps the defaults of the keys it does not set (e.g. fit's shorter
-    pretraining stays in force when only ``pretrain.lr`` is given).
-    """
-    out: dict[str, Any] = {}
-    is_cls = isinstance(base, type)
-    for f in dataclasses.fields(base):
-        cur = _field_default(f) if is_cls else getattr(base, f.name)
-        if f.name in data:
-            v = data[f.name]
-            if dataclasses.is_dataclass(cur) and not isinstance(cur, type) and isinstance(v, Mapping):
-                out[f.name] = _with_section_defaults(cur, v)
-            else:
-                out[f.name] = v
-        elif cur is not dataclasses.MISSING:
-            out[f.name] = cur
-    for k in data:
-        if k not in out:
-            out[k] = data[k]  # unknown: reported by config_from_mapping
-    return out
+        return config_from_mapping(cls, with_section_defaults(cls, data or {}), "fit config")
 
 
 def load_fit_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> FitConfig:

@@ -721,7 +721,7 @@ class PimcDock(QDockWidget):
             if path.suffix.lower() == ".png":
                 import_core("pimc_core.viz.plotting").save_figure(fig, path)
             else:
-                with import_core("pimc_core.io.raster_io").atomic_path(path) as tmp:
+                with import_core("pimc_core.io.atomic").atomic_path(path) as tmp:
                     fig.savefig(tmp, format=path.suffix[1:].lower())
         except Exception as e:  # noqa: BLE001 - a full disk or a read-only folder
             self._message(f"cannot save the figure: {e}", ok=False)

@@ -62,16 +62,6 @@ PRESET_LABELS: dict[str, str] = {
 }
 
 
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
 def fit_config(preset: str = "standard", config_path: str | os.PathLike | None = None,
                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The fit configuration mapping: ``preset``, then a YAML file, then ``overrides`` on top.
@@ -82,11 +72,12 @@ def fit_config(preset: str = "standard", config_path: str | os.PathLike | None =
     errors = import_core("pimc_core.errors")
     if preset not in PRESETS:
         raise errors.ConfigError(f"unknown training preset '{preset}' (known: {', '.join(PRESETS)})")
+    config = import_core("pimc_core.config")
     data = copy.deepcopy(PRESETS[preset])
     if config_path and str(config_path).strip():
-        data = _merge(data, import_core("pimc_core.fit").load_yaml_config(Path(str(config_path).strip())))
+        data = config.merge(data, config.load_yaml_config(Path(str(config_path).strip())))
     if overrides:
-        data = _merge(data, overrides)
+        data = config.merge(data, overrides)
     # validate now (unknown keys, bad values) rather than after sampling
     import_core("pimc_core.fit").FitConfig.from_dict(data)
     return data

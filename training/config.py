@@ -48,15 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from pimc_core.config import apply_overrides, config_from_mapping, load_yaml_config, with_section_defaults
 from pimc_core.errors import ConfigError
-from pimc_core.fit import (
-    DataConfig,
-    ForecastConfig,
-    _with_section_defaults,
-    apply_overrides,
-    config_from_mapping,
-    load_yaml_config,
-)
+from pimc_core.fit import DataConfig, ForecastConfig
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.pretrain import PretrainConfig
 
@@ -154,7 +148,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        return config_from_mapping(cls, _with_section_defaults(cls, data), "config")
+        return config_from_mapping(cls, with_section_defaults(cls, data), "config")
 
 
 def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -56,8 +56,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from pimc_core.config import apply_overrides, config_from_mapping, load_yaml_config, merge, with_section_defaults
 from pimc_core.errors import ConfigError, InputError, PimcError
-from pimc_core.fit import _with_section_defaults, apply_overrides, config_from_mapping, load_yaml_config
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
 from pimc_core.models.tempcnn import CNN1DConfig
@@ -161,7 +161,7 @@ class Ablation:
 
 def _replace_cfg(base: Any, changes: Mapping[str, Any], where: str) -> Any:
     """``base`` (a config dataclass) with ``changes`` merged in (nested sections too), validated."""
-    data = _merge(dataclasses.asdict(base), changes)
+    data = merge(dataclasses.asdict(base), changes)
     return config_from_mapping(type(base), data, where)
 
 
@@ -285,13 +285,6 @@ class ReportConfig:
         return dataclasses.asdict(self)
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(dict(out[k]), v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
-
-
 def load_report_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
                        quick: bool = False) -> ReportConfig:
     """The report config: YAML file (default ``training/configs/report.yaml``), then ``--quick``'s
@@ -302,9 +295,9 @@ def load_report_config(path: str | os.PathLike | None = None, overrides: Sequenc
         q = dict(QUICK)
         if "forecast" in data and isinstance(data["forecast"], Mapping):
             q["forecast"] = {**q["forecast"], "overrides": list(data["forecast"].get("overrides") or []) + QUICK["forecast"]["overrides"]}
-        data = _merge(data, q)
+        data = merge(data, q)
     apply_overrides(data, overrides, ReportConfig)
-    return config_from_mapping(ReportConfig, _with_section_defaults(ReportConfig, data), "report config")
+    return config_from_mapping(ReportConfig, with_section_defaults(ReportConfig, data), "report config")
 
 
 # ============================================================================ helpers

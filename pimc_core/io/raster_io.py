@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -16,30 +15,8 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from pimc_core.errors import InputError
+from pimc_core.io.atomic import atomic_path, os_error_message
 from pimc_core.io.timeseries import Grid
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it to ``path`` on success.
-
-    On any exception (KeyboardInterrupt included) the temporary file is removed and nothing
-    appears at ``path``.
-    """
-    path = Path(path)
-    if not path.parent.exists():
-        raise InputError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        for p in (tmp_path, Path(str(tmp_path) + ".aux.xml")):
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        raise
 
 
 def geotiff_profile(grid: Grid, count: int, dtype: str, nodata: float | None, window: Window | None = None) -> dict:
@@ -85,7 +62,7 @@ def open_geotiff_writer(
                     dst.write_colormap(1, colormap)
                 yield dst
         except RasterioError as e:
-            raise InputError(f"{path}: cannot write ({e})") from None
+            raise InputError(os_error_message(e, path)) from None
 
 
 def write_geotiff(

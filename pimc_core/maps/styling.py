@@ -67,7 +67,7 @@ _TAIL = """    </rasterrenderer>
 
 
 def _write_text_atomic(path: Path, text: str) -> Path:
-    from pimc_core.io.raster_io import atomic_path
+    from pimc_core.io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

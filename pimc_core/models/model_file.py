@@ -517,7 +517,7 @@ def save_model(
     from safetensors.torch import save_file
 
     from pimc_core import __version__
-    from pimc_core.io.raster_io import atomic_path
+    from pimc_core.io.atomic import atomic_path
 
     meta = _as_metadata(metadata)
     if meta.created is None:

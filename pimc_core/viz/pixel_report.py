@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from pimc_core.errors import ConfigError, PimcError
-from pimc_core.io.raster_io import atomic_path
+from pimc_core.io.atomic import atomic_path
 from pimc_core.series.pixel import pixel_index_series
 from pimc_core.viz.plotting import save_figure
 

@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore", message="Unable to import Axes3D", category=Us
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from pimc_core.io.raster_io import atomic_path  # noqa: E402
+from pimc_core.io.atomic import atomic_path  # noqa: E402
 
 INDEX_COLORS = {"ndvi": "#1b9e77", "evi": "#d95f02", "savi": "#7570b3", "evi2": "#e7298a"}
 
