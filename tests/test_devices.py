@@ -41,7 +41,6 @@ def test_autocast_leaves_cpu_in_float32():
 
 def test_map_device_flag(tmp_path, capsys):
     """``--device cpu`` and the default ``auto`` give the same map here; a bad name is one line."""
-    import pimc_core.cli.maps  # noqa: F401  (registers the map commands)
     from pimc_core.cli import main
     from pimc_core.datasets.synthetic import make_synthetic
     from pimc_core.fit import fit

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import rasterio
 
-import pimc_core.cli.maps  # noqa: F401 - registers the map commands
 from pimc_core.cli import main
 from pimc_core.datasets import synthetic as sample_data
 from pimc_core.errors import Cancelled, ConfigError

@@ -125,7 +125,6 @@ def test_missing_band_is_a_band_error(stack, tmp_path):
 def test_cli_fit(stack, tmp_path, capsys):
     import yaml
 
-    import pimc_core.cli.fit  # noqa: F401  (registers the sub-command)
     from pimc_core.cli import main
 
     cfg = tmp_path / "fit.yaml"
@@ -199,8 +198,6 @@ def test_fit_without_labels_is_label_free(stack, tmp_path, capsys):
     and classify says what the model can give instead."""
     import yaml
 
-    import pimc_core.cli.fit  # noqa: F401  (registers the sub-commands)
-    import pimc_core.cli.maps  # noqa: F401
     from pimc_core.cli import main
 
     out = tmp_path / "free.pimc"

@@ -18,7 +18,6 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-import pimc_core.cli.maps  # noqa: F401 - registers the map commands (until cli._load_plugins does)
 from pimc_core.cli import main
 from pimc_core.datasets import synthetic as sample_data
 from pimc_core.errors import Cancelled, ConfigError, InputError

@@ -1,7 +1,6 @@
 """``pimc fit``: pretrain + fine-tune a PIMC pixel model on one stack, write one ``.pimc`` file.
 
-Registered on the ``pimc`` command line through :func:`pimc_core.cli.register_command` when this
-module is imported (``pimc_core.cli._load_plugins``)::
+Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``)::
 
     pimc fit SOURCE [--labels LABELS] --out MODEL.pimc [--classes classes.json]
              [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
@@ -14,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pimc_core.cli import add_source_args, open_from_args, register_command
+from pimc_core.cli.args import add_source_args, open_from_args
 from pimc_core.errors import InputError
 
 __all__ = ["cmd_fit", "register"]
@@ -38,7 +37,6 @@ def cmd_fit(args: argparse.Namespace) -> None:
     print(res.summary())
 
 
-@register_command
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",

@@ -1,7 +1,7 @@
 """``pimc classify | forecast | embed | cluster | similar``: maps of a region with a model.
 
-Registered into the ``pimc`` command line through :func:`pimc_core.cli.register_command` (the CLI
-imports this module in ``_load_plugins``). Each command opens the series, builds the region
+Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``).
+Each command opens the series, builds the region
 (``--bbox`` / ``--polygon``), runs :mod:`pimc_core.maps.engine` in this process or on Dask
 (``--workers N`` / ``--scheduler ADDR``), shows a progress bar on stderr and ends with one line
 on stdout: pixels, seconds, pixels per second, files written.
@@ -19,7 +19,7 @@ import functools
 from pathlib import Path
 from typing import Any, Callable
 
-from pimc_core.cli import _positive_int, add_source_args, open_from_args, register_command
+from pimc_core.cli.args import add_source_args, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
@@ -160,10 +160,10 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str) -> None:
     g.add_argument("--all-touched", action="store_true", help="include every pixel the polygon touches")
     e = p.add_argument_group("execution")
     x = e.add_mutually_exclusive_group()
-    x.add_argument("--workers", type=_positive_int("--workers"), help="Dask LocalCluster of N processes")
+    x.add_argument("--workers", type=positive_int("--workers"), help="Dask LocalCluster of N processes")
     x.add_argument("--scheduler", metavar="ADDR", help="existing Dask scheduler, e.g. tcp://host:8786")
-    e.add_argument("--block", type=_positive_int("--block"), default=256, help="window side in pixels (memory)")
-    e.add_argument("--batch", type=_positive_int("--batch"), default=4096, help="pixels per model call (memory)")
+    e.add_argument("--block", type=positive_int("--block"), default=256, help="window side in pixels (memory)")
+    e.add_argument("--batch", type=positive_int("--batch"), default=4096, help="pixels per model call (memory)")
     e.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -172,7 +172,6 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str) -> None:
 _REGION_POLYGON = "region polygon: vector file (GeoPackage, Shapefile, GeoJSON …), GeoJSON text or WKT"
 
 
-@register_command
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the map commands to ``pimc``."""
     p = sub.add_parser("classify", help="class map + confidence of a region with a model")
@@ -190,8 +189,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("cluster", help="unsupervised map: k-means clusters of the embeddings")
     _common(p, polygon_help=_REGION_POLYGON)
-    p.add_argument("--k", type=_positive_int("--k"), required=True, help="number of clusters (2-255)")
-    p.add_argument("--sample", type=_positive_int("--sample"), default=100_000, help="pixels k-means is fitted on")
+    p.add_argument("--k", type=positive_int("--k"), required=True, help="number of clusters (2-255)")
+    p.add_argument("--sample", type=positive_int("--sample"), default=100_000, help="pixels k-means is fitted on")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_cluster)
 

@@ -1,0 +1,117 @@
+"""The one error boundary of PIMC's command lines (``pimc`` and ``python -m training``).
+
+:func:`run_command` runs a command and turns every *expected* way it can end into one line on
+stderr and an exit status:
+
+==============================================  ======  ==============================================
+what happened                                   status  what the user sees
+==============================================  ======  ==============================================
+success                                         0       the command's own output
+:class:`~pimc_core.errors.PimcError` (input,    2       ``PROG: error: MESSAGE`` (the message names
+config, band, CRS)                                      the file, flag or value at fault)
+``OSError`` not wrapped by the library (disk    2       ``PROG: error: PATH: cannot write (no space
+full, permission, read-only file system)                left on device)``
+``MemoryError``                                 2       ``PROG: error: out of memory …``
+Ctrl-C (SIGINT)                                 130     ``PROG: interrupted; …``
+SIGTERM                                         143     ``PROG: terminated; …``
+anything else (a bug)                           1       ``PROG: internal error: TYPE: MESSAGE`` and
+                                                        how to see the traceback
+==============================================  ======  ==============================================
+
+SIGTERM is turned into an exception (:class:`Terminated`, a ``KeyboardInterrupt``), so the
+clean-up of every output being written runs (:mod:`pimc_core.io.atomic`) exactly as for Ctrl-C;
+Python's default would end the process at once and leave temporary files behind.
+``PIMC_DEBUG=1`` re-raises instead, with the full traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import Any, Callable, Iterator
+
+from pimc_core.errors import PimcError
+
+__all__ = ["Terminated", "run_command", "sigterm_raises"]
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM (raised in the main thread, so clean-up code runs)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (elsewhere: no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _os_error_line(e: OSError) -> str:
+    from pimc_core.io.atomic import os_error_message
+
+    where = e.filename if e.filename is not None else "output"
+    return os_error_message(e, where)
+
+
+def run_command(prog: str, command: Callable[[], Any], *, interrupted: str = "no partial output was left") -> int:
+    """Run ``command()`` inside the boundary; return the process's exit status (see the table).
+
+    Args:
+        prog: the program name at the start of every line (``pimc``, ``training report``).
+        command: the work; its return value is ignored.
+        interrupted: what an interrupted run leaves, said after ``interrupted;`` / ``terminated;``.
+    """
+    debug = bool(os.environ.get("PIMC_DEBUG"))
+    try:
+        with sigterm_raises():
+            command()
+    except Terminated:
+        if debug:
+            raise
+        print(f"{prog}: terminated; {interrupted}", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    except PimcError as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `pimc info … | head`: the reader left; nothing to report
+        with contextlib.suppress(OSError):
+            sys.stderr.close()
+        return 0
+    except OSError as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {_os_error_line(e)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        print(f"{prog}: error: out of memory (try a smaller region, --block or --batch)", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug: say so in one line, keep the traceback for PIMC_DEBUG=1
+        if debug:
+            raise
+        text = str(e).splitlines()[0] if str(e) else ""
+        print(f"{prog}: internal error: {type(e).__name__}: {text} (a bug in PIMC; run with PIMC_DEBUG=1 "
+              "for the traceback and report it)", file=sys.stderr)
+        return 1
+    return 0

