@@ -228,3 +228,23 @@ def test_clicks_on_100_date_stack_each_show_that_pixel(plugin, tmp_path):
     # four different pixels of a field mosaic: at least two different plots
     assert any(not np.allclose(seen[0], p) for p in seen[1:])
     print("\nlast click:", ", ".join(f"{k} {v:.3f} s" for k, v in dock.last_timing.items()))
+
+
+def test_the_dock_answers_the_names_of_its_sections(plugin):
+    """The panel is four section widgets; the dock still answers their widgets, state and
+    methods under the names it always had (plugin.py, scripts/screenshots.py, these tests)."""
+    from qgis.PyQt.QtWidgets import QDockWidget
+
+    from qgis_plugin.dock import SECTION_NAMES
+
+    dock = plugin.dock
+    names = [n for ns in SECTION_NAMES.values() for n in ns]
+    assert len(names) == len(set(names))  # each name lives on one section
+    assert not [n for n in names if hasattr(QDockWidget, n)]  # and hides nothing of QDockWidget
+    for box, ns in SECTION_NAMES.items():
+        section = getattr(dock, box)
+        assert dock.isAncestorOf(section)  # shown in the panel
+        for name in ns:
+            assert getattr(dock, name) == getattr(section, name), name
+    assert [dock.inspector_box.objectName(), dock.maps_box.objectName(), dock.fit_box.objectName()] == [
+        "PimcInspectorBox", "PimcMapsBox", "PimcFitBox"]

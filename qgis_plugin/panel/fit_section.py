@@ -1,0 +1,172 @@
+"""The panel's *Train a model* section: labelled polygons (a class field) or a label raster, an
+effort preset and a ``.pimc`` file → a background :class:`~qgis_plugin.tasks.FitTask`
+(:func:`pimc_core.fit.fit`); the new model becomes the panel's model file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from qgis.gui import QgsFieldComboBox, QgsFileWidget
+from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout
+
+from .. import fitting
+from ..bootstrap import import_core
+from ..geo import series_crs
+from . import common
+from .source_section import SourceSection
+
+LABEL_FILTER = common.LAYER_FILTERS.PolygonLayer | common.LAYER_FILTERS.RasterLayer
+
+
+class FitSection(common.Section):
+    """The *Train a model* section (collapsed at first).
+
+    Args:
+        source_box: the *Time series* section (the series; where the new model goes).
+        out_root: the maps' output folder ('' when empty): the default place of the model file.
+        tmpdir: the panel's temporary folder (exported labels go there, removed after the run).
+        iface: QGIS's interface, or None (tests): where messages go.
+    """
+
+    def __init__(self, source_box: SourceSection, out_root: Callable[[], str], tmpdir: str, iface=None,
+                 parent=None) -> None:
+        super().__init__("Train a model", "PimcFitBox", parent)
+        self.setCollapsed(True)
+        self.source_box, self.out_root, self.iface, self._tmpdir = source_box, out_root, iface, tmpdir
+        self.fit_task = None
+        self._build()
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.fit_layer_combo = common.layer_combo("PimcFitLayerCombo", LABEL_FILTER)
+        self.fit_layer_combo.setToolTip("Polygons with a class field, or a label raster on the series grid (0 = unlabelled)")
+        form.addRow("Labels", self.fit_layer_combo)
+        self.fit_field_combo = QgsFieldComboBox()
+        self.fit_field_combo.setObjectName("PimcFitFieldCombo")
+        self.fit_field_combo.setToolTip("The attribute holding the class: integer ids 1..255, or class names")
+        form.addRow("Class field", self.fit_field_combo)
+        self.fit_selected_check = QCheckBox("Selected polygons only")
+        form.addRow("", self.fit_selected_check)
+        self.fit_preset_combo = QComboBox()
+        self.fit_preset_combo.setObjectName("PimcFitPresetCombo")
+        self.fit_preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.fit_preset_combo.setMinimumContentsLength(10)
+        for key, label in fitting.PRESET_LABELS.items():
+            self.fit_preset_combo.addItem(label, key)
+        form.addRow("Effort", self.fit_preset_combo)
+        self.fit_out_widget = common.file_widget(
+            "PimcFitOutput", "Save the model as", "empty: pimc_model_<date>.pimc in the output folder",
+            mode=QgsFileWidget.StorageMode.SaveFile, file_filter="PIMC model (*.pimc)")
+        form.addRow("Save model as", self.fit_out_widget)
+        lay.addLayout(form)
+        prow = QHBoxLayout()
+        self.fit_button = QPushButton("Train")
+        self.fit_button.setObjectName("PimcFitButton")
+        self.fit_button.setToolTip("Pretrain on the series (no labels), fine-tune on the labels, save the model")
+        self.fit_button.clicked.connect(self.start_fit)
+        prow.addWidget(self.fit_button)
+        self.fit_progress, self.fit_cancel_button = common.add_progress(prow, self.cancel_fit)
+        lay.addLayout(prow)
+        self.fit_status = common.status_label("Labelled polygons or a label raster → a model for the maps.", "PimcFitStatus")
+        lay.addWidget(self.fit_status)
+        self.fit_layer_combo.layerChanged.connect(self._on_fit_layer_changed)
+        self._on_fit_layer_changed(self.fit_layer_combo.currentLayer())
+
+    def _on_fit_layer_changed(self, layer) -> None:
+        from qgis.core import QgsVectorLayer
+
+        vector = isinstance(layer, QgsVectorLayer)
+        self.fit_field_combo.setLayer(layer if vector else None)
+        self.fit_field_combo.setEnabled(vector)
+        self.fit_selected_check.setEnabled(vector)
+
+    def set_fit_preset(self, key: str) -> None:
+        i = self.fit_preset_combo.findData(key)
+        if i >= 0:
+            self.fit_preset_combo.setCurrentIndex(i)
+
+    def _fit_error(self, text: str) -> None:
+        common.show_error(self.fit_status, text, self.iface)
+
+    # ------------------------------------------------------------------ running
+    def start_fit(self, *_args, config_overrides=None):
+        """Train a model in the background on the chosen labels; return the task or None (the
+        reason shown). When it is done, the new model becomes the panel's model file."""
+        return common.guarded("starting the training", self._fit_error, self._start_fit, config_overrides)
+
+    def _start_fit(self, overrides):
+        from qgis.core import QgsVectorLayer
+
+        from .. import tasks
+        from ..labels import export_labels, raster_layer_path
+
+        ts = common.series_for_run(self.fit_task, "a training run", self.source_box, self._fit_error)
+        if ts is None:
+            return None
+        errors = import_core("pimc_core.errors")
+        layer = self.fit_layer_combo.currentLayer()
+        temp_files = []
+        try:
+            if layer is None:
+                raise errors.ConfigError("choose the labels: polygons with a class field, or a label raster")
+            cfg = fitting.fit_config(self.fit_preset_combo.currentData() or "standard", None, overrides)
+            out = self.fit_out_widget.filePath().strip()
+            if not out:
+                root = self.out_root() or str(Path(tempfile.gettempdir()) / "pimc_models")
+                out = str(Path(root) / f"pimc_model_{dt.datetime.now():%Y%m%d_%H%M%S}.pimc")
+            field = None
+            if isinstance(layer, QgsVectorLayer):
+                field = self.fit_field_combo.currentField()
+                tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
+                temp_files.append(tmp)
+                labels, n = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
+                                          selected_only=self.fit_selected_check.isChecked())
+                what = f"{n} polygon{'s' if n != 1 else ''} of {layer.name()} ('{field}')"
+            else:
+                labels = raster_layer_path(layer)
+                what = f"label raster {layer.name()}"
+        except errors.PimcError as e:
+            for t in temp_files:
+                shutil.rmtree(t, ignore_errors=True)
+            self._fit_error(str(e))
+            return None
+        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg)
+        task = tasks.FitTask(ts, job, iface=self.iface, on_done=self._on_fit_done, temp_files=temp_files)
+        task.progressChanged.connect(lambda v: self.fit_progress.setValue(int(v)))
+        self.fit_task = task
+        common.show_running(self.fit_progress, self.fit_cancel_button, True)
+        self.fit_button.setEnabled(False)
+        common.set_status(self.fit_status, f"training on {what} → {job.out_path()} …", ok=None)
+        tasks.start(task)
+        return task
+
+    def cancel_fit(self) -> None:
+        if self.fit_task is not None and not self.fit_task.done:
+            self.fit_task.cancel()
+
+    def _on_fit_done(self, task) -> None:
+        common.show_running(self.fit_progress, self.fit_cancel_button, False)
+        self.fit_button.setEnabled(True)
+        if task.succeeded:
+            self.source_box.set_model_path(task.model_path)
+
+        def success() -> str:
+            acc = task.result.train_metrics.get("accuracy", float("nan"))
+            return (f"✓ {task.model_path.name}: {len(task.result.classes)} classes, training accuracy {acc:.2f}, "
+                    f"{task.result.seconds:.0f} s — now the model file; draw a region to map it")
+
+        common.show_task_end(self.fit_status, task, success, "training cancelled; no model file was written",
+                      "the training failed (details in the PIMC log)")
+
+    def cleanup(self) -> None:
+        """Cancel a running training (no callback into the panel)."""
+        common.drop_task(self.fit_task)
+
+
+__all__ = ["LABEL_FILTER", "FitSection"]

@@ -1,0 +1,277 @@
+"""The panel's *Maps of a region* section: the products (classes + confidence, forecast,
+embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
+polygon drawn on the map, the canvas extent, or the selected polygons of a layer. A background
+:class:`~qgis_plugin.tasks.MapTask` runs the core; the maps arrive as layers in a group
+``PIMC <timestamp>``. Every product comes from the model file: without one the section says so."""
+
+from __future__ import annotations
+
+from qgis.core import QgsSettings
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QToolButton, QVBoxLayout
+
+from ..bootstrap import import_core
+from ..compat import QAction
+from ..mapping import MapRequest, model_is_set
+from . import common
+from .inspector_section import InspectorSection
+from .source_section import SourceSection
+
+POLYGON_FILTER = common.LAYER_FILTERS.PolygonLayer
+
+#: The product boxes: key, text, tooltip (``classes`` stands for classes + confidence).
+PRODUCTS = (
+    ("classes", "Classes + confidence", "class map (names and colours in the legend) and the probability of the class"),
+    ("forecast", "Forecast", "the model's vegetation-index forecast, one band per future date"),
+    ("embeddings", "Embeddings", "the model's embedding of each pixel, one band per dimension"),
+    ("clusters", "Clusters", "k-means clusters of the embeddings (an unsupervised map)"),
+    ("similarity", "Similar to inspected pixel",
+     "cosine similarity of every pixel's embedding to that of the last pixel clicked with the inspector"),
+)
+
+
+class MapsSection(common.Section):
+    """The *Maps of a region* section.
+
+    Args:
+        source_box: the *Time series* section (the series, the model file).
+        inspector_box: the *Pixel inspector* section (the query pixel of the similarity map).
+        iface: QGIS's interface; None (tests): no drawing tools, no canvas extent.
+    """
+
+    def __init__(self, source_box: SourceSection, inspector_box: InspectorSection, iface=None, parent=None) -> None:
+        super().__init__("Maps of a region", "PimcMapsBox", parent)
+        self.source_box, self.inspector_box, self.iface = source_box, inspector_box, iface
+        self.map_task = None
+        self.rect_tool = self.polygon_tool = None  # the drawing tools, made on first use
+        self._build()
+
+    def _build(self) -> None:
+        lay = QVBoxLayout(self)
+        grid, self.product_checks = common.check_grid(
+            ((key, text, tip, key == "classes") for key, text, tip in PRODUCTS), columns=2, step=2)
+        self.k_spin = QSpinBox()
+        self.k_spin.setRange(2, 255)
+        self.k_spin.setValue(6)
+        self.k_spin.setPrefix("k = ")
+        self.k_spin.setToolTip("number of clusters")
+        grid.addWidget(self.k_spin, 1, 3)
+        lay.addLayout(grid)
+
+        lay.addWidget(QLabel("Region — draw on the map, or take:"))
+        lay.addLayout(self._build_region_row())
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.region_layer_combo = common.layer_combo("PimcRegionLayerCombo", POLYGON_FILTER)
+        form.addRow("Polygon layer", self.region_layer_combo)
+        self.out_widget = common.file_widget(
+            "PimcOutputFolder", "Folder for the maps", "empty: a temporary folder",
+            mode=QgsFileWidget.StorageMode.GetDirectory,
+            tip="Each run writes a new sub-folder PIMC_<date>_<time>_… with GeoTIFFs and QGIS styles")
+        form.addRow("Output folder", self.out_widget)
+        lay.addLayout(form)
+        prow = QHBoxLayout()
+        self.map_progress, self.map_cancel_button = common.add_progress(prow, self.cancel_map)
+        lay.addLayout(prow)
+        self.map_status = common.status_label("Choose a model file, then a region.", "PimcMapStatus")
+        lay.addWidget(self.map_status)
+
+    def _build_region_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.rect_action = QAction("Rectangle", self)
+        self.rect_action.setObjectName("PimcRectangleAction")
+        self.rect_action.setToolTip("Drag a rectangle on the map: it is mapped with the chosen products")
+        self.polygon_action = QAction("Polygon", self)
+        self.polygon_action.setObjectName("PimcPolygonAction")
+        self.polygon_action.setToolTip(
+            "Click the vertices of a polygon on the map; right click or double click closes it and maps it")
+        for act, slot in ((self.rect_action, self.start_rectangle_tool), (self.polygon_action, self.start_polygon_tool)):
+            act.setCheckable(True)
+            act.triggered.connect(slot)
+            b = QToolButton()
+            b.setDefaultAction(act)
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            row.addWidget(b)
+        self.extent_button = QPushButton("Canvas extent")
+        self.extent_button.setToolTip("Map what the map canvas shows")
+        self.extent_button.clicked.connect(self.map_canvas_extent)
+        row.addWidget(self.extent_button)
+        self.features_button = QPushButton("Selected polygons")
+        self.features_button.setToolTip("Map the selected polygons of the layer chosen below (pixels outside them stay empty)")
+        self.features_button.clicked.connect(self.map_selected_features)
+        row.addWidget(self.features_button)
+        row.addStretch(1)
+        if self.iface is None:
+            for w in (self.rect_action, self.polygon_action, self.extent_button):
+                w.setEnabled(False)
+        return row
+
+    # ------------------------------------------------------------------ products
+    def map_products(self) -> tuple[str, ...]:
+        out = []
+        for key, cb in self.product_checks.items():
+            if cb.isChecked():
+                out.extend(("classes", "confidence") if key == "classes" else (key,))
+        return tuple(out)
+
+    def set_map_products(self, keys) -> None:
+        """Tick the product boxes (``classes`` stands for classes + confidence)."""
+        for key, cb in self.product_checks.items():
+            cb.setChecked(key in keys)
+
+    def _map_error(self, text: str) -> None:
+        common.show_error(self.map_status, text, self.iface)
+
+    # ------------------------------------------------------------------ regions
+    def _canvas(self):
+        return self.iface.mapCanvas() if self.iface is not None else None
+
+    def start_rectangle_tool(self, checked: bool = True) -> None:
+        """Make the rectangle tool current: the next rectangle dragged on the map is mapped."""
+        self._activate_region_tool("rect", checked)
+
+    def start_polygon_tool(self, checked: bool = True) -> None:
+        """Make the polygon tool current: the next polygon closed on the map is mapped."""
+        self._activate_region_tool("polygon", checked)
+
+    def _activate_region_tool(self, kind: str, checked: bool) -> None:
+        canvas = self._canvas()
+        if canvas is None:
+            return
+        from ..draw_tools import PolygonRegionTool, RectangleRegionTool
+
+        if kind == "rect":
+            if self.rect_tool is None:
+                self.rect_tool = RectangleRegionTool(canvas, self.run_region)
+                self.rect_tool.setAction(self.rect_action)
+            tool = self.rect_tool
+        else:
+            if self.polygon_tool is None:
+                self.polygon_tool = PolygonRegionTool(canvas, self.run_region)
+                self.polygon_tool.setAction(self.polygon_action)
+            tool = self.polygon_tool
+        if checked:
+            canvas.setMapTool(tool)
+            common.set_status(self.map_status, "Drag a rectangle on the map." if kind == "rect" else
+                       "Click the polygon's vertices; right click or double click to close it.", ok=None)
+        elif canvas.mapTool() is tool:
+            canvas.unsetMapTool(tool)
+
+    def map_canvas_extent(self, *_args):
+        """Map what the canvas shows; return the task (None when refused, with the reason shown)."""
+        canvas = self._canvas()
+        if canvas is None:
+            return None
+        from ..region_tools import canvas_extent_choice
+
+        return self.run_region(canvas_extent_choice(canvas))
+
+    def map_selected_features(self, *_args):
+        """Map the selected polygons of the chosen layer; return the task or None."""
+        choice = common.guarded("reading the selected polygons", self._map_error, self._selected_features)
+        return None if choice is None else self.run_region(choice)
+
+    def _selected_features(self):
+        from ..region_tools import selected_features_choice
+
+        errors = import_core("pimc_core.errors")
+        try:
+            return selected_features_choice(self.region_layer_combo.currentLayer())
+        except errors.PimcError as e:
+            self._map_error(str(e))
+            return None
+
+    # ------------------------------------------------------------------ running
+    def run_region(self, choice, *, model=None):
+        """Start a background map run of ``choice`` (a :class:`~qgis_plugin.region_tools.RegionChoice`)
+        with the ticked products and the panel's model (or ``model``: a path or a model object).
+
+        Returns:
+            The started :class:`~qgis_plugin.tasks.MapTask`, or None when something is missing
+            (the reason is in the panel and the message bar). Never raises.
+        """
+        return common.guarded("starting a map run", self._map_error, self._run_region, choice, model)
+
+    def _run_region(self, choice, model):
+        from .. import tasks
+        from ..mapping import NO_MODEL_MESSAGE
+        from ..region_tools import to_region_spec
+
+        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        if ts is None:
+            return None
+        errors = import_core("pimc_core.errors")
+        model = model if model is not None else self.source_box.model_spec()
+        if not model_is_set(model):
+            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None
+        products = self.map_products()
+        if not products:
+            self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
+            return None
+        query = None
+        if "similarity" in products:
+            query = self.inspector_box.query_xy(self.source_box.key())
+            if query is None:
+                self._map_error("the similarity map compares with the last inspected pixel: "
+                                "click a pixel with the pixel inspector first")
+                return None
+        try:
+            region = to_region_spec(choice, ts)
+        except errors.PimcError as e:
+            self._map_error(str(e))
+            return None
+        request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query)
+        out_root = self.out_widget.filePath().strip() or None
+        task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
+        task.progressChanged.connect(self._on_map_progress)
+        self.map_task = task
+        common.show_running(self.map_progress, self.map_cancel_button, True)
+        common.set_status(self.map_status, f"mapping the {region.description}: {', '.join(products)} …", ok=None)
+        if out_root:
+            QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
+        tasks.start(task)
+        return task
+
+    def _on_map_progress(self, value: float) -> None:
+        self.map_progress.setValue(int(value))
+
+    def cancel_map(self) -> None:
+        if self.map_task is not None and not self.map_task.done:
+            self.map_task.cancel()
+
+    def _on_map_done(self, task) -> None:
+        common.show_running(self.map_progress, self.map_cancel_button, False)
+
+        def success() -> str:
+            names = ", ".join(layer.name() for layer in task.layers)
+            group = task.group.name() if task.group is not None else ""
+            return f"✓ {group}: {names} ({task.outcome.seconds:.1f} s) — {task.out_dir}"
+
+        common.show_task_end(self.map_status, task, success, "cancelled; nothing was written",
+                      "the map run failed (details in the PIMC log)")
+
+    # ------------------------------------------------------------------ settings, end
+    def restore_settings(self) -> None:
+        """The output folder of the last session."""
+        out_dir = QgsSettings().value(common.SETTINGS + "out_dir", "")
+        if out_dir:
+            self.out_widget.setFilePath(out_dir)
+
+    def cleanup(self) -> None:
+        """Cancel a running map task (no callback into the panel); remove the drawing tools."""
+        common.drop_task(self.map_task)
+        canvas = self._canvas()
+        for tool in (self.rect_tool, self.polygon_tool):
+            if tool is None:
+                continue
+            if canvas is not None and canvas.mapTool() is tool:
+                canvas.unsetMapTool(tool)
+            tool.setAction(None)
+            tool.release()
+            tool.deleteLater()
+        self.rect_tool = self.polygon_tool = None
+
+
+__all__ = ["POLYGON_FILTER", "PRODUCTS", "MapsSection"]

@@ -1,0 +1,319 @@
+"""The panel's *Time series* section: which series (a manifest or folder, or raster layers of
+the project), its sensor preset and band mapping, and the model file (``.pimc``) the maps come
+from. The source is checked as soon as it changes: :func:`pimc_core.io.timeseries.open_series`
+runs (debounced) and its message (a :class:`~pimc_core.errors.PimcError`) shows in the status
+line; the other sections take the opened series from here."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from qgis.core import QgsProject, QgsSettings
+from qgis.gui import QgsFileWidget
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import source
+from ..bootstrap import MissingDependencyError, import_core
+from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
+from .layers_table import LayersTable
+
+
+class SourceSection(QGroupBox):
+    """The *Time series* group box.
+
+    Args:
+        tmpdir: the panel's temporary folder (the manifest written for project layers goes there).
+    """
+
+    def __init__(self, tmpdir: str, parent=None) -> None:
+        super().__init__("Time series", parent)
+        self.series = None
+        self._series_key = None
+        self._tmpdir = tmpdir
+        self._warmed = False
+        self._project_connected = False
+        self._validate_timer = QTimer(self)
+        self._validate_timer.setSingleShot(True)
+        self._validate_timer.setInterval(400)
+        self._validate_timer.timeout.connect(self.validate)
+        self._build()
+
+    # ------------------------------------------------------------------ building
+    def _build(self) -> None:
+        form = QVBoxLayout(self)
+        modes = QVBoxLayout()
+        self.mode_path = QRadioButton("File or folder")
+        self.mode_layers = QRadioButton("Project layers")
+        self.mode_path.setToolTip("A manifest (.yaml), a folder of dated rasters, or a folder of date folders")
+        self.mode_layers.setToolTip("Raster layers of the project, one per date (dates read from their names)")
+        self.mode_path.setChecked(True)
+        self._mode_group = QButtonGroup(self)
+        self._mode_group.addButton(self.mode_path)
+        self._mode_group.addButton(self.mode_layers)
+        modes.addWidget(self.mode_path)
+        modes.addWidget(self.mode_layers)
+        form.addLayout(modes)
+
+        self.path_row = QWidget()
+        prow = QHBoxLayout(self.path_row)
+        prow.setContentsMargins(0, 0, 0, 0)
+        self.source_widget = file_widget(
+            "PimcSourceWidget", "Time series manifest", "manifest .yaml, or a folder of dated rasters",
+            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Manifest (*.yaml *.yml);;All files (*)")
+        self.folder_button = QToolButton()
+        self.folder_button.setText("Folder…")
+        self.folder_button.setToolTip("Choose a folder of dated rasters or of date folders")
+        self.folder_button.clicked.connect(self._choose_folder)
+        prow.addWidget(self.source_widget, 1)
+        prow.addWidget(self.folder_button)
+        form.addWidget(self.path_row)
+
+        self.layers_box = QWidget()
+        lrow = QVBoxLayout(self.layers_box)
+        lrow.setContentsMargins(0, 0, 0, 0)
+        self.layers_table = LayersTable()
+        self.reload_layers_button = QPushButton("Reload project layers")
+        self.reload_layers_button.clicked.connect(lambda: self.layers_table.reload())
+        lrow.addWidget(self.layers_table)
+        lrow.addWidget(self.reload_layers_button)
+        form.addWidget(self.layers_box)
+        form.addLayout(self._build_options())
+
+        self.status_label = status_label("Choose a time series.", "PimcStatusLabel")
+        form.addWidget(self.status_label)
+
+        # any change of the source → check it again (debounced)
+        self.mode_path.toggled.connect(self._on_mode_changed)
+        self.source_widget.fileChanged.connect(self._schedule_validation)
+        self.sensor_combo.currentIndexChanged.connect(self._schedule_validation)
+        self.bands_edit.editingFinished.connect(self._schedule_validation)
+        self.layers_table.changed.connect(self._schedule_validation)
+
+    def _build_options(self) -> QFormLayout:
+        opts = QFormLayout()
+        opts.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.sensor_combo = QComboBox()
+        self.sensor_combo.setObjectName("PimcSensorCombo")
+        self.sensor_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sensor_combo.setMinimumContentsLength(8)
+        self.sensor_combo.addItem("auto", None)
+        self.sensor_combo.setItemData(0, source.AUTO_SENSOR, Qt.ItemDataRole.ToolTipRole)
+        for name, desc in source.sensor_descriptions().items():
+            self.sensor_combo.addItem(name, name)
+            self.sensor_combo.setItemData(self.sensor_combo.count() - 1, desc, Qt.ItemDataRole.ToolTipRole)
+        opts.addRow("Sensor preset", self.sensor_combo)
+        self.bands_edit = QLineEdit()
+        self.bands_edit.setPlaceholderText("e.g. blue=1,red=3,nir=4")
+        self.bands_edit.setToolTip(
+            "Which band of each multi-band file is which; empty: from the manifest or the band names")
+        opts.addRow("Band mapping", self.bands_edit)
+        self.model_widget = file_widget(
+            "PimcModelWidget", "PIMC model file", "a trained model (.pimc), for the maps",
+            file_filter="PIMC model (*.pimc);;All files (*)",
+            tip="A trained PIMC model (.pimc) — from 'Train a model' below, pimc:fit or `pimc fit`. The maps "
+                "(classes, forecast, embeddings, clusters, similarity) all come from it. "
+                "builtin:nearest-centroid is a non-PIMC baseline for the synthetic sample data.")
+        self.model_widget.fileChanged.connect(self._on_model_changed)
+        opts.addRow("Model file", self.model_widget)
+        self.model_label = QLabel("")
+        self.model_label.setObjectName("PimcModelLabel")
+        self.model_label.setWordWrap(True)
+        self.model_label.setVisible(False)
+        opts.addRow("", self.model_label)
+        return opts
+
+    # ------------------------------------------------------------------ source
+    def _choose_folder(self) -> None:
+        start = self.source_widget.filePath() or QgsSettings().value(SETTINGS + "last_dir", "")
+        folder = QFileDialog.getExistingDirectory(self, "Folder of dated rasters", start)
+        if folder:
+            self.source_widget.setFilePath(folder)
+
+    def _on_mode_changed(self, *_args) -> None:
+        layers = self.mode_layers.isChecked()
+        self.path_row.setVisible(not layers)
+        self.layers_box.setVisible(layers)
+        if layers and self.layers_table.rowCount() == 0:
+            self.layers_table.reload()
+        self._schedule_validation()
+
+    def set_source_path(self, path: str) -> None:
+        """Choose a manifest or folder (as the file widget does)."""
+        self.mode_path.setChecked(True)
+        self.source_widget.setFilePath(str(path))
+
+    def set_sensor(self, name: str | None) -> None:
+        i = self.sensor_combo.findData(name)
+        self.sensor_combo.setCurrentIndex(max(i, 0))
+
+    def source_spec(self) -> source.SourceSpec:
+        """The current choice as a :class:`~qgis_plugin.source.SourceSpec` (bands parsed)."""
+        sensor = self.sensor_combo.currentData()
+        bands = source.parse_bands(self.bands_edit.text())
+        if self.mode_layers.isChecked():
+            rows = [(r["date"], r["path"], r["name"]) for r in self.layers_table.rows()]
+            return source.SourceSpec(layers=rows, sensor=sensor, bands=bands, manifest_dir=self._tmpdir)
+        return source.SourceSpec(path=self.source_widget.filePath(), sensor=sensor, bands=bands)
+
+    def key(self) -> tuple:
+        """What identifies the current choice (equal keys: the same series)."""
+        if self.mode_layers.isChecked():
+            rows = tuple((r["date"], r["path"]) for r in self.layers_table.rows())
+            return ("layers", rows, self.sensor_combo.currentData(), self.bands_edit.text())
+        return ("path", self.source_widget.filePath(), self.sensor_combo.currentData(), self.bands_edit.text())
+
+    def _schedule_validation(self, *_args) -> None:
+        self.series = None
+        self._series_key = None
+        self._validate_timer.start()
+
+    def validate(self):
+        """Open the chosen series now; show what it holds, or the core's one-line error.
+
+        Returns:
+            The :class:`~pimc_core.io.timeseries.TimeSeries`, or None when it cannot be opened.
+        """
+        self._validate_timer.stop()
+        key = self.key()
+        self.series = None
+        self._series_key = key
+        try:
+            errors = import_core("pimc_core.errors")
+        except MissingDependencyError as e:
+            self._set_status(str(e), ok=False)
+            return None
+        try:
+            ts = self.source_spec().open()
+        except errors.PimcError as e:
+            self._set_status(str(e), ok=False)
+            return None
+        except MissingDependencyError as e:
+            self._set_status(str(e), ok=False)
+            return None
+        except Exception as e:  # a bug, not a user error: say so, log the traceback
+            log_exception("opening the time series")
+            self._set_status(f"unexpected error while opening the series: {e}", ok=False)
+            return None
+        self.series = ts
+        self._set_status("✓ " + source.describe_series(ts), ok=True)
+        self._save_settings()
+        self._warm_up()
+        return ts
+
+    def current_series(self):
+        """The series of the current choice (opened again only when the choice changed)."""
+        if self.series is not None and self._series_key == self.key():
+            return self.series
+        return self.validate()
+
+    def why_no_series(self) -> str:
+        """What a tool says when the series cannot be opened (the status line's reason)."""
+        return f"choose a valid time series first: {self.status_label.text()}"
+
+    def _set_status(self, text: str, ok: bool) -> None:
+        set_status(self.status_label, text, ok)
+
+    def _warm_up(self) -> None:
+        """Import what the first click needs (torch, matplotlib) in the background, once."""
+        if self._warmed:
+            return
+        self._warmed = True
+
+        def imports():
+            for mod in ("pimc_core.series.pixel", "pimc_core.series.recurrence", "pimc_core.viz.plotting"):
+                try:
+                    import_core(mod)
+                except Exception:  # noqa: BLE001 - reported on the first click instead
+                    return
+
+        threading.Thread(target=imports, name="pimc-warm-up", daemon=True).start()
+
+    # ------------------------------------------------------------------ model
+    def model_spec(self) -> str:
+        """The model choice: a ``.pimc`` path, ``builtin:nearest-centroid``, or ''."""
+        return (self.model_widget.filePath() or "").strip()
+
+    def set_model_path(self, path) -> None:
+        self.model_widget.setFilePath(str(path))
+        self._on_model_changed(str(path))
+
+    def _on_model_changed(self, *_args) -> None:
+        spec = self.model_spec()
+        text, ok = "", True
+        if spec and not spec.startswith("builtin:"):
+            try:
+                meta = import_core("pimc_core.models.model_file").read_metadata(spec)
+                classes = [str(c.get("name")) for c in meta.get("classes") or []]
+                shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
+                text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
+                        f"{meta.get('n_dates', '?')} dates")
+            except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
+                text, ok = f"not a usable model file: {e}", False
+        elif spec:
+            text = "a non-PIMC baseline for the synthetic sample data (nearest class-mean NDVI curve)"
+        self.model_label.setText(text)
+        self.model_label.setStyleSheet("" if ok else ERR_STYLE)
+        self.model_label.setVisible(bool(text))
+        if ok and spec:
+            QgsSettings().setValue(SETTINGS + "model", spec)
+
+    # ------------------------------------------------------------------ settings, project
+    def restore_settings(self) -> None:
+        """The source, sensor and model of the last session."""
+        s = QgsSettings()
+        path = s.value(SETTINGS + "source", "")
+        if path:
+            self.source_widget.setFilePath(path)
+        self.set_sensor(s.value(SETTINGS + "sensor", None) or None)
+        model = s.value(SETTINGS + "model", "")
+        if model and (model.startswith("builtin:") or Path(model).is_file()):
+            self.set_model_path(model)
+
+    def _save_settings(self) -> None:
+        s = QgsSettings()
+        if self.mode_path.isChecked():
+            s.setValue(SETTINGS + "source", self.source_widget.filePath())
+        s.setValue(SETTINGS + "sensor", self.sensor_combo.currentData() or "")
+
+    def start(self) -> None:
+        """Follow the project's layers and check the current choice (soon)."""
+        p = QgsProject.instance()
+        p.layersAdded.connect(self._on_project_layers)
+        p.layersRemoved.connect(self._on_project_layers)
+        self._project_connected = True
+        self._on_mode_changed()
+
+    def _on_project_layers(self, *_args) -> None:
+        if self.mode_layers.isChecked():
+            self.layers_table.reload()
+
+    def cleanup(self) -> None:
+        """Stop the validation timer; disconnect from the project."""
+        self._validate_timer.stop()
+        if self._project_connected:
+            p = QgsProject.instance()
+            for sig in (p.layersAdded, p.layersRemoved):
+                try:
+                    sig.disconnect(self._on_project_layers)
+                except (TypeError, RuntimeError):
+                    pass
+            self._project_connected = False
+
+
+__all__ = ["SourceSection"]
