@@ -22,37 +22,35 @@ from typing import Any, Callable, Mapping
 
 from .bootstrap import import_core
 
-_TINY_MODEL = {
-    "rp_encoder": {"width": 4, "depth": 2, "embed_dim": 8},
-    "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
-    "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
-    "proj_dim": 8,
-}
-_SMALL_MODEL = {
-    "rp_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
-    "series_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
-    "patch_encoder": {"width": 8, "depth": 2, "embed_dim": 16},
-    "proj_dim": 16,
-}
+
+def _model(width: int, embed_dim: int, depth: int) -> dict[str, Any]:
+    """Encoder sizes of a small preset (the recurrence-plot encoder always 2 deep)."""
+    size = {"width": width, "embed_dim": embed_dim}
+    return {"rp_encoder": {**size, "depth": 2}, "series_encoder": {**size, "depth": depth},
+            "patch_encoder": {**size, "depth": depth}, "proj_dim": embed_dim}
+
+
+def _preset(*, samples: int, per_class: int, model: dict[str, Any], steps: int, batch: int, warmup: int,
+            epochs: int, max_steps: int, finetune_batch: int, forecast_epochs: int,
+            forecast_batch: int) -> dict[str, Any]:
+    """A smaller-than-default fit configuration: sample sizes, model, pretraining, fine-tuning, forecast."""
+    return {
+        "data": {"pretrain_samples": samples, "per_class": per_class, "patch_size": 5},
+        "model": model,
+        "pretrain": {"steps": steps, "batch_size": batch, "warmup_steps": warmup, "checkpoint_every": 0},
+        "finetune": {"epochs": epochs, "max_steps": max_steps, "batch_size": finetune_batch},
+        "forecast": {"finetune": {"epochs": forecast_epochs, "batch_size": forecast_batch}},
+    }
+
 
 #: Fit configurations by effort: a mapping of the ``pimc fit`` YAML sections (merged under a
 #: user's YAML config, which wins). ``standard`` is :class:`pimc_core.fit.FitConfig`'s defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "standard": {},
-    "quick": {
-        "data": {"pretrain_samples": 2048, "per_class": 300, "patch_size": 5},
-        "model": _SMALL_MODEL,
-        "pretrain": {"steps": 60, "batch_size": 128, "warmup_steps": 6, "checkpoint_every": 0},
-        "finetune": {"epochs": 15, "max_steps": 120, "batch_size": 128},
-        "forecast": {"finetune": {"epochs": 5, "batch_size": 256}},
-    },
-    "smoke": {
-        "data": {"pretrain_samples": 256, "per_class": 12, "patch_size": 5},
-        "model": _TINY_MODEL,
-        "pretrain": {"steps": 3, "batch_size": 64, "warmup_steps": 1, "checkpoint_every": 0},
-        "finetune": {"epochs": 2, "batch_size": 32, "max_steps": 6},
-        "forecast": {"finetune": {"epochs": 1, "batch_size": 64}},
-    },
+    "quick": _preset(samples=2048, per_class=300, model=_model(8, 16, 2), steps=60, batch=128, warmup=6,
+                     epochs=15, max_steps=120, finetune_batch=128, forecast_epochs=5, forecast_batch=256),
+    "smoke": _preset(samples=256, per_class=12, model=_model(4, 8, 1), steps=3, batch=64, warmup=1,
+                     epochs=2, max_steps=6, finetune_batch=32, forecast_epochs=1, forecast_batch=64),
 }
 #: What the presets are called in the panel and in ``pimc:fit`` (same order).
 PRESET_LABELS: dict[str, str] = {

@@ -1,4 +1,5 @@
-"""What every PIMC algorithm shares: the source parameters, opening the series from them, and
+"""What every PIMC algorithm shares: its names and help stated as class attributes, the source
+parameters and the other parameters several algorithms take, opening the series from them, and
 turning core errors into one-line Processing errors."""
 
 from __future__ import annotations
@@ -7,26 +8,29 @@ import contextlib
 from typing import Iterator
 
 from qgis.core import (
+    Qgis,
+    QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
-from qgis.PyQt.QtGui import QIcon
 
 from .. import source
 from ..bootstrap import MissingDependencyError, import_core
-from ..compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, FLAG_ADVANCED
-from .provider import ICON
+from ..compat import FILE_BEHAVIOR_FILE, FILE_BEHAVIOR_FOLDER, FLAG_ADVANCED, NUMBER_DOUBLE, NUMBER_INTEGER
+from .provider import PimcIcon
 
 SOURCE = "SOURCE"
 SOURCE_FOLDER = "SOURCE_FOLDER"
 SENSOR = "SENSOR"
 BANDS = "BANDS"
 INDICES = "INDICES"
+BLOCK = "BLOCK"
 AUTO = "auto"
 
 
@@ -36,35 +40,77 @@ def advanced(param):
     return param
 
 
-class PimcAlgorithm(QgsProcessingAlgorithm):
-    """Base class: group, icon, source parameters, core errors → QgsProcessingException."""
+def file_parameter(name: str, description: str, file_filter: str | None = None, *, optional: bool = False,
+                   folder: bool = False) -> QgsProcessingParameterFile:
+    """A file (``folder``: a folder) parameter; ``file_filter`` like "PIMC model (*.pimc);;All files (*)"."""
+    kwargs = {} if file_filter is None else {"fileFilter": file_filter}
+    return QgsProcessingParameterFile(name, description, behavior=FILE_BEHAVIOR_FOLDER if folder else FILE_BEHAVIOR_FILE,
+                                      optional=optional, **kwargs)
+
+
+def number_parameter(name: str, description: str, default: float, minimum: float | None = None,
+                     maximum: float | None = None, *, double: bool = False) -> QgsProcessingParameterNumber:
+    """An integer (``double``: a real) parameter with its default and optional bounds."""
+    bounds = {k: v for k, v in (("minValue", minimum), ("maxValue", maximum)) if v is not None}
+    return QgsProcessingParameterNumber(name, description, type=NUMBER_DOUBLE if double else NUMBER_INTEGER,
+                                        defaultValue=default, **bounds)
+
+
+def indices_parameter() -> QgsProcessingParameterString:
+    """INDICES: comma-separated index names, NDVI, EVI and SAVI by default."""
+    return QgsProcessingParameterString(
+        INDICES, "Indices, comma-separated (e.g. ndvi,evi,savi,evi2)", defaultValue="ndvi,evi,savi",
+    )
+
+
+def block_parameter() -> QgsProcessingParameterNumber:
+    """BLOCK (advanced): the block size of the reads and writes, 256 by default."""
+    return advanced(number_parameter(BLOCK, "Block size (pixels) for reading and writing", 256, 16, 8192))
+
+
+def polygon_type():
+    """The source type of a polygon layer parameter (QGIS >= 3.36 / before)."""
+    new = getattr(Qgis, "ProcessingSourceType", None)
+    if new is not None and hasattr(new, "VectorPolygon"):
+        return new.VectorPolygon
+    return QgsProcessing.SourceType.TypeVectorPolygon
+
+
+class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
+    """Base class: names and help from class attributes, icon, source parameters, core errors →
+    QgsProcessingException. A subclass states :attr:`NAME` (the id after ``pimc:``),
+    :attr:`DISPLAY_NAME`, :attr:`HELP` and, outside *Time series*, :attr:`GROUP` / :attr:`GROUP_ID`."""
+
+    NAME = DISPLAY_NAME = HELP = ""
+    GROUP, GROUP_ID = "Time series", "timeseries"
 
     def createInstance(self):  # noqa: N802
         return type(self)()
 
+    def name(self) -> str:
+        return self.NAME
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.DISPLAY_NAME
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.HELP
+
     def group(self) -> str:
-        return "Time series"
+        return self.GROUP
 
     def groupId(self) -> str:  # noqa: N802
-        return "timeseries"
-
-    def icon(self) -> QIcon:
-        return QIcon(str(ICON))
+        return self.GROUP_ID
 
     # ------------------------------------------------------------------ source parameters
     def add_source_parameters(self) -> None:
         """SOURCE (manifest or folder path), SOURCE_FOLDER (folder picker), SENSOR, BANDS."""
-        self.addParameter(QgsProcessingParameterFile(
-            SOURCE, "Time series: manifest (.yaml) or folder of dated rasters",
-            behavior=FILE_BEHAVIOR_FILE, optional=True,
-            # "All files (*)" last: a folder path typed here is accepted too (the default filter,
-            # "All files (*.*)", would reject any path without a dot)
-            fileFilter="Manifest (*.yaml *.yml);;All files (*)",
-        ))
-        self.addParameter(QgsProcessingParameterFile(
-            SOURCE_FOLDER, "…or a folder of dated rasters / date folders",
-            behavior=FILE_BEHAVIOR_FOLDER, optional=True,
-        ))
+        # "All files (*)" last: a folder path typed in SOURCE is accepted too (the default filter,
+        # "All files (*.*)", would reject any path without a dot)
+        self.addParameter(file_parameter(SOURCE, "Time series: manifest (.yaml) or folder of dated rasters",
+                                         "Manifest (*.yaml *.yml);;All files (*)", optional=True))
+        self.addParameter(file_parameter(SOURCE_FOLDER, "…or a folder of dated rasters / date folders",
+                                         optional=True, folder=True))
         self.addParameter(QgsProcessingParameterEnum(
             SENSOR, "Sensor preset", options=[AUTO] + source.sensor_names(),
             defaultValue=AUTO, usesStaticStrings=True,

@@ -15,18 +15,15 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterRasterLayer,
 )
 
 from ..bootstrap import import_core
-from ..compat import FILE_BEHAVIOR_FILE
 from ..fitting import PRESET_LABELS, PRESETS, FitJob, fit_config, run_fit
 from ..geo import series_crs
 from ..labels import export_labels, raster_layer_path
-from .common import PimcAlgorithm, advanced, core_errors
-from .maps_alg import _polygon_type
+from .common import PimcAlgorithm, advanced, core_errors, file_parameter, polygon_type
 
 LABELS = "LABELS"
 CLASS_FIELD = "CLASS_FIELD"
@@ -35,44 +32,33 @@ CLASSES = "CLASSES"
 PRESET = "PRESET"
 CONFIG = "CONFIG"
 OUTPUT = "OUTPUT"
-
+_PRESETS = "; ".join(f"{k}: {v}" for k, v in PRESET_LABELS.items())
 
 class FitAlgorithm(PimcAlgorithm):
     """Pretrain + fine-tune a PIMC model → .pimc."""
 
-    def name(self) -> str:
-        return "fit"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Train a model (fit)"
-
-    def group(self) -> str:
-        return "Models"
-
-    def groupId(self) -> str:  # noqa: N802
-        return "models"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        presets = "; ".join(f"{k}: {v}" for k, v in PRESET_LABELS.items())
-        return (
-            "Trains a PIMC pixel model on one time series: self-supervised contrastive pretraining on "
-            "a sample of all its pixels (no labels needed), then fine-tuning of the classifier on the "
-            "labelled pixels, and a forecast head. Writes one .pimc model file for pimc:classify, "
-            "pimc:forecast, pimc:embed, pimc:cluster, pimc:similarity and the PIMC panel. Same as the "
-            "command `pimc fit`.\n\n"
-            "Labels: polygons with a class field (integer ids 1..255, or class names) — only the "
-            "selected ones when 'selected features only' is ticked — or a label raster on the grid of "
-            "the series (0 = unlabelled). Class names and colours: from a classes.json (optional), "
-            "else from the class names of the field.\n\n"
-            f"Effort: {presets}. A YAML configuration (sections data, model, pretrain, finetune, "
-            "forecast; see the PIMC documentation) overrides the preset.\n\n"
-            "Cancelling stops at the next training step and writes no model file."
-        )
+    NAME, DISPLAY_NAME = "fit", "Train a model (fit)"
+    GROUP, GROUP_ID = "Models", "models"
+    HELP = (
+        "Trains a PIMC pixel model on one time series: self-supervised contrastive pretraining on "
+        "a sample of all its pixels (no labels needed), then fine-tuning of the classifier on the "
+        "labelled pixels, and a forecast head. Writes one .pimc model file for pimc:classify, "
+        "pimc:forecast, pimc:embed, pimc:cluster, pimc:similarity and the PIMC panel. Same as the "
+        "command `pimc fit`.\n\n"
+        "Labels: polygons with a class field (integer ids 1..255, or class names) — only the "
+        "selected ones when 'selected features only' is ticked — or a label raster on the grid of "
+        "the series (0 = unlabelled). Class names and colours: from a classes.json (optional), "
+        "else from the class names of the field.\n\n"
+        f"Effort: {_PRESETS}. A YAML configuration "
+        "(sections data, model, pretrain, finetune, forecast; see the PIMC documentation) overrides "
+        "the preset.\n\n"
+        "Cancelling stops at the next training step and writes no model file."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
         self.addParameter(QgsProcessingParameterFeatureSource(
-            LABELS, "Labelled polygons", [_polygon_type()], optional=True,
+            LABELS, "Labelled polygons", [polygon_type()], optional=True,
         ))
         self.addParameter(QgsProcessingParameterField(
             CLASS_FIELD, "Class field of the polygons", parentLayerParameterName=LABELS, optional=True,
@@ -83,14 +69,11 @@ class FitAlgorithm(PimcAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             PRESET, "Effort", options=list(PRESETS), defaultValue="standard", usesStaticStrings=True,
         ))
-        self.addParameter(advanced(QgsProcessingParameterFile(
-            CLASSES, "Class names and colours (classes.json)", behavior=FILE_BEHAVIOR_FILE,
-            fileFilter="JSON (*.json);;All files (*)", optional=True,
-        )))
-        self.addParameter(advanced(QgsProcessingParameterFile(
-            CONFIG, "Fit configuration (YAML; overrides the effort preset)", behavior=FILE_BEHAVIOR_FILE,
-            fileFilter="YAML (*.yaml *.yml);;All files (*)", optional=True,
-        )))
+        self.addParameter(advanced(file_parameter(
+            CLASSES, "Class names and colours (classes.json)", "JSON (*.json);;All files (*)", optional=True)))
+        self.addParameter(advanced(file_parameter(
+            CONFIG, "Fit configuration (YAML; overrides the effort preset)", "YAML (*.yaml *.yml);;All files (*)",
+            optional=True)))
         self.addParameter(QgsProcessingParameterFileDestination(OUTPUT, "Model file", "PIMC model (*.pimc)"))
         self.addOutput(QgsProcessingOutputString("SUMMARY", "Summary"))
         self.addOutput(QgsProcessingOutputNumber("ACCURACY", "Training accuracy"))

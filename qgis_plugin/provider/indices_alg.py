@@ -4,51 +4,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import (
-    QgsProcessingException,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterString,
-)
+from qgis.core import QgsProcessingException, QgsProcessingParameterRasterDestination
 
 from .. import pipeline, source
 from ..bootstrap import import_core
-from ..compat import NUMBER_INTEGER
-from .common import INDICES, PimcAlgorithm, advanced, core_errors
+from .common import BLOCK, INDICES, PimcAlgorithm, block_parameter, core_errors, indices_parameter
 
 OUTPUT = "OUTPUT"
-BLOCK = "BLOCK"
 
 
 class IndicesAlgorithm(PimcAlgorithm):
     """Vegetation indices of every date of a time series."""
 
-    def name(self) -> str:
-        return "indices"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Vegetation-index stack"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return (
-            "Computes vegetation indices (NDVI, EVI, SAVI, EVI2) for every date of a satellite image "
-            "time series and writes one GeoTIFF with one float32 band per index and date (index-major: "
-            "all dates of the first index, then the next index), named like 'NDVI 2023-01-05'. "
-            "Invalid observations (clouds, no data, per the sensor preset or manifest) are NaN.\n\n"
-            "The time series is a manifest (.yaml) or a folder of dated rasters or of date folders; "
-            "see the PIMC documentation. Same result as the command `pimc indices`. Cancelling "
-            "leaves no output file."
-        )
+    NAME, DISPLAY_NAME = "indices", "Vegetation-index stack"
+    HELP = (
+        "Computes vegetation indices (NDVI, EVI, SAVI, EVI2) for every date of a satellite image "
+        "time series and writes one GeoTIFF with one float32 band per index and date (index-major: "
+        "all dates of the first index, then the next index), named like 'NDVI 2023-01-05'. "
+        "Invalid observations (clouds, no data, per the sensor preset or manifest) are NaN.\n\n"
+        "The time series is a manifest (.yaml) or a folder of dated rasters or of date folders; "
+        "see the PIMC documentation. Same result as the command `pimc indices`. Cancelling "
+        "leaves no output file."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
-        self.addParameter(QgsProcessingParameterString(
-            INDICES, "Indices, comma-separated (e.g. ndvi,evi,savi,evi2)", defaultValue="ndvi,evi,savi",
-        ))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            BLOCK, "Block size (pixels) for reading and writing", type=NUMBER_INTEGER,
-            defaultValue=256, minValue=16, maxValue=8192,
-        )))
+        self.addParameter(indices_parameter())
+        self.addParameter(block_parameter())
         self.addParameter(QgsProcessingParameterRasterDestination(OUTPUT, "Index stack"))
 
     def check_more(self, parameters, context, ts) -> None:

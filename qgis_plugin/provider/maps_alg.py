@@ -18,36 +18,31 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from qgis.core import (
-    Qgis,
     QgsFeatureRequest,
     QgsGeometry,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterPoint,
     QgsProcessingParameterRasterDestination,
 )
 
 from ..bootstrap import import_core
-from ..compat import FILE_BEHAVIOR_FILE, NUMBER_INTEGER
 from ..geo import series_crs
 from ..mapping import BUILTIN_MODELS, MapRequest, RegionSpec, run_maps
 from ..region_tools import geometry_to_geojson
-from .common import PimcAlgorithm, advanced, core_errors
+from .common import BLOCK, PimcAlgorithm, advanced, block_parameter, core_errors, file_parameter, number_parameter, polygon_type
 
 MODEL = "MODEL"
 EXTENT = "EXTENT"
 POLYGONS = "POLYGONS"
 ALL_TOUCHED = "ALL_TOUCHED"
-BLOCK = "BLOCK"
 BATCH = "BATCH"
 OUTPUT = "OUTPUT"
 OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
@@ -61,13 +56,6 @@ QUERY = "QUERY"
 INDEX_RAMP = ((-0.2, "#a6611a"), (0.2, "#dfc27d"), (0.45, "#a6d96a"), (0.7, "#1a9641"), (0.95, "#00441b"))
 
 
-def _polygon_type():
-    new = getattr(Qgis, "ProcessingSourceType", None)  # QGIS >= 3.36
-    if new is not None and hasattr(new, "VectorPolygon"):
-        return new.VectorPolygon
-    return QgsProcessing.SourceType.TypeVectorPolygon
-
-
 MODEL_HELP = (
     "Model file: a .pimc file written by `pimc fit`, by pimc:fit or by the panel's 'Train a model' "
     "(or builtin:nearest-centroid, a documented non-PIMC baseline for the synthetic sample data)."
@@ -79,47 +67,61 @@ REGION_HELP = (
 )
 
 
+def map_help(what: str) -> str:
+    """The help of a map algorithm: ``what`` it makes, then the model and the region."""
+    return f"{what}\n\n{MODEL_HELP}\n\n{REGION_HELP}\n\nCancelling leaves no output file."
+
+
+class MapOutput(NamedTuple):
+    """A raster destination of a map algorithm: parameter name, description, optional, created by default."""
+
+    name: str
+    description: str
+    optional: bool = False
+    create: bool = True
+
+
 class MapAlgorithm(PimcAlgorithm):
-    """Base of the map algorithms: model and region parameters, running the core, moving outputs."""
+    """Base of the map algorithms: model and region parameters, running the core, moving outputs.
 
-    #: product → output parameter name (filled in by subclasses)
-    OUTPUTS: dict[str, str] = {}
+    A map algorithm states its names and help (:func:`map_help`), :attr:`OUTPUTS` and, where it
+    has them, its own parameters and outputs, the :class:`~qgis_plugin.mapping.MapRequest` they
+    make and the extra results of the run.
+    """
 
-    def group(self) -> str:
-        return "Maps"
-
-    def groupId(self) -> str:  # noqa: N802
-        return "maps"
+    GROUP, GROUP_ID = "Maps", "maps"
+    #: product → its raster destination, in parameter order (filled in by subclasses)
+    OUTPUTS: dict[str, MapOutput] = {}
 
     # ------------------------------------------------------------------ parameters
-    def add_model_and_region_parameters(self) -> None:
+    def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
-        self.addParameter(QgsProcessingParameterFile(
-            MODEL, "Model file (.pimc)", behavior=FILE_BEHAVIOR_FILE,
-            fileFilter="PIMC model (*.pimc);;All files (*)",
-        ))
+        self.addParameter(file_parameter(MODEL, "Model file (.pimc)", "PIMC model (*.pimc);;All files (*)"))
         self.addParameter(QgsProcessingParameterExtent(EXTENT, "Region: extent (empty: the whole series)", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            POLYGONS, "Region: polygons (optional)", [_polygon_type()], optional=True,
+            POLYGONS, "Region: polygons (optional)", [polygon_type()], optional=True,
         ))
         self.addParameter(advanced(QgsProcessingParameterBoolean(
             ALL_TOUCHED, "Every pixel the polygons touch (not only pixel centres inside)", defaultValue=False,
         )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            BLOCK, "Block size (pixels) for reading and writing", type=NUMBER_INTEGER,
-            defaultValue=256, minValue=16, maxValue=8192,
-        )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            BATCH, "Pixels per model call (memory)", type=NUMBER_INTEGER, defaultValue=4096, minValue=1,
-        )))
+        self.addParameter(block_parameter())
+        self.addParameter(advanced(number_parameter(BATCH, "Pixels per model call (memory)", 4096, 1)))
+        for param in self.own_parameters():
+            self.addParameter(param)
+        for out in self.OUTPUTS.values():
+            self.addParameter(QgsProcessingParameterRasterDestination(
+                out.name, out.description, optional=out.optional, createByDefault=out.create,
+            ))
+        for output in self.own_outputs():
+            self.addOutput(output)
 
-    def add_output(self, name: str, description: str, *, optional: bool = False, create: bool = True) -> None:
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            name, description, optional=optional, createByDefault=create,
-        ))
+    def own_parameters(self) -> list:
+        """Parameters of this algorithm alone (between the region and the outputs)."""
+        return []
 
-    def help_text(self, what: str) -> str:
-        return f"{what}\n\n{MODEL_HELP}\n\n{REGION_HELP}\n\nCancelling leaves no output file."
+    def own_outputs(self) -> list:
+        """Non-raster outputs of this algorithm (numbers, strings)."""
+        return []
 
     # ------------------------------------------------------------------ checks
     def model_spec(self, parameters, context) -> str:
@@ -181,14 +183,15 @@ class MapAlgorithm(PimcAlgorithm):
 
     # ------------------------------------------------------------------ run
     def request(self, parameters, context, ts) -> MapRequest:
-        raise NotImplementedError
+        """The products' settings the parameters give (the defaults unless a subclass has its own)."""
+        return MapRequest()
 
     def destinations(self, parameters, context) -> dict[str, Path]:
         """product → destination GeoTIFF of the outputs asked for."""
         errors = import_core("pimc_core.errors")
         out: dict[str, Path] = {}
-        for product, name in self.OUTPUTS.items():
-            path = self.parameterAsOutputLayer(parameters, name, context)
+        for product, output in self.OUTPUTS.items():
+            path = self.parameterAsOutputLayer(parameters, output.name, context)
             if not path:
                 continue
             p = Path(path)
@@ -247,7 +250,7 @@ class MapAlgorithm(PimcAlgorithm):
                 styling = import_core("pimc_core.maps.styling")
                 styling.write_ramp_qml(dest.with_suffix(".qml"), INDEX_RAMP[0][0], INDEX_RAMP[-1][0],
                                        [c for _, c in INDEX_RAMP])
-            results[self.OUTPUTS[product]] = str(dest)
+            results[self.OUTPUTS[product].name] = str(dest)
         return results
 
     def extra_results(self, outcome) -> dict:
@@ -262,111 +265,77 @@ def _move(src: Path, dst: Path) -> None:
 
 
 # ============================================================================ algorithms
+class MapKind(NamedTuple):
+    """What tells one map algorithm from another: its id, toolbox name, help and raster outputs."""
+
+    name: str
+    display_name: str
+    help: str
+    outputs: dict[str, MapOutput]
+
+
+def _kind(name: str, display_name: str, what: str, outputs: dict[str, MapOutput]) -> MapKind:
+    return MapKind(name, display_name, map_help(what), outputs)
+
+
+#: The map algorithms by id, in menu order: id, toolbox name, what they make (the help), outputs.
+MAP_KINDS: dict[str, MapKind] = {kind.name: kind for kind in (
+    _kind("classify", "Land-cover map (classify)",
+          "Classifies every pixel of a region of a satellite image time series with a trained PIMC "
+          "model: a class map (uint8 class ids, 0 = nodata: too few valid observations or outside the "
+          "polygons; colour table and class names, shown in the legend), the confidence (the "
+          "probability of the class, 0..1) and, optionally, one probability band per class. "
+          "Same result as the command `pimc classify`.",
+          {"classes": MapOutput(OUTPUT, "Class map"),
+           "confidence": MapOutput(OUTPUT_CONFIDENCE, "Confidence", optional=True),
+           "probabilities": MapOutput(OUTPUT_PROBABILITIES, "Class probabilities", optional=True, create=False)}),
+    _kind("forecast", "Vegetation-index forecast map",
+          "Forecasts the vegetation index (NDVI for PIMC models) of every pixel of a region for the "
+          "model's forecast dates after the end of the series: one float32 band per date, named "
+          "like 'NDVI 2024-07-01' (NaN = nodata). Same result as the command `pimc forecast`.",
+          {"forecast": MapOutput(OUTPUT, "Forecast")}),
+    _kind("embed", "Embedding map",
+          "Writes the model's embedding of every pixel of a region: one float32 band per embedding "
+          "dimension (NaN = nodata), e.g. for your own clustering or regression. Same result as the "
+          "command `pimc embed`.",
+          {"embeddings": MapOutput(OUTPUT, "Embeddings")}),
+    _kind("cluster", "Unsupervised map (k-means clusters of the embeddings)",
+          "Groups the pixels of a region into k clusters by k-means on the model's embeddings (fitted "
+          "on a reproducible random sample, then every pixel assigned to its nearest centre): uint8 "
+          "cluster ids 1..k, 0 = nodata, with a colour table. Same result as the command `pimc cluster`.",
+          {"clusters": MapOutput(OUTPUT, "Clusters")}),
+    _kind("similarity", "Similarity map (to a query pixel)",
+          "The cosine similarity (-1..1, NaN = nodata) of every pixel's embedding to the embedding of "
+          "the query pixel (a point in any CRS): where else does the land behave like here? Same "
+          "result as the command `pimc similar --x --y`.",
+          {"similarity": MapOutput(OUTPUT, "Similarity")}),
+)}
+
+
 class ClassifyAlgorithm(MapAlgorithm):
-    OUTPUTS = {"classes": OUTPUT, "confidence": OUTPUT_CONFIDENCE, "probabilities": OUTPUT_PROBABILITIES}
-
-    def name(self) -> str:
-        return "classify"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Land-cover map (classify)"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.help_text(
-            "Classifies every pixel of a region of a satellite image time series with a trained PIMC "
-            "model: a class map (uint8 class ids, 0 = nodata: too few valid observations or outside the "
-            "polygons; colour table and class names, shown in the legend), the confidence (the "
-            "probability of the class, 0..1) and, optionally, one probability band per class. "
-            "Same result as the command `pimc classify`."
-        )
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_model_and_region_parameters()
-        self.add_output(OUTPUT, "Class map")
-        self.add_output(OUTPUT_CONFIDENCE, "Confidence", optional=True)
-        self.add_output(OUTPUT_PROBABILITIES, "Class probabilities", optional=True, create=False)
-
-    def request(self, parameters, context, ts) -> MapRequest:
-        return MapRequest()
+    NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["classify"]
 
 
 class ForecastAlgorithm(MapAlgorithm):
-    OUTPUTS = {"forecast": OUTPUT}
-
-    def name(self) -> str:
-        return "forecast"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Vegetation-index forecast map"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.help_text(
-            "Forecasts the vegetation index (NDVI for PIMC models) of every pixel of a region for the "
-            "model's forecast dates after the end of the series: one float32 band per date, named "
-            "like 'NDVI 2024-07-01' (NaN = nodata). Same result as the command `pimc forecast`."
-        )
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_model_and_region_parameters()
-        self.add_output(OUTPUT, "Forecast")
-
-    def request(self, parameters, context, ts) -> MapRequest:
-        return MapRequest()
+    NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["forecast"]
 
 
 class EmbedAlgorithm(MapAlgorithm):
-    OUTPUTS = {"embeddings": OUTPUT}
-
-    def name(self) -> str:
-        return "embed"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Embedding map"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.help_text(
-            "Writes the model's embedding of every pixel of a region: one float32 band per embedding "
-            "dimension (NaN = nodata), e.g. for your own clustering or regression. Same result as the "
-            "command `pimc embed`."
-        )
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_model_and_region_parameters()
-        self.add_output(OUTPUT, "Embeddings")
-
-    def request(self, parameters, context, ts) -> MapRequest:
-        return MapRequest()
+    NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["embed"]
 
 
 class ClusterAlgorithm(MapAlgorithm):
-    OUTPUTS = {"clusters": OUTPUT}
+    NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["cluster"]
 
-    def name(self) -> str:
-        return "cluster"
+    def own_parameters(self) -> list:
+        return [
+            number_parameter(K, "Number of clusters (k)", 6, 2, 255),
+            advanced(number_parameter(SAMPLE, "Pixels k-means is fitted on", 100_000, 2)),
+            advanced(number_parameter(SEED, "Random seed", 0, 0)),
+        ]
 
-    def displayName(self) -> str:  # noqa: N802
-        return "Unsupervised map (k-means clusters of the embeddings)"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.help_text(
-            "Groups the pixels of a region into k clusters by k-means on the model's embeddings (fitted "
-            "on a reproducible random sample, then every pixel assigned to its nearest centre): uint8 "
-            "cluster ids 1..k, 0 = nodata, with a colour table. Same result as the command `pimc cluster`."
-        )
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_model_and_region_parameters()
-        self.addParameter(QgsProcessingParameterNumber(
-            K, "Number of clusters (k)", type=NUMBER_INTEGER, defaultValue=6, minValue=2, maxValue=255,
-        ))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            SAMPLE, "Pixels k-means is fitted on", type=NUMBER_INTEGER, defaultValue=100_000, minValue=2,
-        )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            SEED, "Random seed", type=NUMBER_INTEGER, defaultValue=0, minValue=0,
-        )))
-        self.add_output(OUTPUT, "Clusters")
-        self.addOutput(QgsProcessingOutputNumber("INERTIA", "Mean squared distance to the cluster centre"))
+    def own_outputs(self) -> list:
+        return [QgsProcessingOutputNumber("INERTIA", "Mean squared distance to the cluster centre")]
 
     def request(self, parameters, context, ts) -> MapRequest:
         return MapRequest(k=self.parameterAsInt(parameters, K, context),
@@ -378,26 +347,13 @@ class ClusterAlgorithm(MapAlgorithm):
 
 
 class SimilarityAlgorithm(MapAlgorithm):
-    OUTPUTS = {"similarity": OUTPUT}
+    NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["similarity"]
 
-    def name(self) -> str:
-        return "similarity"
+    def own_parameters(self) -> list:
+        return [QgsProcessingParameterPoint(QUERY, "Query pixel (point on the map)")]
 
-    def displayName(self) -> str:  # noqa: N802
-        return "Similarity map (to a query pixel)"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return self.help_text(
-            "The cosine similarity (-1..1, NaN = nodata) of every pixel's embedding to the embedding of "
-            "the query pixel (a point in any CRS): where else does the land behave like here? Same "
-            "result as the command `pimc similar --x --y`."
-        )
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_model_and_region_parameters()
-        self.addParameter(QgsProcessingParameterPoint(QUERY, "Query pixel (point on the map)"))
-        self.add_output(OUTPUT, "Similarity")
-        self.addOutput(QgsProcessingOutputString("QUERY_PIXEL", "Query pixel"))
+    def own_outputs(self) -> list:
+        return [QgsProcessingOutputString("QUERY_PIXEL", "Query pixel")]
 
     def request(self, parameters, context, ts) -> MapRequest:
         crs = series_crs(ts)
@@ -409,4 +365,4 @@ class SimilarityAlgorithm(MapAlgorithm):
 
 
 __all__ = ["ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "ForecastAlgorithm", "MapAlgorithm",
-           "SimilarityAlgorithm"]
+           "MAP_KINDS", "MapKind", "MapOutput", "SimilarityAlgorithm", "map_help"]

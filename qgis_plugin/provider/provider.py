@@ -10,7 +10,14 @@ from ..bootstrap import PLUGIN_DIR
 ICON = PLUGIN_DIR / "icons" / "pimc.svg"
 
 
-class PimcProvider(QgsProcessingProvider):
+class PimcIcon:
+    """The PIMC icon, for the provider and each of its algorithms."""
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON))
+
+
+class PimcProvider(PimcIcon, QgsProcessingProvider):
     """Vegetation-index stacks and recurrence plots of satellite image time series."""
 
     def id(self) -> str:  # noqa: A003 (QGIS API)
@@ -21,9 +28,6 @@ class PimcProvider(QgsProcessingProvider):
 
     def longName(self) -> str:  # noqa: N802
         return "PIMC — pixel time series, recurrence plots, maps"
-
-    def icon(self) -> QIcon:
-        return QIcon(str(ICON))
 
     def svgIconPath(self) -> str:  # noqa: N802
         return str(ICON)

@@ -5,15 +5,13 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterFileDestination,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterPoint,
     QgsProcessingParameterString,
 )
 
 from .. import pipeline, source
-from ..compat import NUMBER_DOUBLE, NUMBER_INTEGER
 from ..geo import series_crs
-from .common import INDICES, PimcAlgorithm, advanced, core_errors
+from .common import INDICES, PimcAlgorithm, advanced, core_errors, indices_parameter, number_parameter
 
 POINT = "POINT"
 MIN_VALID = "MIN_VALID"
@@ -32,47 +30,31 @@ def _int_or_fraction(v: float):
 class RecurrencePlotAlgorithm(PimcAlgorithm):
     """The recurrence plots of the pixel under a point."""
 
-    def name(self) -> str:
-        return "recurrenceplot"
-
-    def displayName(self) -> str:  # noqa: N802
-        return "Pixel recurrence plots"
-
-    def shortHelpString(self) -> str:  # noqa: N802
-        return (
-            "Reads the one pixel under the point (in any CRS; it is transformed to the series CRS), "
-            "computes its vegetation-index series, fills gaps in time, and makes one recurrence plot "
-            "per index. Writes the figure (index curves and plots) as PNG and the plots as a NumPy "
-            "array of shape (indices, T', T') float32. A pixel with fewer valid observations than "
-            "the minimum is refused rather than invented. Same result as the command `pimc rp`.\n\n"
-            "Threshold: empty for unthresholded distance plots; 'point' or 'distance' with a "
-            "percentage, or a number."
-        )
+    NAME, DISPLAY_NAME = "recurrenceplot", "Pixel recurrence plots"
+    HELP = (
+        "Reads the one pixel under the point (in any CRS; it is transformed to the series CRS), "
+        "computes its vegetation-index series, fills gaps in time, and makes one recurrence plot "
+        "per index. Writes the figure (index curves and plots) as PNG and the plots as a NumPy "
+        "array of shape (indices, T', T') float32. A pixel with fewer valid observations than "
+        "the minimum is refused rather than invented. Same result as the command `pimc rp`.\n\n"
+        "Threshold: empty for unthresholded distance plots; 'point' or 'distance' with a "
+        "percentage, or a number."
+    )
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
         self.addParameter(QgsProcessingParameterPoint(POINT, "Pixel (point on the map)"))
-        self.addParameter(QgsProcessingParameterString(
-            INDICES, "Indices, comma-separated (e.g. ndvi,evi,savi,evi2)", defaultValue="ndvi,evi,savi",
-        ))
-        self.addParameter(QgsProcessingParameterNumber(
-            MIN_VALID, "Minimum valid observations", type=NUMBER_INTEGER, defaultValue=3, minValue=1,
-        ))
+        self.addParameter(indices_parameter())
+        self.addParameter(number_parameter(MIN_VALID, "Minimum valid observations", 3, 1))
         self.addParameter(advanced(QgsProcessingParameterString(
             THRESHOLD, "Threshold: empty (none), point, distance or a number", optional=True,
         )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            PERCENTAGE, "Percentage (threshold point / distance)", type=NUMBER_DOUBLE,
-            defaultValue=10, minValue=0, maxValue=100,
-        )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            DIMENSION, "Embedding dimension (integer, or a fraction of T below 1)", type=NUMBER_DOUBLE,
-            defaultValue=1, minValue=0,
-        )))
-        self.addParameter(advanced(QgsProcessingParameterNumber(
-            TIME_DELAY, "Time delay (integer, or a fraction of T below 1)", type=NUMBER_DOUBLE,
-            defaultValue=1, minValue=0,
-        )))
+        self.addParameter(advanced(number_parameter(
+            PERCENTAGE, "Percentage (threshold point / distance)", 10, 0, 100, double=True)))
+        self.addParameter(advanced(number_parameter(
+            DIMENSION, "Embedding dimension (integer, or a fraction of T below 1)", 1, 0, double=True)))
+        self.addParameter(advanced(number_parameter(
+            TIME_DELAY, "Time delay (integer, or a fraction of T below 1)", 1, 0, double=True)))
         self.addParameter(QgsProcessingParameterFileDestination(OUTPUT_PNG, "Figure", "PNG image (*.png)"))
         self.addParameter(QgsProcessingParameterFileDestination(OUTPUT_NPY, "Recurrence plots", "NumPy array (*.npy)"))
         self.addOutput(QgsProcessingOutputNumber("ROW", "Pixel row"))
