@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,33 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
         load_series_table(_write(tmp_path / "one.tsv", "1\n2\n"))
     with pytest.raises(InputError, match="missing class label"):
         load_series_table(_write(tmp_path / "nolabel.tsv", "1\t2\t3\n\t4\t5\n"))
+
+
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("1\t0.1\t0.2\n2\t0.3\tinf\n", "infinite value 'inf'"),
+        ("1\t0.1\t0.2\n2\t-inf\t0.3\n", "infinite value '-inf'"),
+        ("1\t0.1\t0.2\n2\t?\tInfinity\n", "infinite value 'Infinity'"),  # beside a missing value
+        ("1\t0.1\t0.2\n2\t0.3\t1e39\n", "value beyond the float32 range '1e39'"),
+    ],
+)
+def test_infinite_values_are_refused_naming_file_line_and_field(tmp_path: Path, text: str, what: str) -> None:
+    p = _write(tmp_path / "inf.tsv", text)
+    with pytest.raises(InputError) as err:
+        load_series_table(p)
+    msg = str(err.value)
+    assert "\n" not in msg
+    field = 3 if "-inf" not in text else 2
+    assert re.match(rf"{re.escape(str(p))}, line 2, field {field}: {re.escape(what)}", msg), msg
+
+
+def test_nan_stays_a_missing_value(tmp_path: Path) -> None:
+    X, _ = load_series_table(_write(tmp_path / "nan.csv", "1,nan,-nan,NaN\n2,1e38,-3.4e38,0\n"))
+    assert np.isnan(X[0]).all() and np.isfinite(X[1]).all()
+
+
+def test_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    write_series_table(tmp_path / "t.csv", np.ones((2, 3)), np.array(["a", "b"]))
+    assert [f.name for f in tmp_path.iterdir()] == ["t.csv"]
+    assert load_series_table(tmp_path / "t.csv")[1].tolist() == ["a", "b"]

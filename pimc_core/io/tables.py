@@ -3,7 +3,10 @@
 One row per series, no header: the class label first, then the values in date order. Fields
 are separated by tabs (``.tsv``), commas (``.csv``) or — for other extensions — whatever the
 first data line uses (tab, comma, semicolon or blanks, as in the old UCR ``.txt`` files).
-Missing values are empty fields, ``NaN``/``nan``/``NA``/``?``; they come back as NaN.
+Missing values are empty fields, ``NaN``/``nan``/``NA``/``?``; they come back as NaN (the
+series classifier fills them). Infinite values (``inf``, ``-inf``, or numbers beyond float32's
+range) are refused, naming the file, line and field: they are not "missing", and silently turning
+them into gaps would hide a broken export.
 
 Labels are kept as integers when every label is a whole number, as floats when they are
 numeric, and as strings otherwise (e.g. ``wheat``).
@@ -18,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pimc_core.errors import InputError
+from pimc_core.io.atomic import atomic_path
 
 __all__ = ["load_series_table", "write_series_table"]
 
@@ -63,8 +67,8 @@ def load_series_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
 
     Raises:
         InputError: The file is missing or unreadable, empty, has rows of different lengths
-            (ragged), a non-numeric value, a missing label, or rows without values; the message
-            names the file and the line.
+            (ragged), a non-numeric or infinite value, a missing label, or rows without values;
+            the message names the file and the line.
     """
     p = Path(path)
     if not p.is_file():
@@ -121,11 +125,24 @@ def load_series_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
                     raise InputError(
                         f"{p}, line {line_no}, field {j + 2}: non-numeric value {field.strip()[:40]!r}"
                     ) from None
+        _check_finite(row, values, p, line_no)
         rows.append(row)
 
     X = np.vstack(rows).astype(np.float32)
-    X[~np.isfinite(X)] = np.nan
     return X, _parse_labels(labels)
+
+
+def _check_finite(row: np.ndarray, fields: list[str], path: Path, line_no: int) -> None:
+    """Refuse ``±inf`` in a parsed row ``(T,)``, and values that become infinite in float32."""
+    with np.errstate(over="ignore"):
+        bad = np.flatnonzero(np.isinf(row.astype(np.float32)))
+    if bad.size:
+        j = int(bad[0])
+        why = "infinite value" if np.isinf(row[j]) else "value beyond the float32 range"
+        raise InputError(
+            f"{path}, line {line_no}, field {j + 2}: {why} {fields[j].strip()[:40]!r} "
+            "(a missing value is an empty field or NaN)"
+        )
 
 
 def _parse_labels(labels: list[str]) -> np.ndarray:
@@ -149,6 +166,6 @@ def write_series_table(path: str | os.PathLike[str], X: np.ndarray, y: np.ndarra
     p = Path(path)
     delim = "," if p.suffix.lower() == ".csv" else "\t"
     X = np.asarray(X, dtype=np.float64)
-    with p.open("w", encoding="utf-8") as fh:
+    with atomic_path(p) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for label, row in zip(np.asarray(y).tolist(), X):
             fh.write(delim.join([str(label)] + ["NaN" if not np.isfinite(v) else repr(float(v)) for v in row]) + "\n")
