@@ -92,7 +92,7 @@ def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 def run(seed: int = 0, budget: float = 600.0, root: Path = Path("bench_out/series_table")) -> dict:
     from sklearn.ensemble import RandomForestClassifier
 
-    from pimc_core.estimators.random_kernels import RandomKernelTransform, RidgeLOO
+    from pimc_core.estimators import RandomKernelTransform, RidgeLOO
     from pimc_core.io.tables import write_series_table
 
     d = REPO / root

@@ -1,21 +1,15 @@
-"""Random convolutional-kernel transform and the leave-one-out ridge classifier."""
+"""Random convolutional-kernel transforms and the leave-one-out ridge classifier."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.estimators.random_kernels import (
-    POOLINGS,
-    CompetingKernelTransform,
-    RandomKernelTransform,
-    RidgeLOO,
-    dilation_plan,
-    kernel_weights,
-    softmax_temperature,
-)
+from pimc_core.estimators import CompetingKernelTransform, RandomKernelTransform, RidgeLOO, softmax_temperature
+from pimc_core.estimators.random_kernels import POOLINGS, dilation_plan, kernel_weights
 
 
 def _bumps(n: int, t: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,13 +96,14 @@ def test_transform_deterministic_by_seed() -> None:
 
 
 def test_config_and_input_errors() -> None:
+    X = np.zeros((3, 10), np.float32)
     with pytest.raises(ConfigError):
-        RandomKernelTransform(pooling=("ppv", "max"))
+        RandomKernelTransform(pooling=("ppv", "max")).fit(X)  # parameters are checked by fit
     with pytest.raises(ConfigError):
-        RandomKernelTransform(n_features=0)
+        RandomKernelTransform(n_features=0).fit(X)
     with pytest.raises(InputError):
         RandomKernelTransform().fit(np.array([[0.0, np.nan, 1.0]] * 3))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(NotFittedError):
         RandomKernelTransform().transform(np.zeros((2, 10)))
 
 
@@ -260,10 +255,10 @@ def test_competing_kernels_scaling_shapes_and_channels() -> None:
     b = single._counts(torch.from_numpy(summed.astype(np.float32))).numpy()
     np.testing.assert_allclose(a[:, :4], b[:, :4], rtol=1e-4, atol=1e-5)  # soft counts of group 0, dilation 1
     with pytest.raises(ConfigError, match="even"):
-        CompetingKernelTransform(groups=5)
+        CompetingKernelTransform(groups=5).fit(X)
     with pytest.raises(ConfigError):
-        CompetingKernelTransform(kernels=1)
-    with pytest.raises(RuntimeError):
+        CompetingKernelTransform(kernels=1).fit(X)
+    with pytest.raises(NotFittedError):
         CompetingKernelTransform().transform(X)
 
 

@@ -10,14 +10,9 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.estimators.series_classifier import (
-    PixelSeriesNet,
-    SeriesClassifier,
-    SeriesModelConfig,
-    SeriesStandardizer,
-    level_plots_torch,
-    recurrence_plots_torch,
-)
+from pimc_core.estimators import SeriesClassifier, SeriesModelConfig
+from pimc_core.estimators.series_net import PixelSeriesNet, level_plots_torch, recurrence_plots_torch
+from pimc_core.estimators.standardizer import SeriesStandardizer
 from pimc_core.io.tables import write_series_table
 
 TINY = {
@@ -96,14 +91,14 @@ def test_fit_predict_deterministic_and_rp_only() -> None:
     X, y = _make_table(96, seed=1)
     cfg = {**TINY, "epochs": 2, "pretrain_max_epochs": 1, "pretrain_share": 0.5, "budget_s": 600.0, "seed": 3}
     cfg = {**cfg, "branches": ["series", "rp"], "pretrain": True}
-    p1 = SeriesClassifier(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
-    p2 = SeriesClassifier(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
+    p1 = SeriesClassifier.from_config(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
+    p2 = SeriesClassifier.from_config(cfg).fit(X, y, X[:32]).predict_proba(X[:30])
     np.testing.assert_allclose(p1, p2, atol=1e-6)
     assert p1.shape == (30, 4) and np.allclose(p1.sum(1), 1.0)
-    rp_only = SeriesClassifier({**cfg, "branches": ["rp"], "pretrain": False}).fit(X, y)
+    rp_only = SeriesClassifier.from_config({**cfg, "branches": ["rp"], "pretrain": False}).fit(X, y)
     assert set(rp_only.predict(X[:10])) <= set(np.unique(y))
     with pytest.raises(InputError, match="two classes"):
-        SeriesClassifier(cfg).fit(X, np.ones(len(X)))
+        SeriesClassifier.from_config(cfg).fit(X, np.ones(len(X)))
 
 
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,6 +136,16 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet", "--set", "nope=1"])
     assert rc == 1
     assert "'nope'" in capsys.readouterr().err
+    # an infinite value is refused (not taken for a gap), in one line naming the file and the line
+    (tmp_path / "inf.tsv").write_text("1\t0.1\t0.2\n2\t0.3\t-inf\n")
+    rc = main(["series", "--train", str(tmp_path / "inf.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and f"{tmp_path / 'inf.tsv'}, line 2, field 3: infinite value '-inf'" in err
+    # an output that cannot be written fails before any work
+    (tmp_path / "file").write_text("")
+    rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet",
+               "--out", str(tmp_path / "file" / "report.json")])
+    assert rc == 1 and "is a file, not an output folder" in capsys.readouterr().err
 
 
 def test_config_random_kernel_keys() -> None:
@@ -158,39 +163,39 @@ def test_random_kernel_member_mixture() -> None:
     X, y = _make_table(160, seed=4)
     cfg = {**TINY, "epochs": 2, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "random_kernels": True, "budget_s": 600.0,
            "seed": 1, "rk_hydra_groups": 16}
-    clf = SeriesClassifier(cfg).fit(X[:120], y[:120])
-    assert clf.rk_transform is not None and clf.rk_ridge is not None
-    assert clf.rk_hydra is not None  # competing-kernel counts join the random-kernel features
-    assert clf.history["rk_features"] == clf.rk_transform.n_features_out_ + clf.rk_hydra.n_features_out_
-    assert clf.rk_ridge.coef_ is not None and clf.rk_ridge.coef_.shape[0] == clf.history["rk_features"]
+    clf = SeriesClassifier.from_config(cfg).fit(X[:120], y[:120])
+    assert clf.rk_transform_ is not None and clf.rk_ridge_ is not None
+    assert clf.rk_hydra_ is not None  # competing-kernel counts join the random-kernel features
+    assert clf.history_["rk_features"] == clf.rk_transform_.n_features_out_ + clf.rk_hydra_.n_features_out_
+    assert clf.rk_ridge_.coef_ is not None and clf.rk_ridge_.coef_.shape[0] == clf.history_["rk_features"]
     parts = clf.predict_proba_parts(X[120:])
     assert set(parts) == {"cnn", "rk"} and parts["rk"].shape == (40, 4)
     p = clf.predict_proba(X[120:])
-    assert 0.0 <= clf.cnn_weight <= 1.0
-    np.testing.assert_allclose(p, clf.cnn_weight * parts["cnn"] + (1 - clf.cnn_weight) * parts["rk"])
+    assert 0.0 <= clf.cnn_weight_ <= 1.0
+    np.testing.assert_allclose(p, clf.cnn_weight_ * parts["cnn"] + (1 - clf.cnn_weight_) * parts["rk"])
     np.testing.assert_allclose(p.sum(1), 1.0)
-    h = clf.history
+    h = clf.history_
     assert h["mix_evidence_rows"] == 120  # two members, two folds: every series held out once
     assert h["rk_loo_accuracy"] > 0.8 and np.mean(parts["rk"].argmax(1) == y[120:] - 1) > 0.8  # chance 0.25
     assert np.mean(clf.predict(X[120:]) == y[120:]) > 0.8
     # deterministic for a seed
-    again = SeriesClassifier(cfg).fit(X[:120], y[:120]).predict_proba(X[120:])
+    again = SeriesClassifier.from_config(cfg).fit(X[:120], y[:120]).predict_proba(X[120:])
     np.testing.assert_allclose(again, p, atol=1e-6)
 
 
 def test_random_kernel_member_off_or_skipped() -> None:
     X, y = _make_table(96, seed=5)
     base = {**TINY, "epochs": 2, "rk_features": 2000, "budget_s": 600.0}
-    no_hydra = SeriesClassifier(base).fit(X, y)  # the default leaves the competing kernels out
-    assert no_hydra.rk_hydra is None and no_hydra.history["rk_hydra_features"] == 0
-    assert no_hydra.history["rk_features"] == no_hydra.rk_transform.n_features_out_
+    no_hydra = SeriesClassifier.from_config(base).fit(X, y)  # the default leaves the competing kernels out
+    assert no_hydra.rk_hydra_ is None and no_hydra.history_["rk_hydra_features"] == 0
+    assert no_hydra.history_["rk_features"] == no_hydra.rk_transform_.n_features_out_
     with pytest.raises(ConfigError, match="rk_hydra_groups"):
         SeriesModelConfig(rk_hydra_groups=3)
-    off = SeriesClassifier({**base, "random_kernels": False}).fit(X, y)
-    assert off.rk_ridge is None and off.cnn_weight == 1.0
+    off = SeriesClassifier.from_config({**base, "random_kernels": False}).fit(X, y)
+    assert off.rk_ridge_ is None and off.cnn_weight_ == 1.0
     assert set(off.predict_proba_parts(X[:5])) == {"cnn"}
-    skipped = SeriesClassifier({**base, "random_kernels": True, "rk_max_share": 1e-9}).fit(X, y)
-    assert skipped.rk_ridge is None and "rk_estimated_seconds" in skipped.history
+    skipped = SeriesClassifier.from_config({**base, "random_kernels": True, "rk_max_share": 1e-9}).fit(X, y)
+    assert skipped.rk_ridge_ is None and "rk_estimated_seconds" in skipped.history_
     np.testing.assert_allclose(skipped.predict_proba(X[:5]), skipped.predict_proba_parts(X[:5])["cnn"])
 
 
@@ -206,17 +211,17 @@ def _detail_table(n: int, t: int = 96, seed: int = 0) -> tuple[np.ndarray, np.nd
 def test_random_kernel_member_sees_long_series_unpooled(monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = _detail_table(160)
     base = {**TINY, "epochs": 1, "rk_features": 1000, "budget_s": 600.0, "max_length": 24, "pretrain": False}
-    full = SeriesClassifier(base).fit(X[:120], y[:120])  # rk_max_length 2048 by default
-    assert full.rk_length == 96 and full.history["rk_length"] == 96
-    assert full.standardizer.length == 24  # the CNNs still see the pooled series
+    full = SeriesClassifier.from_config(base).fit(X[:120], y[:120])  # rk_max_length 2048 by default
+    assert full.rk_length_ == 96 and full.history_["rk_length"] == 96
+    assert full.standardizer_.length == 24  # the CNNs still see the pooled series
     assert np.mean(full.predict_proba_parts(X[120:])["rk"].argmax(1) == y[120:] - 1) > 0.95
-    pooled = SeriesClassifier({**base, "rk_max_length": 24}).fit(X[:120], y[:120])
-    assert pooled.rk_length == 24
-    assert pooled.history["rk_loo_accuracy"] < 0.75  # the detail is gone: near chance (0.5)
+    pooled = SeriesClassifier.from_config({**base, "rk_max_length": 24}).fit(X[:120], y[:120])
+    assert pooled.rk_length_ == 24
+    assert pooled.history_["rk_loo_accuracy"] < 0.75  # the detail is gone: near chance (0.5)
     # too slow at full length for the budget share: falls back to the CNNs' length, not skipped
-    from pimc_core.estimators.random_kernels import RandomKernelTransform
+    from pimc_core.estimators import RandomKernelTransform
 
     monkeypatch.setattr(RandomKernelTransform, "seconds_per_series", lambda self, Z, n=64: 1e-3 * Z.shape[-1])
     monkeypatch.setattr(SeriesClassifier, "_ridge_seconds_estimate", staticmethod(lambda n, p: 0.0))
-    fallback = SeriesClassifier({**base, "rk_max_share": 0.01}).fit(X[:120], y[:120], predict_size=40)
-    assert fallback.rk_ridge is not None and fallback.rk_length == 24  # 160 × 96 ms > 6 s ≥ 160 × 24 ms
+    fallback = SeriesClassifier.from_config({**base, "rk_max_share": 0.01}).fit(X[:120], y[:120], predict_size=40)
+    assert fallback.rk_ridge_ is not None and fallback.rk_length_ == 24  # 160 × 96 ms > 6 s ≥ 160 × 24 ms

@@ -56,26 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    import yaml
+    """The ``--config`` file (``extends:`` honoured) with the ``--set KEY=VALUE`` overrides applied."""
+    from pimc_core.config import apply_overrides, load_yaml_config
 
-    from pimc_core.errors import ConfigError
-
-    cfg: dict[str, Any] = {}
-    if args.config:
-        path = Path(args.config)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config {path} must be a mapping of keys to values")
-        cfg.update(loaded or {})
-    for item in args.set:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE; got {item!r}")
-        key, value = item.split("=", 1)
-        cfg[key.strip()] = yaml.safe_load(value)
-    return cfg
+    cfg = load_yaml_config(args.config) if args.config else {}
+    return apply_overrides(cfg, args.set)
 
 
 def _metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
@@ -95,10 +80,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from pimc_core.errors import InputError
-    from pimc_core.estimators.series_classifier import SeriesClassifier, SeriesModelConfig
+    from pimc_core.estimators import SeriesClassifier, SeriesModelConfig
+    from pimc_core.io.atomic import output_file
     from pimc_core.io.tables import load_series_table
 
     t0 = time.perf_counter()
+    for path in (args.out, args.predictions):  # a wrong output path fails before any work
+        if path:
+            output_file(path, create_folder=True)
     overrides = _load_overrides(args)
     overrides.setdefault("preset", args.model)
     overrides.setdefault("seed", args.seed)
@@ -117,7 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     overrides.setdefault("budget_s", max(5.0, budget - load_s - reserve))
     cfg = SeriesModelConfig.from_dict(overrides)
     verbose = not args.quiet
-    clf = SeriesClassifier(cfg, verbose=verbose, log=lambda m: print(m, file=sys.stderr, flush=True))
+    clf = SeriesClassifier.from_config(cfg, verbose=verbose, log=lambda m: print(m, file=sys.stderr, flush=True))
     clf.fit(X_tr, y_tr, None if args.no_unlabelled else X_te, predict_size=X_te.shape[0])
     t_inf = time.perf_counter()
     pred = clf.predict(X_te)
@@ -145,27 +134,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "unseen_test_labels": sorted({str(v) for v in np.setdiff1d(np.unique(y_te.astype(str)), clf.classes_.astype(str))}),
         "seconds": round(seconds, 1),
         "seconds_load": round(load_s, 1),
-        "seconds_fit": clf.history.get("fit_seconds"),
+        "seconds_fit": clf.history_.get("fit_seconds"),
         "seconds_inference": round(infer_s, 1),
         "budget_s": budget,
         "seed": int(cfg.seed),
         "config": cfg.to_dict(),
-        "training": clf.history,
+        "training": clf.history_,
         "environment": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "device": str(clf.device),
+            "device": str(clf.device_),
             "threads": torch.get_num_threads(),
         },
     }
     if args.predictions:
-        Path(args.predictions).write_text("\n".join(str(v) for v in pred.tolist()) + "\n", encoding="utf-8")
+        _write_text(args.predictions, "\n".join(str(v) for v in pred.tolist()) + "\n")
     if args.out:
-        out = Path(args.out)
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _write_text(args.out, json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
+    from pimc_core.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
