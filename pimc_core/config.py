@@ -5,15 +5,14 @@ CLI, recurrence plots, series models) is a dataclass whose parameters are **decl
 scikit-learn's parameter-constraint objects (the ``_parameter_constraints`` convention of
 scikit-learn estimators, so configs and estimators use one vocabulary)::
 
+    @declared
     @dataclass
     class PretrainConfig(Checked):
-        steps: int = 150
-        lr: float = 1e-3
+        steps: int = param(150, Interval(Integral, 0, None, closed="left"))
+        lr: float = param(1e-3, Interval(Real, 0, None, closed="neither"))
 
-        _parameter_constraints: ClassVar[dict] = {
-            "steps": [Interval(Integral, 0, None, closed="left")],
-            "lr": [Interval(Real, 0, None, closed="neither")],
-        }
+(:func:`param` states a field's default and what it accepts on one line; :func:`declared`
+collects them into the class's ``_parameter_constraints``, which may also be written by hand.)
 
 :class:`Checked` runs :func:`check_params` after ``__init__`` (and then the class's own
 ``_check()`` for rules that tie several parameters together), so a bad value is refused where the
@@ -59,8 +58,10 @@ __all__ = [
     "apply_overrides",
     "check_params",
     "config_from_mapping",
+    "declared",
     "load_yaml_config",
     "merge",
+    "param",
     "with_section_defaults",
 ]
 
@@ -373,3 +374,16 @@ def with_section_defaults(base: Any, data: Mapping[str, Any]) -> dict[str, Any]:
         if k not in out:
             out[k] = data[k]  # unknown: reported by config_from_mapping
     return out
+
+
+def param(default: Any, *accepts: Any) -> Any:
+    """A dataclass field declared with its default and what it accepts (scikit-learn constraints,
+    any one of them), so that each parameter is stated on one line; :func:`declared` collects
+    them into the class's ``_parameter_constraints``."""
+    return dataclasses.field(default=default, metadata={"accepts": list(accepts)})
+
+
+def declared(cls: type) -> type:
+    """Set ``cls._parameter_constraints`` from the ``accepts`` of its :func:`param` fields."""
+    cls._parameter_constraints = {f.name: f.metadata["accepts"] for f in dataclasses.fields(cls)}
+    return cls

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from pimc_core.config import Checked, Integral, Interval, Real, config_from_mapping
+from pimc_core.config import Checked, Integral, Interval, Real, config_from_mapping, declared, param
 from pimc_core.errors import ConfigError
 
 __all__ = ["BRANCHES", "PRESETS", "SeriesModelConfig", "check_series_rules"]
@@ -30,19 +30,6 @@ def _at_least(lo: int) -> Interval:
 
 def _within(lo: float, hi: float) -> Interval:
     return Interval(Real, lo, hi, closed="both")
-
-
-def param(default: Any, *accepts: Any) -> Any:
-    """A dataclass field declared with its default and what it accepts (scikit-learn constraints,
-    any one of them), so that each parameter is stated on one line; :func:`_declared` collects
-    them into the class's ``_parameter_constraints``."""
-    return dataclasses.field(default=default, metadata={"accepts": list(accepts)})
-
-
-def _declared(cls: type) -> type:
-    """Set ``cls._parameter_constraints`` from the ``accepts`` of its :func:`param` fields."""
-    cls._parameter_constraints = {f.name: f.metadata["accepts"] for f in dataclasses.fields(cls)}
-    return cls
 
 
 def check_series_rules(obj: Any, where: str) -> None:
@@ -70,7 +57,7 @@ def check_series_rules(obj: Any, where: str) -> None:
         raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N; got {obj.device!r}")
 
 
-@_declared
+@declared
 @dataclass
 class SeriesModelConfig(Checked):
     """Everything that defines a ``SeriesClassifier`` run (its parameters, same names).
