@@ -174,14 +174,15 @@ def _fill_chunked(out: Any) -> None:
     same worker threads and chunk sizes as ``recurrence_plot``."""
     import torch
 
-    from pimc_core.series.pixel import recurrence as rec
+    from pimc_core.series.rp_chunks import MIN_CHUNK_ROWS, chunk_rows
+    from pimc_core.series.rp_threads import chunk_plan, run_chunks
 
     n, side = out.shape[0], out.shape[-1]
-    rows = rec._chunk_rows(side * side * 4 + side * 4, out.device, rec._MIN_CHUNK_ROWS["other"])
-    rows, pool, workers = rec._chunk_plan(n, rows, out.device, side * side, 1)
+    rows = chunk_rows(side * side * 4 + side * 4, out.device, MIN_CHUNK_ROWS["other"])
+    rows, pool, workers = chunk_plan(n, rows, out.device, side * side, 1)
     chunks = out.split(rows)
     with torch.no_grad():
-        rec._run_chunks(len(chunks), pool, workers, lambda i, _scratch: chunks[i].fill_(1.0))
+        run_chunks(len(chunks), pool, workers, lambda i, _scratch: chunks[i].fill_(1.0))
 
 
 def _write_output(n_series: int, length: int):
@@ -190,9 +191,9 @@ def _write_output(n_series: int, length: int):
     kernel, then written)."""
     import torch
 
-    from pimc_core.series.pixel import recurrence as rec
+    from pimc_core.series.rp_tensors import empty_float32
 
-    out = rec._empty_float32((n_series, length, length), torch.device("cpu"))
+    out = empty_float32((n_series, length, length), torch.device("cpu"))
     _fill_chunked(out)
     return out
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from pyts.image import RecurrencePlot
 
-import pimc_core.series.recurrence as rec
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.series import rp_chunks, rp_distances, rp_fused, rp_tensors, rp_threads, rp_thresholds
 from pimc_core.series.recurrence import (
     RecurrencePlotConfig,
     recurrence_plot,
@@ -30,6 +30,14 @@ def _pyts(x2d: np.ndarray, **kw) -> np.ndarray:
 def _series(n: int, t: int, dtype=np.float32, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, t)).astype(dtype)
+
+
+def _patch_where_used(monkeypatch, name, value) -> None:
+    """Replace ``name`` in every recurrence-plot module that defines or imports it."""
+    mods = [m for m in (rp_chunks, rp_distances, rp_fused, rp_tensors, rp_threads, rp_thresholds) if hasattr(m, name)]
+    assert mods, name
+    for m in mods:
+        monkeypatch.setattr(m, name, value)
 
 
 def _assert_same(got: np.ndarray, ref: np.ndarray) -> None:
@@ -153,8 +161,8 @@ def test_torch_in_torch_out_on_device(device):
 def test_chunking_is_invisible(monkeypatch, threads):
     x = _series(101, 33, seed=4)
     want = {(m, thr): recurrence_plot(x, m, 1, thr) for m in (1, 2) for thr in (None, "point")}
-    monkeypatch.setattr(rec, "_CPU_CHUNK_BYTES", 1)  # one series per chunk
-    monkeypatch.setattr(rec, "_MIN_CHUNK_ROWS", {"point": 1, "other": 1, "fused": 1})
+    monkeypatch.setattr(rp_chunks, "CPU_CHUNK_BYTES", 1)  # one series per chunk
+    monkeypatch.setattr(rp_chunks, "MIN_CHUNK_ROWS", {"point": 1, "other": 1, "fused": 1})
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -168,7 +176,7 @@ def test_torch_fallback_paths_match(monkeypatch):
     """The torch-only code paths (used on CUDA) agree with the CPU fast paths."""
     x = _series(20, 31, seed=8)
     want = {kw: recurrence_plot(x, *kw) for kw in [(1, 1, "point"), (3, 2, "point"), (2, 1, None)]}
-    monkeypatch.setattr(rec, "_numpy_fast_path", lambda t: False)
+    _patch_where_used(monkeypatch, "numpy_fast_path", lambda t: False)
     for kw, ref in want.items():
         got = recurrence_plot(x, *kw)
         np.testing.assert_allclose(got, ref, rtol=0, atol=TOL)
@@ -182,14 +190,14 @@ def test_fused_cpu_kernel_is_used_and_identical(monkeypatch, threads, dtype):
     """The numba loop for |x_i - x_j| (m == 1, no threshold, >= _FUSED_MIN_ROWS series) gives
     exactly the torch kernels' result and pyts's, for contiguous and strided input, with and
     without ``out=``."""
-    assert rec._fused_abs_diff() is not None, "numba is a dependency (pyts needs it): the fused kernel must compile"
-    n = rec._FUSED_MIN_ROWS + 37
+    assert rp_fused.fused_abs_diff() is not None, "numba is a dependency (pyts needs it): the fused kernel must compile"
+    n = rp_fused.FUSED_MIN_ROWS + 37
     base = _series(n, 40, np.float64, seed=11) * 50
     x = base.astype(dtype)
     strided = np.asfortranarray(x)[:, ::2]  # not C-contiguous
     calls = []
-    real = rec._fused_abs_diff()
-    monkeypatch.setattr(rec, "_fused_abs_diff", lambda: (lambda a, o: (calls.append(len(a)), real(a, o))))
+    real = rp_fused.fused_abs_diff()
+    _patch_where_used(monkeypatch, "fused_abs_diff", lambda: (lambda a, o: (calls.append(len(a)), real(a, o))))
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -198,7 +206,7 @@ def test_fused_cpu_kernel_is_used_and_identical(monkeypatch, threads, dtype):
         buf = np.full((n, 40, 40), np.nan, np.float32)
         assert recurrence_plot(torch.from_numpy(x), out=buf) is not None
         assert sum(calls) == 3 * n  # every series went through the fused loop
-        monkeypatch.setattr(rec, "_fused_abs_diff", lambda: None)  # the torch kernels
+        _patch_where_used(monkeypatch, "fused_abs_diff", lambda: None)  # the torch kernels
         np.testing.assert_array_equal(fused, recurrence_plot(x))
         np.testing.assert_array_equal(fused_strided, recurrence_plot(strided))
         np.testing.assert_array_equal(buf, fused)
@@ -207,21 +215,21 @@ def test_fused_cpu_kernel_is_used_and_identical(monkeypatch, threads, dtype):
     np.testing.assert_array_equal(fused, _pyts(x).astype(np.float32))
     # below the size threshold the torch kernels run (nothing to import or load for one pixel)
     calls.clear()
-    monkeypatch.setattr(rec, "_fused_abs_diff", lambda: (lambda a, o: calls.append(len(a))))
-    recurrence_plot(x[:rec._FUSED_MIN_ROWS - 1])
+    _patch_where_used(monkeypatch, "fused_abs_diff", lambda: (lambda a, o: calls.append(len(a))))
+    recurrence_plot(x[:rp_fused.FUSED_MIN_ROWS - 1])
     assert calls == []
 
 
 def test_without_numba_the_torch_kernels_run(monkeypatch):
     monkeypatch.setenv("PIMC_NO_NUMBA", "1")
-    rec._fused_abs_diff.cache_clear()
+    rp_fused.fused_abs_diff.cache_clear()
     try:
-        assert rec._fused_abs_diff() is None
-        x = _series(rec._FUSED_MIN_ROWS + 1, 46, seed=3)
+        assert rp_fused.fused_abs_diff() is None
+        x = _series(rp_fused.FUSED_MIN_ROWS + 1, 46, seed=3)
         np.testing.assert_array_equal(recurrence_plot(x), _pyts(x).astype(np.float32))
     finally:
         monkeypatch.delenv("PIMC_NO_NUMBA")
-        rec._fused_abs_diff.cache_clear()
+        rp_fused.fused_abs_diff.cache_clear()
 
 
 def test_empty_batch():
@@ -550,7 +558,7 @@ def test_thread_settings_never_change(monkeypatch):
     single-threaded."""
     import threading
 
-    monkeypatch.setattr(rec, "_POOL", None)  # the pool (and its workers' setup) is made in here
+    monkeypatch.setattr(rp_threads, "_POOL", None)  # the pool (and its workers' setup) is made in here
     prev = torch.get_num_threads()
     torch.set_num_threads(2)
 
@@ -582,13 +590,13 @@ def test_thread_settings_never_change(monkeypatch):
             stop.set()
             watcher.join()
         assert {n for _, n in seen} == {2} and torch.get_num_threads() == 2
-        pool = rec._POOL
+        pool = rp_threads._POOL
         assert pool is not None and pool.size >= 2
         if pool.single_threaded:
             assert {pool.executor.submit(torch.get_num_threads).result() for _ in range(4)} == {1}
     finally:
         monkeypatch.undo()  # restores torch.set_num_threads and the previous pool
-        if pool is not None and pool is not rec._POOL:
+        if pool is not None and pool is not rp_threads._POOL:
             pool.executor.shutdown(wait=False)
         torch.set_num_threads(prev)
 
@@ -598,25 +606,25 @@ def test_small_kernel_mode_without_openmp_access(monkeypatch):
     parallel grain instead: same results."""
     x = _series(500, 46, seed=28)
     want = {thr: recurrence_plot(x, 3, 1, thr) for thr in (None, "point", "distance")}
-    monkeypatch.setattr(rec, "_POOL", None)
-    monkeypatch.setattr(rec, "_omp_thread_setters", lambda: ())
-    monkeypatch.setattr(rec, "_make_this_thread_single_threaded", lambda: False)
+    monkeypatch.setattr(rp_threads, "_POOL", None)
+    monkeypatch.setattr(rp_threads, "_omp_thread_setters", lambda: ())
+    monkeypatch.setattr(rp_threads, "_make_this_thread_single_threaded", lambda: False)
     prev = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        rows, pool, n = rec._chunk_plan(500, 256, torch.device("cpu"), 46 * 46, 1)
-        assert pool is not None and not pool.single_threaded and rows * 46 * 46 <= rec._PARALLEL_GRAIN
+        rows, pool, n = rp_threads.chunk_plan(500, 256, torch.device("cpu"), 46 * 46, 1)
+        assert pool is not None and not pool.single_threaded and rows * 46 * 46 <= rp_threads.PARALLEL_GRAIN
         for thr, ref in want.items():
             np.testing.assert_array_equal(recurrence_plot(x, 3, 1, thr), ref)
         np.testing.assert_array_equal(stack_recurrence_plots(x.reshape(250, 2, 46), size=20),
                                       stack_recurrence_plots(x.reshape(250, 2, 46), size=20))
     finally:
         torch.set_num_threads(prev)
-        if rec._POOL is not None:
-            rec._POOL.executor.shutdown(wait=False)
+        if rp_threads._POOL is not None:
+            rp_threads._POOL.executor.shutdown(wait=False)
 
 
-def test_worker_error_propagates():
+def test_worker_error_propagates(monkeypatch):
     x = _series(4000, 30, seed=29)
     calls = []
 
@@ -624,13 +632,10 @@ def test_worker_error_propagates():
         calls.append(1)
         raise RuntimeError("boom in worker")
 
-    orig = rec._distances_into
-    rec._distances_into = boom
-    try:
+    with monkeypatch.context() as patch:
+        _patch_where_used(patch, "distances_into", boom)
         with pytest.raises(RuntimeError, match="boom in worker"):
             recurrence_plot(x, dimension=2)
-    finally:
-        rec._distances_into = orig
     assert recurrence_plot(x[:5], dimension=2).shape == (5, 29, 29)
 
 
@@ -640,7 +645,9 @@ def test_sources_compile_without_warnings():
     import warnings
 
     root = pathlib.Path(__file__).resolve().parents[1]
-    for rel in ["pimc_core/series/recurrence.py", "tests/test_recurrence.py", "benchmarks/bench_recurrence.py"]:
+    for rel in [*(f"pimc_core/series/{m}.py" for m in ("recurrence", "rp_params", "rp_tensors", "rp_distances",
+                                                      "rp_thresholds", "rp_fused", "rp_chunks", "rp_threads")),
+                "tests/test_recurrence.py", "benchmarks/bench_recurrence.py"]:
         path = root / rel
         if not path.exists():
             continue
