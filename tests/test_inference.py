@@ -21,8 +21,9 @@ from rasterio.windows import Window
 from pimc_core.cli import main
 from pimc_core.datasets import synthetic as sample_data
 from pimc_core.errors import Cancelled, ConfigError, InputError
+from pimc_core.io.grid import Grid
 from pimc_core.io.regions import Region, bbox_region, wkt_region
-from pimc_core.io.timeseries import Grid, TimeSeries, open_series
+from pimc_core.io.timeseries import TimeSeries, open_series
 from pimc_core.maps.engine import (
     CancelToken,
     InferenceResult,

@@ -6,8 +6,8 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 
+from pimc_core.io.grid import Grid
 from pimc_core.io.raster_io import write_geotiff
-from pimc_core.io.timeseries import Grid
 
 
 def test_qgis_opens_geotiff_written_by_core(qgis_app, tmp_path):

@@ -13,6 +13,7 @@ from rasterio.warp import transform_geom
 from rasterio.windows import Window
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.grid import Grid
 from pimc_core.io.regions import (
     Region,
     bbox_region,
@@ -22,7 +23,6 @@ from pimc_core.io.regions import (
     whole_region,
     wkt_region,
 )
-from pimc_core.io.timeseries import Grid
 
 # 40 x 30 px of 10 m, upper-left corner (600000, 4900000), UTM 31N
 GRID = Grid(CRS.from_epsg(32631), Affine(10, 0, 600000, 0, -10, 4900000), width=40, height=30)

@@ -11,8 +11,8 @@ from rasterio.crs import CRS
 
 from pimc_core.errors import ConfigError
 from pimc_core.io.classes import hex_to_rgba, normalise_class_table
+from pimc_core.io.grid import Grid
 from pimc_core.io.raster_io import write_geotiff
-from pimc_core.io.timeseries import Grid
 from pimc_core.maps.styling import class_colormap, write_class_qml, write_ramp_qml
 
 TABLE = [

@@ -11,7 +11,8 @@ from rasterio.windows import Window
 
 from pimc_core.datasets.synthetic import landsat_sample_dir
 from pimc_core.errors import BandError, ConfigError, InputError
-from pimc_core.io.timeseries import open_series, window_of_bounds
+from pimc_core.io.grid import window_of_bounds
+from pimc_core.io.timeseries import open_series
 from tests.conftest import write_tif
 
 

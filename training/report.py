@@ -725,8 +725,8 @@ def _s2l1c(folder: Path, rb: RealBench, seeds: Sequence[int], threads: int) -> d
     from scipy import ndimage
     from sklearn.ensemble import RandomForestClassifier
 
+    from pimc_core.io.grid import Grid
     from pimc_core.io.labels import read_labels
-    from pimc_core.io.timeseries import Grid
 
     files = {b: next(iter(sorted((folder / "IMG_DATA").glob(f"*_{b}.jp2"))), None) for b in ("B02", "B03", "B04", "B08")}
     if any(v is None for v in files.values()):

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.input_files import check_input_file
 
-__all__ = ["PALETTE", "default_class_table", "hex_to_rgba", "load_class_table", "normalise_class_table", "palette_color"]
+__all__ = ["PALETTE", "TAB20", "default_class_table", "hex_to_rgba", "load_class_table", "normalise_class_table", "palette_color"]
 
-#: A qualitative palette (Tableau 20 reordered) for classes or clusters without a colour.
-PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+#: Tableau 20 (matplotlib's ``tab20``): ten hues, each dark then light.
+TAB20: tuple[str, ...] = (
+    "#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd", "#c5b0d5",
+    "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7", "#bcbd22", "#dbdb8d", "#17becf", "#9edae5",
 )
+#: A qualitative palette for classes or clusters without a colour: :data:`TAB20`, the ten dark
+#: colours first, then the ten light ones.
+PALETTE: tuple[str, ...] = TAB20[0::2] + TAB20[1::2]
 
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
@@ -98,9 +100,10 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
     Missing names become ``"class N"``, missing colours palette colours.
 
     Raises:
-        InputError: unreadable or not JSON. ConfigError: not a list of classes, bad ids / colours.
+        InputError: unreadable or not JSON. ConfigError: not a list of classes, no class at all,
+            bad ids / colours.
     """
-    p = Path(path)
+    p = check_input_file(path, "class table", missing=f"{path}: class table not found")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -111,6 +114,8 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
         data = data["classes"]
     if not isinstance(data, list) or not all(isinstance(c, Mapping) for c in data):
         raise ConfigError(f"{p}: a class table is a JSON list of {{\"id\", \"name\", \"color\"}} objects")
+    if not data:
+        raise ConfigError(f"{p}: no classes (the class table is empty; list at least one {{\"id\", \"name\", \"color\"}})")
     for i, c in enumerate(data):
         unknown = [k for k in c if k not in ("id", "name", "color")]
         if unknown:

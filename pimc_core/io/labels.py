@@ -19,7 +19,7 @@ import numpy as np
 
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.classes import default_class_table, normalise_class_table
-from pimc_core.io.timeseries import Grid
+from pimc_core.io.grid import Grid
 
 __all__ = ["LabelMap", "read_labels"]
 

@@ -27,7 +27,9 @@ from typing import Any, Mapping
 import yaml
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.atomic import atomic_path
 from pimc_core.io.dates import parse_date
+from pimc_core.io.input_files import FILE, MISSING, check_input_file, path_kind
 from pimc_core.io.sensors import QualityRule, check_band_name
 
 _TOP_KEYS = {
@@ -89,6 +91,18 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _item_file(base: Path, value: Any, what: str) -> Path:
+    """The absolute path of a file an item names, checked (by ``stat``, never opened) to be a
+    regular file: ``"{what} not found: {path}"``, ``"{what} {path} is a FIFO (named pipe) ..."``."""
+    given = base / str(value)
+    kind = path_kind(given)
+    if kind == MISSING:
+        raise InputError(f"{what} not found: {given.resolve()}")
+    if kind != FILE:
+        raise InputError(f"{what} {given}: {kind if kind.startswith('not ') else 'is ' + kind}, not a raster file")
+    return given.resolve()
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Parse and validate a manifest file.
 
@@ -96,13 +110,13 @@ def load_manifest(path: str | Path) -> Manifest:
         InputError: the file is missing, not YAML, or lists files that do not exist.
         ConfigError: unknown keys, wrong types, unknown band names.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: manifest not found")
+    path = check_input_file(path, "manifest", missing=f"{path}: manifest not found")
     try:
         raw = yaml.load(path.read_text(), Loader=_NoDatesLoader)  # noqa: S506 (a SafeLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not a valid YAML manifest ({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a manifest is a YAML mapping with an 'items' list")
     _reject_unknown(raw, _TOP_KEYS, str(path))
@@ -146,26 +160,19 @@ def load_manifest(path: str | Path) -> Manifest:
         date = parse_date(it["date"], f"{iw}.date")
         p = None
         if it.get("path") is not None:
-            p = (base / str(it["path"])).resolve()
-            if not p.exists():
-                raise InputError(f"{iw}: file not found: {p}")
+            p = _item_file(base, it["path"], f"{iw}: file")
         band_paths: dict[str, Path] = {}
         if it.get("bands") is not None:
             if not isinstance(it["bands"], dict):
                 raise ConfigError(f"{iw}.bands must map band names to file paths")
             for name, bp in it["bands"].items():
                 b = check_band_name(name, f"{iw}.bands")
-                fp = (base / str(bp)).resolve()
-                if not fp.exists():
-                    raise InputError(f"{iw}: file for band '{b}' not found: {fp}")
-                band_paths[b] = fp
+                band_paths[b] = _item_file(base, bp, f"{iw}: file for band '{b}'")
         if p is None and not band_paths:
             raise ConfigError(f"{iw}: give 'path' (multi-band file) or 'bands' (one file per band)")
         mp = None
         if it.get("mask_path") is not None:
-            mp = (base / str(it["mask_path"])).resolve()
-            if not mp.exists():
-                raise InputError(f"{iw}: mask file not found: {mp}")
+            mp = _item_file(base, it["mask_path"], f"{iw}: mask file")
         items.append(ManifestItem(date=date, path=p, band_paths=band_paths, mask_path=mp))
 
     valid_range = None
@@ -197,10 +204,11 @@ def load_manifest(path: str | Path) -> Manifest:
 
 
 def write_manifest(path: str | Path, items: list[tuple[dt.date, str]], **top: Any) -> Path:
-    """Write a manifest (multi-band items) with the given top-level keys; returns the path."""
+    """Write a manifest (multi-band items) with the given top-level keys, atomically; returns the path."""
     _reject_unknown(top, _TOP_KEYS - {"items"}, "write_manifest")
     doc = dict(top)
     doc["items"] = [{"date": d.isoformat(), "path": p} for d, p in items]
     path = Path(path)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -16,7 +16,7 @@ from rasterio.windows import Window
 
 from pimc_core.errors import InputError
 from pimc_core.io.atomic import atomic_path, os_error_message
-from pimc_core.io.timeseries import Grid
+from pimc_core.io.grid import Grid
 
 
 def geotiff_profile(grid: Grid, count: int, dtype: str, nodata: float | None, window: Window | None = None) -> dict:
@@ -65,22 +65,13 @@ def open_geotiff_writer(
             raise InputError(os_error_message(e, path)) from None
 
 
-def write_geotiff(
-    path: str | os.PathLike,
-    array: np.ndarray,
-    grid: Grid,
-    *,
-    nodata: float | None = None,
-    window: Window | None = None,
-    descriptions: Sequence[str] | None = None,
-    tags: Mapping[str, str] | None = None,
-    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
-) -> Path:
-    """Write a (B, H, W) or (H, W) array as a GeoTIFF on ``grid`` (or a window of it), atomically."""
+def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid: Grid, **options: Any) -> Path:
+    """Write a (B, H, W) or (H, W) array as a GeoTIFF on ``grid`` (or a window of it), atomically.
+
+    ``options``: the keywords of :func:`open_geotiff_writer` (``nodata``, ``window``,
+    ``descriptions``, ``tags``, ``colormap``).
+    """
     arr = array[None] if array.ndim == 2 else array
-    with open_geotiff_writer(
-        path, grid, arr.shape[0], arr.dtype.name, nodata=nodata, window=window,
-        descriptions=descriptions, tags=tags, colormap=colormap,
-    ) as dst:
+    with open_geotiff_writer(path, grid, arr.shape[0], arr.dtype.name, **options) as dst:
         dst.write(arr)
     return Path(path)

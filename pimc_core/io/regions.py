@@ -31,7 +31,7 @@ from rasterio.crs import CRS
 from rasterio.windows import Window
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.timeseries import Grid, _crs_name, _parse_crs, window_of_bounds
+from pimc_core.io.grid import Grid, crs_name, parse_crs, window_of_bounds
 
 __all__ = [
     "Region",
@@ -153,9 +153,9 @@ def bbox_region(grid: Grid, bounds: Sequence[float], crs: str | CRS | None = Non
     if len(b) != 4 or not all(np.isfinite(b)):
         raise ConfigError(f"bbox must be four finite numbers xmin ymin xmax ymax (got {bounds!r})")
     if crs is not None:
-        crs = _parse_crs(crs)
+        crs = parse_crs(crs)
     win = window_of_bounds(grid, b, crs)
-    where = f" ({_crs_name(crs)})" if crs is not None else ""
+    where = f" ({crs_name(crs)})" if crs is not None else ""
     return Region(grid, win, description=f"bbox {', '.join(f'{v:g}' for v in b)}{where}")
 
 
@@ -184,19 +184,19 @@ def geometry_region(
         geometries = [geometries]
     geoms = _polygons(list(geometries), name)
     if crs is not None:
-        src = _parse_crs(crs)
+        src = parse_crs(crs)
         if grid.crs is not None and src != grid.crs:
             geoms = [_transform_geom(src, grid.crs, g, name) for g in geoms]
     pts = np.concatenate([_coords(g) for g in geoms])
     pts = pts[np.isfinite(pts).all(axis=1)]
     if pts.size == 0:
-        raise InputError(f"{name}: the polygon is empty (or cannot be placed in {_crs_name(grid.crs)})")
+        raise InputError(f"{name}: the polygon is empty (or cannot be placed in {crs_name(grid.crs)})")
     xmin, ymin = pts.min(axis=0)
     xmax, ymax = pts.max(axis=0)
     gx = grid.bounds
     if xmax <= gx[0] or xmin >= gx[2] or ymax <= gx[1] or ymin >= gx[3] or xmin >= xmax or ymin >= ymax:
         raise InputError(
-            f"{name} (bounds {xmin:.12g}, {ymin:.12g}, {xmax:.12g}, {ymax:.12g} in {_crs_name(grid.crs)}) "
+            f"{name} (bounds {xmin:.12g}, {ymin:.12g}, {xmax:.12g}, {ymax:.12g} in {crs_name(grid.crs)}) "
             f"does not overlap the raster (bounds {', '.join(f'{v:.12g}' for v in gx)})"
         )
     win = window_of_bounds(grid, (xmin, ymin, xmax, ymax))
@@ -369,7 +369,7 @@ def _transform_geom(src: CRS, dst: CRS, geom: dict, name: str) -> dict:
     try:
         out = transform_geom(src, dst, geom)
     except (RasterioError, ValueError) as e:
-        raise ConfigError(f"{name}: cannot reproject from {_crs_name(src)} to {_crs_name(dst)} ({e})") from None
+        raise ConfigError(f"{name}: cannot reproject from {crs_name(src)} to {crs_name(dst)} ({e})") from None
     return {"type": out["type"], "coordinates": out["coordinates"]}
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pimc_core.config import Checked
 from pimc_core.errors import ConfigError
 
 CANONICAL_BANDS: tuple[str, ...] = (
@@ -33,19 +34,22 @@ def check_band_name(name: str, where: str) -> str:
 
 
 @dataclass(frozen=True)
-class QualityRule:
+class QualityRule(Checked):
     """How a quality band marks invalid observations.
 
     Exactly one of ``valid`` (values that are good; anything else is invalid), ``invalid``
-    (values that are bad) or ``bits`` (bit positions; an observation is invalid when any of them
-    is set, as in Landsat's QA_PIXEL) is given.
+    (values that are bad) or ``bits`` (bit positions 0..63; an observation is invalid when any of
+    them is set, as in Landsat's QA_PIXEL) is given.
     """
 
     valid: tuple[int, ...] | None = None
     invalid: tuple[int, ...] | None = None
     bits: tuple[int, ...] | None = None
 
-    def __post_init__(self) -> None:
+    _config_name: ClassVar[str] = "mask"
+    _parameter_constraints: ClassVar[dict] = {k: [None, "array-like"] for k in ("valid", "invalid", "bits")}
+
+    def _check(self) -> None:
         given = [x is not None for x in (self.valid, self.invalid, self.bits)]
         if sum(given) != 1:
             raise ConfigError("mask: give exactly one of 'valid', 'invalid' or 'bits'")
@@ -134,6 +138,25 @@ _S2_SCL_INVALID = (0, 1, 3, 8, 9, 10, 11)
 _LANDSAT_OLI_QA_BITS = (0, 1, 2, 3, 4, 5)
 _LANDSAT_TM_QA_BITS = (0, 1, 3, 4, 5)
 
+
+
+def _landsat_c2l2(name: str, sensor: str, band_numbers: Sequence[int], qa_bits: tuple[int, ...]) -> SensorPreset:
+    """A Landsat Collection 2 Level-2 surface-reflectance preset: files ``SR_B<n>`` for blue,
+    green, red, nir, swir1, swir2 (``band_numbers``), DN x 2.75e-5 - 0.2, QA_PIXEL ``qa_bits``."""
+    names = ("blue", "green", "red", "nir", "swir1", "swir2")
+    return SensorPreset(
+        name=name,
+        description=f"{sensor} Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
+        band_tokens={b: (f"SR_B{n}",) for b, n in zip(names, band_numbers)},
+        mask_tokens=("QA_PIXEL",),
+        scale=2.75e-5,
+        offset=-0.2,
+        nodata=0,
+        quality=QualityRule(bits=qa_bits),
+        valid_range=(7273, 43636),  # documented valid range of C2 L2 surface reflectance
+    )
+
+
 PRESETS: dict[str, SensorPreset] = {
     p.name: p
     for p in (
@@ -155,34 +178,8 @@ PRESETS: dict[str, SensorPreset] = {
             "use boa_offset=True (offset -0.1)",
             extra={"boa_offset": -0.1},
         ),
-        SensorPreset(
-            name="landsat89-c2l2",
-            description="Landsat 8/9 OLI Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
-            band_tokens={
-                "blue": ("SR_B2",), "green": ("SR_B3",), "red": ("SR_B4",),
-                "nir": ("SR_B5",), "swir1": ("SR_B6",), "swir2": ("SR_B7",),
-            },
-            mask_tokens=("QA_PIXEL",),
-            scale=2.75e-5,
-            offset=-0.2,
-            nodata=0,
-            quality=QualityRule(bits=_LANDSAT_OLI_QA_BITS),
-            valid_range=(7273, 43636),  # documented valid range of C2 L2 surface reflectance
-        ),
-        SensorPreset(
-            name="landsat457-c2l2",
-            description="Landsat 4-7 TM/ETM+ Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
-            band_tokens={
-                "blue": ("SR_B1",), "green": ("SR_B2",), "red": ("SR_B3",),
-                "nir": ("SR_B4",), "swir1": ("SR_B5",), "swir2": ("SR_B7",),
-            },
-            mask_tokens=("QA_PIXEL",),
-            scale=2.75e-5,
-            offset=-0.2,
-            nodata=0,
-            quality=QualityRule(bits=_LANDSAT_TM_QA_BITS),
-            valid_range=(7273, 43636),
-        ),
+        _landsat_c2l2("landsat89-c2l2", "Landsat 8/9 OLI", (2, 3, 4, 5, 6, 7), _LANDSAT_OLI_QA_BITS),
+        _landsat_c2l2("landsat457-c2l2", "Landsat 4-7 TM/ETM+", (1, 2, 3, 4, 5, 7), _LANDSAT_TM_QA_BITS),
         SensorPreset(
             name="landsat457-sr",
             description="Landsat 4-7 surface reflectance, legacy ESPA/LEDAPS style "

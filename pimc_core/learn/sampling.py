@@ -42,8 +42,9 @@ import numpy as np
 from rasterio.windows import Window
 
 from pimc_core.errors import BandError, ConfigError, InputError
+from pimc_core.io.grid import Grid
 from pimc_core.io.labels import LabelMap
-from pimc_core.io.timeseries import Grid, Observations, TimeSeries
+from pimc_core.io.timeseries import Observations, TimeSeries
 from pimc_core.series.composites import (
     patches_at,
     reflect_pad,

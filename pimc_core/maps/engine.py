@@ -58,8 +58,9 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from pimc_core.errors import Cancelled, ConfigError, InputError
+from pimc_core.io.grid import Grid
 from pimc_core.io.regions import Region, whole_region
-from pimc_core.io.timeseries import Grid, Observations, TimeSeries
+from pimc_core.io.timeseries import Observations, TimeSeries
 
 __all__ = [
     "DEFAULT_PRODUCTS",

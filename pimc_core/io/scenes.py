@@ -1,0 +1,79 @@
+"""What each date of a time series is made of, and how its digital numbers become reflectance.
+
+A :class:`Scene` is one acquisition date: the file and band holding each reflectance band
+(:class:`BandRef`) and the quality band. :class:`Radiometry` turns digital numbers into
+reflectance and says which ones are invalid; :func:`resolve_radiometry` combines what the user,
+the manifest, the sensor preset and the files say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from pimc_core.errors import ConfigError
+from pimc_core.io.sensors import QualityRule, SensorPreset
+
+__all__ = ["BandRef", "Radiometry", "Scene", "resolve_radiometry"]
+
+
+@dataclass(frozen=True)
+class BandRef:
+    """Band ``index`` (1-based) of raster file ``path``."""
+
+    path: Path
+    index: int = 1
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One acquisition date: where each band and the quality band live."""
+
+    date: dt.date
+    bands: Mapping[str, BandRef]
+    mask: BandRef | None = None
+
+
+@dataclass(frozen=True)
+class Radiometry:
+    """reflectance = DN × scale + offset; ``nodata`` DNs, DNs outside ``valid_range`` and the
+    ``quality`` band mark invalid data."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+    quality: QualityRule | None = None
+    valid_range: tuple[float, float] | None = None
+
+
+def resolve_radiometry(
+    preset: SensorPreset | None,
+    *,
+    scale: float | None,
+    offset: float | None,
+    nodata: float | None,
+    quality: QualityRule | None,
+    boa_offset: bool,
+    file_nodata: float | None,
+    valid_range: tuple[float, float] | None = None,
+) -> Radiometry:
+    """The radiometry in force: given values first, then the preset's, then the file's nodata.
+
+    Raises:
+        ConfigError: ``boa_offset`` without a preset that has one (Sentinel-2 L2A).
+    """
+    s = scale if scale is not None else (preset.scale if preset else 1.0)
+    if offset is not None:
+        o = offset
+    elif preset is not None:
+        o = preset.offset + (preset.extra.get("boa_offset", 0.0) if boa_offset else 0.0)
+    else:
+        o = 0.0
+    if boa_offset and (preset is None or "boa_offset" not in preset.extra):
+        raise ConfigError("boa_offset applies to the sentinel2-l2a preset only")
+    nd = nodata if nodata is not None else (preset.nodata if preset and preset.nodata is not None else file_nodata)
+    q = quality if quality is not None else (preset.quality if preset else None)
+    vr = valid_range if valid_range is not None else (preset.valid_range if preset else None)
+    return Radiometry(float(s), float(o), nd, q, vr)
