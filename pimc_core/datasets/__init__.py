@@ -20,8 +20,8 @@ from pimc_core.datasets.pastis import (
     PastisDataset,
     band_mapping,
     class_table,
-    extract_patches,
 )
+from pimc_core.datasets.patches import extract_patches
 
 __all__ = [
     "EUROSAT_CLASSES",

@@ -271,10 +271,8 @@ class EuroSATDataset:
         return len(self.files)
 
     def __repr__(self) -> str:
-        return (
-            f"EuroSATDataset({str(self.root)!r}, variant={self.variant!r}, {len(self)} images, "
-            f"{len(self.classes)} classes, {len(self.bands)} bands)"
-        )
+        sizes = f"{len(self)} images, {len(self.classes)} classes, {len(self.bands)} bands"
+        return f"EuroSATDataset({str(self.root)!r}, variant={self.variant!r}, {sizes})"
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         """Image ``i``: ``(x, y)`` with ``x`` ``(C, 64, 64)`` float32 and ``y`` its class id.

@@ -5,6 +5,7 @@ the ``pimc:recurrenceplot`` Processing algorithm. Reads that one pixel only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,6 @@ import numpy as np
 from pimc_core.errors import ConfigError, PimcError
 from pimc_core.io.atomic import atomic_path
 from pimc_core.series.pixel import pixel_index_series
-from pimc_core.viz.plotting import save_figure
 
 
 @dataclass
@@ -118,10 +118,13 @@ def pixel_result(
 
 
 def save_pixel_outputs(result: PixelResult, png: str | Path | None = None, npy: str | Path | None = None) -> None:
-    """Write the figure (PNG) and the recurrence plots ((C, T', T') float32 NPY), atomically."""
-    if png:
-        save_figure(result.figure(), png)
-    if npy:
-        with atomic_path(npy) as tmp:
-            with open(tmp, "wb") as f:
+    """Write the figure (PNG) and the recurrence plots ((C, T', T') float32 NPY), atomically:
+    both are written under temporary names first and appear together, or neither does."""
+    with contextlib.ExitStack() as stack:
+        tmp_png = stack.enter_context(atomic_path(png)) if png else None
+        tmp_npy = stack.enter_context(atomic_path(npy)) if npy else None
+        if tmp_png is not None:
+            result.figure().savefig(tmp_png, format="png")
+        if tmp_npy is not None:
+            with open(tmp_npy, "wb") as f:
                 np.save(f, result.plots.astype(np.float32))

@@ -1,0 +1,444 @@
+"""The synthetic scene: a field mosaic whose classes each follow their own NDVI phenology, seen
+through Sentinel-2 L2A-like acquisitions with clouds, shadows and cirrus.
+
+Every class has its own NDVI phenology (a sum of logistic steps, jittered per field); all five
+reflectances (blue, green, red, nir, swir1) are a linear mix of a background and a vegetation
+endmember whose vegetation fraction is solved so that the clear-sky NDVI equals the phenology
+curve. Several crop classes share the same endmembers, so they differ only by timing and
+amplitude: temporal models matter. :func:`simulate_scene` draws a scene; its
+:meth:`SyntheticScene.render` gives one date as digital numbers with an SCL band. Nothing here
+writes files (:mod:`pimc_core.datasets.synthetic` does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from pimc_core.errors import ConfigError
+
+__all__ = [
+    "BAND_NAMES", "CLASSES", "SCL_BARE", "SCL_CIRRUS", "SCL_CLOUD_HIGH", "SCL_CLOUD_MEDIUM", "SCL_NODATA",
+    "SCL_SHADOW", "SCL_VALID", "SCL_VEGETATION", "SCL_WATER", "ClassSpec", "SyntheticScene", "class_ndvi",
+    "simulate_scene",
+]
+
+
+#: Reflectance bands of the synthetic files, in file order (band 6 is the SCL band).
+BAND_NAMES: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1")
+_RED, _NIR = 2, 3
+
+# Sentinel-2 scene classification (SCL) codes used in band 6.
+SCL_NODATA = 0
+SCL_SHADOW = 3
+SCL_VEGETATION = 4
+SCL_BARE = 5
+SCL_WATER = 6
+SCL_CLOUD_MEDIUM = 8
+SCL_CLOUD_HIGH = 9
+SCL_CIRRUS = 10
+#: SCL codes that mark a usable (clear) observation.
+SCL_VALID: tuple[int, ...] = (SCL_VEGETATION, SCL_BARE, SCL_WATER)
+
+_SCALE = 1e-4
+_DEFAULT_ORIGIN = (600_000.0, 4_900_000.0)  # upper-left corner, UTM 31N: south-west France
+
+# Endmember reflectances (blue, green, red, nir, swir1).
+_ENDMEMBERS: dict[str, tuple[float, ...]] = {
+    # backgrounds
+    "soil": (0.080, 0.110, 0.150, 0.200, 0.300),  # NDVI 0.14
+    "forest_floor": (0.040, 0.060, 0.080, 0.140, 0.200),  # NDVI 0.27
+    "urban": (0.120, 0.130, 0.140, 0.170, 0.210),  # NDVI 0.10
+    "water": (0.080, 0.085, 0.060, 0.030, 0.010),  # turbid water, NDVI -0.33
+    # vegetation
+    "crop": (0.030, 0.080, 0.025, 0.550, 0.200),  # NDVI 0.91
+    "broadleaf": (0.025, 0.060, 0.022, 0.450, 0.190),  # NDVI 0.91
+    "needleleaf": (0.015, 0.040, 0.015, 0.280, 0.110),  # NDVI 0.90
+}
+_CLOUD_SPECTRUM = np.array([0.46, 0.44, 0.43, 0.46, 0.31], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    """One land-cover class of the synthetic scene.
+
+    The nominal NDVI curve is ``base + sum(delta * sigmoid((doy - step_doy) / rate))`` over
+    ``steps`` = ((step_doy, rate_days, delta), ...). Per field the whole curve is shifted by
+    N(0, ``timing_sd``) days (each step by a further N(0, 3 d) when ``timing_sd`` > 0), the
+    deltas are scaled by N(1, ``amp_sd``) and the base offset by N(0, ``base_sd``).
+    """
+
+    id: int
+    name: str
+    color: str
+    base: float
+    steps: tuple[tuple[float, float, float], ...]
+    timing_sd: float
+    amp_sd: float
+    base_sd: float
+    background: str
+    vegetation: str
+    weight: float  # relative frequency of fields of this class
+    scl: int  # SCL code of clear pixels (vegetation/bare is decided by NDVI unless water)
+
+
+
+
+def _crop(cid: int, name: str, color: str, base: float, steps: tuple[tuple[float, float, float], ...],
+          timing_sd: float, amp_sd: float, base_sd: float, weight: float) -> ClassSpec:
+    """A crop or grassland class: bare soil under a crop canopy, vegetation in the SCL band."""
+    return ClassSpec(cid, name, color, base, steps, timing_sd=timing_sd, amp_sd=amp_sd, base_sd=base_sd,
+                     background="soil", vegetation="crop", weight=weight, scl=SCL_VEGETATION)
+
+
+#: The classes, in id order (``n_classes=k`` keeps the first k).
+CLASSES: tuple[ClassSpec, ...] = (
+    #     id, name, colour, base NDVI, steps (day, rate, delta), timing_sd, amp_sd, base_sd, weight
+    _crop(1, "winter_wheat", "#e3b505", 0.30, ((80, 8, 0.52), (180, 6, -0.64), (300, 10, 0.12)), 8, 0.07, 0.03, 3.0),
+    _crop(2, "maize", "#f58231", 0.18, ((165, 7, 0.66), (255, 8, -0.64)), 8, 0.07, 0.02, 3.0),
+    _crop(3, "soybean", "#bcbd22", 0.18, ((157, 7, 0.60), (242, 7, -0.58)), 8, 0.07, 0.02, 2.0),
+    _crop(4, "sunflower", "#911eb4", 0.18, ((135, 8, 0.52), (215, 6, -0.52)), 8, 0.08, 0.02, 2.0),
+    _crop(5, "grassland", "#98df8a", 0.42, ((95, 15, 0.30), (168, 2, -0.22), (185, 6, 0.18), (290, 18, -0.26)),
+          10, 0.10, 0.04, 3.0),
+    ClassSpec(6, "deciduous_forest", "#228b22", 0.38,
+              ((115, 6, 0.50), (295, 9, -0.50)),
+              timing_sd=5, amp_sd=0.05, base_sd=0.03, background="forest_floor",
+              vegetation="broadleaf", weight=2.0, scl=SCL_VEGETATION),
+    ClassSpec(7, "coniferous_forest", "#1b4d3e", 0.72,
+              ((110, 20, 0.08), (290, 20, -0.08)),
+              timing_sd=5, amp_sd=0.10, base_sd=0.03, background="forest_floor",
+              vegetation="needleleaf", weight=1.5, scl=SCL_VEGETATION),
+    ClassSpec(8, "bare_urban", "#a0522d", 0.13, (),
+              timing_sd=0, amp_sd=0.0, base_sd=0.02, background="urban", vegetation="crop",
+              weight=1.0, scl=SCL_BARE),
+    ClassSpec(9, "water", "#4363d8", -0.25, (),
+              timing_sd=0, amp_sd=0.0, base_sd=0.03, background="water", vegetation="crop",
+              weight=0.7, scl=SCL_WATER),
+)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def class_ndvi(cls: int | str, doy: float | Sequence[float] | np.ndarray) -> np.ndarray:
+    """Nominal (un-jittered) NDVI of a class at day(s) of year ``doy``; ``cls`` is id or name."""
+    spec = _class_spec(cls)
+    t = np.asarray(doy, dtype=np.float64)
+    v = np.full(t.shape, spec.base, dtype=np.float64)
+    for d0, rate, delta in spec.steps:
+        v = v + delta * _sigmoid((t - d0) / rate)
+    return v
+
+
+def _class_spec(cls: int | str) -> ClassSpec:
+    for c in CLASSES:
+        if cls == c.id or cls == c.name:
+            return c
+    raise ConfigError(f"unknown synthetic class {cls!r} (known: {', '.join(c.name for c in CLASSES)})")
+
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, corr: float) -> np.ndarray:
+    """Stationary smooth random field (float32, ~N(0, 1)) with correlation length ~``corr`` px.
+
+    White noise on a coarse grid, blurred, then bilinearly upsampled: O(h*w), no big FFTs.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    step = max(1.0, corr / 2.0)
+    lh = int(math.ceil(h / step)) + 3
+    lw = int(math.ceil(w / step)) + 3
+    g = rng.standard_normal((lh, lw), dtype=np.float32)
+    g = gaussian_filter(g, sigma=1.0, mode="wrap")
+    g = (g - g.mean()) / (g.std() + 1e-12)
+    r = np.arange(h, dtype=np.float32) / step + 1.0
+    c = np.arange(w, dtype=np.float32) / step + 1.0
+    r0 = r.astype(np.int64)
+    c0 = c.astype(np.int64)
+    fr = (r - r0)[:, None]
+    fc = (c - c0)[None, :]
+    a = g[r0] * (1.0 - fr) + g[r0 + 1] * fr  # (h, lw)
+    return (a[:, c0] * (1.0 - fc) + a[:, c0 + 1] * fc).astype(np.float32, copy=False)
+
+
+
+def _make_dates(rng: np.random.Generator, year: int, n: int) -> list[dt.date]:
+    n_days = 366 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 365
+    step = n_days / n
+    jitter = min(3.0, step / 3.0)
+    doy = np.rint((np.arange(n) + 0.5) * step + rng.uniform(-jitter, jitter, n)).astype(int)
+    doy = np.clip(doy, 1, n_days)
+    for i in range(1, n):  # strictly increasing, within the year
+        doy[i] = max(doy[i], doy[i - 1] + 1)
+    for i in range(n - 1, -1, -1):
+        doy[i] = min(doy[i], n_days - (n - 1 - i))
+    start = dt.date(year, 1, 1)
+    return [start + dt.timedelta(days=int(d) - 1) for d in doy]
+
+
+def _make_fields(rng: np.random.Generator, size: int, k: int) -> np.ndarray:
+    """Voronoi field mosaic with spatially varying density: ids 0..F-1 (int32, all present)."""
+    from scipy.spatial import cKDTree
+
+    mean_area = 10.0 * math.sqrt(size)
+    n_seeds = max(3 * k, int(round(size * size / mean_area)))
+    # density grid: fields are small where the density is high, large where it is low
+    dens = np.exp(1.3 * _smooth_noise(rng, size, size, max(4.0, size / 4.0)))[::2, ::2].ravel()
+    cells = rng.choice(dens.size, size=n_seeds, replace=True, p=dens / dens.sum())
+    dw = (size + 1) // 2
+    sy = (cells // dw) * 2 + rng.uniform(0, 2, n_seeds)
+    sx = (cells % dw) * 2 + rng.uniform(0, 2, n_seeds)
+    # slight anisotropy (fields elongated along one axis) makes the cells look more like parcels
+    aniso = 1.6
+    tree = cKDTree(np.column_stack([sy * aniso, sx]))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    _, nearest = tree.query(np.column_stack([yy.ravel() * aniso, xx.ravel()]), k=1, workers=-1)
+    _, ids = np.unique(nearest, return_inverse=True)  # contiguous, every id has >= 1 pixel
+    return ids.reshape(size, size).astype(np.int32)
+
+
+def _assign_classes(rng: np.random.Generator, n_fields: int, k: int) -> np.ndarray:
+    """Class id (1..k) per field; every class gets >= 2 fields when there are >= 2k fields."""
+    w = np.array([c.weight for c in CLASSES[:k]])
+    cls = rng.choice(np.arange(1, k + 1), size=n_fields, p=w / w.sum())
+    order = rng.permutation(n_fields)
+    reps = 2 if n_fields >= 2 * k else 1
+    guaranteed = np.tile(np.arange(1, k + 1), reps)
+    cls[order[: guaranteed.size]] = guaranteed
+    return cls.astype(np.int64)
+
+
+def _sparse_fields(rng: np.random.Generator, field_class: np.ndarray, k: int, frac: float) -> np.ndarray:
+    """Boolean per field: keeps its label in labels_sparse (>= 1 per class, >= 1 held out when
+    the class has >= 2 fields)."""
+    n = field_class.size
+    keep = np.zeros(n, dtype=bool)
+    if frac >= 1.0:
+        keep[:] = True
+        return keep
+    reserved = np.zeros(n, dtype=bool)
+    for c in range(1, k + 1):
+        idx = rng.permutation(np.flatnonzero(field_class == c))
+        keep[idx[0]] = True
+        if idx.size >= 2:
+            reserved[idx[1]] = True
+    quota = max(int(round(frac * n)), int(keep.sum()))
+    free = rng.permutation(np.flatnonzero(~keep & ~reserved))
+    keep[free[: quota - int(keep.sum())]] = True
+    return keep
+
+
+def _field_ndvi(rng: np.random.Generator, field_class: np.ndarray, doys: np.ndarray) -> np.ndarray:
+    """Per-field jittered NDVI curves, shape (F, T)."""
+    n = field_class.size
+    out = np.empty((n, doys.size), dtype=np.float64)
+    shift = rng.standard_normal(n)
+    amp = rng.standard_normal(n)
+    base = rng.standard_normal(n)
+    step_jit = rng.standard_normal((n, 8))
+    for c in np.unique(field_class):
+        spec = CLASSES[int(c) - 1]
+        m = field_class == c
+        t = doys[None, :]
+        v = np.broadcast_to((spec.base + spec.base_sd * base[m])[:, None], (int(m.sum()), doys.size)).copy()
+        a = 1.0 + spec.amp_sd * amp[m]
+        for j, (d0, rate, delta) in enumerate(spec.steps):
+            d = d0 + spec.timing_sd * shift[m]
+            if spec.timing_sd > 0:
+                d = d + 3.0 * step_jit[m, j]
+            v += (delta * a)[:, None] * _sigmoid((t - d[:, None]) / rate)
+        out[m] = v
+    return out
+
+
+_SUN_DIR = np.array([-1.0, -0.6]) / math.hypot(1.0, 0.6)  # (dy, dx): shadows fall north-west
+
+
+def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field: np.ndarray,
+                 flat_fields: np.ndarray, texture: np.ndarray, noise: float, cover: float,
+                 cirrus_date: bool, nodata_strip: bool, corr: float) -> np.ndarray:
+    """One date: (6, H, W) uint16 = 5 reflectance bands as DN + SCL band.
+
+    ``spec`` (5, F) clear-sky reflectance per field, ``scl_field`` (F,) clear SCL per field.
+    """
+    surf = np.take(spec, flat_fields, axis=1).reshape(5, size, size)  # float32
+    surf *= texture[None]
+    if noise > 0:
+        eps = r.standard_normal(surf.shape, dtype=np.float32)
+        eps *= np.float32(noise)
+        surf += eps
+        del eps
+    scl = np.take(scl_field, flat_fields).reshape(size, size)
+    if cover > 0.002:
+        f_cirrus = 0.3 * cover if cirrus_date else 0.0
+        f_cloud = cover - f_cirrus
+        v = _smooth_noise(r, size, size, corr)
+        v += 0.35 * _smooth_noise(r, size, size, corr / 4.0)
+        sub = max(1, size // 128)
+        thr = np.float32(np.quantile(v[::sub, ::sub], 1.0 - f_cloud))
+        cloud = v > thr
+        opacity = np.clip(np.float32(0.45) + np.float32(0.8) * (v - thr), 0.0, 1.0)
+        opacity[~cloud] = 0.0
+        # shadow: the cloud mask displaced along the sun direction, darkening the surface
+        dist = corr * r.uniform(0.4, 0.9)
+        dy, dx = int(round(_SUN_DIR[0] * dist)), int(round(_SUN_DIR[1] * dist))
+        shadow = np.zeros_like(cloud)
+        ys, yd = (slice(-dy, None), slice(None, size + dy)) if dy < 0 else (slice(None, size - dy), slice(dy, None))
+        xs, xd = (slice(-dx, None), slice(None, size + dx)) if dx < 0 else (slice(None, size - dx), slice(dx, None))
+        shadow[yd, xd] = cloud[ys, xs]
+        shadow &= ~cloud
+        surf *= np.where(shadow, np.float32(r.uniform(0.35, 0.5)), np.float32(1.0))[None]
+        scl[shadow] = SCL_SHADOW
+        if f_cirrus > 0:
+            vc = _smooth_noise(r, size, size, corr * 1.5)
+            thr_c = np.quantile(vc[::sub, ::sub], 1.0 - f_cirrus)
+            cirrus = (vc > thr_c) & ~cloud
+            opacity[cirrus] = np.float32(r.uniform(0.12, 0.25))
+            scl[cirrus] = SCL_CIRRUS
+        # clouds and cirrus: blend towards a bright, flat cloud spectrum
+        cspec = (_CLOUD_SPECTRUM * np.float32(r.uniform(0.9, 1.1)))[:, None, None]
+        surf += (cspec - surf) * opacity[None]
+        scl[cloud] = np.where(opacity[cloud] >= 0.8, SCL_CLOUD_HIGH, SCL_CLOUD_MEDIUM)
+    dn = np.empty((6, size, size), dtype=np.uint16)
+    surf *= np.float32(1.0 / _SCALE)
+    np.rint(surf, out=surf)
+    np.clip(surf, 1, 65535, out=surf)  # 0 is reserved for nodata
+    dn[:5] = surf
+    dn[5] = scl
+    if nodata_strip:  # a slanted no-data strip along the east edge (orbit edge)
+        w0 = max(1, size // 16)
+        rows = np.arange(size)[:, None]
+        edge = np.arange(size)[None, :] >= size - w0 - (rows * 0.15).astype(int)
+        dn[:, edge] = 0
+    return dn
+
+
+
+@dataclass(frozen=True)
+class SyntheticScene:
+    """A simulated field mosaic and its acquisition conditions, ready to render date by date.
+
+    Attributes:
+        size: side of the square scene in pixels (H = W = size).
+        k: number of classes (the first ``k`` of :data:`CLASSES`).
+        dates: the T acquisition dates.
+        fields: (H, W) int32 field index 0..F-1.
+        field_class: (F,) class id 1..k of each field.
+        keep: (F,) bool, fields whose label is kept in the sparse labels.
+        spectra: (T, 5, F) float32 clear-sky reflectance of each field and date.
+        scl: (T, F) uint16 clear-sky SCL code of each field and date.
+        texture: (H, W) multiplicative per-pixel texture (the same for every band and date).
+        noise: per-observation reflectance noise (standard deviation).
+        cover: (T,) cloud cover of each date. cirrus: (T,) bool, dates with cirrus.
+        nodata_date: the date index with a no-data strip (-1: none).
+        corr: correlation length of the cloud fields, in pixels.
+        date_seeds: one seed per date for :meth:`render`.
+    """
+
+    size: int
+    k: int
+    dates: list[dt.date]
+    fields: np.ndarray
+    field_class: np.ndarray
+    keep: np.ndarray
+    spectra: np.ndarray
+    scl: np.ndarray
+    texture: np.ndarray
+    noise: float
+    cover: np.ndarray
+    cirrus: np.ndarray
+    nodata_date: int
+    corr: float
+    date_seeds: list[np.random.SeedSequence] = field(repr=False)
+
+    @property
+    def n_fields(self) -> int:
+        return int(self.field_class.size)
+
+    def labels(self) -> np.ndarray:
+        """(H, W) uint8 class id of every pixel."""
+        return self.field_class[self.fields].astype(np.uint8)
+
+    def sparse_labels(self) -> np.ndarray:
+        """(H, W) uint8 class id on the kept fields, 0 elsewhere."""
+        return np.where(self.keep[self.fields], self.labels(), 0).astype(np.uint8)
+
+    def field_ids(self) -> np.ndarray:
+        """(H, W) field ids 1..F (uint16, or int32 from 65535 fields on)."""
+        return (self.fields + 1).astype(np.uint16 if self.n_fields < 65535 else np.int32)
+
+    def render(self, t: int) -> np.ndarray:
+        """Date ``t``: (6, H, W) uint16, five reflectance bands as DN and the SCL band."""
+        return _render_date(
+            np.random.default_rng(self.date_seeds[t]), self.size, self.spectra[t], self.scl[t],
+            self.fields.ravel(), self.texture, self.noise, float(self.cover[t]), bool(self.cirrus[t]),
+            t == self.nodata_date, self.corr)
+
+
+def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_fraction: float,
+                   noise: float, sparse_label_fraction: float) -> SyntheticScene:
+    """The scene of :func:`pimc_core.datasets.synthetic.make_synthetic` (parameters checked there).
+
+    Deterministic: the same arguments give the same scene (each part draws from its own
+    ``numpy`` generator, spawned from ``seed``).
+    """
+    ss = np.random.SeedSequence([int(seed), 0x51D])
+    s_scene, s_dates_seq, s_tex, *s_date = ss.spawn(3 + n_dates)
+    rng = np.random.default_rng(s_scene)
+
+    # ---- scene --------------------------------------------------------------------------
+    dates = _make_dates(rng, year, n_dates)
+    doys = np.array([d.timetuple().tm_yday for d in dates], dtype=np.float64)
+    fields0 = _make_fields(rng, size, k)  # 0..F-1
+    n_fields = int(fields0.max()) + 1
+    field_class = _assign_classes(rng, n_fields, k)
+    keep = _sparse_fields(rng, field_class, k, float(sparse_label_fraction))
+    ndvi_f = _field_ndvi(rng, field_class, doys)  # (F, T)
+
+    # endmembers per field, scaled per field (soil moisture / canopy structure)
+    bg = np.array([_ENDMEMBERS[CLASSES[c - 1].background] for c in field_class])  # (F, 5)
+    veg = np.array([_ENDMEMBERS[CLASSES[c - 1].vegetation] for c in field_class])
+    bg = bg * rng.uniform(0.85, 1.15, (n_fields, 1))
+    veg = veg * rng.normal(1.0, 0.05, (n_fields, 1))
+    ndvi_bg = (bg[:, _NIR] - bg[:, _RED]) / (bg[:, _NIR] + bg[:, _RED])
+    ndvi_veg = (veg[:, _NIR] - veg[:, _RED]) / (veg[:, _NIR] + veg[:, _RED])
+    ndvi_f = np.clip(ndvi_f, ndvi_bg[:, None] + 0.002, ndvi_veg[:, None] - 0.002)
+    # vegetation fraction a giving exactly NDVI N for the mix a*veg + (1-a)*bg
+    s_s = (bg[:, _NIR] + bg[:, _RED])[:, None]
+    d_s = (bg[:, _NIR] - bg[:, _RED])[:, None]
+    s_v = (veg[:, _NIR] + veg[:, _RED])[:, None]
+    d_v = (veg[:, _NIR] - veg[:, _RED])[:, None]
+    frac = (ndvi_f * s_s - d_s) / (d_v - d_s - ndvi_f * (s_v - s_s))
+    frac = np.clip(frac, 0.0, 1.0)
+    # (T, F, 5) clear-sky spectra per field and date
+    spectra = (frac.T[:, :, None] * veg[None] + (1.0 - frac.T[:, :, None]) * bg[None]).astype(np.float32)
+    is_water = np.array([CLASSES[c - 1].scl == SCL_WATER for c in field_class])
+    is_bare = np.array([CLASSES[c - 1].scl == SCL_BARE for c in field_class])
+    scl_f = np.where(is_water[None, :], SCL_WATER,
+                     np.where(is_bare[None, :] | (ndvi_f.T < 0.3), SCL_BARE, SCL_VEGETATION)).astype(np.uint16)
+
+    # per-pixel static texture (multiplicative, same for all bands: NDVI unchanged)
+    rng_tex = np.random.default_rng(s_tex)
+    texture = 1.0 + 0.03 * _smooth_noise(rng_tex, size, size, 2.0)
+
+    # ---- per-date acquisition conditions ---------------------------------------------------
+    rd = np.random.default_rng(s_dates_seq)
+    cf = float(cloud_fraction)
+    if cf > 0:
+        a_b = 0.8
+        cover = np.minimum(rd.beta(a_b, a_b * (1 - cf) / cf, n_dates), 0.95)
+    else:
+        cover = np.zeros(n_dates)
+    cirrus_date = rd.random(n_dates) < 0.3
+    nodata_date = int(rd.integers(1, n_dates)) if n_dates >= 4 else -1
+    corr = max(4.0, size / 6.0)
+
+    return SyntheticScene(
+        size=size, k=k, dates=dates, fields=fields0, field_class=field_class, keep=keep,
+        spectra=np.ascontiguousarray(spectra.transpose(0, 2, 1)), scl=scl_f, texture=texture, noise=float(noise),
+        cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date))
