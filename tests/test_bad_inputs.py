@@ -309,16 +309,16 @@ def test_sample_data_sigterm_mid_write_leaves_the_folder_empty(tmp_path):
     out = tmp_path / "sample"
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "pimc_core.cli", "sample-data", str(out), "--size", "1024",
-                             "--dates", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "pimc_core.cli", "sample-data", str(out), "--size", "512",
+                             "--dates", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine is slow to start
         while not any(out.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert proc.poll() is None, "the sample was written before it could be interrupted"
         assert all(".pimc-part-" in p.name for p in out.iterdir())
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             proc.kill()
