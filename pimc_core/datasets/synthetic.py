@@ -2,9 +2,10 @@
 written as a stack for tests, the demo and benchmarks (``pimc sample-data``).
 
 :func:`make_synthetic` checks its parameters, simulates the scene
-(:mod:`pimc_core.datasets.synthetic_scene`, whose classes, band names and SCL codes are
-re-exported here) and writes one 6-band uint16 GeoTIFF per date (blue, green, red, nir, swir1
-as DN = reflectance x 10000, band 6 an SCL-like scene classification), a ``manifest.yaml``,
+(:mod:`pimc_core.datasets.synthetic_scene`; the classes, band names and SCL codes of
+:mod:`pimc_core.datasets.synthetic_classes` are re-exported here) and writes one 6-band uint16
+GeoTIFF per date (blue, green, red, nir, swir1 as DN = reflectance x 10000, band 6 an SCL-like
+scene classification), a ``manifest.yaml``,
 the full truth ``labels.tif``, the field ids ``fields.tif``, a sparse training subset
 ``labels_sparse.tif`` and ``classes.json``. All files are written under temporary names and
 renamed together at the end (:class:`~pimc_core.io.atomic.Staging`): a full disk or an
@@ -27,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pimc_core.config import Interval, check_params
-from pimc_core.datasets.synthetic_scene import (
+from pimc_core.datasets.synthetic_classes import (
     BAND_NAMES,
     CLASSES,
     SCL_BARE,
@@ -40,10 +41,9 @@ from pimc_core.datasets.synthetic_scene import (
     SCL_VEGETATION,
     SCL_WATER,
     ClassSpec,
-    SyntheticScene,
     class_ndvi,
-    simulate_scene,
 )
+from pimc_core.datasets.synthetic_scene import SyntheticScene, simulate_scene
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import Staging, os_error_message, output_folder
 from pimc_core.io.classes import hex_to_rgba
