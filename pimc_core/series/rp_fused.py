@@ -20,7 +20,7 @@ __all__ = ["FUSED_MIN_ROWS", "fused_abs_diff"]
 # value once (and 4.4M for only filling the buffer), so the whole job runs at the speed of
 # writing the output. The loop is compiled by numba (already installed: pyts depends on it)
 # on first use and cached on disk; it releases the GIL, so the chunks still run on the
-# worker threads below. Without numba (or if compiling fails) the torch kernels are used.
+# worker threads (rp_threads). Without numba (or if compiling fails) the torch kernels are used.
 # Values are identical: the subtraction runs in the input's compute dtype and is rounded once
 # when stored into the float32 output, exactly like torch.sub(..., out=float32).abs_().
 FUSED_MIN_ROWS = 256  # below this, importing and loading the compiled kernel is not worth it
