@@ -15,7 +15,7 @@ from typing import ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pimc_core.config import Checked
+from pimc_core.config import Checked, declared, param
 from pimc_core.errors import ConfigError
 
 CANONICAL_BANDS: tuple[str, ...] = (
@@ -33,6 +33,7 @@ def check_band_name(name: str, where: str) -> str:
     return low
 
 
+@declared
 @dataclass(frozen=True)
 class QualityRule(Checked):
     """How a quality band marks invalid observations.
@@ -42,12 +43,11 @@ class QualityRule(Checked):
     them is set, as in Landsat's QA_PIXEL) is given.
     """
 
-    valid: tuple[int, ...] | None = None
-    invalid: tuple[int, ...] | None = None
-    bits: tuple[int, ...] | None = None
+    valid: tuple[int, ...] | None = param(None, None, "array-like")
+    invalid: tuple[int, ...] | None = param(None, None, "array-like")
+    bits: tuple[int, ...] | None = param(None, None, "array-like")
 
     _config_name: ClassVar[str] = "mask"
-    _parameter_constraints: ClassVar[dict] = {k: [None, "array-like"] for k in ("valid", "invalid", "bits")}
 
     def _check(self) -> None:
         given = [x is not None for x in (self.valid, self.invalid, self.bits)]
