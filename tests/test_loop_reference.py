@@ -20,40 +20,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.toy_data import make_net, toy
+
 REFERENCE = Path(__file__).parent / "data" / "loop_reference.npz"
-
-TINY = dict(
-    rp_encoder={"width": 4, "depth": 2, "embed_dim": 8},
-    series_encoder={"width": 4, "depth": 1, "embed_dim": 8},
-    patch_encoder={"width": 4, "depth": 1, "embed_dim": 8},
-    proj_dim=8,
-)
-
-
-def _toy(n=48, c=2, t=10, b=2, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    level = rng.uniform(0.1, 0.8, n)
-    phase = rng.uniform(0, 2 * np.pi, n)
-    tt = np.linspace(0, 2 * np.pi, t)
-    base = level[:, None] + 0.2 * np.sin(tt[None] + phase[:, None])
-    series = np.stack([base * (1 + 0.1 * i) for i in range(c)], axis=1).astype(np.float32)
-    series += rng.normal(0, 0.01, series.shape).astype(np.float32)
-    patches = np.repeat(np.repeat(np.stack([level, np.sin(phase)], 1)[:, :b, None, None], k, 2), k, 3).astype(np.float32)
-    labels = (phase > np.pi).astype(np.int64) + 1 + 2 * (level > 0.45)
-    return series, patches, labels
-
-
-def _net(series, patches, **kw):
-    from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, compute_normalisation
-
-    cfg = PimcModelConfig(**{"indices": ("ndvi", "evi")[: series.shape[1]], "n_dates": series.shape[2],
-                             "patch_bands": ("red", "nir")[: patches.shape[1]], "patch_size": patches.shape[-1],
-                             "rp": {"size": 8}, **TINY, **kw})
-    torch.manual_seed(0)
-    net = PimcNet(cfg)
-    net.set_normalisation(compute_normalisation(series, patches))
-    return net
-
 
 def _weights(prefix: str, net, hist: dict) -> dict[str, np.ndarray]:
     out = {f"{prefix}/{k}": v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
@@ -72,13 +41,13 @@ def run_cases() -> dict[str, np.ndarray]:
     torch.set_num_threads(1)
     try:
         out: dict[str, np.ndarray] = {}
-        series, patches, labels = _toy()
+        series, patches, labels = toy(n=48, c=2, t=10, b=2, k=3)
         ids = [1, 2, 3, 4]
-        net = _net(series, patches, n_classes=4)
+        net = make_net(series, patches, n_classes=4)
         cfg = FinetuneConfig(epochs=3, batch_size=16, lr=5e-3, seed=2, head_steps=4, modality_dropout=0.3, mixup=0.4,
                              augment=AugmentConfig(drop_obs=0.2, series_noise=0.02, time_shift=0.5, amplitude=0.05))
         out.update(_weights("classifier", net, finetune_classifier(net, series, patches, labels, ids, cfg, device="cpu")))
-        net = _net(series, patches, n_classes=4)
+        net = make_net(series, patches, n_classes=4)
         cfg = FinetuneConfig(epochs=4, max_steps=7, batch_size=20, lr=1e-2, seed=5, freeze=True)
         out.update(_weights("classifier_frozen", net, finetune_classifier(net, series, patches, labels, ids, cfg,
                                                                           device="cpu")))
@@ -90,13 +59,13 @@ def run_cases() -> dict[str, np.ndarray]:
         w = fc.ForecastWindows(x, y.astype(np.float32), np.arange(40), np.zeros(40, np.int64),
                                np.linspace(10, 300, 40).astype(np.float32))
         for name, freeze in (("forecaster", False), ("forecaster_frozen", True)):
-            net = _net(series, patches, n_dates=6, forecast_horizon=2, forecast_input=6, forecast_inputs=("phase",))
+            net = make_net(series[:, :, :8], patches, horizon=2, forecast_inputs=("phase",))
             cfg = FinetuneConfig(epochs=3, batch_size=12, lr=1e-2, warmup_steps=2, seed=4, freeze=freeze,
                                  augment=AugmentConfig(series_noise=0.05))
             hist = fc.train_forecaster(net, w.subset(np.arange(32)), cfg, device="cpu", val=w.subset(np.arange(32, 40)))
             out.update(_weights(name, net, hist))
 
-        net = _net(series, patches)
+        net = make_net(series, patches)
         res = pretrain(net, series, patches, PretrainConfig(steps=5, batch_size=16, warmup_steps=2, checkpoint_every=0,
                                                            seed=1), device="cpu")
         out.update(_weights("pretrain", net, {"steps": res.steps, "loss_start": res.losses[0],
