@@ -1,4 +1,5 @@
-"""Forecast evaluation that cannot peek: causal inputs, observed targets, baselines on the same set.
+"""Forecasting that cannot peek: causal input windows, observed targets, the forecaster's
+training and prediction, and baselines scored on the same set (PIMC's one forecasting module).
 
 A forecast of a vegetation index made on date ``t0`` may use the observations up to ``t0``
 and nothing later. Three things in a naive set-up break that rule and this module avoids
