@@ -13,8 +13,10 @@
    encoders unfrozen, with modality dropout; before it, which inputs the classifier reads at
    prediction (with or without the patch) is chosen on labelled regions held out from a trial
    fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.learn.input_selection`);
-5. **forecast head** (optional, ``forecast.enabled``): from the first ``L`` observations the next
-   ``h`` NDVI values (:func:`pimc_core.learn.finetune.forecast_plan`), on the frozen encoders;
+5. **forecast head** (optional, ``forecast.enabled``): from ``L`` observations the next ``h`` NDVI
+   values (:func:`pimc_core.learn.forecast.forecast_plan`), on the frozen encoders, trained on
+   windows gap-filled only from the observations up to their own origin, as a map's input is
+   (:func:`pimc_core.learn.forecast.sample_windows`);
 6. one ``.pimc`` file (:func:`pimc_core.models.pixel_model.save_pixel_model`).
 
 Configuration is a :class:`FitConfig` (YAML sections ``data``, ``model``, ``pretrain``,
@@ -40,15 +42,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from pimc_core.config import apply_overrides, config_from_mapping, load_yaml_config, with_section_defaults
+from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.learn.finetune import (
-    FinetuneConfig,
-    finetune_classifier,
-    finetune_forecaster,
-    forecast_plan,
-    forecast_windows,
-    predict_proba,
-)
+from pimc_core.learn.finetune import FinetuneConfig, finetune_classifier, predict_proba
+from pimc_core.learn.forecast import forecast_plan, sample_windows, train_forecaster
 from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
 
 __all__ = [
@@ -153,7 +150,7 @@ class ForecastConfig:
 
     Attributes:
         enabled: train one.
-        horizon, input_len: ``h`` and ``L`` (0: :func:`pimc_core.learn.finetune.forecast_plan`).
+        horizon, input_len: ``h`` and ``L`` (0: :func:`pimc_core.learn.forecast.forecast_plan`).
         index: the index forecast.
         max_windows: training windows ``[o, o + L + h)`` per pixel, the latest ones (0: all).
         finetune: its training (frozen encoders by default: cheap, the head learns a residual
@@ -278,12 +275,6 @@ class FitResult:
         )
 
 
-def _device(name: str):
-    from pimc_core.devices import resolve_device
-
-    return resolve_device(name)
-
-
 def fit(
     source: Any,
     labels: str | os.PathLike | None,
@@ -349,7 +340,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     if not out.parent.exists():
         raise InputError(f"{out.parent}: output folder does not exist")
     ts = source if isinstance(source, TimeSeries) else open_series(source)
-    dev = _device(cfg.device)
+    dev = resolve_device(cfg.device)
     from pimc_core.devices import auto_threads
 
     threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
@@ -467,9 +458,10 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         t0 = time.perf_counter()
         L, h = fc_plan
         ci = list(dcfg.indices).index(cfg.forecast.index)
-        xs, ys = forecast_windows(unl.series, L, h, ci, max_windows=cfg.forecast.max_windows or None)
-        fc_summary = finetune_forecaster(net, xs, ys, dataclasses.replace(cfg.forecast.finetune, seed=cfg.seed),
-                                         device=dev, progress=progress)
+        wins = sample_windows(ts, unl, L, h, ci, max_windows=cfg.forecast.max_windows or None,
+                              min_valid=dcfg.min_valid, block=dcfg.block)
+        fc_summary = train_forecaster(net, wins, dataclasses.replace(cfg.forecast.finetune, seed=cfg.seed),
+                                      device=dev, progress=progress)
         fc_summary.update({"input_len": L, "horizon": h})
         stages["forecast"] = time.perf_counter() - t0
 

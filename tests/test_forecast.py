@@ -15,7 +15,9 @@ import yaml
 
 from pimc_core.errors import ConfigError
 from pimc_core.learn import forecast as fc
-from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, SeasonalForecastHead
+from pimc_core.models.forecast_head import SeasonalForecastHead
+from pimc_core.models.pimc_config import PimcModelConfig
+from pimc_core.models.pimc_net import PimcNet
 
 D0 = dt.date(2020, 1, 1)
 
@@ -274,3 +276,60 @@ def test_workflow_holds_out_the_last_dates_everywhere(tmp_path, monkeypatch):
 
     save_pixel_model(full, m.net, training_dates=dates)
     assert raster.main(["forecast", "--config", str(cfg), f"init={full}"]) == 2
+
+
+# ============================================================================ pimc fit's forecast head
+def test_fit_forecast_head_trains_on_inputs_that_end_at_their_origin(tmp_path, monkeypatch):
+    """The forecast head of ``pimc fit`` (a map forecasts from series gap-filled up to their last
+    date) trains on windows gap-filled from the observations up to each window's own origin:
+    changing every observation after an origin leaves the inputs of that origin's windows as
+    they are, where series gap-filled over the whole stack would have changed."""
+    import shutil
+
+    import rasterio
+
+    from pimc_core import fit as fit_mod
+    from pimc_core.datasets.synthetic import make_synthetic
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.series.gapfill import fill_gaps
+
+    stack = make_synthetic(tmp_path / "a", size=16, n_dates=12, seed=2, cloud_fraction=0.35)
+    seen = []
+    real = fit_mod.sample_windows
+
+    def spy(ts, samples, *a, **kw):
+        seen.append((samples, a, kw, real(ts, samples, *a, **kw)))
+        return seen[-1][-1]
+
+    monkeypatch.setattr(fit_mod, "sample_windows", spy)
+    cfg = {"data": {"pretrain_samples": 200, "patch_size": 3, "indices": ["ndvi", "evi"]},
+           "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                     "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                     "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
+           "pretrain": {"steps": 0}, "forecast": {"input_len": 5, "horizon": 2, "max_windows": 0,
+                                                  "finetune": {"epochs": 1, "batch_size": 64}}, "threads": 1}
+    fit_mod.fit(stack.manifest, None, tmp_path / "m.pimc", config=cfg, progress=False)
+    samples, args, kw, w = seen[0]
+    L, h, ci = args
+    assert (L, h) == (5, 2) and len(np.unique(w.origin)) == 12 - L - h + 1 and w.n_targets > 0
+    o = int(w.origin.min())
+    cut = samples.dates[o]
+
+    # the same stack with every observation after the first origin changed (NIR halved)
+    changed = tmp_path / "b"
+    shutil.copytree(stack.manifest.parent, changed)
+    for p in sorted(changed.glob("S2_*.tif")):
+        if dt.datetime.strptime(p.stem[3:], "%Y%m%d").date() > cut:
+            with rasterio.open(p, "r+") as ds:
+                ds.write((ds.read(4) // 2).astype(ds.dtypes[3]), 4)
+    ts2 = open_series(changed / "manifest.yaml")
+    w2 = real(ts2, samples, *args, **kw)
+    first, first2 = w.origin == o, w2.origin == o
+    np.testing.assert_array_equal(w2.pixel[first2], w.pixel[first])
+    np.testing.assert_array_equal(w2.inputs[first2], w.inputs[first])  # nothing after the origin is read
+    assert not np.array_equal(w2.inputs[~first2], w.inputs[~first])  # later origins do see the change
+    # gap-filling the whole stack (the old training inputs) would have leaked the change into them
+    obs, obs2 = (fc.read_pixel_observations(t, samples.rows, samples.cols, samples.indices)
+                 for t in (open_series(stack.manifest), ts2))
+    whole, whole2 = (fill_gaps(ob.values, list(ob.dates), min_valid=1).values[:, :, o - L + 1:o + 1] for ob in (obs, obs2))
+    assert not np.array_equal(whole[w.pixel[first]], whole2[w.pixel[first]])

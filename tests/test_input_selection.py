@@ -12,7 +12,8 @@ from pimc_core.fit import FitConfig, fit
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.input_selection import INPUT_SETS, choose_classifier_inputs, labelled_regions, region_split
 from pimc_core.models.model_file import read_metadata
-from pimc_core.models.pimc_net import PimcModelConfig, PimcNet
+from pimc_core.models.pimc_config import PimcModelConfig
+from pimc_core.models.pimc_net import PimcNet
 from pimc_core.models.pixel_model import load_pixel_model
 from tests.test_fit import TINY, stack  # noqa: F401  (module fixture)
 

@@ -13,14 +13,9 @@ import torch
 from torch import nn
 
 from pimc_core.errors import BandError, ConfigError, InputError
-from pimc_core.models.model_file import (
-    FORMAT_VERSION,
-    ModelMetadata,
-    check_compatible,
-    load_model,
-    read_metadata,
-    save_model,
-)
+from pimc_core.models.compatibility import check_compatible
+from pimc_core.models.model_file import load_model, read_metadata, save_model
+from pimc_core.models.model_metadata import FORMAT_VERSION, ModelMetadata
 
 
 def full_metadata() -> dict:

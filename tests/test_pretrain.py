@@ -12,44 +12,21 @@ import pytest
 import torch
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.learn import forecast as fc
+from pimc_core.learn.augment import AugmentConfig, augment_patches, interpolate_missing
+from pimc_core.learn.checkpoints import latest_checkpoint, load_checkpoint
 from pimc_core.learn.finetune import (
     FinetuneConfig,
     embed,
     finetune_classifier,
-    finetune_forecaster,
-    forecast_baselines,
-    forecast_metrics,
-    forecast_plan,
-    forecast_windows,
     linear_probe,
-    predict_forecast,
     predict_proba,
 )
-from pimc_core.learn.pretrain import (
-    AugmentConfig,
-    PretrainConfig,
-    augment_patches,
-    interpolate_missing,
-    latest_checkpoint,
-    load_checkpoint,
-    pretrain,
-    step_batches,
-)
-from pimc_core.models.pimc_net import (
-    MODALITIES,
-    PimcModelConfig,
-    PimcNet,
-    compute_normalisation,
-    modality_mask,
-    random_modality_mask,
-)
-
-TINY = dict(
-    rp_encoder={"width": 4, "depth": 2, "embed_dim": 8},
-    series_encoder={"width": 4, "depth": 1, "embed_dim": 8},
-    patch_encoder={"width": 4, "depth": 1, "embed_dim": 8},
-    proj_dim=8,
-)
+from pimc_core.learn.forecast import forecast_plan
+from pimc_core.learn.pretrain import PretrainConfig, pretrain, step_batches
+from pimc_core.models.modalities import MODALITIES, modality_mask, random_modality_mask
+from pimc_core.models.pimc_config import PimcModelConfig
+from tests.toy_data import make_net, toy
 
 
 @pytest.fixture(autouse=True)
@@ -58,34 +35,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-def toy(n=96, c=3, t=10, b=4, k=5, seed=0):
-    """Series with a per-pixel level and phase; patches whose bands encode the same two factors."""
-    rng = np.random.default_rng(seed)
-    level = rng.uniform(0.1, 0.8, n)
-    phase = rng.uniform(0, 2 * np.pi, n)
-    tt = np.linspace(0, 2 * np.pi, t)
-    base = level[:, None] + 0.2 * np.sin(tt[None] + phase[:, None])
-    series = np.stack([base * (1 + 0.1 * i) for i in range(c)], axis=1).astype(np.float32)
-    series += rng.normal(0, 0.01, series.shape).astype(np.float32)
-    feats = np.stack([level, np.sin(phase), np.cos(phase), level ** 2], axis=1)[:, :b]
-    patches = np.repeat(np.repeat(feats[:, :, None, None], k, 2), k, 3).astype(np.float32)
-    patches += rng.normal(0, 0.02, patches.shape).astype(np.float32)
-    labels = (phase > np.pi).astype(np.int64) + 1 + 2 * (level > 0.45)
-    return series, patches, labels
-
-
-def make_net(series, patches, n_classes=0, horizon=0, level="series", **kw):
-    cfg = PimcModelConfig(indices=("ndvi", "evi", "savi")[: series.shape[1]], n_dates=series.shape[2],
-                          patch_bands=("blue", "green", "red", "nir")[: patches.shape[1]] if patches is not None else (),
-                          patch_size=patches.shape[-1] if patches is not None else 1, n_classes=n_classes,
-                          forecast_horizon=horizon, forecast_input=series.shape[2] - horizon if horizon else 0,
-                          level=level, **{**TINY, **kw})
-    torch.manual_seed(0)
-    net = PimcNet(cfg)
-    net.set_normalisation(compute_normalisation(series, patches))
-    return net
 
 
 # ------------------------------------------------------------------------------ model
@@ -373,6 +322,16 @@ def test_lp_ft_trains_the_head_on_frozen_encoders_first():
         FinetuneConfig(head_steps=-1)
 
 
+def _toy_windows(series: np.ndarray, L: int, h: int, step_days: int = 30):
+    """Every window of gap-free (N, C, T) series on a regular grid (causal = plain windows here)."""
+    import datetime as dt
+
+    grid = [dt.date(2021, 1, 1) + dt.timedelta(days=step_days * i) for i in range(series.shape[2])]
+    obs = fc.PixelObservations(series, tuple(grid), ("ndvi", "evi", "savi")[: series.shape[1]])
+    w = fc.make_windows(obs, grid, L, h, 0, range(L - 1, len(grid) - h), tol_days=step_days / 2)
+    return obs, grid, w
+
+
 def test_forecast_plan_head_and_baselines():
     assert forecast_plan(42) == (32, 10)
     assert forecast_plan(60) == (32, 10)
@@ -382,32 +341,39 @@ def test_forecast_plan_head_and_baselines():
         forecast_plan(10, horizon=9, input_len=5)
     series, patches, _ = toy(n=64, t=12)
     L, h = forecast_plan(12)
-    xs, ys = forecast_windows(series, L, h, 0)
+    obs, grid, w = _toy_windows(series, L, h)
+    xs, ys = w.inputs, w.targets
     assert xs.shape == (64, 3, 9) and ys.shape == (64, 3)
+    np.testing.assert_array_equal(xs, series[:, :, :L])  # one window per pixel: the first L steps
     net = make_net(series[:, :, :L], patches, horizon=h)
     with torch.no_grad():
         out = net.forecast(torch.from_numpy(xs))
     # a zero residual head is persistence
     torch.nn.init.zeros_(net.forecaster.net[-1].weight)
     torch.nn.init.zeros_(net.forecaster.net[-1].bias)
-    np.testing.assert_allclose(predict_forecast(net, xs), np.repeat(xs[:, 0, -1:], h, 1), rtol=1e-5, atol=1e-6)
-    hist = finetune_forecaster(make_net(series[:, :, :L], patches, horizon=h), xs, ys,
+    np.testing.assert_allclose(fc.predict_windows(net, w), np.repeat(xs[:, 0, -1:], h, 1), rtol=1e-5, atol=1e-6)
+    hist = fc.train_forecaster(make_net(series[:, :, :L], patches, horizon=h), w,
                                FinetuneConfig(epochs=3, batch_size=32, freeze=False))
     assert hist["steps"] == 6 and out.shape == (64, h)
     # frozen encoders: the head trains on features computed once; predictions agree with forecast()
     fnet = make_net(series[:, :, :L], patches, horizon=h)
     before = {k: v.clone() for k, v in fnet.series_encoder.state_dict().items()}
-    hist = finetune_forecaster(fnet, xs, ys, FinetuneConfig(epochs=20, batch_size=32, lr=1e-2, freeze=True))
+    hist = fc.train_forecaster(fnet, w, FinetuneConfig(epochs=20, batch_size=32, lr=1e-2, freeze=True))
     assert hist["loss_end"] < hist["loss_start"]
     assert all(torch.equal(v, before[k]) for k, v in fnet.series_encoder.state_dict().items())
-    rmse_model = forecast_metrics(predict_forecast(fnet, xs), ys)["rmse"]
-    rmse_persist = forecast_metrics(np.repeat(xs[:, 0, -1:], h, 1), ys)["rmse"]
+    rmse_model = fc.masked_metrics(fc.predict_windows(fnet, w), ys)["rmse"]
+    rmse_persist = fc.masked_metrics(np.repeat(xs[:, 0, -1:], h, 1), ys)["rmse"]
     assert rmse_model < rmse_persist
-    base = forecast_baselines(xs[:, 0], h, step_days=30.0, train_targets=ys)
+    # a season (12 monthly steps) longer than the series before the targets: the training targets' mean
+    base = fc.baseline_forecasts(obs, grid, w, 0, fallback=ys.mean(axis=0))
     assert set(base) == {"persistence", "seasonal_naive", "linear_trend"}
-    assert "climatology" in base["seasonal_naive"]["note"]
-    line = np.arange(9, dtype=np.float64)[None] * 0.1
-    np.testing.assert_allclose(forecast_baselines(line, 3)["linear_trend"]["pred"], [[0.9, 1.0, 1.1]])
-    seasonal = forecast_baselines(np.tile(np.arange(4.0), 3)[None], 2, step_days=365 / 4)
-    np.testing.assert_allclose(seasonal["seasonal_naive"]["pred"], [[0.0, 1.0]])
-    assert forecast_metrics(np.zeros((2, 2)), np.ones((2, 2))) == {"rmse": 1.0, "mae": 1.0}
+    assert "mean training target" in base["seasonal_naive"]["note"]
+    np.testing.assert_allclose(base["seasonal_naive"]["pred"], np.repeat(ys.mean(axis=0)[None], 64, axis=0))
+    line = np.arange(12, dtype=np.float32)[None, None] * 0.1
+    lo, lg, lw = _toy_windows(line, 9, 3)
+    np.testing.assert_allclose(fc.baseline_forecasts(lo, lg, lw, 0)["linear_trend"]["pred"], [[0.9, 1.0, 1.1]], atol=1e-6)
+    seasonal = np.tile(np.arange(4.0, dtype=np.float32), 4)[None, None, :14]
+    so, sg, sw = _toy_windows(seasonal, 12, 2, step_days=91)  # four steps a year
+    np.testing.assert_allclose(fc.baseline_forecasts(so, sg, sw, 0)["seasonal_naive"]["pred"], [[0.0, 1.0]], atol=0.05)
+    m = fc.masked_metrics(np.zeros((2, 2)), np.ones((2, 2)))
+    assert (m["rmse"], m["mae"]) == (1.0, 1.0)

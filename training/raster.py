@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError, PimcError
 from training.config import SourceSpec, TrainConfig, load_config
 
@@ -232,12 +233,6 @@ def _save(net, path: Path, run: _Run, samples, training: dict[str, Any], classes
                             patch_reference=samples.reference or "median", training=training)
 
 
-def _device(cfg: TrainConfig):
-    from pimc_core.fit import _device as dev
-
-    return dev(cfg.device)
-
-
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -258,7 +253,7 @@ def run_pretrain(cfg: TrainConfig) -> dict[str, Any]:
     net = _net(cfg, unl)
     _log(f"pretraining on {len(unl)} pixels of {len(run.stacks)} stack(s), T={unl.n_dates}")
     res = pretrain(net, unl.series, unl.patches, dataclasses.replace(cfg.pretrain, seed=cfg.seed),
-                   checkpoint_dir=cfg.output / "checkpoints" / "pretrain", device=_device(cfg), progress=True, log=_log)
+                   checkpoint_dir=cfg.output / "checkpoints" / "pretrain", device=resolve_device(cfg.device), progress=True, log=_log)
     summary = {"command": "pretrain", "pixels": len(unl), **res.summary(), "seconds_total": round(time.perf_counter() - t0, 1)}
     if dist_info().is_main:
         path = _save(net, cfg.output / "pretrained.pimc", run, unl,
@@ -308,7 +303,7 @@ def run_finetune(cfg: TrainConfig) -> dict[str, Any]:
     train, parcels = run.labelled(cfg.seed, cfg.data.per_class or None)
     init = _init_path(cfg)
     _log(f"fine-tuning on {len(train)} labelled pixels ({'from ' + str(init) if init else 'from scratch'})")
-    dev = _device(cfg)
+    dev = resolve_device(cfg.device)
     ft = dataclasses.replace(cfg.finetune, seed=cfg.seed)
     net = _classifier_net(cfg, run, train, init)
     if cfg.classifier_inputs == "auto":
@@ -356,7 +351,7 @@ def run_evaluate(cfg: TrainConfig) -> dict[str, Any]:
         return {}
     t0 = time.perf_counter()
     run = _Run(cfg, need_labels=True)
-    dev = _device(cfg)
+    dev = resolve_device(cfg.device)
     test = run.test(cfg.evaluate.test_samples, cfg.seed)
     if test is None:
         raise ConfigError("evaluate needs test labels: give sources[].test_labels")
@@ -642,7 +637,7 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
     every baseline alike.
     """
     from pimc_core.learn import forecast as fc
-    from pimc_core.learn.finetune import forecast_plan
+    from pimc_core.learn.forecast import forecast_plan
     from pimc_core.learn.pretrain import dist_info
 
     if not dist_info().is_main:
@@ -669,7 +664,7 @@ def run_forecast(cfg: TrainConfig) -> dict[str, Any]:
                  f"nothing after it is used for training or pretraining)")
     else:
         split = f"checkerboard of {blk} px blocks (series too short for a temporal hold-out)"
-    dev = _device(cfg)
+    dev = resolve_device(cfg.device)
     init, init_note = _fc_pretrained(cfg, run, parts, temporal, L, h, dev)
     mcfg = _fc_model_cfg(cfg, L, h, step)
     from pimc_core.learn.sampling import PixelSamples

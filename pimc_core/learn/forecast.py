@@ -1,4 +1,5 @@
-"""Forecast evaluation that cannot peek: causal inputs, observed targets, baselines on the same set.
+"""Forecasting that cannot peek: causal input windows, observed targets, the forecaster's
+training and prediction, and baselines scored on the same set (PIMC's one forecasting module).
 
 A forecast of a vegetation index made on date ``t0`` may use the observations up to ``t0``
 and nothing later. Three things in a naive set-up break that rule and this module avoids
@@ -30,15 +31,21 @@ Baselines (:func:`baseline_forecasts`), scored on the same targets as the model:
 * ``linear_trend``: a least-squares line through the last ``trend_points`` input steps,
   extrapolated.
 
-Training (:func:`train_forecaster`): masked MSE in standardised units on the observed targets
-only, AdamW with warm-up and cosine decay, the temporal encoders (RP + series branch) at
-``encoder_lr_scale`` times the head's learning rate (or frozen, features computed once).
+Plan (:func:`forecast_plan`): ``L → h`` is 32 → 10 when the series have at least 42 steps;
+otherwise ``h = max(1, min(10, T // 4))`` and ``L = T - h`` (e.g. 30 dates: 23 → 7).
+
+Training (:func:`train_forecaster`, the steps of :mod:`pimc_core.learn.loop`): masked MSE in
+standardised units on the observed targets only, AdamW with warm-up and cosine decay, the
+temporal encoders (RP + series branch) at ``encoder_lr_scale`` times the head's learning rate (or
+frozen, features computed once). Both the forecast head of ``pimc fit`` (windows of its sampled
+pixels at the latest origins, :func:`sample_windows`) and ``python -m training forecast`` train
+on windows from :func:`make_windows`, so the head never learns from inputs that a map's input
+(gap-filled up to its last date) could not have.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -46,22 +53,50 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from pimc_core.devices import resolve_device as _device
+from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.learn.finetune import FinetuneConfig, run_batches
+from pimc_core.learn.loop import BestState, loss_summary, run_steps, step_generator
 
 __all__ = [
     "ForecastWindows",
     "PixelObservations",
     "baseline_forecasts",
     "causal_inputs",
+    "forecast_plan",
+    "grid_step",
     "make_windows",
     "masked_metrics",
     "observed_on_grid",
     "predict_windows",
     "read_pixel_observations",
+    "sample_windows",
     "shift_years",
     "train_forecaster",
 ]
+
+
+def forecast_plan(n_dates: int, horizon: int | None = None, input_len: int | None = None) -> tuple[int, int]:
+    """``(L, h)``: observations read and steps forecast for series of ``n_dates`` steps.
+
+    Default 32 → 10 when ``n_dates >= 42``; otherwise ``h = max(1, min(10, n_dates // 4))`` and
+    ``L = n_dates - h``. Explicit values are checked (``L + h <= n_dates``, ``L >= 2``).
+
+    Raises:
+        ConfigError: the series are too short.
+    """
+    T = int(n_dates)
+    if horizon is None and input_len is None:
+        if T >= 42:
+            return 32, 10
+        h = max(1, min(10, T // 4))
+        L = T - h
+    else:
+        h = int(horizon) if horizon is not None else max(1, min(10, T // 4))
+        L = int(input_len) if input_len is not None else min(32, T - h)
+    if h < 1 or L < 2 or L + h > T:
+        raise ConfigError(f"forecast: {L} input steps + {h} forecast steps do not fit in series of {T} dates")
+    return L, h
 
 
 # ============================================================================ observations
@@ -180,7 +215,7 @@ class ForecastWindows:
         pixel: (M,) index of the pixel. origin: (M,) grid index of the last input step.
         origin_doy: (M,) float32 day of the year of the origin date.
         clim, clim_years: (M, h + 1) and (M,) the pixel's seasonal climatology from its whole
-            causal history (:func:`pimc_core.models.pimc_net.seasonal_climatology`), or None.
+            causal history (:func:`pimc_core.models.forecast_head.seasonal_climatology`), or None.
     """
 
     inputs: np.ndarray
@@ -216,7 +251,7 @@ def make_windows(obs: PixelObservations, grid: Sequence[dt.date], input_len: int
     (steps per year) each window also gets the pixel's climatology from its causal history since
     the grid's start (what a model reading the whole series at that origin would compute).
     """
-    from pimc_core.models.pimc_net import seasonal_climatology
+    from pimc_core.models.forecast_head import seasonal_climatology
 
     L, h = int(input_len), int(horizon)
     G = len(grid)
@@ -251,6 +286,40 @@ def make_windows(obs: PixelObservations, grid: Sequence[dt.date], input_len: int
     doy = np.array([grid[o].timetuple().tm_yday for o in range(G)], np.float32)
     return ForecastWindows(np.concatenate(xs), np.concatenate(ys).astype(np.float32), np.concatenate(ps), origin,
                            doy[origin], np.concatenate(cs) if season else None, np.concatenate(cy) if season else None)
+
+
+def grid_step(grid: Sequence[dt.date]) -> float:
+    """The median step of a date grid in days (1 for a single date)."""
+    return float(np.median(np.diff(_days(grid)))) if len(grid) > 1 else 1.0
+
+
+def sample_windows(ts, samples, input_len: int, horizon: int, channel: int, *, max_windows: int | None = None,
+                   min_valid: int = 1, block: int = 256) -> ForecastWindows:
+    """Causal training windows of sampled pixels of a stack at the latest origins of their dates.
+
+    The pixels ``(samples.rows, samples.cols)`` of ``ts`` are read again as observations
+    (:func:`read_pixel_observations`); the grid is ``samples.dates`` (the stack's dates, or the
+    model's date grid) and the origins are the last ``max_windows`` grid steps that leave room for
+    ``input_len`` steps before and ``horizon`` after (all of them when None). Targets are the
+    observations within half a grid step of the target dates; with a year longer than
+    ``horizon`` steps the windows carry the pixels' climatology (:func:`make_windows`).
+
+    Args:
+        ts: the :class:`~pimc_core.io.timeseries.TimeSeries` the samples come from.
+        samples: :class:`~pimc_core.learn.sampling.PixelSamples` (``rows``, ``cols``,
+            ``indices``, ``dates``).
+        min_valid: a window needs that many valid observations up to its origin.
+    """
+    grid = list(samples.dates)
+    L, h = int(input_len), int(horizon)
+    origins = list(range(L - 1, len(grid) - h))
+    if max_windows and len(origins) > max_windows:
+        origins = origins[-max_windows:]
+    obs = read_pixel_observations(ts, samples.rows, samples.cols, samples.indices, block=block)
+    step = grid_step(grid)
+    season = 365.25 / step
+    return make_windows(obs, grid, L, h, channel, origins, tol_days=max(0.5, step / 2.0), min_valid=min_valid,
+                        season=season if season > h else 0)
 
 
 # ============================================================================ baselines and metrics
@@ -363,23 +432,37 @@ def _clim_of(windows: "ForecastWindows", net, sl, dev) -> tuple[torch.Tensor, to
             torch.from_numpy(np.ascontiguousarray(windows.clim_years[sl], np.float32)).to(dev))
 
 
-@torch.no_grad()
 def predict_windows(net, windows: "ForecastWindows", *, batch_size: int = 1024,
                     device: str | torch.device | None = None) -> np.ndarray:
     """Forecasts (M, h) of forecast windows (physical units)."""
-    dev = _device(device)
+    dev = resolve_device(device)
     net.to(dev).eval()
-    outs = []
-    for s in range(0, len(windows), batch_size):
-        sl = slice(s, s + batch_size)
+
+    def one(sl: slice) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(windows.inputs[sl], np.float32)).to(dev)
         d = torch.from_numpy(np.asarray(windows.origin_doy[sl], np.float32)).to(dev)
-        outs.append(net.forecast(x, d, clim=_clim_of(windows, net, sl, dev)).float().cpu().numpy())
-    h = net.cfg.forecast_horizon
-    return np.concatenate(outs) if outs else np.zeros((0, h), np.float32)
+        return net.forecast(x, d, clim=_clim_of(windows, net, sl, dev))
+
+    out = run_batches(one, len(windows), batch_size)
+    return out if len(windows) else np.zeros((0, net.cfg.forecast_horizon), np.float32)
 
 
-def train_forecaster(net, windows: ForecastWindows, cfg, *, device: str | torch.device | None = None,
+def _forecaster_groups(net, cfg: FinetuneConfig) -> list[dict[str, Any]]:
+    """The forecast head, and the temporal encoders (at ``encoder_lr_scale``) unless ``cfg.freeze``;
+    every other parameter is frozen."""
+    groups = [{"params": list(net.forecaster.parameters()), "lr": cfg.lr}]
+    if not cfg.freeze:
+        temporal = [p for name, p in net.named_parameters() if name.startswith(("rp_encoder.", "series_encoder."))]
+        groups.append({"params": temporal, "lr": cfg.lr * cfg.encoder_lr_scale})
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for g_ in groups:
+        for p in g_["params"]:
+            p.requires_grad_(True)
+    return groups
+
+
+def train_forecaster(net, windows: ForecastWindows, cfg: FinetuneConfig, *, device: str | torch.device | None = None,
                      progress: bool | Callable[[int, int, float], None] = False,
                      val: ForecastWindows | None = None) -> dict[str, Any]:
     """Train ``net.forecaster`` (and, unless ``cfg.freeze``, the RP and series encoders) in place.
@@ -395,27 +478,19 @@ def train_forecaster(net, windows: ForecastWindows, cfg, *, device: str | torch.
 
     Returns:
         ``{"steps", "loss_start", "loss_end", "seconds", "frozen", "windows", "targets"}`` (+
-        ``val_rmse``, ``best_epoch`` with ``val``).
+        ``val_rmse``, ``best_epoch``, ``val_curve`` with ``val``).
     """
-    from pimc_core.learn.finetune import forecaster_optimizer
-    from pimc_core.learn.pretrain import _gen
-
     if net.forecaster is None:
         raise ConfigError("the network has no forecaster (forecast_horizon = 0)")
     n = len(windows)
     if n == 0:
         raise InputError("no forecast window with an observed target to train on")
-    dev = _device(device)
+    dev = resolve_device(device)
     net.to(dev)
     t0 = time.perf_counter()
     ci = net.cfg.indices.index(net.cfg.forecast_index)
-    bs = max(1, min(cfg.batch_size, n))
-    steps_per_epoch = max(1, n // bs)
-    total = steps_per_epoch * cfg.epochs
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    epochs = int(math.ceil(total / steps_per_epoch))
-    opt, sched, groups = forecaster_optimizer(net, cfg, total)
+    batches, total = cfg.batches(n, stream=17, drop_tail=True)
+    opt = cfg.optimiser(_forecaster_groups(net, cfg), total, dev)
     std = float(net.idx_std[ci])
     mean = float(net.idx_mean[ci])
     noise = float(getattr(cfg.augment, "series_noise", 0.0) or 0.0)
@@ -433,74 +508,42 @@ def train_forecaster(net, windows: ForecastWindows, cfg, *, device: str | torch.
                 xs = net.standardise_series(x_all[s:s + 1024].to(dev))
                 parts.append(net.temporal_view(net.temporal_embeddings(xs)))
             frozen = torch.cat(parts)
-    losses: list[float] = []
-    bar = None
-    if progress is True:
-        from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="forecast", unit="step", leave=False)
-    best: tuple[float, int, dict] | None = None
-    val_curve: list[float] = []
-    step = 0
+    def loss_of(idx: np.ndarray, g: torch.Generator) -> torch.Tensor:
+        ii = torch.from_numpy(idx)
+        xs = net.standardise_series(x_all.index_select(0, ii).to(dev))
+        if noise > 0 and not cfg.freeze:
+            xs = xs + noise * torch.randn(xs.shape, generator=g).to(dev)
+        emb = None
+        if frozen is not None:
+            z = frozen.index_select(0, ii.to(dev))
+            emb = {"rp": z[:, :net.cfg.embed_dim]}
+            if net.series_encoder is not None:
+                emb["series"] = z[:, net.cfg.embed_dim:]
+        pred = net.forecast_standardised(xs, d_all.index_select(0, ii).to(dev), emb=emb,
+                                         clim=_clim_of(windows, net, idx, dev))
+        yt = (y_all.index_select(0, ii).to(dev) - mean) / std
+        mk = m_all.index_select(0, ii).to(dev).float()
+        return (((pred - yt) ** 2) * mk).sum() / mk.sum().clamp_min(1.0)
+
+    def train_mode() -> None:
+        if cfg.freeze:
+            net.eval()
+            net.forecaster.train()
+        else:
+            net.train()
+
+    best = None
+    if val is not None and len(val):
+        best = BestState(net, lambda: masked_metrics(predict_windows(net, val, device=dev), val.targets)["rmse"])
     try:
-        for epoch in range(epochs):
-            if cfg.freeze:
-                net.eval()
-                net.forecaster.train()
-            else:
-                net.train()
-            g = torch.Generator()
-            g.manual_seed(int(cfg.seed) * 7919 + 17 + epoch)
-            perm = torch.randperm(n, generator=g)
-            for b in range(steps_per_epoch):
-                if step >= total:
-                    break
-                idx = perm[b * bs:(b + 1) * bs]
-                gen = _gen(cfg.seed, 3, step)
-                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-                xs = net.standardise_series(x_all.index_select(0, idx).to(dev))
-                if noise > 0 and not cfg.freeze:
-                    xs = xs + noise * torch.randn(xs.shape, generator=gen).to(dev)
-                emb = None
-                if frozen is not None:
-                    z = frozen.index_select(0, idx.to(dev))
-                    emb = {"rp": z[:, :net.cfg.embed_dim]}
-                    if net.series_encoder is not None:
-                        emb["series"] = z[:, net.cfg.embed_dim:]
-                pred = net.forecast_standardised(xs, d_all.index_select(0, idx).to(dev), emb=emb,
-                                                 clim=_clim_of(windows, net, idx.numpy(), dev))
-                yt = (y_all.index_select(0, idx).to(dev) - mean) / std
-                mk = m_all.index_select(0, idx).to(dev).float()
-                loss = (((pred - yt) ** 2) * mk).sum() / mk.sum().clamp_min(1.0)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g_ in groups for p in g_["params"]], 5.0)
-                opt.step()
-                sched.step()
-                losses.append(float(loss.detach()))
-                step += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}")
-                elif callable(progress):
-                    progress(step, total, losses[-1])
-            if val is not None and len(val):
-                r = masked_metrics(predict_windows(net, val, device=dev), val.targets)["rmse"]
-                val_curve.append(r)
-                if best is None or r < best[0]:
-                    best = (r, epoch, {k: v.detach().clone() for k, v in net.state_dict().items()})
+        losses = run_steps(opt, batches, total, loss_of, lambda step: step_generator(cfg.seed, 3, step),
+                           train_mode=train_mode, after_epoch=best, progress=progress, desc="forecast",
+                           loss_format=".4f")
     finally:
-        if bar is not None:
-            bar.close()
         for p in net.parameters():
             p.requires_grad_(True)
-    if best is not None:
-        net.load_state_dict(best[2])
+    chosen = best.restore() if best is not None else {}
     net.eval()
-    k = max(1, len(losses) // 10)
-    out = {"steps": step, "loss_start": round(float(np.mean(losses[:k])), 5),
-           "loss_end": round(float(np.mean(losses[-k:])), 5), "seconds": round(time.perf_counter() - t0, 1),
-           "frozen": bool(cfg.freeze), "windows": n, "targets": windows.n_targets}
-    if best is not None:
-        out.update({"val_rmse": best[0], "best_epoch": best[1] + 1, "val_curve": val_curve})
-    return out
+    return {"steps": len(losses), **loss_summary(losses, 5), "seconds": round(time.perf_counter() - t0, 1),
+            "frozen": bool(cfg.freeze), "windows": n, "targets": windows.n_targets, **chosen}

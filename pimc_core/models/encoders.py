@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pimc_core.config import Checked, Integral, Interval, Real, StrOptions
 from pimc_core.errors import ConfigError
 
 __all__ = [
@@ -43,8 +44,11 @@ __all__ = [
 _POOLS = ("avg", "avgmax", "bins")
 
 
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+
+
 @dataclass
-class EncoderConfig:
+class EncoderConfig(Checked):
     """Hyper-parameters shared by the encoders.
 
     Attributes:
@@ -70,17 +74,17 @@ class EncoderConfig:
     bins: int = 4
     kernel_size: int = 7
 
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "width", "depth", "embed_dim", "bins", "kernel_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"encoder config: {name} must be a positive integer; got {value!r}")
+    _config_name: ClassVar[str] = "encoder"
+    _parameter_constraints: ClassVar[dict] = {
+        "in_channels": _POSITIVE, "width": _POSITIVE, "depth": _POSITIVE, "embed_dim": _POSITIVE,
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "pool": [StrOptions(set(_POOLS))],
+        "bins": _POSITIVE, "kernel_size": _POSITIVE,
+    }
+
+    def _check(self) -> None:
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"encoder config: kernel_size must be odd; got {self.kernel_size}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ConfigError(f"encoder config: dropout must be a number in [0, 1); got {self.dropout!r}")
-        if self.pool not in _POOLS:
-            raise ConfigError(f"encoder config: pool must be one of {', '.join(_POOLS)}; got {self.pool!r}")
+            raise ConfigError(f"encoder.kernel_size must be odd; got {self.kernel_size}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> EncoderConfig:
@@ -199,7 +203,29 @@ class _Trunk2d(nn.Module):
         return self.proj(self.drop(pooled))
 
 
-class RPEncoder(nn.Module):
+class _Encoder2d(nn.Module):
+    """A :class:`_Trunk2d` behind a check of its input: ``(N, C, H, W)`` → ``(N, embed_dim)``."""
+
+    _shape: ClassVar[str] = "(N, C, H, W)"
+
+    def __init__(self, in_channels: int, width: int, depth: int, embed_dim: int, dropout: float, downsample: bool,
+                 stem_stride: int) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.embed_dim = embed_dim
+        self.trunk = _Trunk2d(in_channels, width, depth, embed_dim, dropout, downsample, stem_stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode ``x`` (float, the shape of the class docstring) → ``(N, embed_dim)`` embeddings."""
+        _check_input(x, 4, self.in_channels, type(self).__name__, self._shape)
+        return self.trunk(x)
+
+    @classmethod
+    def from_config(cls, cfg: EncoderConfig, **kwargs: Any) -> "_Encoder2d":
+        return cls(cfg.in_channels, cfg.width, cfg.depth, cfg.embed_dim, cfg.dropout, **kwargs)
+
+
+class RPEncoder(_Encoder2d):
     """Recurrence-plot encoder: a small 2-D ResNet.
 
     Args:
@@ -217,38 +243,14 @@ class RPEncoder(nn.Module):
         Input ``(N, C, T, T)`` for any ``T >= 1``; output ``(N, embed_dim)``.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        width: int = 32,
-        depth: int = 3,
-        embed_dim: int = 128,
-        dropout: float = 0.1,
-        stem_stride: int = 1,
-    ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.embed_dim = embed_dim
-        self.trunk = _Trunk2d(in_channels, width, depth, embed_dim, dropout, True, stem_stride)
+    _shape = "(N, C, T, T)"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode recurrence plots.
-
-        Args:
-            x: ``(N, C, T, T)`` float tensor.
-
-        Returns:
-            ``(N, embed_dim)`` embeddings.
-        """
-        _check_input(x, 4, self.in_channels, "RPEncoder", "(N, C, T, T)")
-        return self.trunk(x)
-
-    @classmethod
-    def from_config(cls, cfg: EncoderConfig, **kwargs: Any) -> RPEncoder:
-        return cls(cfg.in_channels, cfg.width, cfg.depth, cfg.embed_dim, cfg.dropout, **kwargs)
+    def __init__(self, in_channels: int = 1, width: int = 32, depth: int = 3, embed_dim: int = 128,
+                 dropout: float = 0.1, stem_stride: int = 1) -> None:
+        super().__init__(in_channels, width, depth, embed_dim, dropout, True, stem_stride)
 
 
-class PatchEncoder(nn.Module):
+class PatchEncoder(_Encoder2d):
     """Image-patch encoder for the spatial context of a pixel.
 
     Args:
@@ -262,34 +264,11 @@ class PatchEncoder(nn.Module):
         Input ``(N, B, k, k)`` for any ``k >= 1`` (also non-square); output ``(N, embed_dim)``.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 3,
-        width: int = 32,
-        depth: int = 2,
-        embed_dim: int = 128,
-        dropout: float = 0.1,
-    ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.embed_dim = embed_dim
-        self.trunk = _Trunk2d(in_channels, width, depth, embed_dim, dropout, False, 1)
+    _shape = "(N, B, k, k)"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode patches.
-
-        Args:
-            x: ``(N, B, k, k)`` float tensor.
-
-        Returns:
-            ``(N, embed_dim)`` embeddings.
-        """
-        _check_input(x, 4, self.in_channels, "PatchEncoder", "(N, B, k, k)")
-        return self.trunk(x)
-
-    @classmethod
-    def from_config(cls, cfg: EncoderConfig) -> PatchEncoder:
-        return cls(cfg.in_channels, cfg.width, cfg.depth, cfg.embed_dim, cfg.dropout)
+    def __init__(self, in_channels: int = 3, width: int = 32, depth: int = 2, embed_dim: int = 128,
+                 dropout: float = 0.1) -> None:
+        super().__init__(in_channels, width, depth, embed_dim, dropout, False, 1)
 
 
 # --------------------------------------------------------------------------------------------

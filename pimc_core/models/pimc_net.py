@@ -1,13 +1,15 @@
 """The fused PIMC network: recurrence-plot encoder + patch encoder (+ a 1-D series branch),
-projection heads for contrastive pretraining, classifier and forecast heads, modality dropout.
+projection heads for contrastive pretraining, classifier and forecast heads, and the
+standardisation of its inputs.
 
-Inputs of one pixel (everything in physical units; the network standardises):
+Inputs of one pixel (everything in physical units; the network standardises with the
+statistics of :func:`compute_normalisation`, kept in the model file, not in the state dict):
 
 * ``series`` (C, T): its gap-filled vegetation-index series (NDVI, EVI, SAVI, ...);
 * ``patches`` (B, k, k): the k x k neighbourhood in a reference image (median composite),
   optional.
 
-Modalities and their encoders (:mod:`pimc_core.models`):
+Modalities and their encoders (:mod:`pimc_core.models.encoders`):
 
 ==========  ===============================================================  =================
 ``rp``      recurrence plots of the standardised series, one channel per     :class:`RPEncoder`
@@ -22,41 +24,24 @@ Modalities and their encoders (:mod:`pimc_core.models`):
 ``patch``   the standardised reference-image patch                           :class:`PatchEncoder`
 ==========  ===============================================================  =================
 
-Fusion and modality dropout (OmniSat-style): the fused embedding of a pixel is the
-concatenation of the modality embeddings, a modality that is absent (no patch given, or
-dropped during training) contributing zeros, followed by one presence flag per modality. The
-classifier is trained with random modalities dropped (at least one kept), so it works with any
-subset at prediction time: series only, patch only, or both.
+Fusion and modality dropout (:mod:`pimc_core.models.modalities`): the fused embedding of a
+pixel is the concatenation of the modality embeddings, a modality that is absent (no patch
+given, or dropped during training) contributing zeros, followed by one presence flag per
+modality, so the classifier works with any subset of inputs at prediction time.
 
 Contrastive pretraining (:mod:`pimc_core.learn.pretrain`) pulls together the *temporal* view (RP +
 series embeddings through ``temporal_proj``) and the *spatial* view (patch embedding through
 ``patch_proj``) of the same pixel with :class:`pimc_core.models.contrastive.SymmetricInfoNCE`.
 
-Forecasting uses the temporal modalities of the first ``L`` observations and predicts the next
-``h`` values of the forecast index as a residual on the last observed value (in standardised
-units), so "no change" (persistence) is the zero output. With ``forecast_inputs`` the head also
-reads side features next to the temporal embedding (:class:`SeasonalForecastHead`):
+Forecasting uses the temporal modalities of the last ``L`` observations and predicts the next
+``h`` values of the forecast index as a change of an anchor (the last value: the zero output is
+persistence), optionally with side inputs (:mod:`pimc_core.models.forecast_head`).
 
-* ``"phase"`` — the day of the year of the forecast origin (the last input date) as
-  ``sin``/``cos``: the same shape of series means green-up in spring and senescence in autumn;
-* ``"seasonal"`` — for every forecast step the input value one season (``forecast_season_steps``)
-  earlier, minus the last value (the seasonal-naive forecast, as a residual);
-* ``"window"`` — the whole input window of the forecast index minus the last value;
-* ``"climatology"`` — the pixel's own mean seasonal cycle from *all* of its history before the
-  origin (:func:`seasonal_climatology`: the mean of the values 1, 2, ... seasons before the
-  origin and before each forecast step), minus the last value, with the number of years it
-  averages. The encoders still read the last ``L`` steps; this input reads the whole series
-  (``forecast`` then takes series longer than ``L``, or the climatology precomputed).
-
-Side features enter both a linear skip and the MLP; both start at zero, so an untrained head is
-persistence and training learns how far to move towards the seasonal pattern.
+The architecture is a :class:`~pimc_core.models.pimc_config.PimcModelConfig`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -66,302 +51,19 @@ from torch import nn
 
 from pimc_core.errors import ConfigError
 from pimc_core.models.contrastive import SwappedPrototypes, SymmetricInfoNCE
-from pimc_core.models.encoders import EncoderConfig, PatchEncoder, RPEncoder, SeriesEncoder
+from pimc_core.models.encoders import PatchEncoder, RPEncoder, SeriesEncoder
+from pimc_core.models.forecast_head import FORECAST_INPUTS, SeasonalForecastHead, seasonal_climatology, side_features
 from pimc_core.models.heads import ClassifierHead, ForecastHead, ProjectionHead
+from pimc_core.models.modalities import MODALITIES, modality_mask, random_modality_mask
+from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.series.recurrence import RecurrencePlotConfig
 
-__all__ = ["FORECAST_INPUTS", "MODALITIES", "PRETRAIN_ONLY", "PimcModelConfig", "PimcNet", "SeasonalForecastHead", "compute_normalisation",
-           "modality_mask", "random_modality_mask", "seasonal_climatology"]
+# the configuration, masks and forecast head live in their own modules; the names stay importable here
+__all__ = ["FORECAST_INPUTS", "MODALITIES", "PRETRAIN_ONLY", "PimcModelConfig", "PimcNet", "SeasonalForecastHead",
+           "compute_normalisation", "modality_mask", "random_modality_mask", "seasonal_climatology"]
 
-#: Modalities in the order of the fused embedding blocks.
-MODALITIES: tuple[str, ...] = ("rp", "series", "patch")
 #: Sub-modules that exist only for pretraining terms: kept in checkpoints, never in model files.
 PRETRAIN_ONLY: tuple[str, ...] = ("reconstructor", "prototypes")
-_LEVELS = ("series", "channels", "both", "none")
-#: Side inputs the forecast head can read next to the temporal embedding (see the module docstring).
-FORECAST_INPUTS: tuple[str, ...] = ("phase", "seasonal", "window", "climatology")
-
-_RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
-_SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
-                   "kernel_size": 5}
-_PATCH_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1}
-
-
-def _enc_cfg(d: Mapping[str, Any] | None, default: Mapping[str, Any], in_channels: int, where: str) -> EncoderConfig:
-    data = dict(default)
-    data.update(dict(d or {}))
-    data.pop("in_channels", None)
-    try:
-        return EncoderConfig.from_dict({**data, "in_channels": int(in_channels)})
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-@dataclass
-class PimcModelConfig:
-    """Architecture of a :class:`PimcNet` (stored in the model file under ``architecture.pimc``).
-
-    Attributes:
-        indices: index channels, in order. n_dates: T of the classification input.
-        patch_bands: bands of the patches (empty: no patch encoder). patch_size: k.
-        level: how the series level reaches the network: ``"series"`` (1-D branch),
-            ``"channels"`` (level plots as extra RP channels), ``"both"`` or ``"none"``.
-        rp: :class:`RecurrencePlotConfig` fields (``dimension``, ``time_delay``, ``threshold``,
-            ``percentage``, ``size``).
-        rp_coords: add two coordinate channels (row and column position, -1..1) to the RP
-            images, so that the convolutions can tell *when* a recurrence pattern happens (the
-            RP encoder's global pooling is otherwise shift-invariant).
-        rp_stem_stride: stride of the RP encoder's stem (2 quarters its cost for long series).
-        rp_encoder, series_encoder, patch_encoder: :class:`EncoderConfig` fields (``width``,
-            ``depth``, ``embed_dim``, ``dropout``, ...); all modalities share ``embed_dim``.
-        proj_dim: size of the contrastive space.
-        n_classes: classifier outputs (0: no classifier). classifier_hidden: its hidden layer.
-        forecast_horizon: h (0: no forecaster). forecast_input: L, observations it reads.
-        forecast_index: the index forecast (one of ``indices``).
-        forecast_inputs: side inputs of the forecast head among :data:`FORECAST_INPUTS`
-            (empty: the embedding alone, the original head).
-        forecast_season_steps: steps in one season (a year) for ``"seasonal"`` (e.g. 23 on a
-            16-day grid); ``forecast_input`` must be at least this long.
-        forecast_year_steps: steps per year with fractions (365.25 / 16) for ``"climatology"``
-            (0: ``forecast_season_steps``).
-        forecast_anchor: what the head's output is a change of: ``"last"`` (the last value:
-            zero output = persistence) or ``"climatology"`` (the pixel's climatology where it
-            has one, else the last value).
-        forecast_hidden: hidden units of the forecast head.
-        init_temperature: initial InfoNCE temperature.
-    """
-
-    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
-    n_dates: int = 24
-    patch_bands: tuple[str, ...] = ()
-    patch_size: int = 9
-    level: str = "series"
-    rp: dict[str, Any] = field(default_factory=dict)
-    rp_coords: bool = False
-    rp_stem_stride: int = 1
-    rp_encoder: dict[str, Any] = field(default_factory=dict)
-    series_encoder: dict[str, Any] = field(default_factory=dict)
-    patch_encoder: dict[str, Any] = field(default_factory=dict)
-    proj_dim: int = 64
-    n_classes: int = 0
-    classifier_hidden: int = 0
-    forecast_horizon: int = 0
-    forecast_input: int = 0
-    forecast_index: str = "ndvi"
-    forecast_inputs: tuple[str, ...] = ()
-    forecast_season_steps: int = 0
-    forecast_year_steps: float = 0.0
-    forecast_anchor: str = "last"
-    forecast_hidden: int = 128
-    init_temperature: float = 0.07
-
-    def __post_init__(self) -> None:
-        self.indices = tuple(str(i).lower() for i in self.indices)
-        self.patch_bands = tuple(str(b).lower() for b in self.patch_bands)
-        if not self.indices:
-            raise ConfigError("model: give at least one index")
-        if self.level not in _LEVELS:
-            raise ConfigError(f"model: level must be one of {', '.join(_LEVELS)}; got {self.level!r}")
-        for name in ("n_dates", "patch_size", "proj_dim", "rp_stem_stride"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"model: {name} must be a positive integer; got {v!r}")
-        for name in ("n_classes", "classifier_hidden", "forecast_horizon", "forecast_input"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"model: {name} must be an integer >= 0; got {v!r}")
-        if self.forecast_horizon and self.forecast_index not in self.indices:
-            raise ConfigError(f"model: forecast_index {self.forecast_index!r} is not one of the indices {self.indices}")
-        self.forecast_inputs = tuple(str(i).lower() for i in self.forecast_inputs)
-        bad = [i for i in self.forecast_inputs if i not in FORECAST_INPUTS]
-        if bad:
-            raise ConfigError(f"model: forecast_inputs {bad} unknown (known: {', '.join(FORECAST_INPUTS)})")
-        for name in ("forecast_season_steps", "forecast_hidden"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ConfigError(f"model: {name} must be an integer >= 0; got {v!r}")
-        self.forecast_year_steps = float(self.forecast_year_steps)
-        if self.forecast_anchor not in ("last", "climatology"):
-            raise ConfigError(f"model: forecast_anchor must be 'last' or 'climatology'; got {self.forecast_anchor!r}")
-        if self.forecast_anchor == "climatology" and "climatology" not in self.forecast_inputs:
-            raise ConfigError("model: forecast_anchor 'climatology' needs 'climatology' in forecast_inputs")
-        if self.forecast_horizon and "climatology" in self.forecast_inputs:
-            if self.year_steps <= self.forecast_horizon:
-                raise ConfigError("model: forecast_inputs 'climatology' needs forecast_year_steps (steps in a year) "
-                                  f"> forecast_horizon; got {self.year_steps:g}")
-        if self.forecast_horizon and "seasonal" in self.forecast_inputs:
-            m = self.forecast_season_steps
-            if m < 1:
-                raise ConfigError("model: forecast_inputs 'seasonal' needs forecast_season_steps (steps in a year) >= 1")
-            if self.forecast_input and self.forecast_input < m:
-                raise ConfigError(f"model: forecast_inputs 'seasonal' needs forecast_input >= forecast_season_steps; "
-                                  f"got {self.forecast_input} < {m}")
-        if self.forecast_horizon and "window" in self.forecast_inputs and not self.forecast_input:
-            raise ConfigError("model: forecast_inputs 'window' needs forecast_input (L) > 0")
-        self.rp = RecurrencePlotConfig.from_dict(self.rp or {}).to_dict()
-        # validate encoder sections now (unknown keys are named)
-        self.rp_cfg()
-        self.series_cfg()
-        self.patch_cfg()
-        dims = {self.rp_cfg().embed_dim, self.series_cfg().embed_dim, self.patch_cfg().embed_dim}
-        if len(dims) != 1:
-            raise ConfigError(f"model: rp_encoder, series_encoder and patch_encoder must share embed_dim; got {sorted(dims)}")
-
-    # ---- derived
-    @property
-    def has_series(self) -> bool:
-        return self.level in ("series", "both")
-
-    @property
-    def has_patch(self) -> bool:
-        return bool(self.patch_bands) and self.patch_size > 0
-
-    @property
-    def year_steps(self) -> float:
-        """Steps per year of the climatology input."""
-        return self.forecast_year_steps or float(self.forecast_season_steps)
-
-    @property
-    def forecast_extra_dim(self) -> int:
-        """Number of side features of the forecast head (0: the original head)."""
-        n = 0
-        if "phase" in self.forecast_inputs:
-            n += 2
-        if "seasonal" in self.forecast_inputs:
-            n += self.forecast_horizon
-        if "window" in self.forecast_inputs:
-            n += self.forecast_input
-        if "climatology" in self.forecast_inputs:
-            n += self.forecast_horizon + 3  # origin + h steps, available flag, years
-        return n
-
-    @property
-    def embed_dim(self) -> int:
-        return self.rp_cfg().embed_dim
-
-    @property
-    def rp_channels(self) -> int:
-        return len(self.indices) * (2 if self.level in ("channels", "both") else 1) + (2 if self.rp_coords else 0)
-
-    @property
-    def fused_dim(self) -> int:
-        """Size of the fused embedding: one block per modality (absent ones are zeros)."""
-        return self.embed_dim * len(MODALITIES)
-
-    def rp_cfg(self) -> EncoderConfig:
-        return _enc_cfg(self.rp_encoder, _RP_DEFAULT, self.rp_channels, "model.rp_encoder")
-
-    def series_cfg(self) -> EncoderConfig:
-        return _enc_cfg(self.series_encoder, _SERIES_DEFAULT, len(self.indices), "model.series_encoder")
-
-    def patch_cfg(self) -> EncoderConfig:
-        return _enc_cfg(self.patch_encoder, _PATCH_DEFAULT, max(1, len(self.patch_bands)), "model.patch_encoder")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["indices"] = list(self.indices)
-        d["patch_bands"] = list(self.patch_bands)
-        d["forecast_inputs"] = list(self.forecast_inputs)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "PimcModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(k for k in data if k not in known)
-        if unknown:
-            raise ConfigError(f"model config: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
-        d = dict(data)
-        for k in ("indices", "patch_bands", "forecast_inputs"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-
-def modality_mask(n: int, present: Sequence[str] | Mapping[str, bool], device: torch.device | str = "cpu") -> torch.Tensor:
-    """(n, 3) float mask of the modalities in ``present`` (names of :data:`MODALITIES`)."""
-    if isinstance(present, Mapping):
-        present = [m for m, v in present.items() if v]
-    row = torch.tensor([1.0 if m in present else 0.0 for m in MODALITIES], device=device)
-    return row.expand(n, -1).clone()
-
-
-def random_modality_mask(base: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Drop each present modality with probability ``p``, keeping at least one per row."""
-    if p <= 0:
-        return base
-    r = torch.rand(base.shape, generator=generator, device="cpu").to(base.device)
-    keep = base * (r >= p).float()
-    empty = keep.sum(dim=1) == 0
-    if empty.any():
-        # restore one present modality at random for rows that lost them all
-        scores = torch.rand(base.shape, generator=generator, device="cpu").to(base.device) * base
-        pick = F.one_hot(scores.argmax(dim=1), base.shape[1]).float()
-        keep = torch.where(empty[:, None], pick, keep)
-    return keep
-
-
-def seasonal_climatology(x: torch.Tensor, horizon: int, season: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """A pixel's mean seasonal cycle at the origin and the next ``horizon`` steps.
-
-    Args:
-        x: (N, T) series on a regular grid whose last step is the forecast origin.
-        horizon: h.
-        season: steps per year, fractions allowed (365.25 / 16 on a 16-day grid): a value
-            ``k`` years earlier is interpolated linearly between the two grid steps around it.
-
-    Returns:
-        ``clim`` (N, h + 1): for step ``j`` (0 = the origin, position ``T - 1 + j``) the mean of
-        the values at ``T - 1 + j - k * season`` over every ``k >= 1`` that lies in the series
-        (NaN when none does), and ``years`` (N,): how many years the last step's mean averages.
-    """
-    n, T = x.shape
-    season = float(season)
-    if season <= horizon:
-        raise ConfigError(f"seasonal climatology: a season ({season:g} steps) must be longer than the horizon ({horizon})")
-    vals, counts = [], []
-    for j in range(horizon + 1):
-        pos = [T - 1 + j - k * season for k in range(1, int(T // season) + 2)]
-        pos = [p for p in pos if p >= 0]
-        acc = x.new_zeros(n)
-        for p in pos:
-            lo = int(math.floor(p))
-            w = p - lo
-            hi = min(lo + 1, T - 1)
-            acc = acc + (1 - w) * x[:, lo] + w * x[:, hi]
-        vals.append(acc / len(pos) if pos else torch.full((n,), float("nan"), dtype=x.dtype, device=x.device))
-        counts.append(len(pos))
-    years = torch.full((n,), float(counts[-1]), dtype=x.dtype, device=x.device)
-    return torch.stack(vals, dim=1), years
-
-
-class SeasonalForecastHead(nn.Module):
-    """Forecast head with side features: ``delta = MLP([z, f]) + W f + b``.
-
-    ``z`` (N, embed_dim) is the temporal embedding, ``f`` (N, n_extra) the side features (season
-    phase, seasonal-naive residuals, the input window; see the module docstring). The MLP's last
-    layer and the linear skip start at zero: an untrained head predicts no change (persistence).
-
-    Args:
-        embed_dim: size of the temporal embedding.
-        n_extra: number of side features.
-        horizon: forecast steps.
-        hidden_dim: hidden units of the MLP.
-    """
-
-    def __init__(self, embed_dim: int, n_extra: int, horizon: int, hidden_dim: int = 128) -> None:
-        super().__init__()
-        if horizon < 1 or n_extra < 1:
-            raise ValueError(f"SeasonalForecastHead needs horizon >= 1 and n_extra >= 1; got {horizon}, {n_extra}")
-        self.horizon = horizon
-        self.net = nn.Sequential(nn.Linear(embed_dim + n_extra, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, horizon))
-        self.skip = nn.Linear(n_extra, horizon)
-        for lin in (self.net[-1], self.skip):
-            nn.init.zeros_(lin.weight)
-            nn.init.zeros_(lin.bias)
-
-    def forward(self, z: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
-        """``(N, embed_dim)``, ``(N, n_extra)`` → ``(N, horizon)`` residual (standardised units)."""
-        return self.net(torch.cat([z, extra], dim=1)) + self.skip(extra)
 
 
 class PimcNet(nn.Module):
@@ -552,51 +254,10 @@ class PimcNet(nn.Module):
 
     def forecast_features(self, xs: torch.Tensor, origin_doy: torch.Tensor | None = None,
                           clim: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor | None:
-        """Side features of the forecast head from standardised (N, C, L) series: (N, n_extra) or None.
-
-        Args:
-            xs: standardised input windows.
-            origin_doy: (N,) day of the year (1..366, fractions allowed) of each window's last
-                date; required with ``"phase"``.
-            clim: ``(values (N, h + 1), years (N,))`` of :meth:`forecast_climatology` (physical
-                units); required with ``"climatology"``.
-
-        Raises:
-            ConfigError: ``"phase"`` without ``origin_doy``; a window shorter than a season.
-        """
-        cfg = self.cfg
-        if not cfg.forecast_extra_dim:
-            return None
-        ci = cfg.indices.index(cfg.forecast_index)
-        x = xs[:, ci]
-        last = x[:, -1:]
-        feats = []
-        if "phase" in cfg.forecast_inputs:
-            if origin_doy is None:
-                raise ConfigError("this forecaster reads the season phase: give the day of the year of the forecast origin")
-            a = torch.as_tensor(origin_doy, dtype=xs.dtype, device=xs.device).reshape(-1, 1) * (2 * np.pi / 365.25)
-            feats += [torch.sin(a), torch.cos(a)]
-        if "seasonal" in cfg.forecast_inputs:
-            m, L = cfg.forecast_season_steps, x.shape[1]
-            if L < m:
-                raise ConfigError(f"this forecaster reads the value one season ({m} steps) earlier; got {L} input steps")
-            idx = torch.tensor([L - m + (i % m) for i in range(cfg.forecast_horizon)], device=xs.device)
-            feats.append(x.index_select(1, idx) - last)
-        if "window" in cfg.forecast_inputs:
-            L = cfg.forecast_input
-            if x.shape[1] < L:
-                raise ConfigError(f"this forecaster reads {L} input steps; got {x.shape[1]}")
-            feats.append(x[:, -L:] - last)
-        if "climatology" in cfg.forecast_inputs:
-            if clim is None:
-                raise ConfigError("this forecaster reads the pixel's climatology: give the whole series or its climatology")
-            cv, years = clim
-            cs = (torch.as_tensor(cv, dtype=xs.dtype, device=xs.device) - self.idx_mean[ci]) / self.idx_std[ci]
-            ok = torch.isfinite(cs).all(dim=1, keepdim=True)
-            feats.append(torch.where(ok, cs - last, torch.zeros_like(cs)))
-            feats.append(ok.to(xs.dtype))
-            feats.append(torch.as_tensor(years, dtype=xs.dtype, device=xs.device).reshape(-1, 1).clamp(max=10) / 4.0)
-        return torch.cat(feats, dim=1)
+        """Side features (N, n_extra) of the forecast head from standardised (N, C, L) series, or
+        None (:func:`pimc_core.models.forecast_head.side_features`)."""
+        ci = self.cfg.indices.index(self.cfg.forecast_index)
+        return side_features(self.cfg, xs, self.idx_mean[ci], self.idx_std[ci], origin_doy, clim)
 
     def forecast_delta(self, xs: torch.Tensor, origin_doy: torch.Tensor | None = None,
                        emb: Mapping[str, torch.Tensor] | None = None,

@@ -6,12 +6,12 @@ A loaded :class:`PimcPixelModel` implements the ``PixelModel`` protocol of
 ``patch_bands``, ``forecast_index``, ``prepare(source)``, ``patch_composite(...)``,
 ``predict(filled, patches)``), so map inference, the QGIS plugin and scripts use it unchanged.
 
-What the file holds (schema: :mod:`pimc_core.models.model_file`):
+What the file holds (schema: :mod:`pimc_core.models.model_metadata`):
 
 * weights: the modules of :class:`~pimc_core.models.pimc_net.PimcNet` (``rp_encoder``,
   ``series_encoder``, ``patch_encoder``, ``temporal_proj``, ``patch_proj``, ``contrastive``,
   ``classifier``, ``forecaster``) as safetensors;
-* ``architecture.pimc``: the :class:`~pimc_core.models.pimc_net.PimcModelConfig` that rebuilds the
+* ``architecture.pimc``: the :class:`~pimc_core.models.pimc_config.PimcModelConfig` that rebuilds the
   network (one entry per module documents its constructor settings);
 * ``indices``, ``n_dates``, ``dates`` (``observed``: the stack's acquisition dates, data must
   have exactly ``n_dates``; ``grid``: series are resampled onto ``n_dates`` dates every
@@ -48,8 +48,11 @@ import torch
 
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
-from pimc_core.models.model_file import check_compatible, load_model, save_model
-from pimc_core.models.pimc_net import MODALITIES, PimcModelConfig, PimcNet, modality_mask
+from pimc_core.models.compatibility import check_compatible
+from pimc_core.models.modalities import MODALITIES, modality_mask
+from pimc_core.models.model_file import load_model, save_model
+from pimc_core.models.pimc_config import PimcModelConfig
+from pimc_core.models.pimc_net import PimcNet
 from pimc_core.series.composites import composite_of, reflect_fill_patches, seasonal_composite, seasonal_source_bands, stack_reference
 from pimc_core.series.gapfill import grid_dates
 

@@ -21,20 +21,24 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pimc_core.config import Checked, Integral, Interval, Real
 from pimc_core.errors import ConfigError, InputError
 
 __all__ = ["CNN1DClassifier", "CNN1DConfig", "TempCNN"]
 
 
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+
+
 @dataclass
-class CNN1DConfig:
+class CNN1DConfig(Checked):
     """Architecture and training of :class:`CNN1DClassifier`.
 
     Attributes:
@@ -68,19 +72,21 @@ class CNN1DConfig:
     noise: float = 0.02
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        for name in ("filters", "depth", "kernel_size", "hidden", "steps", "max_steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"cnn1d.{name} must be a positive integer; got {v!r}")
+    _config_name: ClassVar[str] = "cnn1d"
+    _parameter_constraints: ClassVar[dict] = {
+        "filters": _POSITIVE, "depth": _POSITIVE, "kernel_size": _POSITIVE, "hidden": _POSITIVE,
+        "steps": _POSITIVE, "max_steps": _POSITIVE, "batch_size": _POSITIVE,
+        "min_epochs": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def _check(self) -> None:
         if self.kernel_size % 2 == 0:
             raise ConfigError(f"cnn1d.kernel_size must be odd; got {self.kernel_size}")
-        if isinstance(self.min_epochs, bool) or not isinstance(self.min_epochs, int) or self.min_epochs < 0:
-            raise ConfigError(f"cnn1d.min_epochs must be an integer >= 0; got {self.min_epochs!r}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"cnn1d.dropout must be in [0, 1); got {self.dropout!r}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.noise < 0 or not 0 <= self.label_smoothing < 1:
-            raise ConfigError("cnn1d: lr must be > 0; weight_decay and noise >= 0; label_smoothing in [0, 1)")
 
 
 class TempCNN(nn.Module):

@@ -337,7 +337,8 @@ def grid_dates(first_date: dt.date, n_dates: int, step_days: int, start_doy: int
     """The fixed date grid of a model for a season starting in ``first_date``'s year.
 
     ``n_dates`` dates every ``step_days`` days from day-of-year ``start_doy`` (1-366) of the
-    year of ``first_date`` (the model-file schema's ``dates: {"mode": "grid"}``).
+    year of ``first_date`` (the model-file schema's ``dates: {"mode": "grid"}``): the
+    :func:`date_grid` from that day to the ``n_dates``-th step.
 
     Raises:
         ConfigError: a non-positive size or step, or ``start_doy`` outside 1..366.
@@ -347,4 +348,4 @@ def grid_dates(first_date: dt.date, n_dates: int, step_days: int, start_doy: int
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi and v > hi):
             raise ConfigError(f"date grid: {name} must be an integer >= {lo}{f' and <= {hi}' if hi else ''}; got {v!r}")
     start = dt.date(first_date.year, 1, 1) + dt.timedelta(days=int(start_doy) - 1)
-    return [start + dt.timedelta(days=int(step_days) * i) for i in range(int(n_dates))]
+    return date_grid(start, start + dt.timedelta(days=int(step_days) * (int(n_dates) - 1)), int(step_days))

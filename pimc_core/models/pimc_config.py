@@ -1,0 +1,210 @@
+"""The architecture of a PIMC network: :class:`PimcModelConfig`, stored in every ``.pimc`` file.
+
+It names the index channels and the number of dates the network reads, whether it has a patch
+branch (and its bands and size), how the series level reaches it (``level``), the recurrence-plot
+parameters, the three encoders' sections (:class:`~pimc_core.models.encoders.EncoderConfig`;
+they share ``embed_dim``), the contrastive space, and the classifier and forecast heads (with the
+forecast head's side inputs, :mod:`pimc_core.models.forecast_head`). Parameters are declared
+(:class:`pimc_core.config.Checked`); the rules that tie several of them together are in
+``_check``. The model file keeps :meth:`PimcModelConfig.to_dict` under ``architecture.pimc``, and
+:meth:`PimcModelConfig.from_dict` rebuilds it (unknown keys refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from pimc_core.config import Checked, Integral, Interval, StrOptions
+from pimc_core.errors import ConfigError
+from pimc_core.models.encoders import EncoderConfig
+from pimc_core.models.forecast_head import FORECAST_INPUTS, side_features_dim
+from pimc_core.models.modalities import MODALITIES
+from pimc_core.series.recurrence import RecurrencePlotConfig
+
+__all__ = ["LEVELS", "PimcModelConfig"]
+
+#: How the series level reaches the network (see :class:`PimcModelConfig`).
+LEVELS: tuple[str, ...] = ("series", "channels", "both", "none")
+
+_RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
+_SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
+                   "kernel_size": 5}
+_PATCH_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1}
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+_COUNT = [Interval(Integral, 0, None, closed="left")]
+
+
+def _enc_cfg(d: Mapping[str, Any] | None, default: Mapping[str, Any], in_channels: int, where: str) -> EncoderConfig:
+    data = dict(default)
+    data.update(dict(d or {}))
+    data.pop("in_channels", None)
+    try:
+        return EncoderConfig.from_dict({**data, "in_channels": int(in_channels)})
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+@dataclass
+class PimcModelConfig(Checked):
+    """Architecture of a :class:`~pimc_core.models.pimc_net.PimcNet` (stored in the model file under ``architecture.pimc``).
+
+    Attributes:
+        indices: index channels, in order. n_dates: T of the classification input.
+        patch_bands: bands of the patches (empty: no patch encoder). patch_size: k.
+        level: how the series level reaches the network: ``"series"`` (1-D branch),
+            ``"channels"`` (level plots as extra RP channels), ``"both"`` or ``"none"``.
+        rp: :class:`~pimc_core.series.recurrence.RecurrencePlotConfig` fields (``dimension``, ``time_delay``, ``threshold``,
+            ``percentage``, ``size``).
+        rp_coords: add two coordinate channels (row and column position, -1..1) to the RP
+            images, so that the convolutions can tell *when* a recurrence pattern happens (the
+            RP encoder's global pooling is otherwise shift-invariant).
+        rp_stem_stride: stride of the RP encoder's stem (2 quarters its cost for long series).
+        rp_encoder, series_encoder, patch_encoder: :class:`~pimc_core.models.encoders.EncoderConfig` fields (``width``,
+            ``depth``, ``embed_dim``, ``dropout``, ...); all modalities share ``embed_dim``.
+        proj_dim: size of the contrastive space.
+        n_classes: classifier outputs (0: no classifier). classifier_hidden: its hidden layer.
+        forecast_horizon: h (0: no forecaster). forecast_input: L, observations it reads.
+        forecast_index: the index forecast (one of ``indices``).
+        forecast_inputs: side inputs of the forecast head among :data:`~pimc_core.models.forecast_head.FORECAST_INPUTS`
+            (empty: the embedding alone, the original head).
+        forecast_season_steps: steps in one season (a year) for ``"seasonal"`` (e.g. 23 on a
+            16-day grid); ``forecast_input`` must be at least this long.
+        forecast_year_steps: steps per year with fractions (365.25 / 16) for ``"climatology"``
+            (0: ``forecast_season_steps``).
+        forecast_anchor: what the head's output is a change of: ``"last"`` (the last value:
+            zero output = persistence) or ``"climatology"`` (the pixel's climatology where it
+            has one, else the last value).
+        forecast_hidden: hidden units of the forecast head.
+        init_temperature: initial InfoNCE temperature.
+    """
+
+    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
+    n_dates: int = 24
+    patch_bands: tuple[str, ...] = ()
+    patch_size: int = 9
+    level: str = "series"
+    rp: dict[str, Any] = field(default_factory=dict)
+    rp_coords: bool = False
+    rp_stem_stride: int = 1
+    rp_encoder: dict[str, Any] = field(default_factory=dict)
+    series_encoder: dict[str, Any] = field(default_factory=dict)
+    patch_encoder: dict[str, Any] = field(default_factory=dict)
+    proj_dim: int = 64
+    n_classes: int = 0
+    classifier_hidden: int = 0
+    forecast_horizon: int = 0
+    forecast_input: int = 0
+    forecast_index: str = "ndvi"
+    forecast_inputs: tuple[str, ...] = ()
+    forecast_season_steps: int = 0
+    forecast_year_steps: float = 0.0
+    forecast_anchor: str = "last"
+    forecast_hidden: int = 128
+    init_temperature: float = 0.07
+
+    _config_name: ClassVar[str] = "model"
+    _parameter_constraints: ClassVar[dict] = {
+        "n_dates": _POSITIVE, "patch_size": _POSITIVE, "proj_dim": _POSITIVE, "rp_stem_stride": _POSITIVE,
+        "level": [StrOptions(set(LEVELS))],
+        "n_classes": _COUNT, "classifier_hidden": _COUNT, "forecast_horizon": _COUNT, "forecast_input": _COUNT,
+        "forecast_season_steps": _COUNT, "forecast_hidden": _COUNT,
+        "forecast_anchor": [StrOptions({"last", "climatology"})],
+    }
+
+    def __post_init__(self) -> None:
+        self.indices = tuple(str(i).lower() for i in self.indices)
+        self.patch_bands = tuple(str(b).lower() for b in self.patch_bands)
+        self.forecast_inputs = tuple(str(i).lower() for i in self.forecast_inputs)
+        self.forecast_year_steps = float(self.forecast_year_steps)
+        super().__post_init__()
+
+    def _check(self) -> None:
+        if not self.indices:
+            raise ConfigError("model: give at least one index")
+        if self.forecast_horizon and self.forecast_index not in self.indices:
+            raise ConfigError(f"model: forecast_index {self.forecast_index!r} is not one of the indices {self.indices}")
+        bad = [i for i in self.forecast_inputs if i not in FORECAST_INPUTS]
+        if bad:
+            raise ConfigError(f"model: forecast_inputs {bad} unknown (known: {', '.join(FORECAST_INPUTS)})")
+        if self.forecast_anchor == "climatology" and "climatology" not in self.forecast_inputs:
+            raise ConfigError("model: forecast_anchor 'climatology' needs 'climatology' in forecast_inputs")
+        if self.forecast_horizon and "climatology" in self.forecast_inputs:
+            if self.year_steps <= self.forecast_horizon:
+                raise ConfigError("model: forecast_inputs 'climatology' needs forecast_year_steps (steps in a year) "
+                                  f"> forecast_horizon; got {self.year_steps:g}")
+        if self.forecast_horizon and "seasonal" in self.forecast_inputs:
+            m = self.forecast_season_steps
+            if m < 1:
+                raise ConfigError("model: forecast_inputs 'seasonal' needs forecast_season_steps (steps in a year) >= 1")
+            if self.forecast_input and self.forecast_input < m:
+                raise ConfigError(f"model: forecast_inputs 'seasonal' needs forecast_input >= forecast_season_steps; "
+                                  f"got {self.forecast_input} < {m}")
+        if self.forecast_horizon and "window" in self.forecast_inputs and not self.forecast_input:
+            raise ConfigError("model: forecast_inputs 'window' needs forecast_input (L) > 0")
+        self.rp = RecurrencePlotConfig.from_dict(self.rp or {}).to_dict()
+        # the encoder sections (unknown keys are named) and their shared embedding size
+        dims = {self.rp_cfg().embed_dim, self.series_cfg().embed_dim, self.patch_cfg().embed_dim}
+        if len(dims) != 1:
+            raise ConfigError(f"model: rp_encoder, series_encoder and patch_encoder must share embed_dim; got {sorted(dims)}")
+
+    # ---- derived
+    @property
+    def has_series(self) -> bool:
+        return self.level in ("series", "both")
+
+    @property
+    def has_patch(self) -> bool:
+        return bool(self.patch_bands) and self.patch_size > 0
+
+    @property
+    def year_steps(self) -> float:
+        """Steps per year of the climatology input."""
+        return self.forecast_year_steps or float(self.forecast_season_steps)
+
+    @property
+    def forecast_extra_dim(self) -> int:
+        """Number of side features of the forecast head (0: the original head)."""
+        return side_features_dim(self.forecast_inputs, self.forecast_horizon, self.forecast_input)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.rp_cfg().embed_dim
+
+    @property
+    def rp_channels(self) -> int:
+        return len(self.indices) * (2 if self.level in ("channels", "both") else 1) + (2 if self.rp_coords else 0)
+
+    @property
+    def fused_dim(self) -> int:
+        """Size of the fused embedding: one block per modality (absent ones are zeros)."""
+        return self.embed_dim * len(MODALITIES)
+
+    def rp_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.rp_encoder, _RP_DEFAULT, self.rp_channels, "model.rp_encoder")
+
+    def series_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.series_encoder, _SERIES_DEFAULT, len(self.indices), "model.series_encoder")
+
+    def patch_cfg(self) -> EncoderConfig:
+        return _enc_cfg(self.patch_encoder, _PATCH_DEFAULT, max(1, len(self.patch_bands)), "model.patch_encoder")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["indices"] = list(self.indices)
+        d["patch_bands"] = list(self.patch_bands)
+        d["forecast_inputs"] = list(self.forecast_inputs)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PimcModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(k for k in data if k not in known)
+        if unknown:
+            raise ConfigError(f"model config: unknown key(s) {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
+        d = dict(data)
+        for k in ("indices", "patch_bands", "forecast_inputs"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
