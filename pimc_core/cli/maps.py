@@ -8,7 +8,7 @@ on stdout: pixels, seconds, pixels per second, files written.
 
 ``--model`` is a ``.pimc`` model file (loaded by ``pimc_core.models.pixel_model.load_pixel_model``) or
 ``builtin:nearest-centroid``, the documented non-PIMC baseline for the synthetic sample data
-(:class:`pimc_core.maps.engine.NearestCentroidModel`).
+(:class:`pimc_core.models.centroid.NearestCentroidModel`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def model_reference(spec: str, device: str = "cpu") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
     path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
     Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
-    from pimc_core.maps.engine import NearestCentroidModel
+    from pimc_core.models.centroid import NearestCentroidModel
 
     if spec.startswith("builtin:"):
         if spec == "builtin:nearest-centroid":
