@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from pimc_core.cli.args import add_source_args, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.atomic import output_folder
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
@@ -89,6 +90,7 @@ def _progress(desc: str, quiet: bool):
 
 
 def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
+    output_folder(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
     model = model_reference(args.model, args.device)
@@ -128,6 +130,7 @@ def cmd_similar(args: argparse.Namespace) -> None:
     from pimc_core.io.regions import parse_region
     from pimc_core.maps.engine import similarity_map
 
+    output_folder(args.out)  # before anything is read
     ts = open_from_args(args)
     if (args.x is None) != (args.y is None):
         raise ConfigError("give both --x and --y")

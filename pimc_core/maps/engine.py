@@ -153,7 +153,8 @@ def cluster_map(source: TimeSeries, model: ModelRef, region: Region | None, out_
     run.require("embeddings", "embeddings (needed for clusters)")
     per_window = max(1, math.ceil(int(sample_size) / max(1, len(run.windows))))
     parts = [res.value for res in run.map(SampleJob(per_window, int(seed)), span=(0.0, 0.5)) if res.value.size]
-    sample = np.concatenate(parts) if parts else np.empty((0, run.info.embed_dim), np.float32)
+    run.require_pixels()
+    sample = np.concatenate(parts)
     if sample.shape[0] < k:
         raise InputError(f"only {sample.shape[0]} pixels with enough valid observations; too few for {k} clusters")
     run.check()

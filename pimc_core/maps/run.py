@@ -3,7 +3,9 @@ window loop with progress, cancel and timing, and the result.
 
 :class:`MapRun` is built once per public map function (:mod:`pimc_core.maps.engine`). Before any
 window is read it checks what cannot give a meaningful map: the options, the region's grid, the
-output folder (it must be creatable and writable), the model against the stack (bands, outputs).
+output folder (it must be creatable and writable), the model against the stack (bands, outputs,
+season: :mod:`pimc_core.maps.season`). A run whose region holds no pixel with enough valid
+observations (only known once read) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from rasterio.windows import Window
 
 from pimc_core.config import Checked, Integral, Interval
-from pimc_core.errors import ConfigError
+from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import output_folder
 from pimc_core.io.regions import Region, whole_region
 from pimc_core.io.timeseries import TimeSeries
@@ -29,6 +31,7 @@ from pimc_core.maps.executors import Context, LocalExecutor
 from pimc_core.maps.jobs import Job
 from pimc_core.maps.products import MapOutputs, Product, gdal_messages_logged
 from pimc_core.maps.protocol import load_model, model_info, prepare_model
+from pimc_core.maps.season import check_season
 from pimc_core.maps.window import WindowResult
 
 __all__ = ["InferenceResult", "MapRun", "RunOptions"]
@@ -127,7 +130,7 @@ class MapRun:
 
     Raises:
         ConfigError: bad options, a region on another grid, a model that does not fit the stack
-            (attributes). InputError / BandError: the output folder cannot be used, a
+            (attributes, season). InputError / BandError: the output folder cannot be used, a
             model file is missing, a band the model needs is missing.
     """
 
@@ -149,6 +152,7 @@ class MapRun:
         prepare_model(self.model, source)
         self.info = model_info(self.model, source)
         self.name = model_name(model, self.model)
+        check_season(self.model, source, self.name)
         self.check = cancel_check(opts.cancel)
         self.progress = opts.progress
         self.token = uuid.uuid4().hex
@@ -162,6 +166,15 @@ class MapRun:
         if output not in outs:
             raise ConfigError(
                 f"model {type(self.model).__name__} cannot give {what} (it gives: {', '.join(sorted(outs)) or 'nothing'})"
+            )
+
+    def require_pixels(self) -> None:
+        """An InputError when the windows processed so far held no pixel to predict."""
+        if self.predicted == 0:
+            raise InputError(
+                f"no pixel of the region ({self.region.description or 'window'}) has enough valid observations in "
+                f"{self.source.source} (min_valid {self.info.min_valid} of {len(self.source.dates)} dates); "
+                f"nothing was written"
             )
 
     def map(self, job: Job, windows: Sequence[Window] | None = None, region: Region | None = None,
@@ -206,6 +219,7 @@ class MapRun:
                     outputs.write(self.region.local(res.win), res.value)
                     self.stages["write"] += time.perf_counter() - t0
                 self.check()
+                self.require_pixels()
                 t0 = time.perf_counter()
                 files = outputs.commit()
                 self.stages["finalize"] += time.perf_counter() - t0
