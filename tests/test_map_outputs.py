@@ -71,6 +71,37 @@ def test_sigterm_mid_run_leaves_the_folder_as_it_was(tmp_path):
     assert snapshot(out) == before
 
 
+SIGTERM_IN_RASTERIO_ENV = """
+import os, signal
+import rasterio.env
+from pimc_core.io.timeseries import TimeSeries
+
+read, calls = TimeSeries.read, []
+
+def read_then_sigterm(self, *args, **kwargs):  # SIGTERM inside the exit of a nested rasterio Env
+    calls.append(1)
+    out = read(self, *args, **kwargs)
+    if len(calls) == 3:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            raise rasterio.env.EnvError("No GDAL environment exists")  # what the outer Env exit raises
+    return out
+
+TimeSeries.read = read_then_sigterm
+"""
+
+
+def test_sigterm_inside_a_rasterio_environment_is_still_a_clean_stop(small, tmp_path):
+    """rasterio's Env is not re-entrant: a signal inside a nested Env's exit makes the outer exit
+    raise EnvError; the run still ends as terminated (143, one line) and leaves nothing."""
+    out = tmp_path / "maps"
+    res = classify(small.manifest, out, "--block", "8", prelude=SIGTERM_IN_RASTERIO_ENV)
+    assert res.returncode == 143, res.stderr
+    assert one_line(res.stderr) == "pimc: terminated; no partial output was left"
+    assert os.listdir(out) == []
+
+
 def test_a_run_removes_what_a_killed_run_left(small, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -163,14 +163,11 @@ def gdal_messages_logged() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _writing(path: Path) -> Iterator[None]:
-    """GDAL and OS write errors as one InputError naming ``path`` (GDAL's messages go to logging
-    inside a rasterio environment instead of stderr)."""
-    import rasterio
+    """GDAL and OS write errors as one InputError naming ``path``."""
     from rasterio._err import CPLE_BaseError
 
     try:
-        with rasterio.Env():
-            yield
+        yield
     except (OSError, RasterioError, CPLE_BaseError) as e:
         raise InputError(write_error_message(e, path)) from None
 
@@ -251,11 +248,8 @@ class MapOutputs:
 
     def abort(self) -> None:
         """Close and remove every temporary file (nothing at the output paths changes)."""
-        import rasterio
-
-        with rasterio.Env():  # GDAL's messages of a failed flush go to logging, not stderr
-            for dst in self.datasets.values():
-                with contextlib.suppress(Exception):
-                    dst.close()
+        for dst in self.datasets.values():
+            with contextlib.suppress(Exception):
+                dst.close()
         self.datasets = {}
         self.stage.abort()

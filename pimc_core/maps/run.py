@@ -10,6 +10,7 @@ observations (only known once read) is refused before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -116,6 +117,26 @@ class InferenceResult:
         )
 
 
+@contextlib.contextmanager
+def interrupts_first() -> Iterator[None]:
+    """Within the block, an exception raised while a Ctrl-C or SIGTERM was being handled is
+    reported as that interrupt (so the command line says "terminated", exit 143).
+
+    rasterio's environments are not re-entrant: a signal that lands inside the exit of a nested
+    ``rasterio.Env`` (every ``rasterio.open`` in a read) leaves the outer exit to raise
+    ``EnvError: No GDAL environment exists``, which would otherwise replace the interrupt.
+    """
+    try:
+        yield
+    except Exception as e:
+        cause = e.__context__
+        while cause is not None and not isinstance(cause, KeyboardInterrupt):
+            cause = cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
+
+
 def model_name(ref: Any, model: Any) -> str:
     """How messages call a model: its file name, else its class."""
     if isinstance(ref, functools.partial) and ref.args and isinstance(ref.args[0], (str, os.PathLike)):
@@ -188,14 +209,15 @@ class MapRun:
         total = sum(int(w.width) * int(w.height) for w in windows) or 1
         done = 0
         self._report(span[0])
-        for res in self.executor.map_windows(ctx, self.model, windows, self.check):
-            for k, v in res.times.items():
-                self.stages[k] += v
-            self.predicted += res.predicted
-            done += int(res.win.width) * int(res.win.height)
-            yield res
-            self.check()
-            self._report(span[0] + (span[1] - span[0]) * done / total)
+        with interrupts_first():
+            for res in self.executor.map_windows(ctx, self.model, windows, self.check):
+                for k, v in res.times.items():
+                    self.stages[k] += v
+                self.predicted += res.predicted
+                done += int(res.win.width) * int(res.win.height)
+                yield res
+                self.check()
+                self._report(span[0] + (span[1] - span[0]) * done / total)
 
     def _report(self, fraction: float) -> None:
         if self.progress is not None:
@@ -211,7 +233,7 @@ class MapRun:
 
     def write_all(self, products: Sequence[Product], job: Job, span: tuple[float, float] = (0.0, 1.0)) -> list[Path]:
         """Run ``job`` over the region's windows into temporary outputs; commit on success."""
-        with gdal_messages_logged():
+        with interrupts_first(), gdal_messages_logged():
             outputs = MapOutputs(self.out_dir, self.region.out_grid, products)
             try:
                 for res in self.map(job, span=span):
