@@ -146,7 +146,7 @@ def resolve_model(spec: Any):
         text = str(spec).strip()
         if text.startswith("builtin:"):
             if text == "builtin:nearest-centroid":
-                return inference.NearestCentroidModel.for_synthetic()
+                return import_core("pimc_core.models.centroid").NearestCentroidModel.for_synthetic()
             raise errors.ConfigError(f"unknown built-in model '{text}' (known: {', '.join(BUILTIN_MODELS)})")
         # a CUDA GPU when torch sees one (float16 autocast), else the CPU
         return inference.load_model(Path(text).expanduser(), device="auto")

@@ -16,7 +16,8 @@ from pimc_core.errors import Cancelled, ConfigError
 from pimc_core.io.regions import wkt_region
 from pimc_core.io.timeseries import open_series
 from pimc_core.maps.dask_executor import DaskExecutor
-from pimc_core.maps.engine import CancelToken, NearestCentroidModel, cluster_map, run_inference
+from pimc_core.maps.engine import CancelToken, cluster_map, run_inference
+from pimc_core.models.centroid import NearestCentroidModel
 
 ALL = ("classes", "confidence", "probabilities", "forecast", "embeddings")
 

@@ -27,14 +27,14 @@ from pimc_core.io.timeseries import TimeSeries, open_series
 from pimc_core.maps.engine import (
     CancelToken,
     InferenceResult,
-    NearestCentroidModel,
     PixelModel,
-    _Outputs,
-    _Product,
     cluster_map,
     run_inference,
     similarity_map,
 )
+from pimc_core.maps.products import MapOutputs as _Outputs
+from pimc_core.maps.products import Product as _Product
+from pimc_core.models.centroid import NearestCentroidModel
 from pimc_core.series.pixel import index_series
 
 ALL = ("classes", "confidence", "probabilities", "forecast", "embeddings")
@@ -365,7 +365,7 @@ def test_cluster_map_is_reproducible_and_coloured(ts, tmp_path):
     cluster_map(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "b", 4, block=16, sample_size=600)
     with rasterio.open(tmp_path / "b" / "clusters.tif") as ds:
         np.testing.assert_array_equal(ds.read(1), a)
-    with pytest.raises(ConfigError, match="from 2 to 255"):
+    with pytest.raises(ConfigError, match=r"k must be an int in the range \[2, 255\]; got 1"):
         cluster_map(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "c", 1)
     no_emb = NearestCentroidModel.for_synthetic()
     no_emb.outputs = ("classes",)
@@ -447,7 +447,7 @@ def test_cli_classify_forecast_embed_cluster_similar(capsys, sample, tmp_path):
         (["classify", "--model", "builtin:random-forest"], "unknown built-in model"),
         (["classify", "--bbox", "0", "0", "1", "1"], "does not overlap the raster"),
         (["classify", "--polygon", "{tmp}/nope.gpkg"], "nope.gpkg: no such file"),
-        (["cluster", "--k", "300"], "k must be an integer from 2 to 255"),
+        (["cluster", "--k", "300"], "k must be an int in the range [2, 255]; got 300"),
         (["similar"], "give a query pixel"),
         (["classify", "--bbox", "600000", "4899840", "600160", "4900000", "--bbox-crs", "EPSG:0"], "unknown CRS"),
     ],

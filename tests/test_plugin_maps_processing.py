@@ -33,8 +33,9 @@ def run(alg, params: dict, feedback=None):
 
 def core_maps(ts, out, products, region=None, fn="run_inference", **kw):
     from pimc_core.maps import engine as inference
+    from pimc_core.models.centroid import NearestCentroidModel
 
-    model = inference.NearestCentroidModel.for_synthetic()
+    model = NearestCentroidModel.for_synthetic()
     getattr(inference, fn)(ts, model, region, out, **({"products": products} if fn == "run_inference" else {}), **kw)
     return out
 

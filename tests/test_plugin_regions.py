@@ -71,7 +71,8 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
 
     from pimc_core.io.regions import bbox_region
     from pimc_core.io.timeseries import open_series
-    from pimc_core.maps.engine import NearestCentroidModel, run_inference
+    from pimc_core.maps.engine import run_inference
+    from pimc_core.models.centroid import NearestCentroidModel
 
     dock = plugin.dock
     dock.set_map_products(("classes", "forecast"))
@@ -239,7 +240,7 @@ class _CancellingModel:
     """The baseline model, cancelling its own task in its first predict call (deterministic)."""
 
     def __init__(self):
-        from pimc_core.maps.engine import NearestCentroidModel
+        from pimc_core.models.centroid import NearestCentroidModel
 
         self._m = NearestCentroidModel.for_synthetic()
         self.task = None
@@ -330,7 +331,8 @@ def test_layers_without_qml_get_the_palette_from_the_geotiff(qgis_new_project, s
     from qgis.core import QgsProject
 
     from pimc_core.io.timeseries import open_series
-    from pimc_core.maps.engine import NearestCentroidModel, cluster_map, run_inference
+    from pimc_core.maps.engine import cluster_map, run_inference
+    from pimc_core.models.centroid import NearestCentroidModel
     from qgis_plugin.layers import add_result_layers
 
     ts = open_series(sample.manifest)

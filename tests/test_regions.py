@@ -130,6 +130,33 @@ def test_vector_files_in_their_own_crs(tmp_path):
         vector_file_region(GRID, gpkg, layer="roads")
 
 
+def test_one_vector_reader_for_regions_and_labels(tmp_path):
+    """A lon/lat GeoJSON with a class field: the region of its polygons and its label map (both
+    read by pimc_core.io.vector.read_vector and reprojected the same way) cover the same pixels."""
+    from pimc_core.io.labels import read_labels
+    from pimc_core.io.vector import read_vector
+
+    lonlat = transform_geom("EPSG:32631", "EPSG:4326", RECT_GEOM)
+    path = tmp_path / "fields.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": lonlat, "properties": {"crop": "wheat"}},
+        {"type": "Feature", "geometry": None, "properties": {"crop": "maize"}},
+        {"type": "Feature", "geometry": lonlat, "properties": {"crop": " "}},
+    ]}))
+    vec = read_vector(path, field="CROP")
+    assert vec.crs == CRS.from_epsg(4326) and vec.fields == ("crop",) and vec.values == ["wheat"]
+    assert len(read_vector(path).geometries) == 2 and read_vector(path).values is None
+    region = vector_file_region(GRID, path)
+    labels = read_labels(path, GRID, class_field="crop")
+    inside = np.zeros((GRID.height, GRID.width), bool)
+    w = region.window
+    inside[w.row_off:w.row_off + w.height, w.col_off:w.col_off + w.width] = full_mask(region)
+    np.testing.assert_array_equal(labels.array > 0, inside)
+    assert inside.sum() == 100
+    with pytest.raises(ConfigError, match="fields.geojson: no field 'kind' \\(fields: crop\\)"):
+        read_vector(path, field="kind")
+
+
 @pytest.mark.parametrize(
     "kwargs, exc, pattern",
     [
@@ -146,6 +173,11 @@ def test_vector_files_in_their_own_crs(tmp_path):
         (dict(polygon='{"type": "Polygon", "coordinates": [[[0, 0]'), ConfigError, "not valid GeoJSON"),
         (dict(polygon="missing.gpkg"), InputError, "missing.gpkg: no such file"),
         (dict(polygon=RECT_WKT, bbox=(600000, 4899800, 600100, 4899900)), ConfigError, "not both"),
+        (dict(bbox=(600000, 4899800, 600100, 4899900), bbox_crs="EPSG:4326"), ConfigError,
+         r"bbox 600000, 4899800, 600100, 4899900 \(EPSG:4326\): cannot be placed in EPSG:32631: they are not "
+         r"longitude/latitude degrees .*\(set their CRS with --bbox-crs\)"),
+        (dict(polygon=RECT_WKT, polygon_crs="EPSG:4326"), ConfigError, "cannot be placed in EPSG:32631"),
+        (dict(polygon=json.dumps(RECT_GEOM), polygon_crs="EPSG:4326"), ConfigError, "set their CRS with --polygon-crs"),
     ],
 )
 def test_region_errors_are_clear(kwargs, exc, pattern):

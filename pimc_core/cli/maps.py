@@ -8,7 +8,7 @@ on stdout: pixels, seconds, pixels per second, files written.
 
 ``--model`` is a ``.pimc`` model file (loaded by ``pimc_core.models.pixel_model.load_pixel_model``) or
 ``builtin:nearest-centroid``, the documented non-PIMC baseline for the synthetic sample data
-(:class:`pimc_core.maps.engine.NearestCentroidModel`).
+(:class:`pimc_core.models.centroid.NearestCentroidModel`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from pimc_core.cli.args import add_source_args, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.atomic import output_folder
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
@@ -29,7 +30,7 @@ def model_reference(spec: str, device: str = "cpu") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
     path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
     Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
-    from pimc_core.maps.engine import NearestCentroidModel
+    from pimc_core.models.centroid import NearestCentroidModel
 
     if spec.startswith("builtin:"):
         if spec == "builtin:nearest-centroid":
@@ -89,6 +90,7 @@ def _progress(desc: str, quiet: bool):
 
 
 def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
+    output_folder(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
     model = model_reference(args.model, args.device)
@@ -128,6 +130,7 @@ def cmd_similar(args: argparse.Namespace) -> None:
     from pimc_core.io.regions import parse_region
     from pimc_core.maps.engine import similarity_map
 
+    output_folder(args.out)  # before anything is read
     ts = open_from_args(args)
     if (args.x is None) != (args.y is None):
         raise ConfigError("give both --x and --y")

@@ -8,7 +8,6 @@ colours come from a class table (:mod:`pimc_core.io.classes`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import numpy as np
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.classes import default_class_table, normalise_class_table
 from pimc_core.io.grid import Grid
+from pimc_core.io.vector import read_vector, reproject_geometries
 
 __all__ = ["LabelMap", "read_labels"]
 
@@ -128,7 +128,7 @@ def _rasterize_vector(
 ) -> tuple[np.ndarray, dict[int, str]]:
     from rasterio import features
 
-    geoms, values, field_names = _read_vector(p, grid, class_field)
+    geoms, values = _read_vector(p, grid, class_field)
     names: dict[int, str] = {}
     if not geoms:
         raise InputError(f"{p}: no features with a geometry and a '{class_field}' value")
@@ -167,69 +167,13 @@ def _rasterize_vector(
     return arr, names
 
 
-def _read_vector(p: Path, grid: Grid, class_field: str | None) -> tuple[list[dict], list[Any], list[str]]:
-    """GeoJSON-like geometries in the grid's CRS and their class values (via GDAL's OGR)."""
-    try:
-        from osgeo import ogr, osr
-    except ImportError:  # pragma: no cover - GDAL's Python bindings come with QGIS / Debian
-        ogr = None
-    if ogr is None:  # pragma: no cover
-        return _read_geojson(p, grid, class_field)
-    ogr.UseExceptions()
-    try:
-        ds = ogr.Open(str(p))
-    except RuntimeError as e:
-        raise InputError(f"{p}: not a readable vector file ({e})") from None
-    if ds is None or ds.GetLayerCount() == 0:
-        raise InputError(f"{p}: not a readable vector file (no layer)")
-    layer = ds.GetLayer(0)
-    defn = layer.GetLayerDefn()
-    field_names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+def _read_vector(p: Path, grid: Grid, class_field: str | None) -> tuple[list[dict], list[Any]]:
+    """GeoJSON-like geometries in the grid's CRS and their class values."""
     if not class_field:
-        raise ConfigError(f"{p}: give the attribute holding the class with --class-field (fields: {', '.join(field_names) or 'none'})")
-    match = [f for f in field_names if f.lower() == class_field.lower()]
-    if not match:
-        raise ConfigError(f"{p}: no field '{class_field}' (fields: {', '.join(field_names) or 'none'})")
-    fname = match[0]
-    transform = None
-    src_srs = layer.GetSpatialRef()
-    if src_srs is not None and grid.crs is not None:
-        dst_srs = osr.SpatialReference()
-        dst_srs.ImportFromWkt(grid.crs.to_wkt())
-        for s in (src_srs, dst_srs):
-            s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        if not src_srs.IsSame(dst_srs):
-            transform = osr.CoordinateTransformation(src_srs, dst_srs)
-    geoms, values = [], []
-    for feat in layer:
-        g = feat.GetGeometryRef()
-        v = feat.GetField(fname)
-        if g is None or v is None or (isinstance(v, str) and not v.strip()):
-            continue
-        g = g.Clone()
-        if transform is not None:
-            g.Transform(transform)
-        geoms.append(json.loads(g.ExportToJson()))
-        values.append(v)
-    return geoms, values, field_names
-
-
-def _read_geojson(p: Path, grid: Grid, class_field: str | None):  # pragma: no cover - fallback
-    from rasterio.warp import transform_geom
-
-    data = json.loads(p.read_text(encoding="utf-8"))
-    feats = data.get("features", [])
-    fields = sorted({k for f in feats for k in (f.get("properties") or {})})
-    if not class_field or class_field not in fields:
-        raise ConfigError(f"{p}: no field '{class_field}' (fields: {', '.join(fields) or 'none'})")
-    geoms, values = [], []
-    for f in feats:
-        v = (f.get("properties") or {}).get(class_field)
-        if f.get("geometry") is None or v is None:
-            continue
-        g = f["geometry"]
-        if grid.crs is not None:
-            g = transform_geom("EPSG:4326", grid.crs, g)
-        geoms.append(g)
-        values.append(v)
-    return geoms, values, fields
+        fields = read_vector(p).fields
+        raise ConfigError(f"{p}: give the attribute holding the class with --class-field (fields: {', '.join(fields) or 'none'})")
+    vec = read_vector(p, field=class_field)
+    geoms = vec.geometries
+    if vec.crs is not None and grid.crs is not None:
+        geoms = reproject_geometries(geoms, vec.crs, grid.crs, p.name)
+    return geoms, list(vec.values or [])

@@ -5,8 +5,10 @@ whose inside is processed; pixels outside them are nodata in every output. Regio
 
 * the whole raster (:func:`whole_region`);
 * a bounding box ``xmin ymin xmax ymax`` in any CRS (:func:`bbox_region`);
+* one pixel, from a point in any CRS (:func:`point_region`);
 * polygons: WKT (:func:`wkt_region`), GeoJSON text or objects (:func:`geojson_region`), or any
-  vector file OGR reads — GeoPackage, Shapefile, GeoJSON, KML … (:func:`vector_file_region`);
+  vector file OGR reads — GeoPackage, Shapefile, GeoJSON, KML … (:func:`vector_file_region`,
+  through :func:`pimc_core.io.vector.read_vector`);
   :func:`parse_region` picks the right one for a command-line string.
 
 A pixel is inside a polygon when its centre is (``all_touched=True``: when the polygon touches
@@ -32,6 +34,17 @@ from rasterio.windows import Window
 
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.grid import Grid, crs_name, parse_crs, window_of_bounds
+from pimc_core.io.vector import (
+    geojson_crs,
+    geojson_geometries,
+    geometry_coords,
+    lonlat_problem,
+    read_vector,
+    reproject_bounds,
+    reproject_geometries,
+    reproject_points,
+    wkt_geometry,
+)
 
 __all__ = [
     "Region",
@@ -39,6 +52,7 @@ __all__ = [
     "geojson_region",
     "geometry_region",
     "parse_region",
+    "point_region",
     "vector_file_region",
     "whole_region",
     "wkt_region",
@@ -143,7 +157,8 @@ def bbox_region(grid: Grid, bounds: Sequence[float], crs: str | CRS | None = Non
             its enclosing box in the raster's CRS.
 
     Raises:
-        ConfigError: unknown CRS, not four numbers, or xmin ≥ xmax / ymin ≥ ymax.
+        ConfigError: unknown CRS, not four numbers, xmin ≥ xmax / ymin ≥ ymax, or numbers that
+            cannot be coordinates in ``crs`` (metres given as longitude / latitude).
         InputError: the box does not overlap the raster.
     """
     try:
@@ -152,11 +167,39 @@ def bbox_region(grid: Grid, bounds: Sequence[float], crs: str | CRS | None = Non
         raise ConfigError(f"bbox must be four numbers xmin ymin xmax ymax (got {bounds!r})") from None
     if len(b) != 4 or not all(np.isfinite(b)):
         raise ConfigError(f"bbox must be four finite numbers xmin ymin xmax ymax (got {bounds!r})")
-    if crs is not None:
-        crs = parse_crs(crs)
-    win = window_of_bounds(grid, b, crs)
+    if not (b[0] < b[2] and b[1] < b[3]):
+        raise ConfigError(f"bbox must have xmin < xmax and ymin < ymax (got {b})")
+    crs = parse_crs(crs) if crs is not None else None
     where = f" ({crs_name(crs)})" if crs is not None else ""
-    return Region(grid, win, description=f"bbox {', '.join(f'{v:g}' for v in b)}{where}")
+    name = f"bbox {', '.join(f'{v:.12g}' for v in b)}{where}"
+    in_grid = b
+    if crs is not None and grid.crs is not None and crs != grid.crs:
+        in_grid = reproject_bounds(b, crs, grid.crs, name, "--bbox-crs")
+    try:
+        win = window_of_bounds(grid, in_grid)
+    except InputError:
+        gx = grid.bounds
+        raise InputError(f"{name} does not overlap the raster (bounds {', '.join(f'{v:.12g}' for v in gx)} "
+                         f"in {crs_name(grid.crs)})") from None
+    return Region(grid, win, description=name)
+
+
+def point_region(grid: Grid, x: float, y: float, crs: str | CRS | None = None) -> Region:
+    """The one pixel holding point (x, y) in ``crs`` (the raster's CRS when None).
+
+    Raises:
+        ConfigError: an unknown CRS, or numbers that cannot be coordinates in ``crs``.
+        InputError: the point lies outside the raster.
+    """
+    x, y = float(x), float(y)
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ConfigError(f"point ({x:.12g}, {y:.12g}): the coordinates must be finite numbers")
+    if crs is not None:
+        src = parse_crs(crs)
+        if grid.crs is not None and src != grid.crs:
+            x, y = reproject_points([[x, y]], src, grid.crs, f"point ({x:.12g}, {y:.12g})", "--crs")[0]
+    row, col = grid.rowcol(x, y)
+    return Region(grid, Window(col, row, 1, 1), description=f"pixel row {row}, col {col}")
 
 
 def geometry_region(
@@ -186,8 +229,8 @@ def geometry_region(
     if crs is not None:
         src = parse_crs(crs)
         if grid.crs is not None and src != grid.crs:
-            geoms = [_transform_geom(src, grid.crs, g, name) for g in geoms]
-    pts = np.concatenate([_coords(g) for g in geoms])
+            geoms = reproject_geometries(geoms, src, grid.crs, name, "--polygon-crs")
+    pts = np.concatenate([geometry_coords(g) for g in geoms])
     pts = pts[np.isfinite(pts).all(axis=1)]
     if pts.size == 0:
         raise InputError(f"{name}: the polygon is empty (or cannot be placed in {crs_name(grid.crs)})")
@@ -219,7 +262,7 @@ def wkt_region(grid: Grid, wkt: str, crs: str | CRS | None = None, *, all_touche
         srid, _, text = text.partition(";")
         if crs is None:
             crs = f"EPSG:{srid.split('=', 1)[1].strip()}"
-    geom = _ogr_wkt_to_geojson(text)
+    geom = wkt_geometry(text)
     short = text if len(text) <= 40 else text[:37] + "..."
     return geometry_region(grid, geom, crs, all_touched=all_touched, name=f"polygon {short}")
 
@@ -245,13 +288,13 @@ def geojson_region(
         obj = geojson
     if not isinstance(obj, Mapping) or "type" not in obj:
         raise ConfigError("polygon: GeoJSON must be an object with a 'type'")
-    geoms = list(_geojson_geometries(obj))
+    geoms = list(geojson_geometries(obj))
     if crs is None:
-        crs = _geojson_crs(obj)
+        crs = geojson_crs(obj)
         if crs is None:
             crs = "EPSG:4326"
-            pts = np.concatenate([_coords(g) for g in geoms]) if geoms else np.empty((0, 2))
-            if pts.size and (np.abs(pts[:, 0]).max() > 360 or np.abs(pts[:, 1]).max() > 90):
+            pts = np.concatenate([geometry_coords(g) for g in geoms]) if geoms else np.empty((0, 2))
+            if lonlat_problem(CRS.from_epsg(4326), pts):
                 raise ConfigError(
                     "polygon: GeoJSON coordinates are longitude/latitude (EPSG:4326, RFC 7946) unless a CRS "
                     "is given; these are not — give the polygon's CRS (--polygon-crs EPSG:XXXX)"
@@ -280,10 +323,11 @@ def vector_file_region(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    geoms, file_crs = _read_vector(path, layer)
-    if crs is None:
-        crs = file_crs  # None → the raster's CRS
-    return geometry_region(grid, geoms, crs, all_touched=all_touched, name=path.name)
+    vec = read_vector(path, layer=layer)
+    if not vec.geometries:
+        raise InputError(f"{path}: the layer '{vec.name}' has no polygon (empty or no geometries)")
+    crs = vec.crs if crs is None else crs  # None → the raster's CRS
+    return geometry_region(grid, vec.geometries, crs, all_touched=all_touched, name=path.name)
 
 
 def parse_region(
@@ -323,21 +367,6 @@ def parse_region(
 
 
 # ----------------------------------------------------------------------------- helpers
-def _coords(geom: Mapping[str, Any]) -> np.ndarray:
-    """All vertices of a geometry as an (n, 2) float array."""
-    out: list[np.ndarray] = []
-
-    def walk(c):
-        if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)) and not isinstance(c[0], bool):
-            out.append(np.asarray(c[:2], dtype=float)[None])
-        elif isinstance(c, (list, tuple)):
-            for x in c:
-                walk(x)
-
-    walk(geom.get("coordinates", []))
-    return np.concatenate(out) if out else np.empty((0, 2))
-
-
 def _polygons(geoms: list, name: str) -> list[dict]:
     """Unpack collections, check every part is a non-empty polygon."""
     flat: list[dict] = []
@@ -350,7 +379,7 @@ def _polygons(geoms: list, name: str) -> list[dict]:
             for sub in g.get("geometries", []):
                 add(sub)
         elif t in _POLYGONAL:
-            if _coords(g).size:
+            if geometry_coords(g).size:
                 flat.append({"type": t, "coordinates": g["coordinates"]})
         else:
             raise ConfigError(f"{name}: a {t} is not a polygon; the region must be polygons")
@@ -360,136 +389,3 @@ def _polygons(geoms: list, name: str) -> list[dict]:
     if not flat:
         raise InputError(f"{name}: the polygon is empty")
     return flat
-
-
-def _transform_geom(src: CRS, dst: CRS, geom: dict, name: str) -> dict:
-    from rasterio.errors import RasterioError
-    from rasterio.warp import transform_geom
-
-    try:
-        out = transform_geom(src, dst, geom)
-    except (RasterioError, ValueError) as e:
-        raise ConfigError(f"{name}: cannot reproject from {crs_name(src)} to {crs_name(dst)} ({e})") from None
-    return {"type": out["type"], "coordinates": out["coordinates"]}
-
-
-def _geojson_geometries(obj: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    t = obj.get("type")
-    if t == "FeatureCollection":
-        for f in obj.get("features") or []:
-            yield from _geojson_geometries(f)
-    elif t == "Feature":
-        if obj.get("geometry"):
-            yield obj["geometry"]
-    else:
-        yield obj
-
-
-def _geojson_crs(obj: Mapping[str, Any]) -> str | None:
-    """The legacy (GeoJSON 2008) ``crs`` member, e.g. ``urn:ogc:def:crs:EPSG::32631``."""
-    c = obj.get("crs")
-    if not isinstance(c, Mapping):
-        return None
-    name = (c.get("properties") or {}).get("name")
-    if not isinstance(name, str):
-        return None
-    if "CRS84" in name.upper():
-        return "OGC:CRS84"
-    if "EPSG" in name.upper():
-        code = name.replace("::", ":").split(":")[-1]
-        return f"EPSG:{code}"
-    return name
-
-
-class _OgrErrors:
-    """Collect OGR error messages instead of printing them (the exception mode is left alone:
-    it is process-wide, and QGIS relies on its own setting)."""
-
-    def __enter__(self):
-        from osgeo import gdal
-
-        self.gdal = gdal
-        self.messages: list[str] = []
-
-        def handler(cls, code, msg):
-            self.messages.append(str(msg).strip())
-
-        self._handler = handler
-        gdal.PushErrorHandler(handler)
-        return self
-
-    def __exit__(self, *exc):
-        self.gdal.PopErrorHandler()
-        return False
-
-    @property
-    def text(self) -> str:
-        return "; ".join(m for m in self.messages if m) or "not a vector format GDAL/OGR recognises"
-
-
-def _ogr_wkt_to_geojson(text: str) -> dict:
-    from osgeo import ogr
-
-    with _OgrErrors() as errs:
-        try:  # OGR raises or returns None depending on the process-wide exception mode
-            geom = ogr.CreateGeometryFromWkt(text)
-        except RuntimeError as e:
-            errs.messages.append(str(e))
-            geom = None
-    if geom is None:
-        raise ConfigError(f"polygon: not valid WKT ({errs.text}): {text[:60]}")
-    if geom.IsEmpty():
-        raise InputError("polygon: the WKT polygon is empty")
-    geom = ogr.ForceTo(geom, ogr.wkbMultiPolygon) if ogr.GT_Flatten(geom.GetGeometryType()) in (
-        ogr.wkbCurvePolygon, ogr.wkbMultiSurface) else geom
-    return json.loads(geom.ExportToJson())
-
-
-def _read_vector(path: Path, layer: str | int | None) -> tuple[list[dict], CRS | None]:
-    from osgeo import ogr
-
-    with _OgrErrors() as errs:
-        try:  # OGR raises or returns None depending on the process-wide exception mode
-            ds = ogr.Open(str(path))
-        except RuntimeError as e:
-            errs.messages.append(str(e))
-            ds = None
-    if ds is None:
-        raise InputError(f"{path}: cannot read as a vector file ({errs.text})")
-    try:
-        if ds.GetLayerCount() == 0:
-            raise InputError(f"{path}: no layer in this vector file")
-        if layer is None:
-            lyr = ds.GetLayer(0)
-        elif isinstance(layer, int) or str(layer).isdigit():
-            lyr = ds.GetLayer(int(layer))
-        else:
-            lyr = ds.GetLayerByName(str(layer))
-        if lyr is None:
-            names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
-            raise InputError(f"{path}: no layer {layer!r} (layers: {', '.join(names)})")
-        srs = lyr.GetSpatialRef()
-        crs = None
-        if srs is not None:
-            try:
-                crs = CRS.from_wkt(srs.ExportToWkt())
-            except Exception:
-                raise InputError(f"{path}: the layer's CRS is not understood ({srs.ExportToProj4()})") from None
-        geoms: list[dict] = []
-        with _OgrErrors() as errs:
-            lyr.ResetReading()
-            for feat in lyr:
-                g = feat.GetGeometryRef()
-                if g is None or g.IsEmpty():
-                    continue
-                flat = ogr.GT_Flatten(g.GetGeometryType())
-                if flat in (ogr.wkbCurvePolygon, ogr.wkbMultiSurface):
-                    g = ogr.ForceTo(g.Clone(), ogr.wkbMultiPolygon)
-                geoms.append(json.loads(g.ExportToJson()))
-        if errs.messages and not geoms:
-            raise InputError(f"{path}: cannot read the features ({errs.text})")
-        if not geoms:
-            raise InputError(f"{path}: the layer '{lyr.GetName()}' has no polygon (empty or no geometries)")
-        return geoms, crs
-    finally:
-        ds = None  # noqa: F841 — closes the OGR data source

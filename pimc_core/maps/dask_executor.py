@@ -164,7 +164,7 @@ class DaskExecutor:
         """Results of the window tasks, in window order, at most ``max_in_flight`` ahead."""
         from distributed import wait
 
-        from pimc_core.maps.engine import _window_task
+        from pimc_core.maps.executors import window_task
 
         if self.client is None:
             self.start()
@@ -180,7 +180,7 @@ class DaskExecutor:
         todo = iter(windows)
         try:
             for win in todo:
-                pending.append(client.submit(_window_task, ctx_future, win, pure=False))
+                pending.append(client.submit(window_task, ctx_future, win, pure=False))
                 if len(pending) >= self.max_in_flight:
                     break
             while pending:
@@ -196,7 +196,7 @@ class DaskExecutor:
                 pending.popleft()
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending.append(client.submit(_window_task, ctx_future, nxt, pure=False))
+                    pending.append(client.submit(window_task, ctx_future, nxt, pure=False))
                 yield result
         finally:
             for f in pending:

@@ -140,22 +140,15 @@ def ramp_qml(
     )
 
 
-def write_ramp_qml(
-    path: str | os.PathLike,
-    vmin: float,
-    vmax: float,
-    colors: Sequence[str] = DEFAULT_RAMP,
-    *,
-    band: int = 1,
-    labels: Sequence[str] | None = None,
-) -> Path:
+def write_ramp_qml(path: str | os.PathLike, vmin: float, vmax: float, colors: Sequence[str] = DEFAULT_RAMP,
+                   **style) -> Path:
     """Write a QGIS style that shows a continuous map with a fixed, interpolated colour ramp.
 
     Args:
         path: the ``.qml`` file (next to the raster, same base name).
         vmin, vmax: values at the first and last colour (values beyond keep the end colours).
         colors: ``"#rrggbb"`` colours spread evenly from ``vmin`` to ``vmax``.
-        band: the band the renderer reads.
-        labels: legend labels, one per colour (default: the values).
+        **style: ``band`` (the band the renderer reads, default 1) and ``labels`` (legend labels,
+            one per colour; default: the values), as :func:`ramp_qml`.
     """
-    return _write_text_atomic(Path(path), ramp_qml(vmin, vmax, colors, band=band, labels=labels))
+    return _write_text_atomic(Path(path), ramp_qml(vmin, vmax, colors, **style))

@@ -1,0 +1,165 @@
+"""What a map run does with the model's outputs of each window: the jobs.
+
+A job turns the outputs of a window's batches into that window's result, in three steps:
+``start`` (an empty per-window state), ``add`` (one batch of predictions, scattered to its
+pixels), ``finish`` (the value sent back to the client). Jobs are small picklable objects
+(Dask sends them to the workers with each run):
+
+* :class:`MapJob`: the products of :func:`pimc_core.maps.engine.run_inference` as (h, w) /
+  (bands, h, w) arrays;
+* :class:`SampleJob` and :class:`ClusterJob`: the two passes of
+  :func:`pimc_core.maps.engine.cluster_map` (a bounded sample of embeddings, then each pixel's
+  nearest k-means centre);
+* :class:`MeanJob` and :class:`SimilarityJob`: the query embedding and the cosine similarity
+  map of :func:`pimc_core.maps.engine.similarity_map`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from rasterio.windows import Window
+
+from pimc_core.maps.protocol import PRODUCTS, ModelInfo
+from pimc_core.maps.window import Block
+
+__all__ = ["ClusterJob", "Job", "MapJob", "MeanJob", "SampleJob", "SimilarityJob"]
+
+
+class Job:
+    """What is done with the model's outputs of one window (picklable: sent to Dask workers)."""
+
+    #: the model outputs the job reads (``probabilities``, ``forecast``, ``embeddings``)
+    needs: tuple[str, ...] = ()
+
+    def start(self, win: Window, info: ModelInfo) -> Any:
+        """The empty state of a window."""
+        raise NotImplementedError
+
+    def add(self, state: Any, block: Block, sl: slice, out: Mapping[str, np.ndarray], info: ModelInfo) -> None:
+        """Add one batch: ``out[key]`` is (n, width) for the pixels ``block.rows[sl], block.cols[sl]``."""
+        raise NotImplementedError
+
+    def finish(self, state: Any, win: Window, info: ModelInfo) -> Any:
+        """The window's result (default: the state)."""
+        return state
+
+
+@dataclass
+class MapJob(Job):
+    """Write the requested products."""
+
+    products: tuple[str, ...]
+
+    @property
+    def needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(sorted({PRODUCTS[p] for p in self.products}))
+
+    def start(self, win: Window, info: ModelInfo) -> dict[str, np.ndarray]:
+        h, w = int(win.height), int(win.width)
+        arrays: dict[str, np.ndarray] = {}
+        for p in self.products:
+            if p == "classes":
+                arrays[p] = np.zeros((h, w), np.uint8)
+            elif p == "confidence":
+                arrays[p] = np.full((h, w), np.nan, np.float32)
+            elif p == "probabilities":
+                arrays[p] = np.full((len(info.class_table), h, w), np.nan, np.float32)
+            elif p == "forecast":
+                arrays[p] = np.full((len(info.forecast_dates), h, w), np.nan, np.float32)
+            elif p == "embeddings":
+                arrays[p] = np.full((info.embed_dim, h, w), np.nan, np.float32)
+        return arrays
+
+    def add(self, arrays, block, sl, out, info) -> None:
+        r, c = block.rows[sl], block.cols[sl]
+        if "probabilities" in out:
+            prob = out["probabilities"]
+            top = np.argmax(prob, axis=1)
+            if "classes" in arrays:
+                arrays["classes"][r, c] = info.class_ids[top]
+            if "confidence" in arrays:
+                arrays["confidence"][r, c] = prob[np.arange(prob.shape[0]), top]
+            if "probabilities" in arrays:
+                arrays["probabilities"][:, r, c] = prob.T
+        if "forecast" in arrays:
+            arrays["forecast"][:, r, c] = out["forecast"].T
+        if "embeddings" in arrays:
+            arrays["embeddings"][:, r, c] = out["embeddings"].T
+
+
+@dataclass
+class SampleJob(Job):
+    """Pass 1 of clustering: a reproducible random sample of each window's embeddings."""
+
+    per_window: int
+    seed: int
+    needs: tuple[str, ...] = ("embeddings",)
+
+    def start(self, win, info):
+        return []
+
+    def add(self, parts, block, sl, out, info) -> None:
+        parts.append(out["embeddings"])
+
+    def finish(self, parts, win, info) -> np.ndarray:
+        if not parts:
+            return np.empty((0, info.embed_dim), np.float32)
+        emb = np.concatenate(parts)
+        if emb.shape[0] > self.per_window:
+            rng = np.random.default_rng([self.seed, int(win.row_off), int(win.col_off)])
+            emb = emb[np.sort(rng.choice(emb.shape[0], self.per_window, replace=False))]
+        return emb
+
+
+@dataclass
+class ClusterJob(Job):
+    """Pass 2 of clustering: the cluster (1..k) of every pixel = its nearest k-means centre.
+
+    Only the centres travel to workers (plain numpy: no scikit-learn import there)."""
+
+    centers: np.ndarray  # (k, D) float64
+    needs: tuple[str, ...] = ("embeddings",)
+
+    def start(self, win, info):
+        return {"clusters": np.zeros((int(win.height), int(win.width)), np.uint8)}
+
+    def add(self, arrays, block, sl, out, info) -> None:
+        e = np.asarray(out["embeddings"], np.float64)
+        c = self.centers
+        d2 = (e * e).sum(axis=1)[:, None] - 2.0 * (e @ c.T) + (c * c).sum(axis=1)[None, :]
+        arrays["clusters"][block.rows[sl], block.cols[sl]] = np.argmin(d2, axis=1).astype(np.uint8) + 1
+
+
+@dataclass
+class MeanJob(Job):
+    """The sum and count of the embeddings of a window (query polygon / pixel)."""
+
+    needs: tuple[str, ...] = ("embeddings",)
+
+    def start(self, win, info):
+        return [np.zeros(info.embed_dim, np.float64), 0]
+
+    def add(self, acc, block, sl, out, info) -> None:
+        acc[0] += out["embeddings"].sum(axis=0, dtype=np.float64)
+        acc[1] += out["embeddings"].shape[0]
+
+
+@dataclass
+class SimilarityJob(Job):
+    """Cosine similarity of every pixel's embedding to a unit query vector."""
+
+    query: np.ndarray
+    needs: tuple[str, ...] = ("embeddings",)
+
+    def start(self, win, info):
+        return {"similarity": np.full((int(win.height), int(win.width)), np.nan, np.float32)}
+
+    def add(self, arrays, block, sl, out, info) -> None:
+        e = out["embeddings"].astype(np.float64)
+        norm = np.linalg.norm(e, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = (e @ self.query) / norm
+        arrays["similarity"][block.rows[sl], block.cols[sl]] = np.clip(sim, -1.0, 1.0)

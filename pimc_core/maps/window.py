@@ -1,0 +1,165 @@
+"""One window of a map: read it, build the model's input, predict it in batches.
+
+For a window of the region::
+
+    read (T, B, h, w) reflectance  →  index_series: indices + gap filling / resampling
+    →  pixels with enough valid observations (and inside the polygon), flattened (N, C, T)
+    →  model.predict in batches of ``batch_size``  →  the job's per-window result
+
+Image patches (a model with ``patch_size`` k) are cut from a composite of a window grown by
+k // 2 pixels on each side (clipped to the raster, NaN beyond), so a window's pixels see the same
+neighbourhood as in a whole-raster read. Memory is one window of reflectance plus one batch.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import numpy as np
+from rasterio.windows import Window
+
+from pimc_core.errors import ConfigError
+from pimc_core.io.regions import Region
+from pimc_core.io.timeseries import Observations, TimeSeries
+from pimc_core.maps.protocol import ModelInfo, PixelModel
+
+if TYPE_CHECKING:
+    from pimc_core.maps.jobs import Job
+
+__all__ = ["Block", "WindowResult", "check_output", "patches", "read_block", "run_window"]
+
+
+@dataclass
+class Block:
+    """A window read and turned into model input."""
+
+    win: Window
+    rows: np.ndarray  # (N,) window rows of the pixels to predict
+    cols: np.ndarray
+    filled: np.ndarray  # (N, C, T) float32
+    composite: np.ndarray | None  # (B, h + k - 1, w + k - 1) padded patch image, or None
+    k: int
+
+
+def read_block(source: TimeSeries, model: PixelModel, info: ModelInfo, region: Region, win: Window,
+               times: dict[str, float]) -> Block | None:
+    """Read a window and build the flattened model input; None when no pixel is to predict.
+
+    ``times["read"]`` and ``times["indices"]`` are increased by the seconds spent.
+    """
+    from pimc_core.series.pixel import index_series
+
+    h, w = int(win.height), int(win.width)
+    inside = region.mask(win)
+    if inside is not None and not inside.any():
+        return None
+    t0 = time.perf_counter()
+    k = info.patch_size
+    composite = None
+    if k:
+        before, after = k // 2, k - 1 - k // 2
+        c0, r0 = int(win.col_off), int(win.row_off)
+        big = Window(max(0, c0 - before), max(0, r0 - before), 0, 0)
+        c1 = min(source.grid.width, c0 + w + after)
+        r1 = min(source.grid.height, r0 + h + after)
+        big = Window(int(big.col_off), int(big.row_off), c1 - int(big.col_off), r1 - int(big.row_off))
+        obs_big = source.read(big, bands=info.bands)
+        rs = slice(r0 - int(big.row_off), r0 - int(big.row_off) + h)
+        cs = slice(c0 - int(big.col_off), c0 - int(big.col_off) + w)
+        obs = Observations(obs_big.reflectance[:, :, rs, cs], obs_big.valid[:, rs, cs], obs_big.band_names,
+                           obs_big.dates, win)
+        bi = [obs_big.band_names.index(b) for b in info.patch_bands]
+        image_fn = getattr(model, "patch_image", None)
+        comp_fn = getattr(model, "patch_composite", None)
+        refl = obs_big.reflectance[:, bi]
+        if callable(image_fn):
+            comp = np.asarray(image_fn(source, big), dtype=np.float32)
+        elif callable(comp_fn):
+            comp = np.asarray(comp_fn(refl, obs_big.valid), dtype=np.float32)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
+                comp = np.nanmedian(refl, axis=0).astype(np.float32)
+        want = (int(getattr(model, "patch_channels", 0) or len(bi)), int(big.height), int(big.width))
+        if comp.shape != want:
+            raise ConfigError(f"model {type(model).__name__}: patch image of shape {comp.shape}; expected {want}")
+        composite = np.full((want[0], h + k - 1, w + k - 1), np.nan, np.float32)
+        pr = before - (r0 - int(big.row_off))
+        pc = before - (c0 - int(big.col_off))
+        composite[:, pr:pr + comp.shape[1], pc:pc + comp.shape[2]] = comp
+    else:
+        obs = source.read(win, bands=info.bands)
+    t1 = time.perf_counter()
+    ser = index_series(obs, info.indices, min_valid=info.min_valid, target_dates=info.target_dates)
+    sel = ser.ok if inside is None else (ser.ok & inside)
+    rows, cols = np.nonzero(sel)
+    filled = np.ascontiguousarray(np.moveaxis(ser.filled[:, :, rows, cols], -1, 0), dtype=np.float32)
+    del ser, obs
+    t2 = time.perf_counter()
+    times["read"] += t1 - t0
+    times["indices"] += t2 - t1
+    return Block(win, rows, cols, filled, composite, k)
+
+
+def patches(block: Block, sl: slice) -> np.ndarray | None:
+    """(n, P, k, k) float32 patches centred on the pixels ``sl`` of a block, or None (no patches)."""
+    if block.composite is None:
+        return None
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    k = block.k
+    view = sliding_window_view(block.composite, (k, k), axis=(1, 2))  # (B, h, w, k, k), no copy
+    return np.ascontiguousarray(np.moveaxis(view[:, block.rows[sl], block.cols[sl]], 0, 1))
+
+
+def check_output(name: str, arr: Any, n: int, width: int | None, model: PixelModel) -> np.ndarray:
+    """``arr`` as an array of shape (n,) or (n, width); a ConfigError naming the model otherwise."""
+    a = np.asarray(arr)
+    want = (n,) if width is None else (n, width)
+    if a.shape != want:
+        raise ConfigError(
+            f"model {type(model).__name__} returned {name} of shape {a.shape}; expected {want}"
+        )
+    return a
+
+
+@dataclass
+class WindowResult:
+    """A job's result for one window, with the pixels predicted and the seconds per stage."""
+
+    win: Window
+    value: Any
+    predicted: int
+    times: dict[str, float]
+
+
+def run_window(source: TimeSeries, model: PixelModel, info: ModelInfo, region: Region, job: Job,
+               batch_size: int, win: Window, check: Callable[[], None] = lambda: None) -> WindowResult:
+    """Read, predict and post-process one window (in the client or on a worker); ``check()``
+    runs before each batch (it raises to cancel)."""
+    times = {"read": 0.0, "indices": 0.0, "predict": 0.0}
+    state = job.start(win, info)
+    block = read_block(source, model, info, region, win, times)
+    n = 0 if block is None else block.rows.size
+    for s in range(0, n, batch_size):
+        check()
+        sl = slice(s, min(n, s + batch_size))
+        t0 = time.perf_counter()
+        batch_patches = patches(block, sl)
+        raw = model.predict(block.filled[sl], batch_patches)
+        m = sl.stop - sl.start
+        out = {}
+        for key in job.needs:
+            if not isinstance(raw, Mapping) or key not in raw:
+                raise ConfigError(f"model {type(model).__name__} returned no '{key}'")
+            width = {"probabilities": len(info.class_table), "forecast": len(info.forecast_dates),
+                     "embeddings": info.embed_dim}[key]
+            out[key] = check_output(key, raw[key], m, width, model)
+        t1 = time.perf_counter()
+        times["predict"] += t1 - t0
+        job.add(state, block, sl, out, info)
+        times["predict"] += time.perf_counter() - t1
+    return WindowResult(win, job.finish(state, win, info), n, times)
