@@ -27,3 +27,16 @@ class BandError(PimcError):
 
 class Cancelled(PimcError):
     """The user cancelled a running job."""
+
+
+def interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C / SIGTERM (a ``KeyboardInterrupt``) that ``exc`` was raised while handling, if any.
+
+    A signal that lands inside a library's clean-up (e.g. the exit of a nested ``rasterio.Env``)
+    can make that clean-up raise its own error, which then replaces the interrupt; callers report
+    the interrupt instead.
+    """
+    cause = exc.__context__
+    while cause is not None and not isinstance(cause, KeyboardInterrupt):
+        cause = cause.__context__
+    return cause

@@ -72,3 +72,17 @@ def test_sigterm_removes_the_output_being_written(tmp_path):
     assert proc.returncode == 143
     assert err.strip() == "pimc: terminated; no partial output was left"
     assert os.listdir(tmp_path) == []
+
+
+def test_an_error_raised_while_handling_an_interrupt_is_that_interrupt(capsys, monkeypatch):
+    """A library's clean-up failing under Ctrl-C must not turn the interrupt into an 'internal error'."""
+    monkeypatch.delenv("PIMC_DEBUG", raising=False)
+
+    def command():
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise RuntimeError("No GDAL environment exists")
+
+    assert run_command("prog", command) == 130
+    assert capsys.readouterr().err == "prog: interrupted; no partial output was left\n"

@@ -33,7 +33,7 @@ import sys
 import threading
 from typing import Any, Callable, Iterator
 
-from pimc_core.errors import PimcError
+from pimc_core.errors import PimcError, interrupt_behind
 
 __all__ = ["Terminated", "run_command", "sigterm_raises"]
 
@@ -77,7 +77,13 @@ def run_command(prog: str, command: Callable[[], Any], *, interrupted: str = "no
     debug = bool(os.environ.get("PIMC_DEBUG"))
     try:
         with sigterm_raises():
-            command()
+            try:
+                command()
+            except Exception as e:  # an error raised while an interrupt was being handled is that interrupt
+                behind = interrupt_behind(e)
+                if behind is None:
+                    raise
+                raise behind from None
     except Terminated:
         if debug:
             raise

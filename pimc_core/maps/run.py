@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 from rasterio.windows import Window
 
 from pimc_core.config import Checked, Integral, Interval
-from pimc_core.errors import ConfigError, InputError
+from pimc_core.errors import ConfigError, InputError, interrupt_behind
 from pimc_core.io.atomic import output_folder
 from pimc_core.io.regions import Region, whole_region
 from pimc_core.io.timeseries import TimeSeries
@@ -129,9 +129,7 @@ def interrupts_first() -> Iterator[None]:
     try:
         yield
     except Exception as e:
-        cause = e.__context__
-        while cause is not None and not isinstance(cause, KeyboardInterrupt):
-            cause = cause.__context__
+        cause = interrupt_behind(e)
         if cause is None:
             raise
         raise cause from None
