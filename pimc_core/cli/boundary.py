@@ -74,7 +74,6 @@ def run_command(prog: str, command: Callable[[], Any], *, interrupted: str = "no
         command: the work; its return value is ignored.
         interrupted: what an interrupted run leaves, said after ``interrupted;`` / ``terminated;``.
     """
-    debug = bool(os.environ.get("PIMC_DEBUG"))
     try:
         with sigterm_raises():
             try:
@@ -84,40 +83,31 @@ def run_command(prog: str, command: Callable[[], Any], *, interrupted: str = "no
                 if behind is None:
                     raise
                 raise behind from None
-    except Terminated:
-        if debug:
-            raise
-        print(f"{prog}: terminated; {interrupted}", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
-        return 130
-    except PimcError as e:
-        if debug:
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `pimc info … | head`: the reader left; nothing to report
         with contextlib.suppress(OSError):
             sys.stderr.close()
         return 0
-    except OSError as e:
-        if debug:
-            raise
-        print(f"{prog}: error: {_os_error_line(e)}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        if debug:
-            raise
-        print(f"{prog}: error: out of memory (try a smaller region, --block or --batch)", file=sys.stderr)
-        return 2
-    except Exception as e:  # a bug: say so in one line, keep the traceback for PIMC_DEBUG=1
-        if debug:
-            raise
-        text = str(e).splitlines()[0] if str(e) else ""
-        print(f"{prog}: internal error: {type(e).__name__}: {text} (a bug in PIMC; run with PIMC_DEBUG=1 "
-              "for the traceback and report it)", file=sys.stderr)
-        return 1
+    except BaseException as e:
+        if os.environ.get("PIMC_DEBUG") or not isinstance(e, (Exception, KeyboardInterrupt)):
+            raise  # SystemExit (argparse) and friends pass through
+        status, line = _outcome(e, interrupted)
+        print(f"{prog}: {line}", file=sys.stderr)
+        return status
     return 0
+
+
+def _outcome(e: BaseException, interrupted: str) -> tuple[int, str]:
+    """Exit status and line (after ``PROG: ``) for an exception that ended a command."""
+    if isinstance(e, Terminated):
+        return 143, f"terminated; {interrupted}"
+    if isinstance(e, KeyboardInterrupt):
+        return 130, f"interrupted; {interrupted}"
+    if isinstance(e, PimcError):
+        return 2, f"error: {e}"
+    if isinstance(e, OSError):
+        return 2, f"error: {_os_error_line(e)}"
+    if isinstance(e, MemoryError):
+        return 2, "error: out of memory (try a smaller region, --block or --batch)"
+    text = str(e).splitlines()[0] if str(e) else ""  # a bug: one line, the traceback with PIMC_DEBUG=1
+    return 1, (f"internal error: {type(e).__name__}: {text} (a bug in PIMC; run with PIMC_DEBUG=1 "
+               "for the traceback and report it)")
