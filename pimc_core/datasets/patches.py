@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.series.composites import patches_at
 
 __all__ = ["extract_patches"]
 
@@ -52,6 +53,5 @@ def extract_patches(image: np.ndarray, rows: Any, cols: Any, size: int) -> np.nd
     before, after = size // 2, size - 1 - size // 2
     mode = "reflect" if min(H, W) > 1 else "edge"
     padded = np.pad(img, ((0, 0), (before, after), (before, after)), mode=mode)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(1, 2))  # (C, H, W, k, k)
-    return np.ascontiguousarray(windows[:, r, c].transpose(1, 0, 2, 3))
+    return patches_at(padded, r, c, size, dtype=None)
 

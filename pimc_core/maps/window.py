@@ -25,6 +25,7 @@ from pimc_core.errors import ConfigError
 from pimc_core.io.regions import Region
 from pimc_core.io.timeseries import Observations, TimeSeries
 from pimc_core.maps.protocol import ModelInfo, PixelModel
+from pimc_core.series.composites import patches_at
 
 if TYPE_CHECKING:
     from pimc_core.maps.jobs import Job
@@ -108,11 +109,7 @@ def patches(block: Block, sl: slice) -> np.ndarray | None:
     """(n, P, k, k) float32 patches centred on the pixels ``sl`` of a block, or None (no patches)."""
     if block.composite is None:
         return None
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    k = block.k
-    view = sliding_window_view(block.composite, (k, k), axis=(1, 2))  # (B, h, w, k, k), no copy
-    return np.ascontiguousarray(np.moveaxis(view[:, block.rows[sl], block.cols[sl]], 0, 1))
+    return patches_at(block.composite, block.rows[sl], block.cols[sl], block.k, dtype=None)
 
 
 def check_output(name: str, arr: Any, n: int, width: int | None, model: PixelModel) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from rasterio.windows import Window
@@ -205,9 +205,13 @@ def _edge_run(flags: np.ndarray) -> int:
     return n
 
 
-def patches_at(img: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
-    """(B, H', W') padded image → (N, B, k, k) patches whose top-left corners are (rows, cols)."""
+def patches_at(img: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int, dtype: Any = np.float32) -> np.ndarray:
+    """(B, H', W') padded image → (N, B, k, k) patches whose top-left corners are (rows, cols).
+
+    The one patch cutter of PIMC (training samples, map windows, dataset loaders): a strided
+    view of the image, copied once for the N patches. ``dtype=None`` keeps the image's type.
+    """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    view = sliding_window_view(img, (k, k), axis=(1, 2))  # (B, H'-k+1, W'-k+1, k, k)
-    return np.ascontiguousarray(np.moveaxis(view[:, rows, cols], 0, 1), dtype=np.float32)
+    view = sliding_window_view(img, (k, k), axis=(1, 2))  # (B, H'-k+1, W'-k+1, k, k), no copy
+    return np.ascontiguousarray(np.moveaxis(view[:, rows, cols], 0, 1), dtype=dtype)
