@@ -1,0 +1,244 @@
+"""The analyst's one-step workflow: ``pimc fit SOURCE --labels LABELS --out MODEL.pimc``.
+
+:func:`fit` runs the steps of :mod:`pimc_core.fit.pipeline` on one stack:
+
+1. **sampling** (:mod:`pimc_core.learn.sampling`): ``data.pretrain_samples`` random pixels with
+   at least ``data.min_valid`` valid observations (unlabelled: self-supervision uses the whole
+   stack) and up to ``data.per_class`` labelled pixels per class (stratified), each with its
+   gap-filled index series and a ``data.patch_size`` patch of the median composite;
+2. **normalisation** per index and band from the unlabelled sample;
+3. **self-supervised pretraining** (:mod:`pimc_core.learn.pretrain`): symmetric InfoNCE between the
+   recurrence-plot/series view and the patch view of each pixel;
+4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.learn.finetune`),
+   encoders unfrozen, with modality dropout; before it, which inputs the classifier reads at
+   prediction (with or without the patch) is chosen on labelled regions held out from a trial
+   fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.learn.input_selection`);
+5. **forecast head** (optional, ``forecast.enabled``): from ``L`` observations the next ``h`` NDVI
+   values (:func:`pimc_core.learn.forecast.forecast_plan`), on the frozen encoders, trained on
+   windows gap-filled only from the observations up to their own origin, as a map's input is
+   (:func:`pimc_core.learn.forecast.sample_windows`);
+6. one ``.pimc`` file (:func:`pimc_core.models.pixel_model.save_pixel_model`).
+
+The configuration is a :class:`~pimc_core.fit.config.FitConfig`. A seed gives the same weights
+whatever ``threads`` (the training stages run on one thread: :func:`pimc_core.fit.pipeline.training_threads`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from pimc_core.errors import InputError
+from pimc_core.fit import pipeline as steps
+from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config
+
+__all__ = ["FitResult", "fit"]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did.
+
+    Attributes:
+        path: the model file written.
+        seconds: wall-clock time. stages: seconds per stage.
+        n_pretrain, n_labelled: pixels used. classes: the class table.
+        train_metrics: classification metrics on the labelled pixels (training data).
+        pretrain, finetune, forecast: the training summaries.
+    """
+
+    path: Path
+    seconds: float
+    stages: dict[str, float]
+    n_pretrain: int
+    n_labelled: int
+    classes: list[dict[str, Any]]
+    train_metrics: dict[str, Any]
+    pretrain: dict[str, Any]
+    finetune: dict[str, Any]
+    forecast: dict[str, Any] | None = None
+
+    def summary(self) -> str:
+        """One line for the end of ``pimc fit``."""
+        pre = self.pretrain
+        pre_txt = (f"pretrain {pre['steps']} steps loss {pre['loss_start']:.2f}→{pre['loss_end']:.2f}"
+                   if pre.get("steps") else "no pretraining")
+        fc = ""
+        if self.forecast:
+            fc = f"; forecast {self.forecast['input_len']}→{self.forecast['horizon']}"
+        if not self.classes:
+            return (f"{self.path}: label-free (no classifier), {self.n_pretrain} unlabelled pixels; {pre_txt}"
+                    f"{fc}; {self.seconds:.0f} s")
+        return (
+            f"{self.path}: {len(self.classes)} classes, {self.n_labelled} labelled + {self.n_pretrain} unlabelled pixels; "
+            f"{pre_txt}; fine-tune {self.finetune['steps']} steps, training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f}"
+            f"{fc}; {self.seconds:.0f} s"
+        )
+
+
+def fit(
+    source: Any,
+    labels: str | os.PathLike | None,
+    out: str | os.PathLike,
+    *,
+    classes: str | os.PathLike | Sequence[Mapping[str, Any]] | None = None,
+    config: FitConfig | Mapping[str, Any] | str | os.PathLike | None = None,
+    class_field: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Pretrain on a stack, fine-tune on its labelled pixels, save one ``.pimc`` model.
+
+    Without labels (``labels=None``) the model is label-free: pretrained encoders (embeddings,
+    cluster and similarity maps) and the forecast head, no classifier.
+
+    Args:
+        source: a :class:`~pimc_core.io.timeseries.TimeSeries` or anything :func:`open_series` opens.
+        labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``);
+            None: no classifier.
+        out: the ``.pimc`` file to write (its folder must exist).
+        classes: ``classes.json`` path or a class table; without it classes are ``class N``
+            (or the vector's class names).
+        config: :class:`FitConfig`, a mapping or a YAML path.
+        class_field: the class attribute of a vector label file.
+        progress: tqdm bars.
+        log: called with progress lines (stage starts / ends).
+
+    Raises:
+        BandError: the stack lacks a band the indices or patches need.
+        InputError / ConfigError: unreadable inputs, no labelled pixel, too few dates, bad configuration.
+    """
+    import torch
+
+    prev_threads = torch.get_num_threads()
+    try:
+        return _fit(source, labels, out, classes=classes, config=config, class_field=class_field,
+                    progress=progress, log=log)
+    finally:
+        torch.set_num_threads(prev_threads)  # auto_threads changed it for this run only
+
+
+def _read_labels(labels, ts, classes, class_field):
+    """(label map or None, class table, a line saying what the labels are)."""
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.io.labels import read_labels
+
+    if labels is None:
+        return None, [], "no labels: pretraining and forecast head only (no classifier)"
+    table = None
+    if classes is not None:
+        table = load_class_table(classes) if isinstance(classes, (str, os.PathLike)) else [dict(c) for c in classes]
+    lmap = read_labels(labels, ts.grid, class_field=class_field, classes=table)
+    counts = lmap.counts()
+    if not counts:
+        raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
+    return lmap, lmap.classes, f"labels: {sum(counts.values())} labelled pixels in {len(counts)} classes"
+
+
+def _fit(source, labels, out, *, classes, config, class_field, progress, log) -> FitResult:
+    import torch
+
+    from pimc_core.devices import auto_threads, resolve_device
+    from pimc_core.io.atomic import output_file
+    from pimc_core.io.timeseries import TimeSeries, open_series
+
+    t_start = time.perf_counter()
+    say = log or (lambda s: None)
+    cfg = as_fit_config(config)
+    out = output_file(out)
+    ts = source if isinstance(source, TimeSeries) else open_series(source)
+    dev = resolve_device(cfg.device)
+    threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
+    dcfg = cfg.data.resolve([ts.dates])
+    stages: dict[str, float] = {}
+
+    # ---- inputs: dates, bands, labels, classes
+    steps.check_stack(ts, dcfg)
+    t0 = time.perf_counter()
+    lmap, class_table, label_txt = _read_labels(labels, ts, classes, class_field)
+    class_ids = [int(c["id"]) for c in class_table]
+    say(f"{ts.source}: {len(ts)} dates, {ts.grid.width}x{ts.grid.height} px; {label_txt}")
+
+    # ---- samples
+    sampler = steps.Sampler.for_stack(dcfg, ts.band_names, progress)
+    unl = sampler.draw(ts, dcfg.pretrain_samples, seed=cfg.seed)
+    if len(unl) == 0:
+        raise InputError(f"{ts.source}: no pixel has {dcfg.min_valid} or more valid observations (data.min_valid)")
+    lab = sampler.draw(ts, labels=lmap, per_class=dcfg.per_class or None, seed=cfg.seed + 1) if lmap else None
+    stages["sampling"] = time.perf_counter() - t0
+    if lab is not None and len(lab) == 0:
+        raise InputError(f"{labels}: no labelled pixel has {dcfg.min_valid} or more valid observations")
+    n_lab = len(lab) if lab is not None else 0
+    say(f"sampled {len(unl)} pixels for pretraining and {n_lab} labelled pixels in {stages['sampling']:.1f} s")
+
+    # ---- model
+    fc_plan = steps.plan_forecast(unl.n_dates, cfg.forecast, dcfg.indices)
+    net = steps.build_net(cfg.model, dcfg, unl, seed=cfg.seed, n_classes=len(class_ids), forecast=fc_plan,
+                          forecast_index=cfg.forecast.index, where="fit config model")
+
+    # ---- pretraining
+    t0 = time.perf_counter()
+    pre_summary: dict[str, Any] = {"steps": 0}
+    if cfg.pretrain.steps and net.cfg.has_patch:
+        res = steps.pretrain_encoders(net, unl, cfg.pretrain, seed=cfg.seed, device=dev,
+                                      checkpoint_dir=cfg.checkpoint_dir or None, progress=progress, log=say)
+        pre_summary = res.summary()
+    stages["pretrain"] = time.perf_counter() - t0
+
+    # ---- classifier
+    ft_summary: dict[str, Any] = {"steps": 0}
+    train_metrics: dict[str, Any] = {}
+    classify_modalities: list[str] | None = None
+    if lab is not None:
+        from pimc_core.learn.input_selection import labelled_regions
+
+        fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
+        t0 = time.perf_counter()
+        regions = labelled_regions(lmap.array)[lab.rows, lab.cols] if cfg.classifier_inputs == "auto" else None
+        choice = steps.choose_inputs(net, lab, regions, class_ids, fcfg, cfg.classifier_inputs, device=dev,
+                                     progress=progress, log=say)
+        if cfg.classifier_inputs == "auto":
+            stages["input_selection"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ft_summary = steps.train_classifier(net, lab, class_ids, fcfg, device=dev, progress=progress)
+        stages["finetune"] = time.perf_counter() - t0
+        classify_modalities = choice.modalities(lab.patches is not None)
+        ft_summary["inputs"] = choice.summary()
+        train_metrics = steps.score(net, lab, class_ids, device=dev, modalities=classify_modalities)
+
+    # ---- forecaster
+    fc_summary = None
+    if fc_plan is not None:
+        t0 = time.perf_counter()
+        fc_summary = steps.train_forecast_head(net, ts, unl, fc_plan, cfg.forecast, dcfg, seed=cfg.seed,
+                                               device=dev, progress=progress)
+        stages["forecast"] = time.perf_counter() - t0
+
+    # ---- save
+    seconds = time.perf_counter() - t_start
+    training = {
+        "workflow": "pimc fit",
+        "source": str(ts.source),
+        "labels": str(labels) if labels is not None else None,
+        "config": jsonable_config(cfg),
+        "samples": {"pretrain": len(unl), "labelled": n_lab,
+                    "per_class": {str(k): v for k, v in lab.class_counts().items()} if lab is not None else {}},
+        "pretrain": pre_summary,
+        "finetune": ft_summary,
+        "forecast": fc_summary,
+        "train_metrics": {k: v for k, v in train_metrics.items() if k != "confusion"},
+        "seconds": round(seconds, 1),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "seed": cfg.seed,
+        "classify_modalities": classify_modalities,
+        "device": str(dev),
+        "threads": threads,
+        "training_threads": steps.TRAINING_THREADS if dev.type == "cpu" else None,
+    }
+    path = steps.save_model(out, net, dcfg, unl, training, classes=class_table)
+    return FitResult(path, time.perf_counter() - t_start, stages, len(unl), n_lab, class_table, train_metrics,
+                     pre_summary, ft_summary, fc_summary)
