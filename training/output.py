@@ -1,0 +1,40 @@
+"""What the training commands write: progress lines on stderr, result files written whole.
+
+Every file goes through :func:`pimc_core.io.atomic.atomic_path` (a temporary name beside the
+target, renamed when complete), so an interrupted command leaves the previous file or none.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pimc_core.io.atomic import atomic_path
+
+__all__ = ["log", "save_figure", "write_json", "write_text"]
+
+
+def log(msg: str) -> None:
+    """A progress line on stderr."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path``, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON (non-JSON values as strings)."""
+    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure as PNG (110 dpi, tight bounding box)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
