@@ -76,12 +76,12 @@ def test_verdict_counts_only_a_lead_over_the_stronger_scratch():
                          {"name": "no patch", "finetune": {}, "inputs": "temporal", "scratch_accuracy": [0.95] * 3},
                          {"name": "weaker", "finetune": {"head_steps": 0}, "inputs": "all",
                           "scratch_accuracy": [0.79, 0.80, 0.81]}]}
-    assert report._stronger_scratch(syn) is None
+    assert report.stronger_scratch(syn) is None
     syn["ablations"].append({"name": "stronger", "finetune": {"head_steps": 0}, "inputs": "all",
                              "scratch_accuracy": [0.83, 0.83, 0.83]})
     syn["ablations"].append({"name": "strongest", "finetune": {"lr": 0.1}, "inputs": "all",
                              "scratch_accuracy": [0.85, 0.85, 0.85]})
-    assert report._stronger_scratch(syn)["name"] == "strongest"
+    assert report.stronger_scratch(syn)["name"] == "strongest"
 
 
 def test_report_forecast_and_real_sections(quick_report):
@@ -180,6 +180,7 @@ def test_finished_seeds_are_reused_by_the_same_code_and_config(quick_report, tmp
     """An interrupted report resumes: each finished seed's result is saved with the code and
     config it came from, and a rerun with the same ones reuses it (and says so)."""
     from training import report
+    from training.report import synthetic
 
     _, _, _, data = quick_report
     work = Path(data["config"]["out_dir"])
@@ -187,11 +188,11 @@ def test_finished_seeds_are_reused_by_the_same_code_and_config(quick_report, tmp
     assert saved["key"]["code"] == report.code_fingerprint() and saved["key"]["seed"] == 0
     cfg = report.load_report_config(None, [f"out_dir={work}"], quick=True)
     calls = []
-    monkeypatch.setattr(report, "_synthetic_seed", lambda *a, **k: calls.append(a) or {"seed": a[1]})
+    monkeypatch.setattr(synthetic, "synthetic_seed", lambda *a, **k: calls.append(a) or {"seed": a[1]})
     import torch
 
-    res = report._cached_seed(cfg, 0, work, torch.device("cpu"), saved["key"]["threads"])
+    res = synthetic.cached_seed(cfg, 0, work, torch.device("cpu"), saved["key"]["threads"])
     assert not calls and res["cached"] == saved["date"] and res["rows"] == saved["result"]["rows"]
     other = report.load_report_config(None, [f"out_dir={work}", "synthetic.rf_trees=11"], quick=True)
-    report._cached_seed(other, 0, work, torch.device("cpu"), saved["key"]["threads"])
+    synthetic.cached_seed(other, 0, work, torch.device("cpu"), saved["key"]["threads"])
     assert len(calls) == 1  # another config: computed again

@@ -129,12 +129,12 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
     (tmp_path / "a.tsv").write_text("1\t0.1\t0.2\n2\t0.3\n")
     rc = main(["series", "--train", str(tmp_path / "a.tsv"), "--test", str(tmp_path / "a.tsv"), "--quiet"])
-    assert rc == 1
+    assert rc == 2  # the one error boundary: a user error is exit status 2
     assert "ragged" in capsys.readouterr().err
     X, y = _make_table(20)
     write_series_table(tmp_path / "b.tsv", X, y)
     rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet", "--set", "nope=1"])
-    assert rc == 1
+    assert rc == 2  # the one error boundary: a user error is exit status 2
     assert "'nope'" in capsys.readouterr().err
     # an infinite value is refused (not taken for a gap), in one line naming the file and the line
     (tmp_path / "inf.tsv").write_text("1\t0.1\t0.2\n2\t0.3\t-inf\n")

@@ -11,6 +11,10 @@ Commands:
     python -m training pretrain|finetune|evaluate|forecast --config training/configs/NAME.yaml [key=value ...]
     python -m training series --train TRAIN.tsv --test TEST.tsv [--out report.json]
     python -m training report [--config training/configs/report.yaml] [--out docs/RESULTS.md] [--quick] [key=value ...]
+
+Every command runs inside the one error boundary of PIMC's command lines
+(:func:`pimc_core.cli.boundary.run_command`): an expected failure ends in one line on stderr and
+exit status 2, Ctrl-C in 130, SIGTERM in 143.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from __future__ import annotations
 import importlib
 import sys
 
+from pimc_core.cli.boundary import run_command
+from pimc_core.errors import ConfigError
+
 #: command -> module whose ``main(argv)`` runs it; the raster commands get their name as argv[0].
 _RASTER = ("pretrain", "finetune", "evaluate", "forecast")
 _COMMANDS = {**{c: "training.raster" for c in _RASTER}, "series": "training.series", "report": "training.report"}
+
+
+def _unknown(cmd: str) -> None:
+    raise ConfigError(f"unknown command {cmd!r} (choose from {', '.join(_COMMANDS)})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     if cmd not in _COMMANDS:
-        print(f"error: unknown command {cmd!r} (choose from {', '.join(_COMMANDS)})", file=sys.stderr)
-        return 2
+        return run_command("python -m training", lambda: _unknown(cmd))
     module = importlib.import_module(_COMMANDS[cmd])
     return int(module.main([cmd, *rest] if cmd in _RASTER else rest) or 0)
 

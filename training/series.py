@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from pimc_core.errors import PimcError
-
 DEFAULT_BUDGET_S = 600.0
 
 
@@ -163,19 +161,20 @@ def _write_text(path: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        rep = run(args)
-    except PimcError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(
-        f"series: accuracy={rep['accuracy']:.4f} macro_f1={rep['macro_f1']:.4f} n_train={rep['n_train']} "
-        f"n_test={rep['n_test']} classes={rep['n_classes']} seconds={rep['seconds']:.1f}"
-        + (f" report={args.out}" if args.out else "")
-    )
-    return 0
+    """``python -m training series ...``; exit status 0, 2 (user error), 130 (Ctrl-C) or 143 (SIGTERM)."""
+    from pimc_core.cli.boundary import run_command
 
+    args = build_parser().parse_args(argv)
+
+    def series() -> None:
+        rep = run(args)
+        print(
+            f"series: accuracy={rep['accuracy']:.4f} macro_f1={rep['macro_f1']:.4f} n_train={rep['n_train']} "
+            f"n_test={rep['n_test']} classes={rep['n_classes']} seconds={rep['seconds']:.1f}"
+            + (f" report={args.out}" if args.out else "")
+        )
+
+    return run_command("training series", series)
 
 if __name__ == "__main__":
     sys.exit(main())
