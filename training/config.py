@@ -31,7 +31,8 @@ from (default: ``{out_dir}/pretrained.pimc`` when it exists, else from scratch).
 PimcModelConfig` fields), ``pretrain`` (:class:`pimc_core.learn.pretrain.PretrainConfig`),
 ``finetune`` (:class:`pimc_core.learn.finetune.FinetuneConfig`), ``forecast``
 (:class:`pimc_core.fit.ForecastConfig`), ``evaluate`` (:class:`EvalConfig`), ``seed``,
-``device``, ``threads``.
+``device``, ``threads`` (torch's CPU threads for sampling and inference; the networks train on
+one thread, so a seed gives the same models whatever the thread count).
 
 ``classifier_inputs`` [``auto``] what the classifier written by ``finetune`` reads at prediction,
 as in ``pimc fit``: ``all`` (recurrence plots, series, patch), ``temporal`` (no patch) or
@@ -46,11 +47,19 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
-from pimc_core.config import apply_overrides, config_from_mapping, load_yaml_config, with_section_defaults
+from pimc_core.config import (
+    Checked,
+    Integral,
+    Interval,
+    apply_overrides,
+    config_from_mapping,
+    load_yaml_config,
+    with_section_defaults,
+)
 from pimc_core.errors import ConfigError
-from pimc_core.fit import DataConfig, ForecastConfig
+from pimc_core.fit.config import CLASSIFIER_INPUTS, DataConfig, ForecastConfig
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.pretrain import PretrainConfig
 
@@ -65,8 +74,11 @@ __all__ = [
 ]
 
 
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+
+
 @dataclass
-class SourceSpec:
+class SourceSpec(Checked):
     """One stack of a training run (see the module docstring)."""
 
     path: str = ""
@@ -76,13 +88,17 @@ class SourceSpec:
     sensor: str = ""
     synthetic: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    _config_name: ClassVar[str] = "sources"
+    _parameter_constraints: ClassVar[dict] = {"path": [str], "labels": [str], "class_field": [str],
+                                              "test_labels": [str], "sensor": [str], "synthetic": [dict]}
+
+    def _check(self) -> None:
         if not self.path:
             raise ConfigError("sources: every source needs a 'path' (manifest or folder)")
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(Checked):
     """What ``evaluate`` measures.
 
     Attributes:
@@ -101,16 +117,18 @@ class EvalConfig:
     repeats: int = 1
     model: str = ""
 
-    def __post_init__(self) -> None:
+    _config_name: ClassVar[str] = "evaluate"
+    _parameter_constraints: ClassVar[dict] = {"label_fractions": [tuple, list], "test_samples": _POSITIVE,
+                                              "rf_trees": _POSITIVE, "repeats": _POSITIVE, "model": [str]}
+
+    def _check(self) -> None:
         for f in self.label_fractions:
             if not 0 < f <= 1:
                 raise ConfigError(f"evaluate.label_fractions must lie in (0, 1]; got {f!r}")
-        if self.test_samples < 1 or self.rf_trees < 1 or self.repeats < 1:
-            raise ConfigError("evaluate.test_samples, rf_trees and repeats must be >= 1")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
     """A raster training run (see the module docstring)."""
 
     name: str = "run"
@@ -131,12 +149,18 @@ class TrainConfig:
     threads: int = 0
     classifier_inputs: str = "auto"
 
-    def __post_init__(self) -> None:
-        from pimc_core.learn.input_selection import check_inputs_setting
+    _config_name: ClassVar[str] = "config"
+    _parameter_constraints: ClassVar[dict] = {
+        "name": [str], "out_dir": [str], "sources": [list], "classes": [str], "init": [str],
+        "data": [DataConfig], "model": [dict], "pretrain": [PretrainConfig], "finetune": [FinetuneConfig],
+        "forecast": [ForecastConfig], "evaluate": [EvalConfig],
+        "seed": [Interval(Integral, 0, None, closed="left")], "device": [str],
+        "threads": [Interval(Integral, 0, None, closed="left")], "classifier_inputs": [CLASSIFIER_INPUTS],
+    }
 
+    def _check(self) -> None:
         if not self.sources:
             raise ConfigError("config: 'sources' must list at least one stack ({path: ..., labels: ...})")
-        check_inputs_setting(self.classifier_inputs)
 
     @property
     def output(self) -> Path:
