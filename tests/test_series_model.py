@@ -140,12 +140,12 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (tmp_path / "inf.tsv").write_text("1\t0.1\t0.2\n2\t0.3\t-inf\n")
     rc = main(["series", "--train", str(tmp_path / "inf.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 1 and err.count("\n") == 1 and f"{tmp_path / 'inf.tsv'}, line 2, field 3: infinite value '-inf'" in err
+    assert rc == 2 and err.count("\n") == 1 and f"{tmp_path / 'inf.tsv'}, line 2, field 3: infinite value '-inf'" in err
     # an output that cannot be written fails before any work
     (tmp_path / "file").write_text("")
     rc = main(["series", "--train", str(tmp_path / "b.tsv"), "--test", str(tmp_path / "b.tsv"), "--quiet",
                "--out", str(tmp_path / "file" / "report.json")])
-    assert rc == 1 and "is a file, not an output folder" in capsys.readouterr().err
+    assert rc == 2 and "is a file, not an output folder" in capsys.readouterr().err
 
 
 def test_config_random_kernel_keys() -> None:

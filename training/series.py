@@ -176,5 +176,6 @@ def main(argv: list[str] | None = None) -> int:
 
     return run_command("training series", series)
 
+
 if __name__ == "__main__":
     sys.exit(main())
