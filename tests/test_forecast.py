@@ -290,18 +290,19 @@ def test_fit_forecast_head_trains_on_inputs_that_end_at_their_origin(tmp_path, m
 
     from pimc_core import fit as fit_mod
     from pimc_core.datasets.synthetic import make_synthetic
+    from pimc_core.fit import pipeline as fit_steps
     from pimc_core.io.timeseries import open_series
     from pimc_core.series.gapfill import fill_gaps
 
     stack = make_synthetic(tmp_path / "a", size=16, n_dates=12, seed=2, cloud_fraction=0.35)
     seen = []
-    real = fit_mod.sample_windows
+    real = fit_steps.sample_windows
 
     def spy(ts, samples, *a, **kw):
         seen.append((samples, a, kw, real(ts, samples, *a, **kw)))
         return seen[-1][-1]
 
-    monkeypatch.setattr(fit_mod, "sample_windows", spy)
+    monkeypatch.setattr(fit_steps, "sample_windows", spy)
     cfg = {"data": {"pretrain_samples": 200, "patch_size": 3, "indices": ["ndvi", "evi"]},
            "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
                      "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},

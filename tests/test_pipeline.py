@@ -58,6 +58,28 @@ def test_fit_gives_the_same_weights_at_1_and_2_threads(stack, tmp_path):
     assert not differ, differ
 
 
+def test_maps_of_one_model_do_not_depend_on_threads(stack, tmp_path):
+    """``pimc classify`` of one model at 1 and 2 torch threads: the same classes, (near-)same
+    probabilities (measured: identical)."""
+    import rasterio
+
+    model = tmp_path / "m.pimc"
+    fit(stack.manifest, stack.labels_sparse, model, config={**TINY, "forecast": {"enabled": False}}, progress=False)
+    maps = {}
+    for threads in (1, 2):
+        out = tmp_path / f"maps{threads}"
+        r = subprocess.run([sys.executable, "-m", "pimc_core.cli", "classify", str(stack.manifest), "--model", str(model),
+                            "--out", str(out), "--probabilities", "--quiet"],
+                           env=_env(threads), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        maps[threads] = {}
+        for name in ("classes", "probabilities"):
+            with rasterio.open(out / f"{name}.tif") as ds:
+                maps[threads][name] = ds.read()
+    assert np.array_equal(maps[1]["classes"], maps[2]["classes"])
+    np.testing.assert_allclose(maps[1]["probabilities"], maps[2]["probabilities"], atol=1e-5)
+
+
 def test_training_threads_is_one_thread_then_restores():
     before = torch.get_num_threads()
     torch.set_num_threads(2)
