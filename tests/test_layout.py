@@ -72,3 +72,19 @@ def test_the_library_uses_absolute_imports():
                 for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
                 if isinstance(n, ast.ImportFrom) and n.level > 0]
     assert not relative, relative
+
+
+def test_pimc_core_top_level_is_small_and_stages_are_packages():
+    modules = [p.name for p in CORE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    packages = [p.name for p in CORE.iterdir() if (p / "__init__.py").exists()]
+    assert len(modules) <= 8, modules
+    assert {"io", "series", "models", "learn", "maps"} <= set(packages)
+
+
+def test_no_source_file_over_600_lines():
+    """One concept per module: a file past 600 lines holds several (split it along them)."""
+    big = [f"{p.relative_to(ROOT)}: {n} lines"
+           for folder in ("pimc_core", "training", "qgis_plugin")
+           for p in sorted((ROOT / folder).rglob("*.py"))
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600]
+    assert not big, big
