@@ -1,24 +1,44 @@
 """Parameters: declared once, checked in one place, read from YAML and ``key=value`` overrides.
 
 Every configuration of PIMC (pretraining, fine-tuning, encoders, ``pimc fit``, the training
-CLI, recurrence plots, series models) is a dataclass whose parameters are **declared** with
-scikit-learn's parameter-constraint objects (the ``_parameter_constraints`` convention of
-scikit-learn estimators, so configs and estimators use one vocabulary)::
+CLI, recurrence plots, series models, map runs) is a dataclass that inherits :class:`Checked` and
+states each parameter on one line, its default and what it accepts, with :func:`param`; the
+class decorator :func:`declared` collects them. This is the one way to declare parameters::
 
     @declared
     @dataclass
-    class PretrainConfig(Checked):
-        steps: int = param(150, Interval(Integral, 0, None, closed="left"))
-        lr: float = param(1e-3, Interval(Real, 0, None, closed="neither"))
+    class ExampleConfig(Checked):
+        steps: int = param(150, COUNT)                       # default, then what it accepts
+        lr: float = param(1e-3, POSITIVE)
+        mode: str = param("auto", StrOptions({"auto", "grid"}))
+        seed: int | None = param(None, None, COUNT)          # None or a count
+        augment: AugmentConfig = param(AugmentConfig, factory=AugmentConfig)  # made per object
+        extra: dict = param(NO_VALIDATION, factory=dict)     # free-form: checked by its consumer
 
-(:func:`param` states a field's default and what it accepts on one line; :func:`declared`
-collects them into the class's ``_parameter_constraints``, which may also be written by hand.)
+        _config_name: ClassVar[str] = "example"              # the prefix of the messages
 
-:class:`Checked` runs :func:`check_params` after ``__init__`` (and then the class's own
-``_check()`` for rules that tie several parameters together), so a bad value is refused where the
-object is made, with one :class:`~pimc_core.errors.ConfigError` line that names the parameter,
-what it accepts and what it got: ``pretrain.steps must be an int in the range [0, inf); got -1``.
-Booleans are never accepted as numbers (YAML ``yes`` for ``steps`` is an error, not 1).
+        def _check(self) -> None:                            # rules that tie several parameters
+            ...
+
+What a field accepts is written in scikit-learn's parameter-constraint vocabulary
+(:class:`Interval`, :class:`StrOptions`, :class:`Options`, :class:`HasMethods`, a type,
+``"boolean"``, ``None``, ...; a value is accepted when it satisfies any one of them), with the
+common ranges named here (:data:`POSITIVE_INT`, :data:`COUNT`, :data:`POSITIVE`,
+:data:`NON_NEGATIVE`, :data:`FRACTION`). A free-form field (a mapping checked by its consumer, a
+section the class's ``_check`` reads) accepts :data:`NO_VALIDATION` (``"no_validation"``,
+scikit-learn's marker for a parameter checked elsewhere), so that every field is declared.
+
+:func:`declared` produces the class's ``_parameter_constraints`` (name -> accepted constraints):
+the dict scikit-learn estimators write by hand, so configs and estimators share one vocabulary
+and :func:`check_params` checks either (estimators keep their dict as scikit-learn defines it).
+
+:class:`Checked` runs, after ``__init__``: the class's ``_convert()`` if it has one (values
+brought to their canonical form first: lists to tuples, a mapping to its section), then
+:func:`check_params`, then ``_check()``; a config class never overrides ``__post_init__``. A bad
+value is refused where the object is made, with one :class:`~pimc_core.errors.ConfigError` line
+that names the parameter, what it accepts and what it got: ``pretrain.steps must be an int in
+the range [0, inf); got -1``. Booleans are never accepted as numbers (YAML ``yes`` for ``steps``
+is an error, not 1).
 
 Reading: :func:`load_yaml_config` (``extends: base.yaml`` merges a base config under a file,
 cycles are refused), :func:`apply_overrides` (dotted ``key=value``, YAML values, keys checked
@@ -36,10 +56,11 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 from sklearn.utils._param_validation import (  # the constraint vocabulary of scikit-learn estimators
+    HasMethods,
     Interval,
     Options,
     StrOptions,
@@ -49,7 +70,14 @@ from sklearn.utils._param_validation import (  # the constraint vocabulary of sc
 from pimc_core.errors import ConfigError, InputError
 
 __all__ = [
+    "COUNT",
+    "FRACTION",
+    "NON_NEGATIVE",
+    "NO_VALIDATION",
+    "POSITIVE",
+    "POSITIVE_INT",
     "Checked",
+    "HasMethods",
     "Integral",
     "Interval",
     "Options",
@@ -67,6 +95,19 @@ __all__ = [
 
 Integral = numbers.Integral
 Real = numbers.Real
+
+#: The ranges most parameters accept (scikit-learn :class:`Interval` objects, shared so that a
+#: rule reads the same everywhere): 1, 2, ... / 0, 1, 2, ... / a number > 0 / >= 0 / in [0, 1)
+#: (dropout, smoothing, a share of observations dropped).
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+COUNT = Interval(Integral, 0, None, closed="left")
+POSITIVE = Interval(Real, 0, None, closed="neither")
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+FRACTION = Interval(Real, 0, 1, closed="left")
+
+#: scikit-learn's marker for a parameter that is not checked here (free-form, or checked by the
+#: class's ``_check`` or by its consumer): ``param(default, NO_VALIDATION)``.
+NO_VALIDATION = "no_validation"
 
 
 # ============================================================================ declared constraints
@@ -97,7 +138,8 @@ def check_params(obj: Any, constraints: Mapping[str, Sequence[Any]] | None = Non
         obj: any object with the parameters as attributes (a dataclass, an estimator).
         constraints: parameter name → list of accepted constraints (scikit-learn's vocabulary:
             :class:`Interval`, :class:`StrOptions`, :class:`Options`, a type, ``"boolean"``,
-            ``None``, ...); default: ``obj._parameter_constraints``.
+            ``None``, ...) or :data:`NO_VALIDATION` (not checked here); default:
+            ``obj._parameter_constraints``.
         where: the prefix of the messages (default: ``obj._config_name`` or the class name).
 
     Raises:
@@ -106,6 +148,8 @@ def check_params(obj: Any, constraints: Mapping[str, Sequence[Any]] | None = Non
     constraints = getattr(obj, "_parameter_constraints", {}) if constraints is None else constraints
     where = where or getattr(obj, "_config_name", None) or type(obj).__name__
     for name, allowed in constraints.items():
+        if isinstance(allowed, str) and allowed == NO_VALIDATION:
+            continue
         value = getattr(obj, name)
         made = [make_constraint(c) for c in allowed]
         if not any(_satisfies(value, c) for c in made):
@@ -115,15 +159,21 @@ def check_params(obj: Any, constraints: Mapping[str, Sequence[Any]] | None = Non
 class Checked:
     """Mixin for configuration dataclasses: checks ``_parameter_constraints`` after ``__init__``.
 
-    Subclasses declare ``_parameter_constraints`` (and optionally ``_config_name``, the prefix
-    of the messages, e.g. ``"pretrain"``); rules that involve several parameters go into a
-    ``_check(self)`` method, called after the declared constraints hold.
+    Subclasses state their fields with :func:`param` and are decorated with :func:`declared`
+    (which fills ``_parameter_constraints``); ``_config_name`` (optional) is the prefix of the
+    messages, e.g. ``"pretrain"``. Two optional methods: ``_convert(self)`` brings values to
+    their canonical form before the checks (lists to tuples, a mapping to its section), and
+    ``_check(self)`` holds the rules that involve several parameters, called after the declared
+    constraints hold. Subclasses do not override ``__post_init__``.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {}
+    _parameter_constraints: ClassVar[dict[str, Any]] = {}
     _config_name: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
+        convert = getattr(self, "_convert", None)
+        if convert is not None:
+            convert()
         check_params(self)
         check = getattr(self, "_check", None)
         if check is not None:
@@ -167,30 +217,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, int) and value in (0, 1):
             return bool(value)
         raise ConfigError(f"{where} must be true or false; got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be an integer; got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be an integer; got {value!r}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number; got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be a number; got {value!r}")
+    if tp in (int, float):  # never from a boolean; an int from a whole float, a float from an int
+        if not isinstance(value, bool):
+            if isinstance(value, int) or (isinstance(value, float) and (tp is float or value.is_integer())):
+                return tp(value)
+            if isinstance(value, str):
+                try:
+                    return tp(value.strip())
+                except ValueError:
+                    pass
+        raise ConfigError(f"{where} must be {'an integer' if tp is int else 'a number'}; got {value!r}")
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -376,14 +412,51 @@ def with_section_defaults(base: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def param(default: Any, *accepts: Any) -> Any:
-    """A dataclass field declared with its default and what it accepts (scikit-learn constraints,
-    any one of them), so that each parameter is stated on one line; :func:`declared` collects
-    them into the class's ``_parameter_constraints``."""
-    return dataclasses.field(default=default, metadata={"accepts": list(accepts)})
+def param(*default_and_accepts: Any, factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field stated on one line: its default and what it accepts.
+
+    ``param(default, *accepts)``: ``default`` and the constraints a value may satisfy (any one of
+    them; scikit-learn's vocabulary, see :func:`check_params`). ``param(*accepts, factory=make)``:
+    the default is ``make()``, called for every new object (a list, a dict, a nested config
+    section: values dataclasses refuse to share between objects). :data:`NO_VALIDATION` as the only
+    constraint declares a field that is not checked here (free-form, or checked by the class's
+    ``_check`` or by its consumer). :func:`declared` collects the constraints into the class's
+    ``_parameter_constraints``.
+
+    Raises:
+        TypeError: no constraint given, or :data:`NO_VALIDATION` among others.
+        ValueError: a constraint scikit-learn does not know (a typo fails when the class is
+            defined).
+    """
+    if factory is None:
+        if not default_and_accepts:
+            raise TypeError("param: give the default and what the field accepts")
+        default, *accepts = default_and_accepts
+        field_default = {"default": default}
+    else:
+        accepts = list(default_and_accepts)
+        field_default = {"default_factory": factory}
+    if not accepts:
+        raise TypeError(f"param: state what the field accepts (scikit-learn constraints, or {NO_VALIDATION!r})")
+    if any(isinstance(a, str) and a == NO_VALIDATION for a in accepts):
+        if len(accepts) > 1:
+            raise TypeError(f"param: {NO_VALIDATION!r} is the only constraint of a field it is given to")
+        return dataclasses.field(**field_default, metadata={"accepts": NO_VALIDATION})
+    for a in accepts:
+        make_constraint(a)  # ValueError for what scikit-learn does not know
+    return dataclasses.field(**field_default, metadata={"accepts": accepts})
 
 
 def declared(cls: type) -> type:
-    """Set ``cls._parameter_constraints`` from the ``accepts`` of its :func:`param` fields."""
-    cls._parameter_constraints = {f.name: f.metadata["accepts"] for f in dataclasses.fields(cls)}
+    """Class decorator (above ``@dataclass``): set ``cls._parameter_constraints`` from the
+    :func:`param` fields, name -> accepted constraints (or :data:`NO_VALIDATION`).
+
+    Raises:
+        TypeError: a field not stated with :func:`param` (it would go unchecked unnoticed).
+    """
+    fields = dataclasses.fields(cls)
+    bare = [f.name for f in fields if "accepts" not in f.metadata]
+    if bare:
+        raise TypeError(f"{cls.__name__}: state {', '.join(bare)} with param(default, *accepts)")
+    cls._parameter_constraints = {f.name: f.metadata["accepts"] for f in fields}
     return cls

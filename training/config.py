@@ -45,23 +45,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Sequence
 
 from pimc_core.config import (
+    POSITIVE_INT,
     Checked,
-    Integral,
-    Interval,
     apply_overrides,
     config_from_mapping,
+    declared,
     load_yaml_config,
-    with_section_defaults,
+    param,
 )
 from pimc_core.errors import ConfigError
-from pimc_core.fit.config import CLASSIFIER_INPUTS, DataConfig, ForecastConfig
+from pimc_core.fit.config import CLASSIFIER_INPUTS, FitSections, ForecastConfig
 from pimc_core.learn.finetune import FinetuneConfig
-from pimc_core.learn.pretrain import PretrainConfig
 
 __all__ = [
     "ConfigError",
@@ -74,29 +73,26 @@ __all__ = [
 ]
 
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-
-
+@declared
 @dataclass
 class SourceSpec(Checked):
     """One stack of a training run (see the module docstring)."""
 
-    path: str = ""
-    labels: str = ""
-    class_field: str = ""
-    test_labels: str = ""
-    sensor: str = ""
-    synthetic: dict[str, Any] = field(default_factory=dict)
+    path: str = param("", str)  # required: _check
+    labels: str = param("", str)
+    class_field: str = param("", str)
+    test_labels: str = param("", str)
+    sensor: str = param("", str)
+    synthetic: dict[str, Any] = param(dict, factory=dict)  # make_synthetic arguments
 
     _config_name: ClassVar[str] = "sources"
-    _parameter_constraints: ClassVar[dict] = {"path": [str], "labels": [str], "class_field": [str],
-                                              "test_labels": [str], "sensor": [str], "synthetic": [dict]}
 
     def _check(self) -> None:
         if not self.path:
             raise ConfigError("sources: every source needs a 'path' (manifest or folder)")
 
 
+@declared
 @dataclass
 class EvalConfig(Checked):
     """What ``evaluate`` measures.
@@ -111,15 +107,13 @@ class EvalConfig(Checked):
         model: a ``.pimc`` to score as well (e.g. one written by ``pimc fit``).
     """
 
-    label_fractions: tuple[float, ...] = (0.05, 0.2, 1.0)
-    test_samples: int = 20000
-    rf_trees: int = 200
-    repeats: int = 1
-    model: str = ""
+    label_fractions: tuple[float, ...] = param((0.05, 0.2, 1.0), tuple, list)  # each in (0, 1]: _check
+    test_samples: int = param(20000, POSITIVE_INT)
+    rf_trees: int = param(200, POSITIVE_INT)
+    repeats: int = param(1, POSITIVE_INT)
+    model: str = param("", str)
 
     _config_name: ClassVar[str] = "evaluate"
-    _parameter_constraints: ClassVar[dict] = {"label_fractions": [tuple, list], "test_samples": _POSITIVE,
-                                              "rf_trees": _POSITIVE, "repeats": _POSITIVE, "model": [str]}
 
     def _check(self) -> None:
         for f in self.label_fractions:
@@ -127,36 +121,27 @@ class EvalConfig(Checked):
                 raise ConfigError(f"evaluate.label_fractions must lie in (0, 1]; got {f!r}")
 
 
-@dataclass
-class TrainConfig(Checked):
-    """A raster training run (see the module docstring)."""
+def _default_forecast() -> ForecastConfig:
+    return ForecastConfig(max_windows=8, finetune=FinetuneConfig(
+        epochs=30, lr=2e-3, freeze=False, modality_dropout=0.0, label_smoothing=0.0, batch_size=256, encoder_lr_scale=0.3))
 
-    name: str = "run"
-    out_dir: str = "runs/{name}"
-    sources: list[SourceSpec] = field(default_factory=list)
-    classes: str = ""
-    init: str = ""
-    data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    forecast: ForecastConfig = field(default_factory=lambda: ForecastConfig(
-        max_windows=8, finetune=FinetuneConfig(epochs=30, lr=2e-3, freeze=False, modality_dropout=0.0, label_smoothing=0.0,
-                                batch_size=256, encoder_lr_scale=0.3)))
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    classifier_inputs: str = "auto"
+
+@declared
+@dataclass
+class TrainConfig(FitSections):
+    """A raster training run (see the module docstring): the sections of a fit
+    (:class:`~pimc_core.fit.config.FitSections`) and the run's own settings."""
+
+    forecast: ForecastConfig = param(ForecastConfig, factory=_default_forecast)
+    name: str = param("run", str)
+    out_dir: str = param("runs/{name}", str)
+    sources: list[SourceSpec] = param(list, factory=list)  # at least one: _check
+    classes: str = param("", str)
+    init: str = param("", str)
+    evaluate: EvalConfig = param(EvalConfig, factory=EvalConfig)
+    classifier_inputs: str = param("auto", CLASSIFIER_INPUTS)
 
     _config_name: ClassVar[str] = "config"
-    _parameter_constraints: ClassVar[dict] = {
-        "name": [str], "out_dir": [str], "sources": [list], "classes": [str], "init": [str],
-        "data": [DataConfig], "model": [dict], "pretrain": [PretrainConfig], "finetune": [FinetuneConfig],
-        "forecast": [ForecastConfig], "evaluate": [EvalConfig],
-        "seed": [Interval(Integral, 0, None, closed="left")], "device": [str],
-        "threads": [Interval(Integral, 0, None, closed="left")], "classifier_inputs": [CLASSIFIER_INPUTS],
-    }
 
     def _check(self) -> None:
         if not self.sources:
@@ -169,10 +154,6 @@ class TrainConfig(Checked):
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        return config_from_mapping(cls, with_section_defaults(cls, data), "config")
 
 
 def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -176,12 +176,11 @@ class SeriesModelConfig(Checked):
 
     _config_name: ClassVar[str] = "series"
 
-    def __post_init__(self) -> None:
+    def _convert(self) -> None:
         if isinstance(self.branches, str):
             self.branches = (self.branches,)
         elif isinstance(self.branches, list):
             self.branches = tuple(self.branches)
-        super().__post_init__()
 
     def _check(self) -> None:
         check_series_rules(self, self._config_name)

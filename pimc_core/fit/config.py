@@ -4,8 +4,9 @@ A :class:`FitConfig` is what ``pimc fit`` reads from YAML (one section per attri
 ``model``, ``pretrain``, ``finetune``, ``forecast``, plus a few top-level keys; unknown keys are
 a :class:`~pimc_core.errors.ConfigError` naming them). :class:`DataConfig` (what is sampled from
 a stack) and :class:`ForecastConfig` (the forecast head) are shared with the training commands
-(``training/config.py``). Every parameter is declared with its constraint
-(:class:`pimc_core.config.Checked`); rules that tie several together are in ``_check``.
+(``training/config.py``), and so are the sections and settings of :class:`FitSections`, which
+both configs extend. Every parameter is declared with its constraint
+(:func:`pimc_core.config.param`); rules that tie several together are in ``_check``.
 
 The defaults are sized for a 2-core CPU: a 256 x 256 px, 30-date stack is fitted in a few minutes.
 """
@@ -16,19 +17,21 @@ import dataclasses
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from pimc_core.config import (
+    COUNT,
+    POSITIVE_INT,
     Checked,
-    Integral,
-    Interval,
     StrOptions,
     apply_overrides,
     config_from_mapping,
+    declared,
     load_yaml_config,
+    param,
     with_section_defaults,
 )
 from pimc_core.errors import ConfigError
@@ -36,12 +39,10 @@ from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.input_selection import INPUT_SETS
 from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
 
-__all__ = ["DataConfig", "FitConfig", "ForecastConfig", "as_fit_config", "jsonable_config", "load_fit_config"]
-
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-_NON_NEGATIVE = [Interval(Integral, 0, None, closed="left")]
+__all__ = ["DataConfig", "FitConfig", "FitSections", "ForecastConfig", "as_fit_config", "jsonable_config", "load_fit_config"]
 
 
+@declared
 @dataclass
 class DataConfig(Checked):
     """What is sampled from the stack.
@@ -63,34 +64,20 @@ class DataConfig(Checked):
         block: window side for reading.
     """
 
-    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
-    min_valid: int = 3
-    dates: str = "auto"
-    step_days: int = 10
-    start_doy: int = 1
-    n_dates: int = 0
-    patch_size: int = 9
-    patch_bands: tuple[str, ...] = ()
-    reference: str = "median"
-    pretrain_samples: int = 16384
-    per_class: int = 1500
-    block: int = 256
+    indices: tuple[str, ...] = param(("ndvi", "evi", "savi"), tuple, list)  # known names: _check
+    min_valid: int = param(3, POSITIVE_INT)
+    dates: str = param("auto", StrOptions({"auto", "observed", "grid"}))
+    step_days: int = param(10, POSITIVE_INT)
+    start_doy: int = param(1, POSITIVE_INT)
+    n_dates: int = param(0, COUNT)
+    patch_size: int = param(9, COUNT)
+    patch_bands: tuple[str, ...] = param((), tuple, list)
+    reference: str = param("median", str)  # a reference stack_reference knows: _check
+    pretrain_samples: int = param(16384, POSITIVE_INT)
+    per_class: int = param(1500, COUNT)
+    block: int = param(256, POSITIVE_INT)
 
     _config_name: ClassVar[str] = "data"
-    _parameter_constraints: ClassVar[dict] = {
-        "indices": [tuple, list],
-        "min_valid": _POSITIVE,
-        "dates": [StrOptions({"auto", "observed", "grid"})],
-        "step_days": _POSITIVE,
-        "start_doy": _POSITIVE,
-        "n_dates": _NON_NEGATIVE,
-        "patch_size": _NON_NEGATIVE,
-        "patch_bands": [tuple, list],
-        "reference": [str],
-        "pretrain_samples": _POSITIVE,
-        "per_class": _NON_NEGATIVE,
-        "block": _POSITIVE,
-    }
 
     def _check(self) -> None:
         from pimc_core.series.composites import stack_reference
@@ -135,6 +122,7 @@ def _forecast_finetune() -> FinetuneConfig:
     return FinetuneConfig(epochs=25, lr=2e-3, freeze=True, modality_dropout=0.0, label_smoothing=0.0, batch_size=512)
 
 
+@declared
 @dataclass
 class ForecastConfig(Checked):
     """The forecast head of a fitted model.
@@ -148,22 +136,14 @@ class ForecastConfig(Checked):
             on persistence).
     """
 
-    enabled: bool = True
-    horizon: int = 0
-    input_len: int = 0
-    index: str = "ndvi"
-    max_windows: int = 4
-    finetune: FinetuneConfig = field(default_factory=_forecast_finetune)
+    enabled: bool = param(True, "boolean")
+    horizon: int = param(0, COUNT)
+    input_len: int = param(0, COUNT)
+    index: str = param("ndvi", str)
+    max_windows: int = param(4, COUNT)
+    finetune: FinetuneConfig = param(FinetuneConfig, factory=_forecast_finetune)
 
     _config_name: ClassVar[str] = "forecast"
-    _parameter_constraints: ClassVar[dict] = {
-        "enabled": ["boolean"],
-        "horizon": _NON_NEGATIVE,
-        "input_len": _NON_NEGATIVE,
-        "index": [str],
-        "max_windows": _NON_NEGATIVE,
-        "finetune": [FinetuneConfig],
-    }
 
 
 def _default_pretrain() -> PretrainConfig:
@@ -182,13 +162,18 @@ def _default_finetune() -> FinetuneConfig:
                           augment=AugmentConfig(drop_obs=0.3, series_noise=0.03, time_shift=0.5, amplitude=0.05))
 
 
+_Sections = TypeVar("_Sections", bound="FitSections")
+
 #: what ``classifier_inputs`` accepts: ``auto`` or an input set
 CLASSIFIER_INPUTS = StrOptions({"auto", *INPUT_SETS})
 
 
+@declared
 @dataclass
-class FitConfig(Checked):
-    """Everything :func:`pimc_core.fit.fit` does (YAML: one section per attribute; unknown keys refused).
+class FitSections(Checked):
+    """The sections and settings of a fit, declared once for ``pimc fit`` (:class:`FitConfig`) and
+    the training commands (``training.config.TrainConfig``); each sets its own default sections
+    where they differ.
 
     Attributes:
         data: :class:`DataConfig`.
@@ -203,6 +188,33 @@ class FitConfig(Checked):
         threads: torch CPU threads for sampling and the predictions on the training pixels
             (0: the cores not busy with other processes, :func:`pimc_core.devices.auto_threads`);
             they do not change the model.
+    """
+
+    data: DataConfig = param(DataConfig, factory=DataConfig)
+    model: dict[str, Any] = param(dict, factory=dict)  # PimcModelConfig fields: checked when the network is built
+    pretrain: PretrainConfig = param(PretrainConfig, factory=PretrainConfig)
+    finetune: FinetuneConfig = param(FinetuneConfig, factory=FinetuneConfig)
+    forecast: ForecastConfig = param(ForecastConfig, factory=ForecastConfig)
+    seed: int = param(0, COUNT)
+    device: str = param("auto", str)
+    threads: int = param(0, COUNT)
+
+    @classmethod
+    def from_dict(cls: type[_Sections], data: Mapping[str, Any] | None) -> _Sections:
+        """The config of a mapping (e.g. read from YAML): values converted to the annotated types, a
+        partial section keeps the defaults of the keys it omits, unknown keys named
+        (messages prefixed with ``_config_name``)."""
+        return config_from_mapping(cls, with_section_defaults(cls, data or {}), cls._config_name or cls.__name__)
+
+
+@declared
+@dataclass
+class FitConfig(FitSections):
+    """Everything :func:`pimc_core.fit.fit` does (YAML: one section per attribute; unknown keys refused).
+
+    Attributes:
+        data, model, pretrain, finetune, forecast, seed, device, threads: see :class:`FitSections`
+            (here a shorter pretraining and a fixed fine-tuning budget, sized for a 2-core CPU).
         checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
         classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
             series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
@@ -211,34 +223,13 @@ class FitConfig(Checked):
             has two labelled regions).
     """
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)
-    pretrain: PretrainConfig = field(default_factory=_default_pretrain)
-    finetune: FinetuneConfig = field(default_factory=_default_finetune)
-    forecast: ForecastConfig = field(default_factory=ForecastConfig)
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    checkpoint_dir: str = ""
-    classifier_inputs: str = "auto"
+    pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
+    finetune: FinetuneConfig = param(FinetuneConfig, factory=_default_finetune)
+    checkpoint_dir: str = param("", str)
+    classifier_inputs: str = param("auto", CLASSIFIER_INPUTS)
 
     _config_name: ClassVar[str] = "fit config"
-    _parameter_constraints: ClassVar[dict] = {
-        "data": [DataConfig],
-        "model": [dict],
-        "pretrain": [PretrainConfig],
-        "finetune": [FinetuneConfig],
-        "forecast": [ForecastConfig],
-        "seed": _NON_NEGATIVE,
-        "device": [str],
-        "threads": _NON_NEGATIVE,
-        "checkpoint_dir": [str],
-        "classifier_inputs": [CLASSIFIER_INPUTS],
-    }
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> "FitConfig":
-        return config_from_mapping(cls, with_section_defaults(cls, data or {}), "fit config")
 
 
 def load_fit_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> FitConfig:

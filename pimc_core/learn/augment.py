@@ -14,17 +14,16 @@ is the same whether or not a run was interrupted before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Mapping
 
 import torch
 
-from pimc_core.config import Checked, Interval, Real
+from pimc_core.config import FRACTION, NON_NEGATIVE, Checked, declared, param
 
 __all__ = ["AugmentConfig", "augment_patches", "augment_series", "interpolate_missing", "shift_series"]
 
-_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
 
-
+@declared
 @dataclass
 class AugmentConfig(Checked):
     """Augmentations of the two views.
@@ -43,23 +42,21 @@ class AugmentConfig(Checked):
             move EVI and SAVI but not the phenology).
     """
 
-    drop_obs: float = 0.2
-    series_noise: float = 0.03
-    patch_flip: bool = True
-    patch_noise: float = 0.05
-    time_shift: float = 0.0
-    amplitude: float = 0.0
-    channel_scale: float = 0.0
+    drop_obs: float = param(0.2, FRACTION)
+    series_noise: float = param(0.03, NON_NEGATIVE)
+    patch_flip: bool = param(True, "boolean")
+    patch_noise: float = param(0.05, NON_NEGATIVE)
+    time_shift: float = param(0.0, NON_NEGATIVE)
+    amplitude: float = param(0.0, NON_NEGATIVE)
+    channel_scale: float = param(0.0, NON_NEGATIVE)
 
     _config_name: ClassVar[str] = "augment"
-    _parameter_constraints: ClassVar[dict] = {
-        "drop_obs": [Interval(Real, 0, 1, closed="left")],
-        "series_noise": _NON_NEGATIVE,
-        "patch_noise": _NON_NEGATIVE,
-        "time_shift": _NON_NEGATIVE,
-        "amplitude": _NON_NEGATIVE,
-        "channel_scale": _NON_NEGATIVE,
-    }
+
+    @classmethod
+    def of(cls, value: Any) -> Any:
+        """``value`` made an :class:`AugmentConfig` when it is a mapping of its fields (a config
+        section written as a dict); anything else as it is, for the caller's checks."""
+        return cls(**value) if isinstance(value, Mapping) else value
 
 
 def interpolate_missing(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:

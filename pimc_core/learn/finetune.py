@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pimc_core.config import Checked, Integral, Interval, Real
+from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, declared, param
 from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.augment import AugmentConfig, augment_patches, augment_series
@@ -46,9 +46,7 @@ __all__ = [
 ]
 
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-
-
+@declared
 @dataclass
 class FinetuneConfig(Checked):
     """Hyper-parameters of the downstream training.
@@ -70,32 +68,27 @@ class FinetuneConfig(Checked):
         seed: everything random derives from it.
     """
 
-    epochs: int = 20
-    max_steps: int = 0
-    batch_size: int = 256
-    lr: float = 3e-3
-    encoder_lr_scale: float = 0.5
-    weight_decay: float = 1e-4
-    warmup_steps: int = 20
-    freeze: bool = False
-    head_steps: int = 0
-    head_lr: float = 1e-2
-    modality_dropout: float = 0.2
-    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
-    label_smoothing: float = 0.05
-    mixup: float = 0.0
-    seed: int = 0
+    epochs: int = param(20, POSITIVE_INT)
+    max_steps: int = param(0, COUNT)  # 0: no cap
+    batch_size: int = param(256, POSITIVE_INT)
+    lr: float = param(3e-3, POSITIVE)
+    encoder_lr_scale: float = param(0.5, NON_NEGATIVE)
+    weight_decay: float = param(1e-4, NON_NEGATIVE)
+    warmup_steps: int = param(20, COUNT)
+    freeze: bool = param(False, "boolean")
+    head_steps: int = param(0, COUNT)
+    head_lr: float = param(1e-2, POSITIVE)
+    modality_dropout: float = param(0.2, FRACTION)
+    augment: AugmentConfig = param(  # a mapping: its fields
+        AugmentConfig, factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
+    label_smoothing: float = param(0.05, FRACTION)
+    mixup: float = param(0.0, NON_NEGATIVE)
+    seed: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "finetune"
-    _parameter_constraints: ClassVar[dict] = {
-        "epochs": _POSITIVE, "batch_size": _POSITIVE, "head_steps": [Interval(Integral, 0, None, closed="left")],
-        "head_lr": [Interval(Real, 0, None, closed="neither")], "modality_dropout": [Interval(Real, 0, 1, closed="left")],
-    }
 
-    def __post_init__(self) -> None:
-        if isinstance(self.augment, Mapping):
-            self.augment = AugmentConfig(**self.augment)
-        super().__post_init__()
+    def _convert(self) -> None:
+        self.augment = AugmentConfig.of(self.augment)
 
     def batches(self, n: int, stream: int = 0, drop_tail: bool = False) -> tuple[Batches, int]:
         """The batches of ``n`` samples (``min(batch_size, n)`` a step, shuffled by ``seed``) and

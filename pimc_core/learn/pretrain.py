@@ -33,15 +33,15 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
-from pimc_core.config import Checked, Integral, Interval, Real
+from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, declared, param
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.augment import AugmentConfig, augment_patches, augment_series
 from pimc_core.learn.checkpoints import (
@@ -69,12 +69,11 @@ __all__ = [
     "step_batches",
 ]
 
-_COUNT = [Interval(Integral, 0, None, closed="left")]
-_WEIGHT = [Interval(Real, 0, None, closed="left")]
 #: settings that may change between a run and its resumption (logging and checkpoint cadence)
 _NOT_RESUME_KEYS = ("log_every", "checkpoint_every", "keep_checkpoints")
 
 
+@declared
 @dataclass
 class PretrainConfig(Checked):
     """Hyper-parameters of :func:`pretrain`.
@@ -104,44 +103,28 @@ class PretrainConfig(Checked):
         log_every: steps between log lines / progress updates.
     """
 
-    steps: int = 500
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.05
-    modality_dropout: float = 0.2
-    reconstruct: float = 0.0
-    prototypes: int = 0
-    prototype_weight: float = 1.0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    seed: int = 0
-    checkpoint_every: int = 200
-    keep_checkpoints: int = 2
-    amp: bool = True
-    grad_clip: float = 5.0
-    log_every: int = 20
+    steps: int = param(500, COUNT)
+    batch_size: int = param(256, POSITIVE_INT)
+    lr: float = param(2e-3, POSITIVE)
+    weight_decay: float = param(1e-4, NON_NEGATIVE)
+    warmup_steps: int = param(50, COUNT)
+    min_lr_ratio: float = param(0.05, NON_NEGATIVE)
+    modality_dropout: float = param(0.2, FRACTION)
+    reconstruct: float = param(0.0, NON_NEGATIVE)
+    prototypes: int = param(0, COUNT)
+    prototype_weight: float = param(1.0, NON_NEGATIVE)
+    augment: AugmentConfig = param(AugmentConfig, factory=AugmentConfig)  # a mapping: its fields
+    seed: int = param(0, COUNT)
+    checkpoint_every: int = param(200, COUNT)
+    keep_checkpoints: int = param(2, COUNT)
+    amp: bool = param(True, "boolean")
+    grad_clip: float = param(5.0, NON_NEGATIVE)
+    log_every: int = param(20, COUNT)
 
     _config_name: ClassVar[str] = "pretrain"
-    _parameter_constraints: ClassVar[dict] = {
-        "steps": _COUNT,
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "warmup_steps": _COUNT,
-        "modality_dropout": [Interval(Real, 0, 1, closed="left")],
-        "reconstruct": _WEIGHT,
-        "prototypes": _COUNT,
-        "prototype_weight": _WEIGHT,
-        "seed": _COUNT,
-        "checkpoint_every": _COUNT,
-        "keep_checkpoints": _COUNT,
-        "log_every": _COUNT,
-    }
 
-    def __post_init__(self) -> None:
-        if isinstance(self.augment, Mapping):
-            self.augment = AugmentConfig(**self.augment)
-        super().__post_init__()
+    def _convert(self) -> None:
+        self.augment = AugmentConfig.of(self.augment)
 
     def _check(self) -> None:
         if self.prototypes == 1:

@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from rasterio.windows import Window
 
-from pimc_core.config import Checked, Integral, Interval
+from pimc_core.config import POSITIVE_INT, Checked, HasMethods, declared, param
 from pimc_core.errors import ConfigError, InputError, interrupt_behind
 from pimc_core.io.atomic import output_folder
 from pimc_core.io.regions import Region, whole_region
@@ -40,6 +40,7 @@ __all__ = ["InferenceResult", "MapRun", "RunOptions"]
 STAGES = ("read", "indices", "predict", "write", "finalize")
 
 
+@declared
 @dataclass
 class RunOptions(Checked):
     """How a map is computed (the keyword options of every map function).
@@ -53,19 +54,13 @@ class RunOptions(Checked):
         executor: None (this process) or a :class:`pimc_core.maps.dask_executor.DaskExecutor`.
     """
 
-    batch_size: int = 4096
-    block: int = 256
-    progress: Callable[[float], None] | None = None
-    cancel: CancelToken | Callable[[], bool] | None = None
-    executor: Any = None
+    batch_size: int = param(4096, POSITIVE_INT)
+    block: int = param(256, POSITIVE_INT)
+    progress: Callable[[float], None] | None = param(None, callable, None)
+    cancel: CancelToken | Callable[[], bool] | None = param(None, CancelToken, callable, None)
+    executor: Any = param(None, None, HasMethods(["map_windows"]))
 
     _config_name: ClassVar[str] = "map"
-    _parameter_constraints: ClassVar[dict] = {
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "block": [Interval(Integral, 1, None, closed="left")],
-        "progress": [callable, None],
-        "cancel": [CancelToken, callable, None],
-    }
 
     @classmethod
     def of(cls, options: Mapping[str, Any]) -> "RunOptions":

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pimc_core.config import Checked, Integral, Interval, Real, StrOptions
+from pimc_core.config import FRACTION, POSITIVE_INT, Checked, StrOptions, declared, param
 from pimc_core.errors import ConfigError
 
 __all__ = [
@@ -44,9 +44,7 @@ __all__ = [
 _POOLS = ("avg", "avgmax", "bins")
 
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-
-
+@declared
 @dataclass
 class EncoderConfig(Checked):
     """Hyper-parameters shared by the encoders.
@@ -65,22 +63,16 @@ class EncoderConfig(Checked):
         kernel_size: Largest 1-D kernel of :class:`SeriesEncoder` (odd; 2-D encoders use 3×3).
     """
 
-    in_channels: int = 1
-    width: int = 32
-    depth: int = 3
-    embed_dim: int = 128
-    dropout: float = 0.1
-    pool: str = "avgmax"
-    bins: int = 4
-    kernel_size: int = 7
+    in_channels: int = param(1, POSITIVE_INT)
+    width: int = param(32, POSITIVE_INT)
+    depth: int = param(3, POSITIVE_INT)
+    embed_dim: int = param(128, POSITIVE_INT)
+    dropout: float = param(0.1, FRACTION)
+    pool: str = param("avgmax", StrOptions(set(_POOLS)))
+    bins: int = param(4, POSITIVE_INT)
+    kernel_size: int = param(7, POSITIVE_INT)  # odd: _check
 
     _config_name: ClassVar[str] = "encoder"
-    _parameter_constraints: ClassVar[dict] = {
-        "in_channels": _POSITIVE, "width": _POSITIVE, "depth": _POSITIVE, "embed_dim": _POSITIVE,
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "pool": [StrOptions(set(_POOLS))],
-        "bins": _POSITIVE, "kernel_size": _POSITIVE,
-    }
 
     def _check(self) -> None:
         if self.kernel_size % 2 == 0:

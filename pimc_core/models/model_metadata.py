@@ -44,9 +44,10 @@ optional (``null`` / absent when it does not apply)::
       }
     }
 
-The scalar fields are declared (:class:`pimc_core.config.Checked`); the nested ones (``dates``,
-``recurrence``, ``normalisation``, ``classes``, ``architecture``, ``training``) are checked
-and normalised by :meth:`ModelMetadata._check`. This module imports neither torch nor
+Every field is declared (:func:`pimc_core.config.param`): the scalar ones with their constraint,
+the nested ones (``dates``, ``recurrence``, ``normalisation``, ``classes``, ``architecture``,
+``training``, and the ``indices`` and ``bands`` names) as checked and normalised by
+:meth:`ModelMetadata._check`. This module imports neither torch nor
 safetensors: the QGIS plugin reads a model's metadata with it.
 """
 
@@ -56,13 +57,15 @@ import dataclasses
 import datetime as _dt
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pimc_core.config import Checked, Integral, Interval, StrOptions
+from pimc_core.config import NO_VALIDATION, POSITIVE_INT, Checked, StrOptions, declared, param
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.sensors import CANONICAL_BANDS
+from pimc_core.series.indices import INDICES
 
 __all__ = ["FORMAT_VERSION", "ModelMetadata", "as_metadata", "check_module_name"]
 
@@ -147,6 +150,15 @@ def _str_list(value: Any, where: str) -> list[str]:
     return out
 
 
+def _known_names(value: Any, where: str, what: str, known: Collection[str]) -> list[str]:
+    """:func:`_str_list` whose names are all in ``known`` (``what``: one name, for the message)."""
+    out = _str_list(value, where)
+    unknown = [n for n in out if n not in known]
+    if unknown:
+        raise ConfigError(f"model metadata: unknown {what} {unknown[0]!r} in {where} (known: {', '.join(known)})")
+    return out
+
+
 def _numbers(value: Any, n: int, where: str) -> list[float]:
     if not isinstance(value, (list, tuple)) or not all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
@@ -162,9 +174,7 @@ def _numbers(value: Any, n: int, where: str) -> list[float]:
 # --------------------------------------------------------------------------------------------
 
 
-_OPT_POSITIVE = [Interval(Integral, 1, None, closed="left"), None]
-
-
+@declared
 @dataclass
 class ModelMetadata(Checked):
     """Validated metadata of a ``.pimc`` model (see the module docstring for the schema).
@@ -187,32 +197,24 @@ class ModelMetadata(Checked):
         training: Free-form training summary (config, seeds, epochs, losses, ...).
     """
 
-    format_version: int = FORMAT_VERSION
-    created: str | None = None
-    pimc_version: str | None = None
-    task: str | None = None
-    architecture: dict[str, dict[str, Any]] = field(default_factory=dict)
-    indices: list[str] = field(default_factory=list)
-    bands: list[str] = field(default_factory=list)
-    n_dates: int | None = None
-    dates: dict[str, Any] | None = None
-    recurrence: dict[str, Any] | None = None
-    normalisation: dict[str, dict[str, list[float]]] | None = None
-    patch_size: int | None = None
-    classes: list[dict[str, Any]] = field(default_factory=list)
-    forecast_horizon: int | None = None
-    training: dict[str, Any] = field(default_factory=dict)
+    # the nested fields (NO_VALIDATION) are checked and normalised by _check
+    format_version: int = param(FORMAT_VERSION, POSITIVE_INT)
+    created: str | None = param(None, str, None)
+    pimc_version: str | None = param(None, str, None)
+    task: str | None = param(None, StrOptions(set(_TASKS)), None)
+    architecture: dict[str, dict[str, Any]] = param(NO_VALIDATION, factory=dict)
+    indices: list[str] = param(NO_VALIDATION, factory=list)
+    bands: list[str] = param(NO_VALIDATION, factory=list)
+    n_dates: int | None = param(None, POSITIVE_INT, None)
+    dates: dict[str, Any] | None = param(None, NO_VALIDATION)
+    recurrence: dict[str, Any] | None = param(None, NO_VALIDATION)
+    normalisation: dict[str, dict[str, list[float]]] | None = param(None, NO_VALIDATION)
+    patch_size: int | None = param(None, POSITIVE_INT, None)
+    classes: list[dict[str, Any]] = param(NO_VALIDATION, factory=list)
+    forecast_horizon: int | None = param(None, POSITIVE_INT, None)
+    training: dict[str, Any] = param(NO_VALIDATION, factory=dict)
 
     _config_name: ClassVar[str] = "model metadata"
-    _parameter_constraints: ClassVar[dict] = {
-        "format_version": [Interval(Integral, 1, None, closed="left")],
-        "created": [str, None],
-        "pimc_version": [str, None],
-        "task": [StrOptions(set(_TASKS)), None],
-        "n_dates": _OPT_POSITIVE,
-        "patch_size": _OPT_POSITIVE,
-        "forecast_horizon": _OPT_POSITIVE,
-    }
 
     # ---------------------------------------------------------------- (de)serialisation
 
@@ -269,24 +271,8 @@ class ModelMetadata(Checked):
                 raise ConfigError(f"model metadata: architecture.{mod} must be a mapping; got {cfg!r}")
         self.architecture = arch
 
-        self.indices = _str_list(self.indices, "indices")
-        if self.indices:
-            from pimc_core.series.indices import INDICES  # local: keeps this module import-light
-
-            unknown = [i for i in self.indices if i not in INDICES]
-            if unknown:
-                raise ConfigError(
-                    f"model metadata: unknown index {unknown[0]!r} in indices (known: {', '.join(INDICES)})"
-                )
-        self.bands = _str_list(self.bands, "bands")
-        if self.bands:
-            from pimc_core.io.sensors import CANONICAL_BANDS
-
-            unknown = [b for b in self.bands if b not in CANONICAL_BANDS]
-            if unknown:
-                raise ConfigError(
-                    f"model metadata: unknown band {unknown[0]!r} in bands (known: {', '.join(CANONICAL_BANDS)})"
-                )
+        self.indices = _known_names(self.indices, "indices", "index", INDICES)
+        self.bands = _known_names(self.bands, "bands", "band", CANONICAL_BANDS)
 
         for name in ("n_dates", "patch_size", "forecast_horizon"):
             v = getattr(self, name)

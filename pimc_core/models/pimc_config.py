@@ -13,10 +13,10 @@ forecast head's side inputs, :mod:`pimc_core.models.forecast_head`). Parameters 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from pimc_core.config import Checked, Integral, Interval, StrOptions
+from pimc_core.config import COUNT, NO_VALIDATION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, StrOptions, declared, param
 from pimc_core.errors import ConfigError
 from pimc_core.models.encoders import EncoderConfig
 from pimc_core.models.forecast_head import FORECAST_INPUTS, side_features_dim
@@ -32,8 +32,6 @@ _RP_DEFAULT = {"width": 16, "depth": 3, "embed_dim": 64, "dropout": 0.1}
 _SERIES_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1, "pool": "bins", "bins": 6,
                    "kernel_size": 5}
 _PATCH_DEFAULT = {"width": 16, "depth": 2, "embed_dim": 64, "dropout": 0.1}
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-_COUNT = [Interval(Integral, 0, None, closed="left")]
 
 
 def _enc_cfg(d: Mapping[str, Any] | None, default: Mapping[str, Any], in_channels: int, where: str) -> EncoderConfig:
@@ -46,6 +44,7 @@ def _enc_cfg(d: Mapping[str, Any] | None, default: Mapping[str, Any], in_channel
         raise ConfigError(f"{where}: {e}") from None
 
 
+@declared
 @dataclass
 class PimcModelConfig(Checked):
     """Architecture of a :class:`~pimc_core.models.pimc_net.PimcNet` (stored in the model file under ``architecture.pimc``).
@@ -80,45 +79,39 @@ class PimcModelConfig(Checked):
         init_temperature: initial InfoNCE temperature.
     """
 
-    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
-    n_dates: int = 24
-    patch_bands: tuple[str, ...] = ()
-    patch_size: int = 9
-    level: str = "series"
-    rp: dict[str, Any] = field(default_factory=dict)
-    rp_coords: bool = False
-    rp_stem_stride: int = 1
-    rp_encoder: dict[str, Any] = field(default_factory=dict)
-    series_encoder: dict[str, Any] = field(default_factory=dict)
-    patch_encoder: dict[str, Any] = field(default_factory=dict)
-    proj_dim: int = 64
-    n_classes: int = 0
-    classifier_hidden: int = 0
-    forecast_horizon: int = 0
-    forecast_input: int = 0
-    forecast_index: str = "ndvi"
-    forecast_inputs: tuple[str, ...] = ()
-    forecast_season_steps: int = 0
-    forecast_year_steps: float = 0.0
-    forecast_anchor: str = "last"
-    forecast_hidden: int = 128
-    init_temperature: float = 0.07
+    # names are made lower-case tuples by _convert; the indices (at least one), the known
+    # forecast inputs and the rp / encoder sections (their own configs) are checked in _check
+    indices: tuple[str, ...] = param(("ndvi", "evi", "savi"), NO_VALIDATION)
+    n_dates: int = param(24, POSITIVE_INT)
+    patch_bands: tuple[str, ...] = param((), NO_VALIDATION)
+    patch_size: int = param(9, POSITIVE_INT)
+    level: str = param("series", StrOptions(set(LEVELS)))
+    rp: dict[str, Any] = param(NO_VALIDATION, factory=dict)
+    rp_coords: bool = param(False, "boolean")
+    rp_stem_stride: int = param(1, POSITIVE_INT)
+    rp_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
+    series_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
+    patch_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
+    proj_dim: int = param(64, POSITIVE_INT)
+    n_classes: int = param(0, COUNT)
+    classifier_hidden: int = param(0, COUNT)
+    forecast_horizon: int = param(0, COUNT)
+    forecast_input: int = param(0, COUNT)
+    forecast_index: str = param("ndvi", str)
+    forecast_inputs: tuple[str, ...] = param((), NO_VALIDATION)
+    forecast_season_steps: int = param(0, COUNT)
+    forecast_year_steps: float = param(0.0, NON_NEGATIVE)
+    forecast_anchor: str = param("last", StrOptions({"last", "climatology"}))
+    forecast_hidden: int = param(128, COUNT)
+    init_temperature: float = param(0.07, POSITIVE)
 
     _config_name: ClassVar[str] = "model"
-    _parameter_constraints: ClassVar[dict] = {
-        "n_dates": _POSITIVE, "patch_size": _POSITIVE, "proj_dim": _POSITIVE, "rp_stem_stride": _POSITIVE,
-        "level": [StrOptions(set(LEVELS))],
-        "n_classes": _COUNT, "classifier_hidden": _COUNT, "forecast_horizon": _COUNT, "forecast_input": _COUNT,
-        "forecast_season_steps": _COUNT, "forecast_hidden": _COUNT,
-        "forecast_anchor": [StrOptions({"last", "climatology"})],
-    }
 
-    def __post_init__(self) -> None:
+    def _convert(self) -> None:
         self.indices = tuple(str(i).lower() for i in self.indices)
         self.patch_bands = tuple(str(b).lower() for b in self.patch_bands)
         self.forecast_inputs = tuple(str(i).lower() for i in self.forecast_inputs)
         self.forecast_year_steps = float(self.forecast_year_steps)
-        super().__post_init__()
 
     def _check(self) -> None:
         if not self.indices:

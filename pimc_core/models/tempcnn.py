@@ -28,15 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pimc_core.config import Checked, Integral, Interval, Real
+from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, declared, param
 from pimc_core.errors import ConfigError, InputError
 
 __all__ = ["CNN1DClassifier", "CNN1DConfig", "TempCNN"]
 
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-
-
+@declared
 @dataclass
 class CNN1DConfig(Checked):
     """Architecture and training of :class:`CNN1DClassifier`.
@@ -57,32 +55,22 @@ class CNN1DConfig(Checked):
         seed: everything random derives from it.
     """
 
-    filters: int = 32
-    depth: int = 3
-    kernel_size: int = 5
-    hidden: int = 128
-    dropout: float = 0.2
-    steps: int = 300
-    min_epochs: int = 10
-    max_steps: int = 1500
-    batch_size: int = 128
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.0
-    noise: float = 0.02
-    seed: int = 0
+    filters: int = param(32, POSITIVE_INT)
+    depth: int = param(3, POSITIVE_INT)
+    kernel_size: int = param(5, POSITIVE_INT)  # odd: _check
+    hidden: int = param(128, POSITIVE_INT)
+    dropout: float = param(0.2, FRACTION)
+    steps: int = param(300, POSITIVE_INT)
+    min_epochs: int = param(10, COUNT)
+    max_steps: int = param(1500, POSITIVE_INT)
+    batch_size: int = param(128, POSITIVE_INT)
+    lr: float = param(2e-3, POSITIVE)
+    weight_decay: float = param(1e-4, NON_NEGATIVE)
+    label_smoothing: float = param(0.0, FRACTION)
+    noise: float = param(0.02, NON_NEGATIVE)
+    seed: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "cnn1d"
-    _parameter_constraints: ClassVar[dict] = {
-        "filters": _POSITIVE, "depth": _POSITIVE, "kernel_size": _POSITIVE, "hidden": _POSITIVE,
-        "steps": _POSITIVE, "max_steps": _POSITIVE, "batch_size": _POSITIVE,
-        "min_epochs": [Interval(Integral, 0, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "noise": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-    }
 
     def _check(self) -> None:
         if self.kernel_size % 2 == 0:

@@ -73,7 +73,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
-from pimc_core.config import Checked
+from pimc_core.config import Checked, declared, param
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.series.rp_chunks import plots_into
 from pimc_core.series.rp_params import RP_CONSTRAINTS, RP_NAME, Threshold, check_rp_params, trajectory_params
@@ -209,6 +209,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
+@declared
 @dataclass(frozen=True)
 class RecurrencePlotConfig(Checked):
     """How series become recurrence-plot images; stored in model files.
@@ -224,19 +225,18 @@ class RecurrencePlotConfig(Checked):
     (``dimension``/``time_delay`` versus ``T``) when applied.
     """
 
-    dimension: int | float = 1
-    time_delay: int | float = 1
-    threshold: Threshold = None
-    percentage: int | float = 10
-    size: int | None = None
+    # what each accepts is RP_CONSTRAINTS, which also checks the functions' arguments
+    dimension: int | float = param(1, *RP_CONSTRAINTS["dimension"])
+    time_delay: int | float = param(1, *RP_CONSTRAINTS["time_delay"])
+    threshold: Threshold = param(None, *RP_CONSTRAINTS["threshold"])
+    percentage: int | float = param(10, *RP_CONSTRAINTS["percentage"])
+    size: int | None = param(None, *RP_CONSTRAINTS["size"])
 
-    _parameter_constraints: ClassVar[dict] = RP_CONSTRAINTS
     _config_name: ClassVar[str] = RP_NAME
 
-    def __post_init__(self) -> None:
+    def _convert(self) -> None:
         for f in fields(self):
             object.__setattr__(self, f.name, _plain(getattr(self, f.name)))
-        super().__post_init__()
 
     def apply(self, series: ArrayLike) -> ArrayLike:
         """``(N, C, T)`` series -> ``(N, C, S, S)`` images; see :func:`stack_recurrence_plots`."""

