@@ -348,13 +348,15 @@ def load_yaml_config(path: str | os.PathLike, *, _chain: Sequence[Path] = ()) ->
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{p}: config file not found") from None
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{p}: not a readable YAML config ({str(e).splitlines()[0]})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a config is a mapping of keys to values")
     base = data.pop("extends", None)
+    if base is not None and not isinstance(base, str):
+        raise ConfigError(f"{p}: 'extends' names one YAML file, e.g. extends: base.yaml; got {base!r}")
     if base:
         parent_path = (p.parent / str(base)).resolve()
         chain = tuple(_chain) + (p.resolve(),)

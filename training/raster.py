@@ -66,18 +66,24 @@ def summary_line(cmd: str, s: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``main([COMMAND, "--config", FILE, "key=value", ...])``; exit status 0, 2 (user error),
     130 (Ctrl-C) or 143 (SIGTERM)."""
-    import argparse
+    from pimc_core.cli.args import OneLineParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m training", description=__doc__.split("\n\n")[0])
     p.add_argument("command", choices=sorted(COMMANDS))
     p.add_argument("--config", required=True, help="YAML config, e.g. training/configs/cpu_demo.yaml")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted-key overrides, e.g. pretrain.steps=300")
     args = p.parse_intermixed_args(argv)
 
     def command() -> None:
+        from pimc_core.devices import resolve_device
+        from pimc_core.io.atomic import new_folders_removed_on_failure, output_folder
+
         cfg = load_config(args.config, args.overrides)
-        print(summary_line(args.command, COMMANDS[args.command](cfg)))
+        resolve_device(cfg.device)  # a bad name or a missing GPU fails before any work
+        with new_folders_removed_on_failure(cfg.output):
+            output_folder(cfg.output)  # out_dir: a file there, a read-only disk
+            print(summary_line(args.command, COMMANDS[args.command](cfg)))
 
     return run_command(f"training {args.command}", command,
                        interrupted="no partial output was left; pretraining resumes from its last checkpoint")

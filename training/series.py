@@ -25,8 +25,23 @@ import numpy as np
 DEFAULT_BUDGET_S = 600.0
 
 
+def _budget(text: str) -> float:
+    """``--budget``: a positive, finite number of seconds."""
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--budget must be a number of seconds (got '{text}')") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"--budget must be a positive number of seconds (got '{text}')")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from pimc_core.cli.args import OneLineParser
+
+    p = OneLineParser(
         prog="python -m training series",
         description="Train the PIMC pixel-series classifier (recurrence-plot + series encoders, contrastive "
         "pretraining, fine-tuning) on a UCR-layout table and evaluate it on another.",
@@ -36,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the JSON report here")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--budget", type=float, default=DEFAULT_BUDGET_S,
+        "--budget", type=_budget, default=DEFAULT_BUDGET_S,
         help=f"wall-clock seconds for the whole run, inference included (default {DEFAULT_BUDGET_S:.0f})",
     )
     p.add_argument(
@@ -79,13 +94,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from pimc_core.errors import InputError
     from pimc_core.estimators import SeriesClassifier, SeriesModelConfig
-    from pimc_core.io.atomic import output_file
+    from pimc_core.io.atomic import future_file, not_an_input
     from pimc_core.io.tables import load_series_table
 
     t0 = time.perf_counter()
-    for path in (args.out, args.predictions):  # a wrong output path fails before any work
-        if path:
-            output_file(path, create_folder=True)
+    for flag, path in (("--out", args.out), ("--predictions", args.predictions)):  # before any work
+        if path is not None:
+            future_file(path)
+            not_an_input(path, [args.train, args.test, args.config], flag)
     overrides = _load_overrides(args)
     overrides.setdefault("preset", args.model)
     overrides.setdefault("seed", args.seed)
@@ -154,8 +170,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` whole or not at all."""
-    from pimc_core.io.atomic import atomic_path
+    from pimc_core.io.atomic import atomic_path, output_folder
 
+    output_folder(Path(path).parent)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
 

@@ -88,6 +88,9 @@ class RasterRun:
             self.test_labels.append(read_labels(tp, ts.grid, class_field=spec.class_field or None, classes=self.table) if tp else None)
         if need_labels and not any(lm is not None for lm in self.labels):
             raise ConfigError("this command needs training labels: give sources[].labels")
+        if need_labels:
+            counts = {k: v for lm in self.labels if lm is not None for k, v in lm.counts().items()}
+            steps.check_label_classes(counts, ", ".join(lm.source for lm in self.labels if lm is not None))
         if self.table is None:
             by_id: dict[int, dict] = {}
             for lm in self.labels + self.test_labels:

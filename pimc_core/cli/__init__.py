@@ -16,6 +16,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from pimc_core.cli.args import OneLineParser
 from pimc_core.cli.boundary import run_command
 
 __all__ = ["build_parser", "main"]
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``pimc``."""
     from pimc_core import __version__
 
-    parser = argparse.ArgumentParser(prog="pimc", description="PIMC: pixel time series → recurrence plots → maps")
+    parser = OneLineParser(prog="pimc", description="PIMC: pixel time series → recurrence plots → maps")
     parser.add_argument("--version", action="version", version=f"pimc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:

@@ -3,19 +3,31 @@
 * :func:`add_source_args` / :func:`open_from_args`: the options that open a time series
   (``SOURCE``, ``--sensor``, ``--bands``, quality mask, scaling), in every command that reads one;
 * :func:`parse_indices`: ``--index ndvi,evi`` checked against the known indices;
-* :func:`positive_int`, :func:`int_or_float`: argparse types with a message naming the option.
+* :func:`positive_int`, :func:`int_or_float`, :func:`finite_float`: argparse types with a message
+  naming the option;
+* :class:`OneLineParser`: the parser class of ``pimc`` and ``python -m training``, whose usage
+  errors are one line, as every other error of PIMC's command lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable
+from typing import Callable, NoReturn
 
 from pimc_core.errors import ConfigError
 
-__all__ = ["add_source_args", "finite_float", "int_or_float", "open_from_args", "parse_band_mapping", "parse_indices",
-           "positive_int"]
+__all__ = ["OneLineParser", "add_source_args", "finite_float", "int_or_float", "open_from_args", "parse_band_mapping",
+           "parse_indices", "positive_int"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors (a missing or unknown option, a bad value) end in
+    ONE line on stderr, ``PROG: error: MESSAGE (see PROG --help)``, and exit status 2, like
+    every other error of PIMC's command lines; its sub-parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_source_args(p: argparse.ArgumentParser) -> None:
@@ -24,12 +36,12 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reading the series")
     g.add_argument("--sensor", help="preset: sentinel2-l2a, landsat89-c2l2, landsat457-c2l2, landsat457-sr, reflectance")
     g.add_argument("--bands", help="band mapping inside multi-band files, e.g. blue=1,red=3,nir=4")
-    g.add_argument("--mask-band", type=int, help="1-based quality band inside multi-band files")
+    g.add_argument("--mask-band", type=positive_int("--mask-band"), help="1-based quality band inside multi-band files")
     g.add_argument("--mask-valid", help="quality values that are valid, e.g. 4,5,6")
     g.add_argument("--mask-invalid", help="quality values that are invalid, e.g. 3,8,9,10")
     g.add_argument("--mask-bits", help="quality bits that mark invalid data when set, e.g. 1,3,4")
-    g.add_argument("--scale", type=float, help="reflectance = DN * scale + offset")
-    g.add_argument("--offset", type=float)
+    g.add_argument("--scale", type=finite_float("--scale"), help="reflectance = DN * scale + offset")
+    g.add_argument("--offset", type=finite_float("--offset"))
     g.add_argument("--nodata", type=float)
     g.add_argument("--boa-offset", action="store_true", help="Sentinel-2 baseline 04.00+: offset -0.1")
 
@@ -52,6 +64,8 @@ def parse_band_mapping(text: str) -> dict[str, int]:
             out[name.strip().lower()] = int(idx)
         except ValueError:
             raise ConfigError(f"--bands: expected name=index pairs like red=3,nir=4 (got '{part}')") from None
+        if out[name.strip().lower()] < 1:
+            raise ConfigError(f"--bands: band indices are 1-based (got '{part}')")
     return out
 
 
@@ -111,8 +125,6 @@ def int_or_float(text: str) -> int | float:
             return float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer or a fraction (got '{text}')") from None
-
-
 
 
 def finite_float(opt: str) -> Callable[[str], float]:

@@ -5,6 +5,7 @@ stacks and a pixel's recurrence plots.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from pimc_core.cli.args import (
     parse_indices,
     positive_int,
 )
-from pimc_core.io.atomic import output_file, output_folder
+from pimc_core.errors import InputError
+from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, not_an_input, output_file, output_folder
 
 __all__ = ["register"]
 
@@ -44,7 +46,11 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
-    out = output_folder(args.outdir)
+    with new_folders_removed_on_failure(args.outdir):
+        _sample_data(args, output_folder(args.outdir))
+
+
+def _sample_data(args: argparse.Namespace, out: Path) -> None:
     if args.kind == "synthetic":
         from pimc_core.datasets.synthetic import make_synthetic
 
@@ -67,6 +73,7 @@ def cmd_indices(args: argparse.Namespace) -> None:
     out = output_file(args.out)  # before any work: a folder, a missing or unwritable folder
     names = parse_indices(args.index)
     ts = open_from_args(args)
+    not_an_input(out, ts.files())
     t0 = time.perf_counter()
     with tqdm(total=100, desc="indices", unit="%", disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
         out = write_index_stack(ts, names, out, block=args.block, progress=lambda pct: bar.update(pct - bar.n))
@@ -78,10 +85,13 @@ def cmd_rp(args: argparse.Namespace) -> None:
     from pimc_core.viz.pixel_report import parse_threshold, pixel_result, save_pixel_outputs
 
     prefix = Path(args.out)
+    if args.out.endswith(("/", os.sep)) or prefix.is_dir():
+        raise InputError(f"{args.out}: is a folder; --out is a file prefix (PREFIX.png and PREFIX.npy are written), "
+                         f"e.g. {prefix / 'pixel'}")
     png = prefix.with_name(prefix.name + ".png")
     npy = prefix.with_name(prefix.name + ".npy")
     for path in (png, npy):  # before any work
-        _check_new_file(path)
+        future_file(path)
     names = parse_indices(args.index)
     threshold = parse_threshold(args.threshold)
     ts = open_from_args(args)
@@ -90,23 +100,11 @@ def cmd_rp(args: argparse.Namespace) -> None:
         ts, row, col, names, min_valid=args.min_valid, threshold=threshold,
         percentage=args.percentage, dimension=args.dimension, time_delay=args.time_delay,
     )
-    output_folder(prefix.parent)
-    save_pixel_outputs(res, png=png, npy=npy)
+    with new_folders_removed_on_failure(prefix.parent):
+        output_folder(prefix.parent)
+        save_pixel_outputs(res, png=png, npy=npy)
     print(f"pixel row {row}, col {col}: {res.n_valid}/{len(ts)} valid observations")
     print(f"wrote {png} and {npy} (shape {tuple(res.plots.shape)})")
-
-
-
-def _check_new_file(path: Path) -> None:
-    """Check that ``path`` can be written, creating nothing yet: its folder must take it, or, when
-    the folder does not exist, its nearest existing parent must be a writable folder."""
-    if path.parent.exists():
-        output_file(path)
-        return
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    output_folder(parent, create=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

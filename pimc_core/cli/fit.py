@@ -15,6 +15,7 @@ import sys
 
 from pimc_core.cli.args import add_source_args, open_from_args
 from pimc_core.errors import InputError
+from pimc_core.io.atomic import not_an_input
 
 __all__ = ["cmd_fit", "register"]
 
@@ -25,6 +26,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if args.labels is None and (args.classes or args.class_field):
         raise InputError("--classes and --class-field describe labels: give --labels too (or neither)")
     cfg = load_fit_config(args.config, args.set or ())
+    not_an_input(args.out, [args.config])
     ts = open_from_args(args)
     quiet = bool(args.quiet)
 

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from pimc_core.cli.args import add_source_args, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.atomic import output_folder
+from pimc_core.io.atomic import new_folders_removed_on_failure, output_folder
+from pimc_core.io.input_files import local_path
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
@@ -30,17 +31,18 @@ def model_reference(spec: str, device: str = "cpu") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
     path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
     Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
+    from pimc_core.devices import resolve_device
     from pimc_core.models.centroid import NearestCentroidModel
 
+    if device != "cpu":
+        resolve_device(device)  # a bad name or a missing GPU fails here, before any window is read
     if spec.startswith("builtin:"):
         if spec == "builtin:nearest-centroid":
             return NearestCentroidModel.for_synthetic
         raise ConfigError(f"--model: unknown built-in model '{spec}' (known: {', '.join(BUILTIN_MODELS)})")
+    local_path(spec, "model file")
     if device == "cpu":
         return spec
-    from pimc_core.devices import resolve_device
-
-    resolve_device(device)  # a bad name or a missing GPU fails here, before any window is read
     if not Path(spec).exists():
         raise InputError(f"{spec}: model file not found")
     from pimc_core.models.pixel_model import load_pixel_model
@@ -90,6 +92,11 @@ def _progress(desc: str, quiet: bool):
 
 
 def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
+    with new_folders_removed_on_failure(args.out):
+        _run_in(args, desc, fn, ts=ts, region=region, **kw)
+
+
+def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
     output_folder(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
@@ -127,6 +134,11 @@ def cmd_cluster(args: argparse.Namespace) -> None:
 
 
 def cmd_similar(args: argparse.Namespace) -> None:
+    with new_folders_removed_on_failure(args.out):
+        _similar(args)
+
+
+def _similar(args: argparse.Namespace) -> None:
     from pimc_core.io.regions import parse_region
     from pimc_core.maps.engine import similarity_map
 
@@ -146,7 +158,7 @@ def cmd_similar(args: argparse.Namespace) -> None:
     else:
         query["query_region"] = parse_region(ts.grid, polygon=args.polygon, polygon_crs=args.polygon_crs,
                                              layer=args.layer, all_touched=args.all_touched)
-    _run(args, "similar", similarity_map, ts=ts, region=_region(args, ts.grid, polygon=False), **query)
+    _run_in(args, "similar", similarity_map, ts=ts, region=_region(args, ts.grid, polygon=False), **query)
 
 
 # ----------------------------------------------------------------------------- parser

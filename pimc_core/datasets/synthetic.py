@@ -113,12 +113,14 @@ def _check_parameters(**values: Any) -> int:
 
 def _transform(crs: str, pixel_size: float, origin: tuple[float, float] | None):
     """``(CRS, north-up Affine)`` of the sample; ConfigError for an unknown CRS or a bad origin."""
+    import rasterio
     from affine import Affine
     from rasterio.crs import CRS
     from rasterio.errors import CRSError
 
     try:
-        crs_obj = CRS.from_user_input(crs)
+        with rasterio.Env():  # PROJ's message goes to Python logging, not printed on stderr
+            crs_obj = CRS.from_user_input(crs)
     except CRSError as e:
         raise ConfigError(f"crs: unknown coordinate reference system {crs!r} ({e})") from None
     if origin is None:

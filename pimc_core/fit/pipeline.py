@@ -7,6 +7,7 @@ that order on one stack; ``python -m training pretrain|finetune|evaluate|forecas
 evaluation, so every workflow trains with one piece of code:
 
 * :func:`check_stack`: the stack has the dates and bands a series model needs;
+  :func:`check_label_classes`: the labels hold the two classes a classifier needs at least;
 * :class:`Sampler`: pixels and their series / patches (:func:`pimc_core.learn.sampling.sample_pixels`)
   as a ``data`` section (:class:`~pimc_core.fit.config.DataConfig`) asks;
 * :func:`build_net`: a :class:`~pimc_core.models.pimc_net.PimcNet` for the samples, its
@@ -58,6 +59,7 @@ __all__ = [
     "TRAINING_THREADS",
     "Sampler",
     "build_net",
+    "check_label_classes",
     "check_stack",
     "choose_inputs",
     "plan_forecast",
@@ -126,6 +128,19 @@ def check_stack(ts: Any, data: DataConfig) -> None:
     ts.require_bands(required_bands(data.indices))
     if data.patch_size and stack_reference(data.reference) > 0:
         ts.require_bands(tuple(data.patch_bands) or tuple(ts.band_names))
+
+
+def check_label_classes(counts: Mapping[int, int], where: str) -> None:
+    """Refuse labels a classifier cannot be trained on: labelled pixels (``counts``: class id →
+    pixels) of fewer than two classes (a one-class classifier would give that class everywhere).
+
+    Raises:
+        InputError: naming ``where`` (the label file) and the one class.
+    """
+    if len(counts) < 2:
+        what = f"of class {next(iter(counts))} only" if counts else "of no class"
+        raise InputError(f"{where}: labelled pixels {what}; a classifier needs at least 2 classes "
+                         "(without labels the model is label-free: embeddings, clusters, forecast)")
 
 
 @dataclass
@@ -218,6 +233,9 @@ def pretrain_encoders(net, samples: Any, cfg: PretrainConfig, *, seed: int, devi
     The batch is at most the number of samples. Returns the
     :class:`~pimc_core.learn.pretrain.PretrainResult`.
     """
+    if len(samples) < 2:
+        raise InputError(f"pretraining needs at least 2 pixels with enough valid observations; got {len(samples)} "
+                         "(raise data.pretrain_samples, or pretrain.steps=0 to skip pretraining)")
     pcfg = dataclasses.replace(cfg, seed=seed, batch_size=min(cfg.batch_size, len(samples)))
     with training_threads(device):
         return pretraining.pretrain(net, samples.series, samples.patches, pcfg, checkpoint_dir=checkpoint_dir,
@@ -261,6 +279,10 @@ def train_classifier(net, samples: Any, class_ids: Sequence[int], cfg: FinetuneC
 
 def plan_forecast(n_dates: int, cfg: ForecastConfig, indices: Sequence[str]) -> tuple[int, int] | None:
     """``(L, h)`` of the forecast head of a fit, or None (disabled, under 8 dates, index not sampled)."""
+    from pimc_core.series.indices import INDICES
+
+    if cfg.enabled and cfg.index not in INDICES:
+        raise ConfigError(f"forecast.index: unknown index {cfg.index!r} (known: {', '.join(INDICES)})")
     if cfg.enabled and n_dates >= 8 and cfg.index in indices:
         return forecast_plan(n_dates, cfg.horizon or None, cfg.input_len or None)
     return None

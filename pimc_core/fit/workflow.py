@@ -136,6 +136,7 @@ def _read_labels(labels, ts, classes, class_field):
     counts = lmap.counts()
     if not counts:
         raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
+    steps.check_label_classes(counts, str(labels))
     return lmap, lmap.classes, f"labels: {sum(counts.values())} labelled pixels in {len(counts)} classes"
 
 
@@ -143,7 +144,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     import torch
 
     from pimc_core.devices import auto_threads, resolve_device
-    from pimc_core.io.atomic import output_file
+    from pimc_core.io.atomic import not_an_input, output_file, output_folder
     from pimc_core.io.timeseries import TimeSeries, open_series
 
     t_start = time.perf_counter()
@@ -151,6 +152,9 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     cfg = as_fit_config(config)
     out = output_file(out)
     ts = source if isinstance(source, TimeSeries) else open_series(source)
+    not_an_input(out, [*ts.files(), *(p for p in (labels, classes) if isinstance(p, (str, os.PathLike)))])
+    if cfg.checkpoint_dir:
+        output_folder(cfg.checkpoint_dir)  # before any work: a file there, a read-only disk
     dev = resolve_device(cfg.device)
     threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
     dcfg = cfg.data.resolve([ts.dates])

@@ -16,8 +16,11 @@ process no longer exists is stale; parts of live processes (a run going on besid
 * :class:`Staging`: several files committed together (a map with its confidence, styles and
   probabilities; a sample stack with its manifest): all are renamed at :meth:`Staging.commit`,
   in the given order, or none is;
-* :func:`output_folder` / :func:`output_file`: check (and create) where outputs go *before* any
-  work is done, so a wrong ``--out`` fails at once, naming the path;
+* :func:`output_folder` / :func:`output_file` / :func:`future_file`: check (and create) where
+  outputs go *before* any work is done, so a wrong ``--out`` fails at once, naming the path;
+  :func:`not_an_input` refuses an output path that is one of the run's inputs (writing it would
+  destroy them); :func:`new_folders_removed_on_failure`: the output folders a failed command
+  created (and left empty) are removed again;
 * :func:`os_error_message`: the one line for an ``OSError`` or a GDAL write error (disk full,
   permission, read-only file system).
 """
@@ -30,7 +33,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pimc_core.errors import InputError
 
@@ -38,7 +41,10 @@ __all__ = [
     "PART_MARK",
     "Staging",
     "atomic_path",
+    "future_file",
     "is_part",
+    "new_folders_removed_on_failure",
+    "not_an_input",
     "os_error_message",
     "output_file",
     "output_folder",
@@ -104,14 +110,33 @@ def _unlink_part(tmp: Path) -> None:
             p.unlink()
 
 
+_GDAL_FUNCTION = re.compile(r"^[A-Za-z_]\w*:\s*")  # GDAL's "_tiffWriteProc:" before its message
+_KNOWN_CAUSES = ("no space left", "free disk space", "quota", "permission denied", "read-only file system")
+
+
+def _write_failure(err: BaseException) -> str:
+    """The line of ``err`` that says why a write failed: rasterio chains GDAL's messages as causes
+    (``Write failed. See previous exception`` ← ``Write error at scanline 2`` ← ``No space left on
+    device``); the one naming a known cause (disk full, quota ...) is used, else the deepest."""
+    texts: list[str] = []
+    e: BaseException | None = err
+    while e is not None and len(texts) < 8:
+        line = str(e).splitlines()[0] if str(e) else ""
+        if line and "see previous exception" not in line.lower():
+            texts.append(_GDAL_FUNCTION.sub("", line))
+        e = e.__cause__
+    known = [t for t in texts if any(k in t.lower() for k in _KNOWN_CAUSES)]
+    return (known or texts[-1:] or [type(err).__name__])[0]
+
+
 def os_error_message(err: BaseException, path: str | os.PathLike) -> str:
     """One line for a failed write of ``path``: ``"{path}: cannot write (no space left on device)"``.
 
-    Understands ``OSError`` numbers and the text of GDAL's errors (rasterio raises those without
-    an errno).
+    Understands ``OSError`` numbers and the text of GDAL's errors, also when rasterio chains them
+    as causes (it raises them without an errno).
     """
     code = getattr(err, "errno", None)
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = _write_failure(err)
     low = text.lower()
     if code == errno.ENOSPC or "no space left" in low or "free disk space" in low:
         why = "no space left on device"
@@ -220,13 +245,20 @@ class Staging:
             raise InputError(os_error_message(exc, self.folder)) from None
 
 
+def _given(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path; an empty path (``--out ''``, which would mean the working folder) is refused."""
+    if not os.fspath(path).strip():
+        raise InputError(f"the {what} is an empty path; give a name")
+    return Path(path)
+
+
 def output_folder(folder: str | os.PathLike, *, create: bool = True) -> Path:
     """Check that ``folder`` can take outputs (creating it when asked), before any work is done.
 
     Raises:
-        InputError: it is a file, cannot be created, or is not writable.
+        InputError: it is empty, a file, cannot be created, or is not writable.
     """
-    path = Path(folder)
+    path = _given(folder, "output folder")
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: is a file, not an output folder")
     if not path.exists():
@@ -248,10 +280,70 @@ def output_file(path: str | os.PathLike, *, create_folder: bool = False) -> Path
     Raises:
         InputError: naming the path and what is wrong.
     """
-    path = Path(path)
+    path = _given(path, "output file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a file name")
     output_folder(path.parent if str(path.parent) else Path("."), create=create_folder)
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{path}: exists and is not writable")
     return path
+
+
+def future_file(path: str | os.PathLike) -> Path:
+    """Check, creating nothing, that a file can be written at ``path`` once its folder is made:
+    the folder must take it or, when the folder does not exist yet, its nearest existing parent
+    must be a writable folder.
+
+    Raises:
+        InputError: naming the path and what is wrong.
+    """
+    path = _given(path, "output file")
+    if path.parent.exists():
+        return output_file(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    output_folder(parent, create=False)
+    return path
+
+
+def not_an_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], flag: str = "--out") -> None:
+    """Refuse an output path that is one of the run's input files (the same file, also through
+    a link): writing it would destroy the input.
+
+    Raises:
+        InputError: ``"{out}: is an input of this run; writing {flag} there would destroy it ..."``.
+    """
+    try:
+        st = os.stat(out)
+    except OSError:
+        return  # nothing there yet: it cannot be an input
+    for p in inputs:
+        if p is None or not os.fspath(p):
+            continue
+        with contextlib.suppress(OSError):
+            other = os.stat(p)
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                raise InputError(f"{out}: is an input of this run ({p}); writing {flag} there would destroy it "
+                                 f"- choose another {flag}")
+
+
+@contextlib.contextmanager
+def new_folders_removed_on_failure(folder: str | os.PathLike) -> Iterator[None]:
+    """On an exception in the block (an error, Ctrl-C, SIGTERM), remove ``folder`` and those of
+    its parents that did not exist before the block, when they are empty: a command that fails
+    leaves no new output folder behind."""
+    path = Path(os.path.abspath(os.fspath(folder) or "."))
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    try:
+        yield
+    except BaseException:
+        for p in missing:  # deepest first; a folder that holds anything stays
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise

@@ -101,7 +101,7 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     Raises:
         InputError: unreadable or not JSON. ConfigError: not a list of classes, no class at all,
-            bad ids / colours.
+            bad ids / colours, one name for two ids.
     """
     p = check_input_file(path, "class table", missing=f"{path}: class table not found")
     try:
@@ -121,9 +121,15 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
         if unknown:
             raise ConfigError(f"{p}: class {i} has unknown key(s) {', '.join(map(repr, unknown))} (allowed: id, name, color)")
     try:
-        return normalise_class_table(data)
+        table = normalise_class_table(data)
     except ConfigError as e:
         raise ConfigError(f"{p}: {e}") from None
+    seen: dict[str, int] = {}
+    for c in table:  # vector labels name their classes: one name must mean one class
+        other = seen.setdefault(c["name"].strip().lower(), c["id"])
+        if other != c["id"]:
+            raise ConfigError(f"{p}: class name {c['name']!r} is given to ids {other} and {c['id']}; names must differ")
+    return table
 
 
 def default_class_table(ids: Iterable[int]) -> list[dict[str, Any]]:

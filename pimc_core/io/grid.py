@@ -136,7 +136,8 @@ def parse_crs(crs: str | CRS) -> CRS:
     if isinstance(crs, CRS):
         return crs
     try:
-        return CRS.from_user_input(crs)
+        with rasterio.Env():  # PROJ's "crs not found" goes to Python logging, not printed on stderr
+            return CRS.from_user_input(crs)
     except Exception:  # rasterio raises CRSError; any failure means the same to the user
         raise ConfigError(f"unknown CRS '{crs}' (use e.g. EPSG:4326)") from None
 

@@ -4,23 +4,44 @@ A path named by a manifest, or found in a folder of rasters, may be something no
 open: a FIFO (named pipe: opening it waits for a writer, for ever), a socket or device, a
 symbolic link that loops or points nowhere. :func:`path_kind` asks ``stat`` what a path is,
 without opening it; :func:`check_input_file` turns anything but a regular file into one
-:class:`~pimc_core.errors.InputError` line naming the path and what it is.
+:class:`~pimc_core.errors.InputError` line naming the path and what it is. :func:`local_path`
+refuses what is no local path at all: an empty name (it would mean the working folder) or a URL
+(``https://…``, GDAL's ``/vsicurl/``), which ``Path`` would silently mangle into a missing file.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
 from pimc_core.errors import InputError
 
-__all__ = ["FILE", "FOLDER", "MISSING", "check_input_file", "path_kind"]
+__all__ = ["FILE", "FOLDER", "MISSING", "check_input_file", "local_path", "path_kind"]
 
 FILE = "a file"
 FOLDER = "a folder"
 MISSING = "missing"
+
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://|/vsi[a-z0-9]+/)")
+
+
+def local_path(path: str | os.PathLike, what: str = "input") -> Path:
+    """``path`` as a ``Path`` when it names a local file or folder.
+
+    Raises:
+        InputError: an empty name, or a URL: ``"https://x/m.yaml: a URL; PIMC reads local files
+            (download it first)"``.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise InputError(f"the {what} is an empty path; give a file or folder")
+    if _URL.match(text):
+        raise InputError(f"{text}: a URL; PIMC reads local files (download the {what} first)")
+    return Path(text)
 
 
 def path_kind(path: str | os.PathLike) -> str:

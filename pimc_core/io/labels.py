@@ -19,6 +19,7 @@ import numpy as np
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.classes import default_class_table, normalise_class_table
 from pimc_core.io.grid import Grid
+from pimc_core.io.input_files import local_path
 from pimc_core.io.vector import read_vector, reproject_geometries
 
 __all__ = ["LabelMap", "read_labels"]
@@ -71,7 +72,7 @@ def read_labels(
         InputError: unreadable file, a raster on another grid, no features.
         ConfigError: a missing / unknown class field, class ids out of 1..255 or not in ``classes``.
     """
-    p = Path(path)
+    p = local_path(path, "label file")
     if not p.exists():
         raise InputError(f"{p}: label file not found")
     table = [dict(c) for c in classes] if classes else None
@@ -108,6 +109,8 @@ def _read_label_raster(p: Path, grid: Grid) -> np.ndarray:
             diff = grid.difference(other)
             if diff:
                 raise InputError(f"{p}: label raster has {diff}; it must be on the grid of the series")
+            if ds.count != 1:
+                raise InputError(f"{p}: label raster has {ds.count} bands; give a single-band raster of class ids")
             data = ds.read(1)
             nodata = ds.nodata
     except RasterioError as e:

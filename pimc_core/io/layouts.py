@@ -134,6 +134,8 @@ def _common_grid(infos: Sequence[_FileInfo]) -> Grid:
 
 
 def _check_band_index(info: _FileInfo, band: str, index: int) -> None:
+    if index < 1:
+        raise BandError(f"{info.path}: band '{band}' is mapped to band {index}; band numbers start at 1")
     if index > info.count:
         raise BandError(f"{info.path}: band '{band}' is mapped to band {index}, but the file has {info.count} band(s)")
 
@@ -241,6 +243,8 @@ def from_multiband_folder(
         scenes.append(Scene(d, {b: BandRef(f, ix) for b, ix in mapping.items()}, BandRef(f, mband) if mband else None))
     rad = resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
                       boa_offset=boa_offset, file_nodata=first.nodata)
+    if quality is not None and not mband:
+        raise ConfigError(f"{folder}: a quality rule is given but no quality band — give --mask-band")
     if mband and rad.quality is None:
         raise ConfigError(f"{folder}: quality band {mband} found but no rule — give --mask-valid or --mask-invalid")
     return Layout(scenes, rad, grid, str(folder), preset.name if preset else None)
@@ -284,4 +288,7 @@ def from_date_folders(folder: Path, subdirs: list[Path], *, sensor, quality, sca
     grid = _common_grid(infos)
     rad = resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
                       boa_offset=boa_offset, file_nodata=infos[0].nodata)
+    if quality is not None and not any(s.mask for s in scenes):
+        raise ConfigError(f"{folder}: a quality rule is given but no date folder holds a quality file "
+                          f"({', '.join(preset.mask_tokens) or 'none'} for preset '{preset.name}')")
     return Layout(scenes, rad, grid, str(folder), preset.name)

@@ -20,6 +20,7 @@ band), and ``mask_path`` for a separate quality file.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,7 +30,7 @@ import yaml
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import atomic_path
 from pimc_core.io.dates import parse_date
-from pimc_core.io.input_files import FILE, MISSING, check_input_file, path_kind
+from pimc_core.io.input_files import FILE, MISSING, check_input_file, local_path, path_kind
 from pimc_core.io.sensors import QualityRule, check_band_name
 
 _TOP_KEYS = {
@@ -94,7 +95,10 @@ def _number(value: Any, where: str) -> float:
 def _item_file(base: Path, value: Any, what: str) -> Path:
     """The absolute path of a file an item names, checked (by ``stat``, never opened) to be a
     regular file: ``"{what} not found: {path}"``, ``"{what} {path} is a FIFO (named pipe) ..."``."""
-    given = base / str(value)
+    try:
+        given = base / local_path(str(value), "raster")
+    except InputError as e:
+        raise InputError(f"{what} {e}") from None
     kind = path_kind(given)
     if kind == MISSING:
         raise InputError(f"{what} not found: {given.resolve()}")
@@ -184,6 +188,13 @@ def load_manifest(path: str | Path) -> Manifest:
         if valid_range[0] > valid_range[1]:
             raise ConfigError(f"{where}: valid_range min {vr[0]} > max {vr[1]}")
 
+    scale = _number(raw["scale"], f"{where}: scale") if raw.get("scale") is not None else None
+    if scale is not None and not (math.isfinite(scale) and scale != 0):
+        raise ConfigError(f"{where}: scale must be a finite, non-zero number (reflectance = DN * scale + offset); "
+                          f"got {raw['scale']!r}")
+    offset = _number(raw["offset"], f"{where}: offset") if raw.get("offset") is not None else None
+    if offset is not None and not math.isfinite(offset):
+        raise ConfigError(f"{where}: offset must be a finite number; got {raw['offset']!r}")
     boa = raw.get("boa_offset", False)
     if not isinstance(boa, bool):
         raise ConfigError(f"{where}: boa_offset must be true or false")
@@ -192,8 +203,8 @@ def load_manifest(path: str | Path) -> Manifest:
         items=tuple(items),
         sensor=raw.get("sensor"),
         boa_offset=boa,
-        scale=_number(raw["scale"], f"{where}: scale") if raw.get("scale") is not None else None,
-        offset=_number(raw["offset"], f"{where}: offset") if raw.get("offset") is not None else None,
+        scale=scale,
+        offset=offset,
         nodata=_number(raw["nodata"], f"{where}: nodata") if raw.get("nodata") is not None else None,
         valid_range=valid_range,
         bands=bands,

@@ -9,6 +9,7 @@ the manifest, the sensor preset and the files say.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -62,7 +63,8 @@ def resolve_radiometry(
     """The radiometry in force: given values first, then the preset's, then the file's nodata.
 
     Raises:
-        ConfigError: ``boa_offset`` without a preset that has one (Sentinel-2 L2A).
+        ConfigError: ``boa_offset`` without a preset that has one (Sentinel-2 L2A); a scale that is
+            0 or not finite, an offset that is not finite (every reflectance would be 0 or NaN).
     """
     s = scale if scale is not None else (preset.scale if preset else 1.0)
     if offset is not None:
@@ -73,6 +75,10 @@ def resolve_radiometry(
         o = 0.0
     if boa_offset and (preset is None or "boa_offset" not in preset.extra):
         raise ConfigError("boa_offset applies to the sentinel2-l2a preset only")
+    if not (math.isfinite(s) and s != 0):
+        raise ConfigError(f"scale must be a finite, non-zero number (reflectance = DN * scale + offset); got {s!r}")
+    if not math.isfinite(o):
+        raise ConfigError(f"offset must be a finite number (reflectance = DN * scale + offset); got {o!r}")
     nd = nodata if nodata is not None else (preset.nodata if preset and preset.nodata is not None else file_nodata)
     q = quality if quality is not None else (preset.quality if preset else None)
     vr = valid_range if valid_range is not None else (preset.valid_range if preset else None)

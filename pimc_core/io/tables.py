@@ -22,6 +22,7 @@ import numpy as np
 
 from pimc_core.errors import InputError
 from pimc_core.io.atomic import atomic_path
+from pimc_core.io.input_files import check_input_file, local_path
 
 __all__ = ["load_series_table", "write_series_table"]
 
@@ -70,9 +71,7 @@ def load_series_table(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndar
             (ragged), a non-numeric or infinite value, a missing label, or rows without values;
             the message names the file and the line.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"series table not found: {p}")
+    p = check_input_file(local_path(path, "series table"), "series table", missing=f"series table not found: {path}")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from pimc_core.errors import BandError, ConfigError, InputError
 from pimc_core.io.grid import Grid, crs_name
-from pimc_core.io.input_files import FILE, FOLDER, MISSING, path_kind
+from pimc_core.io.input_files import FILE, FOLDER, MISSING, local_path, path_kind
 from pimc_core.io.layouts import from_date_folders, from_manifest, from_multiband_folder, list_source_folder
 from pimc_core.io.manifest import load_manifest
 from pimc_core.io.scenes import Radiometry, Scene
@@ -120,6 +120,13 @@ class TimeSeries:
         if not keep:
             raise InputError(f"{self.source}: no date between {start} and {end}")
         return TimeSeries(keep, self.radiometry, self.grid, self.source, self.preset)
+
+    def files(self) -> list[Path]:
+        """Every file the series is read from: its manifest (when it has one), rasters and quality files."""
+        out = [Path(self.source)] if Path(self.source).is_file() else []
+        for s in self.scenes:
+            out += [ref.path for ref in s.bands.values()] + ([s.mask.path] if s.mask is not None else [])
+        return list(dict.fromkeys(out))
 
     def require_bands(self, names: Sequence[str]) -> None:
         """Raise BandError naming the first band of ``names`` this series lacks."""
@@ -241,7 +248,7 @@ def open_series(
     Raises:
         InputError, ConfigError, BandError: with the file or parameter at fault.
     """
-    path = Path(source)
+    path = local_path(source, "time series")
     if isinstance(quality, Mapping):
         quality = QualityRule.from_dict(quality)
     if sensor is not None:

@@ -48,8 +48,8 @@ def save_checkpoint(folder: Path, step: int, state: Mapping[str, Any], keep: int
 
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / _name(step)
-    with atomic_path(final) as tmp:
-        torch.save(dict(state), tmp)
+    with atomic_path(final) as tmp, open(tmp, "wb") as f:  # a file object: a full disk is an OSError
+        torch.save(dict(state), f)
     if keep > 0:
         for old in sorted(folder.glob("step_*.pt"))[:-keep]:
             with contextlib.suppress(FileNotFoundError):

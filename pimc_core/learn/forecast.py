@@ -95,7 +95,8 @@ def forecast_plan(n_dates: int, horizon: int | None = None, input_len: int | Non
         h = int(horizon) if horizon is not None else max(1, min(10, T // 4))
         L = int(input_len) if input_len is not None else min(32, T - h)
     if h < 1 or L < 2 or L + h > T:
-        raise ConfigError(f"forecast: {L} input steps + {h} forecast steps do not fit in series of {T} dates")
+        raise ConfigError(f"forecast: {max(L, 0)} input steps + {h} forecast steps do not fit in series of {T} dates "
+                          f"(forecast.input_len >= 2, forecast.horizon >= 1, input_len + horizon <= {T})")
     return L, h
 
 

@@ -214,6 +214,9 @@ def pretrain(
     n = int(series.shape[0])
     if patches is None or patches.shape[0] != n:
         raise ConfigError("pretraining needs one patch per series")
+    if cfg.batch_size < 2:  # InfoNCE contrasts the pixels of a batch (and BatchNorm needs 2)
+        raise ConfigError(f"pretrain.batch_size must be at least 2: contrastive pretraining compares the pixels "
+                          f"of a batch; got {cfg.batch_size}")
     if n < cfg.batch_size * max(1, info.world_size):
         raise ConfigError(f"pretraining needs at least batch_size x processes = {cfg.batch_size * info.world_size} pixels; got {n}")
     t0 = time.perf_counter()

@@ -126,6 +126,9 @@ class DaskExecutor:
                 self.client = Client(self.scheduler, timeout=f"{self.connect_timeout}s")
             except (OSError, TimeoutError) as e:
                 raise ConfigError(f"cannot reach the Dask scheduler {self.scheduler} ({e})") from None
+            except ValueError as e:  # distributed's address parser: no port, an unknown protocol
+                raise ConfigError(f"--scheduler: {self.scheduler!r} is not a scheduler address, e.g. tcp://host:8786 "
+                                  f"({e})") from None
         else:
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=self.threads_per_worker, processes=True,

@@ -138,14 +138,15 @@ def cluster_map(source: TimeSeries, model: ModelRef, region: Region | None, out_
     ``options`` as :func:`run_inference`.
 
     Raises:
-        ConfigError: k not in 2..255, or the model gives no embeddings.
+        ConfigError: k not in 2..255, a seed not in 0..2**32-1, or the model gives no embeddings.
         InputError: fewer valid pixels than k.
     """
     from sklearn.cluster import MiniBatchKMeans
     from threadpoolctl import threadpool_limits
 
-    check_params(SimpleNamespace(k=k, sample_size=sample_size),
-                 {"k": [Interval(Integral, 2, 255, closed="both")], "sample_size": [Interval(Integral, 1, None, closed="left")]},
+    check_params(SimpleNamespace(k=k, sample_size=sample_size, seed=seed),
+                 {"k": [Interval(Integral, 2, 255, closed="both")], "sample_size": [Interval(Integral, 1, None, closed="left")],
+                  "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")]},
                  where="cluster")
     if sample_size < k:
         raise ConfigError(f"cluster.sample_size must be at least k ({k}); got {sample_size}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -123,27 +122,6 @@ def _json(obj: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- the writer
-_FUNC_PREFIX = re.compile(r"^[A-Za-z_]\w*:\s*")  # GDAL's "_tiffWriteProc:" before its message
-_KNOWN = ("no space left", "free disk space", "quota", "permission denied", "read-only file system")
-
-
-def write_error_message(err: BaseException, path: Path) -> str:
-    """One line for a failed write of ``path`` from an OSError or a GDAL error (rasterio chains
-    GDAL's messages as causes: the one saying why — disk full, quota … — is used)."""
-    if isinstance(err, OSError) and err.errno is not None:
-        return os_error_message(err, path)
-    texts = []
-    e: BaseException | None = err
-    while e is not None and len(texts) < 8:
-        line = str(e).splitlines()[0] if str(e) else ""
-        if line and "see previous exception" not in line.lower():
-            texts.append(_FUNC_PREFIX.sub("", line))
-        e = e.__cause__
-    known = [t for t in texts if any(k in t.lower() for k in _KNOWN)]
-    reason = (known or texts[-1:] or [type(err).__name__])[0]
-    return os_error_message(OSError(reason), path)
-
-
 @contextlib.contextmanager
 def gdal_messages_logged() -> Iterator[None]:
     """Within the block, GDAL's messages go to Python logging (``rasterio._err``, level INFO)
@@ -170,7 +148,7 @@ def _writing(path: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, RasterioError, CPLE_BaseError) as e:
-        raise InputError(write_error_message(e, path)) from None
+        raise InputError(os_error_message(e, path)) from None
 
 
 class MapOutputs:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.input_files import local_path
 from pimc_core.models.model_metadata import FORMAT_VERSION, ModelMetadata, as_metadata, check_module_name
 
 __all__ = [
@@ -119,7 +120,7 @@ def save_model(
         ConfigError: Invalid metadata (message names the key) or malformed ``tensors``.
         InputError: The output folder does not exist or the file cannot be written.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save as st_save
 
     from pimc_core import __version__
     from pimc_core.io.atomic import atomic_path
@@ -133,8 +134,8 @@ def save_model(
     header = {"format_version": str(FORMAT_VERSION), "pimc": json.dumps(meta.to_dict(), ensure_ascii=False)}
     path = Path(path)
     try:
-        with atomic_path(path) as tmp:
-            save_file(flat, str(tmp), metadata=header)
+        with atomic_path(path) as tmp:  # bytes written by Python: a full disk is an OSError (one line)
+            tmp.write_bytes(st_save(flat, metadata=header))
     except OSError as exc:
         raise InputError(f"{path}: cannot write model file ({exc.strerror or exc})") from None
     return path
@@ -214,7 +215,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     Raises:
         InputError: Not a (readable) PIMC model file, or a newer format version.
     """
-    path = Path(path)
+    path = local_path(path, "model file")
     header, _ = _read_header(path)
     return _parse_metadata(path, header)
 
@@ -241,7 +242,7 @@ def load_model(path: str | Path) -> tuple[dict[str, dict[str, Any]], dict[str, A
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
-    path = Path(path)
+    path = local_path(path, "model file")
     header, data = _read_header(path)
     meta = _parse_metadata(path, header)
     try:

@@ -395,4 +395,7 @@ def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | No
     if "bands" not in norm and tr.get("patch_normalisation"):
         norm["bands"] = tr["patch_normalisation"]
     net.set_normalisation(norm)
-    return PimcPixelModel(net, meta, device=device)
+    try:
+        return PimcPixelModel(net, meta, device=device)
+    except InputError as e:  # inconsistent metadata: say which file
+        raise InputError(f"{path}: {e}") from None

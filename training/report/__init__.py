@@ -53,6 +53,7 @@ from typing import Sequence
 
 from pimc_core.cli.boundary import run_command
 from pimc_core.errors import InputError
+from pimc_core.io.atomic import future_file
 from training.report.config import (
     DEFAULT_CONFIG,
     QUICK,
@@ -77,10 +78,10 @@ _REPO = Path(__file__).resolve().parents[2]
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m training report [--config FILE] [--out FILE.md] [--quick] [key=value ...]``; exit
     status 0, 2 (user error), 130 (Ctrl-C) or 143 (SIGTERM)."""
-    import argparse
+    from pimc_core.cli.args import OneLineParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    p = argparse.ArgumentParser(prog="python -m training report", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m training report", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default=None, help=f"YAML config (default {DEFAULT_CONFIG.relative_to(_REPO)})")
     p.add_argument("--out", default="docs/RESULTS.md", help="the Markdown report; plots go to img/ beside it")
     p.add_argument("--quick", action="store_true", help="tiny sizes for every section (seconds, not minutes)")
@@ -91,12 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m training report" + "".join(f" {a}" for a in argv)
 
     def report() -> None:
+        future_file(args.out)  # before any work: a folder, a read-only disk
         if args.from_json:
-            try:
-                rep = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise InputError(f"{args.from_json}: not a readable report.json ({e})") from None
-            rep = write_outputs(rep, Path(args.out))
+            rep = _from_json(args.from_json, Path(args.out))
         else:
             cfg = load_report_config(args.config, args.overrides, quick=args.quick)
             rep = run_report(cfg, Path(args.out), command)
@@ -104,6 +102,29 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{rep['seconds_total']:.0f} s")
 
     return run_command("training report", report, interrupted="the report was not written (finished synthetic seeds are kept for a rerun)")
+
+
+#: what ``write_outputs`` reads at the top level of a report.json
+_REPORT_KEYS = ("command", "date", "machine", "commit", "config", "seconds", "seconds_total")
+
+
+def _from_json(path: str, out: Path) -> dict:
+    """The Markdown and plots again from the report.json at ``path``.
+
+    Raises:
+        InputError: unreadable, not JSON, or not a report.json written by ``python -m training report``.
+    """
+    try:
+        rep = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable report.json ({e})") from None
+    missing = [k for k in _REPORT_KEYS if k not in rep] if isinstance(rep, dict) else list(_REPORT_KEYS)
+    if missing:
+        raise InputError(f"{path}: not a report.json of python -m training report (no {', '.join(missing)})")
+    try:
+        return write_outputs(rep, out)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:  # a hand-edited entry
+        raise InputError(f"{path}: a malformed entry in report.json ({type(e).__name__}: {e})") from None
 
 
 if __name__ == "__main__":
