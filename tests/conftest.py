@@ -73,3 +73,9 @@ def pimc_provider(qgis_processing):
     assert registry.addProvider(provider)
     yield provider
     registry.removeProvider(provider)
+
+
+def left_nothing(folder) -> bool:
+    """Nothing left: the output folder the command created was removed, or it was already there
+    and is still empty."""
+    return not os.path.exists(folder) or os.listdir(folder) == []

@@ -15,6 +15,7 @@ import pytest
 
 from pimc_core.datasets.synthetic import make_synthetic
 from pimc_core.io.atomic import PART_MARK
+from tests.conftest import left_nothing
 
 ROOT = Path(__file__).resolve().parent.parent
 PIMC = [sys.executable, "-m", "pimc_core.cli"]
@@ -99,7 +100,7 @@ def test_sigterm_inside_a_rasterio_environment_is_still_a_clean_stop(small, tmp_
     res = classify(small.manifest, out, "--block", "8", prelude=SIGTERM_IN_RASTERIO_ENV)
     assert res.returncode == 143, res.stderr
     assert one_line(res.stderr) == "pimc: terminated; no partial output was left"
-    assert os.listdir(out) == []
+    assert left_nothing(out)
 
 
 def test_a_run_removes_what_a_killed_run_left(small, tmp_path):
@@ -147,7 +148,7 @@ def test_full_disk_is_one_line_naming_the_file_and_leaves_nothing(small, tmp_pat
     res = classify(small.manifest, out, "--probabilities", prelude=FULL_DISK.format(patch=patch))
     assert res.returncode == 2
     assert one_line(res.stderr) == f"pimc: error: {out / name}: cannot write (no space left on device)"
-    assert os.listdir(out) == []
+    assert left_nothing(out)
 
 
 def test_full_disk_while_writing_a_style(small, tmp_path):
@@ -161,7 +162,7 @@ def test_full_disk_while_writing_a_style(small, tmp_path):
     res = classify(small.manifest, out, prelude=prelude)
     assert res.returncode == 2
     assert one_line(res.stderr) == f"pimc: error: {out / 'classes.qml'}: cannot write (no space left on device)"
-    assert os.listdir(out) == []
+    assert left_nothing(out)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE (POSIX)")
@@ -180,4 +181,4 @@ def test_a_real_write_failure_of_gdal_is_one_line(small, tmp_path, limit):
     assert res.returncode == 2
     line = one_line(res.stderr)
     assert line.startswith(f"pimc: error: {out}{os.sep}") and line.endswith(f"cannot write ({os.strerror(errno.EFBIG)})")
-    assert os.listdir(out) == []
+    assert left_nothing(out)

@@ -20,6 +20,7 @@ from pimc_core.io.timeseries import open_series
 from pimc_core.maps.engine import cluster_map, run_inference
 from pimc_core.maps.season import check_season
 from pimc_core.models.centroid import NearestCentroidModel
+from tests.conftest import left_nothing
 
 COMPAT = Path(__file__).parent / "data" / "compat_89cc375"
 TINY_GRID = {
@@ -102,7 +103,7 @@ def test_a_model_of_observed_dates_needs_the_same_part_of_a_year(capsys, tmp_pat
     assert code == 2 and len(lines) == 1
     assert "model model.pimc was trained on the season 2023-01-17..2023-12-11 (10 dates" in lines[0]
     assert "shifted.yaml has 10 dates 2023-07-18..2024-06-10" in lines[0]
-    assert os.listdir(tmp_path / "b") == []
+    assert left_nothing(tmp_path / "b")
 
 
 class GridBaseline(NearestCentroidModel):
@@ -159,7 +160,7 @@ def test_an_all_nodata_stack_is_refused(cloudy, capsys, tmp_path, command):
     assert code == 2 and out == "" and len(lines) == 1
     assert lines[0] == (f"pimc: error: no pixel of the region (whole raster) has enough valid observations in "
                         f"{cloudy} (min_valid 3 of 6 dates); nothing was written")
-    assert os.listdir(tmp_path / "o") == []
+    assert left_nothing(tmp_path / "o")
 
 
 def test_a_region_without_a_valid_pixel_is_refused_and_older_maps_stay(tiny_sample, tmp_path):
@@ -232,4 +233,4 @@ def test_the_windows_are_not_read_when_the_setup_is_refused(tiny_sample, tmp_pat
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputError, match="is a file"):
         run_inference(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "f")
-    assert os.listdir(tmp_path / "o") == []
+    assert left_nothing(tmp_path / "o")
