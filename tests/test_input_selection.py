@@ -93,6 +93,7 @@ def test_choice_drops_a_patch_that_only_identifies_regions():
     # nothing to hold out: the default
     one = choose_classifier_inputs(net, x, p, y, np.ones_like(r), [1, 2, 3, 4], cfg, default="all")
     assert one.inputs == "all" and one.scores == {}
+    assert choose_classifier_inputs(net, x, p, y, np.ones_like(r), [1, 2, 3, 4], cfg).inputs == "temporal"  # the safer
     assert choose_classifier_inputs(net, x, None, y, r, [1, 2, 3, 4], cfg).inputs == "temporal"
 
 
@@ -121,3 +122,20 @@ def test_fitted_model_reads_the_chosen_inputs(stack, tmp_path):  # noqa: F811
     assert tr["classify_modalities"] == list(INPUT_SETS[tr["finetune"]["inputs"]["inputs"]])
     with pytest.raises(ConfigError, match="classifier_inputs"):
         FitConfig.from_dict({"classifier_inputs": "patch"})
+
+
+def test_scattered_points_of_one_field_are_one_region_and_a_tie_keeps_the_temporal_inputs():
+    from pimc_core.learn.input_selection import labelled_regions, patch_margin
+
+    lab = np.zeros((40, 40), np.int64)
+    lab[2, 2] = lab[2, 7] = lab[6, 9] = 1  # points of one field, steps of 5 and 4 px
+    lab[30, 30] = 1  # a field far away
+    lab[2, 12] = 2  # another class next to the first field: never the same region
+    reg = labelled_regions(lab, reach=5)
+    assert reg[2, 2] == reg[2, 7] == reg[6, 9] != reg[30, 30]
+    assert reg[2, 12] not in (0, reg[2, 2])
+    assert len(np.unique(labelled_regions(lab, reach=4)[lab > 0])) == 4  # the 5-px step is too long now
+    assert len(np.unique(labelled_regions(lab)[lab > 0])) == 5  # reach 1: 8-connected pixels only
+    # two scores of 1.000 cannot tell the inputs apart; nor can 0.01 on a few regions
+    assert patch_margin({"all": 1.0, "temporal": 1.0}, 180) == 0.02
+    assert patch_margin({"all": 0.8, "temporal": 0.78}, 4) == pytest.approx(np.sqrt(0.79 * 0.21 / 4))

@@ -35,6 +35,7 @@ from pimc_core.config import (
     with_section_defaults,
 )
 from pimc_core.errors import ConfigError
+from pimc_core.learn.ensemble import EnsembleConfig
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.input_selection import INPUT_SETS
 from pimc_core.learn.pretrain import AugmentConfig, PretrainConfig
@@ -219,14 +220,19 @@ class FitConfig(FitSections):
         classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
             series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
             labelled regions held out from a trial fine-tuning
-            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; ``all`` when no class
-            has two labelled regions).
+            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; the patch only when
+            it wins by more than the check's resolution; ``temporal`` when no class has two
+            labelled regions).
+        ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: the random-forest member of
+            the classifier and its self-training on the scene's pixels (``forest_weight: 0``: the
+            network alone).
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
     finetune: FinetuneConfig = param(FinetuneConfig, factory=_default_finetune)
     checkpoint_dir: str = param("", str)
     classifier_inputs: str = param("auto", CLASSIFIER_INPUTS)
+    ensemble: EnsembleConfig = param(EnsembleConfig, factory=EnsembleConfig)
 
     _config_name: ClassVar[str] = "fit config"
 

@@ -50,6 +50,7 @@ from pimc_core.errors import ConfigError, InputError
 from pimc_core.fit.config import DataConfig, ForecastConfig
 from pimc_core.learn import pretrain as pretraining
 from pimc_core.learn import sampling
+from pimc_core.learn.ensemble import EnsembleConfig
 from pimc_core.learn.finetune import FinetuneConfig, classification_metrics, finetune_classifier, predict_proba
 from pimc_core.learn.forecast import forecast_plan, sample_windows, train_forecaster
 from pimc_core.learn.pretrain import PretrainConfig
@@ -305,17 +306,38 @@ def train_forecast_head(net, ts: Any, samples: Any, plan: tuple[int, int], cfg: 
 
 
 # ============================================================================ evaluation and output
-def score(net, samples: Any, class_ids: Sequence[int], *, device: Any,
-          modalities: Sequence[str] | None = None) -> dict[str, Any]:
-    """Classification metrics of ``net`` on labelled ``samples``, reading ``modalities`` (None:
+def classifier_proba(net, samples: Any, *, device: Any, modalities: Sequence[str] | None = None) -> np.ndarray:
+    """(N, K) probabilities of ``net``'s classifier on ``samples``, reading ``modalities`` (None:
     all; the patch is given only with ``patch``)."""
     use_patch = modalities is None or "patch" in modalities
-    prob = predict_proba(net, samples.series, samples.patches if use_patch else None, device=device)
+    return predict_proba(net, samples.series, samples.patches if use_patch else None, device=device)
+
+
+def train_forest(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, *, seed: int,
+                 device: Any, modalities: Sequence[str] | None = None, label_map: np.ndarray | None = None):
+    """The forest member of the classifier ensemble (:mod:`pimc_core.learn.ensemble`): trained on
+    ``labelled`` and, with self-training, on confident pixels of ``scene``. Returns ``(forest, summary)``."""
+    from pimc_core.learn.ensemble import train_forest_member
+
+    with training_threads(device):
+        return train_forest_member(lambda s: classifier_proba(net, s, device=device, modalities=modalities),
+                                   labelled, scene, class_ids, cfg, seed=seed, labelled_at=label_map)
+
+
+def score(net, samples: Any, class_ids: Sequence[int], *, device: Any, modalities: Sequence[str] | None = None,
+          forest: Any = None, forest_weight: float = 0.0) -> dict[str, Any]:
+    """Classification metrics of ``net`` (with its ``forest`` member at ``forest_weight``) on
+    labelled ``samples``, reading ``modalities`` (None: all; the patch is given only with ``patch``)."""
+    prob = classifier_proba(net, samples, device=device, modalities=modalities)
+    if forest is not None and forest_weight > 0:
+        from pimc_core.models.forest import series_features
+
+        prob = (1 - forest_weight) * prob + forest_weight * forest.predict_proba(series_features(samples.series))
     return classification_metrics(samples.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
 
 
 def save_model(path: str | Path, net, data: DataConfig, samples: Any, training: Mapping[str, Any],
-               classes: Sequence[Mapping[str, Any]] | None = None) -> Path:
+               classes: Sequence[Mapping[str, Any]] | None = None, forest: Any = None) -> Path:
     """Write ``net`` (moved to the CPU) as a ``.pimc`` model file.
 
     Args:
@@ -323,8 +345,10 @@ def save_model(path: str | Path, net, data: DataConfig, samples: Any, training: 
         samples: the training samples (their dates and patch reference are recorded).
         training: the ``training`` record of the metadata.
         classes: the class table (None / empty: no classifier).
+        forest: the classifier's forest member (``training["ensemble"]`` holds its weight), or None.
     """
     from pimc_core.models.pixel_model import save_pixel_model
 
     return save_pixel_model(path, net.to("cpu"), classes=classes, dates=data.date_spec(), training_dates=samples.dates,
-                            min_valid=data.min_valid, patch_reference=samples.reference or "median", training=training)
+                            min_valid=data.min_valid, patch_reference=samples.reference or "median", training=training,
+                            forest=forest)

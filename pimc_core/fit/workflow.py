@@ -197,12 +197,14 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     ft_summary: dict[str, Any] = {"steps": 0}
     train_metrics: dict[str, Any] = {}
     classify_modalities: list[str] | None = None
+    forest, ens_summary = None, None
     if lab is not None:
         from pimc_core.learn.input_selection import labelled_regions
 
         fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
         t0 = time.perf_counter()
-        regions = labelled_regions(lmap.array)[lab.rows, lab.cols] if cfg.classifier_inputs == "auto" else None
+        reach = 2 * max(int(net.cfg.patch_size), 1)  # held-out regions: no patch overlaps a training pixel's
+        regions = labelled_regions(lmap.array, reach)[lab.rows, lab.cols] if cfg.classifier_inputs == "auto" else None
         choice = steps.choose_inputs(net, lab, regions, class_ids, fcfg, cfg.classifier_inputs, device=dev,
                                      progress=progress, log=say)
         if cfg.classifier_inputs == "auto":
@@ -212,7 +214,15 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         stages["finetune"] = time.perf_counter() - t0
         classify_modalities = choice.modalities(lab.patches is not None)
         ft_summary["inputs"] = choice.summary()
-        train_metrics = steps.score(net, lab, class_ids, device=dev, modalities=classify_modalities)
+        if cfg.ensemble.forest_weight > 0:
+            t0 = time.perf_counter()
+            forest, ens_summary = steps.train_forest(net, lab, unl, class_ids, cfg.ensemble, seed=cfg.seed, device=dev,
+                                                     modalities=classify_modalities, label_map=lmap.array)
+            stages["forest"] = time.perf_counter() - t0
+            say(f"forest member: {cfg.ensemble.trees} trees on {ens_summary['labelled']} labelled and "
+                f"{ens_summary['pseudo_labelled']} pseudo-labelled pixels in {stages['forest']:.1f} s")
+        train_metrics = steps.score(net, lab, class_ids, device=dev, modalities=classify_modalities, forest=forest,
+                                    forest_weight=cfg.ensemble.forest_weight)
 
     # ---- forecaster
     fc_summary = None
@@ -234,6 +244,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         "pretrain": pre_summary,
         "finetune": ft_summary,
         "forecast": fc_summary,
+        "ensemble": ens_summary,
         "train_metrics": {k: v for k, v in train_metrics.items() if k != "confusion"},
         "seconds": round(seconds, 1),
         "stages": {k: round(v, 1) for k, v in stages.items()},
@@ -243,6 +254,6 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         "threads": threads,
         "training_threads": steps.TRAINING_THREADS if dev.type == "cpu" else None,
     }
-    path = steps.save_model(out, net, dcfg, unl, training, classes=class_table)
+    path = steps.save_model(out, net, dcfg, unl, training, classes=class_table, forest=forest)
     return FitResult(path, time.perf_counter() - t_start, stages, len(unl), n_lab, class_table, train_metrics,
                      pre_summary, ft_summary, fc_summary)

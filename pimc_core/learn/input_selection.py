@@ -4,11 +4,21 @@ Labels usually come as whole fields (polygons). Pixels of one field share their 
 almost exactly, so a classifier fine-tuned on a few fields can recognise *those fields* by
 their patches and still fail on other fields of the same class. Pixel-level validation cannot
 see that (the validation pixels sit in the training fields); **region-held-out validation**
-can: the labelled pixels are grouped into connected regions of one class
-(:func:`labelled_regions`, ``scipy.ndimage.label``), a share of each class's regions is held
-out (:func:`region_split`), the classifier is fine-tuned on the others, and each input set is
-scored on the held-out regions by balanced accuracy (the mean per-class recall,
-``sklearn.metrics.balanced_accuracy_score``).
+can: the labelled pixels are grouped into regions of one class (:func:`labelled_regions`,
+``scipy.ndimage.label``), a share of each class's regions is held out (:func:`region_split`),
+the classifier is fine-tuned on the others, and each input set is scored on the held-out regions
+by balanced accuracy (the mean per-class recall, ``sklearn.metrics.balanced_accuracy_score``).
+
+Labels that are scattered points (survey points, a few hundred inside a few fields) would make
+every point a region of its own, and held-out "regions" would sit in the very fields the
+classifier trains on, patches overlapping. So pixels of one class closer than ``reach`` pixels
+are one region (:func:`labelled_regions`; ``pimc fit`` uses twice the patch size): a held-out
+region's patches never overlap a training pixel's, and points of one field fall together.
+
+When the check cannot separate the two input sets, the safer one wins: the patch is kept only
+when ``all`` beats ``temporal`` by more than the check's resolution (:func:`patch_margin`: two
+points, or the standard error of a proportion over the held-out regions, whichever is larger);
+with nothing to hold out the classifier reads ``temporal``.
 
 Input sets (:data:`INPUT_SETS`): ``all`` (the recurrence plots, the series and the patch) or
 ``temporal`` (recurrence plots and series; the patch is dropped at prediction, which modality
@@ -28,7 +38,7 @@ import numpy as np
 from pimc_core.errors import ConfigError
 
 __all__ = ["INPUT_SETS", "InputChoice", "check_inputs_setting", "choose_classifier_inputs", "labelled_regions",
-           "region_split"]
+           "patch_margin", "region_split"]
 
 #: Modalities the classifier reads, per input set.
 INPUT_SETS: dict[str, tuple[str, ...]] = {"all": ("rp", "series", "patch"), "temporal": ("rp", "series")}
@@ -40,22 +50,37 @@ def check_inputs_setting(value: str, key: str = "classifier_inputs") -> None:
         raise ConfigError(f"{key} must be auto, {' or '.join(INPUT_SETS)}; got {value!r}")
 
 
-def labelled_regions(labels: np.ndarray) -> np.ndarray:
-    """Connected regions (8-neighbourhood) of equal class id: (H, W) int64, 0 where unlabelled.
+def labelled_regions(labels: np.ndarray, reach: int = 1) -> np.ndarray:
+    """Regions of equal class id: (H, W) int64, 0 where unlabelled.
+
+    Pixels of one class belong to one region when a chain of pixels of that class joins them with
+    steps of at most ``reach`` pixels (Chebyshev distance; 1: 8-connected regions).
 
     Args:
         labels: (H, W) class ids, 0 = unlabelled.
+        reach: the largest step, in pixels (>= 1).
     """
     from scipy import ndimage
 
     lab = np.asarray(labels)
+    r = max(1, int(reach))
     out = np.zeros(lab.shape, np.int64)
     nxt = 0
     for cid in np.unique(lab[lab > 0]):
-        reg, n = ndimage.label(lab == cid, structure=np.ones((3, 3), bool))
-        out[reg > 0] = reg[reg > 0] + nxt
+        mask = lab == cid
+        # each pixel grown into an r x r square: two pixels at most r apart touch (8-neighbourhood)
+        grown = ndimage.maximum_filter(mask, size=r, mode="constant")
+        reg, n = ndimage.label(grown, structure=np.ones((3, 3), bool))
+        out[mask] = reg[mask] + nxt
         nxt += n
     return out
+
+
+def patch_margin(scores: dict[str, float], n_regions: int) -> float:
+    """How much ``all`` must beat ``temporal`` by to keep the patch: the larger of 0.02 and the
+    standard error of a proportion near the scores over ``n_regions`` held-out regions."""
+    p = min(max(float(np.mean(list(scores.values()))), 0.0), 1.0)
+    return max(0.02, float(np.sqrt(p * (1 - p) / max(int(n_regions), 1))))
 
 
 def region_split(region: np.ndarray, labels: np.ndarray, share: float, seed: int) -> np.ndarray | None:
@@ -124,7 +149,7 @@ def choose_classifier_inputs(
     finetune_cfg: Any,
     *,
     share: float = 1 / 3,
-    default: str = "all",
+    default: str = "temporal",
     device: Any = None,
     progress: Any = False,
 ) -> InputChoice:
@@ -143,7 +168,7 @@ def choose_classifier_inputs(
         default: the input set when nothing can be held out (or the network has no patch branch).
 
     Returns:
-        :class:`InputChoice`; ties go to ``all``.
+        :class:`InputChoice`; ``all`` only when it beats ``temporal`` by more than :func:`patch_margin`.
     """
     from sklearn.metrics import balanced_accuracy_score
 
@@ -169,8 +194,10 @@ def choose_classifier_inputs(
     with warnings.catch_warnings():  # only classes with two regions or more are held out: sklearn warns of the others
         warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
         scores = {k: float(balanced_accuracy_score(y, v)) for k, v in preds.items()}
-    best = max(scores, key=lambda k: (scores[k], k == "all"))
-    txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     n_reg = int(np.unique(np.asarray(region)[held]).size)
+    margin = patch_margin(scores, n_reg)
+    best = "all" if scores["all"] > scores["temporal"] + margin else "temporal"
+    txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     return InputChoice(best, scores, n_reg, int(held.sum()),
-                       reason=f"balanced accuracy on {n_reg} held-out labelled regions ({int(held.sum())} px): {txt}")
+                       reason=f"balanced accuracy on {n_reg} held-out labelled regions ({int(held.sum())} px): {txt}; "
+                       f"the patch is kept above temporal + {margin:.3f}")

@@ -49,6 +49,7 @@ import torch
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
+from pimc_core.models.forest import ArrayForest, series_features
 from pimc_core.models.modalities import MODALITIES, modality_mask
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
@@ -74,9 +75,17 @@ class PimcPixelModel:
     metadata (:meth:`from_net`).
     """
 
-    def __init__(self, net: PimcNet, metadata: Mapping[str, Any], *, device: str | torch.device | None = None) -> None:
+    def __init__(self, net: PimcNet, metadata: Mapping[str, Any], *, device: str | torch.device | None = None,
+                 forest: ArrayForest | None = None) -> None:
         self.net = net.eval()
         self.metadata = dict(metadata)
+        #: the series member of the classifier ensemble (None: the network alone) and its weight:
+        #: probabilities = (1 - w) * network + w * forest (``training.ensemble.forest_weight``)
+        self.forest = forest
+        ens = (self.metadata.get("training") or {}).get("ensemble") or {}
+        self.forest_weight = float(ens.get("forest_weight", 0.0)) if forest is not None else 0.0
+        if forest is not None and not 0.0 <= self.forest_weight <= 1.0:
+            raise InputError(f"model metadata: training.ensemble.forest_weight must be in [0, 1]; got {self.forest_weight}")
         #: torch CPU threads used by :meth:`predict` (0: the cores not busy with other processes,
         #: see :func:`pimc_core.devices.auto_threads`; restored after each call).
         self.threads = 0
@@ -247,7 +256,11 @@ class PimcPixelModel:
                 if "probabilities" in wanted and net.classifier is not None:
                     cls_in = fused if self.classify_modalities == MODALITIES else \
                         net.fuse(emb, mask * modality_mask(1, self.classify_modalities, self.device))
-                    probs.append(torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy())
+                    pr = torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy()
+                    if self.forest is not None and self.forest_weight > 0:
+                        w = self.forest_weight
+                        pr = (1 - w) * pr + w * self.forest.predict_proba(series_features(x[s:s + _BATCH]))
+                    probs.append(pr)
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
             if "forecast" in wanted and net.forecaster is not None:
@@ -322,6 +335,7 @@ def save_pixel_model(
     min_valid: int = 3,
     patch_reference: str = "median",
     training: Mapping[str, Any] | None = None,
+    forest: ArrayForest | None = None,
 ) -> Path:
     """Write ``net`` and its metadata to a ``.pimc`` file (safetensors; atomic).
 
@@ -333,7 +347,10 @@ def save_pixel_model(
         min_valid: pixels with fewer valid observations are nodata in maps.
         patch_reference: ``"median"``, ``"seasonal:K"`` or the path of the reference raster the
             patches came from.
-        training: free-form training summary.
+        training: free-form training summary (``ensemble.forest_weight``: the forest's share of
+            the probabilities, with ``forest``).
+        forest: the series member of the classifier ensemble (:mod:`pimc_core.models.forest`),
+            stored as the weights group ``forest``.
     """
     cfg = net.cfg
     groups = stack_reference(patch_reference)
@@ -367,7 +384,12 @@ def save_pixel_model(
     if cfg.has_patch and groups != 1:  # patch channels are not stack bands: their statistics live here
         tr["patch_normalisation"] = net.normalisation().get("bands")
         tr["patch_bands"] = list(cfg.patch_bands)
-    return save_model(path, net.module_state(), meta)
+    weights = net.module_state()
+    if forest is not None:
+        if net.classifier is None or forest.n_classes != cfg.n_classes:
+            raise ConfigError(f"the forest gives {forest.n_classes} classes; the classifier {cfg.n_classes}")
+        weights["forest"] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in forest.tensors().items()}
+    return save_model(path, weights, meta)
 
 
 def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> PimcPixelModel:
@@ -381,6 +403,7 @@ def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | No
             weights that do not fit the architecture.
     """
     weights, meta = load_model(path)
+    forest_arrays = weights.pop("forest", None)
     arch = (meta.get("architecture") or {}).get("pimc")
     if not isinstance(arch, Mapping):
         raise InputError(f"{path}: not a PIMC pixel model (no architecture.pimc in its metadata; task {meta.get('task')})")
@@ -395,7 +418,13 @@ def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | No
     if "bands" not in norm and tr.get("patch_normalisation"):
         norm["bands"] = tr["patch_normalisation"]
     net.set_normalisation(norm)
+    forest = None
+    if forest_arrays is not None:
+        forest = ArrayForest.from_tensors(forest_arrays, str(path))
+        if forest.n_classes != cfg.n_classes or forest.n_features != len(cfg.indices) * cfg.n_dates:
+            raise InputError(f"{path}: the forest reads {forest.n_features} features into {forest.n_classes} classes; "
+                             f"the model has {len(cfg.indices)} indices x {cfg.n_dates} dates and {cfg.n_classes} classes")
     try:
-        return PimcPixelModel(net, meta, device=device)
+        return PimcPixelModel(net, meta, device=device, forest=forest)
     except InputError as e:  # inconsistent metadata: say which file
         raise InputError(f"{path}: {e}") from None
