@@ -1,28 +1,35 @@
 """Benchmark: the analyst's workflow on held-out fields — ``pimc fit`` then ``pimc classify`` on
-a synthetic stack, scored on the fields whose labels were withheld, next to a RandomForest on the
+synthetic stacks, scored on the fields whose labels were withheld, next to a RandomForest on the
 gap-filled index series of the same labelled pixels.
 
-``python -m benchmarks.bench_heldout_map [--seeds 11 12 13] [--size 256] [--dates 30]``
+``python -m benchmarks.bench_heldout_map [--seeds 2 3 4 5 6] [--sizes 128 192] [--clouds 0.15 0.5]
+[--dates 24] [--fields 0.1] [--points 400] [--set KEY=VALUE ...]``
 
-For each seed: ``pimc sample-data DIR --kind synthetic --size 256 --dates 30 --seed S`` (other
-fields, phenology jitter and clouds for every seed; ``labels_sparse.tif`` labels a few fields
-per class), ``pimc fit`` with the defaults (``--labels labels_sparse.tif --classes
-classes.json``), ``pimc classify``; both commands run as the user runs them (subprocesses, wall
-time measured). Scores: overall accuracy and macro-F1 of ``classes.tif`` on the pixels labelled
-in ``labels.tif`` but not in ``labels_sparse.tif`` (:func:`pimc_core.demo.heldout_accuracy`);
-the peer: :func:`pimc_core.demo.random_forest_baseline` (300 trees, every labelled pixel, the
-NDVI/EVI/SAVI series gap-filled on the acquisition dates). The inputs the classifier chose
-(``classifier_inputs: auto``) and its held-out-region scores come from the model file.
+For each seed, size and cloud level: :func:`pimc_core.datasets.synthetic.make_synthetic` (other
+fields, phenology jitter and clouds for every seed; ``cloud_fraction`` the mean cloud cover of a
+date; ``labels_sparse.tif`` labels a share ``--fields`` of the fields, at least one per class).
+With ``--points N`` the labels are N pixels drawn at random inside those fields (survey points,
+as an analyst's labels often are); ``--points 0`` labels the whole fields. Then ``pimc fit`` with
+the defaults (plus ``--set`` overrides) and ``pimc classify``, run as the user runs them
+(subprocesses, wall time measured). Scores: overall accuracy of ``classes.tif`` on the pixels
+labelled in ``labels.tif`` but outside the labelled fields (:func:`pimc_core.demo.heldout_accuracy`);
+the peer: :func:`pimc_core.demo.random_forest_baseline` (300 trees, the same labelled pixels, the
+NDVI/EVI/SAVI series gap-filled on the acquisition dates). The inputs the classifier chose and
+the number of pseudo-labels of its forest member come from the model file.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,67 +45,107 @@ def _run(args: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def run(seeds: tuple[int, ...] = (11, 12, 13), size: int = 256, n_dates: int = 30,
-        root: Path = Path("bench_out/heldout")) -> dict:
+def label_points(sparse_tif: Path, out: Path, n: int, seed: int) -> Path:
+    """``n`` pixels drawn at random (``seed``) among the labelled pixels of ``sparse_tif``, written
+    as a label raster on the same grid (0 elsewhere)."""
+    import rasterio
+
+    with rasterio.open(sparse_tif) as src:
+        a, prof = src.read(1), src.profile
+    idx = np.flatnonzero(a > 0)
+    keep = np.random.default_rng(seed).choice(idx, min(int(n), idx.size), replace=False)
+    b = np.zeros_like(a)
+    b.flat[keep] = a.flat[keep]
+    with rasterio.open(out, "w", **prof) as dst:
+        dst.write(b, 1)
+    return out
+
+
+def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
+              overrides: list[str]) -> dict:
+    from pimc_core.datasets.synthetic import make_synthetic
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
     from pimc_core.models.model_file import read_metadata
 
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    syn = make_synthetic(d / "syn", size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud,
+                         sparse_label_fraction=fields)
+    labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
+    model = d / "model.pimc"
+    sets = [x for kv in overrides for x in ("--set", kv)]
+    t_fit = _run(["fit", str(syn.manifest), "--labels", str(labels), "--classes", str(syn.classes_json),
+                  "--out", str(model), "--quiet", *sets])
+    t_cls = _run(["classify", str(syn.manifest), "--model", str(model), "--out", str(d / "maps"), "--quiet"])
+    pimc = heldout_accuracy(d / "maps" / "classes.tif", syn.labels, syn.labels_sparse)
+    rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)
+    tr = read_metadata(model)["training"]
+    return {"seed": seed, "size": size, "cloud": cloud, "fit_s": round(t_fit, 1), "classify_s": round(t_cls, 1),
+            "pimc": pimc, "rf": rf, "labelled": tr["samples"]["labelled"],
+            "inputs": ((tr.get("finetune") or {}).get("inputs") or {}).get("inputs"),
+            "pseudo": (tr.get("ensemble") or {}).get("pseudo_labelled")}
+
+
+def run(seeds=(2, 3, 4, 5, 6), sizes=(128, 192), clouds=(0.15, 0.5), n_dates: int = 24, fields: float = 0.1,
+        points: int = 400, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout")) -> dict:
     rows = []
-    for seed in seeds:
-        d = REPO / root / f"seed{seed}"
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-        syn = d / "syn"
-        _run(["sample-data", str(syn), "--kind", "synthetic", "--size", str(size), "--dates", str(n_dates),
-              "--seed", str(seed)])
-        model = d / "model.pimc"
-        t_fit = _run(["fit", str(syn / "manifest.yaml"), "--labels", str(syn / "labels_sparse.tif"),
-                      "--classes", str(syn / "classes.json"), "--out", str(model), "--quiet"])
-        t_cls = _run(["classify", str(syn / "manifest.yaml"), "--model", str(model), "--out", str(d / "maps"), "--quiet"])
-        pimc = heldout_accuracy(d / "maps" / "classes.tif", syn / "labels.tif", syn / "labels_sparse.tif")
-        rf = random_forest_baseline(syn / "manifest.yaml", syn / "labels.tif", syn / "labels_sparse.tif")
-        tr = read_metadata(model)["training"]
-        rows.append({"seed": seed, "fit_s": round(t_fit, 1), "classify_s": round(t_cls, 1), "pimc": pimc, "rf": rf,
-                     "labelled": tr["samples"]["labelled"], "inputs": (tr.get("finetune") or {}).get("inputs")})
-        print(f"seed {seed}: PIMC {pimc['oa']:.4f} RF {rf['oa']:.4f} (fit {t_fit:.0f} s, classify {t_cls:.0f} s)", flush=True)
-    return {"size": size, "n_dates": n_dates, "rows": rows}
+    for size, cloud, seed in itertools.product(sizes, clouds, seeds):
+        r = one_stack(REPO / root / f"{size}_c{cloud:g}_s{seed}", seed, size, n_dates, cloud, fields, points,
+                      list(overrides or []))
+        rows.append(r)
+        print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
+              f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
+    return {"n_dates": n_dates, "fields": fields, "points": points, "overrides": list(overrides or []), "rows": rows}
+
+
+def _mean_sd(xs: list[float]) -> str:
+    return f"{statistics.fmean(xs):.4f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.4f}"
 
 
 def markdown(res: dict) -> str:
     rows = res["rows"]
+    labels = f"{res['points']} labelled pixels drawn inside" if res["points"] else "whole fields:"
     lines = [
-        f"Synthetic stacks of {res['size']}×{res['size']} px and {res['n_dates']} dates, one per seed; "
-        "`pimc fit` (defaults) then `pimc classify`, wall time of each command; accuracy on the fields "
-        "whose labels were withheld (`labels.tif` minus `labels_sparse.tif`), next to a RandomForest "
-        "(300 trees) on the gap-filled NDVI/EVI/SAVI series of every labelled pixel.",
+        f"Synthetic stacks of {res['n_dates']} dates; labels: {labels} {res['fields']:.0%} of the fields (at least one "
+        "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
+        + ") then `pimc classify`, wall time of each command; overall accuracy on the pixels outside the labelled fields, "
+        "next to a RandomForest (300 trees) on the gap-filled NDVI/EVI/SAVI series of the same labelled pixels.",
         "",
-        "| seed | held-out px | PIMC OA | RF OA | Δ OA | PIMC macro-F1 | RF macro-F1 | "
-        "classifier inputs (held-out regions: all / temporal) | fit (s) | classify (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| size | cloud | seed | held-out px | PIMC OA | RF OA | Δ OA | PIMC macro-F1 | RF macro-F1 | inputs | "
+        "pseudo-labels | fit (s) | classify (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows:
-        inp = r["inputs"] or {}
-        sc = inp.get("scores") or {}
-        txt = inp.get("inputs", "?") + (f" ({sc.get('all', float('nan')):.3f} / {sc.get('temporal', float('nan')):.3f})" if sc else "")
         lines.append(
-            f"| {r['seed']} | {r['pimc']['pixels']} | {r['pimc']['oa']:.4f} | {r['rf']['oa']:.4f} | "
-            f"{r['pimc']['oa'] - r['rf']['oa']:+.4f} | {r['pimc']['macro_f1']:.4f} | {r['rf']['macro_f1']:.4f} | "
-            f"{txt} | {r['fit_s']:.0f} | {r['classify_s']:.0f} |")
-    d = [r["pimc"]["oa"] - r["rf"]["oa"] for r in rows]
+            f"| {r['size']} | {r['cloud']:g} | {r['seed']} | {r['pimc']['pixels']} | {r['pimc']['oa']:.4f} | "
+            f"{r['rf']['oa']:.4f} | {r['pimc']['oa'] - r['rf']['oa']:+.4f} | {r['pimc']['macro_f1']:.4f} | "
+            f"{r['rf']['macro_f1']:.4f} | {r['inputs']} | {r['pseudo'] if r['pseudo'] is not None else '–'} | "
+            f"{r['fit_s']:.0f} | {r['classify_s']:.0f} |")
+    lines += ["", "Per size and cloud level, over seeds (mean ± standard deviation):", "",
+              "| size | cloud | stacks | PIMC OA | RF OA | Δ OA | PIMC ahead |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    groups = sorted({(r["size"], r["cloud"]) for r in rows}) + [("all", "all")]
+    for g in groups:
+        sel = [r for r in rows if g == ("all", "all") or (r["size"], r["cloud"]) == g]
+        d = [r["pimc"]["oa"] - r["rf"]["oa"] for r in sel]
+        lines.append(f"| {g[0]} | {g[1]} | {len(sel)} | {_mean_sd([r['pimc']['oa'] for r in sel])} | "
+                     f"{_mean_sd([r['rf']['oa'] for r in sel])} | {_mean_sd(d)} | {sum(x > 0 for x in d)}/{len(sel)} |")
     worst = max(r["fit_s"] + r["classify_s"] for r in rows)
-    lines += ["", f"PIMC − RandomForest overall accuracy: mean {sum(d) / len(d):+.4f}, "
-              f"{sum(x > 0 for x in d)} of {len(d)} seeds ahead; slowest fit + classify {worst / 60:.1f} min."]
+    lines += ["", f"Slowest fit + classify: {worst / 60:.1f} min."]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--dates", type=int, default=30)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5, 6])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 192])
+    ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
+    ap.add_argument("--dates", type=int, default=24)
+    ap.add_argument("--fields", type=float, default=0.1, help="share of the fields whose pixels may be labelled")
+    ap.add_argument("--points", type=int, default=400, help="labelled pixels drawn in those fields (0: whole fields)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
-    print(markdown(run(tuple(a.seeds), a.size, a.dates)))
+    print(markdown(run(tuple(a.seeds), tuple(a.sizes), tuple(a.clouds), a.dates, a.fields, a.points, a.set)))
 
 
 if __name__ == "__main__":

@@ -63,9 +63,11 @@ def heldout_accuracy(classes_tif: Path, truth_tif: Path, sparse_tif: Path) -> di
     }
 
 
-def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, seed: int = 0) -> dict:
+def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, seed: int = 0,
+                           train_tif: Path | None = None) -> dict:
     """The peer on the same split: a RandomForest on the gap-filled NDVI/EVI/SAVI series of the
-    labelled pixels, scored on the held-out fields like :func:`heldout_accuracy`."""
+    labelled pixels (of ``train_tif``, default ``sparse_tif``), scored on the held-out fields like
+    :func:`heldout_accuracy`."""
     import rasterio
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
@@ -75,12 +77,12 @@ def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, se
 
     s = index_series(open_series(manifest).read())
     x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T)
-    with rasterio.open(truth_tif) as b, rasterio.open(sparse_tif) as c:
-        truth, seen = b.read(1).ravel(), c.read(1).ravel()
+    with rasterio.open(truth_tif) as b, rasterio.open(sparse_tif) as c, rasterio.open(train_tif or sparse_tif) as d:
+        truth, seen, used = b.read(1).ravel(), c.read(1).ravel(), d.read(1).ravel()
     ok = s.ok.ravel()
-    train = ok & (seen > 0)
+    train = ok & (used > 0)
     test = ok & (truth > 0) & (seen == 0)
-    rf = RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=seed).fit(x[train], seen[train])
+    rf = RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=seed).fit(x[train], used[train])
     pred = rf.predict(x[test])
     return {"oa": float(accuracy_score(truth[test], pred)),
             "macro_f1": float(f1_score(truth[test], pred, average="macro")), "pixels": int(test.sum())}
