@@ -52,6 +52,13 @@ def test_fit_stores_a_self_trained_forest_and_the_map_mixes_it(stack, tmp_path):
     np.testing.assert_allclose(mixed.sum(axis=1), 1, atol=1e-5)
 
     # forest_weight 0: the network alone, as before the ensemble (no forest in the file)
+    # a round of the network on the labelled and pseudo-labelled pixels changes its classifier
+    again = fit(stack.manifest, stack.labels_sparse, tmp_path / "r.pimc", classes=stack.classes_json,
+                config={**cfg, "ensemble": {**cfg["ensemble"], "network_rounds": 1}}, progress=False).path
+    w1, w2 = load_model(out)[0]["classifier"], load_model(again)[0]["classifier"]
+    assert any(not np.array_equal(w1[k].numpy(), w2[k].numpy()) for k in w1)
+    np.testing.assert_array_equal(load_model(again)[0]["forest"]["value"].numpy(), weights["forest"]["value"].numpy())
+
     off = fit(stack.manifest, stack.labels_sparse, tmp_path / "n.pimc", config={**cfg, "ensemble": {"forest_weight": 0}},
               progress=False).path
     assert "forest" not in load_model(off)[0] and load_pixel_model(off).forest is None

@@ -316,7 +316,8 @@ def classifier_proba(net, samples: Any, *, device: Any, modalities: Sequence[str
 def train_forest(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, *, seed: int,
                  device: Any, modalities: Sequence[str] | None = None, label_map: np.ndarray | None = None):
     """The forest member of the classifier ensemble (:mod:`pimc_core.learn.ensemble`): trained on
-    ``labelled`` and, with self-training, on confident pixels of ``scene``. Returns ``(forest, summary)``."""
+    ``labelled`` and, with self-training, on confident pixels of ``scene``. Returns ``(forest,
+    summary, pseudo)`` (:func:`~pimc_core.learn.ensemble.train_forest_member`)."""
     from pimc_core.learn.ensemble import train_forest_member
 
     with training_threads(device):

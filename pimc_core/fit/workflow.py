@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 from pimc_core.errors import InputError
 from pimc_core.fit import pipeline as steps
 from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config
+from pimc_core.learn.sampling import PixelSamples
 
 __all__ = ["FitResult", "fit"]
 
@@ -216,8 +217,12 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         ft_summary["inputs"] = choice.summary()
         if cfg.ensemble.forest_weight > 0:
             t0 = time.perf_counter()
-            forest, ens_summary = steps.train_forest(net, lab, unl, class_ids, cfg.ensemble, seed=cfg.seed, device=dev,
-                                                     modalities=classify_modalities, label_map=lmap.array)
+            forest, ens_summary, pseudo = steps.train_forest(net, lab, unl, class_ids, cfg.ensemble, seed=cfg.seed,
+                                                             device=dev, modalities=classify_modalities,
+                                                             label_map=lmap.array)
+            for _ in range(cfg.ensemble.network_rounds if pseudo is not None else 0):
+                steps.train_classifier(net, PixelSamples.concat([lab, pseudo]), class_ids, fcfg, device=dev,
+                                       progress=progress)
             stages["forest"] = time.perf_counter() - t0
             say(f"forest member: {cfg.ensemble.trees} trees on {ens_summary['labelled']} labelled and "
                 f"{ens_summary['pseudo_labelled']} pseudo-labelled pixels in {stages['forest']:.1f} s")

@@ -12,7 +12,8 @@ carry the calendars of the fields nobody labelled. So:
    that class as a pseudo-label (at most ``pseudo_max`` of them, balanced over classes: at most
    ``pseudo_max / K`` per class, the most confident first);
 3. the forest is retrained on the labelled and pseudo-labelled pixels (self-training, one round;
-   labelled pixels weigh ``label_weight`` times a pseudo-labelled one);
+   labelled pixels weigh ``label_weight`` times a pseudo-labelled one); with ``network_rounds``,
+   the network is fine-tuned further on the same pixels (:func:`pseudo_labelled_samples`);
 4. maps use ``(1 - forest_weight) * network + forest_weight * forest``.
 
 Measured against the same workflow without it on generated stacks with few labelled fields, over
@@ -29,7 +30,7 @@ import numpy as np
 from pimc_core.config import COUNT, FRACTION, POSITIVE, POSITIVE_INT, Checked, declared, param
 from pimc_core.models.forest import ArrayForest, series_features, train_forest
 
-__all__ = ["EnsembleConfig", "pseudo_labels", "train_forest_member"]
+__all__ = ["EnsembleConfig", "pseudo_labelled_samples", "pseudo_labels", "train_forest_member"]
 
 
 @declared
@@ -45,6 +46,8 @@ class EnsembleConfig(Checked):
         pseudo_threshold: least mean probability (network and forest) of a pseudo-label.
         pseudo_max: most pseudo-labelled pixels in all (balanced over classes).
         label_weight: weight of a labelled pixel relative to a pseudo-labelled one.
+        network_rounds: fine-tuning rounds of the network on the labelled and pseudo-labelled
+            pixels after the forest's self-training (0: the network learns from the labels only).
     """
 
     _config_name: ClassVar[str] = "ensemble"
@@ -55,6 +58,7 @@ class EnsembleConfig(Checked):
     pseudo_threshold: float = param(0.8, FRACTION)
     pseudo_max: int = param(20000, COUNT)
     label_weight: float = param(1.0, POSITIVE)
+    network_rounds: int = param(0, COUNT)
 
 
 def pseudo_labels(prob: np.ndarray, agree: np.ndarray, threshold: float, most: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +95,8 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
         labelled_at: (H, W) label map; scene pixels labelled there are not pseudo-labelled.
 
     Returns:
-        ``(forest, summary)``.
+        ``(forest, summary, pseudo)``: ``pseudo`` the scene's pseudo-labelled pixels with their
+        class ids as labels (:func:`pseudo_labelled_samples`), or None.
     """
     ids = np.asarray(class_ids)
     k = len(ids)
@@ -102,7 +107,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     summary: dict[str, Any] = {"forest_weight": cfg.forest_weight, "trees": cfg.trees, "labelled": int(len(y)),
                                "pseudo_labelled": 0}
     if not (cfg.self_training and scene is not None and len(scene) and cfg.pseudo_max):
-        return forest, summary
+        return forest, summary, None
     free = np.ones(len(scene), bool)
     if labelled_at is not None:
         free = np.asarray(labelled_at)[scene.rows, scene.cols] == 0
@@ -113,7 +118,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
     if idx.size == 0:
-        return forest, summary
+        return forest, summary, None
     x2 = np.concatenate([x, xs[idx]])
     y2 = np.concatenate([y, cls])
     w = np.concatenate([np.full(len(y), float(cfg.label_weight)), np.ones(idx.size)])
@@ -122,4 +127,13 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     counts = np.bincount(cls, minlength=k)
     summary.update({"pseudo_labelled": int(idx.size), "pseudo_threshold": cfg.pseudo_threshold,
                     "pseudo_per_class": {str(int(ids[c])): int(counts[c]) for c in range(k)}})
-    return forest, summary
+    return forest, summary, pseudo_labelled_samples(scene, idx, ids[cls])
+
+
+def pseudo_labelled_samples(scene: Any, idx: np.ndarray, class_ids: np.ndarray) -> Any:
+    """The pixels ``idx`` of ``scene`` (:class:`~pimc_core.learn.sampling.PixelSamples`) labelled
+    ``class_ids`` (M,)."""
+    import dataclasses
+
+    sub = scene.subset(idx)
+    return dataclasses.replace(sub, labels=np.asarray(class_ids, np.int64))
