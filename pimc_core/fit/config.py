@@ -223,9 +223,9 @@ class FitConfig(FitSections):
             (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; the patch only when
             it wins by more than the check's resolution; ``temporal`` when no class has two
             labelled regions).
-        ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: the random-forest member of
-            the classifier and its self-training on the scene's pixels (``forest_weight: 0``: the
-            network alone).
+        ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: an optional random-forest
+            member of the classifier, self-trained on the scene's pixels (``forest_weight``; 0, the
+            default: the network alone).
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
