@@ -111,7 +111,7 @@ def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=N
 def cmd_classify(args: argparse.Namespace) -> None:
     from pimc_core.maps.engine import run_inference
 
-    products = ("classes", "confidence") + (("probabilities",) if args.probabilities else ())
+    products = ("classes", "confidence", "uncertainty") + (("probabilities",) if args.probabilities else ())
     _run(args, "classify", run_inference, products=products)
 
 
@@ -189,7 +189,7 @@ _REGION_POLYGON = "region polygon: vector file (GeoPackage, Shapefile, GeoJSON â
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the map commands to ``pimc``."""
-    p = sub.add_parser("classify", help="class map + confidence of a region with a model")
+    p = sub.add_parser("classify", help="class map + confidence + uncertainty of a region with a model")
     _common(p, polygon_help=_REGION_POLYGON)
     p.add_argument("--probabilities", action="store_true", help="also write probabilities.tif (one band per class)")
     p.set_defaults(func=cmd_classify)
