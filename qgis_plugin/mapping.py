@@ -6,8 +6,8 @@ No Qt and no qgis here (QGIS geometries are turned into a :class:`RegionSpec` by
 
 One *map run* can ask for several products; they come from up to three core calls, in this order:
 
-* :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``probabilities``,
-  ``forecast``, ``embeddings``;
+* :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``uncertainty``,
+  ``probabilities``, ``forecast``, ``embeddings``;
 * :func:`pimc_core.maps.engine.cluster_map` — ``clusters`` (k-means of the embeddings);
 * :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel).
 
@@ -27,10 +27,12 @@ from .bootstrap import import_core
 
 #: Every product a map run can give, in the order the layers are stacked (top first).
 MAP_PRODUCTS: tuple[str, ...] = (
-    "classes", "clusters", "similarity", "confidence", "forecast", "probabilities", "embeddings",
+    "classes", "clusters", "similarity", "confidence", "uncertainty", "forecast", "probabilities", "embeddings",
 )
 #: Products of :func:`pimc_core.maps.engine.run_inference`.
-INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "probabilities", "forecast", "embeddings")
+INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "uncertainty", "probabilities", "forecast", "embeddings")
+#: What a product needs the model to give, where that is not the product itself.
+NEEDS: dict[str, str] = {"clusters": "embeddings", "similarity": "embeddings", "uncertainty": "probabilities"}
 #: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
 
@@ -84,7 +86,7 @@ class MapRequest:
         block, batch_size: window side and pixels per model call (memory).
     """
 
-    products: Sequence[str] = ("classes", "confidence")
+    products: Sequence[str] = ("classes", "confidence", "uncertainty")
     k: int = 6
     query_xy: tuple[float, float] | None = None
     sample_size: int = 100_000
@@ -158,14 +160,15 @@ def model_outputs(model) -> set[str]:
 
 
 def check_model_products(model, products: Sequence[str]) -> None:
-    """A ConfigError when the model cannot give a product (clusters / similarity need embeddings)."""
+    """A ConfigError when the model cannot give a product (clusters / similarity need embeddings,
+    uncertainty the class probabilities)."""
     errors = import_core("pimc_core.errors")
     outs = model_outputs(model)
     name = type(model).__name__
     for p in products:
-        need = "embeddings" if p in ("clusters", "similarity") else p
+        need = NEEDS.get(p, p)
         if need not in outs:
-            what = f"{p} (computed from embeddings)" if need != p else p
+            what = f"{p} (computed from {need})" if need != p else p
             raise errors.ConfigError(f"model {name} cannot give {what}; it gives: {', '.join(sorted(outs)) or 'nothing'}")
 
 

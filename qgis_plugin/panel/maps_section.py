@@ -20,9 +20,10 @@ from .source_section import SourceSection
 
 POLYGON_FILTER = common.LAYER_FILTERS.PolygonLayer
 
-#: The product boxes: key, text, tooltip (``classes`` stands for classes + confidence).
+#: The product boxes: key, text, tooltip (``classes`` stands for classes + confidence + uncertainty).
 PRODUCTS = (
-    ("classes", "Classes + confidence", "class map (names and colours in the legend) and the probability of the class"),
+    ("classes", "Classes + confidence", "class map (names and colours in the legend), the probability of the class "
+     "and the uncertainty (entropy of the class probabilities: where a label would help)"),
     ("forecast", "Forecast", "the model's vegetation-index forecast, one band per future date"),
     ("embeddings", "Embeddings", "the model's embedding of each pixel, one band per dimension"),
     ("clusters", "Clusters", "k-means clusters of the embeddings (an unsupervised map)"),
@@ -112,11 +113,11 @@ class MapsSection(common.Section):
         out = []
         for key, cb in self.product_checks.items():
             if cb.isChecked():
-                out.extend(("classes", "confidence") if key == "classes" else (key,))
+                out.extend(("classes", "confidence", "uncertainty") if key == "classes" else (key,))
         return tuple(out)
 
     def set_map_products(self, keys) -> None:
-        """Tick the product boxes (``classes`` stands for classes + confidence)."""
+        """Tick the product boxes (``classes`` stands for classes + confidence + uncertainty)."""
         for key, cb in self.product_checks.items():
             cb.setChecked(key in keys)
 
