@@ -306,7 +306,9 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     pick = _spread(cand, class_quotas(counts, n, available), radius)
     pick = pick[np.lexsort((cand["cols"][pick], cand["rows"][pick]))]  # in reading order
     rows, cols = cand["rows"][pick], cand["cols"][pick]
-    xs, ys = source.grid.transform * (cols + 0.5, rows + 0.5)
+    tr = source.grid.transform
+    xs = tr.c + tr.a * (cols + 0.5) + tr.b * (rows + 0.5)
+    ys = tr.f + tr.d * (cols + 0.5) + tr.e * (rows + 0.5)
     ids = run.info.class_ids[cand["cls"][pick].astype(np.int64)]
     names = {int(c["id"]): str(c["name"]) for c in run.info.class_table}
     pred_names = [names[int(i)] for i in ids]
