@@ -13,6 +13,9 @@ One *map run* can ask for several products; they come from up to three core call
 
 The model is loaded once and shared by the calls. Progress is one fraction 0..1 over all calls;
 ``cancel`` (a ``() -> bool``) is checked by the core between batches and here between calls.
+
+:func:`run_suggest` is the other use of a model over a region: the points where a label would
+help most (:func:`pimc_core.maps.suggest.suggest_samples`), written as a GeoPackage.
 """
 
 from __future__ import annotations
@@ -240,6 +243,27 @@ def run_maps(
     return out
 
 
+#: File name of the suggested points in a run folder.
+SUGGEST_FILE = "suggested_points.gpkg"
+
+
+def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed: int = 0, block: int = 256,
+                batch_size: int = 4096, progress: Callable[[float], None] | None = None,
+                cancel: Callable[[], bool] | None = None):
+    """Write ``n`` suggested sample points of ``region`` (a core Region or None) to ``out`` (``.gpkg``).
+
+    Returns:
+        The core's :class:`~pimc_core.maps.suggest.Suggestions`.
+
+    Raises:
+        Cancelled, ConfigError, InputError: from the core, one line each (no model: :data:`NO_MODEL_MESSAGE`).
+    """
+    suggest = import_core("pimc_core.maps.suggest")
+    live = resolve_model(model)
+    return suggest.suggest_samples(ts, live, region, out, int(n), seed=int(seed), block=int(block),
+                                   batch_size=int(batch_size), progress=progress, cancel=cancel)
+
+
 def remove_tree(path: str | os.PathLike | None) -> None:
     """Remove a folder this code created (a failed or cancelled run), ignoring errors."""
     if path:
@@ -248,5 +272,6 @@ def remove_tree(path: str | os.PathLike | None) -> None:
 
 __all__ = [
     "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
-    "RegionSpec", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+    "RegionSpec", "SUGGEST_FILE", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+    "run_suggest",
 ]

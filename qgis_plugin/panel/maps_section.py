@@ -2,7 +2,11 @@
 embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
 polygon drawn on the map, the canvas extent, or the selected polygons of a layer. A background
 :class:`~qgis_plugin.tasks.MapTask` runs the core; the maps arrive as layers in a group
-``PIMC <timestamp>``. Every product comes from the model file: without one the section says so."""
+``PIMC <timestamp>``. Every product comes from the model file: without one the section says so.
+
+*Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
+points where a label would help the model most arrive as a point layer in edit mode; fill in their
+``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``)."""
 
 from __future__ import annotations
 
@@ -72,6 +76,7 @@ class MapsSection(common.Section):
             tip="Each run writes a new sub-folder PIMC_<date>_<time>_… with GeoTIFFs and QGIS styles")
         form.addRow("Output folder", self.out_widget)
         lay.addLayout(form)
+        lay.addLayout(self._build_suggest_row())
         prow = QHBoxLayout()
         self.map_progress, self.map_cancel_button = common.add_progress(prow, self.cancel_map)
         lay.addLayout(prow)
@@ -106,6 +111,25 @@ class MapsSection(common.Section):
         if self.iface is None:
             for w in (self.rect_action, self.polygon_action, self.extent_button):
                 w.setEnabled(False)
+        return row
+
+    def _build_suggest_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.suggest_spin = QSpinBox()
+        self.suggest_spin.setObjectName("PimcSuggestCount")
+        self.suggest_spin.setRange(1, 100_000)
+        self.suggest_spin.setValue(50)
+        self.suggest_spin.setSuffix(" points")
+        self.suggest_spin.setToolTip("number of sample points to suggest")
+        self.suggest_button = QPushButton("Suggest samples")
+        self.suggest_button.setObjectName("PimcSuggestButton")
+        self.suggest_button.setToolTip(
+            "Where would a label help the model most? Points that are uncertain, spread over the series and over "
+            "the predicted classes, as a point layer in edit mode: fill in 'class', then train again with it")
+        self.suggest_button.clicked.connect(self.suggest_samples)
+        row.addWidget(self.suggest_button)
+        row.addWidget(self.suggest_spin)
+        row.addStretch(1)
         return row
 
     # ------------------------------------------------------------------ products
@@ -234,6 +258,43 @@ class MapsSection(common.Section):
             QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
         tasks.start(task)
         return task
+
+    def suggest_samples(self, *_args, model=None):
+        """Start a background :class:`~qgis_plugin.tasks.SuggestTask` over the whole series with
+        the panel's model (or ``model``); return it, or None when something is missing (the
+        reason is in the panel). Never raises."""
+        return common.guarded("suggesting samples", self._map_error, self._suggest, model)
+
+    def _suggest(self, model):
+        from .. import tasks
+        from ..mapping import NO_MODEL_MESSAGE
+
+        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        if ts is None:
+            return None
+        model = model if model is not None else self.source_box.model_spec()
+        if not model_is_set(model):
+            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None
+        n = self.suggest_spin.value()
+        out_root = self.out_widget.filePath().strip() or None
+        task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done)
+        task.progressChanged.connect(self._on_map_progress)
+        self.map_task = task
+        common.show_running(self.map_progress, self.map_cancel_button, True)
+        common.set_status(self.map_status, f"suggesting {n} samples …", ok=None)
+        tasks.start(task)
+        return task
+
+    def _on_suggest_done(self, task) -> None:
+        common.show_running(self.map_progress, self.map_cancel_button, False)
+
+        def success() -> str:
+            return (f"✓ {task.result.rows.size} suggested samples in '{task.layer.name() if task.layer else ''}': "
+                    f"fill in 'class', save, then train with the layer as labels — {task.result.path}")
+
+        common.show_task_end(self.map_status, task, success, "cancelled; nothing was written",
+                             "suggesting samples failed (details in the PIMC log)")
 
     def _on_map_progress(self, value: float) -> None:
         self.map_progress.setValue(int(value))
