@@ -250,12 +250,18 @@ class MapsSection(common.Section):
         request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query)
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
+        if out_root:
+            QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
+        return self._start(task, f"mapping the {region.description}: {', '.join(products)} …")
+
+    def _start(self, task, status: str):
+        """Show ``task`` (a map or suggest task) running in the section, then start it."""
+        from .. import tasks
+
         task.progressChanged.connect(self._on_map_progress)
         self.map_task = task
         common.show_running(self.map_progress, self.map_cancel_button, True)
-        common.set_status(self.map_status, f"mapping the {region.description}: {', '.join(products)} …", ok=None)
-        if out_root:
-            QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
+        common.set_status(self.map_status, status, ok=None)
         tasks.start(task)
         return task
 
@@ -279,12 +285,7 @@ class MapsSection(common.Section):
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done)
-        task.progressChanged.connect(self._on_map_progress)
-        self.map_task = task
-        common.show_running(self.map_progress, self.map_cancel_button, True)
-        common.set_status(self.map_status, f"suggesting {n} samples …", ok=None)
-        tasks.start(task)
-        return task
+        return self._start(task, f"suggesting {n} samples …")
 
     def _on_suggest_done(self, task) -> None:
         common.show_running(self.map_progress, self.map_cancel_button, False)
