@@ -24,6 +24,7 @@ commands call); wall time per seed is printed.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -147,7 +148,7 @@ def run(seeds=(1, 2, 3, 4, 5), size: int = 112, n_dates: int = 24, n: int = 200,
 
 def _ms(v: list[float], fmt: str = "{:.4f}") -> str:
     sd = statistics.stdev(v) if len(v) > 1 else 0.0
-    return f"{fmt.format(statistics.mean(v))} ± {fmt.format(sd)}"
+    return f"{fmt.format(statistics.mean(v))} ± {fmt.replace('+', '').format(sd)}"
 
 
 def markdown(res: dict) -> str:
@@ -178,8 +179,8 @@ def markdown(res: dict) -> str:
         f"| mean ± sd | | {_ms(col['sparse'])} | {_ms(col['suggested'])} | {_ms(col['random'])} | "
         f"{_ms(delta, '{:+.4f}')} | {_ms(f1['suggested'])} | {_ms(f1['random'])} | "
         f"{_ms([r['above_sug'] for r in rows], '{:.2f}')} / {_ms([r['above_rnd'] for r in rows], '{:.2f}')} | | |")
-    lines += ["", f"Suggested points ahead of random ones on {sum(x > 0 for x in delta)} of {len(delta)} seeds; "
-              f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}."]
+    lines += ["", f"Suggested points ahead of random ones on {sum(x > 0 for x in delta)} of {len(delta)} seeds "
+              f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})."]
     return "\n".join(lines)
 
 

@@ -26,7 +26,9 @@ This is the textbook pool-based active-learning heuristic (uncertainty sampling,
 *Active Learning Literature Survey*, section 3.1) with the diversity that batch selection
 needs; it is written here in numpy because it runs on a stream of windows. It is measured
 against labelling the same number of random valid pixels (``benchmarks/bench_suggest.py``,
-docs/BENCHMARKS.md).
+docs/BENCHMARKS.md): on five synthetic stacks both lifted the withheld accuracy alike (mean
+difference -0.0003 ± 0.012); more spread, interior pixels only, uncertainty-weighted random
+sampling and area-proportional quotas did not do better there.
 
 The points are written as a GeoPackage (:func:`pimc_core.io.vector.write_points`) in the
 stack's CRS, at pixel centres, with the fields ``predicted`` (class id), ``predicted_name``,
@@ -333,4 +335,3 @@ def _collect(run: MapRun, job: SuggestJob, span: tuple[float, float]):
     run.check()
     run.require_pixels()
     return _best_per_cell(_concat(parts), job.cell), counts, hist
-
