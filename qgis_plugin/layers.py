@@ -45,6 +45,7 @@ TITLES = {
     "clusters": "Clusters",
     "similarity": "Similarity",
     "confidence": "Confidence",
+    "uncertainty": "Uncertainty",
     "forecast": "Forecast",
     "probabilities": "Class probabilities",
     "embeddings": "Embeddings",

@@ -6,13 +6,16 @@ No Qt and no qgis here (QGIS geometries are turned into a :class:`RegionSpec` by
 
 One *map run* can ask for several products; they come from up to three core calls, in this order:
 
-* :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``probabilities``,
-  ``forecast``, ``embeddings``;
+* :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``uncertainty``,
+  ``probabilities``, ``forecast``, ``embeddings``;
 * :func:`pimc_core.maps.engine.cluster_map` — ``clusters`` (k-means of the embeddings);
 * :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel).
 
 The model is loaded once and shared by the calls. Progress is one fraction 0..1 over all calls;
 ``cancel`` (a ``() -> bool``) is checked by the core between batches and here between calls.
+
+:func:`run_suggest` is the other use of a model over a region: the points where a label would
+help most (:func:`pimc_core.maps.suggest.suggest_samples`), written as a GeoPackage.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from .bootstrap import import_core
 
 #: Every product a map run can give, in the order the layers are stacked (top first).
 MAP_PRODUCTS: tuple[str, ...] = (
-    "classes", "clusters", "similarity", "confidence", "forecast", "probabilities", "embeddings",
+    "classes", "clusters", "similarity", "confidence", "uncertainty", "forecast", "probabilities", "embeddings",
 )
 #: Products of :func:`pimc_core.maps.engine.run_inference`.
-INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "probabilities", "forecast", "embeddings")
+INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "uncertainty", "probabilities", "forecast", "embeddings")
+#: What a product needs the model to give, where that is not the product itself.
+NEEDS: dict[str, str] = {"clusters": "embeddings", "similarity": "embeddings", "uncertainty": "probabilities"}
 #: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
 
@@ -84,7 +89,7 @@ class MapRequest:
         block, batch_size: window side and pixels per model call (memory).
     """
 
-    products: Sequence[str] = ("classes", "confidence")
+    products: Sequence[str] = ("classes", "confidence", "uncertainty")
     k: int = 6
     query_xy: tuple[float, float] | None = None
     sample_size: int = 100_000
@@ -158,14 +163,15 @@ def model_outputs(model) -> set[str]:
 
 
 def check_model_products(model, products: Sequence[str]) -> None:
-    """A ConfigError when the model cannot give a product (clusters / similarity need embeddings)."""
+    """A ConfigError when the model cannot give a product (clusters / similarity need embeddings,
+    uncertainty the class probabilities)."""
     errors = import_core("pimc_core.errors")
     outs = model_outputs(model)
     name = type(model).__name__
     for p in products:
-        need = "embeddings" if p in ("clusters", "similarity") else p
+        need = NEEDS.get(p, p)
         if need not in outs:
-            what = f"{p} (computed from embeddings)" if need != p else p
+            what = f"{p} (computed from {need})" if need != p else p
             raise errors.ConfigError(f"model {name} cannot give {what}; it gives: {', '.join(sorted(outs)) or 'nothing'}")
 
 
@@ -237,6 +243,27 @@ def run_maps(
     return out
 
 
+#: File name of the suggested points in a run folder.
+SUGGEST_FILE = "suggested_points.gpkg"
+
+
+def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed: int = 0, block: int = 256,
+                batch_size: int = 4096, progress: Callable[[float], None] | None = None,
+                cancel: Callable[[], bool] | None = None):
+    """Write ``n`` suggested sample points of ``region`` (a core Region or None) to ``out`` (``.gpkg``).
+
+    Returns:
+        The core's :class:`~pimc_core.maps.suggest.Suggestions`.
+
+    Raises:
+        Cancelled, ConfigError, InputError: from the core, one line each (no model: :data:`NO_MODEL_MESSAGE`).
+    """
+    suggest = import_core("pimc_core.maps.suggest")
+    live = resolve_model(model)
+    return suggest.suggest_samples(ts, live, region, out, int(n), seed=int(seed), block=int(block),
+                                   batch_size=int(batch_size), progress=progress, cancel=cancel)
+
+
 def remove_tree(path: str | os.PathLike | None) -> None:
     """Remove a folder this code created (a failed or cancelled run), ignoring errors."""
     if path:
@@ -245,5 +272,6 @@ def remove_tree(path: str | os.PathLike | None) -> None:
 
 __all__ = [
     "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
-    "RegionSpec", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+    "RegionSpec", "SUGGEST_FILE", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+    "run_suggest",
 ]

@@ -1,4 +1,5 @@
-"""Background work in QGIS's task manager: map runs (:class:`MapTask`) and training (:class:`FitTask`).
+"""Background work in QGIS's task manager: map runs (:class:`MapTask`), suggested sample points
+(:class:`SuggestTask`) and training (:class:`FitTask`).
 
 A task's :meth:`~PimcTask.run` runs in a worker thread and never raises: a core error becomes
 ``task.error`` (its one line), anything else ``task.error`` plus ``task.details`` (the traceback,
@@ -8,7 +9,8 @@ written to the *PIMC* tab of the log). Progress goes to the task manager through
 with :class:`~pimc_core.errors.Cancelled`.
 
 :meth:`~PimcTask.finished` runs on the main thread: the map task adds its layers (a group
-``PIMC <timestamp>``), the fit task hands the model file over; both report to the message bar
+``PIMC <timestamp>``), the suggest task adds its points as a vector layer in edit mode (only the
+``class`` field editable), the fit task hands the model file over; all report to the message bar
 and the log, then call ``on_done(task)``. Nothing escapes these methods.
 
 Python task objects must outlive the C++ task: they are kept in :data:`LIVE` until finished.
@@ -29,7 +31,7 @@ from qgis.core import QgsApplication, QgsMessageLog, QgsTask
 from .bootstrap import MissingDependencyError, import_core
 from .compat import MSG_CRITICAL, MSG_INFO, MSG_SUCCESS
 from .fitting import FitJob, run_fit
-from .mapping import MapOutcome, MapRequest, RegionSpec, remove_tree, run_maps
+from .mapping import SUGGEST_FILE, MapOutcome, MapRequest, RegionSpec, remove_tree, run_maps, run_suggest
 
 LOG_TAG = "PIMC"
 #: Tasks started and not finished yet (keeps their Python objects alive).
@@ -196,6 +198,67 @@ class MapTask(PimcTask):
         self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
 
 
+class SuggestTask(PimcTask):
+    """Suggest where to label next in the background; add the points as an editable layer.
+
+    Args:
+        ts, model, region, out_root: as :class:`MapTask` (the points go into a new sub-folder
+            ``PIMC_<timestamp>_…`` of ``out_root``, removed again when the run fails).
+        n: number of points. seed: breaks ties in uncertainty.
+        add_layer: add the points to the project, in edit mode, when done.
+    """
+
+    def __init__(self, ts, model: Any, region: RegionSpec | None, out_root: str | os.PathLike | None, n: int, *,
+                 seed: int = 0, add_layer: bool = True, iface=None,
+                 on_done: Callable[[PimcTask], None] | None = None) -> None:
+        region = region or RegionSpec()
+        super().__init__(f"PIMC: {int(n)} suggested samples in the {region.description}", iface=iface, on_done=on_done)
+        self.ts, self.model, self.region, self.out_root = ts, model, region, out_root
+        self.n, self.seed, self.add_layer = int(n), int(seed), add_layer
+        self.started = dt.datetime.now()
+        self.out_dir: Path | None = None
+        self.result = None
+        self.layer = None
+
+    def work(self) -> None:
+        self.out_dir = new_run_folder(self.out_root, self.started)
+        self.setProgress(0.0)
+        region = self.region.build(self.ts.grid)
+        self.result = run_suggest(self.ts, self.model, region, self.out_dir / SUGGEST_FILE, self.n, seed=self.seed,
+                                  progress=lambda f: self.setProgress(100.0 * f), cancel=self.isCanceled)
+
+    def cleanup(self) -> None:
+        remove_tree(self.out_dir)
+
+    def on_success(self) -> None:
+        if self.add_layer:
+            self.layer = add_points_layer(self.result.path, f"Suggested samples {self.started:%H:%M:%S} (fill in class)")
+        self.message(f"{self.result.rows.size} suggested samples: fill in their 'class' and train again with them "
+                     f"as labels — {self.result.path}", MSG_SUCCESS, 10)
+
+
+def add_points_layer(path: str | os.PathLike, name: str, project=None):
+    """Add a points file of :func:`pimc_core.maps.suggest.suggest_samples` to the project, in edit
+    mode with only its ``class`` field editable; return the layer.
+
+    Raises:
+        InputError: QGIS cannot open the file as a vector layer.
+    """
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), name, "ogr")
+    if not layer.isValid():
+        raise import_core("pimc_core.errors").InputError(f"{path}: QGIS cannot open the points as a vector layer")
+    form = layer.editFormConfig()
+    for i, f in enumerate(layer.fields()):
+        form.setReadOnly(i, f.name().lower() != "class")
+    layer.setEditFormConfig(form)
+    layer.setCustomProperty("pimc/product", "suggested_samples")
+    (project or QgsProject.instance()).addMapLayer(layer)
+    layer.startEditing()
+    return layer
+
+
 class FitTask(PimcTask):
     """Train a model in the background (:func:`pimc_core.fit.fit`); ``model_path`` when done.
 
@@ -238,4 +301,4 @@ class FitTask(PimcTask):
         self.message(f"model saved: {self.result.summary()}", MSG_SUCCESS, 10)
 
 
-__all__ = ["LIVE", "FitTask", "MapTask", "PimcTask", "new_run_folder", "start"]
+__all__ = ["LIVE", "FitTask", "MapTask", "PimcTask", "SuggestTask", "add_points_layer", "new_run_folder", "start"]

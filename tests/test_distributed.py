@@ -112,7 +112,8 @@ def test_cli_with_a_scheduler_address(ts, dask2, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.count("\n") == 1 and "1024 pixels" in out and "pixels/s" in out
-    assert sorted(os.listdir(tmp_path)) == ["classes.qml", "classes.tif", "confidence.qml", "confidence.tif"]
+    assert sorted(os.listdir(tmp_path)) == ["classes.qml", "classes.tif", "confidence.qml", "confidence.tif",
+                                            "uncertainty.qml", "uncertainty.tif"]
 
 
 def test_bad_executor_arguments():

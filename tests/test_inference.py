@@ -424,7 +424,7 @@ def test_cli_classify_forecast_embed_cluster_similar(capsys, sample, tmp_path):
     code, out, err = run_cli(capsys, "classify", *base, "--out", tmp_path / "c", "--probabilities",
                              "--bbox", 600000, 4899840, 600160, 4900000)
     assert code == 0, err
-    assert out.count("\n") == 1 and "256 pixels" in out and "pixels/s" in out and "5 files written" in out
+    assert out.count("\n") == 1 and "256 pixels" in out and "pixels/s" in out and "7 files written" in out
     with rasterio.open(tmp_path / "c" / "classes.tif") as ds:
         assert ds.shape == (16, 16)
     for cmd, extra, files in [

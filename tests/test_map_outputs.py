@@ -118,7 +118,7 @@ def test_a_run_removes_what_a_killed_run_left(small, tmp_path):
     res = classify(small.manifest, out, "--block", "16")
     assert res.returncode == 0, res.stderr
     assert sorted(os.listdir(out)) == sorted(["classes.qml", "classes.tif", "confidence.qml", "confidence.tif",
-                                              mine.name])
+                                              "uncertainty.qml", "uncertainty.tif", mine.name])
 
 
 FULL_DISK = """

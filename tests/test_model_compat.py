@@ -29,7 +29,8 @@ def test_model_file_of_89cc375_gives_the_same_maps(tmp_path):
     expected = np.load(DATA / "expected_maps.npz")
     manifest = str(DATA / "stack" / "manifest.yaml")
     model = str(DATA / "model.pimc")
-    assert main(["classify", manifest, "--model", model, "--out", str(tmp_path / "map"), "--quiet"]) == 0
+    assert main(["classify", manifest, "--model", model, "--out", str(tmp_path / "map"), "--probabilities",
+                 "--quiet"]) == 0
     assert main(["forecast", manifest, "--model", model, "--out", str(tmp_path / "fc"), "--quiet"]) == 0
 
     classes = _read(tmp_path / "map" / "classes.tif")[0]
@@ -37,6 +38,16 @@ def test_model_file_of_89cc375_gives_the_same_maps(tmp_path):
     assert (classes == expected["classes"]).mean() >= 0.995
     np.testing.assert_allclose(_read(tmp_path / "map" / "confidence.tif")[0], expected["confidence"], atol=1e-4)
     np.testing.assert_allclose(_read(tmp_path / "fc" / "forecast.tif"), expected["forecast"], atol=1e-4)
+
+    # uncertainty (added later) is the normalised entropy of the probabilities the classes come from
+    prob = _read(tmp_path / "map" / "probabilities.tif").astype(np.float64)
+    unc = _read(tmp_path / "map" / "uncertainty.tif")[0]
+    ok = np.isfinite(prob).all(axis=0)
+    assert ok.sum() > 0 and np.array_equal(ok, np.isfinite(unc))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(prob > 0, prob * np.log(prob), 0.0).sum(axis=0) / np.log(prob.shape[0])
+    np.testing.assert_allclose(unc[ok], h[ok], atol=1e-5)
+    assert 0.0 <= unc[ok].min() and unc[ok].max() <= 1.0
 
     # accuracy on the labelled pixels the model was not fitted on: 0.620 at 89cc375
     truth = _read(DATA / "stack" / "labels.tif")[0]

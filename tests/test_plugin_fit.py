@@ -122,7 +122,7 @@ def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_pat
                           QgsCoordinateReferenceSystem("EPSG:32631"), "rectangle", "rectangle")
     mtask = wait_for(dock.run_region(choice))
     assert mtask.succeeded, mtask.error
-    classes, confidence, forecast, embeddings = [n.layer() for n in mtask.group.findLayers()]
+    classes, confidence, uncertainty, forecast, embeddings = [n.layer() for n in mtask.group.findLayers()]
     assert classes.renderer().type() == "paletted"
     assert sorted(c.label for c in classes.renderer().classes()) == names
     with rasterio.open(classes.source()) as ds:

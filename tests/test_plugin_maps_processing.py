@@ -48,7 +48,7 @@ def read(path, band=None):
 def test_provider_lists_the_new_algorithms(pimc_provider):
     ids = sorted(a.id() for a in pimc_provider.algorithms())
     assert ids == ["pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
-                   "pimc:recurrenceplot", "pimc:similarity"]
+                   "pimc:recurrenceplot", "pimc:similarity", "pimc:suggest"]
     for a in pimc_provider.algorithms():
         assert a.shortHelpString() and a.displayName()
         if a.id() != "pimc:fit" and a.groupId() == "maps":
@@ -79,6 +79,34 @@ def test_classify_equals_core_and_opens_styled(pimc_provider, sample, ts, tmp_pa
     assert layer.isValid() and layer.renderer().type() == "paletted"
     assert layer.renderer().classes()[0].label == "winter_wheat"
 
+
+
+def test_suggest_equals_core_and_refuses_other_formats(pimc_provider, sample, ts, tmp_path):
+    from osgeo import ogr
+    from qgis.core import QgsProcessingException
+
+    from pimc_core.maps.suggest import suggest_samples
+    from pimc_core.models.centroid import NearestCentroidModel
+
+    out = tmp_path / "pts.gpkg"
+    res = run("pimc:suggest", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "N": 12, "SEED": 2, "OUTPUT": str(out)})
+    assert res["OUTPUT"] == str(out) and 0 < res["MEDIAN_UNCERTAINTY"] < 1
+    core = suggest_samples(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "core.gpkg", 12, seed=2)
+    ds = ogr.Open(str(out))
+    feats = list(ds.GetLayer(0))
+    assert sorted((f.GetGeometryRef().GetX(), f.GetGeometryRef().GetY()) for f in feats) == sorted(
+        zip(core.x.tolist(), core.y.tolist()))
+    assert all(f.IsFieldNull("class") for f in feats)
+    ds = None
+    with pytest.raises(QgsProcessingException, match="give a .gpkg file name"):
+        run("pimc:suggest", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "N": 3, "OUTPUT": str(tmp_path / "p.shp")})
+    with pytest.raises(QgsProcessingException, match="cannot give suggestions"):
+        from unittest import mock
+
+        with mock.patch.object(NearestCentroidModel, "outputs", ("embeddings", "forecast")):
+            run("pimc:suggest", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "N": 3,
+                                 "OUTPUT": str(tmp_path / "q.gpkg")})
+    assert not (tmp_path / "p.shp").exists() and not (tmp_path / "q.gpkg").exists()
 
 def test_region_extent_in_another_crs_and_polygons(pimc_provider, sample, ts, tmp_path):
     from qgis.core import (

@@ -99,9 +99,10 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
     group = root.children()[0]
     assert group.name().startswith("PIMC 20") and group is task.group
     layers = group_layers(group)
-    assert [lyr.name() for lyr in layers] == ["Classes", "Confidence", "Forecast"]
-    assert [group.findLayer(lyr.id()).isVisible() for lyr in layers] == [True, False, False]
-    classes, confidence, forecast = layers
+    assert [lyr.name() for lyr in layers] == ["Classes", "Confidence", "Uncertainty", "Forecast"]
+    assert [group.findLayer(lyr.id()).isVisible() for lyr in layers] == [True, False, False, False]
+    classes, confidence, uncertainty, forecast = layers
+    assert uncertainty.renderer().type() == "singlebandpseudocolor"  # the core's uncertainty.qml
     r = classes.renderer()
     assert r.type() == "paletted"  # the core's classes.qml, applied when the layer was created
     names = {int(c.value): c.label for c in r.classes()}
@@ -130,7 +131,8 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
     out = Path(classes.source()).parent
     assert out.parent == tmp_path / "maps" and out.name.startswith("PIMC_")
     assert sorted(p.name for p in out.iterdir()) == [
-        "classes.qml", "classes.tif", "confidence.qml", "confidence.tif", "forecast.tif"]
+        "classes.qml", "classes.tif", "confidence.qml", "confidence.tif", "forecast.tif", "uncertainty.qml",
+        "uncertainty.tif"]
 
 
 def test_polygon_tool_and_clusters_similarity(plugin, sample, qgis_canvas):
@@ -388,3 +390,46 @@ def test_unload_while_a_run_is_going_leaves_nothing(qgis_iface, qgis_new_project
     if task.cancelled:  # before it started (no folder made) or while running (its folder removed)
         assert QgsProject.instance().layerTreeRoot().children() == []
         assert not (tmp_path / "maps").exists() or list((tmp_path / "maps").iterdir()) == []
+
+
+def test_suggest_samples_adds_an_editable_points_layer(plugin, sample, tmp_path):
+    """The maps section's *Suggest samples*: a background task over the whole series; the points
+    arrive as a layer in edit mode where only 'class' can be edited; the same points as the core."""
+    from qgis.core import QgsProject
+
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.suggest import suggest_samples
+    from pimc_core.models.centroid import NearestCentroidModel
+
+    box = plugin.dock.maps_box
+    box.suggest_spin.setValue(15)
+    task = wait_for(box.suggest_samples())
+    assert task.succeeded, task.error
+    layer = task.layer
+    assert layer is not None and QgsProject.instance().mapLayer(layer.id()) is layer
+    assert layer.featureCount() == 15 and layer.isEditable()
+    names = layer.fields().names()
+    assert names[-4:] == ["predicted", "predicted_name", "uncertainty", "class"]
+    form = layer.editFormConfig()
+    assert [form.readOnly(i) for i in range(len(names))] == [n != "class" for n in names]
+    assert box.map_status.text().startswith("✓ 15 suggested samples")
+    path = Path(task.result.path)
+    assert path.parent.parent == tmp_path / "maps" and path.name == "suggested_points.gpkg"
+
+    # the analyst fills in a class; the file takes it
+    feat = next(layer.getFeatures())
+    assert layer.changeAttributeValue(feat.id(), layer.fields().indexOf("class"), 3)
+    assert layer.commitChanges()
+
+    core = suggest_samples(open_series(sample.manifest), NearestCentroidModel.for_synthetic(), None,
+                           tmp_path / "core.gpkg", 15)
+    got = sorted((round(f.geometry().asPoint().x(), 3), round(f.geometry().asPoint().y(), 3))
+                 for f in layer.getFeatures())
+    assert got == sorted(zip(np.round(core.x, 3).tolist(), np.round(core.y, 3).tolist()))
+
+
+def test_suggest_samples_without_a_model_says_so(plugin):
+    box = plugin.dock.maps_box
+    plugin.dock.set_model_path("")
+    assert box.suggest_samples() is None
+    assert "model file" in box.map_status.text()

@@ -2,10 +2,12 @@
 
 Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``)::
 
-    pimc fit SOURCE [--labels LABELS] --out MODEL.pimc [--classes classes.json]
+    pimc fit SOURCE [--labels LABELS ...] --out MODEL.pimc [--classes classes.json]
              [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
 
-Progress is shown with tqdm bars (stderr); the last line on stdout is a one-line summary.
+``--labels`` may be given several times (rasters and vector files, merged onto the stack's grid).
+Progress is shown with tqdm bars (stderr), warnings (label features without a class) as lines
+starting ``warning:`` on stderr, also with ``--quiet``; the last line on stdout is a one-line summary.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def cmd_fit(args: argparse.Namespace) -> None:
     quiet = bool(args.quiet)
 
     def log(line: str) -> None:
-        if not quiet:
+        if not quiet or line.startswith("warning:"):
             print(line, file=sys.stderr, flush=True)
 
     res = fit(ts, args.labels, args.out, classes=args.classes, config=cfg, class_field=args.class_field,
@@ -48,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model file.",
     )
     add_source_args(p)
-    p.add_argument("--labels",
-                   help="class raster on the stack's grid (0 = unlabelled) or vector file with --class-field; "
+    p.add_argument("--labels", action="append", metavar="LABELS",
+                   help="class raster on the stack's grid (0 = unlabelled) or vector file of polygons or points with "
+                   "--class-field (features without a class are skipped); repeat it to merge several files; "
                    "without it the model is label-free (embed, cluster, similar and forecast; no classify)")
     p.add_argument("--out", required=True, help="model file to write (MODEL.pimc)")
     p.add_argument("--classes", help="classes.json: a list of {\"id\", \"name\", \"color\"} (default: 'class N')")

@@ -1,10 +1,12 @@
-"""``pimc classify | forecast | embed | cluster | similar``: maps of a region with a model.
+"""``pimc classify | forecast | embed | cluster | similar | suggest``: maps of a region with a model,
+and the points of a region where a label would help most.
 
 Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``).
 Each command opens the series, builds the region
 (``--bbox`` / ``--polygon``), runs :mod:`pimc_core.maps.engine` in this process or on Dask
 (``--workers N`` / ``--scheduler ADDR``), shows a progress bar on stderr and ends with one line
-on stdout: pixels, seconds, pixels per second, files written.
+on stdout: pixels, seconds, pixels per second, files written (``suggest``: the points file, how
+many points and how uncertain, :mod:`pimc_core.maps.suggest`).
 
 ``--model`` is a ``.pimc`` model file (loaded by ``pimc_core.models.pixel_model.load_pixel_model``) or
 ``builtin:nearest-centroid``, the documented non-PIMC baseline for the synthetic sample data
@@ -19,9 +21,9 @@ import functools
 from pathlib import Path
 from typing import Any, Callable
 
-from pimc_core.cli.args import add_source_args, open_from_args, positive_int
+from pimc_core.cli.args import add_source_args, finite_float, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.atomic import new_folders_removed_on_failure, output_folder
+from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, output_folder
 from pimc_core.io.input_files import local_path
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
@@ -96,8 +98,9 @@ def _run(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None
         _run_in(args, desc, fn, ts=ts, region=region, **kw)
 
 
-def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None, **kw) -> None:
-    output_folder(args.out)  # before anything is read
+def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=None, region=None,
+            check_out: Callable[[str], Any] = output_folder, **kw) -> None:
+    check_out(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
     model = model_reference(args.model, args.device)
@@ -111,7 +114,7 @@ def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=N
 def cmd_classify(args: argparse.Namespace) -> None:
     from pimc_core.maps.engine import run_inference
 
-    products = ("classes", "confidence") + (("probabilities",) if args.probabilities else ())
+    products = ("classes", "confidence", "uncertainty") + (("probabilities",) if args.probabilities else ())
     _run(args, "classify", run_inference, products=products)
 
 
@@ -161,11 +164,26 @@ def _similar(args: argparse.Namespace) -> None:
     _run_in(args, "similar", similarity_map, ts=ts, region=_region(args, ts.grid, polygon=False), **query)
 
 
+def _points_file(out: str) -> None:
+    """``--out`` of suggest: a ``.gpkg`` file that can be written (its folder may be new)."""
+    if Path(out).suffix.lower() != ".gpkg":
+        raise ConfigError(f"--out {out}: the points are written as a GeoPackage; give a .gpkg file name")
+    future_file(out)
+
+
+def cmd_suggest(args: argparse.Namespace) -> None:
+    from pimc_core.maps.suggest import suggest_samples
+
+    with new_folders_removed_on_failure(Path(args.out).parent):
+        _run_in(args, "suggest", suggest_samples, check_out=_points_file, n=args.n, seed=args.seed,
+                spacing=args.spacing)
+
+
 # ----------------------------------------------------------------------------- parser
-def _common(p: argparse.ArgumentParser, *, polygon_help: str) -> None:
+def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "output folder (created if missing)") -> None:
     add_source_args(p)
     p.add_argument("--model", required=True, help=".pimc model file (or builtin:nearest-centroid, a baseline)")
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--out", required=True, help=out_help)
     g = p.add_argument_group("region (default: the whole raster)")
     g.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
     g.add_argument("--bbox-crs", help="CRS of --bbox, e.g. EPSG:4326 (default: the raster's)")
@@ -189,7 +207,7 @@ _REGION_POLYGON = "region polygon: vector file (GeoPackage, Shapefile, GeoJSON â
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the map commands to ``pimc``."""
-    p = sub.add_parser("classify", help="class map + confidence of a region with a model")
+    p = sub.add_parser("classify", help="class map + confidence + uncertainty of a region with a model")
     _common(p, polygon_help=_REGION_POLYGON)
     p.add_argument("--probabilities", action="store_true", help="also write probabilities.tif (one band per class)")
     p.set_defaults(func=cmd_classify)
@@ -216,3 +234,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crs", help="CRS of --x/--y (default: the raster's)")
     p.add_argument("--map-polygon", help="restrict the map to this polygon (the --bbox alternative)")
     p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("suggest", help="N points where a label would help the model most â†’ points.gpkg",
+                       description="Classify the region, then write N points (pixel centres) that are uncertain, "
+                       "spread over the scene and over the predicted classes, with an empty 'class' field to fill "
+                       "in; give the file back to pimc fit --labels POINTS.gpkg --class-field class.")
+    _common(p, polygon_help=_REGION_POLYGON, out_help="GeoPackage of the points to write (POINTS.gpkg)")
+    p.add_argument("--n", type=positive_int("--n"), required=True, help="number of points")
+    p.add_argument("--seed", type=int, default=0, help="breaks ties in uncertainty (0..2**32-1)")
+    p.add_argument("--spacing", type=finite_float("--spacing"), default=0.5,
+                   help="first minimum distance between points, as a fraction of sqrt(pixels / N) (default 0.5)")
+    p.set_defaults(func=cmd_suggest)

@@ -83,7 +83,7 @@ class FitResult:
 
 def fit(
     source: Any,
-    labels: str | os.PathLike | None,
+    labels: str | os.PathLike | Sequence[str | os.PathLike] | None,
     out: str | os.PathLike,
     *,
     classes: str | os.PathLike | Sequence[Mapping[str, Any]] | None = None,
@@ -99,8 +99,10 @@ def fit(
 
     Args:
         source: a :class:`~pimc_core.io.timeseries.TimeSeries` or anything :func:`open_series` opens.
-        labels: class raster on the stack's grid (0 = unlabelled) or vector file (``class_field``);
-            None: no classifier.
+        labels: class raster on the stack's grid (0 = unlabelled) or vector file of polygons or
+            points (``class_field``), or a list of them, merged (a pixel two files give different
+            classes is an error; vector features without a class are skipped with a warning line
+            to ``log``); None: no classifier.
         out: the ``.pimc`` file to write (its folder must exist).
         classes: ``classes.json`` path or a class table; without it classes are ``class N``
             (or the vector's class names).
@@ -123,21 +125,31 @@ def fit(
         torch.set_num_threads(prev_threads)  # auto_threads changed it for this run only
 
 
-def _read_labels(labels, ts, classes, class_field):
-    """(label map or None, class table, a line saying what the labels are)."""
-    from pimc_core.io.classes import load_class_table
-    from pimc_core.io.labels import read_labels
-
+def _label_files(labels) -> list:
+    """The label files of ``labels`` (one path or several), as a list; [] for None."""
     if labels is None:
+        return []
+    return [labels] if isinstance(labels, (str, os.PathLike)) else list(labels)
+
+
+def _read_labels(labels, ts, classes, class_field, say):
+    """(label map or None, class table, a line saying what the labels are); warnings go to ``say``."""
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.io.labels import read_label_files
+
+    files = _label_files(labels)
+    if not files:
         return None, [], "no labels: pretraining and forecast head only (no classifier)"
     table = None
     if classes is not None:
         table = load_class_table(classes) if isinstance(classes, (str, os.PathLike)) else [dict(c) for c in classes]
-    lmap = read_labels(labels, ts.grid, class_field=class_field, classes=table)
+    lmap = read_label_files(files, ts.grid, class_field=class_field, classes=table)
+    for line in lmap.warnings:
+        say(f"warning: {line}")
     counts = lmap.counts()
     if not counts:
-        raise InputError(f"{labels}: no labelled pixel (every value is 0 / nodata)")
-    steps.check_label_classes(counts, str(labels))
+        raise InputError(f"{lmap.source}: no labelled pixel (every value is 0 / nodata)")
+    steps.check_label_classes(counts, lmap.source)
     return lmap, lmap.classes, f"labels: {sum(counts.values())} labelled pixels in {len(counts)} classes"
 
 
@@ -153,7 +165,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     cfg = as_fit_config(config)
     out = output_file(out)
     ts = source if isinstance(source, TimeSeries) else open_series(source)
-    not_an_input(out, [*ts.files(), *(p for p in (labels, classes) if isinstance(p, (str, os.PathLike)))])
+    not_an_input(out, [*ts.files(), *_label_files(labels), classes if isinstance(classes, (str, os.PathLike)) else None])
     if cfg.checkpoint_dir:
         output_folder(cfg.checkpoint_dir)  # before any work: a file there, a read-only disk
     dev = resolve_device(cfg.device)
@@ -164,7 +176,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     # ---- inputs: dates, bands, labels, classes
     steps.check_stack(ts, dcfg)
     t0 = time.perf_counter()
-    lmap, class_table, label_txt = _read_labels(labels, ts, classes, class_field)
+    lmap, class_table, label_txt = _read_labels(labels, ts, classes, class_field, say)
     class_ids = [int(c["id"]) for c in class_table]
     say(f"{ts.source}: {len(ts)} dates, {ts.grid.width}x{ts.grid.height} px; {label_txt}")
 
@@ -176,7 +188,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     lab = sampler.draw(ts, labels=lmap, per_class=dcfg.per_class or None, seed=cfg.seed + 1) if lmap else None
     stages["sampling"] = time.perf_counter() - t0
     if lab is not None and len(lab) == 0:
-        raise InputError(f"{labels}: no labelled pixel has {dcfg.min_valid} or more valid observations")
+        raise InputError(f"{lmap.source}: no labelled pixel has {dcfg.min_valid} or more valid observations")
     n_lab = len(lab) if lab is not None else 0
     say(f"sampled {len(unl)} pixels for pretraining and {n_lab} labelled pixels in {stages['sampling']:.1f} s")
 
@@ -242,7 +254,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     training = {
         "workflow": "pimc fit",
         "source": str(ts.source),
-        "labels": str(labels) if labels is not None else None,
+        "labels": lmap.source if lmap is not None else None,
         "config": jsonable_config(cfg),
         "samples": {"pretrain": len(unl), "labelled": n_lab,
                     "per_class": {str(k): v for k, v in lab.class_counts().items()} if lab is not None else {}},

@@ -1,11 +1,14 @@
 """Vector data: reading features of a vector file (or WKT) as GeoJSON-like geometries, with GDAL's OGR.
 
 One reader serves every vector input of PIMC: region polygons (:mod:`pimc_core.io.regions`) and
-label polygons with a class attribute (:mod:`pimc_core.io.labels`).
+label polygons or points with a class attribute (:mod:`pimc_core.io.labels`); one writer its one
+vector output, the suggested sample points (:mod:`pimc_core.maps.suggest`).
 
 * :func:`read_vector`: the features of one layer of any format OGR reads (GeoPackage,
   Shapefile, GeoJSON, KML, FlatGeobuf …): geometries in the file's CRS, the CRS, the field
   names and, when asked, the value of one field per feature;
+* :func:`write_points`: points with attributes as a GeoPackage layer, written atomically
+  (:func:`pimc_core.io.atomic.atomic_path`); a NULL value stays NULL;
 * :func:`wkt_geometry`: a WKT text as a GeoJSON-like mapping; :func:`geojson_geometries` and
   :func:`geojson_crs`: the geometries and the legacy ``crs`` member of a GeoJSON object;
 * :func:`reproject_geometries`, :func:`reproject_points`, :func:`reproject_bounds`: from one CRS
@@ -42,6 +45,7 @@ __all__ = [
     "reproject_geometries",
     "reproject_points",
     "wkt_geometry",
+    "write_points",
 ]
 
 
@@ -57,6 +61,8 @@ class VectorLayer:
         geometries: GeoJSON-like mappings (``{"type", "coordinates"}``) in ``crs``, one per
             feature with a non-empty geometry (and, when a field was asked for, a value).
         values: the value of the asked field for each geometry, or None when no field was asked.
+        blank: features with a geometry left out because the asked field is empty (NULL or
+            blank text).
     """
 
     path: Path
@@ -65,6 +71,7 @@ class VectorLayer:
     fields: tuple[str, ...]
     geometries: list[dict]
     values: list[Any] | None = None
+    blank: int = 0
 
 
 class _OgrErrors:
@@ -184,6 +191,7 @@ def read_vector(path: str | os.PathLike, *, layer: str | int | None = None, fiel
                 raise InputError(f"{path}: the layer's CRS is not understood ({srs.ExportToProj4()})") from None
         geoms: list[dict] = []
         values: list[Any] = []
+        blank = 0
         with _OgrErrors() as errs:
             lyr.ResetReading()
             for feat in lyr:
@@ -193,12 +201,13 @@ def read_vector(path: str | os.PathLike, *, layer: str | int | None = None, fiel
                 if fname is not None:
                     v = feat.GetField(fname)
                     if _blank(v):
+                        blank += 1
                         continue
                     values.append(v)
                 geoms.append(json.loads(_linear(g).ExportToJson()))
         if errs.messages and not geoms:
             raise InputError(f"{path}: cannot read the features ({errs.text})")
-        return VectorLayer(path, lyr.GetName(), crs, fields, geoms, values if fname is not None else None)
+        return VectorLayer(path, lyr.GetName(), crs, fields, geoms, values if fname is not None else None, blank)
     finally:
         ds = None  # noqa: F841 — closes the OGR data source
 
@@ -351,3 +360,67 @@ def reproject_bounds(bounds: Sequence[float], src: CRS, dst: CRS, name: str, fla
                 return tuple(float(v) for v in out)
             why = "the box has no place there"
     raise placement_error(name, src, dst, why, flag)
+
+
+#: OGR field types of :func:`write_points` by the names it takes.
+_FIELD_TYPES = {"int": "OFTInteger", "real": "OFTReal", "str": "OFTString"}
+
+
+def write_points(path: str | os.PathLike, xy: np.ndarray, crs: CRS | None,
+                 fields: Sequence[tuple[str, str, Sequence[Any]]], *, layer: str = "points") -> Path:
+    """Write points with attributes as one GeoPackage layer, atomically (the file appears whole
+    or not at all).
+
+    Args:
+        path: the ``.gpkg`` file (its folder must exist; an existing file is replaced).
+        xy: (n, 2) coordinates in ``crs``.
+        crs: the layer's CRS (None: none).
+        fields: ``(name, type, values)`` per attribute, ``type`` one of ``int``, ``real``,
+            ``str``; ``values`` n values, None for NULL.
+        layer: the layer's name.
+
+    Raises:
+        InputError: the file cannot be written (naming it).
+    """
+    from osgeo import ogr, osr
+
+    from pimc_core.io.atomic import atomic_path
+
+    path = Path(path)
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    with atomic_path(path) as tmp, _OgrErrors() as errs:
+        try:
+            drv = ogr.GetDriverByName("GPKG")
+            ds = drv.CreateDataSource(str(tmp)) if drv is not None else None
+            if ds is None:
+                raise InputError(f"{path}: cannot write ({errs.text})")
+            srs = None
+            if crs is not None:
+                srs = osr.SpatialReference()
+                srs.ImportFromWkt(crs.to_wkt())
+                srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)  # x, y whatever the CRS says
+            lyr = ds.CreateLayer(layer, srs, ogr.wkbPoint)
+            for name, kind, _ in fields:
+                lyr.CreateField(ogr.FieldDefn(name, getattr(ogr, _FIELD_TYPES[kind])))
+            defn = lyr.GetLayerDefn()
+            lyr.StartTransaction()
+            for i, (x, y) in enumerate(xy):
+                feat = ogr.Feature(defn)
+                for name, kind, values in fields:
+                    v = values[i]
+                    if v is None:
+                        feat.SetFieldNull(name)
+                    else:
+                        feat.SetField(name, int(v) if kind == "int" else float(v) if kind == "real" else str(v))
+                pt = ogr.Geometry(ogr.wkbPoint)
+                pt.AddPoint_2D(float(x), float(y))
+                feat.SetGeometry(pt)
+                if lyr.CreateFeature(feat) != 0:
+                    raise InputError(f"{path}: cannot write ({errs.text})")
+            if lyr.CommitTransaction() != 0:
+                raise InputError(f"{path}: cannot write ({errs.text})")
+        except RuntimeError as e:  # OGR's exception mode (QGIS turns it on)
+            raise InputError(f"{path}: cannot write ({str(e).splitlines()[0] if str(e) else errs.text})") from None
+        finally:
+            lyr = ds = None  # noqa: F841 — closes (and flushes) the data source
+    return path

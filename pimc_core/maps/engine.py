@@ -30,6 +30,8 @@ Products (file names in the output folder):
                               valid observations, or outside the polygon); colour table,
                               class names in the band tags, ``classes.qml`` for QGIS
 ``confidence.tif``   float32  probability of that class (NaN = nodata), ``confidence.qml``
+``uncertainty.tif``  float32  entropy of the class probabilities / log K, 0 = certain .. 1
+                              (NaN = nodata), ``uncertainty.qml``
 ``probabilities.tif`` float32 one band per class (``P(<name>)``)
 ``forecast.tif``     float32  one band per forecast date (``NDVI 2024-07-01``)
 ``embeddings.tif``   float32  one band per embedding dimension

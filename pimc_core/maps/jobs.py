@@ -6,7 +6,8 @@ pixels), ``finish`` (the value sent back to the client). Jobs are small picklabl
 (Dask sends them to the workers with each run):
 
 * :class:`MapJob`: the products of :func:`pimc_core.maps.engine.run_inference` as (h, w) /
-  (bands, h, w) arrays;
+  (bands, h, w) arrays (``uncertainty`` is :func:`normalised_entropy` of the probabilities the
+  class map is the argmax of);
 * :class:`SampleJob` and :class:`ClusterJob`: the two passes of
   :func:`pimc_core.maps.engine.cluster_map` (a bounded sample of embeddings, then each pixel's
   nearest k-means centre);
@@ -25,7 +26,26 @@ from rasterio.windows import Window
 from pimc_core.maps.protocol import PRODUCTS, ModelInfo
 from pimc_core.maps.window import Block
 
-__all__ = ["ClusterJob", "Job", "MapJob", "MeanJob", "SampleJob", "SimilarityJob"]
+__all__ = ["ClusterJob", "Job", "MapJob", "MeanJob", "SampleJob", "SimilarityJob", "normalised_entropy"]
+
+
+def normalised_entropy(prob: np.ndarray) -> np.ndarray:
+    """The entropy of each row of class probabilities over its maximum, ``H / log(K)``.
+
+    Args:
+        prob: (N, K) probabilities (rows summing to 1).
+
+    Returns:
+        (N,) float32 in [0, 1]: 0 when one class has probability 1, 1 when all K are equal
+        (0 for K = 1: a single class is certain).
+    """
+    p = np.asarray(prob, np.float64)
+    k = p.shape[1] if p.ndim == 2 else 0
+    if k < 2:
+        return np.zeros(p.shape[0], np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    return np.clip(-terms.sum(axis=1) / np.log(k), 0.0, 1.0).astype(np.float32)
 
 
 class Job:
@@ -63,7 +83,7 @@ class MapJob(Job):
         for p in self.products:
             if p == "classes":
                 arrays[p] = np.zeros((h, w), np.uint8)
-            elif p == "confidence":
+            elif p in ("confidence", "uncertainty"):
                 arrays[p] = np.full((h, w), np.nan, np.float32)
             elif p == "probabilities":
                 arrays[p] = np.full((len(info.class_table), h, w), np.nan, np.float32)
@@ -82,6 +102,8 @@ class MapJob(Job):
                 arrays["classes"][r, c] = info.class_ids[top]
             if "confidence" in arrays:
                 arrays["confidence"][r, c] = prob[np.arange(prob.shape[0]), top]
+            if "uncertainty" in arrays:
+                arrays["uncertainty"][r, c] = normalised_entropy(prob)
             if "probabilities" in arrays:
                 arrays["probabilities"][:, r, c] = prob.T
         if "forecast" in arrays:

@@ -71,6 +71,11 @@ def product_specs(products: Sequence[str], info: ModelInfo, source: TimeSeries) 
         elif p == "confidence":
             out.append(Product("confidence", "float32", 1, math.nan, ("confidence (probability of the class)",),
                                 {**common, "pimc_product": "confidence"}, qml=ramp_qml(0.0, 1.0)))
+        elif p == "uncertainty":
+            out.append(Product("uncertainty", "float32", 1, math.nan,
+                                ("uncertainty (entropy of the class probabilities / log K)",),
+                                {**common, "pimc_product": "uncertainty", "pimc_classes_k": str(len(info.class_table))},
+                                qml=ramp_qml(0.0, 1.0, labels=("0 certain", "0.25", "0.5", "0.75", "1 uncertain"))))
         elif p == "probabilities":
             out.append(Product(
                 "probabilities", "float32", len(info.class_table), math.nan,

@@ -22,19 +22,22 @@ import numpy as np
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 
-__all__ = ["DEFAULT_PRODUCTS", "PRODUCTS", "ModelInfo", "PixelModel", "load_model", "model_info", "model_products",
+__all__ = ["DEFAULT_PRODUCTS", "FROM_PROBABILITIES", "PRODUCTS", "ModelInfo", "PixelModel", "load_model", "model_info", "model_products",
            "prepare_model"]
 
 #: Products :func:`pimc_core.maps.engine.run_inference` can write, and the model output each needs.
 PRODUCTS: dict[str, str] = {
     "classes": "probabilities",
     "confidence": "probabilities",
+    "uncertainty": "probabilities",
     "probabilities": "probabilities",
     "forecast": "forecast",
     "embeddings": "embeddings",
 }
 #: What :func:`pimc_core.maps.engine.run_inference` writes by default (restricted to what the model gives).
-DEFAULT_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "forecast")
+DEFAULT_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "uncertainty", "forecast")
+#: Products every model that gives ``probabilities`` gives, whether or not its ``outputs`` lists them.
+FROM_PROBABILITIES: tuple[str, ...] = ("uncertainty",)
 
 
 @runtime_checkable
@@ -47,7 +50,7 @@ class PixelModel(Protocol):
             use the acquisition dates as they are.
         min_valid: pixels with fewer valid observations are nodata in every output.
         outputs: which of ``classes``, ``confidence``, ``probabilities``, ``forecast``,
-            ``embeddings`` the model can give.
+            ``embeddings`` the model can give (``uncertainty`` comes with ``probabilities``).
         n_classes: number of classes K (0 for a model without a classifier).
         class_table: K entries ``{"id": 1..255, "name": str, "color": "#rrggbb"}`` in the order
             of the probability columns.
@@ -170,7 +173,7 @@ def model_info(model: PixelModel, source: TimeSeries) -> ModelInfo:
     name = type(model).__name__
     try:
         indices = tuple(str(i).lower() for i in model.indices)
-        outputs = frozenset(str(o) for o in model.outputs)
+        outputs = frozenset(_outputs(model.outputs))
         min_valid = int(model.min_valid)
     except AttributeError as e:
         raise ConfigError(f"model {name} lacks the attribute {e.name!r} a PixelModel needs") from None
@@ -210,7 +213,15 @@ def model_info(model: PixelModel, source: TimeSeries) -> ModelInfo:
     )
 
 
+def _outputs(outputs: Sequence[str]) -> set[str]:
+    """A model's outputs with the products derived from its probabilities."""
+    outs = {str(o) for o in outputs}
+    if "probabilities" in outs:
+        outs.update(FROM_PROBABILITIES)
+    return outs
+
+
 def model_products(model: PixelModel) -> tuple[str, ...]:
     """The products of :data:`PRODUCTS` a model can give."""
-    outs = set(model.outputs)
+    outs = _outputs(model.outputs)
     return tuple(p for p in PRODUCTS if p in outs)

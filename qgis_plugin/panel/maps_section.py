@@ -2,7 +2,11 @@
 embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
 polygon drawn on the map, the canvas extent, or the selected polygons of a layer. A background
 :class:`~qgis_plugin.tasks.MapTask` runs the core; the maps arrive as layers in a group
-``PIMC <timestamp>``. Every product comes from the model file: without one the section says so."""
+``PIMC <timestamp>``. Every product comes from the model file: without one the section says so.
+
+*Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
+points where a label would help the model most arrive as a point layer in edit mode; fill in their
+``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``)."""
 
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ from .source_section import SourceSection
 
 POLYGON_FILTER = common.LAYER_FILTERS.PolygonLayer
 
-#: The product boxes: key, text, tooltip (``classes`` stands for classes + confidence).
+#: The product boxes: key, text, tooltip (``classes`` stands for classes + confidence + uncertainty).
 PRODUCTS = (
-    ("classes", "Classes + confidence", "class map (names and colours in the legend) and the probability of the class"),
+    ("classes", "Classes + confidence", "class map (names and colours in the legend), the probability of the class "
+     "and the uncertainty (entropy of the class probabilities: where a label would help)"),
     ("forecast", "Forecast", "the model's vegetation-index forecast, one band per future date"),
     ("embeddings", "Embeddings", "the model's embedding of each pixel, one band per dimension"),
     ("clusters", "Clusters", "k-means clusters of the embeddings (an unsupervised map)"),
@@ -71,6 +76,7 @@ class MapsSection(common.Section):
             tip="Each run writes a new sub-folder PIMC_<date>_<time>_… with GeoTIFFs and QGIS styles")
         form.addRow("Output folder", self.out_widget)
         lay.addLayout(form)
+        lay.addLayout(self._build_suggest_row())
         prow = QHBoxLayout()
         self.map_progress, self.map_cancel_button = common.add_progress(prow, self.cancel_map)
         lay.addLayout(prow)
@@ -107,16 +113,35 @@ class MapsSection(common.Section):
                 w.setEnabled(False)
         return row
 
+    def _build_suggest_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.suggest_spin = QSpinBox()
+        self.suggest_spin.setObjectName("PimcSuggestCount")
+        self.suggest_spin.setRange(1, 100_000)
+        self.suggest_spin.setValue(50)
+        self.suggest_spin.setSuffix(" points")
+        self.suggest_spin.setToolTip("number of sample points to suggest")
+        self.suggest_button = QPushButton("Suggest samples")
+        self.suggest_button.setObjectName("PimcSuggestButton")
+        self.suggest_button.setToolTip(
+            "Where would a label help the model most? Points that are uncertain, spread over the series and over "
+            "the predicted classes, as a point layer in edit mode: fill in 'class', then train again with it")
+        self.suggest_button.clicked.connect(self.suggest_samples)
+        row.addWidget(self.suggest_button)
+        row.addWidget(self.suggest_spin)
+        row.addStretch(1)
+        return row
+
     # ------------------------------------------------------------------ products
     def map_products(self) -> tuple[str, ...]:
         out = []
         for key, cb in self.product_checks.items():
             if cb.isChecked():
-                out.extend(("classes", "confidence") if key == "classes" else (key,))
+                out.extend(("classes", "confidence", "uncertainty") if key == "classes" else (key,))
         return tuple(out)
 
     def set_map_products(self, keys) -> None:
-        """Tick the product boxes (``classes`` stands for classes + confidence)."""
+        """Tick the product boxes (``classes`` stands for classes + confidence + uncertainty)."""
         for key, cb in self.product_checks.items():
             cb.setChecked(key in keys)
 
@@ -225,14 +250,52 @@ class MapsSection(common.Section):
         request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query)
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
+        if out_root:
+            QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
+        return self._start(task, f"mapping the {region.description}: {', '.join(products)} …")
+
+    def _start(self, task, status: str):
+        """Show ``task`` (a map or suggest task) running in the section, then start it."""
+        from .. import tasks
+
         task.progressChanged.connect(self._on_map_progress)
         self.map_task = task
         common.show_running(self.map_progress, self.map_cancel_button, True)
-        common.set_status(self.map_status, f"mapping the {region.description}: {', '.join(products)} …", ok=None)
-        if out_root:
-            QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
+        common.set_status(self.map_status, status, ok=None)
         tasks.start(task)
         return task
+
+    def suggest_samples(self, *_args, model=None):
+        """Start a background :class:`~qgis_plugin.tasks.SuggestTask` over the whole series with
+        the panel's model (or ``model``); return it, or None when something is missing (the
+        reason is in the panel). Never raises."""
+        return common.guarded("suggesting samples", self._map_error, self._suggest, model)
+
+    def _suggest(self, model):
+        from .. import tasks
+        from ..mapping import NO_MODEL_MESSAGE
+
+        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        if ts is None:
+            return None
+        model = model if model is not None else self.source_box.model_spec()
+        if not model_is_set(model):
+            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None
+        n = self.suggest_spin.value()
+        out_root = self.out_widget.filePath().strip() or None
+        task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done)
+        return self._start(task, f"suggesting {n} samples …")
+
+    def _on_suggest_done(self, task) -> None:
+        common.show_running(self.map_progress, self.map_cancel_button, False)
+
+        def success() -> str:
+            return (f"✓ {task.result.rows.size} suggested samples in '{task.layer.name() if task.layer else ''}': "
+                    f"fill in 'class', save, then train with the layer as labels — {task.result.path}")
+
+        common.show_task_end(self.map_status, task, success, "cancelled; nothing was written",
+                             "suggesting samples failed (details in the PIMC log)")
 
     def _on_map_progress(self, value: float) -> None:
         self.map_progress.setValue(int(value))

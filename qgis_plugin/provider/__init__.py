@@ -12,15 +12,17 @@ from .indices_alg import IndicesAlgorithm
 from .maps_alg import ClassifyAlgorithm, ClusterAlgorithm, EmbedAlgorithm, ForecastAlgorithm, SimilarityAlgorithm
 from .provider import PimcProvider
 from .recurrence_alg import RecurrencePlotAlgorithm
+from .suggest_alg import SuggestAlgorithm
 
 #: Algorithm classes the provider loads, in menu order.
 ALGORITHMS = [
     IndicesAlgorithm, RecurrencePlotAlgorithm,
     FitAlgorithm,
     ClassifyAlgorithm, ForecastAlgorithm, EmbedAlgorithm, ClusterAlgorithm, SimilarityAlgorithm,
+    SuggestAlgorithm,
 ]
 
 __all__ = [
     "ALGORITHMS", "ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "FitAlgorithm", "ForecastAlgorithm",
-    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SimilarityAlgorithm",
+    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SimilarityAlgorithm", "SuggestAlgorithm",
 ]

@@ -46,6 +46,7 @@ ALL_TOUCHED = "ALL_TOUCHED"
 BATCH = "BATCH"
 OUTPUT = "OUTPUT"
 OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
+OUTPUT_UNCERTAINTY = "OUTPUT_UNCERTAINTY"
 OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
 K = "K"
 SAMPLE = "SAMPLE"
@@ -284,10 +285,13 @@ MAP_KINDS: dict[str, MapKind] = {kind.name: kind for kind in (
           "Classifies every pixel of a region of a satellite image time series with a trained PIMC "
           "model: a class map (uint8 class ids, 0 = nodata: too few valid observations or outside the "
           "polygons; colour table and class names, shown in the legend), the confidence (the "
-          "probability of the class, 0..1) and, optionally, one probability band per class. "
+          "probability of the class, 0..1), the uncertainty (the entropy of the class probabilities over "
+          "its maximum log K: 0 = certain, 1 = every class equally likely; where a label would help) and, "
+          "optionally, one probability band per class. "
           "Same result as the command `pimc classify`.",
           {"classes": MapOutput(OUTPUT, "Class map"),
            "confidence": MapOutput(OUTPUT_CONFIDENCE, "Confidence", optional=True),
+           "uncertainty": MapOutput(OUTPUT_UNCERTAINTY, "Uncertainty", optional=True),
            "probabilities": MapOutput(OUTPUT_PROBABILITIES, "Class probabilities", optional=True, create=False)}),
     _kind("forecast", "Vegetation-index forecast map",
           "Forecasts the vegetation index (NDVI for PIMC models) of every pixel of a region for the "

@@ -1,0 +1,64 @@
+"""pimc:suggest — where to label next, like ``pimc suggest``: N points of a region where a label
+would help the model most (uncertain, spread over the region and over the predicted classes;
+:mod:`pimc_core.maps.suggest`), as a GeoPackage point layer with an empty ``class`` field to fill
+in and give back to pimc:fit (or ``pimc fit --labels``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingParameterVectorDestination
+
+from ..bootstrap import import_core
+from ..mapping import run_suggest
+from .common import BLOCK, advanced, core_errors, number_parameter
+from .maps_alg import BATCH, OUTPUT, SEED, MapAlgorithm, map_help
+
+N = "N"
+
+
+class SuggestAlgorithm(MapAlgorithm):
+    """N suggested sample points of a region (a vector output instead of the maps' rasters)."""
+
+    NAME = "suggest"
+    DISPLAY_NAME = "Suggest samples (where to label next)"
+    HELP = map_help(
+        "Classifies the region with a trained PIMC model and writes N points where a label would help the "
+        "model most: uncertain pixels (the entropy of the class probabilities), spread over the region and over "
+        "the predicted classes, one per pixel at its centre. The GeoPackage has the fields predicted (class id), "
+        "predicted_name, uncertainty (0 = certain, 1 = every class equally likely) and an empty class: fill it "
+        "in, then train again with the points as labels (class field 'class'). Same result as the command "
+        "`pimc suggest`.")
+    OUTPUTS = {}
+
+    def own_parameters(self) -> list:
+        return [number_parameter(N, "Number of points", 100, 1),
+                advanced(number_parameter(SEED, "Random seed (breaks ties in uncertainty)", 0, 0)),
+                QgsProcessingParameterVectorDestination(OUTPUT, "Suggested samples")]
+
+    def own_outputs(self) -> list:
+        return [QgsProcessingOutputNumber("MEDIAN_UNCERTAINTY", "Median uncertainty of the region's pixels")]
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        with core_errors():
+            errors = import_core("pimc_core.errors")
+            ts = self.open_series(parameters, context, feedback)
+            model = self.model_spec(parameters, context)
+            region = self.region_spec(parameters, context, ts, feedback).build(ts.grid)
+            path = Path(self.parameterAsOutputLayer(parameters, OUTPUT, context))
+            if path.suffix.lower() != ".gpkg":
+                raise errors.ConfigError(f"{path}: the points are written as a GeoPackage; give a .gpkg file name")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                res = run_suggest(ts, model, region, path, self.parameterAsInt(parameters, N, context),
+                                  seed=self.parameterAsInt(parameters, SEED, context),
+                                  block=self.parameterAsInt(parameters, BLOCK, context),
+                                  batch_size=self.parameterAsInt(parameters, BATCH, context),
+                                  progress=lambda f: feedback.setProgress(100.0 * f), cancel=feedback.isCanceled)
+            except errors.Cancelled:
+                raise QgsProcessingException("cancelled by the user; no output was written") from None
+            feedback.pushInfo(res.summary())
+        return {OUTPUT: str(path), "MEDIAN_UNCERTAINTY": float(res.median_uncertainty)}
+
+
+__all__ = ["SuggestAlgorithm"]
