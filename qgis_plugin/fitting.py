@@ -2,7 +2,7 @@
 
 Used by the panel's *Train a model* section (a background ``QgsTask``) and by ``pimc:fit``.
 No Qt and no qgis here: labels arrive as a file (a label raster on the series grid, or a
-vector file written by :mod:`.region_tools` / the algorithm from a QGIS layer).
+vector file of polygons or points that :func:`.labels.export_labels` wrote from a QGIS layer).
 
 :func:`pimc_core.fit.fit` passes its ``progress`` argument on to each stage — sampling calls it
 with a fraction, pretraining and fine-tuning with ``(step, steps, loss)`` — so one
@@ -155,7 +155,8 @@ class FitJob:
     """Everything one training run needs (made on the main thread, run anywhere).
 
     Attributes:
-        labels: a label raster on the series grid (0 = unlabelled) or a vector file.
+        labels: a label raster on the series grid (0 = unlabelled) or a vector file of
+            polygons or points with a class field.
         out: the ``.pimc`` file to write (``.pimc`` is appended when missing).
         class_field: the class attribute of a vector label file.
         classes: a ``classes.json`` path (names and colours), or None.

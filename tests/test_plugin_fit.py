@@ -1,5 +1,6 @@
 """Training inside QGIS: the panel's "Train a model" section on labelled polygons (a layer in
-another CRS, class names in a text field) → a background FitTask → a .pimc the panel then uses
+another CRS, class names in a text field) or points (class ids, some NULL; the selected ones)
+→ a background FitTask → a .pimc the panel then uses
 to map a rectangle (the real model path, not the baseline); cancelling writes no model file; the
 progress adapter over pimc_core.fit's stages."""
 
@@ -16,38 +17,55 @@ def sample(tiny_sample):
     return tiny_sample
 
 
+def sparse_labels(sample, crs: str):
+    """The sample's sparse label raster (H, W), its transform, and a transform from the series'
+    CRS (EPSG:32631) to ``crs``."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject
+
+    with rasterio.open(sample.labels_sparse) as ds:
+        data, transform = ds.read(1), ds.transform
+    ct = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32631"), QgsCoordinateReferenceSystem(crs),
+                                QgsProject.instance())
+    return data, transform, ct
+
+
 def label_layer(sample, crs: str = "EPSG:4326"):
     """The sample's sparse labels as polygons with the class *names* in a text field, in ``crs``."""
-    from qgis.core import (
-        QgsCoordinateReferenceSystem,
-        QgsCoordinateTransform,
-        QgsFeature,
-        QgsField,
-        QgsGeometry,
-        QgsPointXY,
-        QgsProject,
-        QgsVectorLayer,
-    )
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
     from rasterio.features import shapes
 
     from pimc_core.datasets.synthetic import CLASSES
 
     names = {c.id: c.name for c in CLASSES}
-    with rasterio.open(sample.labels_sparse) as ds:
-        data, transform = ds.read(1), ds.transform
-    ct = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32631"), QgsCoordinateReferenceSystem(crs),
-                                QgsProject.instance())
-    layer = QgsVectorLayer(f"Polygon?crs={crs}", "training fields", "memory")
-    from qgis.PyQt.QtCore import QVariant
-
-    layer.dataProvider().addAttributes([QgsField("crop", QVariant.String)])
-    layer.updateFields()
+    data, transform, ct = sparse_labels(sample, crs)
+    layer = QgsVectorLayer(f"Polygon?crs={crs}&field=crop:string", "training fields", "memory")
     feats = []
     for geom, value in shapes(data, mask=data > 0, transform=transform):
         rings = [[ct.transform(QgsPointXY(x, y)) for x, y in ring] for ring in geom["coordinates"]]
         f = QgsFeature(layer.fields())
         f.setGeometry(QgsGeometry.fromPolygonXY(rings))
         f["crop"] = names[int(value)]
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    return layer
+
+
+def point_layer(sample, crs: str = "EPSG:4326", *, blank_every: int = 4, multi: bool = False, name: str = "points"):
+    """A point at the centre of each pixel of the sample's sparse labels, its class id in an integer
+    field ``class``, left NULL on every ``blank_every``-th point (0: on none; 1: on all), as the
+    analyst fills in the points ``pimc suggest`` writes; in ``crs`` (``multi``: MultiPoint)."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    data, transform, ct = sparse_labels(sample, crs)
+    layer = QgsVectorLayer(f"{'MultiPoint' if multi else 'Point'}?crs={crs}&field=class:integer", name, "memory")
+    feats = []
+    rows, cols = data.nonzero()
+    for i, (r, c, x, y) in enumerate(zip(rows, cols, *rasterio.transform.xy(transform, rows, cols))):
+        pt = ct.transform(QgsPointXY(x, y))
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromMultiPointXY([pt]) if multi else QgsGeometry.fromPointXY(pt))
+        if not blank_every or i % blank_every:
+            f["class"] = int(data[r, c])
         feats.append(f)
     layer.dataProvider().addFeatures(feats)
     return layer
@@ -227,3 +245,66 @@ def test_fit_presets_are_valid_fit_configs(tmp_path):
     (tmp_path / "bad.yaml").write_text("pretrain:\n  stepz: 7\n")
     with pytest.raises(ConfigError, match="stepz"):
         fit_config("smoke", tmp_path / "bad.yaml")
+
+
+def test_train_from_points_skips_the_empty_classes(plugin, sample, tmp_path):
+    """Points with a class field, a quarter of them NULL (half-labelled suggested points): the
+    panel trains on the others and says how many it skipped."""
+    from qgis.core import QgsProject
+
+    from pimc_core.models.model_file import read_metadata
+
+    layer = point_layer(sample)
+    QgsProject.instance().addMapLayer(layer)
+    dock = plugin.dock
+    dock.fit_layer_combo.setLayer(layer)
+    assert dock.fit_layer_combo.currentLayer() == layer  # points are offered as labels
+    dock.fit_field_combo.setField("class")
+    dock.set_fit_preset("smoke")
+    out = tmp_path / "points.pimc"
+    dock.fit_out_widget.setFilePath(str(out))
+    total = layer.featureCount()
+    blank = len(range(0, total, 4))  # every 4th point has no class
+    task = dock.start_fit()
+    assert task is not None, dock.fit_status.text()
+    assert dock.fit_status.text().startswith(
+        f"training on {total - blank} points of points ('class'; {blank} without a class skipped) → "), \
+        dock.fit_status.text()
+    wait_for(task)
+    assert task.succeeded, task.error
+    assert out.is_file() and dock.model_spec() == str(out)
+    assert [c["id"] for c in read_metadata(out)["classes"]] == list(range(1, 10))
+
+
+def test_train_from_points_all_null_is_one_line(plugin, sample):
+    from qgis.core import QgsProject
+
+    layer = point_layer(sample, blank_every=1, name="suggested")
+    QgsProject.instance().addMapLayer(layer)
+    dock = plugin.dock
+    dock.fit_layer_combo.setLayer(layer)
+    dock.fit_field_combo.setField("class")
+    assert dock.start_fit() is None
+    assert dock.fit_status.text() == (f"'suggested': the 'class' of every point ({layer.featureCount()}) is empty; "
+                                      f"fill in the classes first")
+
+
+def test_train_from_selected_points_only(plugin, sample):
+    from qgis.core import QgsProject
+
+    layer = point_layer(sample, "EPSG:32631", blank_every=0)
+    QgsProject.instance().addMapLayer(layer)
+    dock = plugin.dock
+    dock.fit_layer_combo.setLayer(layer)
+    dock.fit_field_combo.setField("class")
+    assert dock.fit_selected_check.isEnabled() and dock.fit_selected_check.text() == "Selected features only"
+    dock.fit_selected_check.setChecked(True)
+    assert dock.start_fit() is None
+    assert dock.fit_status.text() == "no feature of 'points' is selected"
+    layer.selectByIds([f.id() for f in layer.getFeatures()][:40])
+    dock.set_fit_preset("smoke")
+    task = dock.start_fit()
+    assert task is not None, dock.fit_status.text()
+    assert dock.fit_status.text().startswith("training on 40 points of points ('class') → ")
+    task.cancel()
+    wait_for(task)

@@ -1,4 +1,4 @@
-"""The panel's *Train a model* section: labelled polygons (a class field) or a label raster, an
+"""The panel's *Train a model* section: labelled polygons or points (a class field) or a label raster, an
 effort preset and a ``.pimc`` file → a background :class:`~qgis_plugin.tasks.FitTask`
 (:func:`pimc_core.fit.fit`); the new model becomes the panel's model file."""
 
@@ -19,7 +19,7 @@ from ..geo import series_crs
 from . import common
 from .source_section import SourceSection
 
-LABEL_FILTER = common.LAYER_FILTERS.PolygonLayer | common.LAYER_FILTERS.RasterLayer
+LABEL_FILTER = common.LAYER_FILTERS.PolygonLayer | common.LAYER_FILTERS.PointLayer | common.LAYER_FILTERS.RasterLayer
 
 
 class FitSection(common.Section):
@@ -45,13 +45,15 @@ class FitSection(common.Section):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.fit_layer_combo = common.layer_combo("PimcFitLayerCombo", LABEL_FILTER)
-        self.fit_layer_combo.setToolTip("Polygons with a class field, or a label raster on the series grid (0 = unlabelled)")
+        self.fit_layer_combo.setToolTip("Polygons or points with a class field (a point labels the pixel it falls in; "
+                                        "features with an empty class are skipped), or a label raster on the series "
+                                        "grid (0 = unlabelled)")
         form.addRow("Labels", self.fit_layer_combo)
         self.fit_field_combo = QgsFieldComboBox()
         self.fit_field_combo.setObjectName("PimcFitFieldCombo")
         self.fit_field_combo.setToolTip("The attribute holding the class: integer ids 1..255, or class names")
         form.addRow("Class field", self.fit_field_combo)
-        self.fit_selected_check = QCheckBox("Selected polygons only")
+        self.fit_selected_check = QCheckBox("Selected features only")
         form.addRow("", self.fit_selected_check)
         self.fit_preset_combo = QComboBox()
         self.fit_preset_combo.setObjectName("PimcFitPresetCombo")
@@ -73,7 +75,7 @@ class FitSection(common.Section):
         prow.addWidget(self.fit_button)
         self.fit_progress, self.fit_cancel_button = common.add_progress(prow, self.cancel_fit)
         lay.addLayout(prow)
-        self.fit_status = common.status_label("Labelled polygons or a label raster → a model for the maps.", "PimcFitStatus")
+        self.fit_status = common.status_label("Labelled polygons or points, or a label raster → a model for the maps.", "PimcFitStatus")
         lay.addWidget(self.fit_status)
         self.fit_layer_combo.layerChanged.connect(self._on_fit_layer_changed)
         self._on_fit_layer_changed(self.fit_layer_combo.currentLayer())
@@ -114,7 +116,7 @@ class FitSection(common.Section):
         temp_files = []
         try:
             if layer is None:
-                raise errors.ConfigError("choose the labels: polygons with a class field, or a label raster")
+                raise errors.ConfigError("choose the labels: polygons or points with a class field, or a label raster")
             cfg = fitting.fit_config(self.fit_preset_combo.currentData() or "standard", None, overrides)
             out = self.fit_out_widget.filePath().strip()
             if not out:
@@ -125,9 +127,9 @@ class FitSection(common.Section):
                 field = self.fit_field_combo.currentField()
                 tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
                 temp_files.append(tmp)
-                labels, n = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
-                                          selected_only=self.fit_selected_check.isChecked())
-                what = f"{n} polygon{'s' if n != 1 else ''} of {layer.name()} ('{field}')"
+                exported = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
+                                         selected_only=self.fit_selected_check.isChecked())
+                labels, what = exported.path, exported.describe(layer.name(), field)
             else:
                 labels = raster_layer_path(layer)
                 what = f"label raster {layer.name()}"

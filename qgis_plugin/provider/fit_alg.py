@@ -1,4 +1,4 @@
-"""pimc:fit — train a PIMC model on a time series and labelled polygons (or a label raster), like
+"""pimc:fit — train a PIMC model on a time series and labelled polygons or points (or a label raster), like
 ``pimc fit``: self-supervised pretraining on the series' pixels, then fine-tuning of the classifier
 on the labelled ones; writes one ``.pimc`` model file for pimc:classify and the panel."""
 
@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
+    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -34,6 +36,15 @@ CONFIG = "CONFIG"
 OUTPUT = "OUTPUT"
 _PRESETS = "; ".join(f"{k}: {v}" for k, v in PRESET_LABELS.items())
 
+
+def label_source_types() -> list:
+    """The source types of the labels parameter: polygon and point layers (QGIS >= 3.36 / before)."""
+    new = getattr(Qgis, "ProcessingSourceType", None)
+    if new is not None and hasattr(new, "VectorPoint"):
+        return [polygon_type(), new.VectorPoint]
+    return [polygon_type(), QgsProcessing.SourceType.TypeVectorPoint]
+
+
 class FitAlgorithm(PimcAlgorithm):
     """Pretrain + fine-tune a PIMC model → .pimc."""
 
@@ -45,9 +56,11 @@ class FitAlgorithm(PimcAlgorithm):
         "labelled pixels, and a forecast head. Writes one .pimc model file for pimc:classify, "
         "pimc:forecast, pimc:embed, pimc:cluster, pimc:similarity and the PIMC panel. Same as the "
         "command `pimc fit`.\n\n"
-        "Labels: polygons with a class field (integer ids 1..255, or class names) — only the "
-        "selected ones when 'selected features only' is ticked — or a label raster on the grid of "
-        "the series (0 = unlabelled). Class names and colours: from a classes.json (optional), "
+        "Labels: polygons or points with a class field (integer ids 1..255, or class names) — only "
+        "the selected ones when 'selected features only' is ticked — or a label raster on the grid of "
+        "the series (0 = unlabelled). A polygon labels the pixels whose centres it holds, a point the "
+        "pixel it falls in; features whose class is empty (such as the points pimc:suggest writes, "
+        "before they are filled in) are skipped. Class names and colours: from a classes.json (optional), "
         "else from the class names of the field.\n\n"
         f"Effort: {_PRESETS}. A YAML configuration "
         "(sections data, model, pretrain, finetune, forecast; see the PIMC documentation) overrides "
@@ -58,10 +71,10 @@ class FitAlgorithm(PimcAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
         self.addParameter(QgsProcessingParameterFeatureSource(
-            LABELS, "Labelled polygons", [polygon_type()], optional=True,
+            LABELS, "Labelled polygons or points", label_source_types(), optional=True,
         ))
         self.addParameter(QgsProcessingParameterField(
-            CLASS_FIELD, "Class field of the polygons", parentLayerParameterName=LABELS, optional=True,
+            CLASS_FIELD, "Class field of the labels", parentLayerParameterName=LABELS, optional=True,
         ))
         self.addParameter(QgsProcessingParameterRasterLayer(
             LABEL_RASTER, "…or a label raster on the series grid (0 = unlabelled)", optional=True,
@@ -83,7 +96,8 @@ class FitAlgorithm(PimcAlgorithm):
         has_vec = parameters.get(LABELS) not in (None, "")
         has_ras = parameters.get(LABEL_RASTER) not in (None, "")
         if has_vec == has_ras:
-            raise errors.ConfigError("give labelled polygons (with their class field) or a label raster, one of the two")
+            raise errors.ConfigError("give labelled polygons (with their class field) or a label raster, one of the two; "
+                                     "labelled points go where the polygons go")
         return "vector" if has_vec else "raster"
 
     def _config(self, parameters, context) -> dict:
@@ -94,7 +108,7 @@ class FitAlgorithm(PimcAlgorithm):
         kind = self._labels_choice(parameters, context)
         if kind == "vector" and not self.parameterAsString(parameters, CLASS_FIELD, context):
             errors = import_core("pimc_core.errors")
-            raise errors.ConfigError("choose the class field of the labelled polygons")
+            raise errors.ConfigError("choose the class field of the labelled polygons or points")
         self._config(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
@@ -110,10 +124,11 @@ class FitAlgorithm(PimcAlgorithm):
                     src = self.parameterAsSource(parameters, LABELS, context)
                     field = self.parameterAsString(parameters, CLASS_FIELD, context)
                     tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_"))
-                    labels, n = export_labels(src, field, series_crs(ts), tmp / "labels.gpkg",
-                                              transform_context=context.transformContext(),
-                                              is_canceled=feedback.isCanceled)
-                    feedback.pushInfo(f"labels: {n} polygon(s) of {src.sourceName()}, class field '{field}'")
+                    exported = export_labels(src, field, series_crs(ts), tmp / "labels.gpkg",
+                                             transform_context=context.transformContext(),
+                                             is_canceled=feedback.isCanceled)
+                    labels = exported.path
+                    feedback.pushInfo(f"labels: {exported.describe(src.sourceName(), field)}")
                 else:
                     layer = self.parameterAsRasterLayer(parameters, LABEL_RASTER, context)
                     labels = raster_layer_path(layer)
