@@ -61,7 +61,16 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, points: int) -> dict:
     return {"seed": seed, "cloud": cloud, "acc": acc, "rf": rf, "pseudo": pseudo}
 
 
-def markdown(rows: list[dict], size: int, points: int) -> str:
+def run(seeds=(2, 3, 4, 5), size: int = 128, clouds=(0.15, 0.5), points: int = 400) -> dict:
+    rows = []
+    for cloud, seed in itertools.product(clouds, seeds):
+        rows.append(one_stack(REPO / "bench_out" / "forest" / f"{size}_c{cloud:g}_s{seed}", seed, size, cloud, points))
+        print(rows[-1], flush=True)
+    return {"rows": rows, "size": size, "points": points}
+
+
+def markdown(res: dict) -> str:
+    rows, size, points = res["rows"], res["size"], res["points"]
     head = ["network alone"] + [f"mix {w:g}" for w in WEIGHTS[1:-1]] + ["forest alone"]
     lines = [f"Synthetic {size}×{size} px stacks, 24 dates, {points} labelled pixels in 10 % of the fields; overall "
              "accuracy outside the labelled fields.", "",
@@ -88,11 +97,7 @@ def main() -> None:
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
     ap.add_argument("--points", type=int, default=400)
     a = ap.parse_args()
-    rows = []
-    for cloud, seed in itertools.product(a.clouds, a.seeds):
-        rows.append(one_stack(REPO / "bench_out" / "forest" / f"{a.size}_c{cloud:g}_s{seed}", seed, a.size, cloud, a.points))
-        print(rows[-1], flush=True)
-    print(markdown(rows, a.size, a.points))
+    print(markdown(run(tuple(a.seeds), a.size, tuple(a.clouds), a.points)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ For each seed, size and cloud level: :func:`pimc_core.datasets.synthetic.make_sy
 fields, phenology jitter and clouds for every seed; ``cloud_fraction`` the mean cloud cover of a
 date; ``labels_sparse.tif`` labels a share ``--fields`` of the fields, at least one per class).
 With ``--points N`` the labels are N pixels drawn at random inside those fields (survey points,
-as an analyst's labels often are); ``--points 0`` labels the whole fields. Then ``pimc fit`` with
+as an analyst's labels often are; default: 400 per 128 × 128 px, 900 on 192 × 192 px);
+``--points 0`` labels the whole fields. Then ``pimc fit`` with
 the defaults (plus ``--set`` overrides) and ``pimc classify``, run as the user runs them
 (subprocesses, wall time measured). Scores: overall accuracy of ``classes.tif`` on the pixels
 labelled in ``labels.tif`` but outside the labelled fields (:func:`pimc_core.demo.heldout_accuracy`);
@@ -61,6 +62,11 @@ def label_points(sparse_tif: Path, out: Path, n: int, seed: int) -> Path:
     return out
 
 
+def points_for(size: int, points: int | None) -> int:
+    """Labelled points on a ``size`` px stack: ``points``, or 400 per 128 × 128 px when None."""
+    return int(points) if points is not None else int(round(400 * (size / 128) ** 2))
+
+
 def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
               overrides: list[str]) -> dict:
     from pimc_core.datasets.synthetic import make_synthetic
@@ -88,15 +94,18 @@ def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields:
 
 
 def run(seeds=(2, 3, 4, 5, 6), sizes=(128, 192), clouds=(0.15, 0.5), n_dates: int = 24, fields: float = 0.1,
-        points: int = 400, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout")) -> dict:
+        points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout")) -> dict:
     rows = []
     for size, cloud, seed in itertools.product(sizes, clouds, seeds):
-        r = one_stack(REPO / root / f"{size}_c{cloud:g}_s{seed}", seed, size, n_dates, cloud, fields, points,
+        n = points_for(size, points)
+        r = one_stack(REPO / root / f"{size}_c{cloud:g}_s{seed}", seed, size, n_dates, cloud, fields, n,
                       list(overrides or []))
+        r["points"] = n
         rows.append(r)
         print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
               f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
-    return {"n_dates": n_dates, "fields": fields, "points": points, "overrides": list(overrides or []), "rows": rows}
+    return {"n_dates": n_dates, "fields": fields, "points": sorted({r["points"] for r in rows}),
+            "overrides": list(overrides or []), "rows": rows}
 
 
 def _mean_sd(xs: list[float]) -> str:
@@ -105,7 +114,8 @@ def _mean_sd(xs: list[float]) -> str:
 
 def markdown(res: dict) -> str:
     rows = res["rows"]
-    labels = f"{res['points']} labelled pixels drawn inside" if res["points"] else "whole fields:"
+    pts = res["points"] if isinstance(res["points"], list) else [res["points"]]
+    labels = f"{' / '.join(map(str, pts))} labelled pixels drawn inside" if any(pts) else "whole fields:"
     lines = [
         f"Synthetic stacks of {res['n_dates']} dates; labels: {labels} {res['fields']:.0%} of the fields (at least one "
         "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
@@ -142,7 +152,8 @@ def main() -> None:
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
     ap.add_argument("--dates", type=int, default=24)
     ap.add_argument("--fields", type=float, default=0.1, help="share of the fields whose pixels may be labelled")
-    ap.add_argument("--points", type=int, default=400, help="labelled pixels drawn in those fields (0: whole fields)")
+    ap.add_argument("--points", type=int, default=None,
+                    help="labelled pixels drawn in those fields (default 400 per 128² px; 0: whole fields)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
     print(markdown(run(tuple(a.seeds), tuple(a.sizes), tuple(a.clouds), a.dates, a.fields, a.points, a.set)))

@@ -23,6 +23,7 @@ SECTIONS = [
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
+    ("The classifier's forest member: network alone, forest alone, mixes", "benchmarks.bench_forest_member", {}),
     ("Where to label next: suggested points vs random pixels", "benchmarks.bench_suggest", {}),
     ("Pixel-series table of the held-out benchmark's size: training series vs peers", "benchmarks.bench_series_table", {}),
     ("Real UCR tables (shipped in aeon's wheel): training series vs peers", "benchmarks.bench_ucr_real", {}),
