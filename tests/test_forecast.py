@@ -200,6 +200,25 @@ def test_forecaster_in_model_files_and_map_inference(tmp_path):
     assert PimcModelConfig.from_dict(meta["architecture"]["pimc"]).forecast_inputs == ()
 
 
+def test_a_forecast_never_leaves_the_index_range(tmp_path):
+    """The head extrapolates (on the real Landsat demo 5 % of the first forecast date's pixels
+    came out above NDVI 1); the model clips its forecasts to what the index can be."""
+    from pimc_core.models.pixel_model import load_pixel_model, save_pixel_model
+
+    grid = [dt.date(2021, 1, 1) + dt.timedelta(days=16 * i) for i in range(12)]
+    net = net_with(forecast_horizon=3, forecast_input=8)
+    with torch.no_grad():
+        for prm in net.forecaster.parameters():
+            prm.normal_(0, 3.0)  # a head that overshoots wildly
+    m = load_pixel_model(save_pixel_model(tmp_path / "f.pimc", net, training_dates=grid))
+    x = np.random.default_rng(1).uniform(0.1, 0.9, (64, 2, 12)).astype(np.float32)
+    with torch.no_grad():
+        raw = net.forecast(torch.from_numpy(x[:, :, -8:])).numpy()
+    got = m.predict(x, outputs=("forecast",))["forecast"]
+    assert (np.abs(raw) > 1).any()  # the head itself leaves the range ...
+    np.testing.assert_allclose(got, np.clip(raw, -1, 1), atol=1e-5)  # ... the model's NDVI forecast does not
+
+
 # ============================================================================ the workflow
 def _workflow_cfg(tmp_path: Path, **extra) -> Path:
     cfg = {

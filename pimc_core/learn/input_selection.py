@@ -200,4 +200,4 @@ def choose_classifier_inputs(
     txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
     return InputChoice(best, scores, n_reg, int(held.sum()),
                        reason=f"balanced accuracy on {n_reg} held-out labelled regions ({int(held.sum())} px): {txt}; "
-                       f"the patch is kept above temporal + {margin:.3f}")
+                       f"the patch needs more than temporal + {margin:.3f}")

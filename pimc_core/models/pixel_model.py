@@ -56,6 +56,7 @@ from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
 from pimc_core.series.composites import composite_of, reflect_fill_patches, seasonal_composite, seasonal_source_bands, stack_reference
 from pimc_core.series.gapfill import grid_dates
+from pimc_core.series.indices import INDEX_BOUNDS
 
 __all__ = ["PimcPixelModel", "load_pixel_model", "save_pixel_model"]
 
@@ -274,6 +275,9 @@ class PimcPixelModel:
             out["embeddings"] = np.concatenate(embs).astype(np.float32)
         if fcs:
             out["forecast"] = np.concatenate(fcs).astype(np.float32)
+            bounds = INDEX_BOUNDS.get(self.forecast_index)
+            if bounds is not None:  # the head extrapolates; an index cannot leave its range
+                np.clip(out["forecast"], *bounds, out=out["forecast"])
         if n == 0:
             k = self.n_classes
             if "probabilities" in wanted and k:

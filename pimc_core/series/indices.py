@@ -35,6 +35,7 @@ from pimc_core.errors import BandError, ConfigError, InputError
 
 __all__ = [
     "CANONICAL_BANDS",
+    "INDEX_BOUNDS",
     "INDICES",
     "compute_indices",
     "evi",
@@ -213,6 +214,11 @@ INDICES: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "savi": (savi, ("red", "nir")),
     "evi2": (evi2, ("red", "nir")),
 }
+
+#: Values an index can take at all, for any reflectances in [0, 1] (None: no useful bound):
+#: NDVI is a normalised difference; SAVI with L = 0.5 is (1 + L) times one. Forecasts of an
+#: index are clipped to it (:class:`pimc_core.models.pixel_model.PimcPixelModel`).
+INDEX_BOUNDS: dict[str, tuple[float, float] | None] = {"ndvi": (-1.0, 1.0), "savi": (-1.5, 1.5), "evi": None, "evi2": None}
 
 # Index to suggest when a band needed by another one is missing.
 _ALTERNATIVES: dict[str, tuple[str, ...]] = {"evi": ("evi2",)}
