@@ -3,13 +3,16 @@
 
 Starts QGIS (``qgis --code``) under Xvfb with a throw-away profile in which
 ``scripts/install_plugin.py`` installed the plugin zip built from this checkout (enabled in
-``QGIS3.ini``: ``[PythonPlugins] pimc=true``), on a synthetic sample stack, and saves two
+``QGIS3.ini``: ``[PythonPlugins] pimc=true``), on a synthetic sample stack, and saves three
 grabs of the main window:
 
 * ``plugin_inspector.png`` — the PIMC panel on the sample with a clicked pixel's index curves
   and recurrence plots, the pixel marked on the map;
 * ``plugin_classified.png`` — a class map made with the panel's *Maps of a region* (the canvas
-  extent), in its ``PIMC <timestamp>`` group with the class names and colours in the legend.
+  extent), in its ``PIMC <timestamp>`` group with the class names and colours in the legend;
+* ``plugin_suggested.png`` — the same run's uncertainty map (the classes hidden) with 40 points
+  of the panel's *Suggest samples* on top (red dots, the layer in edit mode), the section's
+  *Suggest samples* row and its status line in view.
 
 Run it with the Python that has the project's packages (they are handed to QGIS through
 ``PYTHONPATH``)::
@@ -21,7 +24,7 @@ Run it with the Python that has the project's packages (they are handed to QGIS 
 synthetic data, instant); give a ``.pimc`` to show a trained PIMC model instead, or
 ``--train quick`` to fit one on the sample's sparse labels first (``pimc_core.fit`` with the
 plugin's *quick* preset, about 15 s; the images in ``docs/img`` are made so). Needs ``xvfb-run``
-(Debian: ``xvfb xauth``) and ``qgis``. Exit status 0 when both PNGs were written.
+(Debian: ``xvfb xauth``) and ``qgis``. Exit status 0 when all three PNGs were written.
 """
 
 from __future__ import annotations
@@ -41,14 +44,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1600, 1000
-NAMES = ("plugin_inspector.png", "plugin_classified.png")
+NAMES = ("plugin_inspector.png", "plugin_classified.png", "plugin_suggested.png")
+SUGGEST = 40  # points of the third shot
 
 # Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
 STARTUP = textwrap.dedent(r'''
     import json, os, time, traceback
     from pathlib import Path
 
-    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer
+    from qgis.core import QgsContrastEnhancement, QgsMarkerSymbol, QgsPointXY, QgsProject, QgsRasterLayer
     from qgis.gui import QgsVertexMarker
     from qgis.PyQt.QtCore import Qt, QTimer
     from qgis.PyQt.QtGui import QColor
@@ -167,18 +171,24 @@ STARTUP = textwrap.dedent(r'''
         dock.set_model_path(CFG["model"])
         dock.out_widget.setFilePath(CFG["maps"])  # in the temporary folder of this run
         dock.set_map_products(("classes",))
+        follow(dock.run_region(canvas_extent_choice(iface.mapCanvas())), shot_classified)
+
+
+    def follow(started, then):
+        """Keep ``started`` (a panel task; None: refused, the reason in the panel) as ``task``;
+        run the step ``then`` when it has ended."""
         global task
-        task = dock.run_region(canvas_extent_choice(iface.mapCanvas()))
-        if task is None:
-            raise RuntimeError(dock.map_status.text())
-        QTimer.singleShot(200, wait_for_maps)
+        if started is None:
+            raise RuntimeError(plugins["pimc"].dock.map_status.text())
+        task = started
+        QTimer.singleShot(200, lambda: wait_for(then))
 
 
-    def wait_for_maps():
+    def wait_for(then):
         if not task.done:
-            QTimer.singleShot(200, wait_for_maps)
+            QTimer.singleShot(200, lambda: wait_for(then))
             return
-        step(shot_classified)()
+        step(then)()
 
 
     def shot_classified():
@@ -189,12 +199,46 @@ STARTUP = textwrap.dedent(r'''
         iface.layerTreeView().refreshLayerSymbology(task.layers[0].id())
         dock.widget().ensureWidgetVisible(dock.maps_box)
         grab(CFG["names"][1])
+        start_suggest()
+
+
+    def start_suggest():
+        """Show the uncertainty map instead of the classes, then *Suggest samples* as its button does."""
+        tree = QgsProject.instance().layerTreeRoot()
+        for layer in task.layers:  # the map run's
+            node = tree.findLayer(layer.id())
+            shown = layer.customProperty("pimc/product") == "uncertainty"
+            node.setItemVisibilityChecked(shown)
+            node.setExpanded(shown)
+        dock = plugins["pimc"].dock
+        dock.maps_box.suggest_spin.setValue(CFG["suggest"])
+        follow(dock.maps_box.suggest_samples(), shot_suggested)
+
+
+    def shot_suggested():
+        if not task.succeeded or task.layer is None:
+            raise RuntimeError(f"suggesting samples failed: {task.error}")
+        points = task.layer
+        # on top of the layer tree (it arrives where the tree's current layer is), drawn as red
+        # dots with a white rim (QGIS's default: a small dot in a random colour, lost on the ramp)
+        tree = QgsProject.instance().layerTreeRoot()
+        node = tree.findLayer(points.id())
+        tree.insertChildNode(0, node.clone())
+        node.parent().removeChildNode(node)
+        points.renderer().setSymbol(QgsMarkerSymbol.createSimple(
+            {"name": "circle", "color": "#ff0000", "outline_color": "#ffffff", "outline_width": "0.5", "size": "3.2"}))
+        points.triggerRepaint()
+        iface.layerTreeView().refreshLayerSymbology(points.id())
+        iface.setActiveLayer(points)
+        dock = plugins["pimc"].dock
+        dock.widget().ensureWidgetVisible(dock.maps_box.suggest_button)
+        grab(CFG["names"][2])
         status["ok"] = True
         quit_qgis()
 
 
     marker = None
-    task = None
+    task = None  # the map run, then the suggest task
 
 
     def quit_qgis():
@@ -303,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             PIMC_SHOTS=json.dumps({
                 "out": str(out), "status": str(status), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
                 "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
-                "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
+                "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41], "suggest": SUGGEST,
             }),
             MPLBACKEND="Agg",
         )

@@ -1,6 +1,7 @@
 """scripts/screenshots.py: desktop QGIS under Xvfb with the plugin installed from this checkout
-grabs the panel with a pixel's recurrence plots and a class map with its legend; the PNGs have
-the window size and show something (not a blank or black window)."""
+grabs the panel with a pixel's recurrence plots, a class map with its legend, and the uncertainty
+map with suggested sample points on it; the PNGs have the window size and show something (not a
+blank or black window)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+NAMES = ("plugin_inspector.png", "plugin_classified.png", "plugin_suggested.png")
+#: The map canvas in the 1600×1000 window (the layers panel left of it, the PIMC panel right).
+MAP_AREA = (slice(200, 950), slice(340, 960))
 
 
 def colour_count(img: np.ndarray, hex_colour: str) -> int:
@@ -29,7 +33,7 @@ def test_screenshots(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert seconds < 90
     shots = {}
-    for name in ("plugin_inspector.png", "plugin_classified.png"):
+    for name in NAMES:
         path = tmp_path / name
         assert path.is_file(), name
         img = (imread(path)[:, :, :3] * 255).round().astype(np.uint8)  # PNG → float 0..1
@@ -41,4 +45,11 @@ def test_screenshots(tmp_path):
     for colour in ("#e3b505", "#4363d8", "#f58231"):
         assert colour_count(shots["plugin_classified.png"], colour) > 2000, colour
     assert colour_count(shots["plugin_inspector.png"], "#e3b505") < 50  # no class map in the first one
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plugin_classified.png", "plugin_inspector.png"]
+    # the suggested points: the uncertainty map instead of the classes, red dots on it
+    classified, suggested = (shots[n][MAP_AREA] for n in NAMES[1:])
+    assert np.any(classified != suggested, axis=-1).mean() > 0.5
+    for colour in ("#e3b505", "#4363d8", "#f58231"):
+        assert colour_count(suggested, colour) < 50, colour
+    assert colour_count(suggested, "#ff0000") > 1000  # 40 dots of ~70 px each
+    assert colour_count(classified, "#ff0000") < 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(NAMES)
