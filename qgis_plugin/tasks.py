@@ -238,13 +238,15 @@ class SuggestTask(PimcTask):
 
 
 def add_points_layer(path: str | os.PathLike, name: str, project=None):
-    """Add a points file of :func:`pimc_core.maps.suggest.suggest_samples` to the project, in edit
-    mode with only its ``class`` field editable; return the layer.
+    """Add a points file of :func:`pimc_core.maps.suggest.suggest_samples` to the project, on top
+    of the layer tree, in edit mode with only its ``class`` field editable, styled so the points
+    stay visible on any map: red dots with a white rim while their ``class`` is empty, green once
+    it is filled in. Returns the layer.
 
     Raises:
         InputError: QGIS cannot open the file as a vector layer.
     """
-    from qgis.core import QgsProject, QgsVectorLayer
+    from qgis.core import QgsMarkerSymbol, QgsProject, QgsRuleBasedRenderer, QgsVectorLayer
 
     layer = QgsVectorLayer(str(path), name, "ogr")
     if not layer.isValid():
@@ -253,8 +255,17 @@ def add_points_layer(path: str | os.PathLike, name: str, project=None):
     for i, f in enumerate(layer.fields()):
         form.setReadOnly(i, f.name().lower() != "class")
     layer.setEditFormConfig(form)
+    root = QgsRuleBasedRenderer.Rule(None)
+    for label, expr, colour in (("to label", '"class" IS NULL', "#ff0000"), ("labelled", "ELSE", "#1a9641")):
+        sym = QgsMarkerSymbol.createSimple({"name": "circle", "color": colour, "outline_color": "#ffffff",
+                                            "outline_width": "0.5", "size": "3.2"})
+        root.appendChild(QgsRuleBasedRenderer.Rule(sym, 0, 0, expr if expr != "ELSE" else "", label,
+                                                   elseRule=expr == "ELSE"))
+    layer.setRenderer(QgsRuleBasedRenderer(root))
     layer.setCustomProperty("pimc/product", "suggested_samples")
-    (project or QgsProject.instance()).addMapLayer(layer)
+    proj = project or QgsProject.instance()
+    proj.addMapLayer(layer, False)
+    proj.layerTreeRoot().insertLayer(0, layer)
     layer.startEditing()
     return layer
 

@@ -52,7 +52,7 @@ STARTUP = textwrap.dedent(r'''
     import json, os, time, traceback
     from pathlib import Path
 
-    from qgis.core import QgsContrastEnhancement, QgsMarkerSymbol, QgsPointXY, QgsProject, QgsRasterLayer
+    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer
     from qgis.gui import QgsVertexMarker
     from qgis.PyQt.QtCore import Qt, QTimer
     from qgis.PyQt.QtGui import QColor
@@ -218,16 +218,7 @@ STARTUP = textwrap.dedent(r'''
     def shot_suggested():
         if not task.succeeded or task.layer is None:
             raise RuntimeError(f"suggesting samples failed: {task.error}")
-        points = task.layer
-        # on top of the layer tree (it arrives where the tree's current layer is), drawn as red
-        # dots with a white rim (QGIS's default: a small dot in a random colour, lost on the ramp)
-        tree = QgsProject.instance().layerTreeRoot()
-        node = tree.findLayer(points.id())
-        tree.insertChildNode(0, node.clone())
-        node.parent().removeChildNode(node)
-        points.renderer().setSymbol(QgsMarkerSymbol.createSimple(
-            {"name": "circle", "color": "#ff0000", "outline_color": "#ffffff", "outline_width": "0.5", "size": "3.2"}))
-        points.triggerRepaint()
+        points = task.layer  # on top of the layer tree, red dots while their class is empty (the plugin's style)
         iface.layerTreeView().refreshLayerSymbology(points.id())
         iface.setActiveLayer(points)
         dock = plugins["pimc"].dock

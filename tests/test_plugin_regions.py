@@ -416,6 +416,12 @@ def test_suggest_samples_adds_an_editable_points_layer(plugin, sample, tmp_path)
     path = Path(task.result.path)
     assert path.parent.parent == tmp_path / "maps" and path.name == "suggested_points.gpkg"
 
+    # on top of the layer tree, red while unlabelled, green once a class is filled in
+    assert QgsProject.instance().layerTreeRoot().children()[0].layerId() == layer.id()
+    rules = {r.label(): r for r in layer.renderer().rootRule().children()}
+    assert rules["to label"].filterExpression() == '"class" IS NULL' and rules["labelled"].isElse()
+    assert rules["to label"].symbol().color().name() == "#ff0000"
+
     # the analyst fills in a class; the file takes it
     feat = next(layer.getFeatures())
     assert layer.changeAttributeValue(feat.id(), layer.fields().indexOf("class"), 3)
