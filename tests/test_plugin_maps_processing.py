@@ -192,7 +192,7 @@ def test_errors_are_one_clear_line(pimc_provider, sample, tmp_path):
         ("pimc:classify", {**base, "MODEL": "builtin:magic"}, "unknown built-in model 'builtin:magic'"),
         ("pimc:cluster", {**base, "MODEL": MODEL, "EXTENT": "0,10,0,10 [EPSG:32631]"}, "does not overlap the raster"),
         ("pimc:fit", {"SOURCE": str(sample.manifest), "OUTPUT": str(tmp_path / "m.pimc")},
-         "give labelled polygons (with their class field) or a label raster"),
+         "give labelled polygons or points (with their class field) or a label raster"),
     ]
     for alg, params, expected in cases:
         with pytest.raises(QgsProcessingException) as e:

@@ -96,8 +96,8 @@ class FitAlgorithm(PimcAlgorithm):
         has_vec = parameters.get(LABELS) not in (None, "")
         has_ras = parameters.get(LABEL_RASTER) not in (None, "")
         if has_vec == has_ras:
-            raise errors.ConfigError("give labelled polygons (with their class field) or a label raster, one of the two; "
-                                     "labelled points go where the polygons go")
+            raise errors.ConfigError("give labelled polygons or points (with their class field) or a label raster, "
+                                     "one of the two")
         return "vector" if has_vec else "raster"
 
     def _config(self, parameters, context) -> dict:
