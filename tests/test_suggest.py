@@ -166,6 +166,88 @@ def test_suggest_out_refusals(capsys, tiny_sample, tmp_path):
     assert os.listdir(tmp_path) == ["p.gpkg"]
 
 
+# ----------------------------------------------------------------------------- suggest --labels
+def _sparse(sample):
+    with rasterio.open(sample.outdir / "labels_sparse.tif") as ds:
+        return ds.read(1)
+
+
+def test_suggest_never_on_labelled_pixels(tiny_sample, tmp_path):
+    ts = open_series(tiny_sample.manifest)
+    sp = _sparse(tiny_sample)
+    model = NearestCentroidModel.for_synthetic()
+    before = suggest_samples(ts, model, None, tmp_path / "a.gpkg", 30, block=16)
+    assert before.excluded is None and "excluded" not in before.summary()
+    assert (sp[before.rows, before.cols] > 0).any()  # without the mask, some fall on labelled pixels
+    res = suggest_samples(ts, model, None, tmp_path / "b.gpkg", 30, block=16, exclude=sp > 0)
+    assert res.rows.size == 30 and not (sp[res.rows, res.cols] > 0).any()
+    assert res.excluded == int((sp > 0).sum()) and f"; {res.excluded} labelled pixels excluded; " in res.summary()
+    # an empty mask: the same points as no mask
+    none = suggest_samples(ts, model, None, tmp_path / "c.gpkg", 30, block=16, exclude=np.zeros(sp.shape, bool))
+    assert none.excluded == 0
+    assert none.rows.tolist() == before.rows.tolist() and none.cols.tolist() == before.cols.tolist()
+    # every pixel not labelled, one each; one more is refused
+    free = int((sp == 0).sum())
+    every = suggest_samples(ts, model, None, tmp_path / "d.gpkg", free, exclude=sp > 0)
+    assert len(set(zip(every.rows.tolist(), every.cols.tolist()))) == free and not (sp[every.rows, every.cols] > 0).any()
+    with pytest.raises(InputError, match=f"{free + 1} points asked but only {free} of the 576 pixels of the region "
+                       "with a prediction are not labelled yet"):
+        suggest_samples(ts, model, None, tmp_path / "x.gpkg", free + 1, exclude=sp > 0)
+    with pytest.raises(ConfigError, match="the exclude mask is 3x24 but the stack is 24x24 pixels"):
+        suggest_samples(ts, model, None, tmp_path / "x.gpkg", 3, exclude=sp[:3] > 0)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_suggest_labels_flag_merges_files_like_fit(tiny_sample, tmp_path, capsys):
+    ts = open_series(tiny_sample.manifest)
+    tr = ts.grid.transform
+    sp = _sparse(tiny_sample)
+    sparse = tiny_sample.outdir / "labels_sparse.tif"
+    # the points of a first round: two given a class, one left empty (not excluded, a warning)
+    first = np.argwhere(sp == 0)[:3]
+    pts = write_points(tmp_path / "round1.gpkg", np.array([tr @ (c + 0.5, r + 0.5) for r, c in first]), ts.grid.crs,
+                       [("class", "int", [1, 2, None])])
+    out = tmp_path / "round2.gpkg"
+    code, stdout, err = run(capsys, "suggest", tiny_sample.manifest, "--model", CENTROID, "--n", 100, "--out", out,
+                            "--labels", sparse, "--labels", pts, "--class-field", "class", "--quiet")
+    assert code == 0, err
+    assert err.strip() == f"warning: {pts}: 1 of 3 features have no 'class' value; they are left unlabelled"
+    n_labelled = int((sp > 0).sum()) + 2
+    assert stdout.count("\n") == 1 and "100 points" in stdout and f"; {n_labelled} labelled pixels excluded; " in stdout
+    labelled = sp > 0
+    labelled[tuple(first[0])] = labelled[tuple(first[1])] = True
+    got = [tuple(int(v) for v in (~tr @ (p["x"], p["y"])))[::-1] for p in read_points(out)[0]]
+    assert len(got) == 100 and not any(labelled[r, c] for r, c in got)
+    # without --labels: the summary as before
+    code, stdout, _ = run(capsys, "suggest", tiny_sample.manifest, "--model", CENTROID, "--n", 5, "--out",
+                          tmp_path / "plain.gpkg", "--quiet")
+    assert code == 0 and "excluded" not in stdout
+
+
+def test_suggest_labels_refusals_are_one_line(tiny_sample, tmp_path, capsys):
+    sparse = tiny_sample.outdir / "labels_sparse.tif"
+    base = ("suggest", tiny_sample.manifest, "--model", CENTROID, "--n", 5, "--quiet")
+    assert "--class-field describes labels: give --labels too" in refused(
+        capsys, *base, "--out", tmp_path / "a" / "p.gpkg", "--class-field", "class")
+    assert "missing.tif" in refused(capsys, *base, "--out", tmp_path / "b" / "p.gpkg", "--labels",
+                                    tmp_path / "missing.tif")
+    other = tmp_path / "other.tif"
+    with rasterio.open(sparse) as src:
+        prof = dict(src.profile, width=12)
+        data = src.read(1)[:, :12]
+    with rasterio.open(other, "w", **prof) as dst:
+        dst.write(data, 1)
+    assert str(other) in refused(capsys, *base, "--out", tmp_path / "c" / "p.gpkg", "--labels", other)
+    # the points of the last round given as --out again: refused, the file untouched
+    ts = open_series(tiny_sample.manifest)
+    pts = write_points(tmp_path / "round1.gpkg", np.array([ts.grid.transform @ (0.5, 0.5)]), ts.grid.crs,
+                       [("class", "int", [1])])
+    before = pts.read_bytes()
+    assert "is an input of this run" in refused(capsys, *base, "--out", pts, "--labels", pts, "--class-field", "class")
+    assert pts.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["other.tif", "round1.gpkg"]
+
+
 # ----------------------------------------------------------------------------- labels back to fit
 def test_label_files_merge_and_name_a_disagreeing_pixel(tiny_sample, tmp_path):
     ts = open_series(tiny_sample.manifest)

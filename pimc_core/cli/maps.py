@@ -6,7 +6,8 @@ Each command opens the series, builds the region
 (``--bbox`` / ``--polygon``), runs :mod:`pimc_core.maps.engine` in this process or on Dask
 (``--workers N`` / ``--scheduler ADDR``), shows a progress bar on stderr and ends with one line
 on stdout: pixels, seconds, pixels per second, files written (``suggest``: the points file, how
-many points and how uncertain, :mod:`pimc_core.maps.suggest`).
+many points and how uncertain, :mod:`pimc_core.maps.suggest`; ``suggest --labels`` never suggests a
+pixel those label files label).
 
 ``--model`` is a ``.pimc`` model file (loaded by ``pimc_core.models.pixel_model.load_pixel_model``) or
 ``builtin:nearest-centroid``, the documented non-PIMC baseline for the synthetic sample data
@@ -18,12 +19,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from pimc_core.cli.args import add_source_args, finite_float, open_from_args, positive_int
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, output_folder
+from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, not_an_input, output_folder
 from pimc_core.io.input_files import local_path
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
@@ -171,12 +173,30 @@ def _points_file(out: str) -> None:
     future_file(out)
 
 
+def _labelled(args: argparse.Namespace, grid) -> Any:
+    """(H, W) bool mask of the pixels ``--labels`` label (merged as ``pimc fit`` does), or None;
+    the reader's warnings (features without a class) go to stderr."""
+    if args.labels is None:
+        return None
+    from pimc_core.io.labels import read_label_files
+
+    lmap = read_label_files(args.labels, grid, class_field=args.class_field)
+    for line in lmap.warnings:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+    return lmap.array > 0
+
+
 def cmd_suggest(args: argparse.Namespace) -> None:
     from pimc_core.maps.suggest import suggest_samples
 
+    if args.labels is None and args.class_field:
+        raise InputError("--class-field describes labels: give --labels too (or neither)")
     with new_folders_removed_on_failure(Path(args.out).parent):
-        _run_in(args, "suggest", suggest_samples, check_out=_points_file, n=args.n, seed=args.seed,
-                spacing=args.spacing)
+        _points_file(args.out)  # before anything is read
+        not_an_input(args.out, args.labels or ())  # the points of the last round, say
+        ts = open_from_args(args)
+        _run_in(args, "suggest", suggest_samples, ts=ts, check_out=_points_file, n=args.n, seed=args.seed,
+                spacing=args.spacing, exclude=_labelled(args, ts.grid))
 
 
 # ----------------------------------------------------------------------------- parser
@@ -244,4 +264,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="breaks ties in uncertainty (0..2**32-1)")
     p.add_argument("--spacing", type=finite_float("--spacing"), default=0.5,
                    help="first minimum distance between points, as a fraction of sqrt(pixels / N) (default 0.5)")
+    p.add_argument("--labels", action="append", metavar="LABELS",
+                   help="labels already made (as pimc fit --labels: a class raster on the stack's grid or a vector "
+                   "file with --class-field; repeatable): their labelled pixels are never suggested")
+    p.add_argument("--class-field", help="attribute of a vector label file that holds the class (id or name)")
     p.set_defaults(func=cmd_suggest)

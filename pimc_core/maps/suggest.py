@@ -22,6 +22,9 @@ the points) and picks N pixels by *uncertainty sampling* with spatial and class 
    0 (then only "one point per pixel" holds). Ties in uncertainty are broken by a hash of the
    pixel's position and ``seed``.
 
+Pixels already labelled (``exclude``, the label files of ``pimc suggest --labels``) are never
+candidates; they still count in the class areas, the spacing and the map's median uncertainty.
+
 This is the textbook pool-based active-learning heuristic (uncertainty sampling, Settles 2009,
 *Active Learning Literature Survey*, section 3.1) with the diversity that batch selection
 needs; it is written here in numpy because it runs on a stream of windows. It is measured
@@ -100,15 +103,22 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 @dataclass
 class SuggestJob(Job):
     """Per window: the candidates (best pixel per cell and predicted class), the predicted
-    class counts and a histogram of the uncertainty (picklable: sent to Dask workers)."""
+    class counts, a histogram of the uncertainty and how many predicted pixels ``exclude`` took
+    out of the candidates (picklable: sent to Dask workers once per run).
+
+    Attributes:
+        exclude: (H, W) bool mask of the source grid, True where a pixel is never a candidate
+            (already labelled), or None.
+    """
 
     cell: int
     seed: int
+    exclude: np.ndarray | None = None
     needs: tuple[str, ...] = ("probabilities",)
 
     def start(self, win, info):
         return {"parts": [], "counts": np.zeros(len(info.class_table), np.int64),
-                "hist": np.zeros(HIST_BINS, np.int64)}
+                "hist": np.zeros(HIST_BINS, np.int64), "excluded": 0}
 
     def add(self, state, block, sl, out, info) -> None:
         prob = out["probabilities"]
@@ -120,11 +130,15 @@ class SuggestJob(Job):
         state["hist"] += np.bincount(np.minimum((u * HIST_BINS).astype(np.int64), HIST_BINS - 1), minlength=HIST_BINS)
         cand = {"rows": rows, "cols": cols, "cls": top.astype(np.int16), "u": u,
                 "key": _pixel_keys(rows, cols, self.seed)}
+        if self.exclude is not None:
+            free = ~self.exclude[rows, cols]
+            state["excluded"] += int(free.size - np.count_nonzero(free))
+            cand = {k: v[free] for k, v in cand.items()}
         state["parts"].append(_best_per_cell(cand, self.cell))
 
     def finish(self, state, win, info):
         return {"cand": _best_per_cell(_concat(state["parts"]), self.cell), "counts": state["counts"],
-                "hist": state["hist"]}
+                "hist": state["hist"], "excluded": state["excluded"]}
 
 
 def class_quotas(areas: np.ndarray, n: int, available: np.ndarray) -> np.ndarray:
@@ -227,6 +241,8 @@ class Suggestions:
         median_uncertainty: the median uncertainty of those pixels (to 1 / 1000).
         spacing: the first minimum distance between points tried, in pixels.
         seconds: wall-clock time.
+        excluded: labelled pixels with a prediction that were left out of the candidates (None:
+            no ``exclude`` mask was given).
     """
 
     rows: np.ndarray
@@ -241,6 +257,7 @@ class Suggestions:
     median_uncertainty: float
     spacing: float
     seconds: float
+    excluded: int | None = None
 
     def summary(self) -> str:
         """One line for the end of ``pimc suggest``."""
@@ -249,7 +266,8 @@ class Suggestions:
         return (f"{self.path}: {self.rows.size} points in {classes} predicted classes from {self.predicted_pixels} "
                 f"pixels (spacing {self.spacing:.1f} px); uncertainty {float(np.median(self.uncertainty)):.3f} "
                 f"median of the points, {self.median_uncertainty:.3f} of the map ({100 * above:.0f}% of the points "
-                f"above it); {self.seconds:.1f} s")
+                f"above it)" + (f"; {self.excluded} labelled pixels excluded" if self.excluded is not None else "")
+                + f"; {self.seconds:.1f} s")
 
 
 def _median(hist: np.ndarray) -> float:
@@ -261,7 +279,8 @@ def _median(hist: np.ndarray) -> float:
 
 
 def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: str | os.PathLike, n: int, *,
-                    seed: int = 0, spacing: float = 0.5, **options: Any) -> Suggestions:
+                    seed: int = 0, spacing: float = 0.5, exclude: np.ndarray | None = None,
+                    **options: Any) -> Suggestions:
     """Write ``n`` points of ``region`` where a label should help the model most (see the module).
 
     Args:
@@ -271,18 +290,27 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
         n: number of points, at least 1, at most the pixels with a prediction.
         seed: breaks ties in uncertainty (0..2**32-1).
         spacing: the first minimum distance between points, as a fraction of ``sqrt(A / n)``.
+        exclude: (H, W) bool mask of the source grid, True on pixels never to suggest (those
+            already labelled, e.g. ``read_label_files(...).array > 0``), or None.
         **options: :class:`pimc_core.maps.run.RunOptions` (``batch_size``, ``block``, ``progress``,
             ``cancel``, ``executor``).
 
     Raises:
         ConfigError: bad n / seed / spacing, an output that is not ``.gpkg``, a model without a
-            classifier. InputError: an unusable output path, fewer pixels than ``n``.
+            classifier, an ``exclude`` mask of another shape. InputError: an unusable output path,
+            fewer pixels (not excluded) than ``n``.
     """
     t0 = time.perf_counter()
     check_params(SimpleNamespace(n=n, seed=seed, spacing=spacing),
                  {"n": [Interval(Integral, 1, None, closed="left")],
                   "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
                   "spacing": [Interval(Real, 0, None, closed="left")]}, where="suggest")
+    if exclude is not None and isinstance(source, TimeSeries):  # another source is refused by MapRun
+        exclude = np.asarray(exclude, bool)
+        want = (source.grid.height, source.grid.width)
+        if exclude.shape != want:
+            raise ConfigError(f"suggest: the exclude mask is {'x'.join(map(str, exclude.shape))} but the stack is "
+                              f"{want[0]}x{want[1]} pixels (rows x columns)")
     out = Path(out)
     if out.suffix.lower() != ".gpkg":
         raise ConfigError(f"{out}: the points are written as a GeoPackage; give a .gpkg file name")
@@ -295,14 +323,17 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
         raise InputError(f"suggest: {n} points asked but the region has {run.region.n_pixels} pixels")
     # candidate cells from the region's size; exact (one cell per pixel) when that leaves too few
     cell = max(1, int(spacing * math.sqrt(run.region.n_pixels / n) / CELLS_PER_SPACING))
-    cand, counts, hist = _collect(run, SuggestJob(cell, int(seed)), (0.0, 0.9))
+    cand, counts, hist, excluded = _collect(run, SuggestJob(cell, int(seed), exclude), (0.0, 0.9))
     valid = int(counts.sum())
     if n > valid:
         raise InputError(f"suggest: {n} points asked but only {valid} pixels of the region have enough valid "
                          f"observations (min_valid {run.info.min_valid})")
+    if n > valid - excluded:
+        raise InputError(f"suggest: {n} points asked but only {valid - excluded} of the {valid} pixels of the region "
+                         f"with a prediction are not labelled yet")
     if cand["rows"].size < n and cell > 1:
         run.predicted = 0
-        cand, counts, hist = _collect(run, SuggestJob(1, int(seed)), (0.9, 0.95))
+        cand, counts, hist, excluded = _collect(run, SuggestJob(1, int(seed), exclude), (0.9, 0.95))
     radius = spacing * math.sqrt(valid / n)
     available = np.bincount(cand["cls"].astype(np.int64), minlength=counts.size)
     pick = _spread(cand, class_quotas(counts, n, available), radius)
@@ -322,16 +353,18 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     if run.progress is not None:
         run.progress(1.0)
     return Suggestions(rows, cols, np.asarray(xs, float), np.asarray(ys, float), ids, pred_names, unc, out, valid,
-                       _median(hist), radius, time.perf_counter() - t0)
+                       _median(hist), radius, time.perf_counter() - t0, None if exclude is None else excluded)
 
 
 def _collect(run: MapRun, job: SuggestJob, span: tuple[float, float]):
-    """The candidates, class counts (K,) and uncertainty histogram of the region."""
+    """The candidates, class counts (K,), uncertainty histogram and excluded pixels of the region."""
     parts, counts, hist = [], np.zeros(len(run.info.class_table), np.int64), np.zeros(HIST_BINS, np.int64)
+    excluded = 0
     for res in run.map(job, span=span):
         parts.append(res.value["cand"])
         counts += res.value["counts"]
         hist += res.value["hist"]
+        excluded += res.value["excluded"]
     run.check()
     run.require_pixels()
-    return _best_per_cell(_concat(parts), job.cell), counts, hist
+    return _best_per_cell(_concat(parts), job.cell), counts, hist, excluded
