@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
           "--out", str(model), "--quiet"])
     step(["classify", str(manifest), "--model", str(model), "--out", str(maps), "--quiet"])
     # where a label would help most: points to label in QGIS, then refit with --labels given twice
-    step(["suggest", str(manifest), "--model", str(model), "--n", "30", "--out", str(maps / "suggested.gpkg"), "--quiet"])
+    step(["suggest", str(manifest), "--model", str(model), "--n", "30", "--labels", str(syn / "labels_sparse.tif"),
+          "--out", str(maps / "suggested.gpkg"), "--quiet"])
     step(["forecast", str(manifest), "--model", str(model), "--out", str(maps), "--quiet"])
     step(["cluster", str(manifest), "--model", str(model), "--k", "8", "--out", str(maps), "--quiet"])
     step(["similar", str(manifest), "--model", str(model), "--x", f"{x:.1f}", "--y", f"{y:.1f}",
