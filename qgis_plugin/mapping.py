@@ -87,6 +87,9 @@ class MapRequest:
         query_xy: the query pixel of ``similarity``: (x, y) in the series CRS.
         sample_size, seed: k-means sample and seed.
         block, batch_size: window side and pixels per model call (memory).
+        smooth: None, or the Bayesian smoothing of the class probabilities (True: the defaults;
+            a mapping of ``window``, ``neigh_fraction``, ``smoothness``), as ``run_inference``'s
+            ``smooth`` (``pimc classify --smooth``).
     """
 
     products: Sequence[str] = ("classes", "confidence", "uncertainty")
@@ -96,6 +99,7 @@ class MapRequest:
     seed: int = 0
     block: int = 256
     batch_size: int = 4096
+    smooth: Any = None
 
     def check(self) -> tuple[str, ...]:
         """The products, validated (ConfigError naming the problem)."""
@@ -207,7 +211,7 @@ def run_maps(
     inf = tuple(p for p in INFERENCE_PRODUCTS if p in products)
     common = dict(batch_size=int(request.batch_size), block=int(request.block))
     if inf:
-        calls.append(("maps", inference.run_inference, dict(products=inf, **common)))
+        calls.append(("maps", inference.run_inference, dict(products=inf, smooth=request.smooth, **common)))
     if "clusters" in products:
         calls.append(("clusters", inference.cluster_map,
                       dict(k=int(request.k), sample_size=int(request.sample_size), seed=int(request.seed), **common)))

@@ -81,6 +81,28 @@ def test_classify_equals_core_and_opens_styled(pimc_provider, sample, ts, tmp_pa
 
 
 
+def test_classify_with_bayesian_smoothing_equals_core_and_refuses_an_even_window(pimc_provider, sample, ts, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    out = tmp_path / "out"
+    res = run("pimc:classify", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "OUTPUT": str(out / "c.tif"),
+                                "OUTPUT_PROBABILITIES": str(out / "p.tif"), "SMOOTH": True, "SMOOTH_WINDOW": 5,
+                                "SMOOTHNESS": 4.0, "BLOCK": 16})
+    assert res["OUTPUT"] == str(out / "c.tif")
+    exp = core_maps(ts, tmp_path / "core", ("classes", "probabilities"), smooth={"window": 5, "smoothness": 4})
+    raw = core_maps(ts, tmp_path / "raw", ("classes",))
+    np.testing.assert_array_equal(read(out / "c.tif"), read(exp / "classes.tif"))
+    np.testing.assert_array_equal(read(out / "p.tif"), read(exp / "probabilities.tif"))
+    assert (read(out / "c.tif") != read(raw / "classes.tif")).any()  # the smoothing did something
+    with rasterio.open(out / "c.tif") as ds:
+        assert '"window":5' in ds.tags()["pimc_smoothing"]
+    with pytest.raises(QgsProcessingException) as e:
+        run("pimc:classify", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "OUTPUT": str(tmp_path / "x" / "c.tif"),
+                              "SMOOTH": True, "SMOOTH_WINDOW": 4})
+    assert "smoothing window must be an odd integer >= 3; got 4" in str(e.value)
+    assert "Traceback" not in str(e.value) and not (tmp_path / "x" / "c.tif").exists()
+
+
 def test_suggest_equals_core_and_refuses_other_formats(pimc_provider, sample, ts, tmp_path):
     from osgeo import ogr
     from qgis.core import QgsProcessingException

@@ -238,6 +238,37 @@ def test_canvas_extent(plugin, sample, qgis_canvas):
     assert ext.xMaximum() >= min(e.xMaximum(), ts.grid.bounds[2]) - 1e-6
 
 
+def test_bayesian_smoothing_box_smooths_the_class_map(plugin, sample, tmp_path):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsGeometry, QgsRectangle
+
+    from pimc_core.io.regions import bbox_region
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.engine import run_inference
+    from pimc_core.models.centroid import NearestCentroidModel
+    from qgis_plugin.region_tools import RegionChoice
+
+    ts = open_series(sample.manifest)
+    bounds = ts.grid.bounds
+    box = plugin.dock.maps_box
+    assert not box.smooth_check.isChecked()  # off by default
+    box.set_map_products(("forecast",))
+    assert not box.smooth_check.isEnabled()  # it smooths the class map only
+    box.set_map_products(("classes",))
+    assert box.smooth_check.isEnabled()
+    box.smooth_check.setChecked(True)
+    choice = RegionChoice(QgsGeometry.fromRect(QgsRectangle(*bounds)), QgsCoordinateReferenceSystem("EPSG:32631"),
+                          "rectangle", "rectangle")
+    task = wait_for(box.run_region(choice))
+    assert task.succeeded, task.error
+    assert task.request.smooth is True
+    run_inference(ts, NearestCentroidModel.for_synthetic(), bbox_region(ts.grid, bounds), tmp_path / "core",
+                  products=("classes",), smooth=True)
+    classes = group_layers(task.group)[0]
+    with rasterio.open(classes.source()) as got, rasterio.open(tmp_path / "core" / "classes.tif") as exp:
+        np.testing.assert_array_equal(got.read(1), exp.read(1))
+        assert got.tags()["pimc_smoothing"] == exp.tags()["pimc_smoothing"]
+
+
 class _CancellingModel:
     """The baseline model, cancelling its own task in its first predict call (deterministic)."""
 

@@ -117,7 +117,24 @@ def cmd_classify(args: argparse.Namespace) -> None:
     from pimc_core.maps.engine import run_inference
 
     products = ("classes", "confidence", "uncertainty") + (("probabilities",) if args.probabilities else ())
-    _run(args, "classify", run_inference, products=products)
+    _run(args, "classify", run_inference, products=products, smooth=_smoothing(args))
+
+
+def _smoothing(args: argparse.Namespace) -> Any:
+    """The smoothing of ``--smooth [--smooth-window N] [--smoothness S]`` (checked), or None."""
+    from pimc_core.maps.smoothing import SmoothConfig
+
+    given = [flag for flag, v in (("--smooth-window", args.smooth_window), ("--smoothness", args.smoothness))
+             if v is not None]
+    if not args.smooth:
+        if given:
+            raise ConfigError(f"{given[0]} applies to --smooth: give --smooth too (or neither)")
+        return None
+    opts = {"window": args.smooth_window, "smoothness": args.smoothness}
+    try:
+        return SmoothConfig(**{k: v for k, v in opts.items() if v is not None})
+    except ConfigError as e:
+        raise ConfigError(f"--smooth: {e}") from None
 
 
 def cmd_forecast(args: argparse.Namespace) -> None:
@@ -230,6 +247,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classify", help="class map + confidence + uncertainty of a region with a model")
     _common(p, polygon_help=_REGION_POLYGON)
     p.add_argument("--probabilities", action="store_true", help="also write probabilities.tif (one band per class)")
+    s = p.add_argument_group("Bayesian smoothing of the class probabilities (off by default)")
+    s.add_argument("--smooth", action="store_true",
+                   help="pull each pixel's class probabilities towards its neighbourhood's (sits' Bayesian smoothing)")
+    s.add_argument("--smooth-window", type=int, metavar="N", help="neighbourhood side in pixels, odd >= 3 (default 7)")
+    s.add_argument("--smoothness", type=finite_float("--smoothness"), metavar="S",
+                   help="prior variance of a class logit, > 0; larger is smoother (default 10)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("forecast", help="index forecast map: one band per future date")

@@ -49,7 +49,7 @@ import math
 import os
 import time
 from types import SimpleNamespace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +62,7 @@ from pimc_core.maps.jobs import ClusterJob, MapJob, MeanJob, SampleJob, Similari
 from pimc_core.maps.products import cluster_product, product_specs, similarity_product
 from pimc_core.maps.protocol import DEFAULT_PRODUCTS, PRODUCTS, PixelModel, load_model, model_products
 from pimc_core.maps.run import InferenceResult, MapRun, RunOptions
+from pimc_core.maps.smoothing import SmoothConfig
 
 __all__ = [
     "DEFAULT_PRODUCTS",
@@ -70,6 +71,7 @@ __all__ = [
     "InferenceResult",
     "PixelModel",
     "RunOptions",
+    "SmoothConfig",
     "cluster_map",
     "load_model",
     "model_products",
@@ -96,7 +98,8 @@ def _products(run: MapRun, products: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def run_inference(source: TimeSeries, model: ModelRef, region: Region | None, out_dir: str | os.PathLike, *,
-                  products: Sequence[str] | None = None, **options: Any) -> InferenceResult:
+                  products: Sequence[str] | None = None, smooth: SmoothConfig | Mapping[str, Any] | bool | None = None,
+                  **options: Any) -> InferenceResult:
     """Map a model over a region: classes, confidence, probabilities, forecast, embeddings.
 
     Args:
@@ -107,6 +110,14 @@ def run_inference(source: TimeSeries, model: ModelRef, region: Region | None, ou
         out_dir: output folder (created if missing); files are named after the products.
         products: any of :data:`PRODUCTS`; default :data:`DEFAULT_PRODUCTS` restricted to
             what the model gives (asking explicitly for one it cannot give is an error).
+        smooth: None (default): the model's probabilities as they are. A
+            :class:`~pimc_core.maps.smoothing.SmoothConfig`, a mapping of its fields (``window``
+            7, ``neigh_fraction`` 0.5, ``smoothness`` 10) or True (those defaults): classes,
+            confidence, uncertainty and probabilities come from the Bayesian smoothing of the
+            probabilities (:func:`~pimc_core.maps.smoothing.bayes_smooth`; pixels outside the
+            polygon or without enough observations are not neighbours), whatever the block
+            size; the outputs record it in the ``pimc_smoothing`` tag. Each window is predicted
+            grown by ``window // 2`` pixels on each side.
         **options: :class:`RunOptions` (``batch_size``, ``block``, ``progress``, ``cancel``,
             ``executor``).
 
@@ -119,9 +130,13 @@ def run_inference(source: TimeSeries, model: ModelRef, region: Region | None, ou
         data, an unusable output folder, a band the model needs is missing, no pixel with enough
         valid observations.
     """
+    smooth = SmoothConfig.of(smooth)
     run = MapRun(source, model, region, out_dir, options)
     products = _products(run, products)
-    files = run.write_all(product_specs(products, run.info, source), MapJob(products))
+    job = MapJob(products, smooth)
+    if smooth is not None and not job.halo:
+        raise ConfigError(f"smoothing applies to the class probabilities; none of {', '.join(products)} comes from them")
+    files = run.write_all(product_specs(products, run.info, source, smooth), job)
     return run.result(files)
 
 

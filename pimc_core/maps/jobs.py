@@ -7,7 +7,10 @@ pixels), ``finish`` (the value sent back to the client). Jobs are small picklabl
 
 * :class:`MapJob`: the products of :func:`pimc_core.maps.engine.run_inference` as (h, w) /
   (bands, h, w) arrays (``uncertainty`` is :func:`normalised_entropy` of the probabilities the
-  class map is the argmax of);
+  class map is the argmax of). With smoothing (:class:`~pimc_core.maps.smoothing.SmoothConfig`)
+  it reads the window grown by the smoothing's half window (:meth:`Job.read_window`), smooths
+  the grown window's probabilities and keeps the core window: the result does not depend on the
+  block size;
 * :class:`SampleJob` and :class:`ClusterJob`: the two passes of
   :func:`pimc_core.maps.engine.cluster_map` (a bounded sample of embeddings, then each pixel's
   nearest k-means centre);
@@ -23,7 +26,9 @@ from typing import Any, Mapping
 import numpy as np
 from rasterio.windows import Window
 
+from pimc_core.io.grid import Grid
 from pimc_core.maps.protocol import PRODUCTS, ModelInfo
+from pimc_core.maps.smoothing import SmoothConfig
 from pimc_core.maps.window import Block
 
 __all__ = ["ClusterJob", "Job", "MapJob", "MeanJob", "SampleJob", "SimilarityJob", "normalised_entropy"]
@@ -54,8 +59,12 @@ class Job:
     #: the model outputs the job reads (``probabilities``, ``forecast``, ``embeddings``)
     needs: tuple[str, ...] = ()
 
+    def read_window(self, win: Window, grid: Grid) -> Window:
+        """The window to read and predict for the result of ``win`` (default: ``win`` itself)."""
+        return win
+
     def start(self, win: Window, info: ModelInfo) -> Any:
-        """The empty state of a window."""
+        """The empty state of a window (the one :meth:`read_window` gave)."""
         raise NotImplementedError
 
     def add(self, state: Any, block: Block, sl: slice, out: Mapping[str, np.ndarray], info: ModelInfo) -> None:
@@ -63,24 +72,66 @@ class Job:
         raise NotImplementedError
 
     def finish(self, state: Any, win: Window, info: ModelInfo) -> Any:
-        """The window's result (default: the state)."""
+        """The result of ``win`` (default: the state)."""
         return state
+
+
+_FROM_PROBABILITIES = ("classes", "confidence", "uncertainty", "probabilities")
+
+
+def _put_probabilities(arrays: dict[str, np.ndarray], r: np.ndarray, c: np.ndarray, prob: np.ndarray,
+                       info: ModelInfo) -> None:
+    """Write what (n, K) class probabilities give (classes, confidence, uncertainty,
+    probabilities) at the pixels ``r, c`` of the window's arrays."""
+    top = np.argmax(prob, axis=1)
+    if "classes" in arrays:
+        arrays["classes"][r, c] = info.class_ids[top]
+    if "confidence" in arrays:
+        arrays["confidence"][r, c] = prob[np.arange(prob.shape[0]), top]
+    if "uncertainty" in arrays:
+        arrays["uncertainty"][r, c] = normalised_entropy(prob)
+    if "probabilities" in arrays:
+        arrays["probabilities"][:, r, c] = prob.T
 
 
 @dataclass
 class MapJob(Job):
-    """Write the requested products."""
+    """Write the requested products; with ``smooth``, those of the class probabilities
+    (classes, confidence, uncertainty, probabilities) come from the smoothed probabilities."""
 
     products: tuple[str, ...]
+    smooth: SmoothConfig | None = None
 
     @property
     def needs(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(sorted({PRODUCTS[p] for p in self.products}))
 
-    def start(self, win: Window, info: ModelInfo) -> dict[str, np.ndarray]:
+    @property
+    def halo(self) -> int:
+        """Pixels read beyond each side of a window for the smoothing (0: none)."""
+        if self.smooth is None or not any(p in _FROM_PROBABILITIES for p in self.products):
+            return 0
+        return self.smooth.halo
+
+    def read_window(self, win: Window, grid: Grid) -> Window:
+        """``win`` grown by :attr:`halo` on each side, clipped to the raster."""
+        g = self.halo
+        if not g:
+            return win
+        c0, r0 = max(0, int(win.col_off) - g), max(0, int(win.row_off) - g)
+        c1 = min(grid.width, int(win.col_off) + int(win.width) + g)
+        r1 = min(grid.height, int(win.row_off) + int(win.height) + g)
+        return Window(c0, r0, c1 - c0, r1 - r0)
+
+    def start(self, win: Window, info: ModelInfo) -> dict[str, Any]:
         h, w = int(win.height), int(win.width)
-        arrays: dict[str, np.ndarray] = {}
+        arrays: dict[str, Any] = {}
+        if self.halo:  # the raw probabilities of the grown window; the products at finish
+            arrays["_prob"] = np.full((len(info.class_table), h, w), np.nan, np.float32)
+            arrays["_window"] = win
         for p in self.products:
+            if self.halo and p in _FROM_PROBABILITIES:
+                continue
             if p == "classes":
                 arrays[p] = np.zeros((h, w), np.uint8)
             elif p in ("confidence", "uncertainty"):
@@ -95,21 +146,29 @@ class MapJob(Job):
 
     def add(self, arrays, block, sl, out, info) -> None:
         r, c = block.rows[sl], block.cols[sl]
-        if "probabilities" in out:
-            prob = out["probabilities"]
-            top = np.argmax(prob, axis=1)
-            if "classes" in arrays:
-                arrays["classes"][r, c] = info.class_ids[top]
-            if "confidence" in arrays:
-                arrays["confidence"][r, c] = prob[np.arange(prob.shape[0]), top]
-            if "uncertainty" in arrays:
-                arrays["uncertainty"][r, c] = normalised_entropy(prob)
-            if "probabilities" in arrays:
-                arrays["probabilities"][:, r, c] = prob.T
+        if "_prob" in arrays:
+            arrays["_prob"][:, r, c] = out["probabilities"].T
+        elif "probabilities" in out:
+            _put_probabilities(arrays, r, c, out["probabilities"], info)
         if "forecast" in arrays:
             arrays["forecast"][:, r, c] = out["forecast"].T
         if "embeddings" in arrays:
             arrays["embeddings"][:, r, c] = out["embeddings"].T
+
+    def finish(self, arrays, win, info) -> dict[str, np.ndarray]:
+        """The arrays of ``win``: with smoothing, the grown window's probabilities smoothed, then
+        the core window's products derived from them."""
+        if "_prob" not in arrays:
+            return arrays
+        grown = arrays.pop("_window")
+        rs = slice(int(win.row_off) - int(grown.row_off), int(win.row_off) - int(grown.row_off) + int(win.height))
+        cs = slice(int(win.col_off) - int(grown.col_off), int(win.col_off) - int(grown.col_off) + int(win.width))
+        prob = self.smooth(arrays.pop("_prob"))[:, rs, cs]
+        core = {name: a[..., rs, cs] for name, a in arrays.items()}
+        core.update(MapJob(tuple(p for p in self.products if p in _FROM_PROBABILITIES)).start(win, info))
+        r, c = np.nonzero(np.isfinite(prob).all(axis=0))
+        _put_probabilities(core, r, c, prob[:, r, c].T, info)
+        return {p: np.ascontiguousarray(core[p]) for p in self.products}
 
 
 @dataclass

@@ -29,6 +29,7 @@ from pimc_core.io.atomic import Staging, os_error_message
 from pimc_core.io.grid import Grid
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.maps.protocol import ModelInfo
+from pimc_core.maps.smoothing import SmoothConfig
 
 __all__ = ["MapOutputs", "Product", "cluster_product", "gdal_messages_logged", "product_specs", "similarity_product"]
 
@@ -53,13 +54,17 @@ class Product:
         return f"{self.name}.tif"
 
 
-def product_specs(products: Sequence[str], info: ModelInfo, source: TimeSeries) -> list[Product]:
-    """The rasters of :func:`pimc_core.maps.engine.run_inference` products (names checked by the caller)."""
+def product_specs(products: Sequence[str], info: ModelInfo, source: TimeSeries,
+                  smooth: SmoothConfig | None = None) -> list[Product]:
+    """The rasters of :func:`pimc_core.maps.engine.run_inference` products (names checked by the
+    caller); with ``smooth``, those of the class probabilities carry the ``pimc_smoothing`` tag."""
     from pimc_core.maps.styling import class_colormap, class_qml, ramp_qml
 
-    common = {"pimc_source": str(source.source), "pimc_indices": ",".join(info.indices)}
+    base = {"pimc_source": str(source.source), "pimc_indices": ",".join(info.indices)}
+    smoothed = {**base, "pimc_smoothing": smooth.tag()} if smooth is not None else base
     out = []
     for p in products:
+        common = smoothed if p in ("classes", "confidence", "uncertainty", "probabilities") else base
         if p == "classes":
             table = [dict(c) for c in info.class_table]
             out.append(Product(

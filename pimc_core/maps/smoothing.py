@@ -18,11 +18,16 @@ used as neighbours. Written here with numpy because sits is an R package; checke
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
 import numpy as np
 
+from pimc_core.config import Checked, Integral, Real, config_from_mapping, declared, param
 from pimc_core.errors import ConfigError
 
-__all__ = ["bayes_smooth", "check_smoothing"]
+__all__ = ["SmoothConfig", "bayes_smooth", "check_smoothing"]
 
 _EPS = 1e-6
 
@@ -36,6 +41,58 @@ def check_smoothing(window: int, neigh_fraction: float, smoothness: float) -> No
         raise ConfigError(f"smoothing neigh_fraction must be in (0, 1]; got {neigh_fraction}")
     if not (np.isfinite(smoothness) and smoothness > 0):
         raise ConfigError(f"smoothing smoothness must be a positive number; got {smoothness}")
+
+
+@declared
+@dataclass(frozen=True)
+class SmoothConfig(Checked):
+    """The Bayesian smoothing of a class map (:func:`bayes_smooth`'s parameters), checked by
+    :func:`check_smoothing` when made.
+
+    Attributes:
+        window: neighbourhood side in pixels (odd, >= 3).
+        neigh_fraction: share of the neighbourhood whose logits give the mean and variance, (0, 1].
+        smoothness: prior variance of a class logit (> 0; larger: smoother).
+    """
+
+    window: int = param(7, Integral)
+    neigh_fraction: float = param(0.5, Real)
+    smoothness: float = param(10.0, Real)
+
+    _config_name: ClassVar[str] = "smoothing"
+
+    def _check(self) -> None:
+        check_smoothing(self.window, self.neigh_fraction, self.smoothness)
+
+    @property
+    def halo(self) -> int:
+        """Pixels of neighbourhood needed on each side of a window: ``window // 2``."""
+        return int(self.window) // 2
+
+    @classmethod
+    def of(cls, value: Any) -> "SmoothConfig | None":
+        """None (no smoothing) for None or False; the defaults for True; a mapping's keys over
+        the defaults; a SmoothConfig as it is. ConfigError for anything else."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            return config_from_mapping(cls, value, where="smoothing")
+        raise ConfigError(f"smooth must be None, True or a mapping of window, neigh_fraction, smoothness; "
+                          f"got {type(value).__name__}")
+
+    def tag(self) -> str:
+        """How the outputs record the smoothing (the ``pimc_smoothing`` tag), as JSON."""
+        return json.dumps({"method": "bayes", "window": int(self.window), "neigh_fraction": float(self.neigh_fraction),
+                           "smoothness": float(self.smoothness)}, separators=(",", ":"))
+
+    def __call__(self, prob: np.ndarray) -> np.ndarray:
+        """:func:`bayes_smooth` of a (K, H, W) probability raster with these parameters."""
+        return bayes_smooth(prob, window=int(self.window), neigh_fraction=float(self.neigh_fraction),
+                            smoothness=float(self.smoothness))
 
 
 def bayes_smooth(prob: np.ndarray, *, window: int = 7, neigh_fraction: float = 0.5, smoothness: float = 10.0,

@@ -8,7 +8,9 @@ For a window of the region::
 
 Image patches (a model with ``patch_size`` k) are cut from a composite of a window grown by
 k // 2 pixels on each side (clipped to the raster, NaN beyond), so a window's pixels see the same
-neighbourhood as in a whole-raster read. Memory is one window of reflectance plus one batch.
+neighbourhood as in a whole-raster read. A job may ask for a larger window than the one it
+returns (:meth:`~pimc_core.maps.jobs.Job.read_window`: the smoothing's neighbours across window
+borders). Memory is one (grown) window of reflectance plus one batch.
 """
 
 from __future__ import annotations
@@ -136,10 +138,12 @@ class WindowResult:
 def run_window(source: TimeSeries, model: PixelModel, info: ModelInfo, region: Region, job: Job,
                batch_size: int, win: Window, check: Callable[[], None] = lambda: None) -> WindowResult:
     """Read, predict and post-process one window (in the client or on a worker); ``check()``
-    runs before each batch (it raises to cancel)."""
+    runs before each batch (it raises to cancel). The job's :meth:`~pimc_core.maps.jobs.Job.read_window`
+    is what is read and predicted; the result and its pixel count are those of ``win``."""
     times = {"read": 0.0, "indices": 0.0, "predict": 0.0}
-    state = job.start(win, info)
-    block = read_block(source, model, info, region, win, times)
+    read = job.read_window(win, source.grid)
+    state = job.start(read, info)
+    block = read_block(source, model, info, region, read, times)
     n = 0 if block is None else block.rows.size
     for s in range(0, n, batch_size):
         check()
@@ -159,4 +163,12 @@ def run_window(source: TimeSeries, model: PixelModel, info: ModelInfo, region: R
         times["predict"] += t1 - t0
         job.add(state, block, sl, out, info)
         times["predict"] += time.perf_counter() - t1
-    return WindowResult(win, job.finish(state, win, info), n, times)
+    predicted = n if read == win or block is None else _inside(block, read, win)
+    return WindowResult(win, job.finish(state, win, info), predicted, times)
+
+
+def _inside(block: Block, read: Window, win: Window) -> int:
+    """How many of a block's pixels (read over ``read``) lie in ``win``."""
+    r = block.rows + int(read.row_off) - int(win.row_off)
+    c = block.cols + int(read.col_off) - int(win.col_off)
+    return int(((r >= 0) & (r < int(win.height)) & (c >= 0) & (c < int(win.width))).sum())

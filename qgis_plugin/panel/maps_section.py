@@ -1,5 +1,5 @@
-"""The panel's *Maps of a region* section: the products (classes + confidence, forecast,
-embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
+"""The panel's *Maps of a region* section: the products (classes + confidence, optionally
+Bayesian-smoothed; forecast, embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
 polygon drawn on the map, the canvas extent, or the selected polygons of a layer. A background
 :class:`~qgis_plugin.tasks.MapTask` runs the core; the maps arrive as layers in a group
 ``PIMC <timestamp>``. Every product comes from the model file: without one the section says so.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from qgis.core import QgsSettings
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QToolButton, QVBoxLayout
+from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QToolButton, QVBoxLayout
 
 from ..bootstrap import import_core
 from ..compat import QAction
@@ -62,6 +62,14 @@ class MapsSection(common.Section):
         self.k_spin.setPrefix("k = ")
         self.k_spin.setToolTip("number of clusters")
         grid.addWidget(self.k_spin, 1, 3)
+        self.smooth_check = QCheckBox("Bayesian smoothing")
+        self.smooth_check.setObjectName("PimcSmoothCheck")
+        self.smooth_check.setToolTip(
+            "smooth the class probabilities over each pixel's 7×7 neighbourhood (sits' Bayesian smoothing: a pixel "
+            "is pulled towards its neighbours where they agree); off by default: it can lower the accuracy")
+        classes = self.product_checks["classes"]
+        classes.toggled.connect(self.smooth_check.setEnabled)
+        grid.addWidget(self.smooth_check, 0, 1)
         lay.addLayout(grid)
 
         lay.addWidget(QLabel("Region — draw on the map, or take:"))
@@ -247,7 +255,8 @@ class MapsSection(common.Section):
         except errors.PimcError as e:
             self._map_error(str(e))
             return None
-        request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query)
+        smooth = self.smooth_check.isChecked() and "classes" in products
+        request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query, smooth=True if smooth else None)
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
         if out_root:

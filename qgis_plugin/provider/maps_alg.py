@@ -52,6 +52,9 @@ K = "K"
 SAMPLE = "SAMPLE"
 SEED = "SEED"
 QUERY = "QUERY"
+SMOOTH = "SMOOTH"
+SMOOTH_WINDOW = "SMOOTH_WINDOW"
+SMOOTHNESS = "SMOOTHNESS"
 
 #: Vegetation-index ramp of the forecast output's style (value, colour).
 INDEX_RAMP = ((-0.2, "#a6611a"), (0.2, "#dfc27d"), (0.45, "#a6d96a"), (0.7, "#1a9641"), (0.95, "#00441b"))
@@ -287,8 +290,11 @@ MAP_KINDS: dict[str, MapKind] = {kind.name: kind for kind in (
           "polygons; colour table and class names, shown in the legend), the confidence (the "
           "probability of the class, 0..1), the uncertainty (the entropy of the class probabilities over "
           "its maximum log K: 0 = certain, 1 = every class equally likely; where a label would help) and, "
-          "optionally, one probability band per class. "
-          "Same result as the command `pimc classify`.",
+          "optionally, one probability band per class. With 'Bayesian smoothing' (off by default) these "
+          "come from the class probabilities smoothed over each pixel's neighbourhood (sits' method: a "
+          "pixel is pulled towards its neighbours where they agree; the outputs record it in the "
+          "pimc_smoothing tag). "
+          "Same result as the command `pimc classify` (`--smooth`).",
           {"classes": MapOutput(OUTPUT, "Class map"),
            "confidence": MapOutput(OUTPUT_CONFIDENCE, "Confidence", optional=True),
            "uncertainty": MapOutput(OUTPUT_UNCERTAINTY, "Uncertainty", optional=True),
@@ -318,6 +324,22 @@ MAP_KINDS: dict[str, MapKind] = {kind.name: kind for kind in (
 
 class ClassifyAlgorithm(MapAlgorithm):
     NAME, DISPLAY_NAME, HELP, OUTPUTS = MAP_KINDS["classify"]
+
+    def own_parameters(self) -> list:
+        return [
+            QgsProcessingParameterBoolean(SMOOTH, "Bayesian smoothing of the class probabilities", defaultValue=False),
+            advanced(number_parameter(SMOOTH_WINDOW, "Smoothing window (pixels, odd)", 7, 3, 255)),
+            advanced(number_parameter(SMOOTHNESS, "Smoothness (prior variance of a class logit; larger: smoother)",
+                                      10.0, 1e-6, double=True)),
+        ]
+
+    def request(self, parameters, context, ts) -> MapRequest:
+        if not self.parameterAsBool(parameters, SMOOTH, context):
+            return MapRequest()
+        smoothing = import_core("pimc_core.maps.smoothing")
+        return MapRequest(smooth=smoothing.SmoothConfig(  # checked here: an even window is one line
+            window=self.parameterAsInt(parameters, SMOOTH_WINDOW, context),
+            smoothness=self.parameterAsDouble(parameters, SMOOTHNESS, context)))
 
 
 class ForecastAlgorithm(MapAlgorithm):
