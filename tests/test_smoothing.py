@@ -117,12 +117,10 @@ def test_smoothed_maps_do_not_depend_on_the_block_size_and_are_the_smoothed_whol
 
 
 def test_smoothing_on_dask_gives_the_in_process_maps(ts, tmp_path):
-    from pimc_core.maps.dask_executor import DaskExecutor, dask_available
+    from pimc_core.maps.dask_executor import DaskExecutor
     from pimc_core.maps.engine import run_inference
     from pimc_core.models.centroid import NearestCentroidModel
 
-    if not dask_available():
-        pytest.skip("dask is not installed")
     kw = dict(products=PRODUCTS, block=16, smooth=True)
     with DaskExecutor(workers=2) as ex:
         run_inference(ts, NearestCentroidModel.for_synthetic, None, tmp_path / "dask", executor=ex, **kw)
