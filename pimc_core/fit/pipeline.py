@@ -330,10 +330,8 @@ def score(net, samples: Any, class_ids: Sequence[int], *, device: Any, modalitie
     """Classification metrics of ``net`` (with its ``forest`` member at ``forest_weight``) on
     labelled ``samples``, reading ``modalities`` (None: all; the patch is given only with ``patch``)."""
     prob = classifier_proba(net, samples, device=device, modalities=modalities)
-    if forest is not None and forest_weight > 0:
-        from pimc_core.models.forest import series_features
-
-        prob = (1 - forest_weight) * prob + forest_weight * forest.predict_proba(series_features(samples.series))
+    if forest is not None:
+        prob = forest.mix(prob, samples.series, forest_weight)
     return classification_metrics(samples.labels, np.asarray(class_ids)[prob.argmax(1)], class_ids)
 
 

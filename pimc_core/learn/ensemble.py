@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from pimc_core.config import COUNT, FRACTION, POSITIVE, POSITIVE_INT, Checked, declared, param
+from pimc_core.learn.finetune import class_indices
 from pimc_core.models.forest import ArrayForest, series_features, train_forest
 
 __all__ = ["EnsembleConfig", "pseudo_labelled_samples", "pseudo_labels", "train_forest_member"]
@@ -105,8 +106,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     """
     ids = np.asarray(class_ids)
     k = len(ids)
-    y = np.searchsorted(ids, labelled.labels) if np.all(np.diff(ids) > 0) else \
-        np.array([list(ids).index(v) for v in labelled.labels])
+    y = class_indices(labelled.labels, ids)
     x = series_features(labelled.series)
     forest = train_forest(x, y, k, trees=cfg.trees, min_samples_leaf=cfg.min_samples_leaf, seed=seed, threads=-1)
     summary: dict[str, Any] = {"forest_weight": cfg.forest_weight, "trees": cfg.trees, "labelled": int(len(y)),

@@ -36,6 +36,7 @@ from pimc_core.models.pimc_net import PimcNet
 
 __all__ = [
     "FinetuneConfig",
+    "class_indices",
     "classification_metrics",
     "embed",
     "finetune_classifier",
@@ -142,6 +143,20 @@ def embed(net: PimcNet, series: np.ndarray | None, patches: np.ndarray | None, *
 
 
 # ============================================================================ classification
+def class_indices(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
+    """(N,) class ids → (N,) int64 indices into ``class_ids`` (the classifier's output order).
+
+    Raises:
+        ConfigError: a label that is not among ``class_ids``.
+    """
+    ids = [int(c) for c in class_ids]
+    lut = {c: i for i, c in enumerate(ids)}
+    bad = sorted(set(int(v) for v in np.unique(labels)) - set(ids))
+    if bad:
+        raise ConfigError(f"labels {bad} are not among the classes {ids}")
+    return np.array([lut[int(v)] for v in labels], np.int64)
+
+
 def finetune_classifier(
     net: PimcNet,
     series: np.ndarray,
@@ -180,11 +195,7 @@ def finetune_classifier(
     ids = [int(c) for c in class_ids]
     if len(ids) != net.cfg.n_classes:
         raise ConfigError(f"{len(ids)} class ids for a classifier with {net.cfg.n_classes} outputs")
-    lut = {c: i for i, c in enumerate(ids)}
-    bad = sorted(set(int(v) for v in np.unique(labels)) - set(ids))
-    if bad:
-        raise ConfigError(f"labels {bad} are not among the classes {ids}")
-    y_all = np.array([lut[int(v)] for v in labels], np.int64)
+    y_all = class_indices(labels, ids)
     dev = resolve_device(device)
     net.to(dev)
     t0 = time.perf_counter()

@@ -129,6 +129,16 @@ class ArrayForest:
             out += self.value[node]
         return (out / max(self.n_trees, 1)).astype(np.float32)
 
+    def mix(self, prob: np.ndarray, series: np.ndarray, weight: float) -> np.ndarray:
+        """The ensemble's probabilities: ``(1 - weight) * prob + weight * forest``.
+
+        Args:
+            prob: (N, K) the network's probabilities; series: (N, C, T) the same pixels' series.
+        """
+        if weight <= 0:
+            return prob
+        return (1 - weight) * prob + weight * self.predict_proba(series_features(series))
+
     def tensors(self) -> dict[str, np.ndarray]:
         """The arrays to store in a model file (see :meth:`from_tensors`)."""
         return {"feature": self.feature, "threshold": self.threshold, "left": self.left, "right": self.right,
@@ -139,7 +149,7 @@ class ArrayForest:
     def from_tensors(cls, t: Mapping[str, object], where: str = "model file") -> "ArrayForest":
         """Inverse of :meth:`tensors`; checks the arrays fit together (InputError naming ``where``)."""
         try:
-            a = {k: np.asarray(getattr(t[k], "numpy", lambda v=t[k]: v)()) for k in
+            a = {k: np.asarray(t[k].numpy() if hasattr(t[k], "numpy") else t[k]) for k in
                  ("feature", "threshold", "left", "right", "value", "roots", "n_features")}
         except KeyError as e:
             raise InputError(f"{where}: the forest lacks its array {e}") from None

@@ -49,7 +49,7 @@ import torch
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
-from pimc_core.models.forest import ArrayForest, series_features
+from pimc_core.models.forest import ArrayForest
 from pimc_core.models.modalities import MODALITIES, modality_mask
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
@@ -258,9 +258,8 @@ class PimcPixelModel:
                     cls_in = fused if self.classify_modalities == MODALITIES else \
                         net.fuse(emb, mask * modality_mask(1, self.classify_modalities, self.device))
                     pr = torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy()
-                    if self.forest is not None and self.forest_weight > 0:
-                        w = self.forest_weight
-                        pr = (1 - w) * pr + w * self.forest.predict_proba(series_features(x[s:s + _BATCH]))
+                    if self.forest is not None:
+                        pr = self.forest.mix(pr, x[s:s + _BATCH], self.forest_weight)
                     probs.append(pr)
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
