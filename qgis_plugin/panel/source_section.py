@@ -28,7 +28,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .. import source
+from .. import fitting, source
 from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
@@ -255,7 +255,7 @@ class SourceSection(QGroupBox):
 
     def _on_model_changed(self, *_args) -> None:
         spec = self.model_spec()
-        text, ok = "", True
+        text, ok, tip = "", True, ""
         if spec and not spec.startswith("builtin:"):
             try:
                 meta = import_core("pimc_core.models.model_file").read_metadata(spec)
@@ -263,11 +263,15 @@ class SourceSection(QGroupBox):
                 shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
                 text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
                         f"{meta.get('n_dates', '?')} dates")
+                if classes:
+                    text += f"; {fitting.held_out_text(meta.get('training'))[0]}"
+                tip = fitting.confusion_html(meta.get("training"), meta.get("classes"))
             except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
                 text, ok = f"not a usable model file: {e}", False
         elif spec:
             text = "a non-PIMC baseline for the synthetic sample data (nearest class-mean NDVI curve)"
         self.model_label.setText(text)
+        self.model_label.setToolTip(tip)
         self.model_label.setStyleSheet("" if ok else ERR_STYLE)
         self.model_label.setVisible(bool(text))
         if ok and spec:
