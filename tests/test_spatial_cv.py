@@ -90,11 +90,10 @@ def test_cv_folds_is_declared_and_checked():
         FitConfig.from_dict({"cv_folds": -2})
 
 
-@pytest.fixture(scope="module")
-def two_fields(tmp_path_factory):
-    """A 32 x 32 px, 4-class stack and labels of two separate 5 x 5 px patches of every class."""
-    d = tmp_path_factory.mktemp("cv")
-    s = make_synthetic(d / "syn", size=32, n_dates=10, seed=4, n_classes=4)
+def two_fields_per_class(tmp_path):
+    """A 32 x 32 px, 4-class stack and labels of two separate 5 x 5 px patches of every class
+    (two regions per class at a reach of 6 px): ``(stack, label raster path)``."""
+    s = make_synthetic(tmp_path / "syn", size=32, n_dates=10, seed=4, n_classes=4)
     with rasterio.open(s.labels) as src:
         a, prof = src.read(1), src.profile
     out = np.zeros_like(a)
@@ -104,12 +103,17 @@ def two_fields(tmp_path_factory):
         for i in (0, far):
             win = (abs(rr - rr[i]) <= 2) & (abs(cc - cc[i]) <= 2)
             out[rr[win], cc[win]] = c
-    path = d / "two_fields.tif"
+    path = tmp_path / "two_fields.tif"
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(out, 1)
     reg = labelled_regions(out, 6)
     assert all(np.unique(reg[out == c]).size == 2 for c in np.unique(out[out > 0]))
     return s, path
+
+
+@pytest.fixture(scope="module")
+def two_fields(tmp_path_factory):
+    return two_fields_per_class(tmp_path_factory.mktemp("cv"))
 
 
 def test_fit_stores_the_spatial_cv_and_info_prints_it(two_fields, tmp_path, capsys):

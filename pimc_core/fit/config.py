@@ -222,10 +222,11 @@ class FitConfig(FitSections):
         checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
         classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
             series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
-            labelled regions held out from a trial fine-tuning
-            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; the patch only when
+            held-out labelled regions: the spatial cross-validation's folds (``cv_folds``), or
+            without it a trial fine-tuning with a third of the regions held out
+            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`); the patch only when
             it wins by more than the check's resolution; ``temporal`` when no class has two
-            labelled regions).
+            labelled regions.
         ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: an optional random-forest
             member of the classifier, self-trained on the scene's pixels (``forest_weight``; 0, the
             default: the network alone).
