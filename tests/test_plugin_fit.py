@@ -118,7 +118,7 @@ def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_pat
     assert out.is_file() and task.model_path == out
     assert dock.model_spec() == str(out)  # the panel now uses the new model
     # one field per class in these labels: no held-out estimate, said so, and no green tick
-    assert dock.fit_status.text().startswith("fields.pimc: 9 classes; spatial CV not possible: class "), \
+    assert dock.fit_status.text().startswith("fields.pimc: 9 classes; spatial CV not possible: classes "), \
         dock.fit_status.text()
     assert "accuracy on its own training pixels" in dock.fit_status.text() and "✓" not in dock.fit_status.text()
     assert "9 classes (" in dock.model_label.text() and "spatial CV not possible" in dock.model_label.text()

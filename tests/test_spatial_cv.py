@@ -50,7 +50,9 @@ def test_cv_blocker_names_the_class_with_one_field():
     labels = labels.copy()
     region = np.where(labels == 2, 99, region)  # class 2: one region
     msg = cv_blocker(region, labels, {2: "maize"})
-    assert msg.startswith("spatial CV not possible: class maize has 1 field")
+    assert msg.startswith("spatial CV not possible: class maize has 1 field (")
+    assert cv_blocker(np.zeros(4), np.array([1, 1, 2, 2])).startswith(
+        "spatial CV not possible: classes 1, 2 have 1 field each")
 
 
 def test_out_of_fold_predictions_never_see_their_region():

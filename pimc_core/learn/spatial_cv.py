@@ -51,14 +51,11 @@ def cv_blocker(region: np.ndarray, labels: np.ndarray, names: Mapping[int, str] 
     """
     names = names or {}
     region, labels = np.asarray(region), np.asarray(labels)
-    few = []
-    for cid in np.unique(labels):
-        n = int(np.unique(region[labels == cid]).size)
-        if n < 2:
-            few.append(f"class {names.get(int(cid), int(cid))!s} has {n} field{'s' if n != 1 else ''}")
-    if few:
-        return "spatial CV not possible: " + ", ".join(few) + " (each class needs 2 separate labelled fields)"
-    return None
+    few = [str(names.get(int(c), int(c))) for c in np.unique(labels) if np.unique(region[labels == c]).size < 2]
+    if not few:
+        return None
+    which = f"class {few[0]} has 1 field" if len(few) == 1 else f"classes {', '.join(few)} have 1 field each"
+    return f"spatial CV not possible: {which} (each class needs 2 separate labelled fields)"
 
 
 def region_folds(region: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
