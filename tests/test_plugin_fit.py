@@ -266,6 +266,20 @@ def test_fit_progress_is_one_monotonic_fraction_over_the_stages():
         p.log("a line")
 
 
+def test_fit_progress_counts_the_cross_validation_folds():
+    from qgis_plugin.fitting import FitProgress
+
+    got = []
+    p = FitProgress(got.append, pretrain=True, forecast=False, validation=2)
+    stages = []
+    for total in (3, 4, 4, 5):  # pretraining, two folds, the classifier
+        for s in range(1, total + 1):
+            p(s, total, 1.0)
+        stages.append(p.stage)
+    assert stages == ["pretrain", "validation", "validation", "finetune"]
+    assert got == sorted(got) and got[-1] == pytest.approx(0.98)  # the stages end at 98 %
+
+
 def test_fit_presets_are_valid_fit_configs(tmp_path):
     from pimc_core.errors import ConfigError
     from pimc_core.fit import FitConfig
