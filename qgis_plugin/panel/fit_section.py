@@ -73,7 +73,7 @@ class FitSection(common.Section):
         self.fit_button.setToolTip("Pretrain on the series (no labels), fine-tune on the labels, save the model")
         self.fit_button.clicked.connect(self.start_fit)
         prow.addWidget(self.fit_button)
-        self.fit_progress, self.fit_cancel_button = common.add_progress(prow, self.cancel_fit)
+        self.fit_progress, self.fit_cancel_button = self.add_progress(prow, self.cancel_fit)
         lay.addLayout(prow)
         self.fit_status = common.status_label("Labelled polygons or points, or a label raster → a model for the maps.", "PimcFitStatus")
         lay.addWidget(self.fit_status)

@@ -33,6 +33,9 @@ from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
 
+#: The status line before a series is chosen (plain, not an error).
+NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
+
 
 class SourceSection(QGroupBox):
     """The *Time series* group box.
@@ -199,7 +202,11 @@ class SourceSection(QGroupBox):
             self._set_status(str(e), ok=False)
             return None
         try:
-            ts = self.source_spec().open()
+            spec = self.source_spec()
+            if not (spec.path or "").strip() and not spec.layers:  # nothing chosen yet: no red error
+                self._set_status(NOTHING_CHOSEN, ok=None)
+                return None
+            ts = spec.open()
         except errors.PimcError as e:
             self._set_status(str(e), ok=False)
             return None
