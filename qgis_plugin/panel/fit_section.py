@@ -89,7 +89,7 @@ class FitSection(common.Section):
         self.fit_selected_check.setEnabled(vector)
 
     def set_fit_preset(self, key: str) -> None:
-        i = self.fit_preset_combo.findData(key)
+        i = self.fit_preset_combo.findData(fitting.preset_name(key))
         if i >= 0:
             self.fit_preset_combo.setCurrentIndex(i)
 
@@ -122,7 +122,7 @@ class FitSection(common.Section):
             if not out:
                 root = self.out_root() or str(Path(tempfile.gettempdir()) / "pimc_models")
                 out = str(Path(root) / f"pimc_model_{dt.datetime.now():%Y%m%d_%H%M%S}.pimc")
-            field = None
+            field = labels_name = None
             if isinstance(layer, QgsVectorLayer):
                 field = self.fit_field_combo.currentField()
                 tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
@@ -130,6 +130,7 @@ class FitSection(common.Section):
                 exported = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
                                          selected_only=self.fit_selected_check.isChecked())
                 labels, what = exported.path, exported.describe(layer.name(), field)
+                labels_name = layer.name()
             else:
                 labels = raster_layer_path(layer)
                 what = f"label raster {layer.name()}"
@@ -138,7 +139,7 @@ class FitSection(common.Section):
                 shutil.rmtree(t, ignore_errors=True)
             self._fit_error(str(e))
             return None
-        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg)
+        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg, labels_name=labels_name)
         task = tasks.FitTask(ts, job, iface=self.iface, on_done=self._on_fit_done, temp_files=temp_files)
         task.progressChanged.connect(lambda v: self.fit_progress.setValue(int(v)))
         self.fit_task = task
