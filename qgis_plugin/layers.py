@@ -192,4 +192,5 @@ def _set_expanded(node, expanded: bool) -> None:
     node.setExpanded(expanded)
 
 
-__all__ = ["REGION_PROPERTY", "TITLES", "add_result_layers", "class_table_of", "group_name", "next_region_number", "paletted_renderer", "style_layer"]
+__all__ = ["REGION_PROPERTY", "TITLES", "add_result_layers", "class_table_of", "group_name", "next_region_number",
+           "paletted_renderer", "style_layer"]

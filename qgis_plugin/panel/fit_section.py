@@ -62,6 +62,12 @@ class FitSection(common.Section):
         for key, label in fitting.PRESET_LABELS.items():
             self.fit_preset_combo.addItem(label, key)
         form.addRow("Effort", self.fit_preset_combo)
+        self.fit_classes_widget = common.file_widget(
+            "PimcFitClasses", "Class names and colours", "optional: classes.json",
+            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Class table (*.json);;All files (*)",
+            tip='A JSON list of {"id", "name", "color"}: the names and colours of the class map; without it '
+                "the names come from the class field and the colours from the names (water blue, forest green …)")
+        form.addRow("Classes", self.fit_classes_widget)
         self.fit_out_widget = common.file_widget(
             "PimcFitOutput", "Save the model as", "empty: pimc_model_<date>.pimc in the output folder",
             mode=QgsFileWidget.StorageMode.SaveFile, file_filter="PIMC model (*.pimc)")
@@ -118,6 +124,9 @@ class FitSection(common.Section):
             if layer is None:
                 raise errors.ConfigError("choose the labels: polygons or points with a class field, or a label raster")
             cfg = fitting.fit_config(self.fit_preset_combo.currentData() or "standard", None, overrides)
+            classes = self.fit_classes_widget.filePath().strip() or None
+            if classes:  # a bad classes.json is said now, not after the sampling
+                import_core("pimc_core.io.classes").load_class_table(classes)
             out = self.fit_out_widget.filePath().strip()
             if not out:
                 root = self.out_root() or str(Path(tempfile.gettempdir()) / "pimc_models")
@@ -139,7 +148,8 @@ class FitSection(common.Section):
                 shutil.rmtree(t, ignore_errors=True)
             self._fit_error(str(e))
             return None
-        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg, labels_name=labels_name)
+        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg, labels_name=labels_name,
+                             classes=classes)
         task = tasks.FitTask(ts, job, iface=self.iface, on_done=self._on_fit_done, temp_files=temp_files)
         task.progressChanged.connect(lambda v: self.fit_progress.setValue(int(v)))
         self.fit_task = task
