@@ -43,16 +43,17 @@ def clipped_widgets(dock) -> list[str]:
     """The visible controls of the panel that reach past the visible width or are narrower than
     their minimum (text cut off)."""
     from qgis.PyQt.QtCore import QPoint
-    from qgis.PyQt.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLabel
+    from qgis.PyQt.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLabel, QLineEdit
 
     scroll = dock.widget()
     viewport = scroll.viewport()
     out = []
     for w in scroll.widget().findChildren((QAbstractButton, QAbstractSpinBox, QComboBox, QLabel)):
-        if not w.isVisibleTo(scroll.widget()) or w.width() == 0:
-            continue
+        if not w.isVisibleTo(scroll.widget()) or w.width() == 0 or isinstance(w.parent(), QLineEdit):
+            continue  # (a line edit's own clear button is sized by QGIS)
         right = w.mapTo(viewport, QPoint(w.width(), 0)).x()
-        name = w.objectName() or getattr(w, "text", lambda: "")() or type(w).__name__
+        name = (w.objectName() or getattr(w, "text", lambda: "")() or type(w).__name__) + \
+            f" in {w.parent().objectName() or type(w.parent()).__name__}"
         if right > viewport.width() + 1:
             out.append(f"{name}: right edge {right} > {viewport.width()}")
         elif not (isinstance(w, QLabel) and w.wordWrap()) and w.width() < w.minimumSizeHint().width():

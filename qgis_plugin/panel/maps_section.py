@@ -261,6 +261,8 @@ class MapsSection(common.Section):
         except errors.PimcError as e:
             self._map_error(str(e))
             return None
+        if query is not None:
+            self.inspector_box.mark_query(ts)
         smooth = self.smooth_check.isChecked() and "classes" in products
         request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query, smooth=True if smooth else None)
         out_root = self.out_widget.filePath().strip() or None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -43,6 +43,9 @@ class SourceSection(QGroupBox):
     Args:
         tmpdir: the panel's temporary folder (the manifest written for project layers goes there).
     """
+
+    #: After each check of the source: the opened series, or None (the inspector follows it).
+    series_checked = pyqtSignal(object)
 
     def __init__(self, tmpdir: str, parent=None) -> None:
         super().__init__("Time series", parent)
@@ -192,6 +195,11 @@ class SourceSection(QGroupBox):
         Returns:
             The :class:`~pimc_core.io.timeseries.TimeSeries`, or None when it cannot be opened.
         """
+        ts = self._validate()
+        self.series_checked.emit(ts)
+        return ts
+
+    def _validate(self):
         self._validate_timer.stop()
         key = self.key()
         self.series = None
