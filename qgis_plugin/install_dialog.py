@@ -15,7 +15,7 @@ from qgis.core import QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
@@ -117,18 +117,19 @@ class InstallDialog(QDialog):
         self.log_view.hide()
         lay.addWidget(self.log_view)
 
-        self.buttons = QDialogButtonBox()
+        buttons = QHBoxLayout()  # (a QDialogButtonBox shows its buttons again on each layout)
+        buttons.addStretch(1)
         self.install_button = QPushButton("Install")
         self.install_button.setEnabled(bool(self.missing) and self.plan.problem is None)
         self.cancel_button = QPushButton("Cancel install")
         self.cancel_button.hide()
         self.close_button = QPushButton("Close")
         for b in (self.install_button, self.cancel_button, self.close_button):
-            self.buttons.addButton(b, QDialogButtonBox.ButtonRole.ActionRole)
+            buttons.addWidget(b)
         self.install_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.reject)
-        lay.addWidget(self.buttons)
+        lay.addLayout(buttons)
 
     def start(self) -> InstallTask | None:
         """Start the install (what the *Install* button does)."""

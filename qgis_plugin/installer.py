@@ -64,22 +64,33 @@ def ensure_packages_on_path() -> str | None:
 
 
 def python_executable() -> str | None:
-    """The Python interpreter QGIS runs (``sys.executable`` is the QGIS program itself inside
-    desktop QGIS): the first of ``sys.executable`` when it is a Python, ``pythonX.Y`` /
-    ``python3`` / ``python.exe`` next to ``sys.exec_prefix``, ``pythonX.Y`` on ``PATH``."""
+    """The Python interpreter QGIS runs (inside desktop QGIS ``sys.executable`` is the QGIS
+    program, or whatever ``python3`` comes first on ``PATH``): the first of ``pythonX.Y`` /
+    ``python3`` / ``python.exe`` in ``sys.exec_prefix``, ``sys.executable``, ``pythonX.Y`` on
+    ``PATH`` that runs this very Python version."""
     ver = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    exe = Path(sys.executable or "")
-    candidates = [exe] if exe.name.lower().startswith("python") else []
     prefix = Path(sys.exec_prefix)
-    candidates += [prefix / "bin" / f"python{ver}", prefix / "bin" / "python3", prefix / "python.exe",
-                   prefix / "python3.exe"]
+    candidates = [prefix / "bin" / f"python{ver}", prefix / "bin" / "python3", prefix / "python.exe",
+                  prefix / "python3.exe"]
+    exe = Path(sys.executable or "")
+    if exe.name.lower().startswith("python"):
+        candidates.append(exe)
     found = shutil.which(f"python{ver}")
     if found:
         candidates.append(Path(found))
     for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
+        if c.is_file() and os.access(c, os.X_OK) and _runs_version(c, ver):
             return str(c)
     return None
+
+
+def _runs_version(python: Path, ver: str) -> bool:
+    try:
+        out = subprocess.run([str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == ver
 
 
 def requirement_specs(path: Path = REQUIREMENTS) -> dict[str, str]:

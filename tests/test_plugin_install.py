@@ -95,6 +95,7 @@ def test_install_action_installs_only_after_the_click(offline, loaded, qgis_ifac
     plan = dialog.plan_view.toPlainText()
     assert "pimc-probe-pkg" in plan and str(target) in plan and "--target" in plan
     assert dialog.install_button.isEnabled() and not dialog.progress.isVisibleTo(dialog)
+    assert not dialog.cancel_button.isVisibleTo(dialog)  # nothing to cancel yet
     time.sleep(0.3)
     assert not target.exists() and dialog.task is None  # nothing before the click
 

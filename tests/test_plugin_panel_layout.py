@@ -100,6 +100,17 @@ def test_progress_stays_hidden_across_collapse_and_expand(dock):
         box.setCollapsed(False)
         settle()
         assert not bar.isVisibleTo(box) and not cancel.isVisibleTo(box)
+        box.setCollapsed(False)  # expanding an expanded section: QGIS shows its children again
+        settle()
+        assert not bar.isVisibleTo(box) and not cancel.isVisibleTo(box)
+    # a section collapsed while the panel was hidden, then shown and expanded
+    dock.hide()
+    dock.fit_box.setCollapsed(True)
+    dock.show()
+    settle()
+    dock.fit_box.setCollapsed(False)
+    settle()
+    assert not dock.fit_progress.isVisibleTo(dock.fit_box) and not dock.fit_cancel_button.isVisibleTo(dock.fit_box)
 
 
 def test_no_stale_progress_after_a_failed_run(dock, tiny_sample):

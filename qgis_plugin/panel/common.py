@@ -27,9 +27,10 @@ LAYER_FILTERS = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filt
 class Section(QgsCollapsibleGroupBox):
     """A collapsible section of the panel (its collapsed state is not remembered).
 
-    Expanding a QgsCollapsibleGroupBox shows every child widget again, also a progress bar and
-    Cancel hidden because no run goes on: after each expand the section hides them again unless
-    its run is live (:func:`show_running` marks that)."""
+    Expanding a QgsCollapsibleGroupBox (also expanding an expanded one, or showing it) shows every
+    child widget again, also a progress bar and Cancel hidden because no run goes on: after each
+    of these the section hides them again unless its run is live (:func:`show_running` marks
+    that)."""
 
     def __init__(self, title: str, name: str, parent=None) -> None:
         super().__init__(title, parent)
@@ -43,6 +44,15 @@ class Section(QgsCollapsibleGroupBox):
         progress, cancel = add_progress(row, on_cancel)
         self._run_rows.append((progress, cancel))
         return progress, cancel
+
+    def setCollapsed(self, collapse: bool) -> None:  # noqa: N802 (QGIS API)
+        # QGIS shows every child again even when the state does not change (and then emits nothing)
+        super().setCollapsed(collapse)
+        self._restore_run_rows(self.isCollapsed())
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API): QGIS re-applies the state when shown
+        super().showEvent(event)
+        self._restore_run_rows(self.isCollapsed())
 
     def _restore_run_rows(self, collapsed: bool) -> None:
         for progress, cancel in self._run_rows:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from qgis.gui import QgsFieldComboBox, QgsFileWidget
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout
 
 from .. import fitting
@@ -60,8 +61,13 @@ class FitSection(common.Section):
         self.fit_preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.fit_preset_combo.setMinimumContentsLength(10)
         for key, label in fitting.PRESET_LABELS.items():
-            self.fit_preset_combo.addItem(label, key)
+            self.fit_preset_combo.addItem(key, key)  # the name; what it means below (the combo is narrow)
+            self.fit_preset_combo.setItemData(self.fit_preset_combo.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         form.addRow("Effort", self.fit_preset_combo)
+        self.fit_preset_note = common.status_label("", "PimcFitPresetNote")
+        self.fit_preset_combo.currentIndexChanged.connect(self._show_preset_note)
+        self._show_preset_note()
+        form.addRow("", self.fit_preset_note)
         self.fit_classes_widget = common.file_widget(
             "PimcFitClasses", "Class names and colours", "optional: classes.json",
             mode=QgsFileWidget.StorageMode.GetFile, file_filter="Class table (*.json);;All files (*)",
@@ -93,6 +99,10 @@ class FitSection(common.Section):
         self.fit_field_combo.setLayer(layer if vector else None)
         self.fit_field_combo.setEnabled(vector)
         self.fit_selected_check.setEnabled(vector)
+
+    def _show_preset_note(self, *_args) -> None:
+        label = fitting.PRESET_LABELS.get(self.fit_preset_combo.currentData() or "", "")
+        self.fit_preset_note.setText(label[label.find("(") + 1:-1] if "(" in label else label)
 
     def set_fit_preset(self, key: str) -> None:
         i = self.fit_preset_combo.findData(fitting.preset_name(key))
