@@ -65,6 +65,7 @@ def test_two_runs_have_names_with_product_model_and_region(plugin, sample, qgis_
     assert g2.name().startswith("PIMC region 2 — canvas extent — baseline — ")
     assert [lyr.name() for lyr in group_layers(g2)][0] == "Classes — baseline — region 2"
     assert dock.map_status.text().startswith("✓ PIMC region 2")
+    assert ": Classes, Confidence, Uncertainty (" in dock.map_status.text()  # model and region said once
 
 
 def test_model_file_name_in_layer_names():

@@ -325,7 +325,7 @@ class MapsSection(common.Section):
         common.show_running(self.map_progress, self.map_cancel_button, False)
 
         def success() -> str:
-            names = ", ".join(layer.name() for layer in task.layers)
+            names = ", ".join(layer.name().split(" — ")[0] for layer in task.layers)  # (model, region: in the group)
             group = task.group.name() if task.group is not None else ""
             return f"✓ {group}: {names} ({task.outcome.seconds:.1f} s) — {task.out_dir}"
 
