@@ -20,16 +20,10 @@ setting its width, then grabs the dock alone:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import sysconfig
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
         import plugin_zip
-        from screenshots import write_profile
+        from screenshots import run_qgis, write_profile
 
         from pimc_core.datasets.synthetic import make_synthetic
 
@@ -213,40 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         summer = min(sample.images, key=lambda p: abs(int(p.stem[-4:]) - 715))
         config = work / "qgis-config"
         write_profile(config, plugin_zip.build(work / "pimc.zip"))
-        (work / "startup.py").write_text(STARTUP)
-        status = work / "status.json"
-        env = dict(os.environ)
-        env.update(
-            QGIS_CUSTOM_CONFIG_PATH=str(config),
-            PYTHONPATH=os.pathsep.join(p for p in (sysconfig.get_paths()["purelib"], env.get("PYTHONPATH", "")) if p),
-            PIMC_SHOTS=json.dumps({
-                "out": str(out), "status": str(status), "maps": str(work / "maps"), "manifest": str(sample.manifest),
-                "image": str(summer), "labels": str(sample.labels_sparse), "model": "builtin:nearest-centroid",
-                "names": list(NAMES), "width": WIDTH, "height": HEIGHT, "pixel": [20, 41],
-                "watchdog_s": max(10.0, args.timeout - 10),
-            }),
-            MPLBACKEND="Agg",
-        )
-        env.pop("QT_QPA_PLATFORM", None)
-        env.pop("QGIS_OPTIONS_PATH", None)
-        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24", "qgis", "--nologo", "--noversioncheck",
-               "--code", str(work / "startup.py")]
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            log, _ = proc.communicate()
-        st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
+        st, log, _rc = run_qgis(work, STARTUP, {
+            "out": str(out), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
+            "labels": str(sample.labels_sparse), "model": "builtin:nearest-centroid", "names": list(NAMES),
+            "width": WIDTH, "height": HEIGHT, "pixel": [20, 41], "watchdog_s": max(10.0, args.timeout - 10),
+        }, args.timeout)
         for line in st.get("steps", []):
             print(line)
         print(f"dock width {st.get('dock_width')} px (viewport {st.get('viewport_width')} px, "
               f"panel minimum {st.get('body_min_width')} px)")
         missing = [n for n in NAMES if not (out / n).is_file()]
         if st.get("errors") or missing:
-            print(f"panel_screenshots: failed ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+            print("panel_screenshots: failed", file=sys.stderr)
             for e in st.get("errors", []):
                 print(e, file=sys.stderr)
             print("\n".join(log.splitlines()[-30:]), file=sys.stderr)

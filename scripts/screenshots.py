@@ -39,7 +39,6 @@ import sys
 import sysconfig
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -287,11 +286,47 @@ def write_profile(config: Path, zip_path: Path) -> None:
         """))
 
 
+def run_qgis(work: Path, startup: str, cfg: dict, timeout: float) -> tuple[dict, str, int]:
+    """Desktop QGIS under Xvfb (``cfg["width"]`` × ``cfg["height"]``) with the profile in
+    ``work/qgis-config``, running ``startup`` (``qgis --code``; it reads ``cfg`` from
+    ``$PIMC_SHOTS``, with ``cfg["status"]`` added, and writes its status JSON there).
+
+    Returns:
+        (status, QGIS's output, exit status; -1 when stopped after ``timeout`` s).
+    """
+    (work / "startup.py").write_text(startup)
+    status = work / "status.json"
+    env = dict(os.environ)
+    purelib = sysconfig.get_paths()["purelib"]
+    env.update(
+        QGIS_CUSTOM_CONFIG_PATH=str(work / "qgis-config"),
+        PYTHONPATH=os.pathsep.join(p for p in (purelib, env.get("PYTHONPATH", "")) if p),
+        PIMC_SHOTS=json.dumps({**cfg, "status": str(status)}),
+        MPLBACKEND="Agg",
+    )
+    env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
+    env.pop("QGIS_OPTIONS_PATH", None)
+    cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {cfg['width']}x{cfg['height']}x24", "qgis", "--nologo",
+           "--noversioncheck", "--code", str(work / "startup.py")]
+    # own session: on a time-out the whole group (xvfb-run, Xvfb, QGIS) is stopped, nothing stays
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                            start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        rc, log = -1, f"QGIS did not quit within {timeout:.0f} s\n{log}"
+    st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
+    return st, log, rc
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default: docs/img)")
     ap.add_argument("--model", default="builtin:nearest-centroid", help="model for the class map (.pimc or builtin:…)")
-    ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (smoke, quick, standard)")
+    ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (try-out, quick, standard)")
     ap.add_argument("--timeout", type=float, default=150, help="seconds before QGIS is stopped")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profile and data (printed)")
     ap.add_argument("--verbose", action="store_true", help="print QGIS's output")
@@ -327,49 +362,24 @@ def main(argv: list[str] | None = None) -> int:
                       config=fit_config(args.train), progress=False)
             print(res.summary())
             model = str(res.path)
-        startup = work / "startup.py"
-        startup.write_text(STARTUP)
-        status = work / "status.json"
-        env = dict(os.environ)
-        purelib = sysconfig.get_paths()["purelib"]
-        env.update(
-            QGIS_CUSTOM_CONFIG_PATH=str(config),
-            PYTHONPATH=os.pathsep.join(p for p in (purelib, env.get("PYTHONPATH", "")) if p),
-            PIMC_SHOTS=json.dumps({
-                "out": str(out), "status": str(status), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
-                "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
-                "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41], "suggest": SUGGEST,
-            }),
-            MPLBACKEND="Agg",
-        )
-        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
-        env.pop("QGIS_OPTIONS_PATH", None)
-        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24", "qgis", "--nologo", "--noversioncheck",
-               "--code", str(startup)]
-        t0 = time.monotonic()
-        # own session: on a time-out the whole group (xvfb-run, Xvfb, QGIS) is stopped, nothing stays
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=args.timeout)
-            rc = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            log, _ = proc.communicate()
-            rc, log = -1, f"QGIS did not quit within {args.timeout:.0f} s\n{log}"
+        st, log, rc = run_qgis(work, STARTUP, {
+            "out": str(out), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
+            "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
+            "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
+            "suggest": SUGGEST,
+        }, args.timeout)
         if args.verbose:
             print(log)
-        st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
         for line in st.get("steps", []):
             print(line)
         missing = [n for n in NAMES if not (out / n).is_file()]
         if st.get("errors") or missing:
-            print(f"screenshots: failed (QGIS exit {rc}, {time.monotonic() - t0:.0f} s)", file=sys.stderr)
+            print(f"screenshots: failed (QGIS exit {rc})", file=sys.stderr)
             for e in st.get("errors", []):
                 print(e, file=sys.stderr)
             print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
             return 1
-        print(f"screenshots: {', '.join(str(out / n) for n in NAMES)} ({time.monotonic() - t0:.0f} s, QGIS exit {rc})")
+        print(f"screenshots: {', '.join(str(out / n) for n in NAMES)} (QGIS exit {rc})")
         return 0
     finally:
         if args.keep:

@@ -10,24 +10,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_tif
-from tests.qgis_helpers import flush_deletes, wait_for
-from tests.test_plugin_dock import click
-
-
-@pytest.fixture
-def plugin(qgis_iface, qgis_new_project, qgis_canvas):
-    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
-
-    import qgis_plugin
-
-    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))  # not the series CRS
-    qgis_canvas.setExtent(QgsRectangle(0, 0, 1, 1))
-    p = qgis_plugin.classFactory(qgis_iface)
-    p.initGui()
-    p.show_panel(True)
-    yield p
-    p.unload()
-    flush_deletes()
+from tests.qgis_helpers import wait_for
+from tests.test_plugin_dock import click, plugin  # noqa: F401 (fixture: the panel, canvas in UTM 31N)
 
 
 @pytest.fixture
@@ -46,10 +30,7 @@ def no_blue_stack(tmp_path):
     return folder / "manifest.yaml"
 
 
-def test_indices_follow_the_bands(plugin, no_blue_stack, multiband_stack, qgis_canvas):
-    from qgis.core import QgsCoordinateReferenceSystem
-
-    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32631"))
+def test_indices_follow_the_bands(plugin, no_blue_stack, multiband_stack):  # noqa: F811
     dock = plugin.dock
     assert dock.selected_indices() == ("ndvi", "evi", "savi")
     dock.set_source_path(str(no_blue_stack))
@@ -64,7 +45,7 @@ def test_indices_follow_the_bands(plugin, no_blue_stack, multiband_stack, qgis_c
     assert evi.isEnabled() and evi.isChecked() and evi.toolTip() == ""
 
 
-def test_only_evi_wanted_and_no_blue_falls_back_to_an_available_index(plugin, no_blue_stack):
+def test_only_evi_wanted_and_no_blue_falls_back_to_an_available_index(plugin, no_blue_stack):  # noqa: F811
     dock = plugin.dock
     dock.set_indices(("evi",))
     dock.set_source_path(str(no_blue_stack))
@@ -72,9 +53,10 @@ def test_only_evi_wanted_and_no_blue_falls_back_to_an_available_index(plugin, no
     assert dock.selected_indices() and "evi" not in dock.selected_indices()
 
 
-def test_clicked_pixel_and_query_marked_old_figure_cleared(plugin, multiband_stack, no_blue_stack, qgis_canvas):
+def test_clicked_pixel_and_query_marked_old_figure_cleared(plugin, multiband_stack, no_blue_stack, qgis_canvas):  # noqa: F811
     from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsPointXY, QgsProject
 
+    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:3857"))  # not the series CRS
     dock = plugin.dock
     dock.set_source_path(str(multiband_stack[0] / "manifest.yaml"))
     to_canvas = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:32631"),

@@ -9,38 +9,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
-
-from tests.qgis_helpers import flush_deletes, wait_for
+from tests.qgis_helpers import wait_for
+from tests.test_plugin_fit import plugin, sample  # noqa: F401 (fixtures: the panel on the sample)
 from tests.test_plugin_regions import group_layers, mouse
 
 
-@pytest.fixture(scope="module")
-def sample(tiny_sample):
-    return tiny_sample
-
-
-@pytest.fixture
-def plugin(qgis_iface, qgis_new_project, qgis_canvas, sample, tmp_path):
-    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle
-
-    import qgis_plugin
-    from pimc_core.io.timeseries import open_series
-
-    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32631"))
-    qgis_canvas.setExtent(QgsRectangle(*open_series(sample.manifest).grid.bounds))
-    p = qgis_plugin.classFactory(qgis_iface)
-    p.initGui()
-    p.show_panel(True)
-    p.dock.set_source_path(str(sample.manifest))
-    assert p.dock.validate() is not None
-    p.dock.out_widget.setFilePath(str(tmp_path / "maps"))
-    yield p
-    p.unload()
-    flush_deletes()
-
-
-def test_two_runs_have_names_with_product_model_and_region(plugin, sample, qgis_canvas, tmp_path):
+def test_two_runs_have_names_with_product_model_and_region(plugin, sample, qgis_canvas, tmp_path):  # noqa: F811
     from pimc_core.io.timeseries import open_series
 
     dock = plugin.dock
@@ -76,7 +50,7 @@ def test_model_file_name_in_layer_names():
     assert model_label(object()) == "model"
 
 
-def test_one_preset_vocabulary(plugin):
+def test_one_preset_vocabulary(plugin):  # noqa: F811
     from qgis_plugin.fitting import PRESET_LABELS, PRESETS, fit_config
 
     panel = [plugin.dock.fit_preset_combo.itemData(i) for i in range(plugin.dock.fit_preset_combo.count())]
@@ -107,7 +81,7 @@ def test_source_parameter_names_say_which_to_give(pimc_provider):
     assert "or a folder picked below" in source and "instead of the above" in folder
 
 
-def test_training_error_names_the_layer_not_the_temporary_file(plugin, sample):
+def test_training_error_names_the_layer_not_the_temporary_file(plugin, sample):  # noqa: F811
     """One class only in the labels: refused, naming the layer the user chose."""
     from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsRectangle, QgsVectorLayer
 
