@@ -20,14 +20,14 @@ setting its width, then grabs the dock alone:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDTH, HEIGHT = 1600, 1000
+sys.path.insert(0, str(ROOT / "scripts"))
+from screenshots import HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
+
 NAMES = ("panel_source.png", "panel_inspector.png", "panel_maps.png", "panel_fit.png", "panel_install.png")
 
 STARTUP = textwrap.dedent(r'''
@@ -39,26 +39,11 @@ STARTUP = textwrap.dedent(r'''
     from qgis.PyQt.QtWidgets import QApplication
     from qgis.utils import iface, plugins
 
-    CFG = json.loads(os.environ["PIMC_SHOTS"])
-    OUT = Path(CFG["out"])
-    status = {"ok": False, "steps": [], "errors": []}
     task = None
-
-    def save_status():
-        Path(CFG["status"]).write_text(json.dumps(status, indent=1))
 
     def pump():
         for _ in range(10):
             QApplication.processEvents()
-
-    def step(fn):
-        def run():
-            try:
-                fn()
-            except Exception:
-                status["errors"].append(traceback.format_exc())
-                quit_qgis()
-        return run
 
     def show_only(box):
         dock = plugins["pimc"].dock
@@ -164,22 +149,8 @@ STARTUP = textwrap.dedent(r'''
         status["ok"] = True
         quit_qgis()
 
-    def quit_qgis():
-        try:
-            QgsProject.instance().removeAllMapLayers()
-            QgsProject.instance().clear()
-            QgsProject.instance().setDirty(False)
-        except Exception:
-            status["errors"].append(traceback.format_exc())
-        save_status()
-        QTimer.singleShot(200, iface.actionExit().trigger)
-
-    def watchdog():
-        status["errors"].append(f"stopped after {CFG['watchdog_s']} s: {status['steps']}")
-        quit_qgis()
-
-    QTimer.singleShot(1500, start)
-    QTimer.singleShot(int(CFG["watchdog_s"] * 1000), watchdog)
+    def before_quit():
+        pass
 ''')
 
 
@@ -191,15 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for tool in ("xvfb-run", "qgis"):
-        if shutil.which(tool) is None:
-            print(f"panel_screenshots: {tool} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
-            return 2
-    work = Path(tempfile.mkdtemp(prefix="pimc_panel_shots_"))
-    try:
-        sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+    if not have_tools("panel_screenshots"):
+        return 2
+    with work_folder("pimc_panel_shots_", args.keep) as work:
+        sys.path.insert(0, str(ROOT))
         import plugin_zip
-        from screenshots import run_qgis, write_profile
 
         from pimc_core.datasets.synthetic import make_synthetic
 
@@ -207,28 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         summer = min(sample.images, key=lambda p: abs(int(p.stem[-4:]) - 715))
         config = work / "qgis-config"
         write_profile(config, plugin_zip.build(work / "pimc.zip"))
-        st, log, _rc = run_qgis(work, STARTUP, {
+        st, log, rc = run_qgis(work, STARTUP, {
             "out": str(out), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
             "labels": str(sample.labels_sparse), "model": "builtin:nearest-centroid", "names": list(NAMES),
             "width": WIDTH, "height": HEIGHT, "pixel": [20, 41], "watchdog_s": max(10.0, args.timeout - 10),
         }, args.timeout)
-        for line in st.get("steps", []):
-            print(line)
         print(f"dock width {st.get('dock_width')} px (viewport {st.get('viewport_width')} px, "
               f"panel minimum {st.get('body_min_width')} px)")
-        missing = [n for n in NAMES if not (out / n).is_file()]
-        if st.get("errors") or missing:
-            print("panel_screenshots: failed", file=sys.stderr)
-            for e in st.get("errors", []):
-                print(e, file=sys.stderr)
-            print("\n".join(log.splitlines()[-30:]), file=sys.stderr)
-            return 1
-        return 0
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        return report("panel_screenshots", st, log, rc, out, NAMES)
 
 
 if __name__ == "__main__":

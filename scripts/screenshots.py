@@ -30,6 +30,7 @@ plugin's *quick* preset, about 15 s; the images in ``docs/img`` are made so). Ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ import sysconfig
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1600, 1000
@@ -57,15 +59,6 @@ STARTUP = textwrap.dedent(r'''
     from qgis.PyQt.QtGui import QColor
     from qgis.PyQt.QtWidgets import QApplication, QDockWidget
     from qgis.utils import iface, plugins
-
-    CFG = json.loads(os.environ["PIMC_SHOTS"])
-    OUT = Path(CFG["out"])
-    STATUS = Path(CFG["status"])
-    status = {"ok": False, "steps": [], "errors": []}
-
-
-    def save_status():
-        STATUS.write_text(json.dumps(status, indent=1))
 
 
     def pump(seconds=0.3):
@@ -92,17 +85,6 @@ STARTUP = textwrap.dedent(r'''
         img.save(str(path), "PNG")
         status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
         save_status()
-
-
-    def step(fn):
-        def run():
-            try:
-                fn()
-            except Exception:
-                status["errors"].append(traceback.format_exc())
-                save_status()
-                quit_qgis()
-        return run
 
 
     def tidy_window():
@@ -231,11 +213,48 @@ STARTUP = textwrap.dedent(r'''
     task = None  # the map run, then the suggest task
 
 
+    def before_quit():
+        if marker is not None:
+            iface.mapCanvas().scene().removeItem(marker)
+''')
+
+#: The start of a startup script: ``CFG`` (from ``$PIMC_SHOTS``), ``OUT``, ``status``,
+#: ``save_status()``, and ``@step`` (an exception ends the run, recorded in the status).
+STARTUP_BEGIN = textwrap.dedent(r'''
+    import json, os, traceback
+    from pathlib import Path
+
+    from qgis.core import QgsProject
+    from qgis.PyQt.QtCore import QTimer
+    from qgis.utils import iface
+
+    CFG = json.loads(os.environ["PIMC_SHOTS"])
+    OUT = Path(CFG["out"])
+    status = {"ok": False, "steps": [], "errors": []}
+
+
+    def save_status():
+        Path(CFG["status"]).write_text(json.dumps(status, indent=1))
+
+
+    def step(fn):
+        def run():
+            try:
+                fn()
+            except Exception:
+                status["errors"].append(traceback.format_exc())
+                save_status()
+                quit_qgis()
+        return run
+''')
+
+#: The end of a startup script: ``quit_qgis()`` (calls the script's ``before_quit()``, removes the
+#: layers, writes the status, quits), the watchdog, ``start()`` after 1.5 s.
+STARTUP_END = textwrap.dedent(r'''
     def quit_qgis():
-        """Leave nothing behind: the marker, the layers (and their providers), the project."""
+        """Leave nothing behind: the script's own items, the layers (and their providers), the project."""
         try:
-            if marker is not None:
-                iface.mapCanvas().scene().removeItem(marker)
+            before_quit()
             QgsProject.instance().removeAllMapLayers()
             QgsProject.instance().clear()
             QgsProject.instance().setDirty(False)
@@ -288,13 +307,14 @@ def write_profile(config: Path, zip_path: Path) -> None:
 
 def run_qgis(work: Path, startup: str, cfg: dict, timeout: float) -> tuple[dict, str, int]:
     """Desktop QGIS under Xvfb (``cfg["width"]`` × ``cfg["height"]``) with the profile in
-    ``work/qgis-config``, running ``startup`` (``qgis --code``; it reads ``cfg`` from
-    ``$PIMC_SHOTS``, with ``cfg["status"]`` added, and writes its status JSON there).
+    ``work/qgis-config``, running :data:`STARTUP_BEGIN` + ``startup`` + :data:`STARTUP_END`
+    (``qgis --code``; ``cfg`` as ``CFG``, with ``cfg["status"]`` added, where the status JSON
+    goes; ``startup`` defines ``start()`` and ``before_quit()``).
 
     Returns:
         (status, QGIS's output, exit status; -1 when stopped after ``timeout`` s).
     """
-    (work / "startup.py").write_text(startup)
+    (work / "startup.py").write_text(STARTUP_BEGIN + startup + STARTUP_END)
     status = work / "status.json"
     env = dict(os.environ)
     purelib = sysconfig.get_paths()["purelib"]
@@ -322,6 +342,43 @@ def run_qgis(work: Path, startup: str, cfg: dict, timeout: float) -> tuple[dict,
     return st, log, rc
 
 
+def have_tools(prog: str) -> bool:
+    """Whether ``xvfb-run`` and ``qgis`` are there (else say so on stderr)."""
+    missing = [t for t in ("xvfb-run", "qgis") if shutil.which(t) is None]
+    if missing:
+        print(f"{prog}: {', '.join(missing)} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
+    return not missing
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for a run (profile, data, status): removed afterwards unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def report(prog: str, st: dict, log: str, rc: int, out: Path, names) -> int:
+    """Print the steps of a run of :func:`run_qgis`; 0 when every PNG of ``names`` is in ``out``
+    and no step failed, else 1 with the errors and the end of QGIS's output."""
+    for line in st.get("steps", []):
+        print(line)
+    missing = [n for n in names if not (out / n).is_file()]
+    if st.get("errors") or missing:
+        print(f"{prog}: failed (QGIS exit {rc}; missing: {', '.join(missing) or 'none'})", file=sys.stderr)
+        for e in st.get("errors", []):
+            print(e, file=sys.stderr)
+        print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
+        return 1
+    print(f"{prog}: {', '.join(str(out / n) for n in names)} (QGIS exit {rc})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default: docs/img)")
@@ -336,12 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in NAMES:
         (out / name).unlink(missing_ok=True)
-    for tool in ("xvfb-run", "qgis"):
-        if shutil.which(tool) is None:
-            print(f"screenshots: {tool} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
-            return 2
-    work = Path(tempfile.mkdtemp(prefix="pimc_shots_"))
-    try:
+    if not have_tools("screenshots"):
+        return 2
+    with work_folder("pimc_shots_", args.keep) as work:
         sys.path.insert(0, str(ROOT))
         from pimc_core.datasets.synthetic import make_synthetic
 
@@ -370,22 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         }, args.timeout)
         if args.verbose:
             print(log)
-        for line in st.get("steps", []):
-            print(line)
-        missing = [n for n in NAMES if not (out / n).is_file()]
-        if st.get("errors") or missing:
-            print(f"screenshots: failed (QGIS exit {rc})", file=sys.stderr)
-            for e in st.get("errors", []):
-                print(e, file=sys.stderr)
-            print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
-            return 1
-        print(f"screenshots: {', '.join(str(out / n) for n in NAMES)} (QGIS exit {rc})")
-        return 0
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        return report("screenshots", st, log, rc, out, NAMES)
 
 
 if __name__ == "__main__":
