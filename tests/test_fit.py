@@ -100,6 +100,12 @@ def test_map_inference_uses_the_model(stack, tmp_path):
     assert set(np.unique(classes)) <= {0, 1, 2, 3, 4} and (classes > 0).mean() > 0.9
     # without classes.json: "class N"
     assert [c["name"] for c in read_metadata(out)["classes"]] == [f"class {i}" for i in (1, 2, 3, 4)]
+    # an observed-dates model on a stack of other dates: said without configuration syntax
+    other = make_synthetic(tmp_path / "other", size=8, n_dates=12, seed=5, n_classes=4)
+    with pytest.raises(ConfigError) as e:
+        load_pixel_model(out).prepare(open_series(other.manifest))
+    assert "model expects 10 dates" in str(e.value) and "train a model on this stack" in str(e.value)
+    assert "dates: grid" not in str(e.value)
 
 
 def test_missing_band_is_a_band_error(stack, tmp_path):
