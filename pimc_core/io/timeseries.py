@@ -27,7 +27,7 @@ from pimc_core.io.grid import Grid, crs_name
 from pimc_core.io.input_files import FILE, FOLDER, MISSING, local_path, path_kind
 from pimc_core.io.layouts import from_date_folders, from_manifest, from_multiband_folder, list_source_folder
 from pimc_core.io.manifest import load_manifest
-from pimc_core.io.scenes import Radiometry, Scene
+from pimc_core.io.scenes import Radiometry, Scene, describe_reading
 from pimc_core.io.sensors import QualityRule, get_preset
 
 __all__ = ["Observations", "TimeSeries", "open_series"]
@@ -107,6 +107,11 @@ class TimeSeries:
 
     def __len__(self) -> int:
         return len(self.scenes)
+
+    @property
+    def reading(self) -> str:
+        """What reading this series assumes: ``"Sentinel-2 L2A, DN × 0.0001, SCL mask"``."""
+        return describe_reading(self.preset, self.radiometry, any(s.mask is not None for s in self.scenes))
 
     def __repr__(self) -> str:
         return (
