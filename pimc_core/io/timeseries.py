@@ -119,6 +119,17 @@ class TimeSeries:
             f"bands {list(self.band_names)}, {self.grid.height}x{self.grid.width}, {crs_name(self.grid.crs)})"
         )
 
+    def record(self) -> dict:
+        """What a model file keeps of the stack it was trained on (JSON): sensor preset, the reading
+        line, bands, CRS, pixel size and dates, so a model can be checked against another source."""
+        t = self.grid.transform
+        return {
+            "preset": self.preset, "reading": self.reading, "bands": list(self.band_names),
+            "crs": crs_name(self.grid.crs), "geographic": bool(self.grid.crs and self.grid.crs.is_geographic),
+            "pixel_size": [abs(float(t.a)), abs(float(t.e))],
+            "n_dates": len(self), "first": self.dates[0].isoformat(), "last": self.dates[-1].isoformat(),
+        }
+
     def select(self, start: dt.date | None = None, end: dt.date | None = None) -> "TimeSeries":
         """A new series restricted to dates within [start, end] (inclusive)."""
         keep = [s for s in self.scenes if (start is None or s.date >= start) and (end is None or s.date <= end)]
