@@ -1,5 +1,6 @@
 """``pimc sample-design`` and ``pimc assess``: a stratified random sample of a class map, and the
-area and accuracy the map's reference sample gives (Olofsson et al. 2014)."""
+area and accuracy the map's reference sample gives (Olofsson et al. 2014; Stehman 2014 when the
+sample's strata are not the map classes)."""
 
 from __future__ import annotations
 
@@ -58,14 +59,14 @@ def cmd_assess(args: argparse.Namespace) -> None:
     from pimc_core.maps.class_map import open_class_map
 
     if Path(args.out).suffix.lower() != ".json":
-        raise ConfigError(f"--out {args.out}: the report is JSON (a .md with the tables is written beside it); "
+        raise ConfigError(f"--out {args.out}: the report is JSON (.md, .html and .png are written beside it); "
                           "give a .json file name")
     output_file(args.out, create_folder=True)
-    not_an_input(args.out, [args.map, args.reference, args.classes])
+    not_an_input(args.out, [args.map, args.reference, args.classes, args.strata])
     table = load_class_table(args.classes) if args.classes else None
     cmap = open_class_map(args.map)
-    report = assess_map(cmap, args.reference, args.class_field, table)
-    json_path, md_path = write_report(report, args.out)
+    report = assess_map(cmap, args.reference, args.class_field, table, strata=args.strata)
+    json_path, md_path, html_path, png_path = write_report(report, args.out)
     left = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report["left_out"].items() if v)
     print(f"overall accuracy {report['overall_accuracy']:.3f} ± {report['overall_accuracy_ci95']:.3f} (95 %) from "
           f"{report['points_used']} of {report['points_read']} points" + (f"; left out: {left}" if left else ""))
@@ -74,7 +75,7 @@ def cmd_assess(args: argparse.Namespace) -> None:
         ua = "–" if c["users_accuracy"] is None else f"{c['users_accuracy']:.3f} ± {c['users_accuracy_ci95']:.3f}"
         pa = "–" if c["producers_accuracy"] is None else f"{c['producers_accuracy']:.3f} ± {c['producers_accuracy_ci95']:.3f}"
         print(f"  {c['id']} {c['name']}: {area}user's {ua}; producer's {pa}; n {c['n_samples']}")
-    print(f"wrote {json_path} and {md_path}")
+    print(f"wrote {json_path}, {md_path}, {html_path} and {png_path}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,10 +99,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("assess", help="area and accuracy with 95 %% intervals from reference sample points",
                        description="The stratified estimator with the map classes as strata (Olofsson et al. "
                        "2014): error matrix, overall / user's / producer's accuracies and class areas with 95 %% "
-                       "confidence intervals, as report.json and report.md.")
+                       "confidence intervals, as report.json, report.md, report.html and report.png. With --strata, the sample's strata "
+                       "are another raster (Stehman 2014).")
     p.add_argument("map", help="class map GeoTIFF (one integer band; 0 and nodata are no class)")
     p.add_argument("--reference", required=True, help="vector file of sample points with the reference class")
     p.add_argument("--class-field", default="reference", help="attribute holding the reference class (id or name)")
     p.add_argument("--classes", help="classes.json: class names (for the report, and names as reference values)")
-    p.add_argument("--out", required=True, help="report JSON (report.md is written beside it)")
+    p.add_argument("--strata", help="raster of the strata the sample was drawn from, when they are not the map "
+                   "classes (on the map's grid; 0 and nodata: no stratum): Stehman's 2014 estimator")
+    p.add_argument("--out", required=True, help="report JSON (report.md, report.html and the error-matrix "
+                   "report.png are written beside it)")
     p.set_defaults(func=cmd_assess)
