@@ -30,7 +30,7 @@ from pimc_core.errors import ConfigError, InputError
 from pimc_core.maps.accuracy import Z95, StratifiedEstimate, stratified_estimate
 from pimc_core.maps.class_map import ClassMap, StrataCounts
 
-__all__ = ["assess_map", "assessment_report", "write_report"]
+__all__ = ["assess", "assess_map", "assessment_report", "report_summary", "write_report"]
 
 _POINTS = ("Point", "MultiPoint")
 
@@ -70,12 +70,14 @@ def _class_ids(values: Sequence[Any], table: list[dict] | None, path: Path, fiel
 
 
 def assess_map(cmap: ClassMap, points_path: str | os.PathLike, class_field: str,
-               class_table: list[dict] | None = None, strata: str | os.PathLike | None = None) -> dict[str, Any]:
+               class_table: list[dict] | None = None, strata: str | os.PathLike | None = None,
+               points_layer: str | None = None) -> dict[str, Any]:
     """Assess a class map with reference points: :func:`assessment_report` of the points that count.
 
     Args:
         strata: a raster of the strata the sample was drawn from, when they are not the map
             classes (on the map's grid; Stehman 2014's estimator is used then).
+        points_layer: the layer of ``points_path`` (default: its first).
 
     Raises:
         InputError: polygons instead of points, no usable point, a mapped class (or stratum) with
@@ -87,7 +89,7 @@ def assess_map(cmap: ClassMap, points_path: str | os.PathLike, class_field: str,
 
     path = Path(points_path)
     strata_map = None if strata is None else open_strata(strata, cmap)
-    layer = read_vector(path, field=class_field)
+    layer = read_vector(path, layer=points_layer or None, field=class_field)
     xy, owner = _points(layer.geometries, path)
     reference = _class_ids(layer.values or [], class_table, path, class_field)[owner]
     if layer.crs is not None and cmap.crs is not None and layer.crs != cmap.crs:
@@ -206,3 +208,33 @@ def write_report(report: dict[str, Any], out: str | os.PathLike) -> list[Path]:
         stage.path(out.with_suffix(".html").name).write_text(html_page(report, png_tmp.read_bytes()), encoding="utf-8")
         json_path, png_path, md_path, html_path = stage.commit()
     return [json_path, md_path, html_path, png_path]
+
+
+def report_summary(report: dict[str, Any]) -> list[str]:
+    """The report in a few lines: overall accuracy, what was left out, each class's area and accuracies."""
+    left = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report["left_out"].items() if v)
+    lines = [f"overall accuracy {report['overall_accuracy']:.3f} ± {report['overall_accuracy_ci95']:.3f} (95 %) from "
+             f"{report['points_used']} of {report['points_read']} points" + (f"; left out: {left}" if left else "")]
+    for c in report["classes"]:
+        area = "" if c["area_ha"] is None else f"area {c['area_ha']:,.0f} ± {c['area_ci95_ha']:,.0f} ha (mapped {c['map_area_ha']:,.0f}); "
+        ua = "–" if c["users_accuracy"] is None else f"{c['users_accuracy']:.3f} ± {c['users_accuracy_ci95']:.3f}"
+        pa = "–" if c["producers_accuracy"] is None else f"{c['producers_accuracy']:.3f} ± {c['producers_accuracy_ci95']:.3f}"
+        lines.append(f"  {c['id']} {c['name']}: {area}user's {ua}; producer's {pa}; n {c['n_samples']}")
+    return lines
+
+
+def assess(map_path: str | os.PathLike, reference: str | os.PathLike, class_field: str, out: str | os.PathLike, *,
+           classes: str | os.PathLike | None = None, strata: str | os.PathLike | None = None,
+           points_layer: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """The whole assessment, as ``pimc assess`` and ``pimc:assess`` run it: open the class map (and
+    the class table ``classes``), :func:`assess_map`, :func:`write_report` to ``out`` (a .json).
+
+    Returns:
+        (the report, [JSON, Markdown, HTML, PNG] paths).
+    """
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.maps.class_map import open_class_map
+
+    table = load_class_table(classes) if classes else None
+    report = assess_map(open_class_map(map_path), reference, class_field, table, strata=strata, points_layer=points_layer)
+    return report, write_report(report, out)
