@@ -151,3 +151,26 @@ def test_qgis_process_lists_the_accuracy_algorithms(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     ids = {ln.strip().split("\t")[0] for ln in r.stdout.splitlines()}
     assert {"pimc:sampledesign", "pimc:assess"} <= ids, r.stdout
+
+
+def test_assess_screenshot(tmp_path):
+    """scripts/screenshots.py --assess: the fourth grab shows the class map with the labelled sample points
+    and the pimc:assess dialog with the report in its log (docs/img/plugin_assess.png is made so)."""
+    import subprocess
+    import sys
+
+    from matplotlib.image import imread
+
+    from tests.test_plugin_screenshot import ROOT, colour_count
+
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path), "--assess",
+                        "--timeout", "110"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    img = (imread(tmp_path / "plugin_assess.png")[:, :, :3] * 255).round().astype(np.uint8)
+    assert img.shape[:2] == (1000, 1600)
+    canvas = img[200:700, 340:840]  # left of the dialog
+    for colour in ("#e3b505", "#4363d8", "#f58231"):  # the class map's colours
+        assert colour_count(canvas, colour) > 1000, colour
+    dialog = img[150:700, 870:1560]
+    assert (dialog.mean(axis=-1) > 200).mean() > 0.6  # the dialog's light log, with text on it
+    assert len(np.unique(dialog.reshape(-1, 3), axis=0)) > 50
