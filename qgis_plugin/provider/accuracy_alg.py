@@ -72,6 +72,13 @@ class AccuracyAlgorithm(PimcAlgorithm):
 
     GROUP, GROUP_ID = "Accuracy assessment", "accuracy"
 
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(MAP, "Class map (one integer band; 0 and nodata: no class)"))
+        self.add_own_parameters()
+
+    def add_own_parameters(self) -> None:
+        """Subclasses: the parameters and outputs after the class map."""
+
     def checkParameterValues(self, parameters, context):  # noqa: N802
         return super(PimcAlgorithm, self).checkParameterValues(parameters, context)
 
@@ -92,8 +99,7 @@ class SampleDesignAlgorithm(AccuracyAlgorithm):
         "proportional, equal, or min:M (at least M per class, the rest proportional; e.g. min:50). "
         "Same as the command `pimc sample-design`.")
 
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(MAP, "Class map (one integer band; 0 and nodata: no class)"))
+    def add_own_parameters(self) -> None:
         self.addParameter(number_parameter(N, "Number of points (0: from the target standard error)", 500, 0))
         self.addParameter(QgsProcessingParameterString(ALLOCATION, "Allocation (proportional, equal or min:M)",
                                                        defaultValue="proportional"))
@@ -142,8 +148,7 @@ class AssessAlgorithm(AccuracyAlgorithm):
         "opens as HTML; report.json, report.md and the error-matrix report.png are written beside it. "
         "Same as the command `pimc assess`.")
 
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(MAP, "Class map (one integer band; 0 and nodata: no class)"))
+    def add_own_parameters(self) -> None:
         self.addParameter(QgsProcessingParameterFeatureSource(REFERENCE, "Labelled sample points", [point_type()]))
         self.addParameter(QgsProcessingParameterField(CLASS_FIELD, "Reference class field (id or class name)",
                                                       defaultValue=REFERENCE_FIELD, parentLayerParameterName=REFERENCE,
