@@ -163,3 +163,36 @@ def test_assess_refuses_strata_on_another_grid(paper_rasters, tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
     line = refused(capsys, "assess", tif, "--reference", gpkg, "--strata", tmp_path / "none.tif", "--out", tmp_path / "r.json")
     assert "none.tif" in line
+
+
+def test_the_95_percent_intervals_cover_with_strata_other_than_the_map_classes():
+    """1000 stratified samples (550 points; 4 strata from an older map that agrees with the truth 70 % of
+    the time, not the map classes) of a population of 200,000 pixels whose true class is known: the 95 %
+    intervals of areas, overall, user's and producer's accuracies cover the true values in 93-96 % of
+    them when written (areas 0.939 0.945 0.956; user's 0.939 0.947 0.929; producer's 0.933 0.935 0.937;
+    overall 0.947)."""
+    rng = np.random.default_rng(11)
+    n_pop = 200_000
+    truth = rng.choice([1, 2, 3], n_pop, p=[0.2, 0.3, 0.5])
+    mapped = truth.copy()
+    wrong = rng.random(n_pop) < np.select([truth == 1, truth == 2], [0.3, 0.15], 0.1)
+    mapped[wrong] = rng.choice([1, 2, 3], wrong.sum())
+    strata = np.minimum(np.where(rng.random(n_pop) < 0.7, truth, rng.choice([1, 2, 3], n_pop))
+                        + (rng.random(n_pop) < 0.1) * 3, 4)
+    ids, big_n = np.unique(strata, return_counts=True)
+    true = [np.array([(truth == c).mean() for c in (1, 2, 3)]),
+            np.array([(truth[mapped == c] == c).mean() for c in (1, 2, 3)]),
+            np.array([(mapped[truth == c] == c).mean() for c in (1, 2, 3)]),
+            np.array([(truth == mapped).mean()])]
+    members = [np.flatnonzero(strata == s) for s in ids]
+    covered = [np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(1)]
+    reps = 1000
+    for _ in range(reps):
+        pick = np.concatenate([rng.choice(m, k, replace=False) for m, k in zip(members, [150, 150, 150, 100])])
+        e = stehman_estimate(strata[pick], mapped[pick], truth[pick], ids, big_n, [1, 2, 3])
+        for k, (est, se) in enumerate(((e.area_proportion, e.area_proportion_se), (e.users_accuracy, e.users_accuracy_se),
+                                       (e.producers_accuracy, e.producers_accuracy_se),
+                                       (np.array([e.overall_accuracy]), np.array([e.overall_accuracy_se])))):
+            covered[k] += np.abs(est - true[k]) <= 1.96 * se
+    for name, c in zip(("area", "user's", "producer's", "overall"), covered):
+        assert ((c / reps >= 0.92) & (c / reps <= 0.97)).all(), (name, c / reps)
