@@ -9,5 +9,7 @@
 :mod:`~pimc_core.maps.smoothing` (Bayesian smoothing) and :mod:`~pimc_core.maps.suggest` (where to
 label next); on a finished class map :mod:`~pimc_core.maps.class_map` (reading it strip by strip),
 :mod:`~pimc_core.maps.sample_design` (stratified sampling), :mod:`~pimc_core.maps.accuracy` (the
-stratified estimator) and :mod:`~pimc_core.maps.assessment` (``pimc assess``).
+stratified estimator), :mod:`~pimc_core.maps.stehman` (the estimator for strata other than the map
+classes), :mod:`~pimc_core.maps.assessment` (``pimc assess``) and
+:mod:`~pimc_core.maps.report_pages` (its Markdown and HTML pages).
 """
