@@ -138,11 +138,14 @@ def start(task: PimcTask) -> PimcTask:
 
 
 def new_run_folder(root: str | os.PathLike | None, when: dt.datetime | None = None) -> Path:
-    """A new, empty folder ``PIMC_<timestamp>`` in ``root`` (a temporary folder when empty)."""
+    """A new, empty folder ``PIMC_<timestamp>`` in ``root`` (a temporary folder when empty), with
+    the mode the umask gives (``mkdtemp`` alone makes it private, 0700)."""
     base = Path(str(root).strip()).expanduser() if root and str(root).strip() else Path(tempfile.gettempdir()) / "pimc_maps"
     base.mkdir(parents=True, exist_ok=True)
     stamp = f"{(when or dt.datetime.now()):%Y%m%d_%H%M%S}"
-    return Path(tempfile.mkdtemp(prefix=f"PIMC_{stamp}_", dir=base))
+    folder = Path(tempfile.mkdtemp(prefix=f"PIMC_{stamp}_", dir=base))
+    import_core("pimc_core.io.atomic").follow_umask(folder)
+    return folder
 
 
 class MapTask(PimcTask):

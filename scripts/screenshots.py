@@ -9,10 +9,17 @@ grabs of the main window:
 * ``plugin_inspector.png`` — the PIMC panel on the sample with a clicked pixel's index curves
   and recurrence plots, the pixel marked on the map;
 * ``plugin_classified.png`` — a class map made with the panel's *Maps of a region* (the canvas
-  extent), in its ``PIMC <timestamp>`` group with the class names and colours in the legend;
+  extent), in its group ``PIMC region 1 — canvas extent — <model> — <time>`` with the class names
+  and colours in the legend;
 * ``plugin_suggested.png`` — the same run's uncertainty map (the classes hidden) with 40 points
   of the panel's *Suggest samples* on top (red dots, the layer in edit mode), the section's
   *Suggest samples* row and its status line in view.
+
+With ``--assess``, a fourth: ``plugin_assess.png`` — the accuracy assessment of that class map:
+``pimc:sampledesign`` draws 80 points of it, they are labelled with the sample's true classes in
+the editable layer, and the ``pimc:assess`` dialog runs on them: its log holds the report's
+summary (overall accuracy, each class's area and accuracies with 95 % intervals) and the HTML
+report is listed in the Processing Results Viewer, over the class map and the labelled points.
 
 Run it with the Python that has the project's packages (they are handed to QGIS through
 ``PYTHONPATH``)::
@@ -46,6 +53,7 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1600, 1000
 NAMES = ("plugin_inspector.png", "plugin_classified.png", "plugin_suggested.png")
+ASSESS_NAME = "plugin_assess.png"
 SUGGEST = 40  # points of the third shot
 
 # Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
@@ -53,11 +61,11 @@ STARTUP = textwrap.dedent(r'''
     import json, os, time, traceback
     from pathlib import Path
 
-    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer
+    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle
     from qgis.gui import QgsVertexMarker
-    from qgis.PyQt.QtCore import Qt, QTimer
-    from qgis.PyQt.QtGui import QColor
-    from qgis.PyQt.QtWidgets import QApplication, QDockWidget
+    from qgis.PyQt.QtCore import QPoint, Qt, QTimer
+    from qgis.PyQt.QtGui import QColor, QPainter
+    from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QSplitter
     from qgis.utils import iface, plugins
 
 
@@ -175,6 +183,8 @@ STARTUP = textwrap.dedent(r'''
     def shot_classified():
         if not task.succeeded:
             raise RuntimeError(f"map run failed: {task.error}")
+        global map_layers
+        map_layers = task.layers
         dock = plugins["pimc"].dock
         marker.hide()
         iface.layerTreeView().refreshLayerSymbology(task.layers[0].id())
@@ -205,11 +215,92 @@ STARTUP = textwrap.dedent(r'''
         dock = plugins["pimc"].dock
         dock.widget().ensureWidgetVisible(dock.maps_box.suggest_button)
         grab(CFG["names"][2])
+        if len(CFG["names"]) > 3:
+            start_assess()
+            return
+        status["ok"] = True
+        quit_qgis()
+
+
+    def start_assess():
+        """pimc:sampledesign on the class map, the points labelled with the true classes in their
+        editable layer, then the pimc:assess dialog run on them (the report in its log)."""
+        import processing
+        import rasterio
+        from processing.core.ProcessingConfig import ProcessingConfig
+        from qgis.core import QgsProviderRegistry, QgsVectorLayer
+
+        global dialog
+        project = QgsProject.instance()
+        classes = next(l for l in map_layers if l.customProperty("pimc/product") == "classes")
+        for layer in project.mapLayers().values():
+            node = project.layerTreeRoot().findLayer(layer.id())
+            if node is not None:
+                node.setItemVisibilityChecked(layer is classes or layer.providerType() == "gdal"
+                                              and layer.customProperty("pimc/product") is None)
+        map_path = QgsProviderRegistry.instance().decodeUri("gdal", classes.source())["path"]
+        points_path = str(Path(CFG["maps"]) / "sample_points.gpkg")
+        processing.run("pimc:sampledesign", {"MAP": map_path, "N": 80, "ALLOCATION": "min:8", "SEED": 1,
+                                             "OUTPUT": points_path})
+        with rasterio.open(CFG["truth"]) as src:
+            truth, to_pixel = src.read(1), ~src.transform
+        points = QgsVectorLayer(points_path, "Sample points (reference filled in)", "ogr")
+        points.startEditing()
+        ref = points.fields().indexOf("reference")
+        for f in points.getFeatures():
+            p = f.geometry().asPoint()
+            col, row = (int(v) for v in to_pixel * (p.x(), p.y()))
+            points.changeAttributeValue(f.id(), ref, int(truth[row, col]))
+        if not points.commitChanges():
+            raise RuntimeError(f"labelling the points failed: {points.commitErrors()}")
+        project.addMapLayer(points)
+        ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
+        dialog = processing.createAlgorithmDialog("pimc:assess", {
+            "MAP": map_path, "REFERENCE": points_path, "CLASS_FIELD": "reference", "CLASSES": CFG["classes"],
+            "OUTPUT": str(Path(CFG["maps"]) / "assessment.html")})
+        dialog.algorithmFinished.connect(lambda ok, result: QTimer.singleShot(800, step(shot_assess)))
+        plugins["pimc"].dock.hide()
+        results = plugins["processing"].resultsDock  # the Results Viewer, under the map
+        mw = iface.mainWindow()
+        mw.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, results)
+        results.show()
+        results.setMaximumHeight(170)
+        iface.messageBar().clearWidgets()
+        dialog.resize(*CFG["dialog_size"])
+        for splitter in dialog.findChildren(QSplitter):  # the log wide, the help text folded away
+            splitter.setSizes([CFG["dialog_size"][0], 0])
+        dialog.move(mw.mapToGlobal(QPoint(*CFG["dialog_at"])))
+        dialog.show()
+        dialog.runAlgorithm()
+
+
+    def shot_assess():
+        results = plugins["processing"].resultsDock
+        results.treeResults.setCurrentItem(results.treeResults.topLevelItem(0))
+        # the class map and its points in the part of the canvas left of the dialog
+        canvas, mw = iface.mapCanvas(), iface.mainWindow()
+        visible = CFG["dialog_at"][0] - canvas.mapTo(mw, QPoint(0, 0)).x() - 20
+        ext = next(l for l in map_layers if l.customProperty("pimc/product") == "classes").extent().buffered(40)
+        canvas.setExtent(QgsRectangle(ext.xMinimum(), ext.yMinimum(),
+                                      ext.xMinimum() + ext.width() * canvas.width() / visible, ext.yMaximum()))
+        settle()
+        pump(0.5)
+        # the main window with the dialog painted where it stands over it (there is no window manager)
+        img = iface.mainWindow().grab()
+        painter = QPainter(img)
+        painter.drawPixmap(QPoint(*CFG["dialog_at"]), dialog.grab())
+        painter.end()
+        path = OUT / CFG["names"][3]
+        img.save(str(path), "PNG")
+        status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
+        dialog.close()
         status["ok"] = True
         quit_qgis()
 
 
     marker = None
+    dialog = None
+    map_layers = []
     task = None  # the map run, then the suggest task
 
 
@@ -385,13 +476,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="builtin:nearest-centroid", help="model for the class map (.pimc or builtin:…)")
     ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (try-out, quick, standard)")
     ap.add_argument("--timeout", type=float, default=150, help="seconds before QGIS is stopped")
+    ap.add_argument("--assess", action="store_true", help=f"also {ASSESS_NAME}: pimc:sampledesign, labelling, pimc:assess")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profile and data (printed)")
     ap.add_argument("--verbose", action="store_true", help="print QGIS's output")
     args = ap.parse_args(argv)
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name in NAMES:
+    names = NAMES + ((ASSESS_NAME,) if args.assess else ())
+    for name in names:
         (out / name).unlink(missing_ok=True)
     if not have_tools("screenshots"):
         return 2
@@ -418,13 +511,15 @@ def main(argv: list[str] | None = None) -> int:
             model = str(res.path)
         st, log, rc = run_qgis(work, STARTUP, {
             "out": str(out), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
-            "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
+            "model": model, "names": list(names), "width": WIDTH, "height": HEIGHT,
+            "truth": str(sample.labels), "classes": str(sample.classes_json), "dialog_at": [850, 120],
+            "dialog_size": [740, 690],
             "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
             "suggest": SUGGEST,
         }, args.timeout)
         if args.verbose:
             print(log)
-        return report("screenshots", st, log, rc, out, NAMES)
+        return report("screenshots", st, log, rc, out, names)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def read(path, band=None):
 
 def test_provider_lists_the_new_algorithms(pimc_provider):
     ids = sorted(a.id() for a in pimc_provider.algorithms())
-    assert ids == ["pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
-                   "pimc:recurrenceplot", "pimc:similarity", "pimc:suggest"]
+    assert ids == ["pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast",
+                   "pimc:indices", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest"]
     for a in pimc_provider.algorithms():
         assert a.shortHelpString() and a.displayName()
         if a.id() != "pimc:fit" and a.groupId() == "maps":

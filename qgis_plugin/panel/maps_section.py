@@ -245,6 +245,10 @@ class MapsSection(common.Section):
         if not model_is_set(model):
             self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
             return None
+        problem = self.source_box.model_fit_problem(model, ts)
+        if problem:  # the model does not fit the series: said before anything runs
+            self._map_error(problem)
+            return None
         products = self.map_products()
         if not products:
             self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
@@ -298,6 +302,10 @@ class MapsSection(common.Section):
         model = model if model is not None else self.source_box.model_spec()
         if not model_is_set(model):
             self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None
+        problem = self.source_box.model_fit_problem(model, ts)
+        if problem:  # the model does not fit the series: said before anything runs
+            self._map_error(problem)
             return None
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None

@@ -156,6 +156,15 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
     def check_more(self, parameters, context, ts) -> None:
         """Subclasses: validate their own parameters against the opened series (raise PimcError)."""
 
+    def check_model_fits(self, spec, ts) -> str:
+        """Refuse a model that does not fit the series (bands, season and date grid, pixel size) in
+        :meth:`checkParameterValues`, before the algorithm runs; return the line that says it fits.
+
+        Raises:
+            PimcError: one sentence naming the model and the source.
+        """
+        return source.check_model(spec, ts)
+
 
 @contextlib.contextmanager
 def core_errors() -> Iterator[None]:
