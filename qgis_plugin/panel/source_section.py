@@ -328,8 +328,9 @@ class SourceSection(QGroupBox):
                 meta = import_core("pimc_core.models.model_file").read_metadata(spec)
                 classes = [str(c.get("name")) for c in meta.get("classes") or []]
                 shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
-                text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
-                        f"{meta.get('n_dates', '?')} dates")
+                what = (f"{len(classes)} classes ({shown})" if classes else
+                        "a label-free model (embeddings, clusters, forecast; no classes)")
+                text = f"{what}; indices {', '.join(meta.get('indices') or [])}; {meta.get('n_dates', '?')} dates"
             except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
                 text, ok = f"not a usable model file: {e}", False
                 self.model_problem = text
