@@ -195,9 +195,13 @@ class MapTask(PimcTask):
     def on_success(self) -> None:
         out = self.outcome
         if self.add_layers and out is not None and out.files:
-            from .layers import add_result_layers, group_name
+            from .layers import add_result_layers, group_name, next_region_number
+            from .mapping import model_label
 
-            self.group, self.layers = add_result_layers(out.files, name=group_name(self.started))
+            n, model = next_region_number(), model_label(self.model)
+            name = group_name(self.started, region=f"region {n} — {self.region.description}", model=model)
+            self.group, self.layers = add_result_layers(out.files, name=name, subtitle=f"{model} — region {n}",
+                                                        region=n)
         self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
 
 

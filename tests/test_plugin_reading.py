@@ -146,6 +146,8 @@ def test_a_model_that_does_not_fit_is_refused_when_chosen(plugin, landsat_model)
     assert dock.validate() is not None, dock.status_label.text()
     assert "✓ model landsat.pimc fits" in dock.model_label.text(), dock.model_label.text()
     assert dock.source_box.model_problem is None
+    assert dock.model_label.text().startswith("a label-free model (embeddings, clusters, forecast; no classes)")
+    assert "0 classes" not in dock.model_label.text()
 
 
 def test_processing_checks_the_model_before_running(pimc_provider, landsat_model, tmp_path):

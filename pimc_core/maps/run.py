@@ -164,8 +164,9 @@ class MapRun:
         """A ConfigError unless the model gives ``output`` (``what`` says what needs it)."""
         outs = self.info.outputs
         if output not in outs:
+            why = " (it was trained without labels)" if output in ("classes", "probabilities") else ""
             raise ConfigError(
-                f"model {type(self.model).__name__} cannot give {what} (it gives: {', '.join(sorted(outs)) or 'nothing'})"
+                f"this model cannot give {what}{why}; it gives: {', '.join(sorted(outs)) or 'nothing'}"
             )
 
     def require_pixels(self) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -37,6 +37,9 @@ from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
 
+#: The status line before a series is chosen (plain, not an error).
+NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
+
 
 class SourceSection(QGroupBox):
     """The *Time series* group box.
@@ -44,6 +47,9 @@ class SourceSection(QGroupBox):
     Args:
         tmpdir: the panel's temporary folder (the manifest written for project layers goes there).
     """
+
+    #: After each check of the source: the opened series, or None (the inspector follows it).
+    series_checked = pyqtSignal(object)
 
     def __init__(self, tmpdir: str, parent=None) -> None:
         super().__init__("Time series", parent)
@@ -223,6 +229,11 @@ class SourceSection(QGroupBox):
         Returns:
             The :class:`~pimc_core.io.timeseries.TimeSeries`, or None when it cannot be opened.
         """
+        ts = self._validate()
+        self.series_checked.emit(ts)
+        return ts
+
+    def _validate(self):
         self._validate_timer.stop()
         key = self.key()
         self.series = None
@@ -233,7 +244,11 @@ class SourceSection(QGroupBox):
             self._set_status(str(e), ok=False)
             return None
         try:
-            ts = self.source_spec().open()
+            spec = self.source_spec()
+            if not (spec.path or "").strip() and not spec.layers:  # nothing chosen yet: no red error
+                self._set_status(NOTHING_CHOSEN, ok=None)
+                return None
+            ts = spec.open()
         except errors.PimcError as e:
             if source.is_unknown_sensor(e):
                 self.ask_box.setVisible(True)
@@ -313,8 +328,9 @@ class SourceSection(QGroupBox):
                 meta = import_core("pimc_core.models.model_file").read_metadata(spec)
                 classes = [str(c.get("name")) for c in meta.get("classes") or []]
                 shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
-                text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
-                        f"{meta.get('n_dates', '?')} dates")
+                what = (f"{len(classes)} classes ({shown})" if classes else
+                        "a label-free model (embeddings, clusters, forecast; no classes)")
+                text = f"{what}; indices {', '.join(meta.get('indices') or [])}; {meta.get('n_dates', '?')} dates"
             except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
                 text, ok = f"not a usable model file: {e}", False
                 self.model_problem = text
