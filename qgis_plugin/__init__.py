@@ -7,8 +7,10 @@ importable (see :mod:`.bootstrap`); nothing heavy is imported before a tool is u
 """
 
 from .bootstrap import ensure_core_on_path
+from .installer import ensure_packages_on_path
 
 ensure_core_on_path()
+ensure_packages_on_path()  # packages installed by "Install missing packages…", after QGIS's own
 
 
 def classFactory(iface):  # noqa: N802 (QGIS API)

@@ -13,7 +13,7 @@ Where ``pimc_core`` comes from:
 
 Dependencies are checked with :func:`importlib.util.find_spec` (cheap, imports nothing), so the
 plugin loads, and says what is missing, even when QGIS's Python lacks them. Nothing here ever
-installs a package.
+installs a package: :mod:`.installer` does, on the user's request only.
 """
 
 from __future__ import annotations
@@ -135,18 +135,52 @@ def missing_dependencies(include_optional: bool = True) -> list[Dependency]:
     return [d for d in deps if not _module_available(d.module)]
 
 
-def install_command(packages: list[str] | None = None) -> str:
-    """The command a user runs (themselves) to install into QGIS's Python on this platform."""
+#: Debian/Ubuntu packages of the pip names (torch: Debian 12's python3-torch is 1.13, too old).
+APT_NAMES = {"numpy": "python3-numpy", "rasterio": "python3-rasterio", "pyyaml": "python3-yaml",
+             "matplotlib": "python3-matplotlib", "attrs": "python3-attr"}
+#: The menu entry that installs into PIMC's own folder (:mod:`.install_dialog`).
+INSTALL_ACTION = "Raster \u203a PIMC \u203a Install missing packages\u2026"
+MAC_PYTHON = "/Applications/QGIS.app/Contents/MacOS/bin/python3"
+
+
+def linux_distribution(os_release: str = "/etc/os-release") -> str:
+    """"debian" for Debian, Ubuntu and their derivatives, else "linux"."""
+    try:
+        text = Path(os_release).read_text().lower()
+    except OSError:
+        return "linux"
+    ids = " ".join(line.split("=", 1)[1] for line in text.splitlines() if line.startswith(("id=", "id_like=")))
+    return "debian" if ("debian" in ids or "ubuntu" in ids) else "linux"
+
+
+def install_command(packages: list[str] | None = None, system: str | None = None) -> str:
+    """The command a user can run (themselves) to install ``packages`` on this platform.
+
+    ``system``: "Windows", "Darwin", "debian" or "linux" (default: this machine). On
+    Debian/Ubuntu it is apt (``pip install --user`` stops there with
+    "externally-managed-environment"); torch has no recent enough apt package, so for it the
+    answer is the install action (a plugin-private folder).
+    """
+    system = system or platform.system()
+    if system == "Linux":
+        system = linux_distribution()
     what = " ".join(packages) if packages else f'-r "{REQUIREMENTS}"'
-    system = platform.system()
     if system == "Windows":
-        return f"python -m pip install {what}   (in the OSGeo4W Shell)"
+        return f"python -m pip install {what}   (in the OSGeo4W Shell, as administrator)"
     if system == "Darwin":
-        return f"/Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install --user {what}"
+        return f"{MAC_PYTHON} -m pip install --user {what}"
+    if system == "debian":
+        names = packages or [d.pip_name for d in REQUIRED + OPTIONAL]
+        apt = [APT_NAMES[n.lower()] for n in names if n.lower() in APT_NAMES]
+        other = [n for n in names if n.lower() not in APT_NAMES]
+        parts = [f"sudo apt install {' '.join(apt)}"] if apt else []
+        if other:
+            parts.append(f"{', '.join(other)}: {INSTALL_ACTION}")
+        return "; ".join(parts)
     return f"python3 -m pip install --user {what}"
 
 
-def missing_message(missing: list[Dependency]) -> tuple[str, str]:
+def missing_message(missing: list[Dependency], system: str | None = None) -> tuple[str, str]:
     """A one-line message naming what is missing and how to install it, and the details.
 
     Returns:
@@ -159,16 +193,16 @@ def missing_message(missing: list[Dependency]) -> tuple[str, str]:
         if required else "the other PIMC tools work without them"
     )
     text = (
-        f"missing Python package(s): {names}; {effect}. Install them into QGIS's Python with: "
-        f"{install_command([d.pip_name for d in missing])}"
+        f"missing Python package(s): {names}; {effect}. Install them with {INSTALL_ACTION} "
+        f"(into a PIMC folder), or yourself: {install_command([d.pip_name for d in missing], system)}"
     )
     details = "\n".join([
-        "PIMC never installs packages itself. Install the missing ones into the Python that QGIS runs:",
-        f"  Linux:   python3 -m pip install --user -r \"{REQUIREMENTS}\"",
-        "           (Debian/Ubuntu: sudo apt install python3-rasterio python3-matplotlib python3-yaml)",
-        f"  Windows: python -m pip install -r \"{REQUIREMENTS}\"   (in the OSGeo4W Shell)",
-        "  macOS:   /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip install --user "
-        f"-r \"{REQUIREMENTS}\"",
+        f"{INSTALL_ACTION} shows what it will install and where (a folder of PIMC's own, added to",
+        "QGIS's Python path), and installs only when you click Install. Or install them yourself:",
+        f"  Debian/Ubuntu: {install_command(None, 'debian')}",
+        f"  other Linux:   {install_command(None, 'linux')}",
+        f"  Windows:       {install_command(None, 'Windows')}",
+        f"  macOS:         {install_command(None, 'Darwin')}",
         "torch: pick the CPU or GPU build for your machine at https://pytorch.org/get-started/",
         "Then restart QGIS.",
     ])

@@ -52,7 +52,7 @@ SECTION_NAMES: dict[str, tuple[str, ...]] = {
         "start_polygon_tool", "map_canvas_extent", "map_selected_features", "run_region", "cancel_map",
     ),
     "fit_box": (
-        "fit_layer_combo", "fit_field_combo", "fit_selected_check", "fit_preset_combo", "fit_out_widget",
+        "fit_layer_combo", "fit_field_combo", "fit_selected_check", "fit_preset_combo", "fit_classes_widget", "fit_out_widget",
         "fit_button", "fit_progress", "fit_cancel_button", "fit_status", "fit_task", "set_fit_preset",
         "start_fit", "cancel_fit",
     ),
@@ -83,7 +83,7 @@ class PimcDock(QDockWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)  # only narrower than its widest widget
         scroll.setWidget(body)
         self.setWidget(scroll)
 

@@ -6,7 +6,8 @@
 * :class:`PolygonRegionTool` — left clicks add vertices, a right click, a double click or Enter
   closes the polygon (3 vertices or more), Backspace removes the last vertex, Esc starts again.
 
-The rubber band of the last region stays on the map until the tool is deactivated, so one sees
+The rubber band of the last region stays on the map (its outline only, once chosen: a fill would
+tint the maps under it) until the tool is deactivated, so one sees
 what is being mapped.
 """
 
@@ -49,6 +50,12 @@ class _RegionTool(QgsMapTool):
 
     def reset(self) -> None:
         self.rubber_band.reset(POLYGON_GEOMETRY)
+        self.rubber_band.setFillColor(_FILL)  # filled while drawing …
+
+    def show_chosen(self, geom: QgsGeometry) -> None:
+        """… and only its outline once chosen: the fill would tint the maps drawn under it."""
+        self.rubber_band.setToGeometry(geom, None)
+        self.rubber_band.setFillColor(QColor(0, 0, 0, 0))
 
     def deactivate(self) -> None:  # noqa: D401 (QGIS API)
         self.reset()
@@ -98,7 +105,7 @@ class RectangleRegionTool(_RegionTool):
             self.reset()
             return False
         geom = QgsGeometry.fromRect(rect)
-        self.rubber_band.setToGeometry(geom, None)
+        self.show_chosen(geom)
         self.emit(RegionChoice(geom, self.canvas_crs(), "rectangle", "rectangle"))
         return True
 
@@ -165,7 +172,7 @@ class PolygonRegionTool(_RegionTool):
             if not fixed.isEmpty() and fixed.area() > 0:
                 geom = fixed
         self.points = []
-        self.rubber_band.setToGeometry(geom, None)
+        self.show_chosen(geom)
         self.emit(RegionChoice(geom, self.canvas_crs(), "polygon", "polygon"))
         return True
 

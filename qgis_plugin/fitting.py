@@ -50,15 +50,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {**_preset(samples=2048, per_class=300, model=_model(8, 16, 2), steps=60, batch=128, warmup=6,
                         epochs=15, max_steps=120, finetune_batch=128, forecast_epochs=5, forecast_batch=256),
               "cv_folds": 3},
-    "smoke": _preset(samples=256, per_class=12, model=_model(4, 8, 1), steps=3, batch=64, warmup=1,
+    "try-out": _preset(samples=256, per_class=12, model=_model(4, 8, 1), steps=3, batch=64, warmup=1,
                      epochs=2, max_steps=6, finetune_batch=32, forecast_epochs=1, forecast_batch=64),
 }
-#: What the presets are called in the panel and in ``pimc:fit`` (same order).
+#: What the presets are called in the panel and in ``pimc:fit`` (same names, same order).
 PRESET_LABELS: dict[str, str] = {
     "standard": "standard (a few minutes for 256×256 px × 30 dates on 2 cores)",
     "quick": "quick (about a minute; a smaller model)",
-    "smoke": "try-out (seconds; checks the workflow, the model is not useful)",
+    "try-out": "try-out (seconds; checks the workflow, the model is not useful)",
 }
+#: Former names still accepted (scripts, saved models of Processing): name → preset.
+PRESET_ALIASES: dict[str, str] = {"smoke": "try-out"}
+
+
+def preset_name(preset: str) -> str:
+    """The preset's name (:data:`PRESETS`) for a name or a former one (:data:`PRESET_ALIASES`)."""
+    return PRESET_ALIASES.get(preset, preset)
+
+
+def default_model_file() -> Path:
+    """Where ``pimc:fit`` saves the model when the user names no file: ``~/pimc_models/pimc_model.pimc``
+    (kept, unlike a temporary file; shown as the parameter's default)."""
+    return Path.home() / "pimc_models" / "pimc_model.pimc"
 
 
 def fit_config(preset: str = "standard", config_path: str | os.PathLike | None = None,
@@ -69,6 +82,7 @@ def fit_config(preset: str = "standard", config_path: str | os.PathLike | None =
         ConfigError: unknown preset; an unreadable YAML (the core's message).
     """
     errors = import_core("pimc_core.errors")
+    preset = preset_name(preset)
     if preset not in PRESETS:
         raise errors.ConfigError(f"unknown training preset '{preset}' (known: {', '.join(PRESETS)})")
     config = import_core("pimc_core.config")
@@ -165,6 +179,8 @@ class FitJob:
         class_field: the class attribute of a vector label file.
         classes: a ``classes.json`` path (names and colours), or None.
         config: the fit configuration mapping (:func:`fit_config`).
+        labels_name: what the user calls the labels (a layer's name) when ``labels`` is a file
+            exported for this run: messages name it instead of the temporary file.
     """
 
     labels: str
@@ -172,6 +188,13 @@ class FitJob:
     class_field: str | None = None
     classes: str | None = None
     config: Mapping[str, Any] | None = None
+    labels_name: str | None = None
+
+    def name_labels(self, message: str) -> str:
+        """``message`` with the exported labels file replaced by ``labels_name``."""
+        if not self.labels_name:
+            return message
+        return message.replace(str(self.labels), f"layer '{self.labels_name}'")
 
     def out_path(self) -> Path:
         p = Path(str(self.out).strip()).expanduser()
@@ -205,8 +228,16 @@ def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
     if "cancel" in inspect.signature(fit_mod.fit).parameters:
         kwargs["cancel"] = cancel
     adapter.check()
-    result = fit_mod.fit(ts, job.labels, out, classes=job.classes or None, config=cfg,
-                         class_field=job.class_field or None, progress=adapter, log=adapter.log, **kwargs)
+    try:
+        result = fit_mod.fit(ts, job.labels, out, classes=job.classes or None, config=cfg,
+                             class_field=job.class_field or None, progress=adapter, log=adapter.log, **kwargs)
+    except errors.Cancelled:
+        raise
+    except errors.PimcError as e:
+        named = job.name_labels(str(e))
+        if named == str(e):
+            raise
+        raise type(e)(named) from None
     if progress is not None:
         progress(1.0)
     return result
@@ -245,5 +276,6 @@ def confusion_html(training: Mapping[str, Any] | None, classes) -> str:
             f"<tr><th></th>{head}<th>recall</th></tr>{rows}</table>")
 
 
-__all__ = ["FitJob", "FitProgress", "PRESETS", "PRESET_LABELS", "confusion_html", "fit_config", "held_out_text",
+__all__ = ["FitJob", "FitProgress", "PRESETS", "PRESET_ALIASES", "PRESET_LABELS", "confusion_html", "default_model_file",
+           "fit_config", "held_out_text", "preset_name",
            "run_fit"]

@@ -27,3 +27,15 @@ def to_series_xy(point: QgsPointXY, crs: QgsCoordinateReferenceSystem | None, ts
         return point.x(), point.y()
     p = QgsCoordinateTransform(crs, dst, QgsProject.instance()).transform(QgsPointXY(point))
     return p.x(), p.y()
+
+
+def from_series_xy(x: float, y: float, ts, crs: QgsCoordinateReferenceSystem | None) -> QgsPointXY:
+    """(x, y) of the series CRS as a point in ``crs`` (e.g. the canvas CRS; unchanged when None).
+
+    Raises:
+        QgsCsException: the point cannot be transformed.
+    """
+    src = series_crs(ts)
+    if crs is None or not crs.isValid() or not src.isValid() or crs == src:
+        return QgsPointXY(x, y)
+    return QgsCoordinateTransform(src, crs, QgsProject.instance()).transform(QgsPointXY(x, y))

@@ -159,8 +159,8 @@ def export_labels(source, class_field: str, dst_crs: QgsCoordinateReferenceSyste
     return ExportedLabels(path, n, blank, kind)
 
 
-def raster_layer_path(layer) -> Path:
-    """The file behind a GDAL raster layer (a label raster).
+def raster_layer_path(layer, what: str = "label raster") -> Path:
+    """The file behind a GDAL raster layer (``what``: a label raster, a class map …).
 
     Raises:
         ConfigError: no layer, or a layer that is not a file on disk (a web service, a memory layer).
@@ -169,12 +169,12 @@ def raster_layer_path(layer) -> Path:
 
     errors = import_core("pimc_core.errors")
     if layer is None or not isinstance(layer, QgsRasterLayer) or not layer.isValid():
-        raise errors.ConfigError("choose a label raster")
+        raise errors.ConfigError(f"choose a {what}")
     if layer.providerType() == "gdal":
         path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path") or layer.source()
         if Path(path).is_file():
             return Path(path)
-    raise errors.ConfigError(f"label raster '{layer.name()}' is not a raster file on disk")
+    raise errors.ConfigError(f"{what} '{layer.name()}' is not a raster file on disk")
 
 
 __all__ = ["ExportedLabels", "export_labels", "raster_layer_path"]

@@ -1,4 +1,7 @@
-"""Map results as project layers: one layer-tree group ``PIMC <timestamp>`` per run.
+"""Map results as project layers: one layer-tree group per run, named after the region, its
+number in the project, the model and the time (``PIMC region 2 — rectangle — sample.pimc —
+2024-05-01 14:03``); each layer says product, model and region (``Classes — sample.pimc —
+region 2``), so two runs in the legend are told apart.
 
 The core writes a ``.qml`` style next to ``classes.tif``, ``clusters.tif``, ``confidence.tif`` and
 ``similarity.tif``; QGIS applies it as the layer's default style when the layer is created
@@ -55,9 +58,22 @@ INDEX_RAMP = ((-0.2, "#a6611a"), (0.2, "#dfc27d"), (0.45, "#a6d96a"), (0.7, "#1a
 PALETTED = ("classes", "clusters")
 
 
-def group_name(when: dt.datetime | None = None) -> str:
-    """``PIMC 2024-05-01 14:03:07``."""
-    return f"PIMC {(when or dt.datetime.now()):%Y-%m-%d %H:%M:%S}"
+#: The custom property of a run's group: its region number in the project.
+REGION_PROPERTY = "pimc/region"
+
+
+def group_name(when: dt.datetime | None = None, *, region: str = "", model: str = "") -> str:
+    """``PIMC region 2 — rectangle — sample.pimc — 2024-05-01 14:03:07`` (``region``: "region 2 —
+    rectangle"; without region and model: ``PIMC 2024-05-01 14:03:07``)."""
+    parts = [p for p in (region, model, f"{(when or dt.datetime.now()):%Y-%m-%d %H:%M:%S}") if p]
+    return "PIMC " + " — ".join(parts)
+
+
+def next_region_number(project: QgsProject | None = None) -> int:
+    """1 + the highest region number of the PIMC groups in the project's layer tree."""
+    root = (project or QgsProject.instance()).layerTreeRoot()
+    numbers = [int(g.customProperty(REGION_PROPERTY, 0) or 0) for g in root.findGroups()]
+    return max(numbers, default=0) + 1
 
 
 def _product_of(path: Path) -> str:
@@ -132,9 +148,10 @@ def style_layer(layer: QgsRasterLayer, product: str) -> str:
 
 
 def add_result_layers(files: Mapping[str, str | Path], *, name: str | None = None, project: QgsProject | None = None,
-                      subtitle: str = "") -> tuple[QgsLayerTreeGroup, list[QgsRasterLayer]]:
+                      subtitle: str = "", region: int | None = None) -> tuple[QgsLayerTreeGroup, list[QgsRasterLayer]]:
     """Add the GeoTIFFs of a map run (product → file) as layers in a new group at the top of the
-    layer tree; return the group and the layers (top first).
+    layer tree; return the group and the layers (top first). Layer names are
+    ``<product> — <subtitle>``; ``region`` is kept on the group (:func:`next_region_number`).
 
     Raises:
         InputError: a file QGIS cannot open as a raster layer.
@@ -157,6 +174,8 @@ def add_result_layers(files: Mapping[str, str | Path], *, name: str | None = Non
         layers.append(layer)
     root = project.layerTreeRoot()
     group = root.insertGroup(0, name or group_name())
+    if region is not None:
+        group.setCustomProperty(REGION_PROPERTY, int(region))
     for i, layer in enumerate(layers):
         project.addMapLayer(layer, False)
         node = group.addLayer(layer)
@@ -173,4 +192,5 @@ def _set_expanded(node, expanded: bool) -> None:
     node.setExpanded(expanded)
 
 
-__all__ = ["TITLES", "add_result_layers", "class_table_of", "group_name", "paletted_renderer", "style_layer"]
+__all__ = ["REGION_PROPERTY", "TITLES", "add_result_layers", "class_table_of", "group_name", "next_region_number",
+           "paletted_renderer", "style_layer"]

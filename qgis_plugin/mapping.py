@@ -140,6 +140,17 @@ def model_is_set(spec: Any) -> bool:
     return True
 
 
+def model_label(spec: Any) -> str:
+    """How layer names call the model: the ``.pimc`` file name, "baseline" for the built-in
+    nearest-centroid model, "model" for a model object."""
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec).strip()
+        if text.startswith("builtin:"):
+            return "baseline" if text == "builtin:nearest-centroid" else text[len("builtin:"):]
+        return Path(text).name or "model"
+    return "model"
+
+
 def resolve_model(spec: Any):
     """A live model from a ``.pimc`` path, ``builtin:nearest-centroid``, a model or a factory.
 
@@ -275,7 +286,7 @@ def remove_tree(path: str | os.PathLike | None) -> None:
 
 
 __all__ = [
-    "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
+    "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "model_label", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
     "RegionSpec", "SUGGEST_FILE", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
     "run_suggest",
 ]

@@ -27,6 +27,8 @@ class PimcPlugin:
         self.actions: list[QAction] = []
         self.panel_action: QAction | None = None
         self.inspector_action: QAction | None = None
+        self.install_action: QAction | None = None
+        self.install_dialog = None
         self.dock = None
         self.map_tool = None
         self.missing = []
@@ -76,6 +78,12 @@ class PimcPlugin:
             self.toolbar.addAction(action)
             self.menu.addAction(action)
             self.actions.append(action)
+        self.install_action = QAction("Install missing packages\u2026", mw)
+        self.install_action.setObjectName("PimcInstallAction")
+        self.install_action.setToolTip("Show which Python packages PIMC lacks and install them into a folder "
+                                       "of its own (only after you click Install)")
+        self.install_action.triggered.connect(self.show_install_dialog)
+        self.menu.addAction(self.install_action)
         self.iface.rasterMenu().addMenu(self.menu)
         self.push_dependency_message()
 
@@ -101,6 +109,19 @@ class PimcPlugin:
             text, details = missing_message(self.missing)
             required = any(d.required for d in self.missing)
             bar.pushMessage("PIMC", text, details, level=MSG_WARNING, duration=0 if required else 30)
+
+    def show_install_dialog(self, *_args, pip_args: tuple[str, ...] = (), target=None):
+        """The "Install missing packages…" dialog (installs nothing before its Install button)."""
+        from .install_dialog import InstallDialog
+
+        if self.install_dialog is not None and self.install_dialog.task is not None \
+                and not self.install_dialog.task.done:
+            self.install_dialog.raise_()  # an install is running: show it, start no other
+            return self.install_dialog
+        self.install_dialog = InstallDialog(self.iface.mainWindow(), missing=self.check_dependencies(),
+                                            pip_args=pip_args, target=target, iface=self.iface)
+        self.install_dialog.show()
+        return self.install_dialog
 
     def ensure_dock(self):
         """The panel, created on first use (keeps QGIS start-up free of matplotlib and rasterio)."""
@@ -167,6 +188,13 @@ class PimcPlugin:
             self.iface.rasterMenu().removeAction(self.menu.menuAction())
             self.menu.deleteLater()
             self.menu = None
+        if self.install_dialog is not None:
+            self.install_dialog.cancel()
+            self.install_dialog.deleteLater()
+            self.install_dialog = None
+        if self.install_action is not None:
+            self.install_action.deleteLater()
+            self.install_action = None
         for action in self.actions:
             if self.toolbar is not None:
                 self.toolbar.removeAction(action)

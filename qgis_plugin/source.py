@@ -4,8 +4,12 @@ their inputs into a :class:`pimc_core.io.timeseries.TimeSeries`.
 A source is a manifest file, a folder of dated rasters / date folders, or a list of
 (date, raster file) pairs taken from project layers; the latter is written to a manifest in a
 temporary folder, so every case is opened by :func:`pimc_core.io.timeseries.open_series` (one code
-path in the core). No Qt and no qgis here: the panel and the algorithms translate their widgets
-and parameters into a :class:`SourceSpec`.
+path in the core: the same sensor detection, scaling and quality mask). When the files do not
+tell their sensor, the core refuses (``UnknownSensor``) and the panel asks for a preset, or a DN
+scale and a quality band (:attr:`SourceSpec.scale`, :attr:`SourceSpec.mask`). A model chosen for
+the source is checked against it by :func:`check_model` before anything runs. No Qt and no qgis
+here: the panel and the algorithms translate their widgets and parameters into a
+:class:`SourceSpec`.
 """
 
 from __future__ import annotations
@@ -74,6 +78,46 @@ def parse_bands(text: str | None) -> dict[str, int] | None:
     return out
 
 
+def parse_scale(text: str | None) -> float | None:
+    """``"0.0001"`` → 0.0001 (reflectance = DN × scale); empty → None.
+
+    Raises:
+        ConfigError: not a finite, non-zero number.
+    """
+    errors = import_core("pimc_core.errors")
+    if not text or not text.strip():
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = float("nan")
+    if not (value == value and value not in (0.0, float("inf"), float("-inf"))):
+        raise errors.ConfigError(f"DN scale: expected a finite, non-zero number like 0.0001 (got '{text.strip()}')")
+    return value
+
+
+def parse_mask(text: str | None) -> tuple[int, dict[str, list[int]]] | None:
+    """``"6=4,5,6"`` → ``(6, {"valid": [4, 5, 6]})``: the quality band inside each multi-band file and
+    the quality values that are valid; ``"6"`` alone → ``(6, {})`` (the preset's rule); empty → None.
+
+    Raises:
+        ConfigError: not ``band`` or ``band=values`` with a 1-based band and integer values.
+    """
+    errors = import_core("pimc_core.errors")
+    if not text or not text.strip():
+        return None
+    band, sep, values = text.strip().partition("=")
+    try:
+        index = int(band)
+        valid = [int(v) for v in values.replace(";", ",").split(",") if v.strip()] if sep else []
+    except ValueError:
+        index = 0
+    if index < 1 or (sep and not valid):
+        raise errors.ConfigError(
+            f"quality band: expected band=valid values with a 1-based band, like 6=4,5,6 (got '{text.strip()}')")
+    return index, ({"valid": valid} if valid else {})
+
+
 def parse_indices(text: str | Sequence[str]) -> tuple[str, ...]:
     """``"ndvi, evi"`` (or a list) → ``("ndvi", "evi")``, validated by the core.
 
@@ -106,6 +150,8 @@ class SourceSpec:
             manifest in ``manifest_dir`` (a new temporary folder when None) on :meth:`open`.
         sensor: preset name, or None for the manifest's / detected one.
         bands: band name → 1-based band index inside multi-band files, or None.
+        scale: reflectance = DN × scale, when neither a preset nor the files say it (or None).
+        mask: (quality band, rule) from :func:`parse_mask`, or None.
     """
 
     path: str | None = None
@@ -113,6 +159,8 @@ class SourceSpec:
     sensor: str | None = None
     bands: dict[str, int] | None = None
     manifest_dir: str | None = field(default=None, repr=False)
+    scale: float | None = None
+    mask: tuple[int, dict[str, list[int]]] | None = None
 
     def resolve_path(self) -> Path:
         """The manifest or folder :func:`open_series` will read (writing one for layers)."""
@@ -130,7 +178,9 @@ class SourceSpec:
             PimcError: with the file or parameter at fault (show its message as is).
         """
         ts_mod = import_core("pimc_core.io.timeseries")
-        return ts_mod.open_series(self.resolve_path(), sensor=self.sensor or None, bands=self.bands or None)
+        band, rule = self.mask if self.mask else (None, None)
+        return ts_mod.open_series(self.resolve_path(), sensor=self.sensor or None, bands=self.bands or None,
+                                  scale=self.scale, mask_band=band, quality=rule or None)
 
 
 def write_layers_manifest(rows: Iterable[tuple[dt.date | None, str, str]], folder: str | None = None) -> Path:
@@ -169,5 +219,38 @@ def describe_series(ts) -> str:
     crs = f"EPSG:{epsg}" if epsg else crs[:40]
     return (
         f"{len(ts)} dates {ts.dates[0]} … {ts.dates[-1]}; bands {', '.join(ts.band_names)}; "
-        f"{g.width}×{g.height} px; {crs}"
+        f"{g.width}×{g.height} px; {crs}; read as {ts.reading}"
     )
+
+
+def is_unknown_sensor(error: BaseException) -> bool:
+    """Whether ``error`` is the core's refusal to read files whose sensor cannot be told."""
+    try:
+        return isinstance(error, import_core("pimc_core.io.sensors").UnknownSensor)
+    except Exception:  # noqa: BLE001 - a broken install: not that refusal
+        return False
+
+
+def check_model(spec, ts) -> str:
+    """Check the model choice against an opened series before anything runs
+    (:func:`pimc_core.maps.suitability.check_model_source`: bands, season and date grid, pixel size).
+
+    Args:
+        spec: a ``.pimc`` path, ``builtin:nearest-centroid``, or a model object.
+        ts: the opened :class:`~pimc_core.io.timeseries.TimeSeries`.
+
+    Returns:
+        One line: ``"model m.pimc fits …: ndvi, evi, savi from blue, red, nir; …"``.
+
+    Raises:
+        PimcError: one sentence naming the model and the source (show it as is).
+    """
+    suitability = import_core("pimc_core.maps.suitability")
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec).strip()
+        if text.startswith("builtin:"):
+            from .mapping import resolve_model
+
+            return suitability.check_model_source(resolve_model(text), ts, text).summary
+        return suitability.check_model_source(Path(text).expanduser(), ts).summary
+    return suitability.check_model_source(spec, ts).summary

@@ -138,11 +138,14 @@ def start(task: PimcTask) -> PimcTask:
 
 
 def new_run_folder(root: str | os.PathLike | None, when: dt.datetime | None = None) -> Path:
-    """A new, empty folder ``PIMC_<timestamp>`` in ``root`` (a temporary folder when empty)."""
+    """A new, empty folder ``PIMC_<timestamp>`` in ``root`` (a temporary folder when empty), with
+    the mode the umask gives (``mkdtemp`` alone makes it private, 0700)."""
     base = Path(str(root).strip()).expanduser() if root and str(root).strip() else Path(tempfile.gettempdir()) / "pimc_maps"
     base.mkdir(parents=True, exist_ok=True)
     stamp = f"{(when or dt.datetime.now()):%Y%m%d_%H%M%S}"
-    return Path(tempfile.mkdtemp(prefix=f"PIMC_{stamp}_", dir=base))
+    folder = Path(tempfile.mkdtemp(prefix=f"PIMC_{stamp}_", dir=base))
+    import_core("pimc_core.io.atomic").follow_umask(folder)
+    return folder
 
 
 class MapTask(PimcTask):
@@ -192,9 +195,13 @@ class MapTask(PimcTask):
     def on_success(self) -> None:
         out = self.outcome
         if self.add_layers and out is not None and out.files:
-            from .layers import add_result_layers, group_name
+            from .layers import add_result_layers, group_name, next_region_number
+            from .mapping import model_label
 
-            self.group, self.layers = add_result_layers(out.files, name=group_name(self.started))
+            n, model = next_region_number(), model_label(self.model)
+            name = group_name(self.started, region=f"region {n} — {self.region.description}", model=model)
+            self.group, self.layers = add_result_layers(out.files, name=name, subtitle=f"{model} — region {n}",
+                                                        region=n)
         self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
 
 

@@ -9,10 +9,17 @@ grabs of the main window:
 * ``plugin_inspector.png`` — the PIMC panel on the sample with a clicked pixel's index curves
   and recurrence plots, the pixel marked on the map;
 * ``plugin_classified.png`` — a class map made with the panel's *Maps of a region* (the canvas
-  extent), in its ``PIMC <timestamp>`` group with the class names and colours in the legend;
+  extent), in its group ``PIMC region 1 — canvas extent — <model> — <time>`` with the class names
+  and colours in the legend;
 * ``plugin_suggested.png`` — the same run's uncertainty map (the classes hidden) with 40 points
   of the panel's *Suggest samples* on top (red dots, the layer in edit mode), the section's
   *Suggest samples* row and its status line in view.
+
+With ``--assess``, a fourth: ``plugin_assess.png`` — the accuracy assessment of that class map:
+``pimc:sampledesign`` draws 80 points of it, they are labelled with the sample's true classes in
+the editable layer, and the ``pimc:assess`` dialog runs on them: its log holds the report's
+summary (overall accuracy, each class's area and accuracies with 95 % intervals) and the HTML
+report is listed in the Processing Results Viewer, over the class map and the labelled points.
 
 Run it with the Python that has the project's packages (they are handed to QGIS through
 ``PYTHONPATH``)::
@@ -30,6 +37,7 @@ plugin's *quick* preset, about 15 s; the images in ``docs/img`` are made so). Ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -39,12 +47,13 @@ import sys
 import sysconfig
 import tempfile
 import textwrap
-import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1600, 1000
 NAMES = ("plugin_inspector.png", "plugin_classified.png", "plugin_suggested.png")
+ASSESS_NAME = "plugin_assess.png"
 SUGGEST = 40  # points of the third shot
 
 # Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
@@ -52,21 +61,12 @@ STARTUP = textwrap.dedent(r'''
     import json, os, time, traceback
     from pathlib import Path
 
-    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer
+    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle
     from qgis.gui import QgsVertexMarker
-    from qgis.PyQt.QtCore import Qt, QTimer
-    from qgis.PyQt.QtGui import QColor
-    from qgis.PyQt.QtWidgets import QApplication, QDockWidget
+    from qgis.PyQt.QtCore import QPoint, Qt, QTimer
+    from qgis.PyQt.QtGui import QColor, QPainter
+    from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QSplitter
     from qgis.utils import iface, plugins
-
-    CFG = json.loads(os.environ["PIMC_SHOTS"])
-    OUT = Path(CFG["out"])
-    STATUS = Path(CFG["status"])
-    status = {"ok": False, "steps": [], "errors": []}
-
-
-    def save_status():
-        STATUS.write_text(json.dumps(status, indent=1))
 
 
     def pump(seconds=0.3):
@@ -93,17 +93,6 @@ STARTUP = textwrap.dedent(r'''
         img.save(str(path), "PNG")
         status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
         save_status()
-
-
-    def step(fn):
-        def run():
-            try:
-                fn()
-            except Exception:
-                status["errors"].append(traceback.format_exc())
-                save_status()
-                quit_qgis()
-        return run
 
 
     def tidy_window():
@@ -194,6 +183,8 @@ STARTUP = textwrap.dedent(r'''
     def shot_classified():
         if not task.succeeded:
             raise RuntimeError(f"map run failed: {task.error}")
+        global map_layers
+        map_layers = task.layers
         dock = plugins["pimc"].dock
         marker.hide()
         iface.layerTreeView().refreshLayerSymbology(task.layers[0].id())
@@ -224,19 +215,137 @@ STARTUP = textwrap.dedent(r'''
         dock = plugins["pimc"].dock
         dock.widget().ensureWidgetVisible(dock.maps_box.suggest_button)
         grab(CFG["names"][2])
+        if len(CFG["names"]) > 3:
+            start_assess()
+            return
+        status["ok"] = True
+        quit_qgis()
+
+
+    def start_assess():
+        """pimc:sampledesign on the class map, the points labelled with the true classes in their
+        editable layer, then the pimc:assess dialog run on them (the report in its log)."""
+        import processing
+        import rasterio
+        from processing.core.ProcessingConfig import ProcessingConfig
+        from qgis.core import QgsProviderRegistry, QgsVectorLayer
+
+        global dialog
+        project = QgsProject.instance()
+        classes = next(l for l in map_layers if l.customProperty("pimc/product") == "classes")
+        for layer in project.mapLayers().values():
+            node = project.layerTreeRoot().findLayer(layer.id())
+            if node is not None:
+                node.setItemVisibilityChecked(layer is classes or layer.providerType() == "gdal"
+                                              and layer.customProperty("pimc/product") is None)
+        map_path = QgsProviderRegistry.instance().decodeUri("gdal", classes.source())["path"]
+        points_path = str(Path(CFG["maps"]) / "sample_points.gpkg")
+        processing.run("pimc:sampledesign", {"MAP": map_path, "N": 80, "ALLOCATION": "min:8", "SEED": 1,
+                                             "OUTPUT": points_path})
+        with rasterio.open(CFG["truth"]) as src:
+            truth, to_pixel = src.read(1), ~src.transform
+        points = QgsVectorLayer(points_path, "Sample points (reference filled in)", "ogr")
+        points.startEditing()
+        ref = points.fields().indexOf("reference")
+        for f in points.getFeatures():
+            p = f.geometry().asPoint()
+            col, row = (int(v) for v in to_pixel * (p.x(), p.y()))
+            points.changeAttributeValue(f.id(), ref, int(truth[row, col]))
+        if not points.commitChanges():
+            raise RuntimeError(f"labelling the points failed: {points.commitErrors()}")
+        project.addMapLayer(points)
+        ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
+        dialog = processing.createAlgorithmDialog("pimc:assess", {
+            "MAP": map_path, "REFERENCE": points_path, "CLASS_FIELD": "reference", "CLASSES": CFG["classes"],
+            "OUTPUT": str(Path(CFG["maps"]) / "assessment.html")})
+        dialog.algorithmFinished.connect(lambda ok, result: QTimer.singleShot(800, step(shot_assess)))
+        plugins["pimc"].dock.hide()
+        results = plugins["processing"].resultsDock  # the Results Viewer, under the map
+        mw = iface.mainWindow()
+        mw.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, results)
+        results.show()
+        results.setMaximumHeight(170)
+        iface.messageBar().clearWidgets()
+        dialog.resize(*CFG["dialog_size"])
+        for splitter in dialog.findChildren(QSplitter):  # the log wide, the help text folded away
+            splitter.setSizes([CFG["dialog_size"][0], 0])
+        dialog.move(mw.mapToGlobal(QPoint(*CFG["dialog_at"])))
+        dialog.show()
+        dialog.runAlgorithm()
+
+
+    def shot_assess():
+        results = plugins["processing"].resultsDock
+        results.treeResults.setCurrentItem(results.treeResults.topLevelItem(0))
+        # the class map and its points in the part of the canvas left of the dialog
+        canvas, mw = iface.mapCanvas(), iface.mainWindow()
+        visible = CFG["dialog_at"][0] - canvas.mapTo(mw, QPoint(0, 0)).x() - 20
+        ext = next(l for l in map_layers if l.customProperty("pimc/product") == "classes").extent().buffered(40)
+        canvas.setExtent(QgsRectangle(ext.xMinimum(), ext.yMinimum(),
+                                      ext.xMinimum() + ext.width() * canvas.width() / visible, ext.yMaximum()))
+        settle()
+        pump(0.5)
+        # the main window with the dialog painted where it stands over it (there is no window manager)
+        img = iface.mainWindow().grab()
+        painter = QPainter(img)
+        painter.drawPixmap(QPoint(*CFG["dialog_at"]), dialog.grab())
+        painter.end()
+        path = OUT / CFG["names"][3]
+        img.save(str(path), "PNG")
+        status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
+        dialog.close()
         status["ok"] = True
         quit_qgis()
 
 
     marker = None
+    dialog = None
+    map_layers = []
     task = None  # the map run, then the suggest task
 
 
+    def before_quit():
+        if marker is not None:
+            iface.mapCanvas().scene().removeItem(marker)
+''')
+
+#: The start of a startup script: ``CFG`` (from ``$PIMC_SHOTS``), ``OUT``, ``status``,
+#: ``save_status()``, and ``@step`` (an exception ends the run, recorded in the status).
+STARTUP_BEGIN = textwrap.dedent(r'''
+    import json, os, traceback
+    from pathlib import Path
+
+    from qgis.core import QgsProject
+    from qgis.PyQt.QtCore import QTimer
+    from qgis.utils import iface
+
+    CFG = json.loads(os.environ["PIMC_SHOTS"])
+    OUT = Path(CFG["out"])
+    status = {"ok": False, "steps": [], "errors": []}
+
+
+    def save_status():
+        Path(CFG["status"]).write_text(json.dumps(status, indent=1))
+
+
+    def step(fn):
+        def run():
+            try:
+                fn()
+            except Exception:
+                status["errors"].append(traceback.format_exc())
+                save_status()
+                quit_qgis()
+        return run
+''')
+
+#: The end of a startup script: ``quit_qgis()`` (calls the script's ``before_quit()``, removes the
+#: layers, writes the status, quits), the watchdog, ``start()`` after 1.5 s.
+STARTUP_END = textwrap.dedent(r'''
     def quit_qgis():
-        """Leave nothing behind: the marker, the layers (and their providers), the project."""
+        """Leave nothing behind: the script's own items, the layers (and their providers), the project."""
         try:
-            if marker is not None:
-                iface.mapCanvas().scene().removeItem(marker)
+            before_quit()
             QgsProject.instance().removeAllMapLayers()
             QgsProject.instance().clear()
             QgsProject.instance().setDirty(False)
@@ -287,26 +396,99 @@ def write_profile(config: Path, zip_path: Path) -> None:
         """))
 
 
+def run_qgis(work: Path, startup: str, cfg: dict, timeout: float) -> tuple[dict, str, int]:
+    """Desktop QGIS under Xvfb (``cfg["width"]`` × ``cfg["height"]``) with the profile in
+    ``work/qgis-config``, running :data:`STARTUP_BEGIN` + ``startup`` + :data:`STARTUP_END`
+    (``qgis --code``; ``cfg`` as ``CFG``, with ``cfg["status"]`` added, where the status JSON
+    goes; ``startup`` defines ``start()`` and ``before_quit()``).
+
+    Returns:
+        (status, QGIS's output, exit status; -1 when stopped after ``timeout`` s).
+    """
+    (work / "startup.py").write_text(STARTUP_BEGIN + startup + STARTUP_END)
+    status = work / "status.json"
+    env = dict(os.environ)
+    purelib = sysconfig.get_paths()["purelib"]
+    env.update(
+        QGIS_CUSTOM_CONFIG_PATH=str(work / "qgis-config"),
+        PYTHONPATH=os.pathsep.join(p for p in (purelib, env.get("PYTHONPATH", "")) if p),
+        PIMC_SHOTS=json.dumps({**cfg, "status": str(status)}),
+        MPLBACKEND="Agg",
+    )
+    env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
+    env.pop("QGIS_OPTIONS_PATH", None)
+    cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {cfg['width']}x{cfg['height']}x24", "qgis", "--nologo",
+           "--noversioncheck", "--code", str(work / "startup.py")]
+    # own session: on a time-out the whole group (xvfb-run, Xvfb, QGIS) is stopped, nothing stays
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                            start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        rc, log = -1, f"QGIS did not quit within {timeout:.0f} s\n{log}"
+    st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
+    return st, log, rc
+
+
+def have_tools(prog: str) -> bool:
+    """Whether ``xvfb-run`` and ``qgis`` are there (else say so on stderr)."""
+    missing = [t for t in ("xvfb-run", "qgis") if shutil.which(t) is None]
+    if missing:
+        print(f"{prog}: {', '.join(missing)} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
+    return not missing
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for a run (profile, data, status): removed afterwards unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def report(prog: str, st: dict, log: str, rc: int, out: Path, names) -> int:
+    """Print the steps of a run of :func:`run_qgis`; 0 when every PNG of ``names`` is in ``out``
+    and no step failed, else 1 with the errors and the end of QGIS's output."""
+    for line in st.get("steps", []):
+        print(line)
+    missing = [n for n in names if not (out / n).is_file()]
+    if st.get("errors") or missing:
+        print(f"{prog}: failed (QGIS exit {rc}; missing: {', '.join(missing) or 'none'})", file=sys.stderr)
+        for e in st.get("errors", []):
+            print(e, file=sys.stderr)
+        print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
+        return 1
+    print(f"{prog}: {', '.join(str(out / n) for n in names)} (QGIS exit {rc})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "img"), help="folder for the PNGs (default: docs/img)")
     ap.add_argument("--model", default="builtin:nearest-centroid", help="model for the class map (.pimc or builtin:…)")
-    ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (smoke, quick, standard)")
+    ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (try-out, quick, standard)")
     ap.add_argument("--timeout", type=float, default=150, help="seconds before QGIS is stopped")
+    ap.add_argument("--assess", action="store_true", help=f"also {ASSESS_NAME}: pimc:sampledesign, labelling, pimc:assess")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profile and data (printed)")
     ap.add_argument("--verbose", action="store_true", help="print QGIS's output")
     args = ap.parse_args(argv)
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name in NAMES:
+    names = NAMES + ((ASSESS_NAME,) if args.assess else ())
+    for name in names:
         (out / name).unlink(missing_ok=True)
-    for tool in ("xvfb-run", "qgis"):
-        if shutil.which(tool) is None:
-            print(f"screenshots: {tool} not found (Debian: apt install xvfb xauth qgis)", file=sys.stderr)
-            return 2
-    work = Path(tempfile.mkdtemp(prefix="pimc_shots_"))
-    try:
+    if not have_tools("screenshots"):
+        return 2
+    with work_folder("pimc_shots_", args.keep) as work:
         sys.path.insert(0, str(ROOT))
         from pimc_core.datasets.synthetic import make_synthetic
 
@@ -327,55 +509,17 @@ def main(argv: list[str] | None = None) -> int:
                       config=fit_config(args.train), progress=False)
             print(res.summary())
             model = str(res.path)
-        startup = work / "startup.py"
-        startup.write_text(STARTUP)
-        status = work / "status.json"
-        env = dict(os.environ)
-        purelib = sysconfig.get_paths()["purelib"]
-        env.update(
-            QGIS_CUSTOM_CONFIG_PATH=str(config),
-            PYTHONPATH=os.pathsep.join(p for p in (purelib, env.get("PYTHONPATH", "")) if p),
-            PIMC_SHOTS=json.dumps({
-                "out": str(out), "status": str(status), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
-                "model": model, "names": list(NAMES), "width": WIDTH, "height": HEIGHT,
-                "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41], "suggest": SUGGEST,
-            }),
-            MPLBACKEND="Agg",
-        )
-        env.pop("QT_QPA_PLATFORM", None)  # a real X server (Xvfb), not offscreen
-        env.pop("QGIS_OPTIONS_PATH", None)
-        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {WIDTH}x{HEIGHT}x24", "qgis", "--nologo", "--noversioncheck",
-               "--code", str(startup)]
-        t0 = time.monotonic()
-        # own session: on a time-out the whole group (xvfb-run, Xvfb, QGIS) is stopped, nothing stays
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=args.timeout)
-            rc = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            log, _ = proc.communicate()
-            rc, log = -1, f"QGIS did not quit within {args.timeout:.0f} s\n{log}"
+        st, log, rc = run_qgis(work, STARTUP, {
+            "out": str(out), "maps": str(work / "maps"), "manifest": str(sample.manifest), "image": str(summer),
+            "model": model, "names": list(names), "width": WIDTH, "height": HEIGHT,
+            "truth": str(sample.labels), "classes": str(sample.classes_json), "dialog_at": [850, 120],
+            "dialog_size": [740, 690],
+            "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
+            "suggest": SUGGEST,
+        }, args.timeout)
         if args.verbose:
             print(log)
-        st = json.loads(status.read_text()) if status.is_file() else {"errors": ["no status written"], "steps": []}
-        for line in st.get("steps", []):
-            print(line)
-        missing = [n for n in NAMES if not (out / n).is_file()]
-        if st.get("errors") or missing:
-            print(f"screenshots: failed (QGIS exit {rc}, {time.monotonic() - t0:.0f} s)", file=sys.stderr)
-            for e in st.get("errors", []):
-                print(e, file=sys.stderr)
-            print("\n".join(log.splitlines()[-40:]), file=sys.stderr)
-            return 1
-        print(f"screenshots: {', '.join(str(out / n) for n in NAMES)} ({time.monotonic() - t0:.0f} s, QGIS exit {rc})")
-        return 0
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        return report("screenshots", st, log, rc, out, names)
 
 
 if __name__ == "__main__":

@@ -100,6 +100,12 @@ def test_map_inference_uses_the_model(stack, tmp_path):
     assert set(np.unique(classes)) <= {0, 1, 2, 3, 4} and (classes > 0).mean() > 0.9
     # without classes.json: "class N"
     assert [c["name"] for c in read_metadata(out)["classes"]] == [f"class {i}" for i in (1, 2, 3, 4)]
+    # an observed-dates model on a stack of other dates: said without configuration syntax
+    other = make_synthetic(tmp_path / "other", size=8, n_dates=12, seed=5, n_classes=4)
+    with pytest.raises(ConfigError) as e:
+        load_pixel_model(out).prepare(open_series(other.manifest))
+    assert "model expects 10 dates" in str(e.value) and "train a model on this stack" in str(e.value)
+    assert "dates: grid" not in str(e.value)
 
 
 def test_missing_band_is_a_band_error(stack, tmp_path):
@@ -220,7 +226,8 @@ def test_fit_without_labels_is_label_free(stack, tmp_path, capsys):
     capsys.readouterr()
     assert main(["classify", str(stack.manifest), "--model", str(cli_model), "--out", str(maps), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "cannot give classes" in err and "embeddings, forecast" in err
+    assert "cannot give classes (it was trained without labels)" in err and "embeddings, forecast" in err
+    assert "PimcPixelModel" not in err  # no class names of the code
     assert not (maps / "classes.tif").exists()
     # --classes without --labels is a user error, not a silent no-op
     assert main(["fit", str(stack.manifest), "--out", str(cli_model), "--classes", str(stack.classes_json)]) == 2

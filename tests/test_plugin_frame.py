@@ -42,13 +42,14 @@ def test_load_adds_toolbar_menu_actions_and_provider(loaded, qgis_iface):
     assert names == ["PIMC time-series panel", "PIMC pixel inspector"]
     assert [a.text() for a in loaded.toolbar.actions()] == names
     assert loaded.toolbar.windowTitle() == "PIMC"
-    assert loaded.menu.title() == "&PIMC" and loaded.menu.actions() == loaded.actions
+    assert loaded.menu.title() == "&PIMC" and loaded.menu.actions() == [*loaded.actions, loaded.install_action]
+    assert loaded.install_action.text() == "Install missing packages…"
     qgis_iface.rasterMenu().addMenu.assert_called_with(loaded.menu)
     provider = QgsApplication.processingRegistry().providerById("pimc")
     assert provider is not None and provider.name() == "PIMC"
     assert sorted(a.id() for a in provider.algorithms()) == [
-        "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
-        "pimc:recurrenceplot", "pimc:similarity", "pimc:suggest",
+        "pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
+        "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest",
     ]
     assert loaded.dock is None  # the panel (matplotlib, rasterio) is built on first use only
 
@@ -103,6 +104,7 @@ def test_missing_packages_are_reported_not_installed(qgis_iface, qgis_new_projec
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))  # nothing may pip-install
     monkeypatch.setattr(subprocess, "check_call", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: calls.append(a))
     qgis_iface.messageBar().clear_messages()
 
     plugin = qgis_plugin.classFactory(qgis_iface)
@@ -112,7 +114,8 @@ def test_missing_packages_are_reported_not_installed(qgis_iface, qgis_new_projec
         assert len(warnings) == 1
         msg = warnings[0]
         assert "rasterio" in msg and "torch" in msg
-        assert "pip install" in msg and "--user" in msg
+        assert "Install missing packages…" in msg  # the action, and the command for this platform:
+        assert ("sudo apt install python3-rasterio" in msg) or ("pip install" in msg)
         assert [d.module for d in plugin.missing] == ["rasterio", "torch"]
         assert len(plugin.actions) == 2 and plugin.provider is not None  # still loaded
         assert calls == []
@@ -157,7 +160,7 @@ def test_missing_torch_message_for_the_recurrence_tools(monkeypatch):
         import_core("pimc_core.series.recurrence")
     text = str(e.value)
     assert "\n" not in text
-    assert "torch (recurrence plots and the model tools)" in text and "pip install --user torch" in text
+    assert "torch (recurrence plots and the model tools)" in text and "Install missing packages…" in text
 
 
 def test_core_found_in_checkout_and_vendored(tmp_path):

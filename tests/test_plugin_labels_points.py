@@ -116,7 +116,7 @@ def test_processing_fit_on_points_with_null_classes(pimc_provider, sample, tmp_p
     feedback = info_feedback()
     out = tmp_path / "points.pimc"
     res = processing.run("pimc:fit", {"SOURCE": str(sample.manifest), "LABELS": str(tmp_path / "suggested.gpkg"),
-                                      "CLASS_FIELD": "class", "PRESET": "smoke", "OUTPUT": str(out)}, feedback=feedback)
+                                      "CLASS_FIELD": "class", "PRESET": "try-out", "OUTPUT": str(out)}, feedback=feedback)
     assert res["OUTPUT"] == str(out) and out.is_file()
     assert [c["id"] for c in read_metadata(out)["classes"]] == list(range(1, 10))
     assert f"labels: {total - blank} points of suggested ('class'; {blank} without a class skipped)" in feedback.lines
@@ -131,7 +131,7 @@ def test_processing_fit_on_points_all_null_is_one_line(pimc_provider, sample, tm
     del layer  # the file is opened again by Processing; no layer of ours outlives the test
     with pytest.raises(QgsProcessingException) as e:
         processing.run("pimc:fit", {"SOURCE": str(sample.manifest), "LABELS": str(tmp_path / "suggested.gpkg"),
-                                    "CLASS_FIELD": "class", "PRESET": "smoke", "OUTPUT": str(tmp_path / "m.pimc")})
+                                    "CLASS_FIELD": "class", "PRESET": "try-out", "OUTPUT": str(tmp_path / "m.pimc")})
     message = str(e.value)
     del e  # the exception's traceback holds Processing's objects; freed before QGIS exits
     assert message == f"'suggested': the 'class' of every point ({count}) is empty; fill in the classes first"

@@ -47,8 +47,8 @@ def read(path, band=None):
 
 def test_provider_lists_the_new_algorithms(pimc_provider):
     ids = sorted(a.id() for a in pimc_provider.algorithms())
-    assert ids == ["pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
-                   "pimc:recurrenceplot", "pimc:similarity", "pimc:suggest"]
+    assert ids == ["pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast",
+                   "pimc:indices", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest"]
     for a in pimc_provider.algorithms():
         assert a.shortHelpString() and a.displayName()
         if a.id() != "pimc:fit" and a.groupId() == "maps":
@@ -252,7 +252,7 @@ def test_model_builder_fit_then_classify(pimc_provider, sample, ts, tmp_path):
     m.addModelParameter(QgsProcessingParameterRasterLayer("labels", "Labels"), QgsProcessingModelParameter("labels"))
     m.addChildAlgorithm(child("pimc:fit", "fit", {
         "SOURCE": Src.fromModelParameter("series"), "LABEL_RASTER": Src.fromModelParameter("labels"),
-        "PRESET": Src.fromStaticValue("smoke")}))
+        "PRESET": Src.fromStaticValue("try-out")}))
     cls = child("pimc:classify", "classify", {
         "SOURCE": Src.fromModelParameter("series"), "MODEL": Src.fromChildOutput("fit", "OUTPUT")})
     out = QgsProcessingModelOutput("classes", "Classes")
@@ -297,7 +297,7 @@ def test_qgis_process_classify_and_fit(sample, tmp_path, monkeypatch):
 
     model = out / "fields.pimc"
     r = qgis_process(cfg, "run", "pimc:fit", "--", f"SOURCE={sample.manifest}", f"LABEL_RASTER={sample.labels_sparse}",
-                     "PRESET=smoke", f"OUTPUT={model}", timeout=120)
+                     "PRESET=try-out", f"OUTPUT={model}", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert model.is_file() and "training accuracy" in r.stdout
 

@@ -97,9 +97,11 @@ def test_rectangle_run_to_completion_adds_styled_layers(plugin, sample, qgis_can
     # the maps: a new group "PIMC <timestamp>" at the top of the layer tree
     root = QgsProject.instance().layerTreeRoot()
     group = root.children()[0]
-    assert group.name().startswith("PIMC 20") and group is task.group
+    # named after the region, the model and the time: two runs are told apart in the legend
+    assert group.name().startswith("PIMC region 1 — rectangle — baseline — 20") and group is task.group
     layers = group_layers(group)
-    assert [lyr.name() for lyr in layers] == ["Classes", "Confidence", "Uncertainty", "Forecast"]
+    assert [lyr.name() for lyr in layers] == [f"{p} — baseline — region 1"
+                                              for p in ("Classes", "Confidence", "Uncertainty", "Forecast")]
     assert [group.findLayer(lyr.id()).isVisible() for lyr in layers] == [True, False, False, False]
     classes, confidence, uncertainty, forecast = layers
     assert uncertainty.renderer().type() == "singlebandpseudocolor"  # the core's uncertainty.qml
@@ -166,7 +168,7 @@ def test_polygon_tool_and_clusters_similarity(plugin, sample, qgis_canvas):
     task = wait_for(dock.map_task)
     assert task.succeeded, task.error
     clusters, similarity = group_layers(task.group)
-    assert clusters.name() == "Clusters (k=3)" and clusters.renderer().type() == "paletted"
+    assert clusters.name() == "Clusters (k=3) — baseline — region 1" and clusters.renderer().type() == "paletted"
     assert [c.label for c in clusters.renderer().classes()] == ["cluster 1", "cluster 2", "cluster 3"]
     assert similarity.renderer().type() == "singlebandpseudocolor"
     with rasterio.open(clusters.source()) as ds:

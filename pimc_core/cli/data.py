@@ -62,6 +62,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     crs = g.crs.to_string() if g.crs else "none"
     print(f"source:   {ts.source}")
     print(f"preset:   {ts.preset or '-'}")
+    print(f"reading:  {ts.reading}")
     print(f"dates:    {len(ts)} from {ts.dates[0]} to {ts.dates[-1]}")
     print(f"bands:    {', '.join(ts.band_names)}")
     r = ts.radiometry

@@ -267,6 +267,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     training = {
         "workflow": "pimc fit",
         "source": str(ts.source),
+        "stack": ts.record(),
         "labels": lmap.source if lmap is not None else None,
         "config": jsonable_config(cfg),
         "samples": {"pretrain": len(unl), "labelled": n_lab,

@@ -21,6 +21,9 @@ process no longer exists is stale; parts of live processes (a run going on besid
   :func:`not_an_input` refuses an output path that is one of the run's inputs (writing it would
   destroy them); :func:`new_folders_removed_on_failure`: the output folders a failed command
   created (and left empty) are removed again;
+* :func:`follow_umask`: a finished output gets the mode the process's umask gives a new file
+  (0644 / 0755 under umask 022), whatever mode its temporary was created with (``mkstemp`` and
+  ``mkdtemp`` create 0600 / 0700), so colleagues on a shared drive can open it;
 * :func:`os_error_message`: the one line for an ``OSError`` or a GDAL write error (disk full,
   permission, read-only file system).
 """
@@ -41,6 +44,7 @@ __all__ = [
     "PART_MARK",
     "Staging",
     "atomic_path",
+    "follow_umask",
     "future_file",
     "is_part",
     "new_folders_removed_on_failure",
@@ -102,6 +106,27 @@ def remove_stale_parts(folder: str | os.PathLike) -> list[Path]:
             os.unlink(entry.path)
             removed.append(Path(entry.path))
     return removed
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux
+    ``/proc/self/status``); elsewhere set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | os.PathLike) -> None:
+    """Give a finished output file (0666) or folder (0777) the mode the umask leaves; nothing
+    is changed on a file system that does not keep modes, or on a path that is gone."""
+    with contextlib.suppress(OSError):
+        full = 0o777 if os.path.isdir(path) else 0o666
+        os.chmod(path, full & ~current_umask())
 
 
 def _unlink_part(tmp: Path) -> None:
@@ -170,6 +195,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         yield tmp
         os.replace(tmp, path)
+        follow_umask(path)
     except OSError as e:
         _unlink_part(tmp)
         raise InputError(os_error_message(e, path)) from None
@@ -222,6 +248,7 @@ class Staging:
                 os.replace(tmp, final)
             except OSError as e:
                 raise InputError(os_error_message(e, final)) from None
+            follow_umask(final)
             with contextlib.suppress(FileNotFoundError):  # statistics of an older file
                 Path(str(final) + ".aux.xml").unlink()
             self.committed.append(final)
@@ -265,7 +292,7 @@ def output_folder(folder: str | os.PathLike, *, create: bool = True) -> Path:
         if not create:
             raise InputError(f"{path}: output folder does not exist")
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)  # mode 0777 less the umask
         except OSError as e:
             raise InputError(f"{path}: cannot create the output folder ({e.strerror or e})") from None
     if not os.access(path, os.W_OK | os.X_OK):

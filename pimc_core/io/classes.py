@@ -1,4 +1,5 @@
-"""Class tables: the classes.json format (id, name, colour), its checks, and the default palette."""
+"""Class tables: the classes.json format (id, name, colour), its checks, and the default colours
+(by what a class name says, else a qualitative palette)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.input_files import check_input_file
 
-__all__ = ["PALETTE", "TAB20", "default_class_table", "hex_to_rgba", "load_class_table", "normalise_class_table", "palette_color"]
+__all__ = ["NAME_COLOURS", "PALETTE", "TAB20", "default_class_table", "hex_to_rgba", "load_class_table", "name_colour",
+           "normalise_class_table", "palette_color"]
 
 #: Tableau 20 (matplotlib's ``tab20``): ten hues, each dark then light.
 TAB20: tuple[str, ...] = (
@@ -20,6 +22,53 @@ TAB20: tuple[str, ...] = (
 #: A qualitative palette for classes or clusters without a colour: :data:`TAB20`, the ten dark
 #: colours first, then the ten light ones.
 PALETTE: tuple[str, ...] = TAB20[0::2] + TAB20[1::2]
+
+
+#: Colours by what a class name says (first matching family wins; whole words, plural and
+#: "-land"/"-field" forms too: "winter_wheat" is a cereal, "grassland" grass, "seasonal" not
+#: sea): family → (name words, shades).
+#: A family's shades go to its classes in turn, so two cereals get two yellows.
+NAME_COLOURS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("water", ("water", "lake", "river", "sea", "ocean", "reservoir", "pond", "canal"),
+     ("#1f78b4", "#4a90d9", "#0b4f8a", "#74b3e8")),
+    ("wetland", ("wetland", "marsh", "swamp", "bog", "mangrove"), ("#4fa3a5", "#2e7f82")),
+    ("snow", ("snow", "ice", "glacier"), ("#e0f3f8", "#cfe8ef")),
+    ("cloud", ("cloud",), ("#f0f0f0",)),
+    ("conifer", ("conifer", "coniferous", "evergreen", "pine", "spruce", "fir"), ("#1b5e20", "#2f6b2f")),
+    ("forest", ("forest", "broadleaf", "deciduous", "wood", "tree", "plantation"),
+     ("#2e7d32", "#388e3c", "#43a047", "#1e5631")),
+    ("shrub", ("shrub", "scrub", "heath", "orchard", "vineyard", "olive"), ("#6b8e23", "#8a9a3b", "#556b2f")),
+    ("grass", ("grass", "meadow", "pasture", "prairie", "herbaceous", "lawn", "rangeland"),
+     ("#9ccc65", "#b5e08a", "#7cb342")),
+    ("maize", ("maize", "corn", "sorghum"), ("#f58231", "#e86a10", "#ffa05c")),
+    ("sunflower", ("sunflower",), ("#ffb300",)),
+    ("rapeseed", ("rapeseed", "rape", "canola", "colza", "mustard"), ("#ffe119", "#f2d600")),
+    ("cereal", ("wheat", "barley", "cereal", "rye", "oat", "triticale", "spelt", "grain", "rice"),
+     ("#e3b505", "#f4d03f", "#c99a06", "#ffe27a", "#d9a400")),
+    ("crop", ("crop", "arable", "cultivated", "agriculture", "agricultural", "farm", "soy", "soybean", "potato",
+              "beet", "vegetable", "cotton",
+              "legume", "bean", "tobacco", "hop"),
+     ("#f0a830", "#e5c07b", "#d98c1f", "#f7c873", "#c9822b", "#ebb35e")),
+    ("bare", ("bare", "soil", "sand", "rock", "fallow", "desert", "dune", "quarry", "mine", "gravel"),
+     ("#a0785a", "#c2a27c", "#8b5a3c", "#d2b48c")),
+    ("urban", ("urban", "built", "city", "town", "artificial", "road", "building", "settlement", "impervious",
+               "industrial", "residential"), ("#808080", "#a9a9a9", "#5f5f5f", "#c0c0c0")),
+)
+_NAME_WORDS = [(fam, re.compile(r"(?:^|[^a-z])(?:" + "|".join(words) + r")(?:s|es|land|lands|field|fields)?(?![a-z])"),
+                shades) for fam, words, shades in NAME_COLOURS]
+
+
+def name_colour(name: str, used: Iterable[str] = ()) -> str | None:
+    """A colour saying what the class ``name`` is (water blue, forests greens, grass light
+    green, cereals yellows, maize orange, bare soil browns, urban greys: :data:`NAME_COLOURS`),
+    the first shade of its family not in ``used``; None when the name says nothing known or
+    the family's shades are all used."""
+    text = " " + str(name).lower().replace("_", " ").replace("-", " ")
+    taken = {str(c).lower() for c in used}
+    for _fam, pattern, shades in _NAME_WORDS:
+        if pattern.search(text):
+            return next((c for c in shades if c not in taken), None)
+    return None
 
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})([0-9a-fA-F]{2})?$")
@@ -57,7 +106,8 @@ def palette_color(i: int) -> str:
 
 
 def normalise_class_table(class_table: Sequence[Mapping], *, nodata: int = 0, max_id: int = 255) -> list[dict]:
-    """Check a class table and fill in missing names and colours.
+    """Check a class table and fill in missing names and colours (a colour by what the name
+    says, :func:`name_colour`, else the :data:`PALETTE` colour of its position).
 
     Args:
         class_table: ``[{"id": 1, "name": "wheat", "color": "#e3b505"}, ...]``; ``name`` and
@@ -73,6 +123,7 @@ def normalise_class_table(class_table: Sequence[Mapping], *, nodata: int = 0, ma
     """
     out: list[dict] = []
     seen: set[int] = set()
+    used = {_rgb_hex(hex_to_rgba(e["color"])) for e in class_table if isinstance(e, Mapping) and e.get("color")}
     for i, entry in enumerate(class_table):
         try:
             cid = entry["id"]
@@ -89,7 +140,8 @@ def normalise_class_table(class_table: Sequence[Mapping], *, nodata: int = 0, ma
             raise ConfigError(f"class id {cid} appears twice in the class table")
         seen.add(cid)
         name = entry.get("name") or f"class {cid}"
-        color = entry.get("color") or palette_color(i)
+        color = entry.get("color") or (name_colour(name, used) if entry.get("name") else None) or palette_color(i)
+        used.add(_rgb_hex(hex_to_rgba(color)))
         out.append({"id": cid, "name": str(name), "color": _rgb_hex(hex_to_rgba(color))})
     return out
 

@@ -76,19 +76,19 @@ class Grid:
         """
         if not (np.isfinite(x) and np.isfinite(y)):
             raise InputError(f"point ({x}, {y}): coordinates must be finite numbers")
-        given = f"({x:.6g}, {y:.6g})" + (f" in {crs_name(parse_crs(crs))}" if crs is not None else "")
+        given = format_xy(x, y) + (f" in {crs_name(parse_crs(crs))}" if crs is not None else "")
         if crs is not None:
             src = parse_crs(crs)
             if self.crs is not None and src != self.crs:
                 x, y = _to_crs(x, y, src, self.crs)
-                given += f", ({x:.6g}, {y:.6g}) in {crs_name(self.crs)}"
+                given += f", {format_xy(x, y)} in {crs_name(self.crs)}"
         col_f, row_f = ~self.transform @ (x, y)
         row, col = int(np.floor(row_f)), int(np.floor(col_f))
         if not (0 <= row < self.height and 0 <= col < self.width):
             xmin, ymin, xmax, ymax = self.bounds
             raise InputError(
                 f"point {given} is outside the raster "
-                f"(bounds {xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g} in {crs_name(self.crs)})"
+                f"(bounds {', '.join(format_coord(v) for v in (xmin, ymin, xmax, ymax))} in {crs_name(self.crs)})"
             )
         return row, col
 
@@ -96,6 +96,21 @@ class Grid:
         """Coordinates of the centre of pixel (row, col) in the grid's CRS."""
         x, y = self.transform @ (col + 0.5, row + 0.5)
         return float(x), float(y)
+
+
+def format_coord(v: float) -> str:
+    """A coordinate for a message: metres to 0.1 ("4900190.5", "600050"; never "4.90019e+06"),
+    small values (degrees) with up to 6 decimals."""
+    v = float(v)
+    if not np.isfinite(v):
+        return str(v)
+    text = f"{v:.1f}" if abs(v) >= 1000 else f"{v:.6f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_xy(x: float, y: float) -> str:
+    """``(x, y)`` with :func:`format_coord`."""
+    return f"({format_coord(x)}, {format_coord(y)})"
 
 
 def _bounds(g: Grid) -> tuple[float, float, float, float]:
@@ -111,7 +126,7 @@ def _to_crs(x: float, y: float, src: CRS, dst: CRS) -> tuple[float, float]:
     """Point (x, y) of ``src`` in ``dst``; InputError when (x, y) are not coordinates of ``src``."""
     from rasterio.warp import transform as warp_transform
 
-    where = f"point ({x:.6g}, {y:.6g}) is not a valid position in {crs_name(src)}"
+    where = f"point {format_xy(x, y)} is not a valid position in {crs_name(src)}"
     if src.is_geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
         raise InputError(f"{where}: longitude must lie in [-180, 180] and latitude in [-90, 90] degrees "
                          "(are x and y in another CRS? give that one with --crs)")

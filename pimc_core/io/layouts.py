@@ -30,7 +30,16 @@ from pimc_core.io.grid import Grid
 from pimc_core.io.input_files import FILE, FOLDER, check_input_file, path_kind
 from pimc_core.io.manifest import Manifest
 from pimc_core.io.scenes import BandRef, Radiometry, Scene, resolve_radiometry
-from pimc_core.io.sensors import PRESETS, SensorPreset, detect_preset, get_preset, match_band_files, token_in_name
+from pimc_core.io.sensors import (
+    PRESETS,
+    SensorPreset,
+    UnknownSensor,
+    detect_preset,
+    detect_sensor,
+    get_preset,
+    match_band_files,
+    token_in_name,
+)
 
 __all__ = ["RASTER_SUFFIXES", "Layout", "from_date_folders", "from_manifest", "from_multiband_folder",
            "list_source_folder"]
@@ -107,6 +116,7 @@ class _FileInfo:
     nodata: float | None
     scales: tuple[float, ...] = field(default_factory=tuple)
     offsets: tuple[float, ...] = field(default_factory=tuple)
+    dtypes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _probe(path: Path) -> _FileInfo:
@@ -117,7 +127,7 @@ def _probe(path: Path) -> _FileInfo:
             crs = ds.crs if ds.crs else None
             return _FileInfo(
                 path, Grid(crs, ds.transform, ds.width, ds.height), ds.count,
-                tuple(ds.descriptions), ds.nodata, tuple(ds.scales), tuple(ds.offsets),
+                tuple(ds.descriptions), ds.nodata, tuple(ds.scales), tuple(ds.offsets), tuple(ds.dtypes),
             )
     except RasterioError as e:
         msg = str(e).split("\n")[0]
@@ -140,46 +150,103 @@ def _check_band_index(info: _FileInfo, band: str, index: int) -> None:
         raise BandError(f"{info.path}: band '{band}' is mapped to band {index}, but the file has {info.count} band(s)")
 
 
+def _is_float(info: _FileInfo) -> bool:
+    return bool(info.dtypes) and info.dtypes[0].startswith(("float", "complex"))
+
+
+def _sensor(sensor: str | None, infos: Sequence[_FileInfo]) -> SensorPreset | None:
+    """The preset given, else the one the file names and the first file's band descriptions
+    point to (:func:`~pimc_core.io.sensors.detect_sensor`), else None."""
+    if sensor:
+        return get_preset(sensor)
+    return detect_sensor([i.path.name for i in infos], infos[0].descriptions)
+
+
+def _band_mapping(info: _FileInfo, preset: SensorPreset | None, bands, mask_band) -> tuple[dict[str, int], int | None]:
+    """(band → 1-based index, quality band index or None) inside the multi-band file ``info``:
+    the given mapping, else the band descriptions ('red', 'B04', 'SR_B4', 'SCL' …)."""
+    mapping = dict(bands) if bands else _bands_from_descriptions(info, preset)
+    if not mapping:
+        raise ConfigError(
+            f"{info.path}: cannot tell which band is which — give --bands red=3,nir=4,... (a manifest: bands:) "
+            f"or set band descriptions"
+        )
+    mband = mask_band or (_mask_from_descriptions(info, preset) if not bands else None)
+    return mapping, mband
+
+
+def _radiometry(where, preset: SensorPreset | None, infos: Sequence[_FileInfo], *, scale, offset, nodata, quality,
+                boa_offset, valid_range=None) -> Radiometry:
+    """The radiometry of a source: what is given, then the preset's, then the files' own scale;
+    plain reflectance only for floating-point files. Integer DN of an unknown sensor without a
+    scale are refused (:class:`UnknownSensor`): nothing is read on a guess."""
+    first = infos[0]
+    if preset is None and scale is None:
+        if first.scales and first.scales[0] not in (0, 1):
+            scale = float(first.scales[0])
+            offset = float(first.offsets[0]) if offset is None else offset
+        elif not _is_float(first):
+            raise UnknownSensor(
+                f"{where}: cannot tell the sensor from the file names or band descriptions, and {first.path.name} "
+                f"holds integer DN ({first.dtypes[0]}) without a scale — give the sensor preset (--sensor "
+                f"{', '.join(p for p in PRESETS if p != 'reflectance')}) or the scale (--scale 0.0001, with "
+                f"--mask-band and --mask-valid/--mask-invalid for a quality band)"
+            )
+    return resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
+                              boa_offset=boa_offset, file_nodata=first.nodata, valid_range=valid_range)
+
+
 def from_manifest(m: Manifest, *, sensor, bands, mask_band, quality, scale, offset, nodata, boa_offset) -> Layout:
-    """Layout (a): the items of a manifest (multi-band files or one file per band)."""
-    preset = get_preset(sensor or m.sensor) if (sensor or m.sensor) else None
+    """Layout (a): the items of a manifest (multi-band files or one file per band). Multi-band
+    items are read as a folder of them is (:func:`from_multiband_folder`): the same sensor
+    detection, band mapping, quality band and scaling, with the manifest's keys as given values."""
     band_map = dict(bands or m.bands)
     mband = mask_band or m.mask_band
     qual = quality or m.quality
-    scenes: list[Scene] = []
     infos: list[_FileInfo] = []
+    probed: dict[Path, _FileInfo] = {}
+
+    def probe(path: Path) -> _FileInfo:
+        if path not in probed:
+            probed[path] = _probe(path)
+            infos.append(probed[path])
+        return probed[path]
+
+    for it in m.items:
+        for p in ([it.path] if it.path is not None else []) + list(it.band_paths.values()) + (
+                [it.mask_path] if it.mask_path is not None else []):
+            probe(p)
+    preset = _sensor(sensor or m.sensor, infos)
+    multi = [it for it in m.items if it.path is not None]
+    mapping, mindex = _band_mapping(probed[multi[0].path], preset, band_map, mband) if multi else ({}, None)
+    scenes: list[Scene] = []
     for it in m.items:
         refs: dict[str, BandRef] = {}
         mref = None
         if it.path is not None:
-            info = _probe(it.path)
-            infos.append(info)
-            mapping = band_map or _bands_from_descriptions(info, preset)
-            if not mapping:
-                raise ConfigError(
-                    f"{m.source}: no 'bands' mapping, and {it.path.name} has no band descriptions to map from"
-                )
+            info = probed[it.path]
             for b, ix in mapping.items():
                 _check_band_index(info, b, ix)
                 refs[b] = BandRef(it.path, ix)
-            if mband:
-                _check_band_index(info, "mask", mband)
-                mref = BandRef(it.path, mband)
+            if mindex:
+                _check_band_index(info, "mask", mindex)
+                mref = BandRef(it.path, mindex)
         for b, bp in it.band_paths.items():
-            infos.append(_probe(bp))
             refs[b] = BandRef(bp, 1)
         if it.mask_path is not None:
-            infos.append(_probe(it.mask_path))
             mref = BandRef(it.mask_path, 1)
         scenes.append(Scene(it.date, refs, mref))
     grid = _common_grid(infos)
-    rad = resolve_radiometry(
-        preset, scale=scale if scale is not None else m.scale, offset=offset if offset is not None else m.offset,
-        nodata=nodata if nodata is not None else m.nodata, quality=qual,
-        boa_offset=boa_offset or m.boa_offset, file_nodata=infos[0].nodata, valid_range=m.valid_range,
+    rad = _radiometry(
+        m.source, preset, infos, scale=scale if scale is not None else m.scale,
+        offset=offset if offset is not None else m.offset, nodata=nodata if nodata is not None else m.nodata,
+        quality=qual, boa_offset=boa_offset or m.boa_offset, valid_range=m.valid_range,
     )
     if qual is not None and not any(s.mask for s in scenes):
         raise ConfigError(f"{m.source}: mask rule given but no mask band (mask.band) or mask_path")
+    if any(s.mask for s in scenes) and rad.quality is None:
+        raise ConfigError(f"{m.source}: quality band found but no rule — give mask: {{valid: [...]}} or "
+                          f"{{invalid: [...]}} (or a sensor preset)")
     return Layout(scenes, rad, grid, str(m.source), preset.name if preset else None)
 
 
@@ -212,7 +279,8 @@ def _mask_from_descriptions(info: _FileInfo, preset: SensorPreset | None) -> int
 def from_multiband_folder(
     folder: Path, files: list[Path], *, bands, mask_band, sensor, quality, scale, offset, nodata, boa_offset
 ) -> Layout:
-    """Layout (b): per-date multi-band files, bands mapped by ``bands`` or the band descriptions."""
+    """Layout (b): per-date multi-band files, bands mapped by ``bands`` or the band descriptions;
+    the sensor is the one given or detected from the file names and band descriptions."""
     dated = [(date_from_name(f.name), f) for f in files]
     undated = [f.name for d, f in dated if d is None]
     if undated:
@@ -220,20 +288,10 @@ def from_multiband_folder(
             f"{folder / undated[0]}: no date in the file name (use YYYY-MM-DD, YYYYMMDD, YYYYDOY or a "
             f"Landsat/Sentinel-2 product id){f'; {len(undated) - 1} more' if len(undated) > 1 else ''}"
         )
-    preset = get_preset(sensor) if sensor else None
     infos = [_probe(f) for _, f in dated]
     grid = _common_grid(infos)
-    first = infos[0]
-    mapping = dict(bands) if bands else _bands_from_descriptions(first, preset)
-    if not mapping:
-        raise ConfigError(
-            f"{first.path}: cannot tell which band is which — give --bands red=3,nir=4,... "
-            f"or set band descriptions"
-        )
-    mband = mask_band or (_mask_from_descriptions(first, preset) if not bands else None)
-    if preset is None and sensor is None and scale is None and first.scales and first.scales[0] not in (0, 1):
-        scale = float(first.scales[0])
-        offset = float(first.offsets[0]) if offset is None else offset
+    preset = _sensor(sensor, infos)
+    mapping, mband = _band_mapping(infos[0], preset, bands, mask_band)
     scenes = []
     for (d, f), info in zip(dated, infos):
         for b, ix in mapping.items():
@@ -241,12 +299,13 @@ def from_multiband_folder(
         if mband:
             _check_band_index(info, "mask", mband)
         scenes.append(Scene(d, {b: BandRef(f, ix) for b, ix in mapping.items()}, BandRef(f, mband) if mband else None))
-    rad = resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
-                      boa_offset=boa_offset, file_nodata=first.nodata)
     if quality is not None and not mband:
         raise ConfigError(f"{folder}: a quality rule is given but no quality band — give --mask-band")
+    rad = _radiometry(folder, preset, infos, scale=scale, offset=offset, nodata=nodata, quality=quality,
+                      boa_offset=boa_offset)
     if mband and rad.quality is None:
-        raise ConfigError(f"{folder}: quality band {mband} found but no rule — give --mask-valid or --mask-invalid")
+        raise ConfigError(f"{folder}: quality band {mband} found but no rule — give --mask-valid or --mask-invalid "
+                          f"(or --sensor)")
     return Layout(scenes, rad, grid, str(folder), preset.name if preset else None)
 
 

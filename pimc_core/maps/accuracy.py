@@ -47,7 +47,8 @@ class StratifiedEstimate:
         classes: (q,) class ids, the order of every row and column below.
         counts: (q, q) sample counts ``n_ij`` (rows map class, columns reference class).
         proportions: (q, q) estimated area proportions ``p̂_ij``.
-        weights: (q,) stratum weights ``W_i = N_i / N``.
+        weights: (q,) stratum weights ``W_i = N_i / N`` ((H,) with H strata other than the map
+            classes, :func:`pimc_core.maps.stehman.stehman_estimate`).
         overall_accuracy, overall_accuracy_se: ``Ô`` and its standard error.
         users_accuracy, users_accuracy_se: (q,) ``Û_i`` and standard errors (NaN without samples).
         producers_accuracy, producers_accuracy_se: (q,) ``P̂_j`` and standard errors (NaN when the

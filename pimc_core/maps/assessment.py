@@ -2,15 +2,18 @@
 
 The points (a stratified random sample of the map, e.g. from ``pimc sample-design``, with the
 reference class filled in) are looked up in the map; the map class under each point is its
-stratum. :func:`pimc_core.maps.accuracy.stratified_estimate` then gives the error matrix in counts
+stratum (:func:`pimc_core.maps.accuracy.stratified_estimate`), or, when the sample was drawn
+from other strata, a strata raster on the map's grid gives each point's stratum
+(:func:`pimc_core.maps.stehman.stehman_estimate`). The estimator gives the error matrix in counts
 and in area proportions, overall, user's and producer's accuracies and each class's area with
 95 % confidence intervals. Points that cannot enter the estimate are counted and reported, never
 dropped silently: without a reference class, outside the map, on a pixel without class (0 or
 nodata), or with a reference class the map does not hold. Polygons are refused: the pixels of
 one polygon are not independent sample points.
 
-The report is a JSON file (:func:`assessment_report`) and, beside it, a Markdown file with the
-same tables, written together and atomically.
+The report is a JSON file (:func:`assessment_report`) and, beside it, the same tables as Markdown
+and as a self-contained HTML page (:mod:`pimc_core.maps.report_pages`) and the error matrix as a
+figure (:func:`pimc_core.viz.confusion.confusion_figure`), all four written together and atomically.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.maps.accuracy import Z95, stratified_estimate
-from pimc_core.maps.class_map import ClassMap
+from pimc_core.maps.accuracy import Z95, StratifiedEstimate, stratified_estimate
+from pimc_core.maps.class_map import ClassMap, StrataCounts
 
-__all__ = ["assess_map", "assessment_report", "write_report"]
+__all__ = ["assess", "assess_map", "assessment_report", "report_summary", "write_report"]
 
 _POINTS = ("Point", "MultiPoint")
 
@@ -67,17 +70,26 @@ def _class_ids(values: Sequence[Any], table: list[dict] | None, path: Path, fiel
 
 
 def assess_map(cmap: ClassMap, points_path: str | os.PathLike, class_field: str,
-               class_table: list[dict] | None = None) -> dict[str, Any]:
+               class_table: list[dict] | None = None, strata: str | os.PathLike | None = None,
+               points_layer: str | None = None) -> dict[str, Any]:
     """Assess a class map with reference points: :func:`assessment_report` of the points that count.
 
+    Args:
+        strata: a raster of the strata the sample was drawn from, when they are not the map
+            classes (on the map's grid; Stehman 2014's estimator is used then).
+        points_layer: the layer of ``points_path`` (default: its first).
+
     Raises:
-        InputError: polygons instead of points, no usable point, or a mapped class with fewer
-            than 2 usable points. ConfigError: no field ``class_field``, a value that is not a class.
+        InputError: polygons instead of points, no usable point, a mapped class (or stratum) with
+            fewer than 2 usable points, a strata raster on another grid.
+            ConfigError: no field ``class_field``, a value that is not a class.
     """
     from pimc_core.io.vector import read_vector, reproject_points
+    from pimc_core.maps.class_map import open_strata, strata_counts
 
     path = Path(points_path)
-    layer = read_vector(path, field=class_field)
+    strata_map = None if strata is None else open_strata(strata, cmap)
+    layer = read_vector(path, layer=points_layer or None, field=class_field)
     xy, owner = _points(layer.geometries, path)
     reference = _class_ids(layer.values or [], class_table, path, class_field)[owner]
     if layer.crs is not None and cmap.crs is not None and layer.crs != cmap.crs:
@@ -89,9 +101,19 @@ def assess_map(cmap: ClassMap, points_path: str | os.PathLike, class_field: str,
     left_out = {"no_reference_class": int(layer.blank), "outside_map": int((~inside).sum()),
                 "on_pixel_without_class": int((inside & ~on_class).sum()),
                 "reference_class_not_in_map": int((on_class & ~known).sum())}
+    stratum = None
+    if strata_map is not None:
+        stratum = strata_map.values_at(xy)[0]
+        no_stratum = use & ~strata_map.is_class(stratum)
+        left_out["on_pixel_without_stratum"] = int(no_stratum.sum())
+        use &= ~no_stratum
     if not use.any():
         raise InputError(f"{path}: no point can be used ({', '.join(f'{k}: {v}' for k, v in left_out.items())})")
-    report = assessment_report(cmap, mapped[use], reference[use], class_table)
+    report = assessment_report(cmap, mapped[use], reference[use], class_table,
+                               stratum=None if stratum is None else stratum[use],
+                               strata=None if strata_map is None else strata_counts(cmap, strata_map))
+    if strata_map is not None:
+        report["strata"]["raster"] = str(strata_map.path)
     report.update(reference=str(path), class_field=class_field, points_read=int(len(xy) + layer.blank),
                   points_used=int(use.sum()), left_out=left_out)
     return report
@@ -101,23 +123,40 @@ def _num(v: float | None, digits: int = 6) -> float | None:
     return None if v is None or not math.isfinite(v) else round(float(v), digits)
 
 
-def assessment_report(cmap: ClassMap, map_class: np.ndarray, reference: np.ndarray,
-                      class_table: list[dict] | None = None) -> dict[str, Any]:
-    """The report of the stratified estimator for (n,) map classes and (n,) reference classes of
-    sample points, all among ``cmap.classes``: the JSON-ready mapping written by :func:`write_report`."""
+def _estimate(cmap: ClassMap, map_class: np.ndarray, reference: np.ndarray, stratum: np.ndarray | None,
+              strata: StrataCounts | None) -> tuple[StratifiedEstimate, np.ndarray, str]:
+    """(the estimate, (q,) mapped pixels of the population, the estimator's description)."""
     from pimc_core.maps.accuracy import error_matrix
+    from pimc_core.maps.stehman import stehman_estimate
 
+    if strata is None:
+        return (stratified_estimate(error_matrix(map_class, reference, cmap.classes), cmap.pixels, cmap.classes),
+                cmap.pixels, "stratified, map classes as strata (Olofsson et al. 2014, eqs. 1-11)")
+    est = stehman_estimate(stratum, map_class, reference, strata.strata, strata.pixels, cmap.classes)
+    return (est, strata.map_pixels, "stratified, strata other than the map classes (Stehman 2014, eqs. 2, 25, 27, "
+            "28, with the finite population correction)")
+
+
+def assessment_report(cmap: ClassMap, map_class: np.ndarray, reference: np.ndarray,
+                      class_table: list[dict] | None = None, *, stratum: np.ndarray | None = None,
+                      strata: StrataCounts | None = None) -> dict[str, Any]:
+    """The report of the stratified estimator for (n,) map classes and (n,) reference classes of
+    sample points, all among ``cmap.classes``: the JSON-ready mapping written by :func:`write_report`.
+
+    With ``strata`` (the counts of a strata raster) and the (n,) ``stratum`` of each point, the
+    estimator is Stehman's (2014) and the population is the map's classified pixels in a stratum;
+    otherwise the strata are the map classes (Olofsson et al. 2014)."""
     classes = cmap.classes
-    est = stratified_estimate(error_matrix(map_class, reference, classes), cmap.pixels, classes)
+    est, pixels, estimator = _estimate(cmap, map_class, reference, stratum, strata)
     names = {c["id"]: c["name"] for c in class_table or ()}
     ha = None if cmap.pixel_area_m2 is None else cmap.pixel_area_m2 / 1e4
-    total_ha = None if ha is None else float(cmap.pixels.sum()) * ha
+    total_ha = None if ha is None else float(pixels.sum()) * ha
     rows = []
     for k, c in enumerate(classes.tolist()):
         rows.append({
             "id": c, "name": names.get(c, f"class {c}"),
-            "map_pixels": int(cmap.pixels[k]),
-            "map_area_ha": None if ha is None else _num(cmap.pixels[k] * ha, 2),
+            "map_pixels": int(pixels[k]),
+            "map_area_ha": None if ha is None else _num(pixels[k] * ha, 2),
             "area_ha": None if total_ha is None else _num(est.area_proportion[k] * total_ha, 2),
             "area_ci95_ha": None if total_ha is None else _num(Z95 * est.area_proportion_se[k] * total_ha, 2),
             "area_proportion": _num(est.area_proportion[k]),
@@ -128,8 +167,8 @@ def assessment_report(cmap: ClassMap, map_class: np.ndarray, reference: np.ndarr
             "producers_accuracy_ci95": _num(Z95 * est.producers_accuracy_se[k]),
             "n_samples": int(est.counts[k].sum()),
         })
-    return {
-        "estimator": "stratified, map classes as strata (Olofsson et al. 2014, eqs. 1-11); ci95 = 1.96 x SE half-widths",
+    report = {
+        "estimator": f"{estimator}; ci95 = 1.96 x SE half-widths",
         "map": str(cmap.path), "pixel_area_m2": _num(cmap.pixel_area_m2, 4),
         "overall_accuracy": _num(est.overall_accuracy),
         "overall_accuracy_ci95": _num(Z95 * est.overall_accuracy_se),
@@ -137,41 +176,65 @@ def assessment_report(cmap: ClassMap, map_class: np.ndarray, reference: np.ndarr
         "error_matrix_counts": est.counts.tolist(),
         "error_matrix_area_proportions": [[_num(v) for v in row] for row in est.proportions],
     }
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    def f(v, digits=3):
-        return "–" if v is None else f"{v:,.{digits}f}"
-
-    lines = [f"# Accuracy assessment of {report['map']}", "",
-             f"Reference: {report.get('reference', '?')} (field `{report.get('class_field', '?')}`), "
-             f"{report.get('points_used', '?')} of {report.get('points_read', '?')} points used.", ""]
-    for k, v in (report.get("left_out") or {}).items():
-        lines.append(f"- left out, {k.replace('_', ' ')}: {v}")
-    lines += ["", f"Estimator: {report['estimator']}.", "",
-              f"**Overall accuracy: {f(report['overall_accuracy'])} ± {f(report['overall_accuracy_ci95'])}**", "",
-              "| class | mapped area (ha) | estimated area (ha) | ± 95 % | user's acc. | ± 95 % | producer's acc. | ± 95 % | n |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for c in report["classes"]:
-        lines.append(f"| {c['id']} {c['name']} | {f(c['map_area_ha'], 0)} | {f(c['area_ha'], 0)} | "
-                     f"{f(c['area_ci95_ha'], 0)} | {f(c['users_accuracy'])} | {f(c['users_accuracy_ci95'])} | "
-                     f"{f(c['producers_accuracy'])} | {f(c['producers_accuracy_ci95'])} | {c['n_samples']} |")
-    ids = [str(c["id"]) for c in report["classes"]]
-    for title, matrix, digits in (("sample counts", report["error_matrix_counts"], None),
-                                  ("estimated area proportions", report["error_matrix_area_proportions"], 4)):
-        lines += ["", f"Error matrix, {title} (rows: map, columns: reference)", "",
-                  "| map \\ reference | " + " | ".join(ids) + " |", "|---|" + "---:|" * len(ids)]
-        for i, row in zip(ids, matrix):
-            lines.append(f"| {i} | " + " | ".join(str(v) if digits is None else f(v, digits) for v in row) + " |")
-    return "\n".join(lines) + "\n"
+    if strata is not None:
+        n_h = np.bincount(np.searchsorted(strata.strata, stratum), minlength=len(strata.strata))
+        report["strata"] = {"ids": strata.strata.tolist(), "pixels": strata.pixels.tolist(), "n_samples": n_h.tolist(),
+                            "map_pixels_without_stratum": strata.without_stratum}
+    return report
 
 
 def write_report(report: dict[str, Any], out: str | os.PathLike) -> list[Path]:
-    """Write ``out`` (JSON) and the Markdown tables beside it (same name, ``.md``), together and atomically."""
+    """Write ``out`` (JSON) and beside it, with the same name, the tables as Markdown (``.md``) and
+    HTML (``.html``, the figure embedded) and the error-matrix figure (``.png``), together and atomically.
+
+    Returns:
+        the four paths: JSON, Markdown, HTML, PNG.
+    """
     from pimc_core.io.atomic import Staging
+    from pimc_core.maps.report_pages import html_page, markdown_page
+    from pimc_core.viz.confusion import confusion_figure
 
     out = Path(out)
+    png = out.with_suffix(".png")
+    labels = [f"{c['id']} {c['name']}" if c["name"] != f"class {c['id']}" else str(c["id"]) for c in report["classes"]]
+    proportions = np.array([[np.nan if v is None else v for v in row] for row in report["error_matrix_area_proportions"]])
+    fig = confusion_figure(np.array(report["error_matrix_counts"]), proportions, labels,
+                           f"Error matrix of {Path(report['map']).name} (rows: map, columns: reference)")
     with Staging(out.parent) as stage:
         stage.path(out.name).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        stage.path(out.with_suffix(".md").name).write_text(_markdown(report), encoding="utf-8")
-        return stage.commit()
+        png_tmp = stage.path(png.name)
+        fig.savefig(png_tmp, format="png")
+        stage.path(out.with_suffix(".md").name).write_text(markdown_page(report, png.name), encoding="utf-8")
+        stage.path(out.with_suffix(".html").name).write_text(html_page(report, png_tmp.read_bytes()), encoding="utf-8")
+        json_path, png_path, md_path, html_path = stage.commit()
+    return [json_path, md_path, html_path, png_path]
+
+
+def report_summary(report: dict[str, Any]) -> list[str]:
+    """The report in a few lines: overall accuracy, what was left out, each class's area and accuracies."""
+    left = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report["left_out"].items() if v)
+    lines = [f"overall accuracy {report['overall_accuracy']:.3f} ± {report['overall_accuracy_ci95']:.3f} (95 %) from "
+             f"{report['points_used']} of {report['points_read']} points" + (f"; left out: {left}" if left else "")]
+    for c in report["classes"]:
+        area = "" if c["area_ha"] is None else f"area {c['area_ha']:,.0f} ± {c['area_ci95_ha']:,.0f} ha (mapped {c['map_area_ha']:,.0f}); "
+        ua = "–" if c["users_accuracy"] is None else f"{c['users_accuracy']:.3f} ± {c['users_accuracy_ci95']:.3f}"
+        pa = "–" if c["producers_accuracy"] is None else f"{c['producers_accuracy']:.3f} ± {c['producers_accuracy_ci95']:.3f}"
+        lines.append(f"  {c['id']} {c['name']}: {area}user's {ua}; producer's {pa}; n {c['n_samples']}")
+    return lines
+
+
+def assess(map_path: str | os.PathLike, reference: str | os.PathLike, class_field: str, out: str | os.PathLike, *,
+           classes: str | os.PathLike | None = None, strata: str | os.PathLike | None = None,
+           points_layer: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """The whole assessment, as ``pimc assess`` and ``pimc:assess`` run it: open the class map (and
+    the class table ``classes``), :func:`assess_map`, :func:`write_report` to ``out`` (a .json).
+
+    Returns:
+        (the report, [JSON, Markdown, HTML, PNG] paths).
+    """
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.maps.class_map import open_class_map
+
+    table = load_class_table(classes) if classes else None
+    report = assess_map(open_class_map(map_path), reference, class_field, table, strata=strata, points_layer=points_layer)
+    return report, write_report(report, out)

@@ -4,6 +4,10 @@ area, and the class under given points.
 A class map is a one-band integer GeoTIFF (``pimc classify``'s ``classes.tif`` or any other); 0
 and the band's nodata value are "no class". It is read strip by strip, so a map larger than
 memory can be counted and sampled.
+
+The strata of a sample drawn with other strata than the map classes (Stehman 2014) are a second
+raster of the same kind on the map's grid (:func:`open_strata`); :func:`strata_counts` counts
+the pixels of each stratum that the map classifies, the population such a sample represents.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from rasterio.transform import Affine
 
 from pimc_core.errors import InputError
 
-__all__ = ["ClassMap", "open_class_map"]
+__all__ = ["ClassMap", "StrataCounts", "open_class_map", "open_strata", "strata_counts"]
 
 #: rows read at a time
 STRIP_ROWS = 512
@@ -120,3 +124,55 @@ def open_class_map(path: str | os.PathLike) -> ClassMap:
         raise InputError(f"{path}: no classified pixel (every pixel is 0 or nodata)")
     classes = np.array(sorted(total), dtype=np.int64)
     return ClassMap(**{**cmap.__dict__, "classes": classes, "pixels": np.array([total[c] for c in classes.tolist()])})
+
+
+def open_strata(path: str | os.PathLike, cmap: ClassMap) -> ClassMap:
+    """Open a strata raster (one integer band; 0 and nodata are no stratum) on the grid of ``cmap``.
+
+    Raises:
+        InputError: not a class raster, or another CRS, transform or size than the map.
+    """
+    strata = open_class_map(path)
+    here = (strata.crs, tuple(strata.transform)[:6], strata.height, strata.width)
+    there = (cmap.crs, tuple(cmap.transform)[:6], cmap.height, cmap.width)
+    if here != there:
+        def grid(g):
+            return f"{g[3]}x{g[2]} px, {g[0].to_string() if g[0] else 'no CRS'}, origin {g[1][2]:g},{g[1][5]:g}, pixel {g[1][0]:g}"
+        raise InputError(f"{strata.path}: the strata raster is on another grid ({grid(here)}) than the map "
+                         f"{cmap.path} ({grid(there)}); resample it onto the map's grid")
+    return strata
+
+
+@dataclass(frozen=True)
+class StrataCounts:
+    """The population of a sample stratified by ``strata``: the pixels with a map class and a stratum.
+
+    Attributes:
+        strata: (H,) stratum ids; ``pixels``: (H,) their classified pixels ``N_h``.
+        map_pixels: (q,) pixels of each of the map's classes (``cmap.classes``) that have a stratum.
+        without_stratum: classified map pixels outside every stratum (not in the population).
+    """
+
+    strata: np.ndarray
+    pixels: np.ndarray
+    map_pixels: np.ndarray
+    without_stratum: int
+
+
+def strata_counts(cmap: ClassMap, strata: ClassMap) -> StrataCounts:
+    """Count, strip by strip, the map's classified pixels per stratum and per map class within the strata."""
+    import rasterio
+    from rasterio.windows import Window
+
+    per_stratum = np.zeros(len(strata.classes), dtype=np.int64)
+    per_class = np.zeros(len(cmap.classes), dtype=np.int64)
+    without = 0
+    with rasterio.open(strata.path) as src:
+        for r0, values in cmap.strips():
+            s = src.read(1, window=Window(0, r0, cmap.width, values.shape[0]))
+            classified = cmap.is_class(values)
+            inside = classified & strata.is_class(s)
+            without += int((classified & ~inside).sum())
+            per_stratum += np.bincount(np.searchsorted(strata.classes, s[inside]), minlength=len(per_stratum))
+            per_class += np.bincount(np.searchsorted(cmap.classes, values[inside]), minlength=len(per_class))
+    return StrataCounts(strata.classes, per_stratum, per_class, without)

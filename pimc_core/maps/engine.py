@@ -55,6 +55,7 @@ import numpy as np
 
 from pimc_core.config import Integral, Interval, check_params
 from pimc_core.errors import ConfigError, InputError
+from pimc_core.io.grid import format_xy
 from pimc_core.io.regions import Region, point_region
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.maps.cancel import CancelToken
@@ -211,7 +212,7 @@ def similarity_map(source: TimeSeries, model: ModelRef, region: Region | None, o
     if query_xy is not None:
         x, y, *rest = query_xy
         qregion = point_region(source.grid, x, y, rest[0] if rest else None)
-        what = f"pixel ({x:g}, {y:g}) = row {qregion.window.row_off}, col {qregion.window.col_off}"
+        what = f"pixel {format_xy(x, y)} = row {qregion.window.row_off}, col {qregion.window.col_off}"
     else:
         if query_region.grid.difference(source.grid) is not None:
             raise ConfigError("the query polygon's region is on another grid than the source")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import time
 import uuid
@@ -31,8 +30,7 @@ from pimc_core.maps.cancel import CancelToken, cancel_check
 from pimc_core.maps.executors import Context, LocalExecutor
 from pimc_core.maps.jobs import Job
 from pimc_core.maps.products import MapOutputs, Product, gdal_messages_logged
-from pimc_core.maps.protocol import load_model, model_info, prepare_model
-from pimc_core.maps.season import check_season
+from pimc_core.maps.suitability import check_model_source
 from pimc_core.maps.window import WindowResult
 
 __all__ = ["InferenceResult", "MapRun", "RunOptions"]
@@ -130,15 +128,6 @@ def interrupts_first() -> Iterator[None]:
         raise cause from None
 
 
-def model_name(ref: Any, model: Any) -> str:
-    """How messages call a model: its file name, else its class."""
-    if isinstance(ref, functools.partial) and ref.args and isinstance(ref.args[0], (str, os.PathLike)):
-        ref = ref.args[0]
-    if isinstance(ref, (str, os.PathLike)):
-        return Path(ref).name
-    return type(model).__name__
-
-
 class MapRun:
     """One map run: the checked set-up, the window loop and the writing of its outputs.
 
@@ -162,11 +151,8 @@ class MapRun:
         self.out_dir = output_folder(out_dir)
         self.executor = opts.executor if opts.executor is not None else LocalExecutor()
         self.model_ref = model
-        self.model = load_model(model)
-        prepare_model(self.model, source)
-        self.info = model_info(self.model, source)
-        self.name = model_name(model, self.model)
-        check_season(self.model, source, self.name)
+        fit = check_model_source(model, source)  # bands, season, pixel size: before any window is read
+        self.model, self.info, self.name = fit.model, fit.info, fit.name
         self.check = cancel_check(opts.cancel)
         self.progress = opts.progress
         self.token = uuid.uuid4().hex
@@ -178,8 +164,9 @@ class MapRun:
         """A ConfigError unless the model gives ``output`` (``what`` says what needs it)."""
         outs = self.info.outputs
         if output not in outs:
+            why = " (it was trained without labels)" if output in ("classes", "probabilities") else ""
             raise ConfigError(
-                f"model {type(self.model).__name__} cannot give {what} (it gives: {', '.join(sorted(outs)) or 'nothing'})"
+                f"this model cannot give {what}{why}; it gives: {', '.join(sorted(outs)) or 'nothing'}"
             )
 
     def require_pixels(self) -> None:

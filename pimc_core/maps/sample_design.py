@@ -14,12 +14,16 @@ ranks of the drawn pixels among the class's pixels in raster order, turned into 
 columns in a second pass over the map, so the map is never held whole in memory. The points are
 the pixel centres, written as a GeoPackage with the fields ``stratum`` (the map class) and
 ``reference`` (empty, to be filled in by the analyst) for ``pimc assess``.
+
+:func:`design_sample` is the whole step, as ``pimc sample-design`` and the Processing algorithm
+``pimc:sampledesign`` run it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,7 @@ import numpy as np
 from pimc_core.errors import ConfigError
 from pimc_core.maps.class_map import ClassMap
 
-__all__ = ["allocate", "draw_sample", "write_sample"]
+__all__ = ["SampleDesign", "allocate", "design_sample", "draw_sample", "expected_accuracies", "write_sample"]
 
 _MIN = re.compile(r"^min:(\d+)$")
 
@@ -120,3 +124,55 @@ def write_sample(path: str | os.PathLike, cmap: ClassMap, xy: np.ndarray, stratu
 
     return write_points(path, xy, cmap.crs, [("stratum", "int", stratum.tolist()),
                                              ("reference", "int", [None] * len(stratum))], layer="sample")
+
+
+def expected_accuracies(text: str, q: int) -> list[float]:
+    """(q,) expected user's accuracies from "0.8" (every class) or "0.7,0.6,…" (one per class, ascending ids).
+
+    Raises:
+        ConfigError: not numbers in [0, 1], or neither 1 nor ``q`` of them.
+    """
+    try:
+        values = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, q) or not all(0 <= v <= 1 for v in values):
+        raise ConfigError(f"expected user's accuracy {text!r}: give one accuracy in [0, 1] or {q} (one per map class, "
+                          "ascending ids), comma-separated")
+    return values * q if len(values) == 1 else values
+
+
+@dataclass(frozen=True)
+class SampleDesign:
+    """A drawn sample: the GeoPackage ``path``, the map's (q,) ``classes`` and their (q,) sample ``sizes``."""
+
+    path: Path
+    allocation: str
+    classes: np.ndarray
+    sizes: np.ndarray
+
+    def summary(self) -> str:
+        per_class = ", ".join(f"{c}: {k}" for c, k in zip(self.classes.tolist(), self.sizes.tolist()))
+        return f"{self.path}: {int(self.sizes.sum())} points ({self.allocation}; per class {per_class})"
+
+
+def design_sample(cmap: ClassMap, out: str | os.PathLike, *, n: int | None = None, target_se: float | None = None,
+                  expected_ua: str = "0.8", allocation: str = "proportional", seed: int = 0) -> SampleDesign:
+    """Size (``n``, or from ``target_se`` and the expected user's accuracies, eq. 13), allocate, draw and
+    write a stratified random sample of ``cmap`` to the GeoPackage ``out`` (its folder must exist).
+
+    Raises:
+        ConfigError: neither or both of ``n`` and ``target_se``, a target outside (0, 1), a bad
+            allocation or expected accuracy, more points than classified pixels.
+    """
+    from pimc_core.maps.accuracy import sample_size
+
+    if (n is None) == (target_se is None):
+        raise ConfigError("give the sample size n, or a target standard error of overall accuracy to compute it")
+    if target_se is not None and not 0 < target_se < 1:
+        raise ConfigError(f"target standard error {target_se}: a standard error of overall accuracy in (0, 1)")
+    if n is None:
+        n = sample_size(cmap.pixels / cmap.pixels.sum(), expected_accuracies(expected_ua, len(cmap.classes)), target_se)
+    sizes = allocate(n, cmap.pixels, allocation)
+    xy, stratum = draw_sample(cmap, sizes, seed=seed)
+    return SampleDesign(write_sample(out, cmap, xy, stratum), allocation, cmap.classes, sizes)

@@ -173,7 +173,8 @@ class PimcPixelModel:
             if len(source.dates) != self.n_dates:
                 raise ConfigError(
                     f"model expects {self.n_dates} dates (it uses the observed dates); {source.source} has "
-                    f"{len(source.dates)} — train with a date grid (dates: grid) to apply it to other stacks"
+                    f"{len(source.dates)} — it maps only stacks of its dates: train a model on this stack (or one on "
+                    "a fixed date grid, which maps any stack of the season)"
                 )
             self.target_dates = None
             self._bind(source.dates, set_targets=False)

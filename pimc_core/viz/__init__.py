@@ -1,1 +1,1 @@
-"""Figures: index curves and recurrence plots of a pixel."""
+"""Figures: index curves and recurrence plots of a pixel; the error matrix of an accuracy assessment."""

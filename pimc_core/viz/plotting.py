@@ -64,7 +64,8 @@ def pixel_figure(
         ax.plot(np.array(fd, dtype="datetime64[D]"), fv, "--", lw=1.6, label=name)
     ax.set_ylabel("index value")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8, ncol=min(4, c + 2))
+    # beside the curves, never over them (a long series fills the whole axes)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     for i, name in enumerate(index_names):

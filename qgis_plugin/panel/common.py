@@ -12,6 +12,8 @@ from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton
 
+from .flow_layout import FlowLayout
+
 LOG_TAG = "PIMC"
 #: Prefix of the panel's keys in QgsSettings (the last source, sensor, model, folders).
 SETTINGS = "pimc/dock/"
@@ -23,12 +25,40 @@ LAYER_FILTERS = getattr(Qgis, "LayerFilter", None) or QgsMapLayerProxyModel.Filt
 
 
 class Section(QgsCollapsibleGroupBox):
-    """A collapsible section of the panel (its collapsed state is not remembered)."""
+    """A collapsible section of the panel (its collapsed state is not remembered).
+
+    Expanding a QgsCollapsibleGroupBox (also expanding an expanded one, or showing it) shows every
+    child widget again, also a progress bar and Cancel hidden because no run goes on: after each
+    of these the section hides them again unless its run is live (:func:`show_running` marks
+    that)."""
 
     def __init__(self, title: str, name: str, parent=None) -> None:
         super().__init__(title, parent)
         self.setObjectName(name)
         self.setSaveCollapsedState(False)
+        self._run_rows: list[tuple[QProgressBar, QPushButton]] = []
+        self.collapsedStateChanged.connect(self._restore_run_rows)
+
+    def add_progress(self, row: QHBoxLayout, on_cancel: Callable[[], None]) -> tuple[QProgressBar, QPushButton]:
+        """:func:`add_progress`, kept hidden across collapse/expand while nothing runs."""
+        progress, cancel = add_progress(row, on_cancel)
+        self._run_rows.append((progress, cancel))
+        return progress, cancel
+
+    def setCollapsed(self, collapse: bool) -> None:  # noqa: N802 (QGIS API)
+        # QGIS shows every child again even when the state does not change (and then emits nothing)
+        super().setCollapsed(collapse)
+        self._restore_run_rows(self.isCollapsed())
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API): QGIS re-applies the state when shown
+        super().showEvent(event)
+        self._restore_run_rows(self.isCollapsed())
+
+    def _restore_run_rows(self, collapsed: bool) -> None:
+        for progress, cancel in self._run_rows:
+            running = bool(progress.property("pimc_running"))
+            progress.setVisible(running and not collapsed)
+            cancel.setVisible(running and not collapsed)
 
 
 def status_label(text: str, name: str | None = None) -> QLabel:
@@ -66,6 +96,26 @@ def layer_combo(name: str, filters) -> QgsMapLayerComboBox:
     return combo
 
 
+def check_boxes(items: Iterable[tuple[str, str, str | None, bool]]) -> dict[str, QCheckBox]:
+    """Check boxes ``(key, text, tooltip, checked)`` by key (not placed yet)."""
+    boxes: dict[str, QCheckBox] = {}
+    for key, text, tip, checked in items:
+        cb = QCheckBox(text)
+        if tip is not None:
+            cb.setToolTip(tip)
+        cb.setChecked(checked)
+        boxes[key] = cb
+    return boxes
+
+
+def flow_of(widgets: Iterable) -> FlowLayout:
+    """The widgets in a :class:`FlowLayout` (rows that wrap at a narrow width)."""
+    flow = FlowLayout()
+    for w in widgets:
+        flow.addWidget(w)
+    return flow
+
+
 def check_grid(items: Iterable[tuple[str, str, str | None, bool]], columns: int,
                step: int = 1) -> tuple[QGridLayout, dict[str, QCheckBox]]:
     """Check boxes ``(key, text, tooltip, checked)`` in a grid, ``columns`` a row, ``step`` grid
@@ -96,9 +146,10 @@ def add_progress(row: QHBoxLayout, on_cancel: Callable[[], None]) -> tuple[QProg
 
 
 def show_running(progress: QProgressBar, cancel: QPushButton, running: bool) -> None:
-    """Show the progress bar (from 0) and Cancel while a run goes on; hide them after it."""
-    if running:
-        progress.setValue(0)
+    """Show the progress bar (from 0) and Cancel while a run goes on; hide them (back at 0, no
+    stale 100 %) after it."""
+    progress.setValue(0)
+    progress.setProperty("pimc_running", running)
     progress.setVisible(running)
     cancel.setVisible(running)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from qgis.gui import QgsFieldComboBox, QgsFileWidget
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout
 
 from .. import fitting
@@ -60,8 +61,19 @@ class FitSection(common.Section):
         self.fit_preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.fit_preset_combo.setMinimumContentsLength(10)
         for key, label in fitting.PRESET_LABELS.items():
-            self.fit_preset_combo.addItem(label, key)
+            self.fit_preset_combo.addItem(key, key)  # the name; what it means below (the combo is narrow)
+            self.fit_preset_combo.setItemData(self.fit_preset_combo.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
         form.addRow("Effort", self.fit_preset_combo)
+        self.fit_preset_note = common.status_label("", "PimcFitPresetNote")
+        self.fit_preset_combo.currentIndexChanged.connect(self._show_preset_note)
+        self._show_preset_note()
+        form.addRow("", self.fit_preset_note)
+        self.fit_classes_widget = common.file_widget(
+            "PimcFitClasses", "Class names and colours", "optional: classes.json",
+            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Class table (*.json);;All files (*)",
+            tip='A JSON list of {"id", "name", "color"}: the names and colours of the class map; without it '
+                "the names come from the class field and the colours from the names (water blue, forest green …)")
+        form.addRow("Classes", self.fit_classes_widget)
         self.fit_out_widget = common.file_widget(
             "PimcFitOutput", "Save the model as", "empty: pimc_model_<date>.pimc in the output folder",
             mode=QgsFileWidget.StorageMode.SaveFile, file_filter="PIMC model (*.pimc)")
@@ -73,7 +85,7 @@ class FitSection(common.Section):
         self.fit_button.setToolTip("Pretrain on the series (no labels), fine-tune on the labels, save the model")
         self.fit_button.clicked.connect(self.start_fit)
         prow.addWidget(self.fit_button)
-        self.fit_progress, self.fit_cancel_button = common.add_progress(prow, self.cancel_fit)
+        self.fit_progress, self.fit_cancel_button = self.add_progress(prow, self.cancel_fit)
         lay.addLayout(prow)
         self.fit_status = common.status_label("Labelled polygons or points, or a label raster → a model for the maps.", "PimcFitStatus")
         lay.addWidget(self.fit_status)
@@ -88,8 +100,12 @@ class FitSection(common.Section):
         self.fit_field_combo.setEnabled(vector)
         self.fit_selected_check.setEnabled(vector)
 
+    def _show_preset_note(self, *_args) -> None:
+        label = fitting.PRESET_LABELS.get(self.fit_preset_combo.currentData() or "", "")
+        self.fit_preset_note.setText(label[label.find("(") + 1:-1] if "(" in label else label)
+
     def set_fit_preset(self, key: str) -> None:
-        i = self.fit_preset_combo.findData(key)
+        i = self.fit_preset_combo.findData(fitting.preset_name(key))
         if i >= 0:
             self.fit_preset_combo.setCurrentIndex(i)
 
@@ -118,11 +134,14 @@ class FitSection(common.Section):
             if layer is None:
                 raise errors.ConfigError("choose the labels: polygons or points with a class field, or a label raster")
             cfg = fitting.fit_config(self.fit_preset_combo.currentData() or "standard", None, overrides)
+            classes = self.fit_classes_widget.filePath().strip() or None
+            if classes:  # a bad classes.json is said now, not after the sampling
+                import_core("pimc_core.io.classes").load_class_table(classes)
             out = self.fit_out_widget.filePath().strip()
             if not out:
                 root = self.out_root() or str(Path(tempfile.gettempdir()) / "pimc_models")
                 out = str(Path(root) / f"pimc_model_{dt.datetime.now():%Y%m%d_%H%M%S}.pimc")
-            field = None
+            field = labels_name = None
             if isinstance(layer, QgsVectorLayer):
                 field = self.fit_field_combo.currentField()
                 tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
@@ -130,6 +149,7 @@ class FitSection(common.Section):
                 exported = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
                                          selected_only=self.fit_selected_check.isChecked())
                 labels, what = exported.path, exported.describe(layer.name(), field)
+                labels_name = layer.name()
             else:
                 labels = raster_layer_path(layer)
                 what = f"label raster {layer.name()}"
@@ -138,7 +158,8 @@ class FitSection(common.Section):
                 shutil.rmtree(t, ignore_errors=True)
             self._fit_error(str(e))
             return None
-        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg)
+        job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg, labels_name=labels_name,
+                             classes=classes)
         task = tasks.FitTask(ts, job, iface=self.iface, on_done=self._on_fit_done, temp_files=temp_files)
         task.progressChanged.connect(lambda v: self.fit_progress.setValue(int(v)))
         self.fit_task = task

@@ -1,7 +1,11 @@
 """The panel's *Pixel inspector* section: which indices, the minimum of valid observations; a
 click with the inspector map tool reads that one pixel of the series, makes its recurrence plots
 and shows the core's figure (index curves + plots); *Save figure…* writes it as PNG, SVG or PDF.
-The clicked pixel is also the query of the *Similar to inspected pixel* map."""
+The clicked pixel is also the query of the *Similar to inspected pixel* map; both are marked on the
+map (:mod:`~qgis_plugin.markers`).
+
+The section follows the *Time series* section: indices whose bands the series lacks (EVI without
+a blue band) cannot be ticked, and a figure of another series is cleared."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from .. import pipeline, source
 from ..bootstrap import MissingDependencyError, import_core
 from ..figure_view import FigureView
 from ..geo import to_series_xy
+from ..markers import PixelMarkers
 from .common import SETTINGS, UNEXPECTED, Section, check_grid, log_exception, notify, set_status, status_label
 from .source_section import SourceSection
 
@@ -40,12 +45,17 @@ class InspectorSection(Section):
         self.last_timing: dict[str, float] = {}
         self.last_query_xy: tuple[float, float] | None = None
         self._query_key = None
+        self._wanted: set[str] = set(DEFAULT_INDICES)  # ticked by the user, also while unavailable
+        self.markers = PixelMarkers(iface.mapCanvas() if iface is not None else None)
         self._build(inspector_action)
+        source_box.series_checked.connect(self.follow_series)
 
     def _build(self, inspector_action) -> None:
         ilay = QVBoxLayout(self)
         irow, self.index_checks = check_grid(
             ((name, name.upper(), None, name in DEFAULT_INDICES) for name in source.index_names()), columns=3)
+        for name, cb in self.index_checks.items():
+            cb.clicked.connect(lambda checked, n=name: self._on_index_clicked(n, checked))
         ilay.addLayout(irow)
         mrow = QHBoxLayout()
         min_label = QLabel("Min. valid")
@@ -79,8 +89,46 @@ class InspectorSection(Section):
         return tuple(n for n, cb in self.index_checks.items() if cb.isChecked())
 
     def set_indices(self, names) -> None:
+        self._wanted = set(names)
         for n, cb in self.index_checks.items():
-            cb.setChecked(n in names)
+            cb.setChecked(n in names and cb.isEnabled())
+
+    def _on_index_clicked(self, name: str, checked: bool) -> None:
+        (self._wanted.add if checked else self._wanted.discard)(name)
+
+    def follow_series(self, ts) -> None:
+        """The source was checked: offer the indices its bands allow; clear a figure (and its
+        markers) of another series."""
+        if self.last_result is not None and self._query_key != self.source_box.key():
+            self.clear_pixel()
+        if ts is None:
+            return
+        indices = import_core("pimc_core.series.indices")
+        have = set(ts.band_names)
+        for name, cb in self.index_checks.items():
+            missing = [b for b in indices.required_bands(name) if b not in have]
+            cb.setEnabled(not missing)
+            cb.setChecked(not missing and name in self._wanted)
+            cb.setToolTip(f"needs the {' and '.join(missing)} band{'s' if len(missing) > 1 else ''}, which this "
+                          "series has not" if missing else "")
+        if not self.selected_indices():  # e.g. only EVI wanted, and no blue band: NDVI
+            first = next((cb for cb in self.index_checks.values() if cb.isEnabled()), None)
+            if first is not None:
+                first.setChecked(True)
+
+    def clear_pixel(self) -> None:
+        """Forget the shown pixel: figure, markers, the similarity query."""
+        self.last_result = None
+        self.last_query_xy = self._query_key = None
+        self.figure_view.set_figure(None)
+        self.save_button.setEnabled(False)
+        self.markers.clear()
+        set_status(self.pixel_label, "Pick the pixel inspector and click the map.", ok=None)
+
+    def mark_query(self, ts) -> None:
+        """Mark the last inspected pixel as the query of a similarity map."""
+        if self.last_query_xy is not None:
+            self.markers.show_query(self.last_query_xy, ts)
 
     def query_xy(self, key) -> tuple[float, float] | None:
         """The centre of the last inspected pixel (series CRS) if it was inspected in the series
@@ -138,6 +186,7 @@ class InspectorSection(Section):
         self.last_result = result
         self.last_query_xy, self._query_key = ts.grid.xy(row, col), self.source_box.key()  # pixel centre, series CRS
         self.last_timing = {"open": t1 - t0, "pixel": t2 - t1, "figure": t3 - t2, "total": t3 - t0}
+        self.markers.show_pixel(self.last_query_xy, ts)
         set_status(self.pixel_label,
                    f"{result.title} — {', '.join(n.upper() for n in names)} ({self.last_timing['total']:.2f} s)",
                    ok=None)
@@ -146,6 +195,7 @@ class InspectorSection(Section):
 
     def _pixel_error(self, text: str) -> None:
         self.last_result = None
+        self.markers.clear()
         self.figure_view.set_figure(None)
         self.save_button.setEnabled(False)
         set_status(self.pixel_label, text, ok=False)
@@ -184,8 +234,9 @@ class InspectorSection(Section):
         return path
 
     def cleanup(self) -> None:
-        """Let the figure go."""
+        """Let the figure go; take the markers off the map."""
         self.figure_view.set_figure(None)
+        self.markers.clear()
 
 
 __all__ = ["DEFAULT_INDICES", "InspectorSection"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 from qgis.core import QgsSettings
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QToolButton, QVBoxLayout
+from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget
 
 from ..bootstrap import import_core
 from ..compat import QAction
 from ..mapping import MapRequest, model_is_set
 from . import common
+from .flow_layout import FlowLayout
 from .inspector_section import InspectorSection
 from .source_section import SourceSection
 
@@ -54,14 +55,17 @@ class MapsSection(common.Section):
 
     def _build(self) -> None:
         lay = QVBoxLayout(self)
-        grid, self.product_checks = common.check_grid(
-            ((key, text, tip, key == "classes") for key, text, tip in PRODUCTS), columns=2, step=2)
+        self.product_checks = common.check_boxes((key, text, tip, key == "classes") for key, text, tip in PRODUCTS)
         self.k_spin = QSpinBox()
         self.k_spin.setRange(2, 255)
         self.k_spin.setValue(6)
         self.k_spin.setPrefix("k = ")
         self.k_spin.setToolTip("number of clusters")
-        grid.addWidget(self.k_spin, 1, 3)
+        clusters = QWidget()  # Clusters and its k stay on one line when the row wraps
+        crow = QHBoxLayout(clusters)
+        crow.setContentsMargins(0, 0, 0, 0)
+        crow.addWidget(self.product_checks["clusters"])
+        crow.addWidget(self.k_spin)
         self.smooth_check = QCheckBox("Bayesian smoothing")
         self.smooth_check.setObjectName("PimcSmoothCheck")
         self.smooth_check.setToolTip(
@@ -69,10 +73,14 @@ class MapsSection(common.Section):
             "is pulled towards its neighbours where they agree); off by default: it can lower the accuracy")
         classes = self.product_checks["classes"]
         classes.toggled.connect(self.smooth_check.setEnabled)
-        grid.addWidget(self.smooth_check, 0, 1)
-        lay.addLayout(grid)
+        checks = self.product_checks
+        flow = common.flow_of([checks["classes"], self.smooth_check, checks["forecast"], checks["embeddings"],
+                               clusters, checks["similarity"]])
+        lay.addLayout(flow)
 
-        lay.addWidget(QLabel("Region — draw on the map, or take:"))
+        region_label = QLabel("Region — draw on the map, or take:")
+        region_label.setWordWrap(True)
+        lay.addWidget(region_label)
         lay.addLayout(self._build_region_row())
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
@@ -86,13 +94,13 @@ class MapsSection(common.Section):
         lay.addLayout(form)
         lay.addLayout(self._build_suggest_row())
         prow = QHBoxLayout()
-        self.map_progress, self.map_cancel_button = common.add_progress(prow, self.cancel_map)
+        self.map_progress, self.map_cancel_button = self.add_progress(prow, self.cancel_map)
         lay.addLayout(prow)
         self.map_status = common.status_label("Choose a model file, then a region.", "PimcMapStatus")
         lay.addWidget(self.map_status)
 
-    def _build_region_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _build_region_row(self) -> FlowLayout:
+        row = FlowLayout()
         self.rect_action = QAction("Rectangle", self)
         self.rect_action.setObjectName("PimcRectangleAction")
         self.rect_action.setToolTip("Drag a rectangle on the map: it is mapped with the chosen products")
@@ -115,14 +123,13 @@ class MapsSection(common.Section):
         self.features_button.setToolTip("Map the selected polygons of the layer chosen below (pixels outside them stay empty)")
         self.features_button.clicked.connect(self.map_selected_features)
         row.addWidget(self.features_button)
-        row.addStretch(1)
         if self.iface is None:
             for w in (self.rect_action, self.polygon_action, self.extent_button):
                 w.setEnabled(False)
         return row
 
-    def _build_suggest_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _build_suggest_row(self) -> FlowLayout:
+        row = FlowLayout()
         self.suggest_spin = QSpinBox()
         self.suggest_spin.setObjectName("PimcSuggestCount")
         self.suggest_spin.setRange(1, 100_000)
@@ -137,7 +144,6 @@ class MapsSection(common.Section):
         self.suggest_button.clicked.connect(self.suggest_samples)
         row.addWidget(self.suggest_button)
         row.addWidget(self.suggest_spin)
-        row.addStretch(1)
         return row
 
     # ------------------------------------------------------------------ products
@@ -239,6 +245,10 @@ class MapsSection(common.Section):
         if not model_is_set(model):
             self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
             return None
+        problem = self.source_box.model_fit_problem(model, ts)
+        if problem:  # the model does not fit the series: said before anything runs
+            self._map_error(problem)
+            return None
         products = self.map_products()
         if not products:
             self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
@@ -255,6 +265,8 @@ class MapsSection(common.Section):
         except errors.PimcError as e:
             self._map_error(str(e))
             return None
+        if query is not None:
+            self.inspector_box.mark_query(ts)
         smooth = self.smooth_check.isChecked() and "classes" in products
         request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query, smooth=True if smooth else None)
         out_root = self.out_widget.filePath().strip() or None
@@ -291,6 +303,10 @@ class MapsSection(common.Section):
         if not model_is_set(model):
             self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
             return None
+        problem = self.source_box.model_fit_problem(model, ts)
+        if problem:  # the model does not fit the series: said before anything runs
+            self._map_error(problem)
+            return None
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done)
@@ -317,7 +333,7 @@ class MapsSection(common.Section):
         common.show_running(self.map_progress, self.map_cancel_button, False)
 
         def success() -> str:
-            names = ", ".join(layer.name() for layer in task.layers)
+            names = ", ".join(layer.name().split(" — ")[0] for layer in task.layers)  # (model, region: in the group)
             group = task.group.name() if task.group is not None else ""
             return f"✓ {group}: {names} ({task.outcome.seconds:.1f} s) — {task.out_dir}"
 

@@ -2,7 +2,11 @@
 the project), its sensor preset and band mapping, and the model file (``.pimc``) the maps come
 from. The source is checked as soon as it changes: :func:`pimc_core.io.timeseries.open_series`
 runs (debounced) and its message (a :class:`~pimc_core.errors.PimcError`) shows in the status
-line; the other sections take the opened series from here."""
+line, which also says how the files are read ("Sentinel-2 L2A, DN × 0.0001, SCL mask"). When the
+files do not tell their sensor, the section asks for a preset, or a DN scale and a quality band,
+and no series is given to the other sections until then. The model is checked against the series
+whenever either changes (:func:`qgis_plugin.source.check_model`); :attr:`SourceSection.model_problem`
+holds the sentence that stops a run. The other sections take the opened series from here."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
 from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -33,6 +37,9 @@ from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
 
+#: The status line before a series is chosen (plain, not an error).
+NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
+
 
 class SourceSection(QGroupBox):
     """The *Time series* group box.
@@ -41,9 +48,14 @@ class SourceSection(QGroupBox):
         tmpdir: the panel's temporary folder (the manifest written for project layers goes there).
     """
 
+    #: After each check of the source: the opened series, or None (the inspector follows it).
+    series_checked = pyqtSignal(object)
+
     def __init__(self, tmpdir: str, parent=None) -> None:
         super().__init__("Time series", parent)
         self.series = None
+        self.model_problem: str | None = None
+        self._model_key = None
         self._series_key = None
         self._tmpdir = tmpdir
         self._warmed = False
@@ -103,6 +115,8 @@ class SourceSection(QGroupBox):
         self.source_widget.fileChanged.connect(self._schedule_validation)
         self.sensor_combo.currentIndexChanged.connect(self._schedule_validation)
         self.bands_edit.editingFinished.connect(self._schedule_validation)
+        self.scale_edit.editingFinished.connect(self._schedule_validation)
+        self.mask_edit.editingFinished.connect(self._schedule_validation)
         self.layers_table.changed.connect(self._schedule_validation)
 
     def _build_options(self) -> QFormLayout:
@@ -123,6 +137,7 @@ class SourceSection(QGroupBox):
         self.bands_edit.setToolTip(
             "Which band of each multi-band file is which; empty: from the manifest or the band names")
         opts.addRow("Band mapping", self.bands_edit)
+        opts.addRow(self._build_asked())
         self.model_widget = file_widget(
             "PimcModelWidget", "PIMC model file", "a trained model (.pimc), for the maps",
             file_filter="PIMC model (*.pimc);;All files (*)",
@@ -137,6 +152,27 @@ class SourceSection(QGroupBox):
         self.model_label.setVisible(False)
         opts.addRow("", self.model_label)
         return opts
+
+    def _build_asked(self) -> QWidget:
+        """What the section asks when the files do not tell their sensor: a DN scale and a quality
+        band (hidden until then, or while they hold a value)."""
+        self.ask_box = QWidget()
+        self.ask_box.setObjectName("PimcAskReading")
+        form = QFormLayout(self.ask_box)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.scale_edit = QLineEdit()
+        self.scale_edit.setObjectName("PimcScaleEdit")
+        self.scale_edit.setPlaceholderText("e.g. 0.0001")
+        self.scale_edit.setToolTip("reflectance = DN × scale, when no sensor preset fits the files")
+        form.addRow("DN scale", self.scale_edit)
+        self.mask_edit = QLineEdit()
+        self.mask_edit.setObjectName("PimcMaskEdit")
+        self.mask_edit.setPlaceholderText("band=valid values, e.g. 6=4,5,6")
+        self.mask_edit.setToolTip("The quality band inside each file and its values that mark a clear observation")
+        form.addRow("Quality band", self.mask_edit)
+        self.ask_box.setVisible(False)
+        return self.ask_box
 
     # ------------------------------------------------------------------ source
     def _choose_folder(self) -> None:
@@ -165,18 +201,22 @@ class SourceSection(QGroupBox):
     def source_spec(self) -> source.SourceSpec:
         """The current choice as a :class:`~qgis_plugin.source.SourceSpec` (bands parsed)."""
         sensor = self.sensor_combo.currentData()
-        bands = source.parse_bands(self.bands_edit.text())
+        reading = dict(sensor=sensor, bands=source.parse_bands(self.bands_edit.text()),
+                       scale=source.parse_scale(self.scale_edit.text()), mask=source.parse_mask(self.mask_edit.text()))
         if self.mode_layers.isChecked():
             rows = [(r["date"], r["path"], r["name"]) for r in self.layers_table.rows()]
-            return source.SourceSpec(layers=rows, sensor=sensor, bands=bands, manifest_dir=self._tmpdir)
-        return source.SourceSpec(path=self.source_widget.filePath(), sensor=sensor, bands=bands)
+            return source.SourceSpec(layers=rows, manifest_dir=self._tmpdir, **reading)
+        return source.SourceSpec(path=self.source_widget.filePath(), **reading)
 
     def key(self) -> tuple:
         """What identifies the current choice (equal keys: the same series)."""
         if self.mode_layers.isChecked():
             rows = tuple((r["date"], r["path"]) for r in self.layers_table.rows())
-            return ("layers", rows, self.sensor_combo.currentData(), self.bands_edit.text())
-        return ("path", self.source_widget.filePath(), self.sensor_combo.currentData(), self.bands_edit.text())
+            return ("layers", rows, *self._reading_key())
+        return ("path", self.source_widget.filePath(), *self._reading_key())
+
+    def _reading_key(self) -> tuple:
+        return (self.sensor_combo.currentData(), self.bands_edit.text(), self.scale_edit.text(), self.mask_edit.text())
 
     def _schedule_validation(self, *_args) -> None:
         self.series = None
@@ -189,6 +229,11 @@ class SourceSection(QGroupBox):
         Returns:
             The :class:`~pimc_core.io.timeseries.TimeSeries`, or None when it cannot be opened.
         """
+        ts = self._validate()
+        self.series_checked.emit(ts)
+        return ts
+
+    def _validate(self):
         self._validate_timer.stop()
         key = self.key()
         self.series = None
@@ -199,9 +244,19 @@ class SourceSection(QGroupBox):
             self._set_status(str(e), ok=False)
             return None
         try:
-            ts = self.source_spec().open()
+            spec = self.source_spec()
+            if not (spec.path or "").strip() and not spec.layers:  # nothing chosen yet: no red error
+                self._set_status(NOTHING_CHOSEN, ok=None)
+                return None
+            ts = spec.open()
         except errors.PimcError as e:
-            self._set_status(str(e), ok=False)
+            if source.is_unknown_sensor(e):
+                self.ask_box.setVisible(True)
+                self._set_status("The files do not tell their sensor: choose the Sensor preset, or give the DN "
+                                 f"scale and the quality band below; nothing runs until then. ({e})", ok=False)
+            else:
+                self._set_status(str(e), ok=False)
+            self._check_model()
             return None
         except MissingDependencyError as e:
             self._set_status(str(e), ok=False)
@@ -211,9 +266,11 @@ class SourceSection(QGroupBox):
             self._set_status(f"unexpected error while opening the series: {e}", ok=False)
             return None
         self.series = ts
+        self.ask_box.setVisible(bool(self.scale_edit.text().strip() or self.mask_edit.text().strip()))
         self._set_status("✓ " + source.describe_series(ts), ok=True)
         self._save_settings()
         self._warm_up()
+        self._check_model()
         return ts
 
     def current_series(self):
@@ -254,28 +311,66 @@ class SourceSection(QGroupBox):
         self._on_model_changed(str(path))
 
     def _on_model_changed(self, *_args) -> None:
+        self._check_model()
+
+    def _check_model(self) -> None:
+        """Describe the chosen model and check it against the opened series (bands, season and
+        date grid, pixel size): the model line says it fits, or the sentence that stops a run."""
         spec = self.model_spec()
+        key = (spec, self._model_mtime(spec), self._series_key if self.series is not None else None)
+        if key == self._model_key:
+            return
+        self._model_key = key
+        self.model_problem = None
         text, ok, tip = "", True, ""
         if spec and not spec.startswith("builtin:"):
             try:
                 meta = import_core("pimc_core.models.model_file").read_metadata(spec)
                 classes = [str(c.get("name")) for c in meta.get("classes") or []]
                 shown = ", ".join(classes[:6]) + (" …" if len(classes) > 6 else "")
-                text = (f"{len(classes)} classes ({shown}); indices {', '.join(meta.get('indices') or [])}; "
-                        f"{meta.get('n_dates', '?')} dates")
+                what = (f"{len(classes)} classes ({shown})" if classes else
+                        "a label-free model (embeddings, clusters, forecast; no classes)")
+                text = f"{what}; indices {', '.join(meta.get('indices') or [])}; {meta.get('n_dates', '?')} dates"
                 if classes:
                     text += f"; {fitting.held_out_text(meta.get('training'))[0]}"
                 tip = fitting.confusion_html(meta.get("training"), meta.get("classes"))
             except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
                 text, ok = f"not a usable model file: {e}", False
+                self.model_problem = text
         elif spec:
             text = "a non-PIMC baseline for the synthetic sample data (nearest class-mean NDVI curve)"
+        if ok and spec and self.series is not None:
+            try:
+                text += "\n✓ " + source.check_model(spec, self.series)
+            except Exception as e:  # noqa: BLE001 - a PimcError, or an unreadable file: say why, never raise
+                self.model_problem = str(e)
+                text, ok = f"{text}\n{e}".strip(), False
         self.model_label.setText(text)
         self.model_label.setToolTip(tip)
         self.model_label.setStyleSheet("" if ok else ERR_STYLE)
         self.model_label.setVisible(bool(text))
         if ok and spec:
             QgsSettings().setValue(SETTINGS + "model", spec)
+
+    def model_fit_problem(self, model, ts) -> str | None:
+        """Why ``model`` (the panel's choice, a path or a model object) cannot map ``ts``, or None
+        when it fits: asked before a run starts, so a misfit never reaches a background task."""
+        if isinstance(model, str) and model == self.model_spec() and ts is self.series:
+            self._check_model()
+            return self.model_problem
+        errors = import_core("pimc_core.errors")
+        try:
+            source.check_model(model, ts)
+        except errors.PimcError as e:
+            return str(e)
+        return None
+
+    @staticmethod
+    def _model_mtime(spec: str) -> float | None:
+        try:
+            return Path(spec).stat().st_mtime if spec and not spec.startswith("builtin:") else None
+        except OSError:
+            return None
 
     # ------------------------------------------------------------------ settings, project
     def restore_settings(self) -> None:

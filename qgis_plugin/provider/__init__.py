@@ -7,6 +7,7 @@ their class to :data:`ALGORITHMS`.
 
 from __future__ import annotations
 
+from .accuracy_alg import AssessAlgorithm, SampleDesignAlgorithm
 from .fit_alg import FitAlgorithm
 from .indices_alg import IndicesAlgorithm
 from .maps_alg import ClassifyAlgorithm, ClusterAlgorithm, EmbedAlgorithm, ForecastAlgorithm, SimilarityAlgorithm
@@ -20,9 +21,11 @@ ALGORITHMS = [
     FitAlgorithm,
     ClassifyAlgorithm, ForecastAlgorithm, EmbedAlgorithm, ClusterAlgorithm, SimilarityAlgorithm,
     SuggestAlgorithm,
+    SampleDesignAlgorithm, AssessAlgorithm,
 ]
 
 __all__ = [
-    "ALGORITHMS", "ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "FitAlgorithm", "ForecastAlgorithm",
-    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SimilarityAlgorithm", "SuggestAlgorithm",
+    "ALGORITHMS", "AssessAlgorithm", "ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "FitAlgorithm", "ForecastAlgorithm",
+    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SampleDesignAlgorithm", "SimilarityAlgorithm",
+    "SuggestAlgorithm",
 ]

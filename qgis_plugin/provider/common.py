@@ -27,6 +27,8 @@ from .provider import PimcIcon
 
 SOURCE = "SOURCE"
 SOURCE_FOLDER = "SOURCE_FOLDER"
+SOURCE_LABEL = "Time series: a manifest (.yaml) or a folder path — this, or a folder picked below"
+SOURCE_FOLDER_LABEL = "…or a folder of dated rasters / date folders, instead of the above"
 SENSOR = "SENSOR"
 BANDS = "BANDS"
 INDICES = "INDICES"
@@ -107,10 +109,10 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
         """SOURCE (manifest or folder path), SOURCE_FOLDER (folder picker), SENSOR, BANDS."""
         # "All files (*)" last: a folder path typed in SOURCE is accepted too (the default filter,
         # "All files (*.*)", would reject any path without a dot)
-        self.addParameter(file_parameter(SOURCE, "Time series: manifest (.yaml) or folder of dated rasters",
-                                         "Manifest (*.yaml *.yml);;All files (*)", optional=True))
-        self.addParameter(file_parameter(SOURCE_FOLDER, "…or a folder of dated rasters / date folders",
-                                         optional=True, folder=True))
+        # one of the two is needed: Processing has no "one of" parameters, so both are optional
+        # (marked "[optional]" by QGIS) and their names say which one to give
+        self.addParameter(file_parameter(SOURCE, SOURCE_LABEL, "Manifest (*.yaml *.yml);;All files (*)", optional=True))
+        self.addParameter(file_parameter(SOURCE_FOLDER, SOURCE_FOLDER_LABEL, optional=True, folder=True))
         self.addParameter(QgsProcessingParameterEnum(
             SENSOR, "Sensor preset", options=[AUTO] + source.sensor_names(),
             defaultValue=AUTO, usesStaticStrings=True,
@@ -153,6 +155,15 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
 
     def check_more(self, parameters, context, ts) -> None:
         """Subclasses: validate their own parameters against the opened series (raise PimcError)."""
+
+    def check_model_fits(self, spec, ts) -> str:
+        """Refuse a model that does not fit the series (bands, season and date grid, pixel size) in
+        :meth:`checkParameterValues`, before the algorithm runs; return the line that says it fits.
+
+        Raises:
+            PimcError: one sentence naming the model and the source.
+        """
+        return source.check_model(spec, ts)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from qgis.core import (
 )
 
 from ..bootstrap import import_core
-from ..fitting import PRESET_LABELS, PRESETS, FitJob, fit_config, run_fit
+from ..fitting import PRESET_LABELS, PRESETS, FitJob, default_model_file, fit_config, run_fit
 from ..geo import series_crs
 from ..labels import export_labels, raster_layer_path
 from .common import PimcAlgorithm, advanced, core_errors, file_parameter, polygon_type
@@ -65,6 +65,7 @@ class FitAlgorithm(PimcAlgorithm):
         f"Effort: {_PRESETS}. A YAML configuration "
         "(sections data, model, pretrain, finetune, forecast; see the PIMC documentation) overrides "
         "the preset.\n\n"
+        f"Model file: by default {default_model_file()} (replaced by the next run that keeps the default).\n\n"
         "Cancelling stops at the next training step and writes no model file."
     )
 
@@ -87,7 +88,9 @@ class FitAlgorithm(PimcAlgorithm):
         self.addParameter(advanced(file_parameter(
             CONFIG, "Fit configuration (YAML; overrides the effort preset)", "YAML (*.yaml *.yml);;All files (*)",
             optional=True)))
-        self.addParameter(QgsProcessingParameterFileDestination(OUTPUT, "Model file", "PIMC model (*.pimc)"))
+        # a model is kept: by default in ~/pimc_models, never a temporary file
+        self.addParameter(QgsProcessingParameterFileDestination(
+            OUTPUT, "Model file", "PIMC model (*.pimc)", defaultValue=str(default_model_file())))
         self.addOutput(QgsProcessingOutputString("SUMMARY", "Summary"))
         self.addOutput(QgsProcessingOutputNumber("ACCURACY", "Training accuracy"))
 
@@ -117,7 +120,7 @@ class FitAlgorithm(PimcAlgorithm):
             ts = self.open_series(parameters, context, feedback)
             cfg = self._config(parameters, context)
             out = self.parameterAsFileOutput(parameters, OUTPUT, context)
-            field = None
+            field = labels_name = None
             tmp = None
             try:
                 if self._labels_choice(parameters, context) == "vector":
@@ -127,13 +130,13 @@ class FitAlgorithm(PimcAlgorithm):
                     exported = export_labels(src, field, series_crs(ts), tmp / "labels.gpkg",
                                              transform_context=context.transformContext(),
                                              is_canceled=feedback.isCanceled)
-                    labels = exported.path
+                    labels, labels_name = exported.path, src.sourceName()
                     feedback.pushInfo(f"labels: {exported.describe(src.sourceName(), field)}")
                 else:
                     layer = self.parameterAsRasterLayer(parameters, LABEL_RASTER, context)
                     labels = raster_layer_path(layer)
                     feedback.pushInfo(f"labels: raster {labels}")
-                job = FitJob(labels=str(labels), out=out, class_field=field,
+                job = FitJob(labels=str(labels), out=out, class_field=field, labels_name=labels_name,
                              classes=self.parameterAsFile(parameters, CLASSES, context) or None, config=cfg)
                 try:
                     result = run_fit(ts, job, progress=lambda f: feedback.setProgress(100.0 * f),

@@ -143,7 +143,7 @@ class MapAlgorithm(PimcAlgorithm):
         return spec
 
     def check_more(self, parameters, context, ts) -> None:
-        self.model_spec(parameters, context)
+        self.check_model_fits(self.model_spec(parameters, context), ts)
 
     # ------------------------------------------------------------------ region
     def region_spec(self, parameters, context, ts, feedback=None) -> RegionSpec:
