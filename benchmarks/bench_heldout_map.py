@@ -67,17 +67,22 @@ def points_for(size: int, points: int | None) -> int:
     return int(points) if points is not None else int(round(400 * (size / 128) ** 2))
 
 
-def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
-              overrides: list[str]) -> dict:
+def fresh_scene(d: Path, **kwargs):
+    """``d`` emptied, and a synthetic scene in ``d / "syn"`` (:func:`make_synthetic` with ``kwargs``)."""
     from pimc_core.datasets.synthetic import make_synthetic
-    from pimc_core.demo import heldout_accuracy, random_forest_baseline
-    from pimc_core.models.model_file import read_metadata
 
     if d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True)
-    syn = make_synthetic(d / "syn", size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud,
-                         sparse_label_fraction=fields)
+    return make_synthetic(d / "syn", **kwargs)
+
+
+def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
+              overrides: list[str]) -> dict:
+    from pimc_core.demo import heldout_accuracy, random_forest_baseline
+    from pimc_core.models.model_file import read_metadata
+
+    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields)
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
     model = d / "model.pimc"
     sets = [x for kv in overrides for x in ("--set", kv)]

@@ -47,8 +47,9 @@ def _preset(*, samples: int, per_class: int, model: dict[str, Any], steps: int, 
 #: user's YAML config, which wins). ``standard`` is :class:`pimc_core.fit.FitConfig`'s defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "standard": {},
-    "quick": _preset(samples=2048, per_class=300, model=_model(8, 16, 2), steps=60, batch=128, warmup=6,
-                     epochs=15, max_steps=120, finetune_batch=128, forecast_epochs=5, forecast_batch=256),
+    "quick": {**_preset(samples=2048, per_class=300, model=_model(8, 16, 2), steps=60, batch=128, warmup=6,
+                        epochs=15, max_steps=120, finetune_batch=128, forecast_epochs=5, forecast_batch=256),
+              "cv_folds": 3},
     "try-out": _preset(samples=256, per_class=12, model=_model(4, 8, 1), steps=3, batch=64, warmup=1,
                      epochs=2, max_steps=6, finetune_batch=32, forecast_epochs=1, forecast_batch=64),
 }
@@ -106,12 +107,15 @@ class FitProgress:
     SAMPLING = (0.0, 0.1)
 
     def __init__(self, report: Callable[[float], None] | None = None, is_canceled: Callable[[], bool] | None = None,
-                 log: Callable[[str], None] | None = None, *, pretrain: bool = True, forecast: bool = True) -> None:
+                 log: Callable[[str], None] | None = None, *, pretrain: bool = True, forecast: bool = True,
+                 validation: int = 0) -> None:
         self.report = report
         self.is_canceled = is_canceled
         self.log_line = log
-        stages = (["pretrain"] if pretrain else []) + ["finetune"] + (["forecast"] if forecast else [])
-        weights = {"pretrain": 0.55, "finetune": 0.25, "forecast": 0.08}
+        # validation: the fine-tunings before the classifier's (one per spatial-CV fold)
+        stages = ((["pretrain"] if pretrain else []) + ["validation"] * int(validation) + ["finetune"]
+                  + (["forecast"] if forecast else []))
+        weights = {"pretrain": 0.55, "validation": 0.2, "finetune": 0.25, "forecast": 0.08}
         scale = 0.88 / sum(weights[s] for s in stages)
         self.spans: list[tuple[str, float, float]] = []
         start = self.SAMPLING[1]
@@ -218,7 +222,8 @@ def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
         raise errors.InputError(f"{out.parent}: cannot create the folder ({e.strerror or e})") from None
     cfg = fit_mod.FitConfig.from_dict(dict(job.config or {}))
     adapter = FitProgress(progress, cancel, log, pretrain=bool(cfg.pretrain.steps) and cfg.data.patch_size > 0,
-                          forecast=bool(cfg.forecast.enabled))
+                          forecast=bool(cfg.forecast.enabled),
+                          validation=cfg.cv_folds or int(cfg.classifier_inputs == "auto"))
     kwargs: dict[str, Any] = {}
     if "cancel" in inspect.signature(fit_mod.fit).parameters:
         kwargs["cancel"] = cancel
@@ -238,5 +243,39 @@ def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
     return result
 
 
-__all__ = ["FitJob", "FitProgress", "default_model_file", "PRESETS", "PRESET_ALIASES", "PRESET_LABELS", "fit_config", "preset_name",
+def held_out_text(training: Mapping[str, Any] | None) -> tuple[str, bool]:
+    """``(text, estimated)``: a model's held-out accuracy from its ``training`` record, e.g.
+    ``held-out accuracy 0.84 ± 0.03 (5 folds, 23 fields), macro-F1 0.81``, or why there is none."""
+    training = training or {}
+    if "spatial_cv" not in training:
+        return "held-out accuracy: not estimated", False
+    cv = training["spatial_cv"]
+    text = import_core("pimc_core.learn.spatial_cv").describe(cv)
+    return text, bool(cv and cv.get("confusion"))
+
+
+def confusion_html(training: Mapping[str, Any] | None, classes) -> str:
+    """The held-out confusion matrix of a ``training`` record as a small HTML table (rows the
+    reference class, columns the predicted one, and each class's recall); '' without one."""
+    cv = (training or {}).get("spatial_cv") or {}
+    if not cv.get("confusion"):
+        return ""
+    from html import escape
+
+    names = {str(c["id"]): str(c.get("name", c["id"])) for c in classes or []}
+    ids = [str(c) for c in cv["class_ids"]]
+    rec = cv.get("per_class_recall") or {}
+    head = "".join(f"<th>{escape(c)}</th>" for c in ids)
+    rows = "".join(
+        f"<tr><th align='left'>{escape(c)} {escape(names.get(c, ''))}</th>"
+        + "".join(f"<td align='right'>{v}</td>" for v in row)
+        + f"<td align='right'>{f'{rec[c]:.2f}' if c in rec else '–'}</td></tr>"
+        for c, row in zip(ids, cv["confusion"]))
+    return (f"<b>{escape(held_out_text(training)[0])}</b><br>held-out pixels: rows the reference class, "
+            f"columns the predicted one<table border='1' cellspacing='0' cellpadding='2'>"
+            f"<tr><th></th>{head}<th>recall</th></tr>{rows}</table>")
+
+
+__all__ = ["FitJob", "FitProgress", "PRESETS", "PRESET_ALIASES", "PRESET_LABELS", "confusion_html", "default_model_file",
+           "fit_config", "held_out_text", "preset_name",
            "run_fit"]

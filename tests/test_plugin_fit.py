@@ -117,8 +117,11 @@ def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_pat
     assert task.succeeded, task.error
     assert out.is_file() and task.model_path == out
     assert dock.model_spec() == str(out)  # the panel now uses the new model
-    assert dock.fit_status.text().startswith("✓ fields.pimc: 9 classes")
-    assert "9 classes (" in dock.model_label.text()
+    # one field per class in these labels: no held-out estimate, said so, and no green tick
+    assert dock.fit_status.text().startswith("fields.pimc: 9 classes; spatial CV not possible: classes "), \
+        dock.fit_status.text()
+    assert "accuracy on its own training pixels" in dock.fit_status.text() and "✓" not in dock.fit_status.text()
+    assert "9 classes (" in dock.model_label.text() and "spatial CV not possible" in dock.model_label.text()
     assert dock.fit_button.isEnabled() and dock.fit_progress.isHidden()
     assert progress and progress == sorted(progress) and progress[-1] == pytest.approx(100.0)
     assert any(line.startswith("sampled ") for line in task.log_lines)
@@ -148,6 +151,40 @@ def test_train_from_polygons_then_map_with_the_new_model(plugin, sample, tmp_pat
     assert c.shape == (10, 12) and c.min() >= 1 and c.max() <= 9
     assert forecast.bandCount() == meta["forecast_horizon"] >= 1
     assert embeddings.bandCount() >= 2
+
+
+def test_train_shows_the_held_out_accuracy_and_confusion_matrix(plugin, tmp_path):
+    """Labels with two separate fields per class: the panel shows the spatial cross-validated
+    accuracy (± and folds / fields) with the tick, the training accuracy labelled as such, and the
+    held-out confusion matrix as the tooltip; the model line says it too."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    from pimc_core.learn.spatial_cv import describe
+    from pimc_core.models.model_file import read_metadata
+    from tests.test_spatial_cv import two_fields_per_class
+
+    stack, labels = two_fields_per_class(tmp_path)
+    dock = plugin.dock
+    dock.set_source_path(str(stack.manifest))
+    assert dock.validate() is not None
+    layer = QgsRasterLayer(str(labels), "two fields")
+    QgsProject.instance().addMapLayer(layer)
+    dock.fit_layer_combo.setLayer(layer)
+    dock.set_fit_preset("smoke")
+    out = tmp_path / "cv.pimc"
+    dock.fit_out_widget.setFilePath(str(out))
+    task = wait_for(dock.start_fit(config_overrides={"data": {"patch_size": 3}, "cv_folds": 3}))
+    assert task.succeeded, task.error
+    meta = read_metadata(out)
+    cv = meta["training"]["spatial_cv"]
+    held = f"held-out accuracy {cv['accuracy']:.2f} ± {cv['accuracy_se']:.2f} (3 folds, 8 fields)"
+    text = dock.fit_status.text()
+    assert text.startswith(f"✓ cv.pimc: 4 classes, {held}"), text
+    assert "accuracy on its own training pixels" in text
+    tip = dock.fit_status.toolTip()
+    assert "<table" in tip and "recall" in tip and all(c["name"] in tip for c in meta["classes"])
+    assert all(f"<td align='right'>{v}</td>" in tip for row in cv["confusion"] for v in row)
+    assert describe(cv) in dock.model_label.text() and "<table" in dock.model_label.toolTip()
 
 
 def test_train_cancelled_writes_no_model(plugin, sample, tmp_path, monkeypatch):
@@ -227,6 +264,20 @@ def test_fit_progress_is_one_monotonic_fraction_over_the_stages():
         p(3, 4, 0.1)
     with pytest.raises(Cancelled):
         p.log("a line")
+
+
+def test_fit_progress_counts_the_cross_validation_folds():
+    from qgis_plugin.fitting import FitProgress
+
+    got = []
+    p = FitProgress(got.append, pretrain=True, forecast=False, validation=2)
+    stages = []
+    for total in (3, 4, 4, 5):  # pretraining, two folds, the classifier
+        for s in range(1, total + 1):
+            p(s, total, 1.0)
+        stages.append(p.stage)
+    assert stages == ["pretrain", "validation", "validation", "finetune"]
+    assert got == sorted(got) and got[-1] == pytest.approx(0.98)  # the stages end at 98 %
 
 
 def test_fit_presets_are_valid_fit_configs(tmp_path):

@@ -1,5 +1,5 @@
-"""``pimc info | sample-data | indices | rp``: look at a series, write the sample data, index
-stacks and a pixel's recurrence plots.
+"""``pimc info | sample-data | indices | rp``: look at a series or a model file, write the sample
+data, index stacks and a pixel's recurrence plots.
 """
 
 from __future__ import annotations
@@ -23,7 +23,38 @@ from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, not
 __all__ = ["register"]
 
 
+def model_info_lines(path: str | os.PathLike) -> list[str]:
+    """What ``pimc info MODEL.pimc`` prints: the model's inputs, classes, training and its accuracy
+    (training pixels, and held out by spatial cross-validation with the confusion matrix)."""
+    from pimc_core.learn.spatial_cv import confusion_table, describe
+    from pimc_core.models.model_file import read_metadata
+
+    meta = read_metadata(path)
+    tr = meta.get("training") or {}
+    classes = meta.get("classes") or []
+    names = {str(c["id"]): str(c.get("name", c["id"])) for c in classes}
+    lines = [f"model:    {path}", f"task:     {meta.get('task', '-')}",
+             f"inputs:   {', '.join(meta.get('indices') or [])} x {meta.get('n_dates', '?')} dates"
+             + (f", {meta['patch_size']}x{meta['patch_size']} px patches" if meta.get("patch_size", 1) > 1 else ""),
+             f"classes:  {len(classes)} ({', '.join(names.values()) or 'none: label-free'})"]
+    if tr.get("source"):
+        lines.append(f"trained:  on {tr['source']} ({tr.get('workflow', '-')}, {tr.get('seconds', '?')} s)")
+    if classes:
+        acc = (tr.get("train_metrics") or {}).get("accuracy")
+        lines.append("accuracy: " + (f"{acc:.3f} on the training pixels (optimistic)" if acc is not None else "-"))
+        cv = tr.get("spatial_cv")
+        lines.append("          " + (describe(cv) if "spatial_cv" in tr else "held-out accuracy: not estimated")
+                     + (f"; inputs {cv['inputs']}" if cv and cv.get("inputs") else ""))
+        table = confusion_table(cv, names)
+        if table:
+            lines += ["confusion matrix of the held-out predictions (pixels):", *("  " + t for t in table)]
+    return lines
+
+
 def cmd_info(args: argparse.Namespace) -> None:
+    if str(args.source).lower().endswith(".pimc"):
+        print("\n".join(model_info_lines(args.source)))
+        return
     ts = open_from_args(args)
     g = ts.grid
     xmin, ymin, xmax, ymax = g.bounds
@@ -111,7 +142,8 @@ def cmd_rp(args: argparse.Namespace) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``info``, ``sample-data``, ``indices`` and ``rp`` to the ``pimc`` parser."""
 
-    p = sub.add_parser("info", help="dates, bands, CRS, size and valid share of a time series")
+    p = sub.add_parser("info", help="dates, bands, CRS, size and valid share of a time series; or, for a "
+                       "MODEL.pimc, its inputs, classes and accuracy (held out by spatial cross-validation)")
     add_source_args(p)
     p.add_argument("--list-dates", action="store_true")
     p.set_defaults(func=cmd_info)

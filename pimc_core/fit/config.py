@@ -163,6 +163,9 @@ def _default_finetune() -> FinetuneConfig:
                           augment=AugmentConfig(drop_obs=0.3, series_noise=0.03, time_shift=0.5, amplitude=0.05))
 
 
+#: default ``cv_folds``: see docs/BENCHMARKS.md, "Spatial cross-validation at fit time"
+CV_FOLDS = 5
+
 _Sections = TypeVar("_Sections", bound="FitSections")
 
 #: what ``classifier_inputs`` accepts: ``auto`` or an input set
@@ -219,13 +222,18 @@ class FitConfig(FitSections):
         checkpoint_dir: pretraining checkpoints (empty: none); a rerun resumes from them.
         classifier_inputs: what the classifier reads at prediction: ``all`` (recurrence plots,
             series and patch), ``temporal`` (no patch) or ``auto``: the better of the two on
-            labelled regions held out from a trial fine-tuning
-            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`; the patch only when
+            held-out labelled regions: the spatial cross-validation's folds (``cv_folds``), or
+            without it a trial fine-tuning with a third of the regions held out
+            (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`); the patch only when
             it wins by more than the check's resolution; ``temporal`` when no class has two
-            labelled regions).
+            labelled regions.
         ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: an optional random-forest
             member of the classifier, self-trained on the scene's pixels (``forest_weight``; 0, the
             default: the network alone).
+        cv_folds: the held-out accuracy stored with the model: spatial cross-validation over this
+            many folds of labelled regions (:mod:`pimc_core.fit.validation`; at most one fold per
+            region; the same folds choose ``classifier_inputs: auto``); 0: none (training
+            accuracy only); 1 is refused. Each fold costs one fine-tuning.
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
@@ -233,8 +241,13 @@ class FitConfig(FitSections):
     checkpoint_dir: str = param("", str)
     classifier_inputs: str = param("auto", CLASSIFIER_INPUTS)
     ensemble: EnsembleConfig = param(EnsembleConfig, factory=EnsembleConfig)
+    cv_folds: int = param(CV_FOLDS, COUNT)  # 1: _check
 
     _config_name: ClassVar[str] = "fit config"
+
+    def _check(self) -> None:
+        if self.cv_folds == 1:
+            raise ConfigError("cv_folds: 1 fold holds nothing out; use 2 or more (5 is usual), or 0 for none")
 
 
 

@@ -10,9 +10,10 @@
 3. **self-supervised pretraining** (:mod:`pimc_core.learn.pretrain`): symmetric InfoNCE between the
    recurrence-plot/series view and the patch view of each pixel;
 4. **fine-tuning** of the classifier on the labelled pixels (:mod:`pimc_core.learn.finetune`),
-   encoders unfrozen, with modality dropout; before it, which inputs the classifier reads at
-   prediction (with or without the patch) is chosen on labelled regions held out from a trial
-   fine-tuning (``classifier_inputs: auto``, :mod:`pimc_core.learn.input_selection`);
+   encoders unfrozen, with modality dropout; before it, spatial cross-validation over
+   ``cv_folds`` folds of labelled regions (:mod:`pimc_core.fit.validation`) estimates the
+   held-out accuracy stored with the model and chooses which inputs the classifier reads at
+   prediction (with or without the patch; ``classifier_inputs: auto``);
 5. **forecast head** (optional, ``forecast.enabled``): from ``L`` observations the next ``h`` NDVI
    values (:func:`pimc_core.learn.forecast.forecast_plan`), on the frozen encoders, trained on
    windows gap-filled only from the observations up to their own origin, as a map's input is
@@ -48,8 +49,10 @@ class FitResult:
         path: the model file written.
         seconds: wall-clock time. stages: seconds per stage.
         n_pretrain, n_labelled: pixels used. classes: the class table.
-        train_metrics: classification metrics on the labelled pixels (training data).
+        train_metrics: classification metrics on the labelled pixels (training data: optimistic).
         pretrain, finetune, forecast: the training summaries.
+        spatial_cv: the held-out accuracy by spatial cross-validation (``training["spatial_cv"]``
+            of the model file; ``{"reason": ...}`` when not possible; None: not asked for).
     """
 
     path: Path
@@ -62,9 +65,12 @@ class FitResult:
     pretrain: dict[str, Any]
     finetune: dict[str, Any]
     forecast: dict[str, Any] | None = None
+    spatial_cv: dict[str, Any] | None = None
 
     def summary(self) -> str:
         """One line for the end of ``pimc fit``."""
+        from pimc_core.learn.spatial_cv import describe
+
         pre = self.pretrain
         pre_txt = (f"pretrain {pre['steps']} steps loss {pre['loss_start']:.2f}→{pre['loss_end']:.2f}"
                    if pre.get("steps") else "no pretraining")
@@ -76,8 +82,9 @@ class FitResult:
                     f"{fc}; {self.seconds:.0f} s")
         return (
             f"{self.path}: {len(self.classes)} classes, {self.n_labelled} labelled + {self.n_pretrain} unlabelled pixels; "
-            f"{pre_txt}; fine-tune {self.finetune['steps']} steps, training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f}"
-            f"{fc}; {self.seconds:.0f} s"
+            f"{pre_txt}; fine-tune {self.finetune['steps']} steps; "
+            f"training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f} (on the pixels it trained on); "
+            f"{describe(self.spatial_cv)}{fc}; {self.seconds:.0f} s"
         )
 
 
@@ -209,19 +216,25 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     # ---- classifier
     ft_summary: dict[str, Any] = {"steps": 0}
     train_metrics: dict[str, Any] = {}
+    spatial_cv: dict[str, Any] | None = None
     classify_modalities: list[str] | None = None
     forest, ens_summary = None, None
     if lab is not None:
+        from pimc_core.fit.validation import validate_classifier
         from pimc_core.learn.input_selection import labelled_regions
 
         fcfg = dataclasses.replace(cfg.finetune, seed=cfg.seed)
         t0 = time.perf_counter()
         reach = 2 * max(int(net.cfg.patch_size), 1)  # held-out regions: no patch overlaps a training pixel's
-        regions = labelled_regions(lmap.array, reach)[lab.rows, lab.cols] if cfg.classifier_inputs == "auto" else None
-        choice = steps.choose_inputs(net, lab, regions, class_ids, fcfg, cfg.classifier_inputs, device=dev,
-                                     progress=progress, log=say)
-        if cfg.classifier_inputs == "auto":
-            stages["input_selection"] = time.perf_counter() - t0
+        region_map = labelled_regions(lmap.array, reach) if cfg.classifier_inputs == "auto" or cfg.cv_folds else None
+        regions = region_map[lab.rows, lab.cols] if region_map is not None else None
+        checked = validate_classifier(
+            net, lab, regions, class_ids, fcfg, setting=cfg.classifier_inputs, folds=cfg.cv_folds,
+            names={int(c["id"]): str(c.get("name", c["id"])) for c in class_table}, device=dev, progress=progress,
+            log=say, scene=unl, ensemble=cfg.ensemble, region_map=region_map, label_map=lmap.array)
+        choice, spatial_cv = checked.choice, checked.spatial_cv
+        if region_map is not None:
+            stages["spatial_cv" if spatial_cv and spatial_cv.get("folds") else "input_selection"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ft_summary = steps.train_classifier(net, lab, class_ids, fcfg, device=dev, progress=progress)
         stages["finetune"] = time.perf_counter() - t0
@@ -264,6 +277,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         "forecast": fc_summary,
         "ensemble": ens_summary,
         "train_metrics": {k: v for k, v in train_metrics.items() if k != "confusion"},
+        "spatial_cv": spatial_cv,
         "seconds": round(seconds, 1),
         "stages": {k: round(v, 1) for k, v in stages.items()},
         "seed": cfg.seed,
@@ -274,4 +288,4 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     }
     path = steps.save_model(out, net, dcfg, unl, training, classes=class_table, forest=forest)
     return FitResult(path, time.perf_counter() - t_start, stages, len(unl), n_lab, class_table, train_metrics,
-                     pre_summary, ft_summary, fc_summary)
+                     pre_summary, ft_summary, fc_summary, spatial_cv)

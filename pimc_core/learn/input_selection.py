@@ -38,7 +38,7 @@ import numpy as np
 from pimc_core.errors import ConfigError
 
 __all__ = ["INPUT_SETS", "InputChoice", "check_inputs_setting", "choose_classifier_inputs", "labelled_regions",
-           "patch_margin", "region_split"]
+           "patch_margin", "pick_inputs", "region_split"]
 
 #: Modalities the classifier reads, per input set.
 INPUT_SETS: dict[str, tuple[str, ...]] = {"all": ("rp", "series", "patch"), "temporal": ("rp", "series")}
@@ -81,6 +81,13 @@ def patch_margin(scores: dict[str, float], n_regions: int) -> float:
     standard error of a proportion near the scores over ``n_regions`` held-out regions."""
     p = min(max(float(np.mean(list(scores.values()))), 0.0), 1.0)
     return max(0.02, float(np.sqrt(p * (1 - p) / max(int(n_regions), 1))))
+
+
+def pick_inputs(scores: dict[str, float], n_regions: int) -> tuple[str, float]:
+    """``(input set, margin)``: ``all`` only when its score beats ``temporal``'s by more than
+    :func:`patch_margin` over ``n_regions`` held-out regions, else ``temporal``."""
+    margin = patch_margin(scores, n_regions)
+    return ("all" if scores["all"] > scores["temporal"] + margin else "temporal"), margin
 
 
 def region_split(region: np.ndarray, labels: np.ndarray, share: float, seed: int) -> np.ndarray | None:
@@ -128,6 +135,15 @@ class InputChoice:
         return {"inputs": self.inputs, "scores": {k: round(v, 4) for k, v in self.scores.items()},
                 "held_out_regions": self.held_out_regions, "held_out_pixels": self.held_out_pixels,
                 "reason": self.reason}
+
+    @classmethod
+    def from_scores(cls, scores: dict[str, float], n_regions: int, n_pixels: int, how: str) -> "InputChoice":
+        """The choice :func:`pick_inputs` makes from balanced accuracies ``scores`` measured ``how``
+        (e.g. ``on 12 held-out labelled regions (480 px)``)."""
+        best, margin = pick_inputs(scores, n_regions)
+        txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        return cls(best, scores, n_regions, n_pixels,
+                   reason=f"balanced accuracy {how}: {txt}; the patch needs more than temporal + {margin:.3f}")
 
     @classmethod
     def configured(cls, inputs: str) -> "InputChoice":
@@ -195,9 +211,5 @@ def choose_classifier_inputs(
         warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
         scores = {k: float(balanced_accuracy_score(y, v)) for k, v in preds.items()}
     n_reg = int(np.unique(np.asarray(region)[held]).size)
-    margin = patch_margin(scores, n_reg)
-    best = "all" if scores["all"] > scores["temporal"] + margin else "temporal"
-    txt = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-    return InputChoice(best, scores, n_reg, int(held.sum()),
-                       reason=f"balanced accuracy on {n_reg} held-out labelled regions ({int(held.sum())} px): {txt}; "
-                       f"the patch needs more than temporal + {margin:.3f}")
+    return InputChoice.from_scores(scores, n_reg, int(held.sum()),
+                                   f"on {n_reg} held-out labelled regions ({int(held.sum())} px)")

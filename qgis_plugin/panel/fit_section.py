@@ -179,13 +179,32 @@ class FitSection(common.Section):
         if task.succeeded:
             self.source_box.set_model_path(task.model_path)
 
-        def success() -> str:
-            acc = task.result.train_metrics.get("accuracy", float("nan"))
-            return (f"✓ {task.model_path.name}: {len(task.result.classes)} classes, training accuracy {acc:.2f}, "
-                    f"{task.result.seconds:.0f} s — now the model file; draw a region to map it")
+        self.fit_status.setToolTip("")
+        if not task.succeeded:
+            common.show_task_end(self.fit_status, task, lambda: "", "training cancelled; no model file was written",
+                                 "the training failed (details in the PIMC log)")
+            return
+        self.show_fit_result(task.model_path, task.result)
 
-        common.show_task_end(self.fit_status, task, success, "training cancelled; no model file was written",
-                      "the training failed (details in the PIMC log)")
+    def show_fit_result(self, path: Path, result) -> None:
+        """The end of a training run: the held-out accuracy (spatial cross-validation) first, in
+        green with ✓ only when it was estimated; the training accuracy after it, said to be on the
+        training pixels; the held-out confusion matrix as the tooltip."""
+        r = result
+        training = {"spatial_cv": r.spatial_cv}
+        held, estimated = fitting.held_out_text(training)
+        acc = r.train_metrics.get("accuracy", float("nan"))
+        end = f"{r.seconds:.0f} s — now the model file; draw a region to map it"
+        if not r.classes:
+            text, ok = f"✓ {path.name}: label-free (no classifier), {end}", True
+        elif estimated:
+            text, ok = (f"✓ {path.name}: {len(r.classes)} classes, {held} (hover for the confusion matrix); "
+                        f"accuracy on its own training pixels {acc:.2f}; {end}"), True
+        else:
+            text, ok = (f"{path.name}: {len(r.classes)} classes; {held}; accuracy on its own training pixels "
+                        f"{acc:.2f} (says nothing about other fields); {end}"), None
+        common.set_status(self.fit_status, text, ok=ok)
+        self.fit_status.setToolTip(fitting.confusion_html(training, r.classes))
 
     def cleanup(self) -> None:
         """Cancel a running training (no callback into the panel)."""

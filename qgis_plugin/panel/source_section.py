@@ -32,7 +32,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
-from .. import source
+from .. import fitting, source
 from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
@@ -322,7 +322,7 @@ class SourceSection(QGroupBox):
             return
         self._model_key = key
         self.model_problem = None
-        text, ok = "", True
+        text, ok, tip = "", True, ""
         if spec and not spec.startswith("builtin:"):
             try:
                 meta = import_core("pimc_core.models.model_file").read_metadata(spec)
@@ -331,6 +331,9 @@ class SourceSection(QGroupBox):
                 what = (f"{len(classes)} classes ({shown})" if classes else
                         "a label-free model (embeddings, clusters, forecast; no classes)")
                 text = f"{what}; indices {', '.join(meta.get('indices') or [])}; {meta.get('n_dates', '?')} dates"
+                if classes:
+                    text += f"; {fitting.held_out_text(meta.get('training'))[0]}"
+                tip = fitting.confusion_html(meta.get("training"), meta.get("classes"))
             except Exception as e:  # noqa: BLE001 - any unreadable file: say why, never raise
                 text, ok = f"not a usable model file: {e}", False
                 self.model_problem = text
@@ -343,6 +346,7 @@ class SourceSection(QGroupBox):
                 self.model_problem = str(e)
                 text, ok = f"{text}\n{e}".strip(), False
         self.model_label.setText(text)
+        self.model_label.setToolTip(tip)
         self.model_label.setStyleSheet("" if ok else ERR_STYLE)
         self.model_label.setVisible(bool(text))
         if ok and spec:

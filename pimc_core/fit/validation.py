@@ -1,0 +1,150 @@
+"""Before the classifier is fine-tuned: its inputs chosen and its accuracy estimated on held-out fields.
+
+One set of fold fits does both (:func:`validate_classifier`). The labelled pixels are grouped
+into regions (:func:`pimc_core.learn.input_selection.labelled_regions`), the regions dealt into
+``cv_folds`` folds (:func:`pimc_core.learn.spatial_cv.region_folds`), and for each fold a copy of
+the pretrained network is fine-tuned with the classifier's own recipe on the other folds' pixels;
+its out-of-fold predictions are scored with every input set (``all``, ``temporal``: modality
+dropout trains one network for both). The better input set
+(:func:`~pimc_core.learn.input_selection.pick_inputs`) is the classifier's, and its pooled
+out-of-fold figures are the model's held-out accuracy (``training["spatial_cv"]``). When the map
+will use the forest member (``ensemble.forest_weight > 0``), every fold trains its own forest on
+its training pixels (self-trained on the scene, the held-out fields counted unlabelled, as the
+fields a map covers are) and the figures are of the mix.
+
+When cross-validation is off (``cv_folds: 0``) or impossible (a class with a single labelled
+region: :func:`~pimc_core.learn.spatial_cv.cv_blocker`, said in the log and stored as
+``training["spatial_cv"]["reason"]``), ``classifier_inputs: auto`` falls back to one trial
+fine-tuning on a third of the regions held out (:func:`pimc_core.fit.pipeline.choose_inputs`).
+
+The choice is made on the same folds the estimate comes from; the patch must win by more than
+the check's resolution, so the estimate is of the safer input set in most runs and the selection
+adds little optimism.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from pimc_core.fit import pipeline as steps
+from pimc_core.learn.ensemble import EnsembleConfig
+from pimc_core.learn.finetune import FinetuneConfig
+from pimc_core.learn.input_selection import INPUT_SETS, InputChoice
+from pimc_core.learn.sampling import PixelSamples
+
+__all__ = ["Validation", "cross_validate", "validate_classifier"]
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Validation:
+    """What :func:`validate_classifier` found.
+
+    Attributes:
+        choice: the classifier's inputs (:class:`~pimc_core.learn.input_selection.InputChoice`).
+        spatial_cv: the model file's ``training["spatial_cv"]``: the figures of
+            :meth:`pimc_core.learn.spatial_cv.SpatialCV.summary`, ``{"reason": ...}`` when not
+            possible, None when off.
+    """
+
+    choice: InputChoice
+    spatial_cv: dict[str, Any] | None
+
+
+def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig, *,
+                   folds: int, input_sets: Sequence[str] = ("all", "temporal"), scene: PixelSamples | None = None,
+                   ensemble: EnsembleConfig | None = None, region_map: np.ndarray | None = None,
+                   label_map: np.ndarray | None = None, device: Any = None, progress: Any = False, log: Log = steps._quiet):
+    """Spatial cross-validation of the classifier ``net`` would get (``net`` itself is not changed).
+
+    Args:
+        net: the pretrained :class:`~pimc_core.models.pimc_net.PimcNet` (with a classifier).
+        labelled: labelled samples; regions: (N,) their region ids.
+        cfg: the fine-tuning recipe (seeded) of the classifier; its seed shuffles the folds.
+        folds: K. input_sets: the input sets each fold is scored with.
+        scene, ensemble, region_map, label_map: for the forest member (used when
+            ``ensemble.forest_weight > 0``): the scene's unlabelled samples, the ensemble section,
+            the (H, W) region and label maps (a fold's held-out regions are unlabelled for its forest).
+
+    Returns:
+        {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}.
+    """
+    from pimc_core.learn.spatial_cv import cross_validate as run_folds
+
+    forest_on = ensemble is not None and ensemble.forest_weight > 0 and scene is not None
+    patches = labelled.patches is not None
+    done = [0]
+
+    def fit_fold(train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
+        fnet = copy.deepcopy(net)
+        tr, te = labelled.subset(np.flatnonzero(train)), labelled.subset(np.flatnonzero(test))
+        steps.train_classifier(fnet, tr, class_ids, cfg, device=device, progress=progress)
+        out = {}
+        for name in input_sets:
+            mods = [m for m in INPUT_SETS[name] if m != "patch" or patches]
+            member = fnet
+            if forest_on:
+                member = copy.deepcopy(fnet) if ensemble.network_rounds else fnet
+                fold_map = None
+                if label_map is not None and region_map is not None:
+                    fold_map = np.where(np.isin(region_map, np.unique(regions[test])), 0, label_map)
+                forest, _, pseudo = steps.train_forest(member, tr, scene, class_ids, ensemble, seed=cfg.seed,
+                                                       device=device, modalities=mods, label_map=fold_map)
+                for _ in range(ensemble.network_rounds if pseudo is not None else 0):
+                    steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), class_ids, cfg, device=device,
+                                           progress=progress)
+            prob = steps.classifier_proba(member, te, device=device, modalities=mods)
+            out[name] = forest.mix(prob, te.series, ensemble.forest_weight) if forest_on else prob
+        done[0] += 1
+        log(f"spatial CV: fold {done[0]} fitted ({int(train.sum())} training px, {int(test.sum())} held out)")
+        return out
+
+    with steps.training_threads(device):
+        return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
+
+
+def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None, class_ids: Sequence[int],
+                        cfg: FinetuneConfig, *, setting: str, folds: int, names: Mapping[int, str] | None = None,
+                        device: Any = None, progress: Any = False, log: Log = steps._quiet, **forest: Any) -> Validation:
+    """The classifier's inputs (``setting``: ``auto``, ``all`` or ``temporal``) and its held-out
+    accuracy by spatial cross-validation over ``folds`` folds (0: none).
+
+    Args:
+        labelled: labelled samples; regions: (N,) their region ids (None only when ``folds`` is 0
+            and ``setting`` is not ``auto``).
+        cfg: the fine-tuning recipe (seeded). names: class id → name, for messages.
+        forest: ``scene``, ``ensemble``, ``region_map``, ``label_map`` of :func:`cross_validate`.
+    """
+    from pimc_core.learn.spatial_cv import cv_blocker, describe
+
+    can_patch = labelled.patches is not None and net.patch_encoder is not None
+    blocker = cv_blocker(regions, labelled.labels, names) if folds else None
+    if not folds or blocker:
+        if blocker:
+            log(blocker)
+        choice = steps.choose_inputs(net, labelled, regions, class_ids, cfg, setting, device=device,
+                                     progress=progress, log=log)
+        return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None)
+    if setting == "auto":
+        sets = ("all", "temporal") if can_patch else ("temporal",)
+    else:
+        sets = (setting,) if can_patch or setting == "temporal" else ("temporal",)
+    res = cross_validate(net, labelled, regions, class_ids, cfg, folds=folds, input_sets=sets, device=device,
+                         progress=progress, log=log, **forest)
+    first = next(iter(res.values()))
+    if setting == "auto" and can_patch:
+        choice = InputChoice.from_scores(first.scores, first.regions, first.pixels,
+                                         f"out of fold, {first.folds} folds over {first.regions} labelled regions")
+    elif setting == "auto":
+        choice = InputChoice("temporal", first.scores, reason="no patch branch: the classifier reads the series")
+    else:
+        choice = InputChoice.configured(setting)
+    log(f"classifier inputs: {choice.inputs} ({choice.reason})")
+    cv = res[choice.inputs if choice.inputs in res else sets[0]].summary()
+    log(describe(cv) + f" ({cv['pixels']} px, inputs {cv['inputs']})")
+    return Validation(choice, cv)

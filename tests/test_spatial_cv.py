@@ -1,0 +1,176 @@
+"""Spatial cross-validation at fit time: folds of whole labelled regions, pooled out-of-fold
+figures, the same folds choosing the classifier's inputs; stored in the model file, printed by
+``pimc fit`` and ``pimc info``; said plainly when the labels do not allow it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+
+from pimc_core.cli import main
+from pimc_core.datasets.synthetic import make_synthetic
+from pimc_core.errors import ConfigError
+from pimc_core.fit import FitConfig, fit
+from pimc_core.learn.input_selection import labelled_regions
+from pimc_core.learn.spatial_cv import confusion_table, cross_validate, cv_blocker, describe, region_folds
+from pimc_core.models.model_file import read_metadata
+from tests.test_fit import TINY
+
+CFG = {**TINY, "data": {**TINY["data"], "patch_size": 3}, "cv_folds": 3}
+
+
+def _regions(n_classes=3, per_class=4, size=10, seed=0):
+    """(region, labels): ``per_class`` regions of ``size`` samples for each class, shuffled."""
+    region = np.repeat(np.arange(n_classes * per_class), size)
+    labels = region // per_class + 1
+    p = np.random.default_rng(seed).permutation(region.size)
+    return region[p], labels[p]
+
+
+def test_folds_never_split_a_region():
+    region, labels = _regions(n_classes=3, per_class=5)
+    for seed in (0, 1, 2):
+        fold = region_folds(region, labels, 4, seed)
+        assert sorted(np.unique(fold)) == [0, 1, 2, 3]
+        for r in np.unique(region):
+            assert np.unique(fold[region == r]).size == 1  # a region lies in one fold
+        for f in range(4):  # every fold's training keeps every class (each has 5 regions)
+            assert set(np.unique(labels[fold != f])) == {1, 2, 3}
+    assert (region_folds(region, labels, 4, 7) == region_folds(region, labels, 4, 7)).all()
+    two = np.repeat([0, 1], 10)
+    assert np.unique(region_folds(two, two + 1, 5, 0)).size == 2  # k: at most the regions
+    with pytest.raises(ConfigError, match="cv_folds"):
+        region_folds(region, labels, 1, 0)
+
+
+def test_cv_blocker_names_the_class_with_one_field():
+    region, labels = _regions(n_classes=2, per_class=2)
+    assert cv_blocker(region, labels) is None
+    labels = labels.copy()
+    region = np.where(labels == 2, 99, region)  # class 2: one region
+    msg = cv_blocker(region, labels, {2: "maize"})
+    assert msg.startswith("spatial CV not possible: class maize has 1 field (")
+    assert cv_blocker(np.zeros(4), np.array([1, 1, 2, 2])).startswith(
+        "spatial CV not possible: classes 1, 2 have 1 field each")
+
+
+def test_out_of_fold_predictions_never_see_their_region():
+    """A classifier that recognises *regions* (1-NN on a region signature) is perfect on random
+    pixels and useless on held-out regions: the spatial estimate shows it, pixel folds do not."""
+    region, labels = _regions(n_classes=3, per_class=4, size=12)
+    rng = np.random.default_rng(1)
+    sig = rng.normal(size=(region.max() + 1, 8))
+    x = sig[region] + 0.01 * rng.normal(size=(region.size, 8))  # no class signal, only the region's
+    ids = [1, 2, 3]
+
+    def fit_fold(train, test):
+        assert not set(region[train]) & set(region[test]) or seen_pixels[0]
+        d = ((x[test][:, None] - x[train][None]) ** 2).sum(-1)
+        near = labels[train][d.argmin(1)]
+        return {"temporal": np.eye(3)[near - 1]}
+
+    seen_pixels = [False]
+    res = cross_validate(fit_fold, labels, region, ids, folds=4, seed=0)["temporal"]
+    assert res.folds == 4 and res.regions == 12 and res.pixels == region.size
+    assert np.asarray(res.confusion).sum() == region.size  # each pixel predicted once
+    assert res.accuracy < 0.6
+    seen_pixels[0] = True  # random-pixel folds: every pixel its own group
+    pix = cross_validate(fit_fold, labels, np.arange(region.size), ids, folds=4, seed=0)["temporal"]
+    assert pix.accuracy == 1.0  # optimistic: the region is in training
+    s = res.summary()
+    assert set(s) >= {"accuracy", "accuracy_se", "macro_f1", "per_class_recall", "confusion", "folds", "regions"}
+    assert s["accuracy_se"] == pytest.approx(np.std(s["fold_accuracy"], ddof=1) / 2, abs=1e-3)
+
+
+def test_cv_folds_is_declared_and_checked():
+    assert FitConfig().cv_folds == 5
+    assert FitConfig.from_dict({"cv_folds": 0}).cv_folds == 0
+    with pytest.raises(ConfigError, match="cv_folds"):
+        FitConfig.from_dict({"cv_folds": 1})
+    with pytest.raises(ConfigError, match="cv_folds"):
+        FitConfig.from_dict({"cv_folds": -2})
+
+
+def two_fields_per_class(tmp_path):
+    """A 32 x 32 px, 4-class stack and labels of two separate 5 x 5 px patches of every class
+    (two regions per class at a reach of 6 px): ``(stack, label raster path)``."""
+    s = make_synthetic(tmp_path / "syn", size=32, n_dates=10, seed=4, n_classes=4)
+    with rasterio.open(s.labels) as src:
+        a, prof = src.read(1), src.profile
+    out = np.zeros_like(a)
+    for c in np.unique(a[a > 0]):
+        rr, cc = np.nonzero(a == c)
+        far = int(np.maximum(abs(rr - rr[0]), abs(cc - cc[0])).argmax())
+        for i in (0, far):
+            win = (abs(rr - rr[i]) <= 2) & (abs(cc - cc[i]) <= 2)
+            out[rr[win], cc[win]] = c
+    path = tmp_path / "two_fields.tif"
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(out, 1)
+    reg = labelled_regions(out, 6)
+    assert all(np.unique(reg[out == c]).size == 2 for c in np.unique(out[out > 0]))
+    return s, path
+
+
+@pytest.fixture(scope="module")
+def two_fields(tmp_path_factory):
+    return two_fields_per_class(tmp_path_factory.mktemp("cv"))
+
+
+def test_fit_stores_the_spatial_cv_and_info_prints_it(two_fields, tmp_path, capsys):
+    s, labels = two_fields
+    out = tmp_path / "m.pimc"
+    lines: list[str] = []
+    res = fit(s.manifest, labels, out, classes=s.classes_json, config=CFG, progress=False, log=lines.append)
+    cv = res.spatial_cv
+    assert cv["folds"] == 3 and cv["regions"] == 8 and cv["pixels"] == res.n_labelled
+    assert np.asarray(cv["confusion"]).shape == (4, 4) and np.asarray(cv["confusion"]).sum() == res.n_labelled
+    assert cv["inputs"] == res.finetune["inputs"]["inputs"]  # the same folds chose the inputs
+    assert "out of fold, 3 folds over 8 labelled regions" in res.finetune["inputs"]["reason"]
+    assert sum(line.startswith("spatial CV: fold") for line in lines) == 3
+    assert f"held-out accuracy {cv['accuracy']:.2f} ± {cv['accuracy_se']:.2f} (3 folds, 8 fields)" in res.summary()
+    assert "training accuracy" in res.summary()
+    stored = read_metadata(out)["training"]
+    assert stored["spatial_cv"] == cv  # read back as written
+    assert "spatial_cv" in stored["stages"]
+
+    assert main(["info", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert describe(cv) in printed and "on the training pixels" in printed
+    assert "\n".join("  " + t for t in confusion_table(cv, {str(c["id"]): c["name"] for c in res.classes})) in printed
+
+
+def test_fit_with_the_forest_member_scores_the_mix(two_fields, tmp_path):
+    s, labels = two_fields
+    cfg = {**CFG, "ensemble": {"forest_weight": 0.9, "trees": 10, "self_training": False}}
+    res = fit(s.manifest, labels, tmp_path / "f.pimc", config=cfg, progress=False)
+    cv = res.spatial_cv
+    plain = fit(s.manifest, labels, tmp_path / "p.pimc", config=CFG, progress=False).spatial_cv
+    assert cv["folds"] == 3 and cv["confusion"] != plain["confusion"]  # the forest's predictions, not the network's
+
+
+def test_cli_fit_prints_the_held_out_accuracy_or_why_not(two_fields, tmp_path, capsys):
+    import yaml
+
+    s, labels = two_fields
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    assert main(["fit", str(s.manifest), "--labels", str(labels), "--out", str(tmp_path / "a.pimc"),
+                 "--config", str(cfg), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "(3 folds, 8 fields)" in out
+
+    # the full labels: class 3 is one field at this reach, so no spatial CV, said so; no pixel fallback
+    assert main(["fit", str(s.manifest), "--labels", str(s.labels), "--classes", str(s.classes_json),
+                 "--out", str(tmp_path / "b.pimc"), "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert "spatial CV not possible: class soybean has 1 field" in out
+    assert "spatial CV not possible: class soybean has 1 field" in err  # the log line too
+    stored = read_metadata(tmp_path / "b.pimc")["training"]["spatial_cv"]
+    assert stored["folds"] == 0 and stored["reason"].startswith("spatial CV not possible")
+
+    assert main(["fit", str(s.manifest), "--labels", str(labels), "--out", str(tmp_path / "c.pimc"),
+                 "--config", str(cfg), "--set", "cv_folds=0", "--quiet"]) == 0
+    assert "held-out accuracy: not estimated (cv_folds: 0)" in capsys.readouterr().out
+    assert read_metadata(tmp_path / "c.pimc")["training"]["spatial_cv"] is None
