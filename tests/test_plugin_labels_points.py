@@ -120,6 +120,29 @@ def test_processing_fit_on_points_with_null_classes(pimc_provider, sample, tmp_p
     assert res["OUTPUT"] == str(out) and out.is_file()
     assert [c["id"] for c in read_metadata(out)["classes"]] == list(range(1, 10))
     assert f"labels: {total - blank} points of suggested ('class'; {blank} without a class skipped)" in feedback.lines
+    # one field per class in the sample: no held-out estimate, and the output says so by NULL, not by a number
+    assert "spatial CV not possible" in read_metadata(out)["training"]["spatial_cv"]["reason"]
+    assert res["HELD_OUT_ACCURACY"] is None and 0.0 <= res["ACCURACY"] <= 1.0
+
+
+def test_processing_fit_outputs_the_held_out_accuracy(pimc_provider, tmp_path):
+    """Two separate fields per class: pimc:fit's HELD_OUT_ACCURACY is the spatial cross-validated
+    accuracy stored with the model, next to the training accuracy."""
+    import processing
+
+    from pimc_core.models.model_file import read_metadata
+    from tests.test_spatial_cv import two_fields_per_class
+
+    stack, labels = two_fields_per_class(tmp_path)
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text("data: {patch_size: 3}\ncv_folds: 3\npretrain: {steps: 5}\nfinetune: {max_steps: 10}\n"
+                   "forecast: {enabled: false}\n")
+    out = tmp_path / "cv.pimc"
+    res = processing.run("pimc:fit", {"SOURCE": str(stack.manifest), "LABEL_RASTER": str(labels),
+                                      "CONFIG": str(cfg), "OUTPUT": str(out)})
+    cv = read_metadata(out)["training"]["spatial_cv"]
+    assert cv["folds"] == 3 and cv["regions"] == 8
+    assert res["HELD_OUT_ACCURACY"] == pytest.approx(cv["accuracy"]) and 0.0 <= cv["accuracy"] <= 1.0
 
 
 def test_processing_fit_on_points_all_null_is_one_line(pimc_provider, sample, tmp_path):

@@ -92,7 +92,9 @@ class FitAlgorithm(PimcAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             OUTPUT, "Model file", "PIMC model (*.pimc)", defaultValue=str(default_model_file())))
         self.addOutput(QgsProcessingOutputString("SUMMARY", "Summary"))
-        self.addOutput(QgsProcessingOutputNumber("ACCURACY", "Training accuracy"))
+        self.addOutput(QgsProcessingOutputNumber("ACCURACY", "Training accuracy (on the labelled pixels themselves)"))
+        self.addOutput(QgsProcessingOutputNumber(
+            "HELD_OUT_ACCURACY", "Held-out accuracy (spatial cross-validation over labelled fields; NULL when not estimated)"))
 
     def _labels_choice(self, parameters, context):
         errors = import_core("pimc_core.errors")
@@ -147,8 +149,10 @@ class FitAlgorithm(PimcAlgorithm):
                 if tmp is not None:
                     shutil.rmtree(tmp, ignore_errors=True)
             feedback.pushInfo(result.summary())
+        cv = result.spatial_cv or {}
         return {OUTPUT: str(result.path), "SUMMARY": result.summary(),
-                "ACCURACY": float(result.train_metrics.get("accuracy", float("nan")))}
+                "ACCURACY": float(result.train_metrics.get("accuracy", float("nan"))),
+                "HELD_OUT_ACCURACY": float(cv["accuracy"]) if cv.get("accuracy") is not None else None}
 
 
 __all__ = ["FitAlgorithm"]
