@@ -3,7 +3,8 @@ one run, on the same stack with the same model file: pixels per second of each, 
 how many pixels of the class maps agree.
 
 ``python -m benchmarks.bench_speedup`` (defaults: a 1024² × 30-date synthetic stack, the model
-fitted by 89cc375's ``pimc fit`` on a 256² × 30-date stack, engines ``torch`` and ``onnx``).
+fitted by 89cc375's ``pimc fit`` on a 256² × 30-date stack; the new code as ``pimc classify`` runs by
+default and with ``--engine torch``).
 Small check: ``python -m benchmarks.bench_speedup --size 128 --fit-size 64``.
 
 * **Old code**: ``git archive <ref>`` of this repository into a temporary folder, imported
@@ -127,7 +128,7 @@ def _median(xs: list[float]) -> float:
 
 
 def run(size: int = 1024, dates: int = 30, fit_size: int = 256, model: str | None = None, repeats: int = 1,
-        engines: str = "torch,onnx", old_ref: str = OLD_REF, root: str = "bench_out/speedup", threads: int = 0,
+        engines: str = "default,torch", old_ref: str = OLD_REF, root: str = "bench_out/speedup", threads: int = 0,
         old_code: str | None = None) -> dict:
     """Run the side-by-side benchmark; a JSON-able dict (see the module docstring)."""
 
@@ -140,7 +141,8 @@ def run(size: int = 1024, dates: int = 30, fit_size: int = 256, model: str | Non
         old = Path(old_code).resolve() if old_code else old_tree(old_ref, Path(tmp) / "old")
         model_path, fit_s = (Path(model).resolve(), None) if model else _fitted(old, root_p, fit_size, dates)
         manifest = _stack(REPO, root_p, size, dates)
-        kinds = [("old", old, None)] + [(f"new-{e}", REPO, e) for e in engines.split(",") if e]
+        kinds = [("old", old, None)] + [(f"new-{e}", REPO, None if e == "default" else e)
+                                         for e in engines.split(",") if e]
         runs: dict[str, list[dict]] = {k: [] for k, _, _ in kinds}
         for r in range(int(repeats)):
             for kind, tree, engine in kinds:
@@ -181,6 +183,7 @@ def markdown(res: dict) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for kind, row in res["rows"].items():
         code, engine = ("89cc375", "—") if kind == "old" else ("this", kind.split("-", 1)[1])
+        engine = "default (auto: onnx on a CPU)" if engine == "default" else f"`--engine {engine}`" if code == "this" else engine
         lines.append(f"| {code} | {engine} | {row['seconds']:.1f} | {row['px_s']:,.0f} | **{row['ratio']:.2f}×** | "
                      f"{row['run_px_s']:,.0f} | {100 * row['agree_classified']:.2f} % | {100 * row['agree_all']:.2f} % |")
     return "\n".join(lines) + "\n"
@@ -193,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit-size", type=int, default=256)
     ap.add_argument("--model", help="a .pimc file (default: fitted by the old code, cached)")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--engines", default="torch,onnx", help="engines of the new code, comma-separated")
+    ap.add_argument("--engines", default="default,torch",
+                    help="--engine values of the new code's runs, comma-separated (default: no --engine flag)")
     ap.add_argument("--old-ref", default=OLD_REF)
     ap.add_argument("--root", default="bench_out/speedup")
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS of every command (0: unset)")

@@ -151,7 +151,7 @@ def test_class_map_skips_the_forecast_and_unused_patches(tiny_sample, tmp_path, 
     monkeypatch.setattr(model, "patch_composite", composite)
     res = run_inference(ts, model, None, tmp_path / "cls", products=("classes", "confidence"), block=16)
     assert res.predicted > 0 and calls == {"forecast": 0, "composite": 0}
-    assert " on CPU, " in res.summary() and "torch map graph" in res.summary()
+    assert " on CPU, " in res.summary() and "ONNX Runtime" in res.summary()  # engine auto on a CPU
     with pytest.raises(AssertionError, match="no patches"):  # the embeddings fuse the patches: read
         run_inference(ts, model, None, tmp_path / "emb", products=("embeddings",), block=16)
     run_inference(ts, model, None, tmp_path / "fc", products=("forecast",), block=16)
@@ -165,16 +165,27 @@ def _classes(folder: Path) -> np.ndarray:
 
 def test_onnx_engine_gives_the_torch_engines_classes(tmp_path, capsys):
     manifest, model = str(COMPAT / "stack" / "manifest.yaml"), str(COMPAT / "model.pimc")
-    for engine in ("torch", "onnx", "reference"):
+    for engine in ("torch", "onnx", "reference", "auto"):
         assert main(["classify", manifest, "--model", model, "--out", str(tmp_path / engine), "--engine", engine,
                      "--quiet"]) == 0
         line = capsys.readouterr().out.strip()
-        assert "pixels/s on CPU, " in line and {"torch": "torch map graph", "onnx": "ONNX Runtime",
+        assert "pixels/s on CPU, " in line and {"torch": "torch map graph", "onnx": "ONNX Runtime", "auto": "ONNX Runtime",
                                                 "reference": "reference network"}[engine] in line
     torch_cls = _classes(tmp_path / "torch")
     assert (torch_cls > 0).sum() > 500
     np.testing.assert_array_equal(_classes(tmp_path / "onnx"), torch_cls)
+    np.testing.assert_array_equal(_classes(tmp_path / "auto"), torch_cls)
     assert (_classes(tmp_path / "reference") == torch_cls).mean() >= 0.995
+
+
+def test_engine_auto_is_onnx_on_a_cpu():
+    from pimc_core.models.graph_engine import resolve_engine
+
+    assert resolve_engine("auto", torch.device("cpu")) == "onnx"
+    assert resolve_engine("auto", torch.device("cuda")) == "torch"
+    assert resolve_engine("torch", torch.device("cpu")) == "torch"
+    with pytest.raises(Exception, match="engine must be one of auto, torch, onnx, reference; got 'fast'"):
+        resolve_engine("fast", torch.device("cpu"))
 
 
 def test_onnx_engine_refusals(tmp_path, capsys):

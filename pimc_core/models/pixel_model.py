@@ -118,10 +118,11 @@ class PimcPixelModel:
         if bad:
             raise InputError(f"model metadata: training.classify_modalities has unknown modalities {sorted(bad)}")
         self._stack_dates: tuple[dt.date, ...] | None = None
-        #: how :meth:`predict` computes probabilities and embeddings: ``torch`` (the map graph,
+        #: how :meth:`predict` computes probabilities and embeddings: ``auto`` (``onnx`` on a CPU
+        #: with onnxruntime, else ``torch``), ``torch`` (the map graph,
         #: :mod:`pimc_core.models.inference_net`), ``onnx`` (that graph in ONNX Runtime) or
         #: ``reference`` (the network as trained); see :mod:`pimc_core.models.graph_engine`
-        self.engine = "torch"
+        self.engine = "auto"
         #: torch CPU threads of the last :meth:`predict` (0: none yet)
         self.last_threads = 0
         self._engines: dict[tuple, Any] = {}
@@ -343,8 +344,10 @@ class PimcPixelModel:
         """Where and how :meth:`predict` ran, for a status line: ``CPU, 2 threads, torch map graph``
         or ``CUDA NVIDIA H100 (cuda:0), float16 autocast, torch map graph``."""
         from pimc_core.devices import describe_device
+        from pimc_core.models.graph_engine import resolve_engine
 
-        how = {"torch": "torch map graph", "onnx": "ONNX Runtime", "reference": "reference network"}[self.engine]
+        how = {"torch": "torch map graph", "onnx": "ONNX Runtime",
+               "reference": "reference network"}[resolve_engine(self.engine, self.device)]
         return f"{describe_device(self.device, self.last_threads)}, {how}"
 
     def __repr__(self) -> str:
@@ -445,12 +448,12 @@ def save_pixel_model(
 
 
 def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None,
-                     engine: str = "torch") -> PimcPixelModel:
+                     engine: str = "auto") -> PimcPixelModel:
     """Load a ``.pimc`` PIMC pixel model (no pickle, no code execution).
 
     ``device``: where it predicts (``cpu`` by default; ``auto``, ``cuda``, ``cuda:N``; see
-    :func:`pimc_core.devices.resolve_device`). ``engine``: ``torch`` (default), ``onnx`` or
-    ``reference`` (:attr:`PimcPixelModel.engine`).
+    :func:`pimc_core.devices.resolve_device`). ``engine``: ``auto`` (default), ``torch``, ``onnx``
+    or ``reference`` (:attr:`PimcPixelModel.engine`).
 
     Raises:
         InputError: not a model file, or not a PIMC pixel model (no ``architecture.pimc``), or
