@@ -4,7 +4,7 @@ how many pixels of the class maps agree.
 
 ``python -m benchmarks.bench_speedup`` (defaults: a 1024² × 30-date synthetic stack, the model
 fitted by 89cc375's ``pimc fit`` on a 256² × 30-date stack; the new code as ``pimc classify`` runs by
-default and with ``--engine torch``).
+default and with ``--engine onnx``).
 Small check: ``python -m benchmarks.bench_speedup --size 128 --fit-size 64``.
 
 * **Old code**: ``git archive <ref>`` of this repository into a temporary folder, imported
@@ -128,7 +128,7 @@ def _median(xs: list[float]) -> float:
 
 
 def run(size: int = 1024, dates: int = 30, fit_size: int = 256, model: str | None = None, repeats: int = 1,
-        engines: str = "default,torch", old_ref: str = OLD_REF, root: str = "bench_out/speedup", threads: int = 0,
+        engines: str = "default,onnx", old_ref: str = OLD_REF, root: str = "bench_out/speedup", threads: int = 0,
         old_code: str | None = None) -> dict:
     """Run the side-by-side benchmark; a JSON-able dict (see the module docstring)."""
 
@@ -172,7 +172,7 @@ def run(size: int = 1024, dates: int = 30, fit_size: int = 256, model: str | Non
 
 def markdown(res: dict) -> str:
     """The docs/BENCHMARKS.md section body."""
-    lines = [f"`python -m benchmarks.bench_speedup` ({res['seconds']:.0f} s, {res['date']}); {res['machine']}.", "",
+    lines = [f"Run {res['date']} ({res['seconds']:.0f} s); {res['machine']}.", "",
              f"`pimc classify` of a synthetic {res['size']}×{res['size']} px × {res['dates']}-date stack (classes, "
              f"confidence, uncertainty; `--device cpu`), the code at commit {res['old_ref']} against this code, same "
              f"model file (`{Path(res['model']).name}`, written by {res['old_ref']}'s `pimc fit`), each command a fresh "
@@ -183,7 +183,7 @@ def markdown(res: dict) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for kind, row in res["rows"].items():
         code, engine = ("89cc375", "—") if kind == "old" else ("this", kind.split("-", 1)[1])
-        engine = "default (auto: onnx on a CPU)" if engine == "default" else f"`--engine {engine}`" if code == "this" else engine
+        engine = "default (torch)" if engine == "default" else f"`--engine {engine}`" if code == "this" else engine
         lines.append(f"| {code} | {engine} | {row['seconds']:.1f} | {row['px_s']:,.0f} | **{row['ratio']:.2f}×** | "
                      f"{row['run_px_s']:,.0f} | {100 * row['agree_classified']:.2f} % | {100 * row['agree_all']:.2f} % |")
     return "\n".join(lines) + "\n"
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit-size", type=int, default=256)
     ap.add_argument("--model", help="a .pimc file (default: fitted by the old code, cached)")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--engines", default="default,torch",
+    ap.add_argument("--engines", default="default,onnx",
                     help="--engine values of the new code's runs, comma-separated (default: no --engine flag)")
     ap.add_argument("--old-ref", default=OLD_REF)
     ap.add_argument("--root", default="bench_out/speedup")

@@ -31,9 +31,9 @@ from pimc_core.io.input_files import local_path
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
 
-def model_reference(spec: str, device: str = "cpu", engine: str = "auto") -> Any:
+def model_reference(spec: str, device: str = "cpu", engine: str = "torch") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
-    path (str, loaded on the CPU with the ``auto`` engine) or a picklable factory (a model file on
+    path (str, loaded on the CPU with the ``torch`` engine) or a picklable factory (a model file on
     ``device`` with ``engine``, which each Dask worker resolves on its own machine: ``auto``
     takes that machine's GPU when it has one)."""
     from pimc_core.devices import resolve_device
@@ -50,7 +50,7 @@ def model_reference(spec: str, device: str = "cpu", engine: str = "auto") -> Any
             return NearestCentroidModel.for_synthetic
         raise ConfigError(f"--model: unknown built-in model '{spec}' (known: {', '.join(BUILTIN_MODELS)})")
     local_path(spec, "model file")
-    if device == "cpu" and engine == "auto":
+    if device == "cpu" and engine == "torch":
         return spec
     if not Path(spec).exists():
         raise InputError(f"{spec}: model file not found")
@@ -252,10 +252,10 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "o
     e.add_argument("--batch", type=positive_int("--batch"), default=4096, help="pixels per model call (memory)")
     e.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
-    e.add_argument("--engine", choices=("auto", "torch", "onnx", "reference"), default="auto",
-                   help="how a .pimc model computes classes and embeddings: auto (default: onnx on a CPU when "
-                   "onnxruntime is installed, else torch), torch (its map graph in torch), onnx (that graph in ONNX "
-                   "Runtime, CPU) or reference (the network as trained, slower)")
+    e.add_argument("--engine", choices=("auto", "torch", "onnx", "reference"), default="torch",
+                   help="how a .pimc model computes classes and embeddings: torch (default: its map graph in torch), "
+                   "onnx (that graph in ONNX Runtime, CPU), auto (onnx on a CPU when onnxruntime is installed, else "
+                   "torch) or reference (the network as trained, slower)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -9,8 +9,9 @@ keeps the network's own path):
   on CUDA in whole batches under float16 autocast;
 * ``onnx``: the same graph exported to ONNX (:func:`pimc_core.models.onnx_export.onnx_bytes`)
   and run by ONNX Runtime on the CPU, with as many intra-op threads as torch would use;
-* ``auto`` (the default): ``onnx`` on a CPU when onnxruntime is installed (measured 1.4× faster
-  than ``torch`` on a 2-core VM, docs/BENCHMARKS.md), else ``torch``;
+* ``auto``: ``onnx`` on a CPU when onnxruntime is installed, else ``torch`` (on a loaded 2-core
+  VM neither was reliably faster: 0.9× to 1.4× the torch graph in two 1024² runs,
+  docs/BENCHMARKS.md);
 * ``reference``: none; the pixel model runs :class:`PimcNet` as it was trained (its recurrence
   plots from :mod:`pimc_core.series.recurrence`); what the others are checked against.
 """

@@ -118,11 +118,11 @@ class PimcPixelModel:
         if bad:
             raise InputError(f"model metadata: training.classify_modalities has unknown modalities {sorted(bad)}")
         self._stack_dates: tuple[dt.date, ...] | None = None
-        #: how :meth:`predict` computes probabilities and embeddings: ``auto`` (``onnx`` on a CPU
-        #: with onnxruntime, else ``torch``), ``torch`` (the map graph,
-        #: :mod:`pimc_core.models.inference_net`), ``onnx`` (that graph in ONNX Runtime) or
-        #: ``reference`` (the network as trained); see :mod:`pimc_core.models.graph_engine`
-        self.engine = "auto"
+        #: how :meth:`predict` computes probabilities and embeddings: ``torch`` (default: the map
+        #: graph, :mod:`pimc_core.models.inference_net`), ``onnx`` (that graph in ONNX Runtime),
+        #: ``auto`` (``onnx`` on a CPU with onnxruntime, else ``torch``) or ``reference`` (the
+        #: network as trained); see :mod:`pimc_core.models.graph_engine`
+        self.engine = "torch"
         #: torch CPU threads of the last :meth:`predict` (0: none yet)
         self.last_threads = 0
         self._engines: dict[tuple, Any] = {}
@@ -448,11 +448,11 @@ def save_pixel_model(
 
 
 def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None,
-                     engine: str = "auto") -> PimcPixelModel:
+                     engine: str = "torch") -> PimcPixelModel:
     """Load a ``.pimc`` PIMC pixel model (no pickle, no code execution).
 
     ``device``: where it predicts (``cpu`` by default; ``auto``, ``cuda``, ``cuda:N``; see
-    :func:`pimc_core.devices.resolve_device`). ``engine``: ``auto`` (default), ``torch``, ``onnx``
+    :func:`pimc_core.devices.resolve_device`). ``engine``: ``torch`` (default), ``onnx``, ``auto``
     or ``reference`` (:attr:`PimcPixelModel.engine`).
 
     Raises:
