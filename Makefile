@@ -13,7 +13,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export PYTHONUNBUFFERED := 1
 export MPLBACKEND ?= Agg
 
-.PHONY: setup apt venv peers demo test lint bench clean plugin-zip install-plugin
+.PHONY: setup apt venv peers demo test lint bench bench-gpu clean plugin-zip install-plugin
 
 setup: $(PIP_STAMP)
 
@@ -58,6 +58,11 @@ lint: setup
 
 bench: setup peers
 	$(PY) -m benchmarks.run_all --out docs/BENCHMARKS.md
+
+# map pixels/s and pretraining pixel pairs/s on a CUDA GPU (mixed precision, large batches);
+# adds a row with the device's name to docs/BENCHMARKS.md
+bench-gpu: setup
+	$(PY) -m benchmarks.gpu --device cuda --out docs/BENCHMARKS.md
 
 plugin-zip:
 	/usr/bin/python3 scripts/plugin_zip.py

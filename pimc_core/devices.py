@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from pimc_core.errors import ConfigError
 
-__all__ = ["DEVICE_CHOICES", "autocast", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "autocast", "describe_device", "resolve_device"]
 
 #: What ``--device`` accepts (``cuda:N`` too).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -85,3 +85,16 @@ def auto_threads(requested: int = 0) -> int:
         n = max(1, min(torch.get_num_threads(), cores - int(round(load))))
     torch.set_num_threads(n)
     return n
+
+
+def describe_device(device, threads: int = 0) -> str:
+    """A device in words for status lines: ``CPU, 2 threads`` (``threads``: torch CPU threads used,
+    0: torch's current setting) or ``CUDA NVIDIA H100 80GB HBM3 (cuda:0), float16 autocast``."""
+    import torch
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        return f"CUDA {torch.cuda.get_device_name(index)} (cuda:{index}), float16 autocast"
+    n = int(threads) or torch.get_num_threads()
+    return f"CPU, {n} thread{'s' if n != 1 else ''}"

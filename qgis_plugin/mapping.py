@@ -125,10 +125,13 @@ class MapOutcome:
     pixels: int = 0
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    device: str = ""  # where the model ran (InferenceResult.device)
 
     def summary(self) -> str:
         names = ", ".join(self.files)
-        return f"{names} ({self.pixels} pixels, {self.seconds:.1f} s)"
+        rate = f", {self.pixels / self.seconds:,.0f} pixels/s" if self.seconds > 0 else ""
+        where = f" on {self.device}" if self.device else ""
+        return f"{names} ({self.pixels} pixels, {self.seconds:.1f} s{rate}{where})"
 
 
 def model_is_set(spec: Any) -> bool:
@@ -251,6 +254,7 @@ def run_maps(
                 out.styles.append(f)
         out.summaries.append(res.summary())
         out.pixels = max(out.pixels, int(res.pixels))
+        out.device = getattr(res, "device", "") or out.device
         out.extra.update(res.extra)
     out.seconds = time.perf_counter() - t0
     if progress is not None:

@@ -31,27 +31,42 @@ from pimc_core.io.input_files import local_path
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
 
-def model_reference(spec: str, device: str = "cpu") -> Any:
+def model_reference(spec: str, device: str = "cpu", engine: str = "torch") -> Any:
     """What ``--model`` names, as something both this process and Dask workers can load: a
-    path (str, loaded on the CPU) or a picklable factory (a model file on ``device``, which each
-    Dask worker resolves on its own machine: ``auto`` takes that machine's GPU when it has one)."""
+    path (str, loaded on the CPU with the ``torch`` engine) or a picklable factory (a model file on
+    ``device`` with ``engine``, which each Dask worker resolves on its own machine: ``auto``
+    takes that machine's GPU when it has one)."""
     from pimc_core.devices import resolve_device
     from pimc_core.models.centroid import NearestCentroidModel
 
+    if engine == "onnx" and not spec.startswith("builtin:"):
+        check_onnx_engine(device)
     if device != "cpu":
         resolve_device(device)  # a bad name or a missing GPU fails here, before any window is read
     if spec.startswith("builtin:"):
+        if engine not in ("auto", "torch"):
+            raise ConfigError(f"--engine {engine} applies to .pimc model files, not to {spec}")
         if spec == "builtin:nearest-centroid":
             return NearestCentroidModel.for_synthetic
         raise ConfigError(f"--model: unknown built-in model '{spec}' (known: {', '.join(BUILTIN_MODELS)})")
     local_path(spec, "model file")
-    if device == "cpu":
+    if device == "cpu" and engine == "torch":
         return spec
     if not Path(spec).exists():
         raise InputError(f"{spec}: model file not found")
     from pimc_core.models.pixel_model import load_pixel_model
 
-    return functools.partial(load_pixel_model, spec, device=device)
+    return functools.partial(load_pixel_model, spec, device=device, engine=engine)
+
+
+def check_onnx_engine(device: str) -> None:
+    """``--engine onnx``: onnxruntime importable, and a CPU device (ConfigError otherwise)."""
+    if str(device).lower() not in ("cpu", "auto"):
+        raise ConfigError(f"--engine onnx runs on the CPU; got --device {device} (use --engine torch on a GPU)")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ConfigError("--engine onnx needs the onnxruntime package (pip install onnxruntime)") from None
 
 
 def _region(args: argparse.Namespace, grid, *, polygon: bool = True):
@@ -105,7 +120,8 @@ def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=N
     check_out(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
     region = region if region is not None else _region(args, ts.grid)
-    model = model_reference(args.model, args.device)
+    device = "cpu" if args.engine == "onnx" and args.device == "auto" else args.device
+    model = model_reference(args.model, device, args.engine)
     with _executor(args) as ex, _progress(desc, args.quiet) as progress:
         result = fn(ts, model, region, args.out, batch_size=args.batch, block=args.block, progress=progress,
                     executor=ex, **kw)
@@ -236,6 +252,10 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "o
     e.add_argument("--batch", type=positive_int("--batch"), default=4096, help="pixels per model call (memory)")
     e.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
+    e.add_argument("--engine", choices=("auto", "torch", "onnx", "reference"), default="torch",
+                   help="how a .pimc model computes classes and embeddings: torch (default: its map graph in torch), "
+                   "onnx (that graph in ONNX Runtime, CPU), auto (onnx on a CPU when onnxruntime is installed, else "
+                   "torch) or reference (the network as trained, slower)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -71,6 +71,13 @@ class PixelModel(Protocol):
         prepare(source: TimeSeries) -> None: bind to the data before inference, e.g. compute
             ``target_dates`` / ``forecast_dates`` from the season of the series, check bands.
             Called once per process (client and each Dask worker).
+        needs_patches(outputs) -> bool: whether ``predict`` uses patches for these outputs
+            (default: always, when ``patch_size``); a class map of a classifier that reads the
+            series alone then reads neither the patch bands nor their composite.
+        predict(filled, patches, outputs=...): a ``predict`` with an ``outputs`` keyword is asked
+            for the outputs the products need only (e.g. no forecast for a class map).
+        device_summary() -> str: where ``predict`` runs, in words, for the run's summary line
+            (default ``CPU``).
         training_dates (Sequence[date]): the dates of the series the model was trained on; with
             ``n_dates`` (int, for a model that reads the acquisition dates as they are), what
             :mod:`pimc_core.maps.season` checks a stack against.

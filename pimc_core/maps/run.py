@@ -85,6 +85,8 @@ class InferenceResult:
         windows: number of windows processed.
         workers: processes that computed windows (1 in-process).
         extra: product-specific facts (clusters: k, inertia, sample size; similarity: the query).
+        device: where the model ran, in words (the model's optional ``device_summary()``, e.g.
+            ``CPU, 2 threads, torch map graph`` or a CUDA device's name; ``N Dask workers`` first).
     """
 
     pixels: int
@@ -95,6 +97,7 @@ class InferenceResult:
     windows: int = 0
     workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    device: str = ""
 
     @property
     def pixels_per_second(self) -> float:
@@ -106,7 +109,8 @@ class InferenceResult:
         names = ", ".join(p.name for p in self.files)
         return (
             f"{self.pixels} pixels ({self.predicted} predicted) in {self.seconds:.2f} s, "
-            f"{self.pixels_per_second:.0f} pixels/s; {len(self.files)} files written to {folder}: {names}"
+            f"{self.pixels_per_second:.0f} pixels/s{f' on {self.device}' if self.device else ''}; "
+            f"{len(self.files)} files written to {folder}: {names}"
         )
 
 
@@ -208,8 +212,16 @@ class MapRun:
         return InferenceResult(
             pixels=self.region.n_pixels, predicted=self.predicted, seconds=time.perf_counter() - self.t0,
             files=files, stages=dict(self.stages), windows=len(self.windows),
-            workers=getattr(self.executor, "n_workers", 1), extra=extra,
+            workers=getattr(self.executor, "n_workers", 1), extra=extra, device=self.device_summary(),
         )
+
+    def device_summary(self) -> str:
+        """Where the model ran, in words (see :attr:`InferenceResult.device`)."""
+        if getattr(self.executor, "remote", False):
+            n = getattr(self.executor, "n_workers", 1)
+            return f"{n} Dask worker{'s' if n != 1 else ''}"
+        fn = getattr(self.model, "device_summary", None)
+        return str(fn()) if callable(fn) else "CPU"
 
     def write_all(self, products: Sequence[Product], job: Job, span: tuple[float, float] = (0.0, 1.0)) -> list[Path]:
         """Run ``job`` over the region's windows into temporary outputs; commit on success."""

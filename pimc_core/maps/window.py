@@ -15,10 +15,12 @@ borders). Memory is one (grown) window of reflectance plus one batch.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from rasterio.windows import Window
@@ -32,7 +34,7 @@ from pimc_core.series.composites import patches_at
 if TYPE_CHECKING:
     from pimc_core.maps.jobs import Job
 
-__all__ = ["Block", "WindowResult", "check_output", "patches", "read_block", "run_window"]
+__all__ = ["Block", "WindowResult", "check_output", "model_predict", "patches", "read_block", "reading_info", "run_window"]
 
 
 @dataclass
@@ -114,6 +116,31 @@ def patches(block: Block, sl: slice) -> np.ndarray | None:
     return patches_at(block.composite, block.rows[sl], block.cols[sl], block.k, dtype=None)
 
 
+def reading_info(model: PixelModel, info: ModelInfo, needs: Sequence[str]) -> ModelInfo:
+    """``info`` without patches (nor the bands only they read) when the model's optional
+    ``needs_patches(outputs)`` says the outputs ``needs`` do not use them (e.g. a class map of a
+    classifier that reads the series alone)."""
+    fn = getattr(model, "needs_patches", None)
+    if not info.patch_size or not callable(fn) or fn(tuple(needs)):
+        return info
+    from pimc_core.series.indices import required_bands
+
+    keep = set(required_bands(info.indices))
+    return replace(info, patch_size=0, patch_bands=(), bands=tuple(b for b in info.bands if b in keep))
+
+
+def model_predict(model: PixelModel, needs: Sequence[str]) -> Callable[[np.ndarray, np.ndarray | None], Any]:
+    """``model.predict`` asked for the outputs ``needs`` only, when it takes an ``outputs``
+    keyword (a PIMC model then skips, e.g., its forecast head for a class map)."""
+    try:
+        takes = "outputs" in inspect.signature(model.predict).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        return model.predict
+    return functools.partial(model.predict, outputs=tuple(needs))
+
+
 def check_output(name: str, arr: Any, n: int, width: int | None, model: PixelModel) -> np.ndarray:
     """``arr`` as an array of shape (n,) or (n, width); a ConfigError naming the model otherwise."""
     a = np.asarray(arr)
@@ -143,14 +170,15 @@ def run_window(source: TimeSeries, model: PixelModel, info: ModelInfo, region: R
     times = {"read": 0.0, "indices": 0.0, "predict": 0.0}
     read = job.read_window(win, source.grid)
     state = job.start(read, info)
-    block = read_block(source, model, info, region, read, times)
+    block = read_block(source, model, reading_info(model, info, job.needs), region, read, times)
+    predict = model_predict(model, job.needs)
     n = 0 if block is None else block.rows.size
     for s in range(0, n, batch_size):
         check()
         sl = slice(s, min(n, s + batch_size))
         t0 = time.perf_counter()
         batch_patches = patches(block, sl)
-        raw = model.predict(block.filled[sl], batch_patches)
+        raw = predict(block.filled[sl], batch_patches)
         m = sl.stop - sl.start
         out = {}
         for key in job.needs:

@@ -50,6 +50,7 @@ from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
 from pimc_core.models.forest import ArrayForest
+from pimc_core.models.inference_net import graph_supported
 from pimc_core.models.modalities import MODALITIES, modality_mask
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
@@ -117,6 +118,14 @@ class PimcPixelModel:
         if bad:
             raise InputError(f"model metadata: training.classify_modalities has unknown modalities {sorted(bad)}")
         self._stack_dates: tuple[dt.date, ...] | None = None
+        #: how :meth:`predict` computes probabilities and embeddings: ``torch`` (default: the map
+        #: graph, :mod:`pimc_core.models.inference_net`), ``onnx`` (that graph in ONNX Runtime),
+        #: ``auto`` (``onnx`` on a CPU with onnxruntime, else ``torch``) or ``reference`` (the
+        #: network as trained); see :mod:`pimc_core.models.graph_engine`
+        self.engine = "torch"
+        #: torch CPU threads of the last :meth:`predict` (0: none yet)
+        self.last_threads = 0
+        self._engines: dict[tuple, Any] = {}
         self.class_table: list[dict[str, Any]] = [dict(c) for c in self.metadata.get("classes") or []]
         self.n_classes = len(self.class_table) if net.classifier is not None else 0
         if net.classifier is not None and self.n_classes != cfg.n_classes:
@@ -193,6 +202,26 @@ class PimcPixelModel:
         return seasonal_composite(reflectance, valid, self._stack_dates, self.patch_groups)
 
     # ------------------------------------------------------------------ prediction
+    def needs_patches(self, outputs: Sequence[str]) -> bool:
+        """Whether :meth:`predict` reads patches for ``outputs``: the embeddings fuse every
+        modality, the probabilities only those of ``classify_modalities``, the forecast none."""
+        if not self.patch_size:
+            return False
+        outs = set(outputs)
+        return "embeddings" in outs or ("probabilities" in outs and "patch" in self.classify_modalities)
+
+    def _engine(self, outputs: tuple[str, ...], patches: bool):
+        """The graph engine (:mod:`pimc_core.models.graph_engine`) for these outputs and inputs, made once."""
+        from pimc_core.models.graph_engine import make_engine
+
+        key = (self.engine, outputs, patches, str(self.device))
+        eng = self._engines.get(key)
+        if eng is None:
+            eng = make_engine(self.engine, self.net, self.classify_modalities, outputs, patches, self.device,
+                              torch.get_num_threads())
+            self._engines[key] = eng
+        return eng
+
     @torch.no_grad()  # not inference_mode: recurrence plots are computed in worker threads
     def predict(self, filled: np.ndarray, patches: np.ndarray | None = None, *,
                 outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -231,7 +260,7 @@ class PimcPixelModel:
         if self.device.type == "cpu":
             from pimc_core.devices import auto_threads
 
-            auto_threads(self.threads)
+            self.last_threads = auto_threads(self.threads)
         try:
             return self._predict(x, p, wanted)
         finally:
@@ -245,6 +274,19 @@ class PimcPixelModel:
             return self._predict_batches(x, p, wanted)
 
     def _predict_batches(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
+        net = self.net.to(self.device)
+        graph_outs = tuple(o for o in ("probabilities", "embeddings")
+                           if o in wanted and (o == "embeddings" or net.classifier is not None))
+        if self.engine != "reference" and graph_outs and x.shape[0] and graph_supported(net) is None:
+            out = self._engine(graph_outs, p is not None).run(x, p)
+            if "probabilities" in out and self.forest is not None:
+                out["probabilities"] = self.forest.mix(out["probabilities"], x, self.forest_weight).astype(np.float32)
+            if "forecast" in wanted:
+                out.update(self._predict_batches_reference(x, None, {"forecast"}))
+            return out
+        return self._predict_batches_reference(x, p, wanted)
+
+    def _predict_batches_reference(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
         net = self.net.to(self.device)
         n = x.shape[0]
         probs, embs, fcs = [], [], []
@@ -298,6 +340,16 @@ class PimcPixelModel:
             raise ConfigError("this forecaster needs the dates of the series: call prepare(source) first")
         doy = float(dates[-1].timetuple().tm_yday)
         return torch.full((n,), doy, dtype=torch.float32, device=self.device)
+
+    def device_summary(self) -> str:
+        """Where and how :meth:`predict` ran, for a status line: ``CPU, 2 threads, torch map graph``
+        or ``CUDA NVIDIA H100 (cuda:0), float16 autocast, torch map graph``."""
+        from pimc_core.devices import describe_device
+        from pimc_core.models.graph_engine import resolve_engine
+
+        how = {"torch": "torch map graph", "onnx": "ONNX Runtime",
+               "reference": "reference network"}[resolve_engine(self.engine, self.device)]
+        return f"{describe_device(self.device, self.last_threads)}, {how}"
 
     def __repr__(self) -> str:
         return (f"PimcPixelModel(indices={','.join(self.indices)}, T={self.n_dates}, classes={self.n_classes}, "
@@ -396,16 +448,22 @@ def save_pixel_model(
     return save_model(path, weights, meta)
 
 
-def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None) -> PimcPixelModel:
+def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | None = None,
+                     engine: str = "torch") -> PimcPixelModel:
     """Load a ``.pimc`` PIMC pixel model (no pickle, no code execution).
 
     ``device``: where it predicts (``cpu`` by default; ``auto``, ``cuda``, ``cuda:N``; see
-    :func:`pimc_core.devices.resolve_device`).
+    :func:`pimc_core.devices.resolve_device`). ``engine``: ``torch`` (default), ``onnx``, ``auto``
+    or ``reference`` (:attr:`PimcPixelModel.engine`).
 
     Raises:
         InputError: not a model file, or not a PIMC pixel model (no ``architecture.pimc``), or
             weights that do not fit the architecture.
     """
+    from pimc_core.models.graph_engine import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     weights, meta = load_model(path)
     forest_arrays = weights.pop("forest", None)
     arch = (meta.get("architecture") or {}).get("pimc")
@@ -429,6 +487,8 @@ def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | No
             raise InputError(f"{path}: the forest reads {forest.n_features} features into {forest.n_classes} classes; "
                              f"the model has {len(cfg.indices)} indices x {cfg.n_dates} dates and {cfg.n_classes} classes")
     try:
-        return PimcPixelModel(net, meta, device=device, forest=forest)
+        model = PimcPixelModel(net, meta, device=device, forest=forest)
     except InputError as e:  # inconsistent metadata: say which file
         raise InputError(f"{path}: {e}") from None
+    model.engine = engine
+    return model

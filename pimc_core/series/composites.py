@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -52,9 +51,17 @@ def composite_of(reflectance: np.ndarray, valid: np.ndarray | None = None) -> np
     refl = np.asarray(reflectance, np.float32)
     if valid is not None:
         refl = np.where(np.asarray(valid)[:, None], refl, np.float32(np.nan))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN
-        return np.nanmedian(refl, axis=0).astype(np.float32)
+    if refl.shape[0] == 0:
+        return np.full(refl.shape[1:], np.nan, np.float32)
+    # numpy.nanmedian's values (the middle one, or the float32 mean of the middle two), ~30x
+    # faster: one sort along time (NaN sorts last) and the valid count per pixel
+    srt = np.sort(np.moveaxis(refl, 0, -1), axis=-1)
+    n = np.count_nonzero(~np.isnan(srt), axis=-1)
+    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
+    hi = np.take_along_axis(srt, (n // 2)[..., None], -1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        mid = np.where(n % 2 == 1, lo, (lo + hi) / np.float32(2))
+    return np.where(n > 0, mid, np.float32(np.nan)).astype(np.float32)
 
 
 def stack_reference(reference: str | os.PathLike | None) -> int:

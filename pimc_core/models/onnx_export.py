@@ -1,0 +1,116 @@
+"""A PIMC pixel model as an ONNX file: the map graph with its input normalisation, for other tools.
+
+:func:`export_onnx` writes what ``pimc export MODEL.pimc --onnx OUT.onnx`` writes: the
+:class:`~pimc_core.models.inference_net.InferenceNet` of the model (recurrence plots, encoders,
+fusion, classifier and softmax in one graph; opset :data:`OPSET`, a dynamic batch axis ``N``)
+and the model's metadata as ONNX ``metadata_props``.
+
+The graph (see docs/API.md, "ONNX"):
+
+* input ``series``: (N, C, T) float32, the pixel's gap-filled index series, channels in the
+  order of ``pimc.indices`` (e.g. ndvi, evi, savi), T = ``pimc.n_dates`` dates (the model's
+  date grid, or the stack's acquisition dates for an ``observed`` model); raw index values:
+  the graph standardises them itself;
+* input ``patches`` (only when ``pimc.patch_bands`` is not empty): (N, B, k, k) float32
+  reflectance (0..1) of the bands ``pimc.patch_bands`` around each pixel, cut from the per-band
+  median of the valid observations; rows / columns beyond the raster reflected back, any other
+  NaN stands for the band's mean (the graph standardises and fills it);
+* outputs ``probabilities`` (N, K) (softmax over the classes of ``pimc.classes``, in that order)
+  and ``embeddings`` (N, D) (the fused embedding).
+
+A model whose classifier ensemble has a forest member (``pimc.forest_weight`` > 0) mixes the
+forest's probabilities after the network's; the forest is not in the graph
+(``pimc.forest_in_graph`` = ``false``): PIMC's own ``--engine onnx`` adds it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pimc_core.errors import ConfigError
+from pimc_core.models.inference_net import InferenceNet
+
+__all__ = ["OPSET", "export_onnx", "onnx_bytes", "onnx_metadata"]
+
+#: The ONNX opset the graph is written in.
+OPSET = 17
+
+
+def onnx_bytes(graph: InferenceNet, opset: int = OPSET) -> bytes:
+    """The ONNX serialisation of ``graph`` (TorchScript exporter, dynamic batch axis)."""
+    graph = graph.eval()
+    n = 2
+    series = torch.zeros(n, graph.idx_mean.shape[0], graph.n_dates)
+    args: tuple[Any, ...] = (series,)
+    names = ["series"]
+    if graph.with_patches:
+        b = graph.band_mean.shape[0]
+        k = int(graph.patch_size)
+        args += (torch.zeros(n, b, k, k),)
+        names.append("patches")
+    axes = {name: {0: "N"} for name in names + list(graph.outputs)}
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about python-side shape checks
+        torch.onnx.export(graph, args, buf, dynamo=False, opset_version=int(opset), input_names=names,
+                          output_names=list(graph.outputs), dynamic_axes=axes, do_constant_folding=True)
+    return buf.getvalue()
+
+
+def onnx_metadata(model: Any, graph: InferenceNet) -> dict[str, str]:
+    """The ``metadata_props`` of an exported model: every value a string (JSON where not text)."""
+    meta = dict(model.metadata)
+    tr = dict(meta.get("training") or {})
+    props = {
+        "pimc.format": "pimc-onnx-1",
+        "pimc.indices": json.dumps(list(model.indices)),
+        "pimc.n_dates": str(model.n_dates),
+        "pimc.dates": json.dumps(meta.get("dates") or {"mode": "observed"}),
+        "pimc.training_dates": json.dumps(tr.get("dates") or []),
+        "pimc.min_valid": str(model.min_valid),
+        "pimc.patch_bands": json.dumps(list(model.net.cfg.patch_bands) if graph.with_patches else []),
+        "pimc.patch_size": str(graph.patch_size if graph.with_patches else 0),
+        "pimc.patch_reference": str(model.patch_reference),
+        "pimc.classes": json.dumps(model.class_table),
+        "pimc.classify_modalities": json.dumps(list(model.classify_modalities)),
+        "pimc.normalisation": json.dumps(meta.get("normalisation") or {}),
+        "pimc.outputs": json.dumps(list(graph.outputs)),
+        "pimc.forest_weight": str(model.forest_weight),
+        "pimc.forest_in_graph": "false",
+        "pimc.metadata": json.dumps(meta, default=str),
+    }
+    return props
+
+
+def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Path:
+    """Write ``model`` (a :class:`~pimc_core.models.pixel_model.PimcPixelModel`) as an ONNX file
+    (atomic): its map graph with the normalisation, ``probabilities`` (when it classifies) and
+    ``embeddings``, patches as an input when it reads them; metadata as ``metadata_props``.
+
+    Raises:
+        ConfigError: an opset below 17, or a model whose recurrence plots the graph cannot compute.
+    """
+    import onnx
+
+    from pimc_core.io.atomic import atomic_path, output_file
+
+    if int(opset) < OPSET:
+        raise ConfigError(f"--opset must be at least {OPSET}; got {opset}")
+    out = output_file(out)
+    outputs = ("probabilities", "embeddings") if model.net.classifier is not None else ("embeddings",)
+    graph = InferenceNet(model.net, model.classify_modalities, patches=bool(model.patch_size), outputs=outputs)
+    proto = onnx.load_from_string(onnx_bytes(graph, opset))
+    proto.producer_name = "pimc"
+    for key, value in onnx_metadata(model, graph).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_path(out) as tmp:
+        onnx.save(proto, str(tmp))
+    return out
