@@ -124,6 +124,19 @@ def test_output_file_bands_descriptions_nodata_and_style(sample, phenology_tif):
     assert 'type="singlebandpseudocolor" band="1"' in qml and "day " in qml
 
 
+def test_qgis_opens_the_map_with_its_style(qgis_app, phenology_tif):
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(str(phenology_tif), "phenology")
+    assert layer.isValid()
+    _, ok = layer.loadDefaultStyle()
+    assert ok
+    r = layer.renderer()
+    assert r.type() == "singlebandpseudocolor" and r.band() == 1
+    assert 1 <= r.classificationMin() < r.classificationMax() <= 366
+    assert layer.dataProvider().bandCount() == 7
+
+
 def test_fewer_dates_than_min_valid_is_refused_before_writing(sample, tmp_path):
     from pimc_core.io.timeseries import open_series
     from pimc_core.maps.phenology import phenology_map
