@@ -13,6 +13,7 @@ from pimc_core.cli import main
 from pimc_core.errors import ConfigError
 from pimc_core.series.phenology import METRICS, PhenologyParams, phenology_metrics
 from tests.conftest import left_nothing
+from tests.test_plugin_dock import click, plugin  # noqa: F401 (the panel fixture and a map click)
 
 
 def _logistic_season(x, base, amp, up, down, rate):
@@ -186,3 +187,43 @@ def test_cli_too_few_dates_is_one_line(capsys, tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "3 dates are too few for phenology metrics" in err
     assert left_nothing(tmp_path / "o")
+
+
+def _crop_pixel(sample) -> tuple[int, int]:
+    """A maize pixel (one clear season) of the sample."""
+    rows, cols = np.nonzero(sample.scene.labels() == 2)
+    return int(rows[0]), int(cols[0])
+
+
+def test_the_pixel_report_marks_start_peak_and_end_on_the_curve(sample):
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.viz.pixel_report import pixel_result
+
+    ts = open_series(sample.manifest)
+    r, c = _crop_pixel(sample)
+    res = pixel_result(ts, r, c, ("ndvi", "evi"))
+    truth = sample.scene.season()
+    assert res.season["index"] == "ndvi" and res.season["year"] == 2023
+    for k in ("sos", "pos", "eos"):
+        assert abs(res.season[k] - truth[k][r, c]) <= 15, k
+    ax = res.figure().axes[0]
+    assert {t.get_text() for t in ax.texts} == {"start", "peak", "end"}
+    star = next(line for line in ax.get_lines() if line.get_label() == "NDVI season: start, peak, end")
+    day = (np.datetime64(star.get_xdata()[0], "D") - np.datetime64("2023-01-01", "D")).astype(int) + 1
+    assert day == round(res.season["pos"]) and star.get_ydata()[0] == pytest.approx(res.season["peak"])
+    # water has no season: nothing is marked
+    wr, wc = (int(v[0]) for v in np.nonzero(sample.scene.labels() == 9))
+    water = pixel_result(ts, wr, wc, ("ndvi",))
+    assert water.season is None and not water.figure().axes[0].texts
+
+
+def test_the_panels_pixel_inspector_shows_the_season(plugin, sample):  # noqa: F811 (the fixture)
+    dock = plugin.dock
+    dock.set_source_path(str(sample.manifest))
+    dock.set_indices(("ndvi",))
+    r, c = _crop_pixel(sample)
+    with rasterio.open(sample.images[0]) as ds:
+        x, y = ds.xy(r, c)
+    assert click(plugin, x, y), dock.pixel_label.text()
+    assert dock.last_result.season is not None
+    assert {t.get_text() for t in dock.figure_view.figure.axes[0].texts} == {"start", "peak", "end"}

@@ -29,7 +29,7 @@ import datetime as dt
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +39,9 @@ from pimc_core.io.timeseries import TimeSeries
 from pimc_core.maps.jobs import Job
 from pimc_core.maps.products import Product
 from pimc_core.maps.run import InferenceResult, MapRun
-from pimc_core.series.phenology import METRIC_LABELS, METRICS, PhenologyParams, phenology_metrics
+from pimc_core.series.phenology import METRIC_LABELS, METRICS, PhenologyParams, day_numbers, phenology_metrics
 
 __all__ = ["PhenologyJob", "PhenologyModel", "phenology_map", "phenology_product"]
-
-
-def day_numbers(dates: Sequence[dt.date], year: int) -> np.ndarray:
-    """(T,) float64 day of year of ``year`` of each date (1 = 1 January; beyond 365 in the next year)."""
-    jan1 = dt.date(int(year), 1, 1).toordinal()
-    return np.array([d.toordinal() - jan1 + 1 for d in dates], np.float64)
 
 
 class PhenologyModel:

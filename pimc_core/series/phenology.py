@@ -23,15 +23,17 @@ Everything is vectorised numpy over pixels: (N, T) in, a dict of (N,) arrays out
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from pimc_core.config import NON_NEGATIVE, POSITIVE_INT, Checked, Integral, Interval, Real, declared, param
 from pimc_core.errors import ConfigError
 
-__all__ = ["METRICS", "METRIC_LABELS", "PhenologyParams", "phenology_metrics", "smooth_series"]
+__all__ = ["METRICS", "METRIC_LABELS", "PhenologyParams", "day_numbers", "phenology_metrics", "series_season",
+           "smooth_series"]
 
 #: The metrics, in band order of the phenology map.
 METRICS: tuple[str, ...] = ("sos", "pos", "eos", "peak", "amplitude", "length", "integral")
@@ -160,3 +162,33 @@ def phenology_metrics(y: np.ndarray, x: np.ndarray, params: PhenologyParams | No
     noise = np.sqrt(np.mean((np.where(bad[:, None], 0.0, y) - s) ** 2, axis=1))
     none = bad | ~(amplitude >= max(params.min_amplitude, 1e-12)) | ~(amplitude >= params.min_snr * noise)
     return {m: np.where(none, np.nan, out[m]).astype(np.float32) for m in METRICS}
+
+
+def day_numbers(dates: Sequence[dt.date], year: int) -> np.ndarray:
+    """(T,) float64 day of year of ``year`` of each date (1 = 1 January; beyond 365 in the next year)."""
+    jan1 = dt.date(int(year), 1, 1).toordinal()
+    return np.array([d.toordinal() - jan1 + 1 for d in dates], np.float64)
+
+
+def series_season(raw: np.ndarray, dates: Sequence[dt.date],
+                  params: PhenologyParams | None = None) -> dict[str, np.ndarray]:
+    """The metrics of series with gaps at their observation dates, as the phenology map computes
+    them: resampled onto the regular grid of ``params.step_days`` from the first to the last date
+    (linear between valid observations), then :func:`phenology_metrics`.
+
+    Args:
+        raw: (N, T) index values, NaN at invalid observations.
+        dates: the T observation dates.
+
+    Returns:
+        ``{metric: (N,) float32}``, days of year of the first date's year; NaN for series with
+        fewer than ``params.min_valid`` valid observations or no season.
+    """
+    from pimc_core.series.gapfill import date_grid, resample_to_dates
+
+    params = params if params is not None else PhenologyParams()
+    dates = list(dates)
+    grid = date_grid(dates[0], dates[-1], params.step_days)
+    res = resample_to_dates(np.asarray(raw, np.float64), dates, grid, min_valid=params.min_valid)
+    values = np.where(res.ok[:, None], res.values, np.nan)
+    return phenology_metrics(values, day_numbers(grid, dates[0].year), params)
