@@ -2,8 +2,9 @@
 
 Sub-commands live in one module per family, each with a ``register(sub)`` that adds its
 parsers: :mod:`pimc_core.cli.data` (info, sample-data, indices, rp), :mod:`pimc_core.cli.maps`
-(classify, forecast, embed, cluster, similar), :mod:`pimc_core.cli.accuracy` (sample-design,
-assess), :mod:`pimc_core.cli.fit` (fit), :mod:`pimc_core.cli.export` (export). Every command runs
+(classify, forecast, embed, cluster, similar), :mod:`pimc_core.cli.phenology` (phenology),
+:mod:`pimc_core.cli.accuracy` (sample-design, assess), :mod:`pimc_core.cli.fit` (fit),
+:mod:`pimc_core.cli.export` (export). Every command runs
 inside the one error boundary of PIMC's command lines (:mod:`pimc_core.cli.boundary`): an
 expected failure (input, configuration, I/O, CRS, disk full) ends with one line on stderr,
 ``pimc: error: …``, and exit status 2; Ctrl-C (130) and SIGTERM (143) leave no partial output.
@@ -23,8 +24,8 @@ from pimc_core.cli.boundary import run_command
 __all__ = ["build_parser", "main"]
 
 #: the modules whose ``register(sub)`` adds sub-commands, in the order of ``pimc --help``
-COMMAND_MODULES = ("pimc_core.cli.data", "pimc_core.cli.maps", "pimc_core.cli.accuracy", "pimc_core.cli.fit",
-                   "pimc_core.cli.export")
+COMMAND_MODULES = ("pimc_core.cli.data", "pimc_core.cli.maps", "pimc_core.cli.phenology", "pimc_core.cli.accuracy",
+                   "pimc_core.cli.fit", "pimc_core.cli.export")
 
 
 def build_parser() -> argparse.ArgumentParser:

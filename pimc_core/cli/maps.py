@@ -69,7 +69,7 @@ def check_onnx_engine(device: str) -> None:
         raise ConfigError("--engine onnx needs the onnxruntime package (pip install onnxruntime)") from None
 
 
-def _region(args: argparse.Namespace, grid, *, polygon: bool = True):
+def region_from_args(args: argparse.Namespace, grid, *, polygon: bool = True):
     from pimc_core.io.regions import parse_region
 
     return parse_region(
@@ -81,7 +81,7 @@ def _region(args: argparse.Namespace, grid, *, polygon: bool = True):
 
 
 @contextlib.contextmanager
-def _executor(args: argparse.Namespace):
+def executor_from_args(args: argparse.Namespace):
     if args.workers is None and args.scheduler is None:
         yield None
         return
@@ -92,7 +92,7 @@ def _executor(args: argparse.Namespace):
 
 
 @contextlib.contextmanager
-def _progress(desc: str, quiet: bool):
+def progress_bar(desc: str, quiet: bool):
     from tqdm import tqdm
 
     bar = tqdm(total=100, desc=desc, disable=quiet, leave=False,
@@ -119,10 +119,10 @@ def _run_in(args: argparse.Namespace, desc: str, fn: Callable[..., Any], *, ts=N
             check_out: Callable[[str], Any] = output_folder, **kw) -> None:
     check_out(args.out)  # before anything is read
     ts = ts if ts is not None else open_from_args(args)
-    region = region if region is not None else _region(args, ts.grid)
+    region = region if region is not None else region_from_args(args, ts.grid)
     device = "cpu" if args.engine == "onnx" and args.device == "auto" else args.device
     model = model_reference(args.model, device, args.engine)
-    with _executor(args) as ex, _progress(desc, args.quiet) as progress:
+    with executor_from_args(args) as ex, progress_bar(desc, args.quiet) as progress:
         result = fn(ts, model, region, args.out, batch_size=args.batch, block=args.block, progress=progress,
                     executor=ex, **kw)
     print(result.summary())
@@ -196,7 +196,7 @@ def _similar(args: argparse.Namespace) -> None:
     else:
         query["query_region"] = parse_region(ts.grid, polygon=args.polygon, polygon_crs=args.polygon_crs,
                                              layer=args.layer, all_touched=args.all_touched)
-    _run_in(args, "similar", similarity_map, ts=ts, region=_region(args, ts.grid, polygon=False), **query)
+    _run_in(args, "similar", similarity_map, ts=ts, region=region_from_args(args, ts.grid, polygon=False), **query)
 
 
 def _points_file(out: str) -> None:
@@ -237,6 +237,19 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "o
     add_source_args(p)
     p.add_argument("--model", required=True, help=".pimc model file (or builtin:nearest-centroid, a baseline)")
     p.add_argument("--out", required=True, help=out_help)
+    add_region_args(p, polygon_help)
+    add_execution_args(p)
+    e = p.add_argument_group("model")
+    e.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
+    e.add_argument("--engine", choices=("auto", "torch", "onnx", "reference"), default="torch",
+                   help="how a .pimc model computes classes and embeddings: torch (default: its map graph in torch), "
+                   "onnx (that graph in ONNX Runtime, CPU), auto (onnx on a CPU when onnxruntime is installed, else "
+                   "torch) or reference (the network as trained, slower)")
+
+
+def add_region_args(p: argparse.ArgumentParser, polygon_help: str) -> None:
+    """``--bbox``, ``--bbox-crs``, ``--polygon`` … : the region a map covers."""
     g = p.add_argument_group("region (default: the whole raster)")
     g.add_argument("--bbox", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"))
     g.add_argument("--bbox-crs", help="CRS of --bbox, e.g. EPSG:4326 (default: the raster's)")
@@ -244,18 +257,16 @@ def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "o
     g.add_argument("--polygon-crs", help="CRS of --polygon (default: WKT the raster's, GeoJSON EPSG:4326, files their own)")
     g.add_argument("--layer", help="layer of a multi-layer vector file (default: the first)")
     g.add_argument("--all-touched", action="store_true", help="include every pixel the polygon touches")
+
+
+def add_execution_args(p: argparse.ArgumentParser) -> None:
+    """``--workers`` / ``--scheduler``, ``--block``, ``--batch``, ``--quiet``: how a map runs."""
     e = p.add_argument_group("execution")
     x = e.add_mutually_exclusive_group()
     x.add_argument("--workers", type=positive_int("--workers"), help="Dask LocalCluster of N processes")
     x.add_argument("--scheduler", metavar="ADDR", help="existing Dask scheduler, e.g. tcp://host:8786")
     e.add_argument("--block", type=positive_int("--block"), default=256, help="window side in pixels (memory)")
     e.add_argument("--batch", type=positive_int("--batch"), default=4096, help="pixels per model call (memory)")
-    e.add_argument("--device", default="auto", metavar="DEVICE",
-                   help="auto (a CUDA GPU when there is one, float16 autocast; else the CPU), cpu, cuda or cuda:N")
-    e.add_argument("--engine", choices=("auto", "torch", "onnx", "reference"), default="torch",
-                   help="how a .pimc model computes classes and embeddings: torch (default: its map graph in torch), "
-                   "onnx (that graph in ONNX Runtime, CPU), auto (onnx on a CPU when onnxruntime is installed, else "
-                   "torch) or reference (the network as trained, slower)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -100,6 +100,8 @@ class SyntheticSample:
     class_ids: list[int] = field(default_factory=list)
     n_fields: int = 0
     crs: str = ""
+    #: the simulated scene (its truth: :meth:`SyntheticScene.season`, ``field_ndvi``), or None
+    scene: SyntheticScene | None = field(default=None, repr=False, compare=False)
 
 
 def _check_parameters(**values: Any) -> int:
@@ -257,6 +259,7 @@ def make_synthetic(
         class_ids=[c.id for c in CLASSES[:k]],
         n_fields=scene.n_fields,
         crs=crs_obj.to_string(),
+        scene=scene,
     )
 
 

@@ -130,14 +130,21 @@ def _sparse_fields(rng: np.random.Generator, field_class: np.ndarray, k: int, fr
     return keep
 
 
-def _field_ndvi(rng: np.random.Generator, field_class: np.ndarray, doys: np.ndarray) -> np.ndarray:
-    """Per-field jittered NDVI curves, shape (F, T)."""
-    n = field_class.size
-    out = np.empty((n, doys.size), dtype=np.float64)
+def _field_draws(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(F, 11) standard-normal draws of each field's phenology: timing shift, amplitude, base,
+    and one extra timing jitter per logistic step (8)."""
     shift = rng.standard_normal(n)
     amp = rng.standard_normal(n)
     base = rng.standard_normal(n)
     step_jit = rng.standard_normal((n, 8))
+    return np.column_stack([shift, amp, base, step_jit])
+
+
+def _field_ndvi(draws: np.ndarray, field_class: np.ndarray, doys: np.ndarray) -> np.ndarray:
+    """Per-field jittered NDVI curves at days of year ``doys``, shape (F, T) (draws: :func:`_field_draws`)."""
+    n = field_class.size
+    out = np.empty((n, doys.size), dtype=np.float64)
+    shift, amp, base, step_jit = draws[:, 0], draws[:, 1], draws[:, 2], draws[:, 3:]
     for c in np.unique(field_class):
         spec = CLASSES[int(c) - 1]
         m = field_class == c
@@ -235,6 +242,9 @@ class SyntheticScene:
         nodata_date: the date index with a no-data strip (-1: none).
         corr: correlation length of the cloud fields, in pixels.
         date_seeds: one seed per date for :meth:`render`.
+        draws: (F, 11) each field's phenology draws (timing, amplitude, base, step jitters).
+        ndvi_range: (F, 2) the NDVI a field's background / vegetation mix can show (its curve
+            is clipped to it).
     """
 
     size: int
@@ -252,6 +262,8 @@ class SyntheticScene:
     nodata_date: int
     corr: float
     date_seeds: list[np.random.SeedSequence] = field(repr=False)
+    draws: np.ndarray | None = field(default=None, repr=False)
+    ndvi_range: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_fields(self) -> int:
@@ -268,6 +280,31 @@ class SyntheticScene:
     def field_ids(self) -> np.ndarray:
         """(H, W) field ids 1..F (uint16, or int32 from 65535 fields on)."""
         return (self.fields + 1).astype(np.uint16 if self.n_fields < 65535 else np.int32)
+
+    def field_ndvi(self, doys: np.ndarray) -> np.ndarray:
+        """(F, D) each field's clear-sky NDVI curve (noise-free, as rendered) at days of year ``doys``."""
+        doys = np.asarray(doys, np.float64)
+        v = _field_ndvi(self.draws, self.field_class, doys)
+        return np.clip(v, self.ndvi_range[:, :1], self.ndvi_range[:, 1:])
+
+    def season(self, fraction: float = 0.2, min_amplitude: float = 0.1) -> dict[str, np.ndarray]:
+        """The generator's own growing season of every pixel: the TIMESAT metrics
+        (:func:`pimc_core.series.phenology.phenology_metrics`, the same threshold rule at
+        ``fraction`` of the amplitude) of each field's noise-free daily NDVI curve over the
+        year (a 5-day Savitzky-Golay window, which leaves these curves as they are).
+
+        Returns:
+            ``{metric: (H, W) float32}``; ``sos``, ``pos``, ``eos`` as day of year of the
+            scene's year; NaN where the field's amplitude is below ``min_amplitude`` (bare soil,
+            water).
+        """
+        from pimc_core.series.phenology import PhenologyParams, phenology_metrics
+
+        year = self.dates[0].year
+        doys = np.arange(1, (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 2, dtype=np.float64)
+        params = PhenologyParams(step_days=1, window_days=5, fraction=fraction, min_amplitude=min_amplitude)
+        per_field = phenology_metrics(self.field_ndvi(doys), doys, params)
+        return {m: v[self.fields] for m, v in per_field.items()}
 
     def render(self, t: int) -> np.ndarray:
         """Date ``t``: (6, H, W) uint16, five reflectance bands as DN and the SCL band."""
@@ -295,7 +332,8 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
     n_fields = int(fields0.max()) + 1
     field_class = _assign_classes(rng, n_fields, k)
     keep = _sparse_fields(rng, field_class, k, float(sparse_label_fraction))
-    ndvi_f = _field_ndvi(rng, field_class, doys)  # (F, T)
+    draws = _field_draws(rng, n_fields)
+    ndvi_f = _field_ndvi(draws, field_class, doys)  # (F, T)
 
     # endmembers per field, scaled per field (soil moisture / canopy structure)
     bg = np.array([ENDMEMBERS[CLASSES[c - 1].background] for c in field_class])  # (F, 5)
@@ -304,7 +342,8 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
     veg = veg * rng.normal(1.0, 0.05, (n_fields, 1))
     ndvi_bg = (bg[:, _NIR] - bg[:, _RED]) / (bg[:, _NIR] + bg[:, _RED])
     ndvi_veg = (veg[:, _NIR] - veg[:, _RED]) / (veg[:, _NIR] + veg[:, _RED])
-    ndvi_f = np.clip(ndvi_f, ndvi_bg[:, None] + 0.002, ndvi_veg[:, None] - 0.002)
+    ndvi_range = np.column_stack([ndvi_bg + 0.002, ndvi_veg - 0.002])  # (F, 2) what a mix can show
+    ndvi_f = np.clip(ndvi_f, ndvi_range[:, :1], ndvi_range[:, 1:])
     # vegetation fraction a giving exactly NDVI N for the mix a*veg + (1-a)*bg
     s_s = (bg[:, _NIR] + bg[:, _RED])[:, None]
     d_s = (bg[:, _NIR] - bg[:, _RED])[:, None]
@@ -338,4 +377,5 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
     return SyntheticScene(
         size=size, k=k, dates=dates, fields=fields0, field_class=field_class, keep=keep,
         spectra=np.ascontiguousarray(spectra.transpose(0, 2, 1)), scl=scl_f, texture=texture, noise=float(noise),
-        cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date))
+        cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date),
+        draws=draws, ndvi_range=ndvi_range)

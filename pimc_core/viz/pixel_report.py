@@ -30,6 +30,10 @@ class PixelResult:
         plots: (C, T', T') recurrence plots.
         index_names: the C index names.
         n_valid: number of valid observations of the pixel.
+        season: the phenology metrics of the first index
+            (:func:`pimc_core.series.phenology.series_season`: ``sos``, ``pos``, ``eos`` as day
+            of year of ``year``, ``peak``, …) with ``index`` and ``year``; None when it has no
+            season.
     """
 
     row: int
@@ -42,6 +46,7 @@ class PixelResult:
     plots: np.ndarray
     index_names: tuple[str, ...]
     n_valid: int
+    season: dict | None = None
 
     @property
     def title(self) -> str:
@@ -55,7 +60,7 @@ class PixelResult:
         from pimc_core.viz.plotting import pixel_figure
 
         return pixel_figure(
-            self.dates, self.raw, self.series, self.plots, self.index_names, title=self.title
+            self.dates, self.raw, self.series, self.plots, self.index_names, title=self.title, season=self.season
         )
 
 
@@ -114,7 +119,21 @@ def pixel_result(
     )[0]
     x, y = ts.grid.xy(row, col)
     return PixelResult(row, col, x, y, tuple(ps.dates), ps.raw[:, :, 0, 0], series, np.asarray(plots),
-                       names, n_valid)
+                       names, n_valid, _season(ps.raw[0, :, 0, 0], tuple(ps.dates), names[0]))
+
+
+def _season(raw: np.ndarray, dates: Sequence[dt.date], index: str) -> dict | None:
+    """The phenology metrics of one (T,) series with gaps (defaults of the phenology map), or None."""
+    from pimc_core.series.phenology import PhenologyParams, series_season
+
+    params = PhenologyParams()
+    try:
+        m = series_season(raw[None], dates, PhenologyParams(min_valid=min(params.min_valid, len(dates))))
+    except ConfigError:  # too short a series for the filter
+        return None
+    if not np.isfinite(m["sos"][0]):
+        return None
+    return {"index": index, "year": dates[0].year, **{k: float(v[0]) for k, v in m.items()}}
 
 
 def save_pixel_outputs(result: PixelResult, png: str | Path | None = None, npy: str | Path | None = None) -> None:

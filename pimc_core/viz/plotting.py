@@ -32,6 +32,7 @@ def pixel_figure(
     *,
     title: str = "",
     extra_curves: dict[str, tuple[Sequence[dt.date], np.ndarray]] | None = None,
+    season: dict | None = None,
 ) -> Figure:
     """Index curves (top) and one recurrence plot per index (bottom).
 
@@ -43,6 +44,8 @@ def pixel_figure(
         index_names: the C index names.
         title: figure title.
         extra_curves: name → (dates, values) drawn dashed (e.g. a forecast).
+        season: phenology metrics to mark on the curves (``sos``, ``pos``, ``eos`` as day of
+            year of ``year``, ``peak``, ``index``; see ``pimc_core.viz.pixel_report.PixelResult``).
     """
     c = len(index_names)
     fig = Figure(figsize=(3.2 * max(c, 2), 6.2), dpi=100, layout="constrained")
@@ -62,6 +65,8 @@ def pixel_figure(
         ax.plot([], [], "x", color="0.45", label="invalid (gap-filled)")
     for name, (fd, fv) in (extra_curves or {}).items():
         ax.plot(np.array(fd, dtype="datetime64[D]"), fv, "--", lw=1.6, label=name)
+    if season is not None:
+        _mark_season(ax, season, INDEX_COLORS.get(season.get("index", ""), "0.2"))
     ax.set_ylabel("index value")
     ax.grid(alpha=0.3)
     # beside the curves, never over them (a long series fills the whole axes)
@@ -76,6 +81,24 @@ def pixel_figure(
         a.set_ylabel("t")
         fig.colorbar(im, ax=a, shrink=0.75)
     return fig
+
+
+def _mark_season(ax, season: dict, color: str) -> None:
+    """Start and end of season as dotted lines, the peak as a star, each labelled, on ``ax``."""
+    jan1 = np.datetime64(f"{int(season['year']):04d}-01-01", "D")
+
+    def day(key: str) -> np.datetime64:
+        return jan1 + np.timedelta64(int(round(season[key])) - 1, "D")
+
+    name = str(season.get("index", "")).upper()
+    for key, text in (("sos", "start"), ("eos", "end")):
+        ax.axvline(day(key), color=color, ls=":", lw=1.3)
+        ax.annotate(text, (day(key), 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+                    textcoords="offset points", fontsize=8, color=color)
+    ax.plot([day("pos")], [season["peak"]], "*", color=color, ms=11, mec="k", mew=0.6,
+            label=f"{name} season: start, peak, end")
+    ax.annotate("peak", (day("pos"), season["peak"]), xytext=(6, 4), textcoords="offset points", fontsize=8,
+                color=color)
 
 
 def mean_curve_figure(dates: Sequence[dt.date], values: np.ndarray, label: str, title: str) -> Figure:
