@@ -234,21 +234,12 @@ class MapsSection(common.Section):
 
     def _run_region(self, choice, model):
         from .. import tasks
-        from ..mapping import NO_MODEL_MESSAGE
         from ..region_tools import to_region_spec
 
-        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        ts, model = self._series_and_model(model)
         if ts is None:
             return None
         errors = import_core("pimc_core.errors")
-        model = model if model is not None else self.source_box.model_spec()
-        if not model_is_set(model):
-            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
-            return None
-        problem = self.source_box.model_fit_problem(model, ts)
-        if problem:  # the model does not fit the series: said before anything runs
-            self._map_error(problem)
-            return None
         products = self.map_products()
         if not products:
             self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
@@ -275,6 +266,25 @@ class MapsSection(common.Section):
             QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
         return self._start(task, f"mapping the {region.description}: {', '.join(products)} …")
 
+    def _series_and_model(self, model):
+        """``(series, model)`` for a map or suggest run: the panel's series and ``model`` (or the
+        panel's model) when both are set and the model fits the series; ``(None, None)`` with the
+        reason in the panel otherwise (said before anything runs)."""
+        from ..mapping import NO_MODEL_MESSAGE
+
+        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        if ts is None:
+            return None, None
+        model = model if model is not None else self.source_box.model_spec()
+        if not model_is_set(model):
+            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
+            return None, None
+        problem = self.source_box.model_fit_problem(model, ts)
+        if problem:
+            self._map_error(problem)
+            return None, None
+        return ts, model
+
     def _start(self, task, status: str):
         """Show ``task`` (a map or suggest task) running in the section, then start it."""
         from .. import tasks
@@ -294,18 +304,9 @@ class MapsSection(common.Section):
 
     def _suggest(self, model):
         from .. import tasks
-        from ..mapping import NO_MODEL_MESSAGE
 
-        ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
+        ts, model = self._series_and_model(model)
         if ts is None:
-            return None
-        model = model if model is not None else self.source_box.model_spec()
-        if not model_is_set(model):
-            self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")
-            return None
-        problem = self.source_box.model_fit_problem(model, ts)
-        if problem:  # the model does not fit the series: said before anything runs
-            self._map_error(problem)
             return None
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None
