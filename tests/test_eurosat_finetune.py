@@ -8,9 +8,7 @@ import json
 
 import numpy as np
 import pytest
-import rasterio
 import yaml
-from affine import Affine
 from PIL import Image
 
 from pimc_core.datasets import EuroSATDataset
@@ -18,55 +16,20 @@ from pimc_core.learn.patch_classifier import load_patch_classifier, predict_patc
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
 from pimc_core.models.pixel_model import save_pixel_model
+from training.eurosat_sample import main as sample_main
+from training.eurosat_sample import write_eurosat_folder
 from training.raster import main
 
 CLASSES = ("AnnualCrop", "Forest", "SeaLake")
 N = 20
-# reflectance of the 13 bands (B01 … B12, B8A) per class: crop (bright NIR), forest (darker,
-# NIR high), water (low everywhere, NIR lowest)
-SPECTRA = {
-    "AnnualCrop": [0.12, 0.09, 0.10, 0.08, 0.15, 0.30, 0.35, 0.38, 0.12, 0.01, 0.25, 0.15, 0.36],
-    "Forest": [0.10, 0.06, 0.07, 0.04, 0.09, 0.22, 0.27, 0.29, 0.10, 0.01, 0.14, 0.07, 0.28],
-    "SeaLake": [0.11, 0.08, 0.07, 0.05, 0.04, 0.03, 0.03, 0.02, 0.01, 0.00, 0.01, 0.01, 0.02],
-}
-
-
-def _texture(cls: str, rng: np.random.Generator) -> np.ndarray:
-    """(64, 64) multiplicative texture: crop stripes, forest blobs, smooth water."""
-    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
-    if cls == "AnnualCrop":
-        a = rng.uniform(0, np.pi)
-        return 1 + 0.25 * np.sign(np.sin((np.cos(a) * xx + np.sin(a) * yy) / rng.uniform(2, 4)))
-    if cls == "Forest":
-        return 1 + 0.3 * rng.standard_normal((8, 8)).repeat(8, 0).repeat(8, 1)
-    return 1 + 0.03 * rng.standard_normal((64, 64))
-
-
-def _patches(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for cls in CLASSES:
-        for k in range(1, N + 1):
-            spec = np.asarray(SPECTRA[cls], np.float32) * rng.uniform(0.8, 1.2)  # brightness varies
-            img = spec[:, None, None] * _texture(cls, rng)[None] + rng.normal(0, 0.01, (13, 64, 64))
-            yield cls, k, np.clip(img, 0, 1)
 
 
 def write_ms_folder(root):
-    for cls, k, img in _patches():
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        with rasterio.open(root / cls / f"{cls}_{k}.tif", "w", driver="GTiff", width=64, height=64, count=13,
-                           dtype="uint16", crs="EPSG:32633",
-                           transform=Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 5000000.0)) as dst:
-            dst.write((img * 10000).astype(np.uint16))
-    return root
+    return write_eurosat_folder(root, "ms", N, seed=0, classes=CLASSES)
 
 
 def write_rgb_folder(root):
-    for cls, k, img in _patches(1):
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        rgb = np.clip(img[[3, 2, 1]].transpose(1, 2, 0) * 3.5 * 255, 0, 255).astype(np.uint8)
-        Image.fromarray(rgb, "RGB").save(root / cls / f"{cls}_{k}.jpg", quality=95)
-    return root
+    return write_eurosat_folder(root, "rgb", N, seed=1, classes=CLASSES)
 
 
 def run(tmp_path, dataset, name="run", **extra):
@@ -189,3 +152,13 @@ def test_shipped_config_loads():
     cfg = load_patch_config(str(path), ["finetune.epochs=3", "dataset.variant=rgb"])
     assert isinstance(cfg, PatchRunConfig) and cfg.finetune.epochs == 3 and cfg.dataset.variant == "rgb"
     assert cfg.finetune.augment.patch_flip and cfg.encoder["embed_dim"] == 64
+
+
+def test_sample_folder_command(tmp_path, capsys):
+    assert sample_main([str(tmp_path / "s"), "--variant", "rgb", "--per-class", "3", "--jitter", "0.2"]) == 0
+    ds = EuroSATDataset(tmp_path / "s")
+    assert ds.variant == "rgb" and len(ds) == 15 and len(ds.classes) == 5
+    x, _ = ds.load_all()
+    assert x.shape == (15, 3, 64, 64) and x.std() > 0.01
+    assert sample_main([str(tmp_path / "t"), "--per-class", "1"]) == 2
+    assert "--per-class" in capsys.readouterr().err
