@@ -162,3 +162,23 @@ def test_sample_folder_command(tmp_path, capsys):
     assert x.shape == (15, 3, 64, 64) and x.std() > 0.01
     assert sample_main([str(tmp_path / "t"), "--per-class", "1"]) == 2
     assert "--per-class" in capsys.readouterr().err
+
+
+def test_compare_section_written_and_kept(tmp_path):
+    from training.eurosat_compare import BEGIN, END, compare, keep_section, render_section
+    from training.eurosat_compare import main as compare_main
+
+    cfg = PimcModelConfig(indices=("ndvi",), n_dates=6, patch_bands=("red", "nir"), patch_size=5,
+                          patch_encoder={"width": 4, "embed_dim": 64})
+    init = save_pixel_model(tmp_path / "pre.pimc", PimcNet(cfg))
+    rows = compare(init, tmp_path / "w", seeds=[0], fractions=[0.5], epochs=1,
+                   folder={"per_class": 4, "jitter": 0.1, "seed": 0})
+    assert rows[0]["train"] == 10 and rows[0]["test"] == 10  # 5 classes x 2
+    assert 0 <= rows[0]["scratch"]["accuracy"] <= 1 and 0 <= rows[0]["pretrained"]["accuracy"] <= 1
+    sec = render_section(rows, init, "cmd")
+    assert sec.startswith(BEGIN) and sec.rstrip().endswith(END) and "| 0.5 | 10 / 10 | 1 |" in sec
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# report\n\nold text\n\n" + sec)
+    assert keep_section(out, "# new report\n").endswith(sec)  # a rewritten report keeps the section
+    assert keep_section(tmp_path / "none.md", "# new\n") == "# new\n"
+    assert compare_main(["--init", str(init), "--seeds", "x", "--out", str(out)]) == 2

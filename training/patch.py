@@ -97,6 +97,11 @@ class PatchRunConfig(Checked):
         """The run's output folder (``out_dir`` with ``{name}`` substituted)."""
         return Path(self.out_dir.replace("{name}", self.name))
 
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> PatchRunConfig:
+        """The config of a mapping (YAML): partial sections keep their defaults, unknown keys named."""
+        return C.config_from_mapping(cls, C.with_section_defaults(cls, data), "config")
+
 
 def is_patch_config(path: str | None, overrides: Sequence[str] = ()) -> bool:
     """Whether the config (``extends`` resolved, with ``task=...`` overrides) says ``task: patch``."""
@@ -116,7 +121,7 @@ def load_patch_config(path: str, overrides: Sequence[str] = ()) -> PatchRunConfi
     """
     data = C.load_yaml_config(path)
     C.apply_overrides(data, overrides, PatchRunConfig)
-    cfg = C.config_from_mapping(PatchRunConfig, C.with_section_defaults(PatchRunConfig, data), "config")
+    cfg = PatchRunConfig.from_mapping(data)
     base = Path(path).resolve().parent
     for obj, attr in ((cfg.dataset, "path"), (cfg, "init")):
         v = getattr(obj, attr)
@@ -174,10 +179,12 @@ def run_patch_finetune(cfg: PatchRunConfig) -> dict[str, Any]:
 
     from pimc_core.devices import resolve_device
     from pimc_core.fit.pipeline import training_threads
+    from pimc_core.io.atomic import output_folder
     from pimc_core.learn import patch_classifier as pc
     from pimc_core.models.encoders import EncoderConfig
 
     t0 = time.perf_counter()
+    output_folder(cfg.output)  # before any work
     init = Path(cfg.init) if cfg.init else None
     if init is not None and not init.exists():
         raise InputError(f"init: {init} not found")
