@@ -80,7 +80,8 @@ def test_extends_merges_sections(tmp_path):
     assert cfg.pretrain.steps == 7 and cfg.pretrain.lr == 0.01 and cfg.model == {"level": "none"}
 
 
-RUNNABLE = sorted(p for p in CONFIGS.glob("*.yaml") if p.name != "report.yaml" and not p.name.startswith("fit_"))
+RUNNABLE = sorted(p for p in CONFIGS.glob("*.yaml")
+                  if p.name not in ("report.yaml", "eurosat.yaml") and not p.name.startswith("fit_"))  # eurosat: patch task
 
 
 @pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.name)

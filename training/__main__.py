@@ -3,6 +3,7 @@
 Commands:
     pretrain   Self-supervised PIMC pretraining (symmetric InfoNCE, RP x patch) on raster sources.
     finetune   Classifier head (and encoders) on labelled pixels, from a pretrained model or scratch.
+               With task: patch (configs/eurosat.yaml): image patches of a EuroSAT-layout folder.
     evaluate   Pretrained vs scratch vs linear probe vs RandomForest at several label fractions.
     forecast   NDVI forecast head, scored against persistence, seasonal-naive and linear trend.
     series     Train and evaluate the pixel-series classifier on UCR-layout tables.

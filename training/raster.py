@@ -9,7 +9,9 @@
   ``{out_dir}/pretrained.pimc`` when present, else from scratch), reading the inputs
   ``classifier_inputs`` names (``auto``: chosen on held-out labelled parcels, as ``pimc fit``
   does); writes ``{out_dir}/classifier.pimc`` and ``{out_dir}/finetune.json`` (with
-  ``test_labels``: the test metrics of the saved classifier) (:mod:`training.train`).
+  ``test_labels``: the test metrics of the saved classifier) (:mod:`training.train`). A config
+  with ``task: patch`` classifies image patches of a folder in EuroSAT's layout instead
+  (``training/configs/eurosat.yaml``, :mod:`training.patch`).
 * ``evaluate`` — on the test labels: for each ``evaluate.label_fractions`` share of the
   labelled parcels, a pretrained network fine-tuned vs the same network trained from scratch,
   a linear probe (logistic regression) on the pretrained embeddings and a random forest on the
@@ -31,6 +33,7 @@ import sys
 from typing import Any, Sequence
 
 from pimc_core.cli.boundary import run_command
+from pimc_core.errors import ConfigError
 from training.config import load_config
 from training.evaluate import run_evaluate
 from training.forecast import run_forecast
@@ -78,12 +81,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     def command() -> None:
         from pimc_core.devices import resolve_device
         from pimc_core.io.atomic import new_folders_removed_on_failure, output_folder
+        from training import patch
 
-        cfg = load_config(args.config, args.overrides)
+        if patch.is_patch_config(args.config, args.overrides):  # task: patch (EuroSAT layout)
+            if args.command != "finetune":
+                raise ConfigError(f"{args.config}: task 'patch' runs with finetune, not {args.command}")
+            cfg, run, line = patch.load_patch_config(args.config, args.overrides), patch.run_patch_finetune, \
+                patch.summary_line
+        else:
+            cfg, run = load_config(args.config, args.overrides), COMMANDS[args.command]
+            line = lambda s: summary_line(args.command, s)  # noqa: E731
         resolve_device(cfg.device)  # a bad name or a missing GPU fails before any work
         with new_folders_removed_on_failure(cfg.output):
             output_folder(cfg.output)  # out_dir: a file there, a read-only disk
-            print(summary_line(args.command, COMMANDS[args.command](cfg)))
+            print(line(run(cfg)))
 
     return run_command(f"training {args.command}", command,
                        interrupted="no partial output was left; pretraining resumes from its last checkpoint")
