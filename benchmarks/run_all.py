@@ -21,6 +21,7 @@ SECTIONS = [
     ("Data path: read → indices → gap filling", "benchmarks.bench_datapath", {}),
     ("Map inference: peak memory 4096² vs 1024², pixels/s per stage", "benchmarks.bench_inference", {}),
     ("pimc classify: the code at 89cc375 vs this code, same model file", "benchmarks.bench_speedup", {}),
+    ("A whole Sentinel-2 tile: pimc classify --workers 2, per-window costs, memory, projection", "benchmarks.bench_tile", {}),
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
