@@ -433,7 +433,6 @@ def test_cluster_seed_out_of_range(capsys, tiny_sample, tmp_path):
 
 @pytest.mark.parametrize("address", ["garbage", "foo://x:1"])
 def test_scheduler_address_that_is_no_address(capsys, tiny_sample, tmp_path, address):
-    pytest.importorskip("distributed")
     line = refused(capsys, "classify", tiny_sample.manifest, "--model", "builtin:nearest-centroid", "--out",
                    tmp_path / "c", "--scheduler", address, "--quiet")
     assert f"--scheduler: {address!r} is not a scheduler address, e.g. tcp://host:8786" in line, line

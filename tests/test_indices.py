@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import spyndex  # a test requirement (requirements-dev.txt): the catalogue the indices are checked against
 import torch
 
 from pimc_core.errors import BandError, ConfigError, InputError, PimcError
 from pimc_core.series.indices import INDICES, compute_indices, evi, evi2, ndvi, required_bands, savi
-
-spyndex = pytest.importorskip("spyndex")
 
 N, R, B = 0.45, 0.08, 0.05
 

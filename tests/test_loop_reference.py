@@ -75,7 +75,6 @@ def run_cases() -> dict[str, np.ndarray]:
         torch.set_num_threads(old)
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="no reference weights")
 def test_training_loops_give_the_reference_weights_bit_for_bit():
     ref = np.load(REFERENCE)
     if str(ref["#torch"]) != torch.__version__:
