@@ -13,6 +13,8 @@ that it did, and styles the rest:
   colour table and the class names in the band metadata;
 * forecast: a single-band pseudocolour ramp over the vegetation-index range on the first
   forecast date (the other dates are one band each, pick them in the layer properties);
+* phenology: its ``.qml`` (the start of season on a ramp over the stack's days; the other
+  metrics are one band each); without it, a ramp over band 1's own range;
 * probabilities / embeddings: QGIS's default multi-band rendering.
 
 Only the top layer of a group is visible, so the maps do not hide each other when drawn.
@@ -47,6 +49,7 @@ TITLES = {
     "classes": "Classes",
     "clusters": "Clusters",
     "similarity": "Similarity",
+    "phenology": "Phenology",
     "confidence": "Confidence",
     "uncertainty": "Uncertainty",
     "forecast": "Forecast",
@@ -55,6 +58,8 @@ TITLES = {
 }
 #: Vegetation-index ramp of the forecast layer (value, colour).
 INDEX_RAMP = ((-0.2, "#a6611a"), (0.2, "#dfc27d"), (0.45, "#a6d96a"), (0.7, "#1a9641"), (0.95, "#00441b"))
+#: Viridis at five stops: the ramp of continuous maps whose ``.qml`` is missing (low → high).
+VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 PALETTED = ("classes", "clusters")
 
 
@@ -138,11 +143,17 @@ def style_layer(layer: QgsRasterLayer, product: str) -> str:
     if product in ("confidence", "similarity"):
         if kind == "singlebandpseudocolor":
             return "qml"
-        layer.setRenderer(ramp_renderer(layer, list(zip((0.0, 0.25, 0.5, 0.75, 1.0), (
-            "#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")))))
+        layer.setRenderer(ramp_renderer(layer, list(zip((0.0, 0.25, 0.5, 0.75, 1.0), VIRIDIS))))
         return "ramp"
     if product == "forecast":
         layer.setRenderer(ramp_renderer(layer, INDEX_RAMP))
+        return "ramp"
+    if product == "phenology":
+        if kind == "singlebandpseudocolor":
+            return "qml"
+        stats = layer.dataProvider().bandStatistics(1)
+        lo, hi = stats.minimumValue, max(stats.maximumValue, stats.minimumValue + 1)
+        layer.setRenderer(ramp_renderer(layer, [(lo + (hi - lo) * i / 4, c) for i, c in enumerate(VIRIDIS)]))
         return "ramp"
     return "default"
 

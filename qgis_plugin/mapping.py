@@ -4,14 +4,17 @@ model, which region — then the core's :mod:`pimc_core.maps.engine` does the wo
 No Qt and no qgis here (QGIS geometries are turned into a :class:`RegionSpec` by
 :mod:`.region_tools` on the main thread); everything below may run in a background thread.
 
-One *map run* can ask for several products; they come from up to three core calls, in this order:
+One *map run* can ask for several products; they come from up to four core calls, in this order:
 
 * :func:`pimc_core.maps.engine.run_inference` — ``classes``, ``confidence``, ``uncertainty``,
   ``probabilities``, ``forecast``, ``embeddings``;
 * :func:`pimc_core.maps.engine.cluster_map` — ``clusters`` (k-means of the embeddings);
-* :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel).
+* :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel);
+* :func:`pimc_core.maps.phenology.phenology_map` — ``phenology`` (the season's metrics of one
+  index, as ``pimc phenology``; it needs no model).
 
-The model is loaded once and shared by the calls. Progress is one fraction 0..1 over all calls;
+The model is loaded once and shared by the calls (not at all for ``phenology`` alone). Progress
+is one fraction 0..1 over all calls;
 ``cancel`` (a ``() -> bool``) is checked by the core between batches and here between calls.
 
 :func:`run_suggest` is the other use of a model over a region: the points where a label would
@@ -30,12 +33,15 @@ from .bootstrap import import_core
 
 #: Every product a map run can give, in the order the layers are stacked (top first).
 MAP_PRODUCTS: tuple[str, ...] = (
-    "classes", "clusters", "similarity", "confidence", "uncertainty", "forecast", "probabilities", "embeddings",
+    "classes", "clusters", "similarity", "phenology", "confidence", "uncertainty", "forecast", "probabilities",
+    "embeddings",
 )
 #: Products of :func:`pimc_core.maps.engine.run_inference`.
 INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "uncertainty", "probabilities", "forecast", "embeddings")
 #: What a product needs the model to give, where that is not the product itself.
 NEEDS: dict[str, str] = {"clusters": "embeddings", "similarity": "embeddings", "uncertainty": "probabilities"}
+#: Products computed from the series alone, without a model.
+MODEL_FREE_PRODUCTS: tuple[str, ...] = ("phenology",)
 #: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
 
@@ -90,6 +96,9 @@ class MapRequest:
         smooth: None, or the Bayesian smoothing of the class probabilities (True: the defaults;
             a mapping of ``window``, ``neigh_fraction``, ``smoothness``), as ``run_inference``'s
             ``smooth`` (``pimc classify --smooth``).
+        phenology_index: the index the ``phenology`` metrics are of (``pimc phenology --index``).
+        phenology_params: None (the defaults) or a
+            :class:`~pimc_core.series.phenology.PhenologyParams`.
     """
 
     products: Sequence[str] = ("classes", "confidence", "uncertainty")
@@ -100,13 +109,20 @@ class MapRequest:
     block: int = 256
     batch_size: int = 4096
     smooth: Any = None
+    phenology_index: str = "ndvi"
+    phenology_params: Any = None
+
+    def needs_model(self) -> bool:
+        """Whether a product asked for comes from a model (all but :data:`MODEL_FREE_PRODUCTS`)."""
+        return any(p not in MODEL_FREE_PRODUCTS for p in self.products)
 
     def check(self) -> tuple[str, ...]:
         """The products, validated (ConfigError naming the problem)."""
         errors = import_core("pimc_core.errors")
         products = tuple(dict.fromkeys(str(p) for p in self.products))
         if not products:
-            raise errors.ConfigError("choose at least one product (classes, forecast, embeddings, clusters, similarity)")
+            raise errors.ConfigError("choose at least one product (classes, forecast, embeddings, clusters, similarity, "
+                                     "phenology)")
         unknown = [p for p in products if p not in MAP_PRODUCTS]
         if unknown:
             raise errors.ConfigError(f"unknown product(s) {', '.join(unknown)} (known: {', '.join(MAP_PRODUCTS)})")
@@ -219,8 +235,10 @@ def run_maps(
     inference = import_core("pimc_core.maps.engine")
     errors = import_core("pimc_core.errors")
     products = request.check()
-    live = resolve_model(model)
-    check_model_products(live, products)
+    live = None
+    if request.needs_model():
+        live = resolve_model(model)
+        check_model_products(live, [p for p in products if p not in MODEL_FREE_PRODUCTS])
     calls: list[tuple[str, Callable[..., Any], dict]] = []
     inf = tuple(p for p in INFERENCE_PRODUCTS if p in products)
     common = dict(batch_size=int(request.batch_size), block=int(request.block))
@@ -232,6 +250,9 @@ def run_maps(
     if "similarity" in products:
         x, y = request.query_xy
         calls.append(("similarity", inference.similarity_map, dict(query_xy=(float(x), float(y)), **common)))
+    if "phenology" in products:
+        calls.append(("phenology", _phenology_map,
+                      dict(index=str(request.phenology_index), params=request.phenology_params, **common)))
 
     out = MapOutcome()
     t0 = time.perf_counter()
@@ -262,6 +283,11 @@ def run_maps(
     return out
 
 
+def _phenology_map(ts, _model, region, out_dir, **kw):
+    """:func:`pimc_core.maps.phenology.phenology_map` called as the model's maps are (no model)."""
+    return import_core("pimc_core.maps.phenology").phenology_map(ts, region, out_dir, **kw)
+
+
 #: File name of the suggested points in a run folder.
 SUGGEST_FILE = "suggested_points.gpkg"
 
@@ -290,7 +316,8 @@ def remove_tree(path: str | os.PathLike | None) -> None:
 
 
 __all__ = [
-    "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "model_label", "MAP_PRODUCTS", "NO_MODEL_MESSAGE", "MapOutcome", "MapRequest",
+    "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "model_label", "MAP_PRODUCTS", "MODEL_FREE_PRODUCTS", "NO_MODEL_MESSAGE",
+    "MapOutcome", "MapRequest",
     "RegionSpec", "SUGGEST_FILE", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
     "run_suggest",
 ]

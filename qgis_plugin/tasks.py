@@ -198,10 +198,11 @@ class MapTask(PimcTask):
             from .layers import add_result_layers, group_name, next_region_number
             from .mapping import model_label
 
-            n, model = next_region_number(), model_label(self.model)
+            n = next_region_number()
+            model = model_label(self.model) if self.request.needs_model() else ""  # phenology alone: none
             name = group_name(self.started, region=f"region {n} — {self.region.description}", model=model)
-            self.group, self.layers = add_result_layers(out.files, name=name, subtitle=f"{model} — region {n}",
-                                                        region=n)
+            subtitle = " — ".join(p for p in (model, f"region {n}") if p)
+            self.group, self.layers = add_result_layers(out.files, name=name, subtitle=subtitle, region=n)
         self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
 
 

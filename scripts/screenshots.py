@@ -15,7 +15,12 @@ grabs of the main window:
   of the panel's *Suggest samples* on top (red dots, the layer in edit mode), the section's
   *Suggest samples* row and its status line in view.
 
-With ``--assess``, a fourth: ``plugin_assess.png`` — the accuracy assessment of that class map:
+With ``--phenology``: ``plugin_phenology.png`` — the panel's *Phenology* box alone (no model) run on
+the canvas extent: the phenology layer (start of season, day of year, on its style's ramp) in its
+group with its legend, the pixel inspector's curves with the season marked, the *Maps of a region*
+section and its status line.
+
+With ``--assess``: ``plugin_assess.png`` — the accuracy assessment of that class map:
 ``pimc:sampledesign`` draws 80 points of it, they are labelled with the sample's true classes in
 the editable layer, and the ``pimc:assess`` dialog runs on them: its log holds the report's
 summary (overall accuracy, each class's area and accuracies with 95 % intervals) and the HTML
@@ -31,7 +36,7 @@ Run it with the Python that has the project's packages (they are handed to QGIS 
 synthetic data, instant); give a ``.pimc`` to show a trained PIMC model instead, or
 ``--train quick`` to fit one on the sample's sparse labels first (``pimc_core.fit`` with the
 plugin's *quick* preset, about 15 s; the images in ``docs/img`` are made so). Needs ``xvfb-run``
-(Debian: ``xvfb xauth``) and ``qgis``. Exit status 0 when all three PNGs were written.
+(Debian: ``xvfb xauth``) and ``qgis``. Exit status 0 when all the PNGs asked for were written.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT = 1600, 1000
 NAMES = ("plugin_inspector.png", "plugin_classified.png", "plugin_suggested.png")
 ASSESS_NAME = "plugin_assess.png"
+PHENOLOGY_NAME = "plugin_phenology.png"
 SUGGEST = 40  # points of the third shot
 
 # Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
@@ -91,6 +97,7 @@ STARTUP = textwrap.dedent(r'''
         img = iface.mainWindow().grab()
         path = OUT / name
         img.save(str(path), "PNG")
+        taken.append(name)
         status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
         save_status()
 
@@ -209,17 +216,64 @@ STARTUP = textwrap.dedent(r'''
     def shot_suggested():
         if not task.succeeded or task.layer is None:
             raise RuntimeError(f"suggesting samples failed: {task.error}")
-        points = task.layer  # on top of the layer tree, red dots while their class is empty (the plugin's style)
+        global suggested
+        points = suggested = task.layer  # on top of the layer tree, red dots while their class is empty (the plugin's style)
         iface.layerTreeView().refreshLayerSymbology(points.id())
         iface.setActiveLayer(points)
         dock = plugins["pimc"].dock
         dock.widget().ensureWidgetVisible(dock.maps_box.suggest_button)
         grab(CFG["names"][2])
-        if len(CFG["names"]) > 3:
+        next_shot()
+
+
+    def next_shot():
+        """The phenology shot, then the assessment, when asked for; else quit."""
+        if CFG["phenology_name"] in CFG["names"] and CFG["phenology_name"] not in taken:
+            start_phenology()
+        elif CFG["assess_name"] in CFG["names"]:
             start_assess()
-            return
-        status["ok"] = True
-        quit_qgis()
+        else:
+            status["ok"] = True
+            quit_qgis()
+
+
+    def start_phenology():
+        """The panel's Phenology box alone on the canvas extent: no model needed."""
+        from pimc.region_tools import canvas_extent_choice
+
+        global folded
+        project = QgsProject.instance()
+        for layer in project.mapLayers().values():
+            project.layerTreeRoot().findLayer(layer.id()).setItemVisibilityChecked(False)
+        folded = [g for g in project.layerTreeRoot().findGroups() if g.isExpanded()]
+        for group in folded:
+            group.setExpanded(False)
+        dock = plugins["pimc"].dock
+        dock.set_map_products(("phenology",))
+        follow(dock.run_region(canvas_extent_choice(iface.mapCanvas())), shot_phenology)
+
+
+    def shot_phenology():
+        if not task.succeeded:
+            raise RuntimeError(f"phenology run failed: {task.error}")
+        layer = task.layers[0]
+        iface.layerTreeView().refreshLayerSymbology(layer.id())
+        iface.setActiveLayer(layer)
+        dock = plugins["pimc"].dock
+        dock.inspector_box.setCollapsed(False)  # the clicked pixel's curves, its season marked
+        marker.show()
+        pump(0.3)
+        dock.widget().ensureWidgetVisible(dock.maps_box.map_status)
+        grab(CFG["phenology_name"])
+        # the next shot as without this one: no phenology group, the other groups unfolded again
+        dock.inspector_box.setCollapsed(True)
+        marker.hide()
+        QgsProject.instance().removeMapLayers([l.id() for l in task.layers])
+        QgsProject.instance().layerTreeRoot().removeChildNode(task.group)
+        for group in folded:
+            group.setExpanded(True)
+        iface.setActiveLayer(suggested)  # new layers go on top of the tree again
+        next_shot()
 
 
     def start_assess():
@@ -290,7 +344,7 @@ STARTUP = textwrap.dedent(r'''
         painter = QPainter(img)
         painter.drawPixmap(QPoint(*CFG["dialog_at"]), dialog.grab())
         painter.end()
-        path = OUT / CFG["names"][3]
+        path = OUT / CFG["assess_name"]
         img.save(str(path), "PNG")
         status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
         dialog.close()
@@ -301,6 +355,9 @@ STARTUP = textwrap.dedent(r'''
     marker = None
     dialog = None
     map_layers = []
+    taken = []  # the names grabbed so far
+    suggested = None  # the suggested points layer
+    folded = []  # the groups the phenology shot folded
     task = None  # the map run, then the suggest task
 
 
@@ -476,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="builtin:nearest-centroid", help="model for the class map (.pimc or builtin:…)")
     ap.add_argument("--train", metavar="PRESET", help="fit a PIMC model on the sample first (try-out, quick, standard)")
     ap.add_argument("--timeout", type=float, default=150, help="seconds before QGIS is stopped")
+    ap.add_argument("--phenology", action="store_true", help=f"also {PHENOLOGY_NAME}: the panel's phenology map")
     ap.add_argument("--assess", action="store_true", help=f"also {ASSESS_NAME}: pimc:sampledesign, labelling, pimc:assess")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profile and data (printed)")
     ap.add_argument("--verbose", action="store_true", help="print QGIS's output")
@@ -483,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    names = NAMES + ((ASSESS_NAME,) if args.assess else ())
+    names = NAMES + ((PHENOLOGY_NAME,) if args.phenology else ()) + ((ASSESS_NAME,) if args.assess else ())
     for name in names:
         (out / name).unlink(missing_ok=True)
     if not have_tools("screenshots"):
@@ -515,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             "truth": str(sample.labels), "classes": str(sample.classes_json), "dialog_at": [850, 120],
             "dialog_size": [740, 690],
             "dock_width": 620, "layers_width": 330, "watchdog_s": max(10.0, args.timeout - 10), "pixel": [20, 41],
-            "suggest": SUGGEST,
+            "suggest": SUGGEST, "phenology_name": PHENOLOGY_NAME, "assess_name": ASSESS_NAME,
         }, args.timeout)
         if args.verbose:
             print(log)

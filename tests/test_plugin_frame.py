@@ -49,7 +49,7 @@ def test_load_adds_toolbar_menu_actions_and_provider(loaded, qgis_iface):
     assert provider is not None and provider.name() == "PIMC"
     assert sorted(a.id() for a in provider.algorithms()) == [
         "pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
-        "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest",
+        "pimc:phenology", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest",
     ]
     assert loaded.dock is None  # the panel (matplotlib, rasterio) is built on first use only
 

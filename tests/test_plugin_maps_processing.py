@@ -48,10 +48,11 @@ def read(path, band=None):
 def test_provider_lists_the_new_algorithms(pimc_provider):
     ids = sorted(a.id() for a in pimc_provider.algorithms())
     assert ids == ["pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast",
-                   "pimc:indices", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest"]
+                   "pimc:indices", "pimc:phenology", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity",
+                   "pimc:suggest"]
     for a in pimc_provider.algorithms():
         assert a.shortHelpString() and a.displayName()
-        if a.id() != "pimc:fit" and a.groupId() == "maps":
+        if a.id() not in ("pimc:fit", "pimc:phenology") and a.groupId() == "maps":  # phenology: no model
             names = [p.name() for p in a.parameterDefinitions()]
             assert {"SOURCE", "SOURCE_FOLDER", "SENSOR", "MODEL", "EXTENT", "POLYGONS", "OUTPUT"} <= set(names), a.id()
 

@@ -196,3 +196,18 @@ def test_the_95_percent_intervals_cover_with_strata_other_than_the_map_classes()
             covered[k] += np.abs(est - true[k]) <= 1.96 * se
     for name, c in zip(("area", "user's", "producer's", "overall"), covered):
         assert ((c / reps >= 0.92) & (c / reps <= 0.97)).all(), (name, c / reps)
+
+
+def test_points_of_a_stratum_without_pixels_weigh_nothing():
+    """A point whose stratum has no pixels (possible only through the functions, not a map) adds
+    nothing to the estimates: they are those of the sample without it, in both forms."""
+    mapped, reference = [1, 1, 1, 1, 2, 2], [1, 1, 1, 2, 2, 1]
+    s = stehman_estimate(mapped, mapped, reference, [1, 2], [10, 0], [1, 2], fpc=False)
+    o = stratified_estimate(error_matrix(mapped, reference, [1, 2]), [10, 0], [1, 2])
+    alone = stehman_estimate(mapped[:4], mapped[:4], reference[:4], [1, 2], [10, 0], [1, 2], fpc=False)
+    for e in (s, o):
+        assert e.overall_accuracy == pytest.approx(0.75) and e.overall_accuracy_se == pytest.approx(alone.overall_accuracy_se)
+        np.testing.assert_allclose(e.area_proportion, [0.75, 0.25])
+        assert e.users_accuracy[0] == pytest.approx(0.75) and np.isnan(e.users_accuracy[1])  # class 2 is not on the map
+        assert e.counts.tolist() == [[3, 1], [1, 1]]
+    assert np.isfinite(stehman_estimate(mapped, mapped, reference, [1, 2], [10, 0], [1, 2]).overall_accuracy_se)

@@ -18,8 +18,10 @@ Environment 148: 42–57. The strata are the map classes: stratum ``i`` holds ``
 * the sample size for a target standard error of overall accuracy (eq. 13):
   ``n = (Σ_i W_i S_i / S(Ô))²`` with ``S_i = sqrt(U_i (1 − U_i))`` from expected user's accuracies.
 
-Written here in numpy (a dozen lines of formulas; no maintained Python package implements them).
-It is checked against the worked example of the paper's section 5 (``tests/test_assessment.py``:
+These are Stehman's (2014) estimators with the map classes as strata and without the finite
+population correction, so :func:`stratified_estimate` computes them with
+:func:`pimc_core.maps.stehman.stehman_estimate` (one implementation of the formulas; a test holds
+the two forms to each other within 1e-12). It is checked against the worked example of the paper's section 5 (``tests/test_assessment.py``:
 deforestation 21,158 ± 6,158 ha) and against a hand computation of a small example; the sample
 counts match scikit-learn's ``confusion_matrix``.
 """
@@ -110,11 +112,16 @@ def stratified_estimate(counts: np.ndarray, stratum_pixels: Sequence[float],
         InputError: a mapped class (``N_i > 0``) with fewer than 2 sample points (its variance
             needs ``n_i· − 1 > 0``), or no mapped pixel at all.
     """
-    n = np.asarray(counts, dtype=float)
+    from pimc_core.maps.stehman import stehman_estimate  # the general form (it imports this module)
+
+    n = np.asarray(counts)
     big_n = np.asarray(stratum_pixels, dtype=float)
     q = n.shape[0]
     if n.shape != (q, q) or big_n.shape != (q,):
         raise InputError(f"error matrix {n.shape} and {big_n.shape} stratum sizes do not match")
+    if n.size and (np.any(n < 0) or np.any(n != np.round(n))):
+        raise InputError("the error matrix holds sample counts: non-negative whole numbers")
+    n = n.astype(np.int64)
     cls = np.arange(1, q + 1) if classes is None else np.asarray(classes)
     if big_n.sum() <= 0:
         raise InputError("the map has no classified pixel")
@@ -123,25 +130,9 @@ def stratified_estimate(counts: np.ndarray, stratum_pixels: Sequence[float],
     if thin:
         raise InputError(f"classes {thin} are mapped but have fewer than 2 sample points; the stratified "
                          "estimator needs at least 2 per mapped class (see pimc sample-design)")
-    w = big_n / big_n.sum()
-    frac = _ratio(n, n_i[:, None])                       # n_ij / n_i·
-    frac = np.where(np.isnan(frac), 0.0, frac)           # unmapped strata weigh 0
-    p = w[:, None] * frac                                # p̂_ij
-    dof = np.where(n_i > 1, n_i - 1, np.inf)             # n_i· − 1 (unmapped strata: no term)
-    ua = _ratio(np.diag(n), n_i)                         # Û_i
-    ua0 = np.nan_to_num(ua)
-    oa = float(np.trace(p))
-    oa_var = float(np.sum(w**2 * ua0 * (1 - ua0) / dof))                               # eq. 5
-    ua_se = np.sqrt(ua * (1 - ua) / dof)                                               # eq. 6
-    area = p.sum(axis=0)                                                               # p̂_·j
-    area_se = np.sqrt(np.sum(w[:, None] ** 2 * frac * (1 - frac) / dof[:, None], axis=0))  # eq. 10
-    pa = _ratio(np.diag(p), area)                                                      # P̂_j
-    n_hat = (big_n[:, None] * frac).sum(axis=0)                                        # N̂_·j
-    off = big_n[:, None] ** 2 * frac * (1 - frac) / dof[:, None]
-    off_sum = off.sum(axis=0) - np.diag(off)                                           # Σ_{i≠j}
-    pa_var = _ratio((big_n**2 * (1 - pa) ** 2 * ua0 * (1 - ua0) / dof + pa**2 * off_sum), n_hat**2)  # eq. 7
-    return StratifiedEstimate(cls, n.astype(np.int64), p, w, oa, float(np.sqrt(oa_var)), ua, ua_se,
-                              pa, np.sqrt(pa_var), area, area_se)
+    rows, cols = np.nonzero(n)                           # the sample points, one per count
+    mapped, referenced = np.repeat(cls[rows], n[rows, cols]), np.repeat(cls[cols], n[rows, cols])
+    return stehman_estimate(mapped, mapped, referenced, cls, big_n, cls, fpc=False)
 
 
 def sample_size(weights: Sequence[float], expected_ua: Sequence[float] | float, target_se: float) -> int:

@@ -53,9 +53,9 @@ class _Strata:
     def __init__(self, h: np.ndarray, big_n: np.ndarray, fpc: bool):
         self.h = h
         self.big_n = big_n
-        self.n_h = np.bincount(h, minlength=len(big_n)).astype(float)
-        fpc_h = 1 - self.n_h / big_n if fpc else np.ones(len(big_n))
-        self.scale = big_n**2 * fpc_h / self.n_h                   # N_h² (1 − n_h/N_h) / n_h
+        self.n_h = np.bincount(h, minlength=len(big_n)).astype(float)  # every stratum here has points
+        fpc_h = 1 - self.n_h / np.where(big_n > 0, big_n, np.inf) if fpc else np.ones(len(big_n))
+        self.scale = big_n**2 * fpc_h / self.n_h                   # N_h² (1 − n_h/N_h) / n_h (0 without pixels)
 
     def mean(self, y: np.ndarray) -> np.ndarray:
         """(H, K) stratum means of (n, K) values."""
@@ -68,7 +68,7 @@ class _Strata:
         dy, dx = y - self.mean(y)[self.h], x - self.mean(x)[self.h]
         out = np.zeros((len(self.big_n), y.shape[1]))
         np.add.at(out, self.h, dy * dx)
-        return out / (self.n_h - 1)[:, None]
+        return out / np.maximum(self.n_h - 1, 1)[:, None]  # one point (a stratum without pixels): 0
 
     def total(self, y: np.ndarray) -> np.ndarray:
         """(K,) estimated population totals ``Σ_h N_h ȳ_h``."""
@@ -122,8 +122,8 @@ def stehman_estimate(stratum: Sequence[int], map_class: Sequence[int], reference
     if thin:
         raise InputError(f"strata {thin} have fewer than 2 sample points; the stratified estimator needs at least "
                          "2 per stratum")
-    keep = big_n > 0
-    st = _Strata(np.cumsum(keep)[h] - 1, big_n[keep], fpc)
+    keep = n_h > 0  # a stratum without points has no pixels (else refused above): it adds nothing
+    st = _Strata(np.cumsum(keep)[h] - 1, big_n[keep], fpc)  # points of a stratum without pixels weigh 0
     q = len(cls)
     one_m, one_r = np.eye(q)[m], np.eye(q)[r]                      # (n, q) indicators of map / reference class
     agree = one_m * one_r                                          # (n, q): map = reference = class

@@ -1,8 +1,10 @@
 """The panel's *Maps of a region* section: the products (classes + confidence, optionally
-Bayesian-smoothed; forecast, embeddings, clusters, similarity to the inspected pixel), then the region — a rectangle or
-polygon drawn on the map, the canvas extent, or the selected polygons of a layer. A background
-:class:`~qgis_plugin.tasks.MapTask` runs the core; the maps arrive as layers in a group
-``PIMC <timestamp>``. Every product comes from the model file: without one the section says so.
+Bayesian-smoothed; forecast, embeddings, clusters, similarity to the inspected pixel; phenology),
+then the region — a rectangle or polygon drawn on the map, the canvas extent, or the selected
+polygons of a layer. A background :class:`~qgis_plugin.tasks.MapTask` runs the core; the maps
+arrive as layers in a group ``PIMC <timestamp>``. Every product but phenology comes from the model
+file: without one the section says so; phenology (the season's metrics of NDVI, as ``pimc
+phenology``) is computed from the series alone.
 
 *Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
 points where a label would help the model most arrive as a point layer in edit mode; fill in their
@@ -34,6 +36,8 @@ PRODUCTS = (
     ("clusters", "Clusters", "k-means clusters of the embeddings (an unsupervised map)"),
     ("similarity", "Similar to inspected pixel",
      "cosine similarity of every pixel's embedding to that of the last pixel clicked with the inspector"),
+    ("phenology", "Phenology", "start, peak and end of season, peak, amplitude, length and integral of each pixel's "
+     "NDVI (one band each; the layer shows the start of season); needs no model"),
 )
 
 
@@ -75,7 +79,7 @@ class MapsSection(common.Section):
         classes.toggled.connect(self.smooth_check.setEnabled)
         checks = self.product_checks
         flow = common.flow_of([checks["classes"], self.smooth_check, checks["forecast"], checks["embeddings"],
-                               clusters, checks["similarity"]])
+                               clusters, checks["similarity"], checks["phenology"]])
         lay.addLayout(flow)
 
         region_label = QLabel("Region — draw on the map, or take:")
@@ -236,14 +240,15 @@ class MapsSection(common.Section):
         from .. import tasks
         from ..region_tools import to_region_spec
 
-        ts, model = self._series_and_model(model)
+        products = self.map_products()
+        if not products:
+            self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity, phenology)")
+            return None
+        request = MapRequest(products=products, k=self.k_spin.value())
+        ts, model = self._series_and_model(model, needs_model=request.needs_model())
         if ts is None:
             return None
         errors = import_core("pimc_core.errors")
-        products = self.map_products()
-        if not products:
-            self._map_error("tick at least one product (classes, forecast, embeddings, clusters, similarity)")
-            return None
         query = None
         if "similarity" in products:
             query = self.inspector_box.query_xy(self.source_box.key())
@@ -258,23 +263,24 @@ class MapsSection(common.Section):
             return None
         if query is not None:
             self.inspector_box.mark_query(ts)
-        smooth = self.smooth_check.isChecked() and "classes" in products
-        request = MapRequest(products=products, k=self.k_spin.value(), query_xy=query, smooth=True if smooth else None)
+        request.query_xy = query
+        request.smooth = True if self.smooth_check.isChecked() and "classes" in products else None
         out_root = self.out_widget.filePath().strip() or None
         task = tasks.MapTask(ts, model, region, out_root, request, iface=self.iface, on_done=self._on_map_done)
         if out_root:
             QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
         return self._start(task, f"mapping the {region.description}: {', '.join(products)} …")
 
-    def _series_and_model(self, model):
+    def _series_and_model(self, model, *, needs_model: bool = True):
         """``(series, model)`` for a map or suggest run: the panel's series and ``model`` (or the
         panel's model) when both are set and the model fits the series; ``(None, None)`` with the
-        reason in the panel otherwise (said before anything runs)."""
+        reason in the panel otherwise (said before anything runs). Without ``needs_model``
+        (phenology alone): ``(series, None)``."""
         from ..mapping import NO_MODEL_MESSAGE
 
         ts = common.series_for_run(self.map_task, "a map run", self.source_box, self._map_error)
-        if ts is None:
-            return None, None
+        if ts is None or not needs_model:
+            return ts, None
         model = model if model is not None else self.source_box.model_spec()
         if not model_is_set(model):
             self._map_error(NO_MODEL_MESSAGE[0].upper() + NO_MODEL_MESSAGE[1:] + ".")

@@ -11,6 +11,7 @@ from .accuracy_alg import AssessAlgorithm, SampleDesignAlgorithm
 from .fit_alg import FitAlgorithm
 from .indices_alg import IndicesAlgorithm
 from .maps_alg import ClassifyAlgorithm, ClusterAlgorithm, EmbedAlgorithm, ForecastAlgorithm, SimilarityAlgorithm
+from .phenology_alg import PhenologyAlgorithm
 from .provider import PimcProvider
 from .recurrence_alg import RecurrencePlotAlgorithm
 from .suggest_alg import SuggestAlgorithm
@@ -20,12 +21,12 @@ ALGORITHMS = [
     IndicesAlgorithm, RecurrencePlotAlgorithm,
     FitAlgorithm,
     ClassifyAlgorithm, ForecastAlgorithm, EmbedAlgorithm, ClusterAlgorithm, SimilarityAlgorithm,
-    SuggestAlgorithm,
+    PhenologyAlgorithm, SuggestAlgorithm,
     SampleDesignAlgorithm, AssessAlgorithm,
 ]
 
 __all__ = [
     "ALGORITHMS", "AssessAlgorithm", "ClassifyAlgorithm", "ClusterAlgorithm", "EmbedAlgorithm", "FitAlgorithm", "ForecastAlgorithm",
-    "IndicesAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SampleDesignAlgorithm", "SimilarityAlgorithm",
+    "IndicesAlgorithm", "PhenologyAlgorithm", "PimcProvider", "RecurrencePlotAlgorithm", "SampleDesignAlgorithm", "SimilarityAlgorithm",
     "SuggestAlgorithm",
 ]

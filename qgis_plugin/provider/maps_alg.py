@@ -96,11 +96,14 @@ class MapAlgorithm(PimcAlgorithm):
     GROUP, GROUP_ID = "Maps", "maps"
     #: product → its raster destination, in parameter order (filled in by subclasses)
     OUTPUTS: dict[str, MapOutput] = {}
+    #: whether the maps come from a model (a MODEL parameter); False: from the series alone
+    NEEDS_MODEL = True
 
     # ------------------------------------------------------------------ parameters
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_source_parameters()
-        self.addParameter(file_parameter(MODEL, "Model file (.pimc)", "PIMC model (*.pimc);;All files (*)"))
+        if self.NEEDS_MODEL:
+            self.addParameter(file_parameter(MODEL, "Model file (.pimc)", "PIMC model (*.pimc);;All files (*)"))
         self.addParameter(QgsProcessingParameterExtent(EXTENT, "Region: extent (empty: the whole series)", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             POLYGONS, "Region: polygons (optional)", [polygon_type()], optional=True,
@@ -210,7 +213,7 @@ class MapAlgorithm(PimcAlgorithm):
         with core_errors():
             errors = import_core("pimc_core.errors")
             ts = self.open_series(parameters, context, feedback)
-            model = self.model_spec(parameters, context)
+            model = self.model_spec(parameters, context) if self.NEEDS_MODEL else None
             spec = self.region_spec(parameters, context, ts, feedback)
             region = spec.build(ts.grid)
             feedback.pushInfo(f"{region!r}")
