@@ -86,6 +86,29 @@ def test_no_red_message_before_the_user_did_anything(dock):
         assert ERR_STYLE not in label.styleSheet(), label.text()
 
 
+def test_a_source_gone_since_the_last_session_is_not_restored(qgis_iface, qgis_new_project, tmp_path):
+    """The last session's source was deleted (a temporary folder, an unplugged disk): the panel
+    opens with an empty source and no red message, instead of an error nobody caused."""
+    from qgis.core import QgsSettings
+
+    import qgis_plugin
+    from qgis_plugin.panel.common import ERR_STYLE, SETTINGS
+
+    gone = tmp_path / "gone" / "manifest.yaml"
+    QgsSettings().setValue(SETTINGS + "source", str(gone))
+    plugin = qgis_plugin.classFactory(qgis_iface)
+    plugin.initGui()
+    plugin.show_panel(True)
+    try:
+        d = plugin.dock
+        settle(0.8)
+        assert d.source_widget.filePath() in ("", None)
+        assert ERR_STYLE not in d.status_label.styleSheet(), d.status_label.text()
+    finally:
+        plugin.unload()
+        flush_deletes()
+
+
 def test_progress_stays_hidden_across_collapse_and_expand(dock):
     dock.setFloating(True)
     dock.resize(NARROW, 1200)

@@ -374,10 +374,11 @@ class SourceSection(QGroupBox):
 
     # ------------------------------------------------------------------ settings, project
     def restore_settings(self) -> None:
-        """The source, sensor and model of the last session."""
+        """The source, sensor and model of the last session (a source or model that has gone since
+        is not restored, so the panel opens without an error nobody caused)."""
         s = QgsSettings()
         path = s.value(SETTINGS + "source", "")
-        if path:
+        if path and Path(path).exists():
             self.source_widget.setFilePath(path)
         self.set_sensor(s.value(SETTINGS + "sensor", None) or None)
         model = s.value(SETTINGS + "model", "")
