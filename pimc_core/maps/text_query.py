@@ -1,0 +1,206 @@
+"""Text queries over pixels: the similarity of every pixel to a sentence, and the pixel facts the
+text head is trained on, both through the map run of every other map.
+
+* :func:`query_map` (``pimc query``): the sentence is encoded by the model's text head
+  (:func:`pimc_core.models.text_encoder.load_text_head`) into a unit vector ``q`` (E,); every
+  pixel's PIMC embedding is projected into the same space and ``similarity.tif`` is the cosine
+  of the two (float32, -1..1, NaN = nodata, with ``similarity.qml``), written by
+  :class:`~pimc_core.maps.jobs.SimilarityJob` as the similarity to a pixel is. Words the head
+  does not know are reported in the result (``extra["unknown"]``), not an error; a sentence with
+  no known word is a ConfigError.
+* :func:`collect_facts` (``pimc text-fit``): a bounded random sample of the region's pixels with
+  their PIMC embedding, their phenology metrics (:func:`pimc_core.series.phenology.phenology_metrics`
+  of the model's series, on the model's dates) and mean index, and their class where a label
+  map is given: what the captions (:mod:`pimc_core.series.captions`) are written from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pimc_core.errors import ConfigError
+from pimc_core.io.labels import LabelMap
+from pimc_core.io.regions import Region
+from pimc_core.io.timeseries import TimeSeries
+from pimc_core.learn.text_align import PixelFacts
+from pimc_core.maps.jobs import Job, SimilarityJob
+from pimc_core.maps.products import similarity_product
+from pimc_core.maps.protocol import load_model
+from pimc_core.maps.run import InferenceResult, MapRun
+from pimc_core.series.phenology import METRICS, day_numbers, phenology_metrics
+
+__all__ = ["FactsModel", "TextQueryModel", "collect_facts", "query_map"]
+
+_DELEGATED = ("indices", "target_dates", "min_valid", "patch_size", "patch_bands", "patch_channels", "training_dates",
+              "n_dates", "metadata", "patch_composite", "needs_patches", "device_summary")
+
+
+class _Wrapped:
+    """A PixelModel over a PIMC pixel model that gives other ``embeddings`` (picklable for Dask)."""
+
+    outputs: tuple[str, ...] = ("embeddings",)
+    n_classes = 0
+    class_table: tuple = ()
+    forecast_dates = None
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _DELEGATED and "base" in self.__dict__:
+            return getattr(self.__dict__["base"], name)
+        raise AttributeError(name)
+
+    def prepare(self, source: TimeSeries) -> None:
+        """Bind the base model to ``source`` (bands, dates)."""
+        prep = getattr(self.base, "prepare", None)
+        if callable(prep):
+            prep(source)
+
+    def base_embeddings(self, filled: np.ndarray, patches: np.ndarray | None) -> np.ndarray:
+        """(N, C, T) series (+ patches) → (N, D) float32 embeddings of the base model."""
+        return self.base.predict(filled, patches, outputs=("embeddings",))["embeddings"]
+
+
+class FactsModel(_Wrapped):
+    """``embeddings`` (N, D + 8): the base model's embedding, then the seven phenology metrics
+    (:data:`~pimc_core.series.phenology.METRICS`) of the series of ``index`` on the model's dates
+    and its mean over the dates."""
+
+    def __init__(self, base: Any, index: str = "ndvi") -> None:
+        super().__init__(base)
+        idx = [str(i).lower() for i in base.indices]
+        self.channel = idx.index(index) if index in idx else 0
+        self.index = idx[self.channel]
+        self.embed_dim = int(base.embed_dim) + len(METRICS) + 1
+        self.year = 0
+        self.days = np.empty(0)
+
+    def prepare(self, source: TimeSeries) -> None:
+        super().prepare(source)
+        dates = list(getattr(self.base, "target_dates", None) or source.dates)
+        self.year = dates[0].year
+        self.days = day_numbers(dates, self.year)
+
+    def predict(self, filled: np.ndarray, patches: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """(N, C, T) → ``embeddings`` (N, D + 8) float32."""
+        y = np.asarray(filled)[:, self.channel, :]
+        m = phenology_metrics(y, self.days)
+        cols = [self.base_embeddings(filled, patches)] + [m[k][:, None] for k in METRICS] + [y.mean(1, keepdims=True)]
+        return {"embeddings": np.concatenate(cols, axis=1).astype(np.float32)}
+
+
+class TextQueryModel(_Wrapped):
+    """``embeddings`` (N, E): the base model's embeddings in the text head's joint space."""
+
+    def __init__(self, base: Any, head: Any) -> None:
+        super().__init__(base)
+        self.head = head
+        self.embed_dim = int(head.sizes["out_dim"])
+
+    def predict(self, filled: np.ndarray, patches: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """(N, C, T) → ``embeddings`` (N, E) float32."""
+        return {"embeddings": self.head.pixel_vectors(self.base_embeddings(filled, patches))}
+
+
+@dataclass
+class _SampleFacts(Job):
+    """Up to ``per_window`` random pixels of each window: their raster rows, columns and outputs."""
+
+    per_window: int
+    seed: int
+    needs: tuple[str, ...] = ("embeddings",)
+
+    def start(self, win, info):
+        return {"win": win, "rc": [], "e": []}
+
+    def add(self, st, block, sl, out, info) -> None:
+        st["rc"].append(np.stack([block.rows[sl] + int(st["win"].row_off), block.cols[sl] + int(st["win"].col_off)], 1))
+        st["e"].append(out["embeddings"])
+
+    def finish(self, st, win, info):
+        if not st["e"]:
+            return np.empty((0, 2), np.int64), np.empty((0, info.embed_dim), np.float32)
+        rc, e = np.concatenate(st["rc"]), np.concatenate(st["e"])
+        if e.shape[0] > self.per_window:
+            keep = np.sort(np.random.default_rng([self.seed, int(win.row_off), int(win.col_off)])
+                           .choice(e.shape[0], self.per_window, replace=False))
+            rc, e = rc[keep], e[keep]
+        return rc, e
+
+
+def collect_facts(source: TimeSeries, model: Any, region: Region | None, out_dir: str | os.PathLike, *,
+                  labels: LabelMap | None = None, descriptions: dict[str, str] | None = None, pixels: int = 20000,
+                  seed: int = 0, index: str = "ndvi", **options: Any) -> PixelFacts:
+    """A random sample of at most about ``pixels`` pixels of the region with what their captions
+    are written from.
+
+    Args:
+        source: the stack. model: a PIMC pixel model or its ``.pimc`` path.
+        region: where to sample (None: the whole raster). out_dir: the folder the run checks
+            (nothing is written to it).
+        labels: a label map on the source's grid (its class names go into the captions), or None.
+        descriptions: class name → description (``description`` of classes.json).
+        index: the index whose phenology metrics are captioned (the model's first when it lacks it).
+        **options: :class:`~pimc_core.maps.run.RunOptions`.
+
+    Returns:
+        :class:`~pimc_core.learn.text_align.PixelFacts` of the sampled pixels.
+    """
+    base = load_model(model)
+    facts_model = FactsModel(base, index)
+    run = MapRun(source, facts_model, region, out_dir, options)
+    run.require("embeddings", "embeddings (needed for text queries)")
+    per_window = max(1, int(np.ceil(pixels / max(1, len(run.windows)))))
+    rcs, embs = [], []
+    for res in run.map(_SampleFacts(per_window, seed)):
+        rcs.append(res.value[0])
+        embs.append(res.value[1])
+    run.require_pixels()
+    rc, e = np.concatenate(rcs), np.concatenate(embs)
+    fm = run.model
+    d = int(base.embed_dim)
+    metrics = {k: e[:, d + i].astype(np.float64) for i, k in enumerate(METRICS)}
+    names: list[str | None] = [None] * len(rc)
+    if labels is not None:
+        table = {int(c["id"]): str(c["name"]) for c in labels.classes}
+        ids = labels.array[rc[:, 0], rc[:, 1]]
+        names = [table.get(int(i)) if i else None for i in ids]
+    return PixelFacts(embeddings=e[:, :d].astype(np.float32), metrics=metrics, level=e[:, -1].astype(np.float64),
+                      year=int(fm.year), index=fm.index, class_names=names, descriptions=dict(descriptions or {}))
+
+
+def query_map(source: TimeSeries, model: Any, text: str, region: Region | None, out_dir: str | os.PathLike,
+              **options: Any) -> InferenceResult:
+    """The cosine similarity of every pixel to a sentence → ``similarity.tif`` + ``similarity.qml``.
+
+    Args:
+        source: the stack. model: a ``.pimc`` file with a text head (``pimc text-fit``).
+        text: the query, e.g. ``"green-up in April, harvested in July"`` or a class name.
+        region: where (None: the whole raster). out_dir: output folder.
+        **options: :class:`~pimc_core.maps.run.RunOptions`.
+
+    Returns:
+        The run's result; ``extra``: ``query`` (the text), ``unknown`` (its words the head does
+        not know, ignored).
+
+    Raises:
+        InputError: the model has no text head. ConfigError: no word of the text is known.
+    """
+    from pimc_core.models.text_encoder import load_text_head, words
+
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConfigError("query_map: give the model as a .pimc path (its text head is read from the file)")
+    head = load_text_head(model)
+    unknown = head.tokeniser.unknown(text)
+    if len(unknown) == len(set(words(text))):
+        raise ConfigError(f"--text: no word of {text!r} is in the model's vocabulary ({len(head.tokeniser) - 2} words, "
+                          f"e.g. {', '.join(head.tokeniser.vocab[2:8])})")
+    q = head.text_vectors([text])[0]
+    run = MapRun(source, TextQueryModel(load_model(model), head), region, out_dir, options)
+    files = run.write_all([similarity_product(source, f"text: {text}")], SimilarityJob(q))
+    return run.result(files, query=text, unknown=unknown)
