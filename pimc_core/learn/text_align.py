@@ -98,6 +98,16 @@ def fit_text_head(facts: PixelFacts, config: TextFitConfig | None = None,
     n = len(facts)
     if n < 2:
         raise InputError(f"text-fit: {n} pixel(s) sampled; the captions need at least 2")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as every training step of PIMC: the weights do not depend on the machine's load
+    try:
+        return _fit(facts, cfg, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit(facts: PixelFacts, cfg: TextFitConfig, progress: Callable[[float], None] | None) -> tuple[TextHead, dict]:
+    n = len(facts)
     t0 = time.perf_counter()
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
