@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pimc_core.cli.args import add_source_args, open_from_args, positive_int
+from pimc_core.cli.args import add_source_args, finite_float, open_from_args, positive_int
 from pimc_core.cli.maps import add_execution_args, add_region_args, executor_from_args, progress_bar, region_from_args
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, output_folder
@@ -82,16 +82,26 @@ def cmd_text_fit(args: argparse.Namespace) -> None:
           f"loss {losses[0]:.3f} -> {losses[-1]:.3f} in {summary['seconds']:.1f} s; written to {out}")
 
 
+def _command(sub: argparse._SubParsersAction, name: str, help: str, description: str, model: str,
+             out: str) -> argparse.ArgumentParser:
+    """A sub-command with the source, ``--model``, ``--out``, region and execution options."""
+    p = sub.add_parser(name, help=help, description=description)
+    add_source_args(p)
+    p.add_argument("--model", required=True, help=model)
+    p.add_argument("--out", required=True, help=out)
+    add_region_args(p, _REGION)
+    add_execution_args(p)
+    return p
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``text-fit`` and ``query`` to ``pimc``."""
-    p = sub.add_parser(
-        "text-fit", help="train a text head on captions of the pixels, aligned with a model's embeddings",
-        description="Sample pixels of SOURCE, caption each from its phenology metrics (and its class name and "
-        "description where --labels label it), train a small text encoder aligned with the model's pixel "
-        "embeddings (InfoNCE), and write the model with the text head added to --out.")
-    add_source_args(p)
-    p.add_argument("--model", required=True, help="the PIMC model file (.pimc) whose embeddings the text is aligned with")
-    p.add_argument("--out", required=True, help="model file to write: the model with its text head (MODEL_text.pimc)")
+    p = _command(sub, "text-fit", "train a text head on captions of the pixels, aligned with a model's embeddings",
+                 "Sample pixels of SOURCE, caption each from its phenology metrics (and its class name and description "
+                 "where --labels label it), train a small text encoder aligned with the model's pixel embeddings "
+                 "(InfoNCE), and write the model with the text head added to --out.",
+                 "the PIMC model file (.pimc) whose embeddings the text is aligned with",
+                 "model file to write: the model with its text head (MODEL_text.pimc)")
     p.add_argument("--labels", help="class raster on the stack's grid or vector file (class names go into captions)")
     p.add_argument("--classes", help="classes.json (names; an optional \"description\" per class is captioned too)")
     p.add_argument("--class-field", help="attribute of a vector label file that holds the class")
@@ -100,22 +110,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=positive_int("--epochs"), help="passes over the pixels (default 40)")
     g.add_argument("--batch-size", type=positive_int("--batch-size"), help="pixels per step (default 256)")
-    g.add_argument("--lr", type=float, help="learning rate (default 0.003)")
+    g.add_argument("--lr", type=finite_float("--lr"), help="learning rate (default 0.003)")
     g.add_argument("--out-dim", type=positive_int("--out-dim"), help="size of the joint space (default 32)")
     g.add_argument("--seed", type=int, help="sampling, captions and weights (default 0)")
-    add_region_args(p, _REGION)
-    add_execution_args(p)
     p.set_defaults(func=cmd_text_fit)
 
-    q = sub.add_parser(
-        "query", help="similarity map of the pixels to a sentence (a model with a text head)",
-        description="Encode a sentence with the model's text head and write the cosine similarity of every "
-        "pixel's embedding to it (similarity.tif, -1..1). It understands what the captions say: class names, "
-        "green-up / peak / harvest (or bare after) in [early|mid|late] <month>, peak NDVI values, no season.")
-    add_source_args(q)
-    q.add_argument("--model", required=True, help="model file with a text head (pimc text-fit)")
+    q = _command(sub, "query", "similarity map of the pixels to a sentence (a model with a text head)",
+                 "Encode a sentence with the model's text head and write the cosine similarity of every pixel's "
+                 "embedding to it (similarity.tif, -1..1). It understands what the captions say: class names, green-up "
+                 "/ peak / harvest (or bare after) in [early|mid|late] <month>, peak NDVI values, no season.",
+                 "model file with a text head (pimc text-fit)", "output folder (created if missing)")
     q.add_argument("--text", required=True, help="the query, e.g. \"green-up in April, harvested in July\"")
-    q.add_argument("--out", required=True, help="output folder (created if missing)")
-    add_region_args(q, _REGION)
-    add_execution_args(q)
     q.set_defaults(func=cmd_query)

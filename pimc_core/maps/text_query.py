@@ -27,7 +27,7 @@ from pimc_core.io.labels import LabelMap
 from pimc_core.io.regions import Region
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.learn.text_align import PixelFacts
-from pimc_core.maps.jobs import Job, SimilarityJob
+from pimc_core.maps.jobs import SampleJob, SimilarityJob
 from pimc_core.maps.products import similarity_product
 from pimc_core.maps.protocol import load_model
 from pimc_core.maps.run import InferenceResult, MapRun
@@ -107,30 +107,24 @@ class TextQueryModel(_Wrapped):
         return {"embeddings": self.head.pixel_vectors(self.base_embeddings(filled, patches))}
 
 
-@dataclass
-class _SampleFacts(Job):
-    """Up to ``per_window`` random pixels of each window: their raster rows, columns and outputs."""
+class _Parts(list):
+    """The batches of one window, and the window (for raster rows and columns)."""
 
-    per_window: int
-    seed: int
-    needs: tuple[str, ...] = ("embeddings",)
+    win: Any = None
+
+
+@dataclass
+class _SampleFacts(SampleJob):
+    """:class:`~pimc_core.maps.jobs.SampleJob` over rows ``[raster row, raster column, outputs…]`` (N, 2 + D)."""
 
     def start(self, win, info):
-        return {"win": win, "rc": [], "e": []}
+        parts = _Parts()
+        parts.win = win
+        return parts
 
-    def add(self, st, block, sl, out, info) -> None:
-        st["rc"].append(np.stack([block.rows[sl] + int(st["win"].row_off), block.cols[sl] + int(st["win"].col_off)], 1))
-        st["e"].append(out["embeddings"])
-
-    def finish(self, st, win, info):
-        if not st["e"]:
-            return np.empty((0, 2), np.int64), np.empty((0, info.embed_dim), np.float32)
-        rc, e = np.concatenate(st["rc"]), np.concatenate(st["e"])
-        if e.shape[0] > self.per_window:
-            keep = np.sort(np.random.default_rng([self.seed, int(win.row_off), int(win.col_off)])
-                           .choice(e.shape[0], self.per_window, replace=False))
-            rc, e = rc[keep], e[keep]
-        return rc, e
+    def add(self, parts, block, sl, out, info) -> None:
+        parts.append(np.column_stack([block.rows[sl] + int(parts.win.row_off), block.cols[sl] + int(parts.win.col_off),
+                                      np.asarray(out["embeddings"], np.float64)]))
 
 
 def collect_facts(source: TimeSeries, model: Any, region: Region | None, out_dir: str | os.PathLike, *,
@@ -156,12 +150,10 @@ def collect_facts(source: TimeSeries, model: Any, region: Region | None, out_dir
     run = MapRun(source, facts_model, region, out_dir, options)
     run.require("embeddings", "embeddings (needed for text queries)")
     per_window = max(1, int(np.ceil(pixels / max(1, len(run.windows)))))
-    rcs, embs = [], []
-    for res in run.map(_SampleFacts(per_window, seed)):
-        rcs.append(res.value[0])
-        embs.append(res.value[1])
+    rows = [res.value for res in run.map(_SampleFacts(per_window, seed)) if res.value.shape[0]]
     run.require_pixels()
-    rc, e = np.concatenate(rcs), np.concatenate(embs)
+    rows = np.concatenate(rows)
+    rc, e = rows[:, :2].astype(np.int64), rows[:, 2:]
     fm = run.model
     d = int(base.embed_dim)
     metrics = {k: e[:, d + i].astype(np.float64) for i, k in enumerate(METRICS)}
