@@ -147,6 +147,35 @@ def test_model_file_with_a_text_head_loads_without_code_and_still_maps(tmp_path)
         load_text_head(base)
 
 
+def test_sampled_facts_are_the_phenology_map_and_labels_at_their_pixels(tiny_sample, tmp_path):
+    from pimc_core.io.classes import load_class_table
+    from pimc_core.io.labels import read_labels
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.phenology import phenology_map
+    from pimc_core.maps.text_query import collect_facts
+    from pimc_core.series.phenology import METRICS
+
+    ts = open_series(tiny_sample.manifest)
+    labels = read_labels(tiny_sample.labels, ts.grid, classes=load_class_table(tiny_sample.classes_json))
+    facts = collect_facts(ts, str(_pixel_model(tmp_path)), None, tmp_path / "o", labels=labels, pixels=200, seed=1,
+                          block=8)
+    assert 150 <= len(facts) <= 24 * 24 and facts.year == 2023 and facts.index == "ndvi"
+    r, c = facts.positions.T
+    assert len(set(zip(r.tolist(), c.tolist()))) == len(facts)  # distinct pixels
+    names = {x["id"]: x["name"] for x in labels.classes}
+    assert facts.class_names == [names[int(i)] for i in labels.array[r, c]]
+    phenology_map(ts, None, tmp_path / "ph")
+    with rasterio.open(tmp_path / "ph" / "phenology.tif") as ds:
+        ph = ds.read()[:, r, c]
+    season = np.isfinite(ph[0])
+    assert season.mean() > 0.5  # most pixels of the sample have a season, as on the map
+    # the model's gap-filled series vs the map's series with gaps: the same seasons (the noise gate
+    # of a few pixels differs) and the same days within a grid step
+    assert (np.isfinite(facts.metrics["sos"]) == season).mean() > 0.9
+    for m, tol in (("sos", 10.0), ("pos", 10.0), ("eos", 10.0), ("peak", 0.05)):  # 12 dates: ~30 days apart
+        assert np.nanmedian(np.abs(facts.metrics[m] - ph[METRICS.index(m)])) <= tol, m
+
+
 # ----------------------------------------------------------------------------- the commands
 def test_text_fit_and_query_write_a_similarity_map(tiny_sample, tmp_path, capsys):
     base = _pixel_model(tmp_path)

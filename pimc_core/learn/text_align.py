@@ -39,6 +39,7 @@ class PixelFacts:
         year: the year the days count from. index: the index of the metrics (``ndvi``).
         class_names: N class names (None: unlabelled).
         descriptions: class name → description.
+        positions: (N, 2) raster rows and columns of the pixels, or None.
     """
 
     embeddings: np.ndarray
@@ -48,6 +49,7 @@ class PixelFacts:
     index: str = "ndvi"
     class_names: list[str | None] = field(default_factory=list)
     descriptions: dict[str, str] = field(default_factory=dict)
+    positions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])
@@ -69,6 +71,8 @@ class TextFitConfig(Checked):
         lr: Adam learning rate. dim: word vector size. hidden: the pixel projection's hidden
         layer. out_dim: size E of the joint space. seed: sampling, captions and initial weights.
         vocab_captions: captions per pixel drawn to build the vocabulary.
+        distinct: keep one pixel per distinct caption of a batch (InfoNCE would push apart two
+        pixels captioned alike, e.g. two fields of one class).
     """
 
     epochs: int = param(40, POSITIVE_INT)
@@ -79,6 +83,7 @@ class TextFitConfig(Checked):
     out_dim: int = param(32, POSITIVE_INT)
     seed: int = param(0, Interval(Integral, 0, None, closed="left"))
     vocab_captions: int = param(8, POSITIVE_INT)
+    distinct: bool = param(True, "boolean")
 
     _config_name: ClassVar[str] = "text-fit"
 
@@ -126,7 +131,12 @@ def _fit(facts: PixelFacts, cfg: TextFitConfig, progress: Callable[[float], None
         total = 0.0
         for s in range(steps):
             rows = order[s * batch:(s + 1) * batch]
-            ids = torch.from_numpy(head.tokeniser.encode([facts.caption(int(i), rng) for i in rows]))
+            texts = [facts.caption(int(i), rng) for i in rows]
+            if cfg.distinct:  # one pixel per caption: two pixels of one caption are no negatives of each other
+                first = dict(zip(reversed(texts), reversed(range(len(texts)))))
+                keep = np.sort(np.fromiter(first.values(), int))
+                rows, texts = rows[keep], [texts[i] for i in keep]
+            ids = torch.from_numpy(head.tokeniser.encode(texts))
             loss = head.text_loss(head.text_projection(emb[rows]), head.text_encoder(ids))
             opt.zero_grad()
             loss.backward()

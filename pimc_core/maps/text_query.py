@@ -9,8 +9,8 @@ text head is trained on, both through the map run of every other map.
   does not know are reported in the result (``extra["unknown"]``), not an error; a sentence with
   no known word is a ConfigError.
 * :func:`collect_facts` (``pimc text-fit``): a bounded random sample of the region's pixels with
-  their PIMC embedding, their phenology metrics (:func:`pimc_core.series.phenology.phenology_metrics`
-  of the model's series, on the model's dates) and mean index, and their class where a label
+  their PIMC embedding, their phenology metrics (:func:`pimc_core.series.phenology.series_season`
+  of the model's gap-filled series, as ``pimc phenology`` computes them) and mean index, and their class where a label
   map is given: what the captions (:mod:`pimc_core.series.captions`) are written from.
 """
 
@@ -31,7 +31,7 @@ from pimc_core.maps.jobs import SampleJob, SimilarityJob
 from pimc_core.maps.products import similarity_product
 from pimc_core.maps.protocol import load_model
 from pimc_core.maps.run import InferenceResult, MapRun
-from pimc_core.series.phenology import METRICS, day_numbers, phenology_metrics
+from pimc_core.series.phenology import METRICS, series_season
 
 __all__ = ["FactsModel", "TextQueryModel", "collect_facts", "query_map"]
 
@@ -78,18 +78,18 @@ class FactsModel(_Wrapped):
         self.index = idx[self.channel]
         self.embed_dim = int(base.embed_dim) + len(METRICS) + 1
         self.year = 0
-        self.days = np.empty(0)
+        self.dates: list = []
 
     def prepare(self, source: TimeSeries) -> None:
         super().prepare(source)
-        dates = list(getattr(self.base, "target_dates", None) or source.dates)
-        self.year = dates[0].year
-        self.days = day_numbers(dates, self.year)
+        self.dates = list(getattr(self.base, "target_dates", None) or source.dates)
+        self.year = self.dates[0].year
 
     def predict(self, filled: np.ndarray, patches: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """(N, C, T) → ``embeddings`` (N, D + 8) float32."""
+        """(N, C, T) → ``embeddings`` (N, D + 8) float32; the metrics as ``pimc phenology``
+        computes them (the series resampled onto its 5-day grid first)."""
         y = np.asarray(filled)[:, self.channel, :]
-        m = phenology_metrics(y, self.days)
+        m = series_season(y, self.dates)
         cols = [self.base_embeddings(filled, patches)] + [m[k][:, None] for k in METRICS] + [y.mean(1, keepdims=True)]
         return {"embeddings": np.concatenate(cols, axis=1).astype(np.float32)}
 
@@ -163,7 +163,8 @@ def collect_facts(source: TimeSeries, model: Any, region: Region | None, out_dir
         ids = labels.array[rc[:, 0], rc[:, 1]]
         names = [table.get(int(i)) if i else None for i in ids]
     return PixelFacts(embeddings=e[:, :d].astype(np.float32), metrics=metrics, level=e[:, -1].astype(np.float64),
-                      year=int(fm.year), index=fm.index, class_names=names, descriptions=dict(descriptions or {}))
+                      year=int(fm.year), index=fm.index, class_names=names,
+                      descriptions=dict(descriptions or {}), positions=rc)
 
 
 def query_map(source: TimeSeries, model: Any, text: str, region: Region | None, out_dir: str | os.PathLike,
