@@ -103,14 +103,14 @@ def pixel_caption(metrics: Mapping[str, float], level: float, year: int, rng: np
         options = _FLAT + (_FLAT_KIND[kind] if kind else ())
         clauses.append(pick(options).format(i=i, v=_value(level)))
     text = pick(_JOIN).join(clauses)
-    if class_name:
+    if class_name:  # a labelled pixel: its class, its class with its season, or its season alone
         name = class_name.replace("_", " ").strip().lower()
         r = rng.random()
-        if description and r < 0.25:
+        if description and r < 0.15:
             text = description.strip().lower()
-        elif r < 0.6:
+        elif r < 0.4:
             text = pick(_CLASS).format(n=name)
-        else:
+        elif r < 0.65:
             text = f"{pick(_CLASS).format(n=name)}: {text}"
     return text
 
