@@ -212,6 +212,9 @@ def test_query_errors_are_one_line(tiny_sample, tmp_path, capsys, argv, message)
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err
     assert left_nothing(tmp_path / "q")
+    # text-fit never overwrites its model (the head is added to a copy)
+    assert main(["text-fit", str(tiny_sample.manifest), "--model", str(base), "--out", str(base), "--quiet"]) == 2
+    assert "is an input of this run" in capsys.readouterr().err
     # a model without a text head
     assert main(["query", str(tiny_sample.manifest), "--model", str(base), "--out", str(tmp_path / "q"), "--text",
                  "maize"]) == 2

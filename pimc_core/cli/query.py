@@ -21,7 +21,7 @@ import sys
 from pimc_core.cli.args import add_source_args, finite_float, open_from_args, positive_int
 from pimc_core.cli.maps import add_execution_args, add_region_args, executor_from_args, progress_bar, region_from_args
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, output_folder
+from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, not_an_input, output_folder
 from pimc_core.io.input_files import local_path
 
 _REGION = "region polygon: vector file (GeoPackage, Shapefile, GeoJSON …), GeoJSON text or WKT"
@@ -63,8 +63,10 @@ def cmd_text_fit(args: argparse.Namespace) -> None:
         raise ConfigError(f"text-fit: {e}") from None
     local_path(args.model, "model file")
     out = future_file(args.out)  # before anything is read
+    not_an_input(out, [args.model, args.labels, args.classes])
     output_folder(out.parent)
     ts = open_from_args(args)
+    not_an_input(out, ts.files())
     region = region_from_args(args, ts.grid)
     classes = load_class_table(args.classes) if args.classes else None
     labels = read_labels(args.labels, ts.grid, class_field=args.class_field, classes=classes) if args.labels else None
