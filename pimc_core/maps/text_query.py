@@ -68,8 +68,8 @@ class _Wrapped:
 
 class FactsModel(_Wrapped):
     """``embeddings`` (N, D + 8): the base model's embedding, then the seven phenology metrics
-    (:data:`~pimc_core.series.phenology.METRICS`) of the series of ``index`` on the model's dates
-    and its mean over the dates."""
+    (:data:`~pimc_core.series.phenology.METRICS`) of the series of ``index``, as ``pimc phenology``
+    computes them, and its mean over the model's dates."""
 
     def __init__(self, base: Any, index: str = "ndvi") -> None:
         super().__init__(base)
@@ -192,7 +192,7 @@ def query_map(source: TimeSeries, model: Any, text: str, region: Region | None, 
     unknown = head.tokeniser.unknown(text)
     if len(unknown) == len(set(words(text))):
         raise ConfigError(f"--text: no word of {text!r} is in the model's vocabulary ({len(head.tokeniser) - 2} words, "
-                          f"e.g. {', '.join(head.tokeniser.vocab[2:8])})")
+                          f"e.g. {', '.join([w for w in head.tokeniser.vocab if w.isalpha()][:6])})")
     q = head.text_vectors([text])[0]
     run = MapRun(source, TextQueryModel(load_model(model), head), region, out_dir, options)
     files = run.write_all([similarity_product(source, f"text: {text}")], SimilarityJob(q))
