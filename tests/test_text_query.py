@@ -219,3 +219,19 @@ def test_query_errors_are_one_line(tiny_sample, tmp_path, capsys, argv, message)
     assert main(["query", str(tiny_sample.manifest), "--model", str(base), "--out", str(tmp_path / "q"), "--text",
                  "maize"]) == 2
     assert "no text head" in capsys.readouterr().err
+
+
+def test_benchmark_truth_and_ranking_measures():
+    from benchmarks.bench_text_query import DESCRIPTIONS, average_precision, nominal_truth, precision_at_count
+
+    names = ["winter_wheat", "maize", "soybean", "sunflower", "grassland", "deciduous_forest", "coniferous_forest",
+             "bare_urban", "water"]
+    truths = {t: nominal_truth(t, 2023, names) for t in DESCRIPTIONS}
+    assert truths["green-up in March, harvested in July"] == ("winter_wheat",)
+    assert truths["green-up in early June, harvested in late September"] == ("maize",)
+    assert truths["peak NDVI 0.8 in July"] == ("maize", "soybean")
+    assert all(truths.values())  # every sentence of the benchmark describes some class
+    truth = np.array([True, True, False, False])
+    assert precision_at_count(np.array([0.9, 0.1, 0.8, 0.0]), truth) == 0.5
+    assert precision_at_count(np.array([0.0, 0.0, 0.0, -np.inf]), truth, seed=3) in (0.0, 0.5, 1.0)  # ties: at random
+    assert average_precision(np.array([0.9, 0.8, 0.1, -np.inf]), truth) == 1.0
