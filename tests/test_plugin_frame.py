@@ -190,7 +190,7 @@ def test_core_found_in_checkout_and_vendored(tmp_path):
         "import pimc_core, pimc_core.io.timeseries\n"
         "print(pimc.bootstrap.core_origin(), pimc_core.__file__)\n"
         "pimc.bootstrap.release_core()\n"
-        "print('pimc_core' in sys.modules, any(p.endswith('ext') for p in sys.path))\n"
+        "print('pimc_core' in sys.modules, any(p.rstrip('/\\\\').endswith(('/ext', '\\\\ext')) for p in sys.path))\n"
     )
     # a clean interpreter whose only pimc_core is the vendored one (no checkout, no editable install)
     out = subprocess.run(

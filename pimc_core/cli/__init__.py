@@ -2,7 +2,7 @@
 
 Sub-commands live in one module per family, each with a ``register(sub)`` that adds its
 parsers: :mod:`pimc_core.cli.data` (info, sample-data, indices, rp), :mod:`pimc_core.cli.maps`
-(classify, forecast, embed, cluster, similar), :mod:`pimc_core.cli.phenology` (phenology),
+(classify, forecast, embed, cluster, similar), :mod:`pimc_core.cli.phenology` (phenology), :mod:`pimc_core.cli.query` (text-fit, query),
 :mod:`pimc_core.cli.accuracy` (sample-design, assess), :mod:`pimc_core.cli.fit` (fit),
 :mod:`pimc_core.cli.export` (export). Every command runs
 inside the one error boundary of PIMC's command lines (:mod:`pimc_core.cli.boundary`): an
@@ -25,7 +25,7 @@ __all__ = ["build_parser", "main"]
 
 #: the modules whose ``register(sub)`` adds sub-commands, in the order of ``pimc --help``
 COMMAND_MODULES = ("pimc_core.cli.data", "pimc_core.cli.maps", "pimc_core.cli.phenology", "pimc_core.cli.accuracy",
-                   "pimc_core.cli.fit", "pimc_core.cli.export")
+                   "pimc_core.cli.query", "pimc_core.cli.fit", "pimc_core.cli.export")
 
 
 def build_parser() -> argparse.ArgumentParser:

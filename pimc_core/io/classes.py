@@ -11,8 +11,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.input_files import check_input_file
 
-__all__ = ["NAME_COLOURS", "PALETTE", "TAB20", "default_class_table", "hex_to_rgba", "load_class_table", "name_colour",
-           "normalise_class_table", "palette_color"]
+__all__ = ["NAME_COLOURS", "PALETTE", "TAB20", "class_descriptions", "default_class_table", "hex_to_rgba",
+           "load_class_table", "name_colour", "normalise_class_table", "palette_color"]
 
 #: Tableau 20 (matplotlib's ``tab20``): ten hues, each dark then light.
 TAB20: tuple[str, ...] = (
@@ -147,7 +147,8 @@ def normalise_class_table(class_table: Sequence[Mapping], *, nodata: int = 0, ma
 
 
 def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a ``classes.json``: a list of ``{"id": int, "name": str, "color": "#rrggbb"}``.
+    """Read a ``classes.json``: a list of ``{"id": int, "name": str, "color": "#rrggbb"}`` (an
+    optional ``"description"`` is allowed: :func:`class_descriptions`).
 
     Missing names become ``"class N"``, missing colours palette colours.
 
@@ -169,9 +170,10 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
     if not data:
         raise ConfigError(f"{p}: no classes (the class table is empty; list at least one {{\"id\", \"name\", \"color\"}})")
     for i, c in enumerate(data):
-        unknown = [k for k in c if k not in ("id", "name", "color")]
+        unknown = [k for k in c if k not in ("id", "name", "color", "description")]
         if unknown:
-            raise ConfigError(f"{p}: class {i} has unknown key(s) {', '.join(map(repr, unknown))} (allowed: id, name, color)")
+            raise ConfigError(f"{p}: class {i} has unknown key(s) {', '.join(map(repr, unknown))} "
+                              "(allowed: id, name, color, description)")
     try:
         table = normalise_class_table(data)
     except ConfigError as e:
@@ -187,3 +189,16 @@ def load_class_table(path: str | os.PathLike) -> list[dict[str, Any]]:
 def default_class_table(ids: Iterable[int]) -> list[dict[str, Any]]:
     """``class N`` names and palette colours for class ids without a class table."""
     return normalise_class_table([{"id": int(i)} for i in sorted(set(int(i) for i in ids))])
+
+
+def class_descriptions(path: str | os.PathLike) -> dict[str, str]:
+    """Class name → ``description`` of the classes of a classes.json that have one (free text, e.g.
+    ``"sown in autumn, green in spring, harvested in July"``; the text queries caption with it).
+
+    Raises: as :func:`load_class_table`.
+    """
+    load_class_table(path)  # the checks
+    data = json.loads(check_input_file(path, "class table").read_text(encoding="utf-8"))
+    data = data["classes"] if isinstance(data, Mapping) else data
+    return {str(c.get("name") or f"class {c['id']}"): str(c["description"]).strip() for c in data
+            if isinstance(c.get("description"), str) and c["description"].strip()}

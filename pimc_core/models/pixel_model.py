@@ -55,6 +55,7 @@ from pimc_core.models.modalities import MODALITIES, modality_mask
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
+from pimc_core.models.text_encoder import TEXT_MODULES
 from pimc_core.series.composites import composite_of, reflect_fill_patches, seasonal_composite, seasonal_source_bands, stack_reference
 from pimc_core.series.gapfill import grid_dates
 from pimc_core.series.indices import INDEX_BOUNDS
@@ -466,6 +467,8 @@ def load_pixel_model(path: str | os.PathLike, *, device: str | torch.device | No
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     weights, meta = load_model(path)
     forest_arrays = weights.pop("forest", None)
+    for name in TEXT_MODULES:  # a text head (pimc text-fit) rides along; the pixel model ignores it
+        weights.pop(name, None)
     arch = (meta.get("architecture") or {}).get("pimc")
     if not isinstance(arch, Mapping):
         raise InputError(f"{path}: not a PIMC pixel model (no architecture.pimc in its metadata; task {meta.get('task')})")
