@@ -165,8 +165,9 @@ def test_sample_folder_command(tmp_path, capsys):
 
 
 def test_compare_section_written_and_kept(tmp_path):
-    from training.eurosat_compare import BEGIN, END, compare, keep_section, render_section
+    from training.eurosat_compare import BEGIN, END, compare, render_section
     from training.eurosat_compare import main as compare_main
+    from training.output import keep_marked_sections
 
     cfg = PimcModelConfig(indices=("ndvi",), n_dates=6, patch_bands=("red", "nir"), patch_size=5,
                           patch_encoder={"width": 4, "embed_dim": 64})
@@ -179,6 +180,24 @@ def test_compare_section_written_and_kept(tmp_path):
     assert sec.startswith(BEGIN) and sec.rstrip().endswith(END) and "| 0.5 | 10 / 10 | 1 |" in sec
     out = tmp_path / "RESULTS.md"
     out.write_text("# report\n\nold text\n\n" + sec)
-    assert keep_section(out, "# new report\n").endswith(sec)  # a rewritten report keeps the section
-    assert keep_section(tmp_path / "none.md", "# new\n") == "# new\n"
+    assert keep_marked_sections(out, "# new report\n").endswith(sec)  # a rewritten report keeps the section
+    assert keep_marked_sections(tmp_path / "none.md", "# new\n") == "# new\n"
     assert compare_main(["--init", str(init), "--seeds", "x", "--out", str(out)]) == 2
+
+
+def test_a_rewritten_report_keeps_every_marked_section(tmp_path):
+    """``python -m training report`` rewrites docs/RESULTS.md and keeps the sections other commands
+    wrote (patch classification, text queries, …): replaced in place when the new text has one,
+    appended in their old order otherwise; unmarked text of the old file is not kept."""
+    from training.output import keep_marked_sections
+
+    a = "<!-- patch-classification: python -m training.eurosat_compare -->\nA old\n<!-- /patch-classification -->"
+    b = "<!-- text-queries: python -m benchmarks.bench_text_query -->\nB\n<!-- /text-queries -->"
+    old = tmp_path / "RESULTS.md"
+    old.write_text(f"# old\nstale text\n\n{a}\n\n{b}\n", encoding="utf-8")
+    new = "# new\n\n<!-- text-queries: x -->\nempty\n<!-- /text-queries -->\n\nend\n"
+    out = keep_marked_sections(old, new)
+    assert "stale text" not in out and out.startswith("# new")
+    assert b in out and "empty" not in out and out.index(b) < out.index("end")  # replaced in place
+    assert out.rstrip().endswith(a)  # appended
+    assert keep_marked_sections(tmp_path / "none.md", new) == new

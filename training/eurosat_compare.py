@@ -8,7 +8,7 @@ networks of the same architecture and bands (those of the pretrained model's pat
 started from the model's patch encoder, one from random weights (:func:`training.patch.run_patch_finetune`;
 40 epochs, batch 8). The Markdown section (a table of mean ± standard deviation over the seeds and
 the per-seed differences) replaces the one between :data:`BEGIN` and :data:`END` in ``--out``, or
-is appended; ``python -m training report`` keeps it when it rewrites the file (:func:`keep_section`).
+is appended; ``python -m training report`` keeps it when it rewrites the file (:func:`training.output.keep_marked_sections`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["BEGIN", "END", "compare", "keep_section", "render_section", "replace_section"]
+__all__ = ["BEGIN", "END", "compare", "render_section", "replace_section"]
 
 BEGIN = "<!-- patch-classification: python -m training.eurosat_compare -->"
 END = "<!-- /patch-classification -->"
@@ -98,14 +98,6 @@ def replace_section(text: str, section: str) -> str:
         a, b = text.index(BEGIN), text.index(END) + len(END)
         return text[:a] + section.rstrip("\n") + text[b:]
     return text.rstrip("\n") + "\n\n" + section
-
-
-def keep_section(old: Path, new_text: str) -> str:
-    """``new_text`` with the section of the file ``old`` (when it has one) kept at its end."""
-    text = old.read_text(encoding="utf-8") if old.is_file() else ""
-    if BEGIN not in text or END not in text:
-        return new_text
-    return replace_section(new_text, text[text.index(BEGIN):text.index(END) + len(END)] + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,18 +7,40 @@ target, renamed when complete), so an interrupted command leaves the previous fi
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from pimc_core.io.atomic import atomic_path
 
-__all__ = ["log", "save_figure", "write_json", "write_text"]
+__all__ = ["keep_marked_sections", "log", "save_figure", "write_json", "write_text"]
 
 
 def log(msg: str) -> None:
     """A progress line on stderr."""
     print(msg, file=sys.stderr, flush=True)
+
+
+#: A section another command writes into a report: ``<!-- name: command -->`` … ``<!-- /name -->``.
+_SECTION = re.compile(r"<!-- ([a-z0-9_-]+): [^\n]*? -->.*?<!-- /\1 -->", re.S)
+
+
+def keep_marked_sections(old: Path, new_text: str) -> str:
+    """``new_text`` keeping every marked section of the file ``old`` (the sections other commands
+    wrote, e.g. ``python -m training.eurosat_compare`` or a benchmark's ``--results``): a section
+    ``new_text`` also has is replaced in place by the old one, the others are appended in their
+    old order."""
+    text = old.read_text(encoding="utf-8") if old.is_file() else ""
+    out = new_text
+    for m in _SECTION.finditer(text):
+        name, block = m.group(1), m.group(0)
+        here = re.search(rf"<!-- {re.escape(name)}: [^\n]*? -->.*?<!-- /{re.escape(name)} -->", out, re.S)
+        if here:
+            out = out[:here.start()] + block + out[here.end():]
+        else:
+            out = out.rstrip("\n") + "\n\n" + block + "\n"
+    return out
 
 
 def write_text(path: Path, text: str) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pimc_core.errors import InputError
-from training.eurosat_compare import keep_section
-from training.output import log, write_text
+from training.output import keep_marked_sections, log, write_text
 from training.report.config import ReportConfig
 from training.report.forecast import forecast_table, run_forecast_bench
 from training.report.markdown import render_markdown
@@ -109,6 +108,6 @@ def write_outputs(rep: dict[str, Any], out: Path) -> dict[str, Any]:
         plot_forecast(forecast_table(rep["forecast"]), img_dir / "results_forecast_rmse.png",
                       len({r["seed"] for r in rep["forecast"]["runs"]}))
         img_rel["forecast"] = "img/results_forecast_rmse.png"
-    write_text(out, keep_section(out, render_markdown(rep, img_rel)))  # the patch-classification section stays
+    write_text(out, keep_marked_sections(out, render_markdown(rep, img_rel)))  # sections other commands wrote stay
     rep["images"] = [str(img_dir / Path(p).name) for p in img_rel.values()]
     return rep
