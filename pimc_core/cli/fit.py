@@ -2,7 +2,7 @@
 
 Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``)::
 
-    pimc fit SOURCE [--labels LABELS ...] --out MODEL.pimc [--classes classes.json]
+    pimc fit SOURCE [--sar S1_SOURCE] [--labels LABELS ...] --out MODEL.pimc [--classes classes.json]
              [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
 
 ``--labels`` may be given several times (rasters and vector files, merged onto the stack's grid).
@@ -36,9 +36,26 @@ def cmd_fit(args: argparse.Namespace) -> None:
         if not quiet or line.startswith("warning:"):
             print(line, file=sys.stderr, flush=True)
 
+    cfg = _radar_indices(cfg, ts, log)
+
     res = fit(ts, args.labels, args.out, classes=args.classes, config=cfg, class_field=args.class_field,
               progress=not quiet, log=log)
     print(res.summary())
+
+
+def _radar_indices(cfg, ts, log):
+    """``cfg`` with the radar series added (``--sar``) or used instead (a radar source alone) when
+    the source has radar bands and ``data.indices`` does not ask for any (:func:`indices_for_bands`)."""
+    import dataclasses
+
+    from pimc_core.series.indices import INDICES
+    from pimc_core.series.radar import indices_for_bands
+
+    indices = indices_for_bands(cfg.data.indices, ts.band_names, INDICES)
+    if indices == tuple(cfg.data.indices):
+        return cfg
+    log(f"indices: {', '.join(indices)} (the source has radar bands; set data.indices to choose)")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, indices=indices))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "classifier on the labelled pixels of LABELS (when given), train the forecast head, and write one .pimc "
         "model file.",
     )
-    add_source_args(p)
+    add_source_args(p, sar=True)
     p.add_argument("--labels", action="append", metavar="LABELS",
                    help="class raster on the stack's grid (0 = unlabelled) or vector file of polygons or points with "
                    "--class-field (features without a class are skipped); repeat it to merge several files; "

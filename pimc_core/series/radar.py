@@ -17,12 +17,13 @@ undefined, NaN propagates):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pimc_core.series.band_math import prepare, safe_divide
 
-__all__ = ["RADAR_BOUNDS", "RADAR_INDICES", "rvi", "vh_db", "vh_vv_db", "vv_db"]
+__all__ = ["DEFAULT_RADAR_INDICES", "RADAR_BOUNDS", "RADAR_INDICES", "indices_for_bands", "rvi", "vh_db", "vh_vv_db",
+           "vv_db"]
 
 
 def _db(x: Any, is_torch: bool) -> Any:
@@ -102,3 +103,32 @@ RADAR_INDICES: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
 #: Values each radar series can take (None: no useful bound).
 RADAR_BOUNDS: dict[str, tuple[float, float] | None] = {"vv_db": None, "vh_db": None, "vh_vv_db": None,
                                                        "rvi": (0.0, 4.0)}
+
+#: The radar series a model uses when a radar source is given and no radar series is asked for.
+DEFAULT_RADAR_INDICES: tuple[str, ...] = ("vv_db", "vh_db", "rvi")
+
+
+def indices_for_bands(indices: Sequence[str], band_names: Sequence[str],
+                      all_indices: Mapping[str, tuple[Callable[..., Any], tuple[str, ...]]]) -> tuple[str, ...]:
+    """The index channels a model of a source with ``band_names`` uses, given the ``indices`` asked for.
+
+    A source with radar bands and no radar series among ``indices`` gets
+    :data:`DEFAULT_RADAR_INDICES` added (optical + radar: ``--sar``); a source whose bands
+    compute none of ``indices`` but has radar bands (a radar source alone) uses the radar
+    defaults instead. Otherwise ``indices`` are kept as they are (a missing band is reported
+    where the series are computed).
+
+    Args:
+        indices: index names asked for (e.g. the fit config's ``data.indices``).
+        band_names: the source's bands.
+        all_indices: the index registry (:data:`pimc_core.series.indices.INDICES`).
+    """
+    have = set(band_names)
+    if not {"vv", "vh"} <= have:
+        return tuple(indices)
+    computable = [i for i in indices if set(all_indices[i][1]) <= have]
+    if not computable:
+        return DEFAULT_RADAR_INDICES
+    if not any(i in RADAR_INDICES for i in indices):
+        return tuple(indices) + DEFAULT_RADAR_INDICES
+    return tuple(indices)
