@@ -9,6 +9,7 @@ import pytest
 
 from pimc_core.datasets.synthetic import make_synthetic
 from pimc_core.datasets.synthetic_classes import CLASSES
+from pimc_core.errors import InputError
 from pimc_core.io.timeseries import open_series
 from pimc_core.series.indices import compute_indices
 
@@ -111,3 +112,23 @@ def test_same_seed_same_radar_files(tmp_path, sample):
     again = make_synthetic(tmp_path / "again", size=48, n_dates=12, seed=3, sar=True, cloud_fraction=0.5)
     for p in sorted((sample.outdir / "s1").iterdir()):
         assert (again.outdir / "s1" / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_a_full_disk_while_writing_the_radar_stack_leaves_no_folder(tmp_path, monkeypatch):
+    import errno
+
+    import pimc_core.datasets.synthetic as synthetic
+
+    real = synthetic._write_tif
+
+    def fills_up(path, *a, **k):
+        if "S1_" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(synthetic, "_write_tif", fills_up)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError, match=r"s1/S1_2023\d{4}\.tif: cannot write \(no space left on device\)"):
+        make_synthetic(out, size=16, n_dates=3, seed=1, sar=True)
+    assert list(out.iterdir()) == []

@@ -18,17 +18,9 @@ from pimc_core.models.model_file import read_metadata
 from pimc_core.series.indices import INDICES
 from pimc_core.series.pixel import index_series
 from pimc_core.series.radar import DEFAULT_RADAR_INDICES, indices_for_bands
+from tests.test_fit import TINY as FIT_TINY
 
-TINY = {
-    "data": {"pretrain_samples": 256, "per_class": 12, "patch_size": 5},
-    "model": {"rp_encoder": {"width": 4, "depth": 2, "embed_dim": 8},
-              "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
-              "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8},
-    "pretrain": {"steps": 3, "batch_size": 64, "warmup_steps": 1},
-    "finetune": {"epochs": 2, "batch_size": 32, "max_steps": 6},
-    "forecast": {"enabled": False},
-    "threads": 1,
-}
+TINY = {**FIT_TINY, "forecast": {"enabled": False}}
 
 
 @pytest.fixture(scope="module")

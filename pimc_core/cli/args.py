@@ -38,7 +38,8 @@ def add_source_args(p: argparse.ArgumentParser, sar: bool = False) -> None:
         g.add_argument("--sar", metavar="S1_SOURCE",
                        help="Sentinel-1 source on the same grid (manifest with sensor: sentinel1-grd, or a folder of "
                        "VV/VH rasters), read beside SOURCE on its own dates (radar series vv_db, vh_db, vh_vv_db, rvi)")
-    g.add_argument("--sensor", help="preset: sentinel2-l2a, landsat89-c2l2, landsat457-c2l2, landsat457-sr, reflectance")
+    g.add_argument("--sensor", help="preset: sentinel2-l2a, landsat89-c2l2, landsat457-c2l2, landsat457-sr, sentinel1-grd, "
+                   "reflectance")
     g.add_argument("--bands", help="band mapping inside multi-band files, e.g. blue=1,red=3,nir=4")
     g.add_argument("--mask-band", type=positive_int("--mask-band"), help="1-based quality band inside multi-band files")
     g.add_argument("--mask-valid", help="quality values that are valid, e.g. 4,5,6")

@@ -17,6 +17,7 @@ interrupt leaves the folder as it was. The real Landsat sample is in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -50,7 +51,7 @@ from pimc_core.datasets.synthetic_scene import SyntheticScene, simulate_scene
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import Staging, os_error_message, output_folder
 from pimc_core.io.classes import hex_to_rgba
-from pimc_core.io.input_files import FILE, path_kind
+from pimc_core.io.input_files import FILE, MISSING, path_kind
 
 __all__ = [
     "BAND_NAMES",
@@ -249,19 +250,25 @@ def make_synthetic(
     outdir = output_folder(Path(outdir).expanduser().resolve())
     scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction))
     radar = simulate_radar(scene, seed) if sar else None
-    sar_dir = output_folder(outdir / "s1") if sar else None
-    with Staging(outdir) as stage:
-        images = _write_sample(stage, scene, crs_obj, transform)
-        manifest = outdir / "manifest.yaml"
-        stale = _previous_images(manifest) - {p.name for p in images}
-        stale = [outdir / n for n in sorted(stale)]
-        if radar is not None:
-            with Staging(sar_dir) as sar_stage:
-                sar_images = _write_radar(sar_stage, radar, crs_obj, transform)
-                stale += [sar_dir / n for n in sorted(_previous_images(sar_dir / "manifest.yaml", "sentinel1-grd", "S1")
-                                                      - {p.name for p in sar_images})]
-                sar_stage.commit()
-        stage.commit()
+    sar_dir = outdir / "s1" if sar else None
+    new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING
+    try:
+        with Staging(outdir) as stage:
+            images = _write_sample(stage, scene, crs_obj, transform)
+            manifest = outdir / "manifest.yaml"
+            stale = [outdir / n for n in sorted(_previous_images(manifest) - {p.name for p in images})]
+            if radar is not None:
+                with Staging(output_folder(sar_dir)) as sar_stage:
+                    sar_images = _write_radar(sar_stage, radar, crs_obj, transform)
+                    stale += [sar_dir / n for n in sorted(_previous_images(sar_dir / "manifest.yaml", "sentinel1-grd",
+                                                                           "S1") - {p.name for p in sar_images})]
+                    sar_stage.commit()
+            stage.commit()
+    except BaseException:
+        if new_sar_dir:  # the radar folder this call created, emptied by its staging
+            with contextlib.suppress(OSError):
+                sar_dir.rmdir()
+        raise
     for path in stale:  # dates of an earlier run into the same folder
         try:
             path.unlink(missing_ok=True)

@@ -22,8 +22,7 @@ from typing import Any
 
 from pimc_core.series.band_math import prepare, safe_divide
 
-__all__ = ["DEFAULT_RADAR_INDICES", "RADAR_BOUNDS", "RADAR_INDICES", "indices_for_bands", "rvi", "vh_db", "vh_vv_db",
-           "vv_db"]
+__all__ = ["DEFAULT_RADAR_INDICES", "RADAR_BOUNDS", "RADAR_INDICES", "indices_for_bands", "rvi", "to_db", "vh_vv_db"]
 
 
 def _db(x: Any, is_torch: bool) -> Any:
@@ -37,29 +36,16 @@ def _db(x: Any, is_torch: bool) -> Any:
     return out.astype(x.dtype, copy=False)
 
 
-def vv_db(vv: Any) -> Any:
-    """VV backscatter in dB.
+def to_db(sigma0: Any) -> Any:
+    """Backscatter in dB (the series ``vv_db`` of VV and ``vh_db`` of VH).
 
     Args:
-        vv: linear σ⁰ VV, numpy array or torch tensor, shape ``(...)``.
+        sigma0: linear σ⁰ of one polarisation, numpy array or torch tensor, shape ``(...)``.
 
     Returns:
-        ``10·log10(VV)``, shape ``(...)``, same kind and floating dtype; NaN where VV ≤ 0.
+        ``10·log10(σ⁰)``, shape ``(...)``, same kind and floating dtype; NaN where σ⁰ ≤ 0.
     """
-    (v,), is_torch = prepare(vv)
-    return _db(v, is_torch)
-
-
-def vh_db(vh: Any) -> Any:
-    """VH backscatter in dB.
-
-    Args:
-        vh: linear σ⁰ VH, numpy array or torch tensor, shape ``(...)``.
-
-    Returns:
-        ``10·log10(VH)``, shape ``(...)``, same kind and floating dtype; NaN where VH ≤ 0.
-    """
-    (v,), is_torch = prepare(vh)
+    (v,), is_torch = prepare(sigma0)
     return _db(v, is_torch)
 
 
@@ -94,8 +80,8 @@ def rvi(vv: Any, vh: Any) -> Any:
 #: Radar series as entries of :data:`pimc_core.series.indices.INDICES`: name → (function,
 #: bands it needs, in the function's argument order).
 RADAR_INDICES: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
-    "vv_db": (vv_db, ("vv",)),
-    "vh_db": (vh_db, ("vh",)),
+    "vv_db": (to_db, ("vv",)),
+    "vh_db": (to_db, ("vh",)),
     "vh_vv_db": (vh_vv_db, ("vv", "vh")),
     "rvi": (rvi, ("vv", "vh")),
 }

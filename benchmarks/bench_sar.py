@@ -1,0 +1,141 @@
+"""Benchmark: Sentinel-1 radar beside a cloudy Sentinel-2 season — S2 only, S1 only and S1 + S2
+(``--sar``) on withheld fields of generated scenes.
+
+``python -m benchmarks.bench_sar [--seeds 1 2 3 4 5] [--size 64] [--dates 24] [--cloud 0.6]
+[--set KEY=VALUE ...] [--json OUT.json]``; seeds run as parallel processes are put together with
+``--collect A.json B.json``.
+
+For each seed: :func:`pimc_core.datasets.synthetic.make_synthetic` with ``sar=True`` (the optical
+stack with ``cloud_fraction`` ``--cloud`` and its radar stack in ``s1/``), then ``pimc fit`` three
+times on the same labelled fields (``labels_sparse.tif``) — on the optical stack (NDVI, EVI, SAVI),
+on the radar stack alone (VV dB, VH dB, RVI) and on both (``--sar``: the six series) — each on a
+10-day date grid (``data.dates=grid``) with the ``--set`` overrides, and ``pimc classify`` with
+the same sources. Scores: overall accuracy and macro-F1 of ``classes.tif`` on the pixels of the
+fields whose labels were withheld (:func:`pimc_core.demo.heldout_accuracy`), and the share of
+those pixels that got a class. The share of cloudy (invalid) optical observations from April to
+September is measured on each stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench_heldout_map import REPO, _run, fresh_scene
+
+FAST = ["pretrain.steps=100", "data.pretrain_samples=2048", "data.per_class=300", "finetune.max_steps=120",
+        "forecast.enabled=false", "data.dates=grid", "cv_folds=0"]
+SETUPS = ("S2 only", "S1 only", "S1 + S2")
+
+
+def cloudy_share(manifest: Path) -> float:
+    """Share of invalid optical observations from April to September."""
+    from pimc_core.io.timeseries import open_series
+
+    ts = open_series(manifest)
+    obs = ts.read(bands=["red"])
+    season = np.array([4 <= d.month <= 9 for d in ts.dates])
+    return float(1.0 - obs.valid[season].mean())
+
+
+def coverage(classes_tif: Path, truth_tif: Path, sparse_tif: Path) -> float:
+    """Share of the withheld-field pixels that got a class."""
+    import rasterio
+
+    with rasterio.open(classes_tif) as a, rasterio.open(truth_tif) as b, rasterio.open(sparse_tif) as c:
+        pred, truth, seen = a.read(1), b.read(1), c.read(1)
+    m = (truth > 0) & (seen == 0)
+    return float((pred[m] > 0).mean())
+
+
+def one_seed(d: Path, seed: int, size: int, n_dates: int, cloud: float, overrides: list[str]) -> dict:
+    from pimc_core.demo import heldout_accuracy
+
+    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sar=True)
+    sets = [x for kv in FAST + overrides for x in ("--set", kv)]
+    common = ["--labels", str(syn.labels_sparse), "--classes", str(syn.classes_json), "--quiet", *sets]
+    sources = {"S2 only": [str(syn.manifest)], "S1 only": [str(syn.sar_manifest)],
+               "S1 + S2": [str(syn.manifest), "--sar", str(syn.sar_manifest)]}
+    row = {"seed": seed, "cloudy": cloudy_share(syn.manifest), "s1_dates": len(syn.radar.dates)}
+    for name in SETUPS:
+        tag = name.replace(" ", "").replace("+", "_")
+        model, maps = d / f"{tag}.pimc", d / f"maps_{tag}"
+        t_fit = _run(["fit", *sources[name], "--out", str(model), *common])
+        _run(["classify", *sources[name], "--model", str(model), "--out", str(maps), "--quiet"])
+        acc = heldout_accuracy(maps / "classes.tif", syn.labels, syn.labels_sparse)
+        acc["coverage"] = coverage(maps / "classes.tif", syn.labels, syn.labels_sparse)
+        acc["fit_s"] = round(t_fit, 1)
+        row[name] = acc
+    return row
+
+
+def run(seeds=(1, 2, 3, 4, 5), size: int = 64, n_dates: int = 24, cloud: float = 0.6,
+        overrides: list[str] | None = None, root: Path = Path("bench_out/sar")) -> dict:
+    rows = []
+    for seed in seeds:
+        r = one_seed(REPO / root / f"s{seed}", seed, size, n_dates, cloud, list(overrides or []))
+        rows.append(r)
+        print(f"seed {seed}: cloudy {r['cloudy']:.2f}; " + ", ".join(f"{n} {r[n]['oa']:.3f}" for n in SETUPS), flush=True)
+    return {"size": size, "n_dates": n_dates, "cloud": cloud, "overrides": FAST + list(overrides or []), "rows": rows}
+
+
+def _mean_sd(xs: list[float]) -> str:
+    return f"{statistics.fmean(xs):.3f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f}"
+
+
+def markdown(res: dict) -> str:
+    rows = res["rows"]
+    k = 9  # classes of the generated scenes
+    lines = [
+        f"Generated scenes of {res['size']} × {res['size']} px, {res['n_dates']} optical dates with cloud_fraction "
+        f"{res['cloud']:g} and a Sentinel-1-like stack (`make_synthetic(sar=True)`); labels: `labels_sparse.tif`; "
+        "`pimc fit` with " + ", ".join(f"`{o}`" for o in res["overrides"]) + ", then `pimc classify` with the same "
+        "sources. Overall accuracy (OA) and macro-F1 on the pixels of the withheld fields; chance is about "
+        f"{1 / k:.2f} (9 classes).",
+        "",
+        "| seed | cloudy Apr–Sep | S1 dates | S2 only OA | S1 only OA | S1 + S2 OA | S2 only F1 | S1 only F1 | "
+        "S1 + S2 F1 | S2 only coverage |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['seed']} | {r['cloudy']:.2f} | {r['s1_dates']} | "
+            + " | ".join(f"{r[n]['oa']:.3f}" for n in SETUPS) + " | "
+            + " | ".join(f"{r[n]['macro_f1']:.3f}" for n in SETUPS) + f" | {r['S2 only']['coverage']:.3f} |")
+    lines += ["", "| setup | OA (mean ± sd) | macro-F1 | coverage | ahead of S2 only |", "|---|---:|---:|---:|---:|"]
+    for n in SETUPS:
+        ahead = sum(r[n]["oa"] > r["S2 only"]["oa"] for r in rows)
+        lines.append(f"| {n} | {_mean_sd([r[n]['oa'] for r in rows])} | {_mean_sd([r[n]['macro_f1'] for r in rows])} | "
+                     f"{statistics.fmean(r[n]['coverage'] for r in rows):.3f} | "
+                     f"{'–' if n == 'S2 only' else f'{ahead}/{len(rows)}'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--dates", type=int, default=24)
+    ap.add_argument("--cloud", type=float, default=0.6)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--collect", nargs="+", metavar="JSON",
+                    help="only print the table of the rows of these --json files (seeds run as parallel processes)")
+    a = ap.parse_args()
+    if a.collect:
+        parts = [json.loads(Path(f).read_text()) for f in a.collect]
+        res = {**parts[0], "rows": sorted((r for p in parts for r in p["rows"]), key=lambda r: r["seed"])}
+        print(markdown(res))
+        return
+    res = run(tuple(a.seeds), a.size, a.dates, a.cloud, a.set)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
