@@ -39,7 +39,8 @@ class Observations:
     """A window of a time series.
 
     Attributes:
-        reflectance: (T, B, H, W) float32 reflectance, NaN where the observation is invalid.
+        reflectance: (T, B, H, W) float32 reflectance (linear σ⁰ for the radar bands ``vv``,
+            ``vh``), NaN where the observation is invalid.
         valid: (T, H, W) bool, True where every band is present and the quality band says clear.
         band_names: the B band names, canonical.
         dates: the T dates.
