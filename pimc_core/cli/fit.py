@@ -36,26 +36,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
         if not quiet or line.startswith("warning:"):
             print(line, file=sys.stderr, flush=True)
 
-    cfg = _radar_indices(cfg, ts, log)
-
     res = fit(ts, args.labels, args.out, classes=args.classes, config=cfg, class_field=args.class_field,
               progress=not quiet, log=log)
     print(res.summary())
-
-
-def _radar_indices(cfg, ts, log):
-    """``cfg`` with the radar series added (``--sar``) or used instead (a radar source alone) when
-    the source has radar bands and ``data.indices`` does not ask for any (:func:`indices_for_bands`)."""
-    import dataclasses
-
-    from pimc_core.series.indices import INDICES
-    from pimc_core.series.radar import indices_for_bands
-
-    indices = indices_for_bands(cfg.data.indices, ts.band_names, INDICES)
-    if indices == tuple(cfg.data.indices):
-        return cfg
-    log(f"indices: {', '.join(indices)} (the source has radar bands; set data.indices to choose)")
-    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, indices=indices))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
