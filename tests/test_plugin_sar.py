@@ -68,8 +68,9 @@ def test_radar_series_from_the_combined_source(pimc_provider, sample, tmp_path):
 
 
 def test_radar_source_on_another_grid_is_refused(pimc_provider, sample, model, tmp_path):
-    from pimc_core.datasets.synthetic import make_synthetic
     from qgis.core import QgsProcessingException
+
+    from pimc_core.datasets.synthetic import make_synthetic
 
     other = make_synthetic(tmp_path / "o", size=16, n_dates=3, seed=1, n_classes=2, sar=True)
     with pytest.raises(QgsProcessingException, match=r"--sar .*o/s1/manifest.yaml is not on the grid of the optical "
