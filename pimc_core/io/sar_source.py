@@ -13,6 +13,7 @@ source opened alone (``pimc fit S1_SOURCE``) is an ordinary :class:`TimeSeries`.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +39,8 @@ class SarSeries(TimeSeries):
         dates: the union of both sources' dates, sorted.
     """
 
-    def __init__(self, optical: TimeSeries, sar: TimeSeries) -> None:  # noqa: D107 (no super().__init__)
+    def __init__(self, optical: TimeSeries, sar: TimeSeries) -> None:
+        # the attributes of TimeSeries, set from the two sources (its __init__ checks one source's scenes)
         self.optical, self.sar = optical, sar
         self.scenes = tuple(sorted(optical.scenes + sar.scenes, key=lambda s: s.date))
         self.radiometry = optical.radiometry
@@ -75,7 +77,7 @@ class SarSeries(TimeSeries):
         """Both sources restricted to dates within [start, end]."""
         return SarSeries(self.optical.select(start, end), self.sar.select(start, end))
 
-    def files(self) -> list:
+    def files(self) -> list[Path]:
         """Every file of both sources."""
         return list(dict.fromkeys(self.optical.files() + self.sar.files()))
 
