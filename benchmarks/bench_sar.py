@@ -3,7 +3,7 @@
 
 ``python -m benchmarks.bench_sar [--seeds 1 2 3 4 5] [--size 64] [--dates 24] [--cloud 0.6]
 [--set KEY=VALUE ...] [--json OUT.json]``; seeds run as parallel processes are put together with
-``--collect A.json B.json``.
+``--collect A.json B.json``; ``--rescore --seeds …`` scores the seed folders an earlier run left.
 
 For each seed: :func:`pimc_core.datasets.synthetic.make_synthetic` with ``sar=True`` (the optical
 stack with ``cloud_fraction`` ``--cloud`` and its radar stack in ``s1/``), then ``pimc fit`` three
@@ -52,24 +52,37 @@ def coverage(classes_tif: Path, truth_tif: Path, sparse_tif: Path) -> float:
     return float((pred[m] > 0).mean())
 
 
-def one_seed(d: Path, seed: int, size: int, n_dates: int, cloud: float, overrides: list[str]) -> dict:
-    from pimc_core.demo import heldout_accuracy
+def _tag(name: str) -> str:
+    return name.replace(" ", "").replace("+", "_")
 
+
+def one_seed(d: Path, seed: int, size: int, n_dates: int, cloud: float, overrides: list[str]) -> dict:
+    """Generate the scene of ``seed`` in ``d``, fit and map the three setups, score them (:func:`score_seed`)."""
     syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sar=True)
     sets = [x for kv in FAST + overrides for x in ("--set", kv)]
     common = ["--labels", str(syn.labels_sparse), "--classes", str(syn.classes_json), "--quiet", *sets]
     sources = {"S2 only": [str(syn.manifest)], "S1 only": [str(syn.sar_manifest)],
                "S1 + S2": [str(syn.manifest), "--sar", str(syn.sar_manifest)]}
-    row = {"seed": seed, "cloudy": cloudy_share(syn.manifest), "s1_dates": len(syn.radar.dates)}
     for name in SETUPS:
-        tag = name.replace(" ", "").replace("+", "_")
-        model, maps = d / f"{tag}.pimc", d / f"maps_{tag}"
-        t_fit = _run(["fit", *sources[name], "--out", str(model), *common])
+        model, maps = d / f"{_tag(name)}.pimc", d / f"maps_{_tag(name)}"
+        _run(["fit", *sources[name], "--out", str(model), *common])
         _run(["classify", *sources[name], "--model", str(model), "--out", str(maps), "--quiet"])
-        acc = heldout_accuracy(maps / "classes.tif", syn.labels, syn.labels_sparse)
-        acc["coverage"] = coverage(maps / "classes.tif", syn.labels, syn.labels_sparse)
-        acc["fit_s"] = round(t_fit, 1)
-        row[name] = acc
+    row = score_seed(d, seed)
+    (d / "row.json").write_text(json.dumps(row, indent=2))  # a finished seed is kept if a later one is stopped
+    return row
+
+
+def score_seed(d: Path, seed: int) -> dict:
+    """The scores of a seed folder written by :func:`one_seed` (its scene in ``syn/``, maps in ``maps_*``)."""
+    from pimc_core.demo import heldout_accuracy
+    from pimc_core.io.timeseries import open_series
+
+    syn = d / "syn"
+    truth, sparse = syn / "labels.tif", syn / "labels_sparse.tif"
+    row = {"seed": seed, "cloudy": cloudy_share(syn / "manifest.yaml"), "s1_dates": len(open_series(syn / "s1" / "manifest.yaml"))}
+    for name in SETUPS:
+        classes = d / f"maps_{_tag(name)}" / "classes.tif"
+        row[name] = {**heldout_accuracy(classes, truth, sparse), "coverage": coverage(classes, truth, sparse)}
     return row
 
 
@@ -156,10 +169,19 @@ def main() -> None:
     ap.add_argument("--cloud", type=float, default=0.6)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--rescore", action="store_true",
+                    help="only score the seed folders an earlier run left in bench_out/sar (no fitting)")
     ap.add_argument("--results", help="with --collect: write the table as section 6 of this file (docs/RESULTS.md)")
     ap.add_argument("--collect", nargs="+", metavar="JSON",
                     help="only print the table of the rows of these --json files (seeds run as parallel processes)")
     a = ap.parse_args()
+    if a.rescore:
+        rows = [score_seed(REPO / "bench_out/sar" / f"s{seed}", seed) for seed in a.seeds]
+        res = {"size": a.size, "n_dates": a.dates, "cloud": a.cloud, "overrides": FAST + a.set, "rows": rows}
+        if a.json:
+            Path(a.json).write_text(json.dumps(res, indent=2))
+        print(markdown(res))
+        return
     if a.collect:
         parts = [json.loads(Path(f).read_text()) for f in a.collect]
         res = {**parts[0], "rows": sorted((r for p in parts for r in p["rows"]), key=lambda r: r["seed"])}
