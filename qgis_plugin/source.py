@@ -152,6 +152,8 @@ class SourceSpec:
         bands: band name → 1-based band index inside multi-band files, or None.
         scale: reflectance = DN × scale, when neither a preset nor the files say it (or None).
         mask: (quality band, rule) from :func:`parse_mask`, or None.
+        sar: a Sentinel-1 source (manifest or folder) on the same grid, read beside the series
+            (:func:`pimc_core.io.sar_source.with_sar`), or None.
     """
 
     path: str | None = None
@@ -161,6 +163,7 @@ class SourceSpec:
     manifest_dir: str | None = field(default=None, repr=False)
     scale: float | None = None
     mask: tuple[int, dict[str, list[int]]] | None = None
+    sar: str | None = None
 
     def resolve_path(self) -> Path:
         """The manifest or folder :func:`open_series` will read (writing one for layers)."""
@@ -179,8 +182,12 @@ class SourceSpec:
         """
         ts_mod = import_core("pimc_core.io.timeseries")
         band, rule = self.mask if self.mask else (None, None)
-        return ts_mod.open_series(self.resolve_path(), sensor=self.sensor or None, bands=self.bands or None,
-                                  scale=self.scale, mask_band=band, quality=rule or None)
+        ts = ts_mod.open_series(self.resolve_path(), sensor=self.sensor or None, bands=self.bands or None,
+                                scale=self.scale, mask_band=band, quality=rule or None)
+        if self.sar and str(self.sar).strip():
+            sar_source = import_core("pimc_core.io.sar_source")
+            ts = sar_source.with_sar(ts, ts_mod.open_series(Path(str(self.sar).strip()).expanduser()))
+        return ts
 
 
 def write_layers_manifest(rows: Iterable[tuple[dt.date | None, str, str]], folder: str | None = None) -> Path:

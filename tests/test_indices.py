@@ -193,7 +193,7 @@ def test_nan_inputs_propagate():
 
 
 def test_registry():
-    assert set(INDICES) == {"ndvi", "evi", "savi", "evi2"}
+    assert set(INDICES) == {"ndvi", "evi", "savi", "evi2", "vv_db", "vh_db", "vh_vv_db", "rvi"}
     assert INDICES["evi"][1] == ("blue", "red", "nir")
     assert required_bands(["ndvi", "evi"]) == ("red", "nir", "blue")
     assert required_bands("evi2") == ("red", "nir")

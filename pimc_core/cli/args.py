@@ -30,11 +30,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_source_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that opens a time series."""
+def add_source_args(p: argparse.ArgumentParser, sar: bool = False) -> None:
+    """Options shared by every command that opens a time series (``sar``: also ``--sar S1_SOURCE``)."""
     p.add_argument("source", help="manifest .yaml, folder of dated rasters, or folder of date folders")
     g = p.add_argument_group("reading the series")
-    g.add_argument("--sensor", help="preset: sentinel2-l2a, landsat89-c2l2, landsat457-c2l2, landsat457-sr, reflectance")
+    if sar:
+        g.add_argument("--sar", metavar="S1_SOURCE",
+                       help="Sentinel-1 source on the same grid (manifest with sensor: sentinel1-grd, or a folder of "
+                       "VV/VH rasters), read beside SOURCE on its own dates (radar series vv_db, vh_db, vh_vv_db, rvi)")
+    g.add_argument("--sensor", help="preset: sentinel2-l2a, landsat89-c2l2, landsat457-c2l2, landsat457-sr, sentinel1-grd, "
+                   "reflectance")
     g.add_argument("--bands", help="band mapping inside multi-band files, e.g. blue=1,red=3,nir=4")
     g.add_argument("--mask-band", type=positive_int("--mask-band"), help="1-based quality band inside multi-band files")
     g.add_argument("--mask-valid", help="quality values that are valid, e.g. 4,5,6")
@@ -85,10 +90,15 @@ def open_from_args(args: argparse.Namespace):
     bands = None
     if args.bands:
         bands = {check_band_name(k, "--bands"): v for k, v in parse_band_mapping(args.bands).items()}
-    return open_series(
+    ts = open_series(
         args.source, sensor=args.sensor, bands=bands, mask_band=args.mask_band, quality=quality,
         scale=args.scale, offset=args.offset, nodata=args.nodata, boa_offset=args.boa_offset,
     )
+    if getattr(args, "sar", None):
+        from pimc_core.io.sar_source import with_sar
+
+        ts = with_sar(ts, open_series(args.sar))
+    return ts
 
 
 def parse_indices(text: str) -> tuple[str, ...]:

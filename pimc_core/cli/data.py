@@ -67,7 +67,10 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"bands:    {', '.join(ts.band_names)}")
     r = ts.radiometry
     quality = r.quality.to_dict() if r.quality else "-"
-    print(f"scaling:  reflectance = DN * {r.scale:g} + {r.offset:g}; nodata {r.nodata}; quality {quality}")
+    if r.units is not None:
+        print(f"scaling:  backscatter σ⁰ stored {r.units}, read as linear σ⁰; nodata {r.nodata}; floor {r.floor_db} dB")
+    else:
+        print(f"scaling:  reflectance = DN * {r.scale:g} + {r.offset:g}; nodata {r.nodata}; quality {quality}")
     print(f"crs:      {crs}")
     print(f"size:     {g.width} x {g.height} px, pixel {res[0]:g} x {res[1]:g}")
     print(f"bounds:   {xmin:.3f}, {ymin:.3f}, {xmax:.3f}, {ymax:.3f}")
@@ -86,9 +89,10 @@ def _sample_data(args: argparse.Namespace, out: Path) -> None:
     if args.kind == "synthetic":
         from pimc_core.datasets.synthetic import make_synthetic
 
-        s = make_synthetic(out, size=args.size, n_dates=args.dates, seed=args.seed)
+        s = make_synthetic(out, size=args.size, n_dates=args.dates, seed=args.seed, sar=True)
         print(f"synthetic Sentinel-2-like stack: {args.size}x{args.size} px, {len(s.dates)} dates")
         print(f"manifest: {s.manifest}")
+        print(f"radar:    Sentinel-1-like VV/VH stack on the same grid, {len(s.radar.dates)} dates: {s.sar_manifest}")
         print(f"labels:   {s.labels} (sparse: {s.labels_sparse}); classes: {s.classes_json}")
     else:
         from pimc_core.datasets.landsat_sample import copy_landsat_sample

@@ -2,7 +2,7 @@
 
 Added to the ``pimc`` parser by :func:`register` (listed in ``pimc_core.cli.COMMAND_MODULES``)::
 
-    pimc fit SOURCE [--labels LABELS ...] --out MODEL.pimc [--classes classes.json]
+    pimc fit SOURCE [--sar S1_SOURCE] [--labels LABELS ...] --out MODEL.pimc [--classes classes.json]
              [--config CFG.yaml] [--class-field NAME] [--set KEY=VALUE ...] [--quiet]
 
 ``--labels`` may be given several times (rasters and vector files, merged onto the stack's grid).
@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "classifier on the labelled pixels of LABELS (when given), train the forecast head, and write one .pimc "
         "model file.",
     )
-    add_source_args(p)
+    add_source_args(p, sar=True)
     p.add_argument("--labels", action="append", metavar="LABELS",
                    help="class raster on the stack's grid (0 = unlabelled) or vector file of polygons or points with "
                    "--class-field (features without a class are skipped); repeat it to merge several files; "

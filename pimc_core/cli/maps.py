@@ -234,7 +234,7 @@ def cmd_suggest(args: argparse.Namespace) -> None:
 
 # ----------------------------------------------------------------------------- parser
 def _common(p: argparse.ArgumentParser, *, polygon_help: str, out_help: str = "output folder (created if missing)") -> None:
-    add_source_args(p)
+    add_source_args(p, sar=True)
     p.add_argument("--model", required=True, help=".pimc model file (or builtin:nearest-centroid, a baseline)")
     p.add_argument("--out", required=True, help=out_help)
     add_region_args(p, polygon_help)

@@ -7,7 +7,9 @@ written as a stack for tests, the demo and benchmarks (``pimc sample-data``).
 GeoTIFF per date (blue, green, red, nir, swir1 as DN = reflectance x 10000, band 6 an SCL-like
 scene classification), a ``manifest.yaml``,
 the full truth ``labels.tif``, the field ids ``fields.tif``, a sparse training subset
-``labels_sparse.tif`` and ``classes.json``. All files are written under temporary names and
+``labels_sparse.tif`` and ``classes.json``; with ``sar=True`` also a Sentinel-1-like radar stack of
+the same fields on the same grid in ``s1/`` (:mod:`pimc_core.datasets.synthetic_s1`: one 2-band
+float32 GeoTIFF of linear σ⁰ VV, VH per radar date, and its ``s1/manifest.yaml``). All files are written under temporary names and
 renamed together at the end (:class:`~pimc_core.io.atomic.Staging`): a full disk or an
 interrupt leaves the folder as it was. The real Landsat sample is in
 :mod:`pimc_core.datasets.landsat_sample`.
@@ -15,6 +17,7 @@ interrupt leaves the folder as it was. The real Landsat sample is in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -43,11 +46,12 @@ from pimc_core.datasets.synthetic_classes import (
     ClassSpec,
     class_ndvi,
 )
+from pimc_core.datasets.synthetic_s1 import SyntheticRadar, simulate_radar
 from pimc_core.datasets.synthetic_scene import SyntheticScene, simulate_scene
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import Staging, os_error_message, output_folder
 from pimc_core.io.classes import hex_to_rgba
-from pimc_core.io.input_files import FILE, path_kind
+from pimc_core.io.input_files import FILE, MISSING, path_kind
 
 __all__ = [
     "BAND_NAMES",
@@ -102,6 +106,10 @@ class SyntheticSample:
     crs: str = ""
     #: the simulated scene (its truth: :meth:`SyntheticScene.season`, ``field_ndvi``), or None
     scene: SyntheticScene | None = field(default=None, repr=False, compare=False)
+    #: the radar stack's manifest (``s1/manifest.yaml``) when written (``sar=True``), else None
+    sar_manifest: Path | None = None
+    #: the simulated radar view (its dates, noise-free σ⁰, soil moisture), or None
+    radar: SyntheticRadar | None = field(default=None, repr=False, compare=False)
 
 
 def _check_parameters(**values: Any) -> int:
@@ -159,20 +167,21 @@ def _write_tif(path: Path, data: np.ndarray, crs, transform, *, nodata=None, des
             dst.update_tags(**tags)
 
 
-def _previous_images(manifest: Path) -> set[str]:
-    """Image names listed by an earlier synthetic manifest in the same folder (to remove stale
-    dates); only plain ``S2_YYYYMMDD.tif`` names next to the manifest are ever returned."""
+def _previous_images(manifest: Path, sensor: str = "sentinel2-l2a", prefix: str = "S2") -> set[str]:
+    """Image names listed by an earlier synthetic manifest of ``sensor`` in the same folder (to
+    remove stale dates); only plain ``{prefix}_YYYYMMDD.tif`` names next to the manifest are ever
+    returned."""
     import yaml
 
     if path_kind(manifest) != FILE:  # never read a FIFO or the like
         return set()
     try:
         raw = yaml.safe_load(manifest.read_text())
-        items = raw["items"] if raw.get("sensor") == "sentinel2-l2a" else []
+        items = raw["items"] if raw.get("sensor") == sensor else []
         names = {str(it["path"]) for it in items}
     except Exception:  # no manifest, or not one of ours: remove nothing
         return set()
-    return {n for n in names if re.fullmatch(r"S2_\d{8}\.tif", n)}
+    return {n for n in names if re.fullmatch(rf"{prefix}_\d{{8}}\.tif", n)}
 
 
 def _writing(final: Path, write: Callable[[], None]) -> None:
@@ -214,6 +223,7 @@ def make_synthetic(
     pixel_size: float = 10.0,
     sparse_label_fraction: float = 0.3,
     origin: tuple[float, float] | None = None,
+    sar: bool = False,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -223,6 +233,9 @@ def make_synthetic(
     ``sparse_label_fraction`` of the fields, at least one per class, 0 elsewhere),
     ``fields.tif`` (field ids 1..F) and ``classes.json``. The same arguments give identical
     files. ``origin`` is the upper-left corner in ``crs`` units (default: a UTM 31N spot).
+    ``sar=True`` also writes ``s1/``: ``S1_YYYYMMDD.tif`` per radar date (2 x float32 linear σ⁰,
+    VV and VH, nodata 0, every 6–12 days whatever the clouds) and ``s1/manifest.yaml``
+    (``sensor: sentinel1-grd``, ``units: linear``); the optical files are the same with or without it.
     Every file appears at the end, all together, or none does; dates of an earlier sample in
     the same folder that this one does not have are then removed.
 
@@ -236,16 +249,31 @@ def make_synthetic(
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
     scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction))
-    with Staging(outdir) as stage:
-        images = _write_sample(stage, scene, crs_obj, transform)
-        manifest = outdir / "manifest.yaml"
-        stale = _previous_images(manifest) - {p.name for p in images}
-        stage.commit()
-    for name in sorted(stale):  # dates of an earlier run into the same folder
+    radar = simulate_radar(scene, seed) if sar else None
+    sar_dir = outdir / "s1" if sar else None
+    new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING
+    try:
+        with Staging(outdir) as stage:
+            images = _write_sample(stage, scene, crs_obj, transform)
+            manifest = outdir / "manifest.yaml"
+            stale = [outdir / n for n in sorted(_previous_images(manifest) - {p.name for p in images})]
+            if radar is not None:
+                with Staging(output_folder(sar_dir)) as sar_stage:
+                    sar_images = _write_radar(sar_stage, radar, crs_obj, transform)
+                    stale += [sar_dir / n for n in sorted(_previous_images(sar_dir / "manifest.yaml", "sentinel1-grd",
+                                                                           "S1") - {p.name for p in sar_images})]
+                    sar_stage.commit()
+            stage.commit()
+    except BaseException:
+        if new_sar_dir:  # the radar folder this call created, emptied by its staging
+            with contextlib.suppress(OSError):
+                sar_dir.rmdir()
+        raise
+    for path in stale:  # dates of an earlier run into the same folder
         try:
-            (outdir / name).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as e:
-            raise InputError(f"{outdir / name}: cannot remove this date of an earlier sample ({e.strerror or e})") from None
+            raise InputError(f"{path}: cannot remove this date of an earlier sample ({e.strerror or e})") from None
     return SyntheticSample(
         outdir=outdir,
         manifest=manifest,
@@ -260,7 +288,27 @@ def make_synthetic(
         n_fields=scene.n_fields,
         crs=crs_obj.to_string(),
         scene=scene,
+        sar_manifest=sar_dir / "manifest.yaml" if sar_dir is not None else None,
+        radar=radar,
     )
+
+
+def _write_radar(stage: Staging, radar: SyntheticRadar, crs, transform) -> list[Path]:
+    """Write the radar stack (one 2-band float32 GeoTIFF per date and its manifest) to ``stage``."""
+    folder = stage.folder
+    images = [folder / f"S1_{d:%Y%m%d}.tif" for d in radar.dates]
+    for t, final in enumerate(images):
+        tmp = stage.path(final.name)
+        tags = {"ACQUISITION_DATE": radar.dates[t].isoformat(), "SENSOR": "synthetic sentinel1-grd"}
+        sigma0 = radar.render(t)
+        _writing(final, lambda: _write_tif(tmp, sigma0, crs, transform, nodata=0, descriptions=["VV", "VH"], tags=tags))
+    text = "\n".join([
+        "sensor: sentinel1-grd", "units: linear", "nodata: 0", "bands: {vv: 1, vh: 2}", "items:",
+        *(f"  - {{date: {d.isoformat()}, path: {p.name}}}" for d, p in zip(radar.dates, images)),
+    ]) + "\n"
+    tmp_manifest = stage.path("manifest.yaml")
+    _writing(folder / "manifest.yaml", lambda: tmp_manifest.write_text(text))
+    return images
 
 
 def _write_sample(stage: Staging, scene: SyntheticScene, crs, transform) -> list[Path]:

@@ -18,7 +18,7 @@ import datetime as dt
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -249,6 +249,22 @@ class FitConfig(FitSections):
         if self.cv_folds == 1:
             raise ConfigError("cv_folds: 1 fold holds nothing out; use 2 or more (5 is usual), or 0 for none")
 
+
+
+def with_source_indices(cfg: FitConfig, band_names: Sequence[str], log: Callable[[str], None] | None = None) -> FitConfig:
+    """``cfg`` with the radar series added to ``data.indices`` (an optical source with ``--sar``)
+    or used instead of them (a radar source alone) when the source's ``band_names`` hold the
+    radar bands and ``data.indices`` names no radar series
+    (:func:`pimc_core.series.radar.indices_for_bands`); ``log`` is told which indices are used."""
+    from pimc_core.series.indices import INDICES
+    from pimc_core.series.radar import indices_for_bands
+
+    indices = indices_for_bands(cfg.data.indices, band_names, INDICES)
+    if indices == tuple(cfg.data.indices):
+        return cfg
+    if log is not None:
+        log(f"indices: {', '.join(indices)} (the source has radar bands; set data.indices to choose)")
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, indices=indices))
 
 
 def load_fit_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> FitConfig:

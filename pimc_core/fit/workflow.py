@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pimc_core.errors import InputError
 from pimc_core.fit import pipeline as steps
-from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config
+from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config, with_source_indices
 from pimc_core.learn.sampling import PixelSamples
 
 __all__ = ["FitResult", "fit"]
@@ -172,6 +172,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     cfg = as_fit_config(config)
     out = output_file(out)
     ts = source if isinstance(source, TimeSeries) else open_series(source)
+    cfg = with_source_indices(cfg, ts.band_names, say)  # radar series for a radar source or --sar
     not_an_input(out, [*ts.files(), *_label_files(labels), classes if isinstance(classes, (str, os.PathLike)) else None])
     if cfg.checkpoint_dir:
         output_folder(cfg.checkpoint_dir)  # before any work: a file there, a read-only disk

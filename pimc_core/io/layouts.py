@@ -176,7 +176,7 @@ def _band_mapping(info: _FileInfo, preset: SensorPreset | None, bands, mask_band
 
 
 def _radiometry(where, preset: SensorPreset | None, infos: Sequence[_FileInfo], *, scale, offset, nodata, quality,
-                boa_offset, valid_range=None) -> Radiometry:
+                boa_offset, valid_range=None, units=None) -> Radiometry:
     """The radiometry of a source: what is given, then the preset's, then the files' own scale;
     plain reflectance only for floating-point files. Integer DN of an unknown sensor without a
     scale are refused (:class:`UnknownSensor`): nothing is read on a guess."""
@@ -193,10 +193,11 @@ def _radiometry(where, preset: SensorPreset | None, infos: Sequence[_FileInfo], 
                 f"--mask-band and --mask-valid/--mask-invalid for a quality band)"
             )
     return resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
-                              boa_offset=boa_offset, file_nodata=first.nodata, valid_range=valid_range)
+                              boa_offset=boa_offset, file_nodata=first.nodata, valid_range=valid_range, units=units)
 
 
-def from_manifest(m: Manifest, *, sensor, bands, mask_band, quality, scale, offset, nodata, boa_offset) -> Layout:
+def from_manifest(m: Manifest, *, sensor, bands, mask_band, quality, scale, offset, nodata, boa_offset,
+                  units=None) -> Layout:
     """Layout (a): the items of a manifest (multi-band files or one file per band). Multi-band
     items are read as a folder of them is (:func:`from_multiband_folder`): the same sensor
     detection, band mapping, quality band and scaling, with the manifest's keys as given values."""
@@ -240,7 +241,7 @@ def from_manifest(m: Manifest, *, sensor, bands, mask_band, quality, scale, offs
     rad = _radiometry(
         m.source, preset, infos, scale=scale if scale is not None else m.scale,
         offset=offset if offset is not None else m.offset, nodata=nodata if nodata is not None else m.nodata,
-        quality=qual, boa_offset=boa_offset or m.boa_offset, valid_range=m.valid_range,
+        quality=qual, boa_offset=boa_offset or m.boa_offset, valid_range=m.valid_range, units=units or m.units,
     )
     if qual is not None and not any(s.mask for s in scenes):
         raise ConfigError(f"{m.source}: mask rule given but no mask band (mask.band) or mask_path")
@@ -277,7 +278,8 @@ def _mask_from_descriptions(info: _FileInfo, preset: SensorPreset | None) -> int
 
 
 def from_multiband_folder(
-    folder: Path, files: list[Path], *, bands, mask_band, sensor, quality, scale, offset, nodata, boa_offset
+    folder: Path, files: list[Path], *, bands, mask_band, sensor, quality, scale, offset, nodata, boa_offset,
+    units=None,
 ) -> Layout:
     """Layout (b): per-date multi-band files, bands mapped by ``bands`` or the band descriptions;
     the sensor is the one given or detected from the file names and band descriptions."""
@@ -302,7 +304,7 @@ def from_multiband_folder(
     if quality is not None and not mband:
         raise ConfigError(f"{folder}: a quality rule is given but no quality band — give --mask-band")
     rad = _radiometry(folder, preset, infos, scale=scale, offset=offset, nodata=nodata, quality=quality,
-                      boa_offset=boa_offset)
+                      boa_offset=boa_offset, units=units)
     if mband and rad.quality is None:
         raise ConfigError(f"{folder}: quality band {mband} found but no rule — give --mask-valid or --mask-invalid "
                           f"(or --sensor)")
@@ -310,7 +312,7 @@ def from_multiband_folder(
 
 
 def from_date_folders(folder: Path, subdirs: list[Path], *, sensor, quality, scale, offset, nodata,
-                      boa_offset) -> Layout:
+                      boa_offset, units=None) -> Layout:
     """Layout (c): one folder per date, one file per band, matched by the sensor preset's tokens."""
     raster_names = _rasters_below
     first_files = raster_names(subdirs[0])
@@ -346,7 +348,7 @@ def from_date_folders(folder: Path, subdirs: list[Path], *, sensor, quality, sca
         scenes.append(Scene(date, refs, mref))
     grid = _common_grid(infos)
     rad = resolve_radiometry(preset, scale=scale, offset=offset, nodata=nodata, quality=quality,
-                      boa_offset=boa_offset, file_nodata=infos[0].nodata)
+                      boa_offset=boa_offset, file_nodata=infos[0].nodata, units=units)
     if quality is not None and not any(s.mask for s in scenes):
         raise ConfigError(f"{folder}: a quality rule is given but no date folder holds a quality file "
                           f"({', '.join(preset.mask_tokens) or 'none'} for preset '{preset.name}')")

@@ -13,6 +13,9 @@ Schema (unknown keys anywhere are an error that names them)::
     items:
       - {date: 2023-01-05, path: S2_20230105.tif}          # relative to the manifest
 
+A radar manifest reads the same (``sensor: sentinel1-grd``, ``nodata: 0``, ``bands: {vv: 1,
+vh: 2}``) and says the units of its backscatter: ``units: linear`` (σ⁰) or ``units: db``.
+
 Items may also give ``bands`` as a mapping band → path of a single-band file (one file per
 band), and ``mask_path`` for a separate quality file.
 """
@@ -29,12 +32,14 @@ import yaml
 
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import atomic_path
+from pimc_core.io.backscatter import check_units
 from pimc_core.io.dates import parse_date
 from pimc_core.io.input_files import FILE, MISSING, check_input_file, local_path, path_kind
 from pimc_core.io.sensors import QualityRule, check_band_name
 
 _TOP_KEYS = {
     "sensor", "boa_offset", "scale", "offset", "nodata", "valid_range", "bands", "mask", "items", "description",
+    "units",
 }
 _ITEM_KEYS = {"date", "path", "bands", "mask_path"}
 _MASK_KEYS = {"band", "valid", "invalid", "bits"}
@@ -66,6 +71,7 @@ class Manifest:
     mask_band: int | None = None
     quality: QualityRule | None = None
     description: str = ""
+    units: str | None = None
 
 
 class _NoDatesLoader(yaml.SafeLoader):
@@ -211,6 +217,7 @@ def load_manifest(path: str | Path) -> Manifest:
         mask_band=mask_band,
         quality=quality,
         description=str(raw.get("description", "")),
+        units=check_units(raw["units"], f"{where}: units") if raw.get("units") is not None else None,
     )
 
 

@@ -40,13 +40,17 @@ class Scene:
 @dataclass(frozen=True)
 class Radiometry:
     """reflectance = DN × scale + offset; ``nodata`` DNs, DNs outside ``valid_range`` and the
-    ``quality`` band mark invalid data."""
+    ``quality`` band mark invalid data. A radar source has ``units`` (``"linear"`` or ``"db"``):
+    its values are backscatter, read as linear σ⁰, invalid where ≤ 0 or below ``floor_db``
+    (:mod:`pimc_core.io.backscatter`)."""
 
     scale: float = 1.0
     offset: float = 0.0
     nodata: float | None = None
     quality: QualityRule | None = None
     valid_range: tuple[float, float] | None = None
+    units: str | None = None
+    floor_db: float | None = None
 
 
 def resolve_radiometry(
@@ -59,10 +63,13 @@ def resolve_radiometry(
     boa_offset: bool,
     file_nodata: float | None,
     valid_range: tuple[float, float] | None = None,
+    units: str | None = None,
 ) -> Radiometry:
     """The radiometry in force: given values first, then the preset's, then the file's nodata.
+    ``units`` (``"linear"``/``"db"``) applies to a radar preset only; its default is the preset's.
 
     Raises:
+        ConfigError: ``units`` for an optical preset or none.
         ConfigError: ``boa_offset`` without a preset that has one (Sentinel-2 L2A); a scale that is
             0 or not finite, an offset that is not finite (every reflectance would be 0 or NaN).
     """
@@ -82,7 +89,11 @@ def resolve_radiometry(
     nd = nodata if nodata is not None else (preset.nodata if preset and preset.nodata is not None else file_nodata)
     q = quality if quality is not None else (preset.quality if preset else None)
     vr = valid_range if valid_range is not None else (preset.valid_range if preset else None)
-    return Radiometry(float(s), float(o), nd, q, vr)
+    if units is not None and (preset is None or preset.units is None):
+        raise ConfigError(f"units: {units!r} applies to radar presets only "
+                          f"({', '.join(p.name for p in PRESETS.values() if p.units)}); give sensor: sentinel1-grd")
+    u = units if units is not None else (preset.units if preset else None)
+    return Radiometry(float(s), float(o), nd, q, vr, u, preset.floor_db if preset and u else None)
 
 
 def describe_reading(preset: str | None, radiometry: Radiometry, masked: bool) -> str:
@@ -98,6 +109,9 @@ def describe_reading(preset: str | None, radiometry: Radiometry, masked: bool) -
     p = PRESETS.get(preset) if preset else None
     who = p.title if p is not None else "no sensor preset"
     r = radiometry
+    if r.units is not None:
+        floor = f" (values below {r.floor_db:g} dB masked)" if r.floor_db is not None else ""
+        return f"{who}, σ⁰ stored {'in dB' if r.units == 'db' else 'linear'}, read as linear σ⁰{floor}, no quality mask"
     if r.scale == 1 and r.offset == 0:
         scaling = "reflectance as stored (× 1)"
     else:

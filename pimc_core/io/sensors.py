@@ -2,9 +2,10 @@
 reflectance, and which quality-band values mark an observation as invalid.
 
 Band names are canonical and lower-case everywhere in PIMC: ``blue``, ``green``, ``red``,
-``rededge1``–``rededge3``, ``nir``, ``nir08``, ``swir1``, ``swir2``. Indices ask for bands by
-these names, never by a sensor's band number (the classic bug of using the wrong Sentinel-2 band
-as red/NIR cannot happen silently).
+``rededge1``–``rededge3``, ``nir``, ``nir08``, ``swir1``, ``swir2``, and the radar polarisations
+``vv``, ``vh`` (backscatter σ⁰ of a radar preset such as ``sentinel1-grd``, whose ``units`` say
+whether files hold linear σ⁰ or dB). Indices ask for bands by these names, never by a sensor's
+band number (the classic bug of using the wrong Sentinel-2 band as red/NIR cannot happen silently).
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ class UnknownSensor(ConfigError):
 CANONICAL_BANDS: tuple[str, ...] = (
     "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir1", "swir2",
 )
+#: Radar polarisations (backscatter σ⁰), the bands of a radar preset.
+RADAR_BANDS: tuple[str, ...] = ("vv", "vh")
 
 
 def check_band_name(name: str, where: str) -> str:
-    """Return ``name`` lower-cased if it is a canonical band name, else raise ConfigError."""
+    """Return ``name`` lower-cased if it is a canonical or radar band name, else raise ConfigError."""
     low = str(name).lower()
-    if low not in CANONICAL_BANDS:
+    if low not in CANONICAL_BANDS + RADAR_BANDS:
         raise ConfigError(
-            f"{where}: unknown band name '{name}' (known: {', '.join(CANONICAL_BANDS)})"
+            f"{where}: unknown band name '{name}' (known: {', '.join(CANONICAL_BANDS + RADAR_BANDS)})"
         )
     return low
 
@@ -119,6 +122,10 @@ class SensorPreset:
         quality: rule applied to the quality band.
         valid_range: inclusive (min, max) DN range of valid reflectance; values outside it
             (saturated, clipped, fill) mark the observation invalid.
+        units: a radar preset's default units of the stored backscatter, ``"linear"`` σ⁰ or
+            ``"db"`` (None: an optical preset, values are reflectance).
+        floor_db: a radar preset's σ⁰ floor in dB: lower values (border noise, thermal noise)
+            and values ≤ 0 in linear units are invalid.
     """
 
     name: str
@@ -134,6 +141,8 @@ class SensorPreset:
     extra: Mapping[str, float] = field(default_factory=dict)
     label: str = ""
     name_patterns: tuple[str, ...] = ()
+    units: str | None = None
+    floor_db: float | None = None
 
     @property
     def title(self) -> str:
@@ -219,6 +228,22 @@ PRESETS: dict[str, SensorPreset] = {
             valid_range=(-2000, 15999),
             label="Landsat 4-7 SR (ESPA)",
             name_patterns=(r"L[TE][457]\d{13}[A-Z]{3}\d{2}",),  # LE70350322008118EDC00
+        ),
+        SensorPreset(
+            name="sentinel1-grd",
+            description="Sentinel-1 GRD backscatter σ⁰ (VV, VH; linear or dB as the manifest's units say; "
+            "nodata 0, values ≤ 0 or below -30 dB masked as border and thermal noise)",
+            band_tokens={"vv": ("VV",), "vh": ("VH",)},
+            mask_tokens=(),
+            scale=1.0,
+            offset=0.0,
+            nodata=0,
+            quality=None,
+            label="Sentinel-1 GRD",
+            # S1A_IW_GRDH_… product ids, or an S1_ prefix as in S1_20230107.tif
+            name_patterns=(r"S1[ABCD]?", r"GRD[HMF]?"),
+            units="linear",
+            floor_db=-30.0,
         ),
         SensorPreset(
             name="reflectance",

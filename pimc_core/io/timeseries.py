@@ -23,6 +23,7 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from pimc_core.errors import BandError, ConfigError, InputError
+from pimc_core.io.backscatter import backscatter_valid, check_units, to_linear
 from pimc_core.io.grid import Grid, crs_name
 from pimc_core.io.input_files import FILE, FOLDER, MISSING, local_path, path_kind
 from pimc_core.io.layouts import from_date_folders, from_manifest, from_multiband_folder, list_source_folder
@@ -38,7 +39,8 @@ class Observations:
     """A window of a time series.
 
     Attributes:
-        reflectance: (T, B, H, W) float32 reflectance, NaN where the observation is invalid.
+        reflectance: (T, B, H, W) float32 reflectance (linear σ⁰ for the radar bands ``vv``,
+            ``vh``), NaN where the observation is invalid.
         valid: (T, H, W) bool, True where every band is present and the quality band says clear.
         band_names: the B band names, canonical.
         dates: the T dates.
@@ -198,6 +200,9 @@ class TimeSeries:
                         if rad.valid_range is not None:
                             valid[ti] &= (dn >= rad.valid_range[0]) & (dn <= rad.valid_range[1])
                         refl[ti, bi] = dn.astype(np.float32) * np.float32(rad.scale) + np.float32(rad.offset)
+                        if rad.units is not None:  # radar: linear σ⁰, border noise masked
+                            refl[ti, bi] = to_linear(refl[ti, bi], rad.units)
+                            valid[ti] &= backscatter_valid(refl[ti, bi], rad.floor_db)
         valid &= np.isfinite(refl).all(axis=1)
         refl[np.broadcast_to(~valid[:, None], refl.shape)] = np.nan
         return Observations(refl, valid, bands, self.dates, window)
@@ -249,6 +254,7 @@ def open_series(
     offset: float | None = None,
     nodata: float | None = None,
     boa_offset: bool = False,
+    units: str | None = None,
 ) -> TimeSeries:
     """Open a time series from a manifest, a folder of dated rasters or a folder of date folders.
 
@@ -260,6 +266,9 @@ def open_series(
         quality: quality rule, or a mapping such as ``{"valid": [4, 5, 6]}``.
         scale, offset, nodata: override the preset's / manifest's radiometry.
         boa_offset: Sentinel-2 processing baseline 04.00+ (offset −0.1).
+        units: a radar source's backscatter units, ``"linear"`` or ``"db"`` (overrides the
+            manifest's ``units``; default: the preset's, linear σ⁰). Radar values are read as
+            linear σ⁰ whatever the units.
 
     Raises:
         InputError, ConfigError, BandError: with the file or parameter at fault.
@@ -269,6 +278,8 @@ def open_series(
         quality = QualityRule.from_dict(quality)
     if sensor is not None:
         get_preset(sensor)
+    if units is not None:
+        units = check_units(units, "units")
     kind = path_kind(path)
     if kind == MISSING:
         raise InputError(f"{path}: no such file or folder")
@@ -276,7 +287,7 @@ def open_series(
         if path.suffix.lower() in (".yaml", ".yml"):
             return TimeSeries(*from_manifest(
                 load_manifest(path), sensor=sensor, bands=bands, mask_band=mask_band, quality=quality,
-                scale=scale, offset=offset, nodata=nodata, boa_offset=boa_offset,
+                scale=scale, offset=offset, nodata=nodata, boa_offset=boa_offset, units=units,
             ))
         raise InputError(
             f"{path}: give a manifest (.yaml) or a folder of dated rasters; a single raster is not a time series"
@@ -285,7 +296,8 @@ def open_series(
         raise InputError(f"{path}: is {kind}, not a manifest or a folder" if not kind.startswith("not ")
                          else f"{path}: {kind}")
     subdirs, files = list_source_folder(path)
-    kw = dict(sensor=sensor, quality=quality, scale=scale, offset=offset, nodata=nodata, boa_offset=boa_offset)
+    kw = dict(sensor=sensor, quality=quality, scale=scale, offset=offset, nodata=nodata, boa_offset=boa_offset,
+              units=units)
     if subdirs:
         if bands:
             raise ConfigError("--bands maps bands inside multi-band files; date folders hold one file per band")

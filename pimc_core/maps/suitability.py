@@ -85,6 +85,7 @@ def _metres(size: float, geographic: bool) -> float:
 
 
 def _check_bands(model: Any, source: TimeSeries, name: str) -> None:
+    from pimc_core.io.sensors import RADAR_BANDS
     from pimc_core.series.indices import INDICES
 
     indices = tuple(str(i).lower() for i in getattr(model, "indices", ()) or ())
@@ -100,6 +101,7 @@ def _check_bands(model: Any, source: TimeSeries, name: str) -> None:
             f"model {name} needs band '{band}' ({why}; it reads {', '.join(indices)}{origin}); source "
             f"{source.source} has {', '.join(source.band_names)} ({source.reading}): choose a source with "
             f"'{band}' or a model trained without it"
+            + (" (a radar band: give the Sentinel-1 source with --sar S1_SOURCE)" if band in RADAR_BANDS else "")
         )
 
 

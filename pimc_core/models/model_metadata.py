@@ -64,7 +64,7 @@ from typing import Any, ClassVar
 
 from pimc_core.config import NO_VALIDATION, POSITIVE_INT, Checked, StrOptions, declared, param
 from pimc_core.errors import ConfigError, InputError
-from pimc_core.io.sensors import CANONICAL_BANDS
+from pimc_core.io.sensors import CANONICAL_BANDS, RADAR_BANDS
 from pimc_core.series.indices import INDICES
 
 __all__ = ["FORMAT_VERSION", "ModelMetadata", "as_metadata", "check_module_name"]
@@ -272,7 +272,7 @@ class ModelMetadata(Checked):
         self.architecture = arch
 
         self.indices = _known_names(self.indices, "indices", "index", INDICES)
-        self.bands = _known_names(self.bands, "bands", "band", CANONICAL_BANDS)
+        self.bands = _known_names(self.bands, "bands", "band", CANONICAL_BANDS + RADAR_BANDS)
 
         for name in ("n_dates", "patch_size", "forecast_horizon"):
             v = getattr(self, name)

@@ -16,6 +16,9 @@ with B = blue, R = red, N = near infrared:
 * SAVI  = (1 + L)·(N − R) / (N + R + L),      L = 0.5 by default
 * EVI2  = 2.5·(N − R) / (N + 2.4·R + 1)
 
+The registry :data:`INDICES` also lists the radar series of :mod:`pimc_core.series.radar` (``vv_db``,
+``vh_db``, ``vh_vv_db``, ``rvi``), functions of the radar bands ``vv`` and ``vh`` (linear σ⁰).
+
 :func:`compute_indices` computes several indices from a mapping of canonical, lower-case band
 names (``blue, green, red, nir, swir1, swir2``) and stacks them along a new leading axis.
 """
@@ -29,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from pimc_core.errors import BandError, ConfigError, InputError
-
-# torch is imported lazily: a numpy caller (the QGIS plugin, qgis_process, Dask workers) does not
-# pay torch's import time, and a tensor can only reach us if torch is already imported.
+from pimc_core.series.band_math import is_torch as _is_torch
+from pimc_core.series.band_math import prepare as _prepare
+from pimc_core.series.band_math import safe_divide as _safe_divide
+from pimc_core.series.radar import RADAR_BOUNDS, RADAR_INDICES
 
 __all__ = [
     "CANONICAL_BANDS",
@@ -53,77 +57,6 @@ EVI_G = 2.5
 EVI_C1 = 6.0
 EVI_C2 = 7.5
 EVI_L = 1.0
-
-
-# --------------------------------------------------------------------------------------------
-# array helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _is_torch(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _is_scalar(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _prepare(*arrays: Any) -> tuple[list[Any], bool]:
-    """Bring inputs to one array kind and one floating dtype.
-
-    If any input is a torch tensor, all inputs become tensors on that tensor's device; otherwise
-    all become numpy arrays. The common dtype is the promotion of the floating inputs, or float32
-    when no input is floating.
-
-    Returns:
-        (converted arrays, True if torch).
-    """
-    # Python scalars (e.g. a constant reflectance) do not decide the dtype of array inputs.
-    tensors = [a for a in arrays if _is_torch(a)]
-    if tensors:
-        devices = {t.device for t in tensors}
-        if len(devices) > 1:
-            raise InputError(
-                "band tensors are on different devices ("
-                + ", ".join(sorted(str(d) for d in devices))
-                + "); move them to one device first"
-            )
-        import torch
-
-        device = tensors[0].device
-        converted = [a if _is_torch(a) else torch.as_tensor(np.asarray(a), device=device) for a in arrays]
-        floats = [a.dtype for a, orig in zip(converted, arrays) if a.dtype.is_floating_point and not _is_scalar(orig)]
-        if floats:
-            dtype = floats[0]
-            for d in floats[1:]:
-                dtype = torch.promote_types(dtype, d)
-        else:
-            dtype = torch.float32
-        return [a.to(dtype) for a in converted], True
-
-    converted = [np.asarray(a) for a in arrays]
-    for a in converted:
-        if a.dtype.kind not in "biuf":
-            raise InputError(f"reflectance must be numeric; got an array of dtype {a.dtype}")
-    floats = [a.dtype for a, orig in zip(converted, arrays) if a.dtype.kind == "f" and not _is_scalar(orig)]
-    if not floats and all(_is_scalar(a) for a in arrays):
-        floats = [a.dtype for a in converted if a.dtype.kind == "f"]
-    dtype = np.result_type(*floats) if floats else np.dtype(np.float32)
-    return [a.astype(dtype, copy=False) for a in converted], False
-
-
-def _safe_divide(num: Any, den: Any, is_torch: bool) -> Any:
-    """num / den with NaN wherever den == 0 (NaN in num or den propagates)."""
-    if is_torch:
-        return (num / den).masked_fill_(den == 0, float("nan"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.divide(num, den)
-    zero = den == 0
-    if np.ndim(out) == 0:
-        return out.dtype.type(np.nan) if zero else out
-    out[zero] = np.nan
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,12 +146,14 @@ INDICES: dict[str, tuple[Callable[..., Any], tuple[str, ...]]] = {
     "evi": (evi, ("blue", "red", "nir")),
     "savi": (savi, ("red", "nir")),
     "evi2": (evi2, ("red", "nir")),
+    **RADAR_INDICES,  # VV/VH dB, their ratio and the radar vegetation index (linear σ⁰ in)
 }
 
 #: Values an index can take at all, for any reflectances in [0, 1] (None: no useful bound):
 #: NDVI is a normalised difference; SAVI with L = 0.5 is (1 + L) times one. Forecasts of an
 #: index are clipped to it (:class:`pimc_core.models.pixel_model.PimcPixelModel`).
-INDEX_BOUNDS: dict[str, tuple[float, float] | None] = {"ndvi": (-1.0, 1.0), "savi": (-1.5, 1.5), "evi": None, "evi2": None}
+INDEX_BOUNDS: dict[str, tuple[float, float] | None] = {"ndvi": (-1.0, 1.0), "savi": (-1.5, 1.5), "evi": None, "evi2": None,
+                                                        **RADAR_BOUNDS}
 
 # Index to suggest when a band needed by another one is missing.
 _ALTERNATIVES: dict[str, tuple[str, ...]] = {"evi": ("evi2",)}

@@ -26,6 +26,11 @@ from .common import SETTINGS, UNEXPECTED, Section, check_grid, log_exception, no
 from .source_section import SourceSection
 
 DEFAULT_INDICES = ("ndvi", "evi", "savi")
+#: Short check-box labels and tooltips of the radar series (the others read as their upper-case names).
+INDEX_LABELS = {"vv_db": "VV", "vh_db": "VH", "vh_vv_db": "VH/VV", "rvi": "RVI"}
+INDEX_TIPS = {"vv_db": "VV backscatter in dB (a Sentinel-1 source)", "vh_db": "VH backscatter in dB (a Sentinel-1 source)",
+              "vh_vv_db": "VH/VV ratio in dB (a Sentinel-1 source)",
+              "rvi": "radar vegetation index 4·VH/(VV+VH) (a Sentinel-1 source)"}
 
 
 class InspectorSection(Section):
@@ -53,7 +58,8 @@ class InspectorSection(Section):
     def _build(self, inspector_action) -> None:
         ilay = QVBoxLayout(self)
         irow, self.index_checks = check_grid(
-            ((name, name.upper(), None, name in DEFAULT_INDICES) for name in source.index_names()), columns=3)
+            ((name, INDEX_LABELS.get(name, name.upper()), INDEX_TIPS.get(name), name in DEFAULT_INDICES)
+             for name in source.index_names()), columns=3)
         for name, cb in self.index_checks.items():
             cb.clicked.connect(lambda checked, n=name: self._on_index_clicked(n, checked))
         ilay.addLayout(irow)

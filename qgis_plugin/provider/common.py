@@ -27,6 +27,7 @@ from .provider import PimcIcon
 
 SOURCE = "SOURCE"
 SOURCE_FOLDER = "SOURCE_FOLDER"
+SAR = "SAR"
 SOURCE_LABEL = "Time series: a manifest (.yaml) or a folder path — this, or a folder picked below"
 SOURCE_FOLDER_LABEL = "…or a folder of dated rasters / date folders, instead of the above"
 SENSOR = "SENSOR"
@@ -106,7 +107,8 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
 
     # ------------------------------------------------------------------ source parameters
     def add_source_parameters(self) -> None:
-        """SOURCE (manifest or folder path), SOURCE_FOLDER (folder picker), SENSOR, BANDS."""
+        """SOURCE (manifest or folder path), SOURCE_FOLDER (folder picker), SENSOR, BANDS, SAR (a
+        Sentinel-1 source on the same grid, optional)."""
         # "All files (*)" last: a folder path typed in SOURCE is accepted too (the default filter,
         # "All files (*.*)", would reject any path without a dot)
         # one of the two is needed: Processing has no "one of" parameters, so both are optional
@@ -120,6 +122,9 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
         self.addParameter(advanced(QgsProcessingParameterString(
             BANDS, "Band mapping inside multi-band files (e.g. blue=1,red=3,nir=4)", optional=True,
         )))
+        self.addParameter(advanced(file_parameter(
+            SAR, "Sentinel-1 source on the same grid, read beside the series (manifest .yaml or folder)",
+            "Manifest (*.yaml *.yml);;All files (*)", optional=True)))
 
     def source_spec(self, parameters, context: QgsProcessingContext) -> source.SourceSpec:
         """The :class:`~qgis_plugin.source.SourceSpec` the parameters describe."""
@@ -132,7 +137,8 @@ class PimcAlgorithm(PimcIcon, QgsProcessingAlgorithm):
             raise errors.ConfigError("no time series: give a manifest (.yaml) or a folder of dated rasters")
         sensor = self.parameterAsEnumString(parameters, SENSOR, context) or AUTO
         bands = source.parse_bands(self.parameterAsString(parameters, BANDS, context))
-        return source.SourceSpec(path=path or folder, sensor=None if sensor == AUTO else sensor, bands=bands)
+        return source.SourceSpec(path=path or folder, sensor=None if sensor == AUTO else sensor, bands=bands,
+                                 sar=self.parameterAsFile(parameters, SAR, context) or None)
 
     def open_series(self, parameters, context: QgsProcessingContext, feedback: QgsProcessingFeedback | None = None):
         """Open the series the parameters name (the helper every PIMC algorithm uses)."""
