@@ -81,6 +81,7 @@ PARAMETERS: dict[str, list] = {
     "noise": [Interval(Real, 0.0, 0.2, closed="both")],
     "pixel_size": [Interval(Real, 0, None, closed="right")],
     "sparse_label_fraction": [Interval(Real, 0, 1, closed="right")],
+    "variability": [Interval(Real, 0, 4, closed="both")],
 }
 
 
@@ -214,6 +215,7 @@ def make_synthetic(
     pixel_size: float = 10.0,
     sparse_label_fraction: float = 0.3,
     origin: tuple[float, float] | None = None,
+    variability: float = 1.0,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -224,7 +226,9 @@ def make_synthetic(
     ``fields.tif`` (field ids 1..F) and ``classes.json``. The same arguments give identical
     files. ``origin`` is the upper-left corner in ``crs`` units (default: a UTM 31N spot).
     Every file appears at the end, all together, or none does; dates of an earlier sample in
-    the same folder that this one does not have are then removed.
+    the same folder that this one does not have are then removed. ``variability`` scales how
+    much the fields of one class differ (crop calendar timing, amplitude, base level; 1.0: the
+    default scenes, unchanged; :func:`~pimc_core.datasets.synthetic_scene.simulate_scene`).
 
     Raises:
         ConfigError: an out-of-range parameter or an unknown CRS.
@@ -232,10 +236,11 @@ def make_synthetic(
     """
     k = _check_parameters(size=size, n_dates=n_dates, seed=seed, year=year, n_classes=n_classes,
                           cloud_fraction=cloud_fraction, noise=noise, pixel_size=pixel_size,
-                          sparse_label_fraction=sparse_label_fraction)
+                          sparse_label_fraction=sparse_label_fraction, variability=variability)
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
-    scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction))
+    scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction),
+                           float(variability))
     with Staging(outdir) as stage:
         images = _write_sample(stage, scene, crs_obj, transform)
         manifest = outdir / "manifest.yaml"

@@ -1,0 +1,150 @@
+"""Benchmark: the classifier's forest weight chosen on the spatial cross-validation's folds
+(``ensemble.forest_weight: auto``) against every fixed weight, on the withheld fields of
+synthetic stacks, also with more field-to-field variation than the default scenes.
+
+``python -m benchmarks.bench_ensemble_choice [--seeds 2 3 4 5] [--size 128] [--clouds 0.15 0.5]
+[--variability 1.0 1.5] [--points 400] [--out bench_out/ensemble_choice.jsonl]``
+
+Stacks and labels as :mod:`benchmarks.bench_heldout_map` makes them (``--points`` pixels drawn in
+10 % of the fields; ``variability`` of :func:`pimc_core.datasets.synthetic.make_synthetic`).
+ONE :func:`pimc_core.fit.fit` per stack with ``ensemble.forest_weight: 0.5``: its forest is the
+one ``auto`` trains (pseudo-labels from the mix at 0.5), and its spatial CV stores the held-out
+accuracy of every candidate weight in ``training["ensemble"]["choice"]``. From that one fit:
+
+* every fixed weight ``w``: the map ``(1 - w) * network + w * forest`` (the network's
+  probabilities mapped with the model's forest weight set to 0, the forest's computed on the same
+  pixels' gap-filled series), scored on the pixels outside the labelled fields;
+* the CV's choice under each rule (:func:`pimc_core.learn.ensemble_choice.pick_weight` with
+  ``prefer`` 0, 0.5, 1 and ``tolerance`` 0 or 1 SE), scored the same way.
+
+The peer: a RandomForest (300 trees) on the labelled pixels alone
+(:func:`pimc_core.demo.random_forest_baseline`). Each stack's row is appended to ``--out`` as
+one JSON line as soon as it is done; ``--report`` prints the tables of such a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench_heldout_map import REPO, fresh_scene, label_points
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+RULES = tuple((p, t) for t in (0.0, 1.0) for p in (0.0, 0.5, 1.0))
+
+
+def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, points: int) -> dict:
+    import rasterio
+
+    from pimc_core.demo import random_forest_baseline
+    from pimc_core.fit import fit
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.learn.ensemble_choice import WeightChoice, pick_weight
+    from pimc_core.maps.engine import run_inference
+    from pimc_core.models.pixel_model import load_pixel_model
+    from pimc_core.series.pixel import index_series
+
+    syn = fresh_scene(d, size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=0.1,
+                      variability=variability)
+    labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000)
+    ts = open_series(syn.manifest)
+    t0 = time.perf_counter()
+    path = fit(ts, labels, d / "model.pimc", classes=syn.classes_json, config={"ensemble": {"forest_weight": 0.5}},
+               progress=False).path
+    fit_s = time.perf_counter() - t0
+    model = load_pixel_model(path)
+    ens = model.metadata["training"]["ensemble"]
+    cv = WeightChoice.scores_from_summary(ens["choice"])
+    model.forest_weight = 0.0
+    run_inference(ts, model, None, d / "maps", products=("probabilities",))
+    with rasterio.open(d / "maps" / "probabilities.tif") as src:
+        p_net = src.read().reshape(model.n_classes, -1)
+    with rasterio.open(syn.labels) as a, rasterio.open(syn.labels_sparse) as b:
+        truth, seen = a.read(1).ravel(), b.read(1).ravel()
+    s = index_series(ts.read())
+    x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T), the model's features
+    test = s.ok.ravel() & (truth > 0) & (seen == 0) & np.isfinite(p_net).all(axis=0)
+    p_for = model.forest.predict_proba(x[test]).T
+    ids = np.asarray([c["id"] for c in model.class_table])
+    acc = {w: float((ids[((1 - w) * p_net[:, test] + w * p_for).argmax(axis=0)] == truth[test]).mean()) for w in WEIGHTS}
+    rules = {f"{p:g}/{t:g}": pick_weight(cv, p, t)[0] for p, t in RULES}
+    rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)["oa"]
+    return {"seed": seed, "size": size, "cloud": cloud, "variability": variability, "fit_s": round(fit_s, 1),
+            "acc": {f"{w:g}": a for w, a in acc.items()}, "cv": {f"{w:g}": cv[w][0] for w in cv},
+            "rules": rules, "rf": rf, "pseudo": ens.get("pseudo_labelled"),
+            "inputs": model.metadata["training"]["finetune"]["inputs"]["inputs"]}
+
+
+def run(seeds, size, clouds, variabilities, points, out: Path) -> list[dict]:
+    rows = []
+    for v, cloud, seed in itertools.product(variabilities, clouds, seeds):
+        r = one_stack(REPO / "bench_out" / "ensemble" / f"{size}_c{cloud:g}_v{v:g}_s{seed}", seed, size, cloud, v,
+                      points)
+        with open(out, "a") as f:
+            f.write(json.dumps(r) + "\n")
+        rows.append(r)
+        print(f"v {v:g} cloud {cloud:g} seed {seed}: " + " ".join(f"{w}:{a:.4f}" for w, a in r["acc"].items())
+              + f" rf {r['rf']:.4f} rules {r['rules']} ({r['fit_s']:.0f} s)", flush=True)
+    return rows
+
+
+def _ms(xs: list[float]) -> str:
+    return f"{statistics.fmean(xs):.4f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.4f}"
+
+
+def markdown(rows: list[dict], rule: str = "0.5/1") -> str:
+    """Per-stack table (fixed weights, the CV's choice under ``rule`` = ``prefer/tolerance``, the
+    RandomForest) and a summary of every fixed weight and rule: mean ± sd, worst, and the
+    difference to the RandomForest."""
+    wk = [f"{w:g}" for w in WEIGHTS]
+    lines = ["| variability | cloud | seed | " + " | ".join(f"w {w}" for w in wk)
+             + f" | CV choice ({rule}) | CV's w | RandomForest | CV − RF |",
+             "|---:|---:|---:|" + "---:|" * (len(wk) + 4)]
+    for r in rows:
+        w = r["rules"][rule]
+        a = r["acc"][f"{w:g}"]
+        lines.append(f"| {r['variability']:g} | {r['cloud']:g} | {r['seed']} | "
+                     + " | ".join(f"{r['acc'][k]:.4f}" for k in wk)
+                     + f" | {a:.4f} | {w:g} | {r['rf']:.4f} | {a - r['rf']:+.4f} |")
+    lines += ["", "| policy | " + " | ".join(f"v {v:g}" for v in sorted({r['variability'] for r in rows}))
+              + " | all: mean ± sd | worst | − RF: mean ± sd | − RF worst | ahead of RF |",
+              "|---|" + "---:|" * (len({r['variability'] for r in rows}) + 5)]
+    pols = [(f"fixed w {k}", lambda r, k=k: r["acc"][k]) for k in wk]
+    pols += [(f"CV, prefer {k.split('/')[0]}, {k.split('/')[1]} SE", lambda r, k=k: r["acc"][f"{r['rules'][k]:g}"])
+             for k in rows[0]["rules"]]
+    pols += [("RandomForest (labels only)", lambda r: r["rf"])]
+    for name, f in pols:
+        vals = [f(r) for r in rows]
+        d = [f(r) - r["rf"] for r in rows]
+        per_v = [statistics.fmean([f(r) for r in rows if r["variability"] == v])
+                 for v in sorted({r['variability'] for r in rows})]
+        lines.append(f"| {name} | " + " | ".join(f"{x:.4f}" for x in per_v)
+                     + f" | {_ms(vals)} | {min(vals):.4f} | {_ms(d)} | {min(d):+.4f} | {sum(x > 0 for x in d)}/{len(d)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5])
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
+    ap.add_argument("--variability", type=float, nargs="+", default=[1.0, 1.5])
+    ap.add_argument("--points", type=int, default=400)
+    ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "ensemble_choice.jsonl")
+    ap.add_argument("--report", action="store_true", help="only print the tables of --out")
+    a = ap.parse_args()
+    if not a.report:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        run(a.seeds, a.size, a.clouds, a.variability, a.points, a.out)
+    rows = [json.loads(line) for line in a.out.read_text().splitlines() if line.strip()]
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
