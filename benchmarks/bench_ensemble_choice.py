@@ -6,7 +6,9 @@ synthetic stacks, also with more field-to-field variation than the default scene
 [--variability 1.0 1.5] [--points 400] [--out bench_out/ensemble_choice.jsonl]``
 
 Stacks and labels as :mod:`benchmarks.bench_heldout_map` makes them (``--points`` pixels drawn in
-10 % of the fields; ``variability`` of :func:`pimc_core.datasets.synthetic.make_synthetic`).
+a share ``--fields`` of the fields, 25 % by default: with 10 % most classes have one labelled
+field and spatial CV is not possible; ``variability`` of
+:func:`pimc_core.datasets.synthetic.make_synthetic`).
 ONE :func:`pimc_core.fit.fit` per stack with ``ensemble.forest_weight: 0.5``: its forest is the
 one ``auto`` trains (pseudo-labels from the mix at 0.5), and its spatial CV stores the held-out
 accuracy of every candidate weight in ``training["ensemble"]["choice"]``. From that one fit:
@@ -15,7 +17,8 @@ accuracy of every candidate weight in ``training["ensemble"]["choice"]``. From t
   probabilities mapped with the model's forest weight set to 0, the forest's computed on the same
   pixels' gap-filled series), scored on the pixels outside the labelled fields;
 * the CV's choice under each rule (:func:`pimc_core.learn.ensemble_choice.pick_weight` with
-  ``prefer`` 0, 0.5, 1 and ``tolerance`` 0 or 1 SE), scored the same way.
+  ``prefer`` 0, 0.5, 1 and ``tolerance`` 0 or 1 SE), scored the same way; where spatial CV is
+  not possible (a class with one labelled field), ``auto`` takes ``prefer``.
 
 The peer: a RandomForest (300 trees) on the labelled pixels alone
 (:func:`pimc_core.demo.random_forest_baseline`). Each stack's row is appended to ``--out`` as
@@ -39,7 +42,8 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RULES = tuple((p, t) for t in (0.0, 1.0) for p in (0.0, 0.5, 1.0))
 
 
-def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, points: int) -> dict:
+def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, points: int,
+              fields: float = 0.25) -> dict:
     import rasterio
 
     from pimc_core.demo import random_forest_baseline
@@ -50,7 +54,7 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
     from pimc_core.models.pixel_model import load_pixel_model
     from pimc_core.series.pixel import index_series
 
-    syn = fresh_scene(d, size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=0.1,
+    syn = fresh_scene(d, size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
                       variability=variability)
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000)
     ts = open_series(syn.manifest)
@@ -60,7 +64,8 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
     fit_s = time.perf_counter() - t0
     model = load_pixel_model(path)
     ens = model.metadata["training"]["ensemble"]
-    cv = WeightChoice.scores_from_summary(ens["choice"])
+    choice = ens.get("choice") or {}
+    cv = WeightChoice.scores_from_summary(choice) if choice.get("accuracy") else None  # None: CV not possible
     model.forest_weight = 0.0
     run_inference(ts, model, None, d / "maps", products=("probabilities",))
     with rasterio.open(d / "maps" / "probabilities.tif") as src:
@@ -73,19 +78,20 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
     p_for = model.forest.predict_proba(x[test]).T
     ids = np.asarray([c["id"] for c in model.class_table])
     acc = {w: float((ids[((1 - w) * p_net[:, test] + w * p_for).argmax(axis=0)] == truth[test]).mean()) for w in WEIGHTS}
-    rules = {f"{p:g}/{t:g}": pick_weight(cv, p, t)[0] for p, t in RULES}
+    rules = {f"{p:g}/{t:g}": pick_weight(cv, p, t)[0] if cv else p for p, t in RULES}  # no CV: auto takes prefer
     rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)["oa"]
     return {"seed": seed, "size": size, "cloud": cloud, "variability": variability, "fit_s": round(fit_s, 1),
-            "acc": {f"{w:g}": a for w, a in acc.items()}, "cv": {f"{w:g}": cv[w][0] for w in cv},
+            "acc": {f"{w:g}": a for w, a in acc.items()}, "cv": {f"{w:g}": cv[w][0] for w in cv} if cv else None,
             "rules": rules, "rf": rf, "pseudo": ens.get("pseudo_labelled"),
             "inputs": model.metadata["training"]["finetune"]["inputs"]["inputs"]}
 
 
-def run(seeds, size, clouds, variabilities, points, out: Path) -> list[dict]:
+def run(seeds, size, clouds, variabilities, points, out: Path, fields: float = 0.25) -> list[dict]:
     rows = []
     for v, cloud, seed in itertools.product(variabilities, clouds, seeds):
         r = one_stack(REPO / "bench_out" / "ensemble" / f"{size}_c{cloud:g}_v{v:g}_s{seed}", seed, size, cloud, v,
-                      points)
+                      points, fields)
+        r["fields"] = fields
         with open(out, "a") as f:
             f.write(json.dumps(r) + "\n")
         rows.append(r)
@@ -136,12 +142,15 @@ def main() -> None:
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
     ap.add_argument("--variability", type=float, nargs="+", default=[1.0, 1.5])
     ap.add_argument("--points", type=int, default=400)
+    ap.add_argument("--fields", type=float, default=0.25,
+                    help="share of the fields the points are drawn in (0.25: a few fields of most classes, so "
+                         "spatial CV is possible)")
     ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "ensemble_choice.jsonl")
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
     a = ap.parse_args()
     if not a.report:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        run(a.seeds, a.size, a.clouds, a.variability, a.points, a.out)
+        run(a.seeds, a.size, a.clouds, a.variability, a.points, a.out, a.fields)
     rows = [json.loads(line) for line in a.out.read_text().splitlines() if line.strip()]
     print(markdown(rows))
 

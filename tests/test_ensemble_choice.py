@@ -125,3 +125,14 @@ def test_a_configured_weight_is_kept_and_the_candidates_still_scored(two_fields,
     choice = tr["ensemble"]["choice"]
     assert choice["weight"] == 0.5 and choice["reason"].startswith("configured (spatial CV would take")
     assert tr["ensemble"]["forest_weight"] == 0.5 and len(choice["accuracy"]) == 5
+
+
+def test_auto_without_spatial_cv_takes_the_preferred_weight(two_fields, tmp_path):  # noqa: F811
+    s, labels = two_fields
+    cfg = {**CFG, "cv_folds": 0, "ensemble": {"forest_weight": "auto", "trees": 5, "prefer": 0.75}}
+    lines: list[str] = []
+    res = fit(s.manifest, labels, tmp_path / "nocv.pimc", config=cfg, progress=False, log=lines.append)
+    ens = read_metadata(res.path)["training"]["ensemble"]
+    assert ens["forest_weight"] == 0.75 and ens["choice"]["accuracy"] == {}
+    assert "forest weight 0.75 (no spatial CV (cv_folds: 0): the preferred weight)" in lines
+    assert load_pixel_model(res.path).forest_weight == 0.75
