@@ -8,9 +8,12 @@ its out-of-fold predictions are scored with every input set (``all``, ``temporal
 dropout trains one network for both). The better input set
 (:func:`~pimc_core.learn.input_selection.pick_inputs`) is the classifier's, and its pooled
 out-of-fold figures are the model's held-out accuracy (``training["spatial_cv"]``). When the map
-will use the forest member (``ensemble.forest_weight > 0``), every fold trains its own forest on
-its training pixels (self-trained on the scene, the held-out fields counted unlabelled, as the
-fields a map covers are) and the figures are of the mix.
+will use the forest member (``ensemble.forest_weight`` above 0 or ``auto``), every fold trains its
+own forest on its training pixels (self-trained on the scene, the held-out fields counted
+unlabelled, as the fields a map covers are); the out-of-fold probabilities of both members are
+kept (:class:`FoldProbabilities`), every candidate weight is scored on them
+(:mod:`pimc_core.learn.ensemble_choice`; ``auto`` takes its choice, a configured weight is kept)
+and the figures are of the mix at the map's weight.
 
 When cross-validation is off (``cv_folds: 0``) or impossible (a class with a single labelled
 region: :func:`~pimc_core.learn.spatial_cv.cv_blocker`, said in the log and stored as
