@@ -43,7 +43,7 @@ RULES = tuple((p, t) for t in (0.0, 1.0) for p in (0.0, 0.5, 1.0))
 
 
 def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, points: int,
-              fields: float = 0.25) -> dict:
+              fields: float = 0.25, cv_folds: int | None = None) -> dict:
     import rasterio
 
     from pimc_core.demo import random_forest_baseline
@@ -59,7 +59,8 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000)
     ts = open_series(syn.manifest)
     t0 = time.perf_counter()
-    path = fit(ts, labels, d / "model.pimc", classes=syn.classes_json, config={"ensemble": {"forest_weight": 0.5}},
+    path = fit(ts, labels, d / "model.pimc", classes=syn.classes_json, config={"ensemble": {"forest_weight": 0.5},
+                                                                 **({"cv_folds": cv_folds} if cv_folds else {})},
                progress=False).path
     fit_s = time.perf_counter() - t0
     model = load_pixel_model(path)
@@ -86,12 +87,13 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
             "inputs": model.metadata["training"]["finetune"]["inputs"]["inputs"]}
 
 
-def run(seeds, size, clouds, variabilities, points, out: Path, fields: float = 0.25) -> list[dict]:
+def run(seeds, size, clouds, variabilities, points, out: Path, fields: float = 0.25,
+        cv_folds: int | None = None) -> list[dict]:
     rows = []
     for v, cloud, seed in itertools.product(variabilities, clouds, seeds):
         r = one_stack(REPO / "bench_out" / "ensemble" / f"{size}_c{cloud:g}_v{v:g}_s{seed}", seed, size, cloud, v,
-                      points, fields)
-        r["fields"] = fields
+                      points, fields, cv_folds)
+        r["fields"], r["cv_folds"] = fields, cv_folds
         with open(out, "a") as f:
             f.write(json.dumps(r) + "\n")
         rows.append(r)
@@ -145,12 +147,13 @@ def main() -> None:
     ap.add_argument("--fields", type=float, default=0.25,
                     help="share of the fields the points are drawn in (0.25: a few fields of most classes, so "
                          "spatial CV is possible)")
+    ap.add_argument("--cv-folds", type=int, default=None, help="pimc fit's cv_folds (default: its default, 5)")
     ap.add_argument("--out", type=Path, default=REPO / "bench_out" / "ensemble_choice.jsonl")
     ap.add_argument("--report", action="store_true", help="only print the tables of --out")
     a = ap.parse_args()
     if not a.report:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        run(a.seeds, a.size, a.clouds, a.variability, a.points, a.out, a.fields)
+        run(a.seeds, a.size, a.clouds, a.variability, a.points, a.out, a.fields, a.cv_folds)
     rows = [json.loads(line) for line in a.out.read_text().splitlines() if line.strip()]
     print(markdown(rows))
 

@@ -136,3 +136,38 @@ def test_auto_without_spatial_cv_takes_the_preferred_weight(two_fields, tmp_path
     assert ens["forest_weight"] == 0.75 and ens["choice"]["accuracy"] == {}
     assert "forest weight 0.75 (no spatial CV (cv_folds: 0): the preferred weight)" in lines
     assert load_pixel_model(res.path).forest_weight == 0.75
+
+
+def test_with_a_single_field_class_the_weight_is_chosen_on_the_other_classes(two_fields, tmp_path,  # noqa: F811
+                                                                              monkeypatch):
+    import rasterio
+
+    from pimc_core.fit.validation import partial_folds
+    from pimc_core.learn.input_selection import labelled_regions
+
+    s, labels = two_fields
+    with rasterio.open(labels) as src:
+        a, prof = src.read(1), src.profile
+    reg = labelled_regions(a, 6)
+    a[reg == np.unique(reg[a == 1])[0]] = 0  # class 1 keeps one field: spatial CV of every class is not possible
+    one = tmp_path / "one_field.tif"
+    with rasterio.open(one, "w", **prof) as dst:
+        dst.write(a, 1)
+    reg = labelled_regions(a, 6)
+    fold = partial_folds(reg[a > 0], a[a > 0], 3, 0)
+    assert (fold[a[a > 0] == 1] == -1).all() and set(fold[a[a > 0] != 1]) == {0, 1, 2}
+    assert partial_folds(np.array([1, 1, 2]), np.array([1, 1, 2]), 3, 0) is None
+
+    from pimc_core.models.forest import ArrayForest
+
+    rng = np.random.default_rng(1)
+    monkeypatch.setattr(steps, "classifier_proba", _Oracle(useless=False, conf=0.4))
+    monkeypatch.setattr(ArrayForest, "predict_proba", lambda self, x: _onehot(rng.integers(0, 4, len(x)), 4, 0.97))
+    lines: list[str] = []
+    cfg = {**CFG, "ensemble": {"forest_weight": "auto", "trees": 30, "prefer": 1.0}}
+    res = fit(s.manifest, one, tmp_path / "one.pimc", config=cfg, progress=False, log=lines.append)
+    assert res.spatial_cv["reason"].startswith("spatial CV not possible: class")
+    choice = read_metadata(res.path)["training"]["ensemble"]["choice"]
+    assert choice["weight"] == 0 and choice["accuracy"]["0"] == 1.0  # not the preferred 1.0: the folds can tell
+    assert choice["reason"].endswith("(classes with 2 fields or more)")
+    assert len(choice["fold_accuracy"]["1"]) == 3 and sum(line.startswith("spatial CV: fold") for line in lines) == 3

@@ -41,7 +41,7 @@ from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.input_selection import INPUT_SETS, InputChoice
 from pimc_core.learn.sampling import PixelSamples
 
-__all__ = ["FoldProbabilities", "Validation", "cross_validate", "validate_classifier"]
+__all__ = ["FoldProbabilities", "Validation", "cross_validate", "partial_folds", "validate_classifier"]
 
 Log = Callable[[str], None]
 
@@ -89,7 +89,7 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
                    folds: int, input_sets: Sequence[str] = ("all", "temporal"), scene: PixelSamples | None = None,
                    ensemble: EnsembleConfig | None = None, region_map: np.ndarray | None = None,
                    label_map: np.ndarray | None = None, device: Any = None, progress: Any = False, log: Log = steps._quiet,
-                   keep: FoldProbabilities | None = None):
+                   keep: FoldProbabilities | None = None, fold: np.ndarray | None = None):
     """Spatial cross-validation of the classifier ``net`` would get (``net`` itself is not changed).
 
     Args:
@@ -102,9 +102,11 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
             the (H, W) region and label maps (a fold's held-out regions are unlabelled for its forest).
             The folds are scored on the mix at ``ensemble.pseudo_mix``.
         keep: filled with the members' out-of-fold probabilities (forest member only).
+        fold: (N,) the fold of each sample, -1 for samples always trained on (given: only
+            ``keep`` is filled, nothing scored; :func:`partial_folds`).
 
     Returns:
-        {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}.
+        {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}, or None with ``fold``.
     """
     from pimc_core.learn.spatial_cv import cross_validate as run_folds
 
@@ -143,7 +145,28 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
         return out
 
     with steps.training_threads(device):
-        return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
+        if fold is None:
+            return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
+        for f in range(int(fold.max()) + 1):
+            fit_fold(fold != f, fold == f)
+    return None
+
+
+def partial_folds(regions: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
+    """Folds over the labelled regions of the classes with two regions or more: (N,) fold of
+    each sample, -1 for the samples of single-region classes (always trained on, never held
+    out); None when no class has two regions. For the forest weight when spatial CV of every
+    class is not possible (:func:`~pimc_core.learn.spatial_cv.cv_blocker`)."""
+    from pimc_core.learn.spatial_cv import region_folds
+
+    regions, labels = np.asarray(regions), np.asarray(labels)
+    multi = [c for c in np.unique(labels) if np.unique(regions[labels == c]).size >= 2]
+    m = np.isin(labels, multi)
+    if not m.any():
+        return None
+    out = np.full(labels.size, -1, np.int64)
+    out[m] = region_folds(regions[m], labels[m], folds, seed)
+    return out
 
 
 def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None, class_ids: Sequence[int],
@@ -167,8 +190,13 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
             log(blocker)
         choice = steps.choose_inputs(net, labelled, regions, class_ids, cfg, setting, device=device,
                                      progress=progress, log=log)
+        ens = forest.get("ensemble")
+        weight = None
+        if blocker and ens is not None and ens.enabled and forest.get("scene") is not None:
+            weight = _partial_weight(net, labelled, regions, class_ids, cfg, choice.inputs, folds=folds, device=device,
+                                     progress=progress, log=log, **forest)
         return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None,
-                          _weight_without_cv(forest.get("ensemble"), blocker or "cv_folds: 0", log))
+                          weight or _weight_without_cv(ens, blocker or "cv_folds: 0", log))
     if setting == "auto":
         sets = ("all", "temporal") if can_patch else ("temporal",)
     else:
@@ -212,6 +240,24 @@ def _choose_weight(kept: FoldProbabilities, name: str, labels: np.ndarray, class
     table = ", ".join(f"{w:g}: {a:.3f}" for w, (a, _) in picked.scores.items())
     log(f"forest weight {picked.weight:g} ({picked.reason}); held-out accuracy by weight {table}")
     return picked
+
+
+def _partial_weight(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig,
+                    inputs: str, *, folds: int, log: Log, **kw: Any) -> WeightChoice | None:
+    """The forest weight on held-out fields of the classes with two labelled regions or more
+    (:func:`partial_folds`), the other classes' pixels always trained on; None when no class
+    has two regions."""
+    fold = partial_folds(regions, labelled.labels, folds, cfg.seed)
+    if fold is None:
+        return None
+    kept = FoldProbabilities(fold.copy(), {}, {})
+    log(f"forest weight: spatial CV on the {int((fold >= 0).sum())} px of the classes with 2 fields or more")
+    cross_validate(net, labelled, regions, class_ids, cfg, folds=folds, input_sets=(inputs,), keep=kept, fold=fold,
+                   log=log, **kw)
+    m = fold >= 0
+    part = FoldProbabilities(fold[m], {inputs: kept.net[inputs][m]}, {inputs: kept.forest[inputs][m]})
+    picked = _choose_weight(part, inputs, labelled.labels[m], class_ids, kw["ensemble"], log)
+    return dataclasses.replace(picked, reason=picked.reason + " (classes with 2 fields or more)")
 
 
 def _weight_without_cv(ens: EnsembleConfig | None, why: str, log: Log) -> WeightChoice | None:
