@@ -34,8 +34,7 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
+from benchmarks.bench_forest_member import weight_accuracies
 from benchmarks.bench_heldout_map import REPO, fresh_scene, label_points
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -44,15 +43,11 @@ RULES = tuple((p, t) for t in (0.0, 1.0) for p in (0.0, 0.5, 1.0))
 
 def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, points: int,
               fields: float = 0.25, cv_folds: int | None = None) -> dict:
-    import rasterio
-
     from pimc_core.demo import random_forest_baseline
     from pimc_core.fit import fit
     from pimc_core.io.timeseries import open_series
     from pimc_core.learn.ensemble_choice import WeightChoice, pick_weight
-    from pimc_core.maps.engine import run_inference
     from pimc_core.models.pixel_model import load_pixel_model
-    from pimc_core.series.pixel import index_series
 
     syn = fresh_scene(d, size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
                       variability=variability)
@@ -67,18 +62,7 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, variability: float, p
     ens = model.metadata["training"]["ensemble"]
     choice = ens.get("choice") or {}
     cv = WeightChoice.scores_from_summary(choice) if choice.get("accuracy") else None  # None: CV not possible
-    model.forest_weight = 0.0
-    run_inference(ts, model, None, d / "maps", products=("probabilities",))
-    with rasterio.open(d / "maps" / "probabilities.tif") as src:
-        p_net = src.read().reshape(model.n_classes, -1)
-    with rasterio.open(syn.labels) as a, rasterio.open(syn.labels_sparse) as b:
-        truth, seen = a.read(1).ravel(), b.read(1).ravel()
-    s = index_series(ts.read())
-    x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T), the model's features
-    test = s.ok.ravel() & (truth > 0) & (seen == 0) & np.isfinite(p_net).all(axis=0)
-    p_for = model.forest.predict_proba(x[test]).T
-    ids = np.asarray([c["id"] for c in model.class_table])
-    acc = {w: float((ids[((1 - w) * p_net[:, test] + w * p_for).argmax(axis=0)] == truth[test]).mean()) for w in WEIGHTS}
+    acc = weight_accuracies(ts, model, syn, d / "maps", WEIGHTS)
     rules = {f"{p:g}/{t:g}": pick_weight(cv, p, t)[0] if cv else p for p, t in RULES}  # no CV: auto takes prefer
     rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)["oa"]
     return {"seed": seed, "size": size, "cloud": cloud, "variability": variability, "fit_s": round(fit_s, 1),
