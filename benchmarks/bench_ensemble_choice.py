@@ -27,14 +27,13 @@ one JSON line as soon as it is done; ``--report`` prints the tables of such a fi
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import statistics
 import time
 from pathlib import Path
 
-from benchmarks.bench_forest_member import weight_accuracies
+from benchmarks.bench_forest_member import stack_arguments, weight_accuracies
 from benchmarks.bench_heldout_map import REPO, fresh_scene, label_points
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -122,12 +121,8 @@ def markdown(rows: list[dict], rule: str = "0.5/1") -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5])
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
+    ap = stack_arguments(__doc__)
     ap.add_argument("--variability", type=float, nargs="+", default=[1.0, 1.5])
-    ap.add_argument("--points", type=int, default=400)
     ap.add_argument("--fields", type=float, default=0.25,
                     help="share of the fields the points are drawn in (0.25: a few fields of most classes, so "
                          "spatial CV is possible)")

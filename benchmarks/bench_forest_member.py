@@ -100,13 +100,19 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stack_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a benchmark over 128 px stacks: ``--seeds``, ``--size``, ``--clouds``,
+    ``--points``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
     ap.add_argument("--points", type=int, default=400)
-    a = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    a = stack_arguments(__doc__).parse_args()
     print(markdown(run(tuple(a.seeds), a.size, tuple(a.clouds), a.points)))
 
 
