@@ -27,27 +27,19 @@ from benchmarks.bench_heldout_map import REPO, label_points
 WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
 
 
-def one_stack(d: Path, seed: int, size: int, cloud: float, points: int) -> dict:
+def weight_accuracies(ts, model, syn, maps: Path, weights) -> dict[float, float]:
+    """Accuracy of every mix ``(1 - w) * network + w * forest`` of ``model`` (a loaded model with a
+    forest member; its forest weight is set to 0) on the pixels of ``syn`` outside the labelled
+    fields: the network's probabilities mapped into ``maps``, the forest's computed on the same
+    pixels' gap-filled series."""
     import rasterio
 
-    from pimc_core.datasets.synthetic import make_synthetic
-    from pimc_core.demo import random_forest_baseline
-    from pimc_core.fit import fit
-    from pimc_core.io.timeseries import open_series
     from pimc_core.maps.engine import run_inference
-    from pimc_core.models.pixel_model import load_pixel_model
     from pimc_core.series.pixel import index_series
 
-    syn = make_synthetic(d / "syn", size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=0.1)
-    labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000)
-    ts = open_series(syn.manifest)
-    path = fit(ts, labels, d / "model.pimc", classes=syn.classes_json, config={"ensemble": {"forest_weight": 0.5}},
-               progress=False).path
-    model = load_pixel_model(path)
-    pseudo = model.metadata["training"]["ensemble"]["pseudo_labelled"]
     model.forest_weight = 0.0
-    run_inference(ts, model, None, d / "maps", products=("probabilities",))
-    with rasterio.open(d / "maps" / "probabilities.tif") as src:
+    run_inference(ts, model, None, maps, products=("probabilities",))
+    with rasterio.open(maps / "probabilities.tif") as src:
         p_net = src.read().reshape(model.n_classes, -1)
     with rasterio.open(syn.labels) as a, rasterio.open(syn.labels_sparse) as b:
         truth, seen = a.read(1).ravel(), b.read(1).ravel()
@@ -56,7 +48,25 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, points: int) -> dict:
     test = s.ok.ravel() & (truth > 0) & (seen == 0) & np.isfinite(p_net).all(axis=0)
     p_for = model.forest.predict_proba(x[test]).T
     ids = np.asarray([c["id"] for c in model.class_table])
-    acc = {w: float((ids[((1 - w) * p_net[:, test] + w * p_for).argmax(axis=0)] == truth[test]).mean()) for w in WEIGHTS}
+    return {w: float((ids[((1 - w) * p_net[:, test] + w * p_for).argmax(axis=0)] == truth[test]).mean())
+            for w in weights}
+
+
+def one_stack(d: Path, seed: int, size: int, cloud: float, points: int) -> dict:
+    from pimc_core.datasets.synthetic import make_synthetic
+    from pimc_core.demo import random_forest_baseline
+    from pimc_core.fit import fit
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.models.pixel_model import load_pixel_model
+
+    syn = make_synthetic(d / "syn", size=size, n_dates=24, seed=seed, cloud_fraction=cloud, sparse_label_fraction=0.1)
+    labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000)
+    ts = open_series(syn.manifest)
+    path = fit(ts, labels, d / "model.pimc", classes=syn.classes_json, config={"ensemble": {"forest_weight": 0.5}},
+               progress=False).path
+    model = load_pixel_model(path)
+    pseudo = model.metadata["training"]["ensemble"]["pseudo_labelled"]
+    acc = weight_accuracies(ts, model, syn, d / "maps", WEIGHTS)
     rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)["oa"]
     return {"seed": seed, "cloud": cloud, "acc": acc, "rf": rf, "pseudo": pseudo}
 
@@ -90,13 +100,19 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def stack_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a benchmark over 128 px stacks: ``--seeds``, ``--size``, ``--clouds``,
+    ``--points``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15, 0.5])
     ap.add_argument("--points", type=int, default=400)
-    a = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    a = stack_arguments(__doc__).parse_args()
     print(markdown(run(tuple(a.seeds), a.size, tuple(a.clouds), a.points)))
 
 

@@ -3,11 +3,12 @@ synthetic stacks, scored on the fields whose labels were withheld, next to a Ran
 gap-filled index series of the same labelled pixels.
 
 ``python -m benchmarks.bench_heldout_map [--seeds 2 3 4 5 6] [--sizes 128 192] [--clouds 0.15 0.5]
-[--dates 24] [--fields 0.1] [--points 400] [--set KEY=VALUE ...]``
+[--dates 24] [--fields 0.1] [--points 400] [--variability 1.0] [--set KEY=VALUE ...]``
 
 For each seed, size and cloud level: :func:`pimc_core.datasets.synthetic.make_synthetic` (other
 fields, phenology jitter and clouds for every seed; ``cloud_fraction`` the mean cloud cover of a
-date; ``labels_sparse.tif`` labels a share ``--fields`` of the fields, at least one per class).
+date; ``labels_sparse.tif`` labels a share ``--fields`` of the fields, at least one per class;
+``--variability`` how much the fields of a class differ, 1.0 the default scenes, 1.5 harder ones).
 With ``--points N`` the labels are N pixels drawn at random inside those fields (survey points,
 as an analyst's labels often are; default: 400 per 128 × 128 px, 900 on 192 × 192 px);
 ``--points 0`` labels the whole fields. Then ``pimc fit`` with
@@ -78,11 +79,12 @@ def fresh_scene(d: Path, **kwargs):
 
 
 def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
-              overrides: list[str]) -> dict:
+              overrides: list[str], variability: float = 1.0) -> dict:
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
     from pimc_core.models.model_file import read_metadata
 
-    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields)
+    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
+                      variability=variability)
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
     model = d / "model.pimc"
     sets = [x for kv in overrides for x in ("--set", kv)]
@@ -99,17 +101,18 @@ def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields:
 
 
 def run(seeds=(2, 3, 4, 5, 6), sizes=(128, 192), clouds=(0.15, 0.5), n_dates: int = 24, fields: float = 0.1,
-        points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout")) -> dict:
+        points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout"),
+        variability: float = 1.0) -> dict:
     rows = []
     for size, cloud, seed in itertools.product(sizes, clouds, seeds):
         n = points_for(size, points)
-        r = one_stack(REPO / root / f"{size}_c{cloud:g}_s{seed}", seed, size, n_dates, cloud, fields, n,
-                      list(overrides or []))
+        r = one_stack(REPO / root / f"{size}_c{cloud:g}_v{variability:g}_s{seed}", seed, size, n_dates, cloud, fields, n,
+                      list(overrides or []), variability)
         r["points"] = n
         rows.append(r)
         print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
               f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
-    return {"n_dates": n_dates, "fields": fields, "points": sorted({r["points"] for r in rows}),
+    return {"n_dates": n_dates, "fields": fields, "variability": variability, "points": sorted({r["points"] for r in rows}),
             "overrides": list(overrides or []), "rows": rows}
 
 
@@ -122,7 +125,9 @@ def markdown(res: dict) -> str:
     pts = res["points"] if isinstance(res["points"], list) else [res["points"]]
     labels = f"{' / '.join(map(str, pts))} labelled pixels drawn inside" if any(pts) else "whole fields:"
     lines = [
-        f"Synthetic stacks of {res['n_dates']} dates; labels: {labels} {res['fields']:.0%} of the fields (at least one "
+        f"Synthetic stacks of {res['n_dates']} dates"
+        + (f", field-to-field variability {res['variability']:g}" if res.get("variability", 1.0) != 1.0 else "")
+        + f"; labels: {labels} {res['fields']:.0%} of the fields (at least one "
         "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
         + ") then `pimc classify`, wall time of each command; overall accuracy on the pixels outside the labelled fields, "
         "next to a RandomForest (300 trees) on the gap-filled NDVI/EVI/SAVI series of the same labelled pixels.",
@@ -159,9 +164,12 @@ def main() -> None:
     ap.add_argument("--fields", type=float, default=0.1, help="share of the fields whose pixels may be labelled")
     ap.add_argument("--points", type=int, default=None,
                     help="labelled pixels drawn in those fields (default 400 per 128² px; 0: whole fields)")
+    ap.add_argument("--variability", type=float, default=1.0,
+                    help="field-to-field variation of a class's crop calendar (1.0: the default scenes)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
-    print(markdown(run(tuple(a.seeds), tuple(a.sizes), tuple(a.clouds), a.dates, a.fields, a.points, a.set)))
+    print(markdown(run(tuple(a.seeds), tuple(a.sizes), tuple(a.clouds), a.dates, a.fields, a.points, a.set,
+                       variability=a.variability)))
 
 
 if __name__ == "__main__":

@@ -127,6 +127,27 @@ def test_deterministic_by_seed(tmp_path):
     assert _read(a.fields).tobytes() != _read(c.fields).tobytes()
 
 
+def test_variability_spreads_the_fields_of_a_class_and_one_changes_nothing(tmp_path):
+    from pimc_core.datasets.synthetic_scene import simulate_scene
+
+    kw = dict(size=16, n_dates=5, seed=7)
+    a = sd.make_synthetic(tmp_path / "a", **kw)
+    b = sd.make_synthetic(tmp_path / "b", variability=1.0, **kw)
+    for pa, pb in zip([a.labels, *a.images], [b.labels, *b.images]):
+        assert _read(pa).tobytes() == _read(pb).tobytes(), pa.name  # the default scenes, bit for bit
+    doys = np.arange(1, 366, 5.0)
+    base = simulate_scene(96, 12, 3, 2023, 7, 0.0, 0.01, 0.1)
+    wide = simulate_scene(96, 12, 3, 2023, 7, 0.0, 0.01, 0.1, variability=2.0)
+    assert np.array_equal(base.fields, wide.fields) and np.array_equal(base.field_class, wide.field_class)
+    def spread(scene):  # the NDVI spread between fields of one class, averaged over dates and crops
+        v = scene.field_ndvi(doys)
+        return np.mean([v[scene.field_class == c].std(axis=0).mean() for c in (1, 2, 3, 4)])
+
+    assert spread(wide) > 1.4 * spread(base)  # the fields of a class differ more
+    with pytest.raises(ConfigError, match="variability"):
+        sd.make_synthetic(tmp_path / "c", variability=-1, **kw)
+
+
 # ---- spectra and phenology --------------------------------------------------------------------
 
 

@@ -85,6 +85,7 @@ PARAMETERS: dict[str, list] = {
     "noise": [Interval(Real, 0.0, 0.2, closed="both")],
     "pixel_size": [Interval(Real, 0, None, closed="right")],
     "sparse_label_fraction": [Interval(Real, 0, 1, closed="right")],
+    "variability": [Interval(Real, 0, 4, closed="both")],
 }
 
 
@@ -224,6 +225,7 @@ def make_synthetic(
     sparse_label_fraction: float = 0.3,
     origin: tuple[float, float] | None = None,
     sar: bool = False,
+    variability: float = 1.0,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -237,7 +239,9 @@ def make_synthetic(
     VV and VH, nodata 0, every 6–12 days whatever the clouds) and ``s1/manifest.yaml``
     (``sensor: sentinel1-grd``, ``units: linear``); the optical files are the same with or without it.
     Every file appears at the end, all together, or none does; dates of an earlier sample in
-    the same folder that this one does not have are then removed.
+    the same folder that this one does not have are then removed. ``variability`` scales how
+    much the fields of one class differ (crop calendar timing, amplitude, base level; 1.0: the
+    default scenes, unchanged; :func:`~pimc_core.datasets.synthetic_scene.simulate_scene`).
 
     Raises:
         ConfigError: an out-of-range parameter or an unknown CRS.
@@ -245,10 +249,11 @@ def make_synthetic(
     """
     k = _check_parameters(size=size, n_dates=n_dates, seed=seed, year=year, n_classes=n_classes,
                           cloud_fraction=cloud_fraction, noise=noise, pixel_size=pixel_size,
-                          sparse_label_fraction=sparse_label_fraction)
+                          sparse_label_fraction=sparse_label_fraction, variability=variability)
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
-    scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction))
+    scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction),
+                           float(variability))
     radar = simulate_radar(scene, seed) if sar else None
     sar_dir = outdir / "s1" if sar else None
     new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING

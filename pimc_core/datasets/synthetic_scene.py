@@ -315,8 +315,14 @@ class SyntheticScene:
 
 
 def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_fraction: float,
-                   noise: float, sparse_label_fraction: float) -> SyntheticScene:
+                   noise: float, sparse_label_fraction: float, variability: float = 1.0) -> SyntheticScene:
     """The scene of :func:`pimc_core.datasets.synthetic.make_synthetic` (parameters checked there).
+
+    ``variability`` scales the field-to-field spread of a class: every field's phenology draws
+    (timing shift, amplitude, base, the per-step timing jitter: the class's ``timing_sd``,
+    ``amp_sd``, ``base_sd`` and the 3-day step jitter) and the spread of its vegetation
+    endmember (5 %). 1.0 gives the scenes of earlier versions bit for bit; 2.0 fields of a class
+    twice as different from each other (the other fields of a class look less like the labelled ones).
 
     Deterministic: the same arguments give the same scene (each part draws from its own
     ``numpy`` generator, spawned from ``seed``).
@@ -332,14 +338,14 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
     n_fields = int(fields0.max()) + 1
     field_class = _assign_classes(rng, n_fields, k)
     keep = _sparse_fields(rng, field_class, k, float(sparse_label_fraction))
-    draws = _field_draws(rng, n_fields)
+    draws = _field_draws(rng, n_fields) * float(variability)
     ndvi_f = _field_ndvi(draws, field_class, doys)  # (F, T)
 
     # endmembers per field, scaled per field (soil moisture / canopy structure)
     bg = np.array([ENDMEMBERS[CLASSES[c - 1].background] for c in field_class])  # (F, 5)
     veg = np.array([ENDMEMBERS[CLASSES[c - 1].vegetation] for c in field_class])
     bg = bg * rng.uniform(0.85, 1.15, (n_fields, 1))
-    veg = veg * rng.normal(1.0, 0.05, (n_fields, 1))
+    veg = veg * rng.normal(1.0, 0.05 * float(variability), (n_fields, 1))
     ndvi_bg = (bg[:, _NIR] - bg[:, _RED]) / (bg[:, _NIR] + bg[:, _RED])
     ndvi_veg = (veg[:, _NIR] - veg[:, _RED]) / (veg[:, _NIR] + veg[:, _RED])
     ndvi_range = np.column_stack([ndvi_bg + 0.002, ndvi_veg - 0.002])  # (F, 2) what a mix can show

@@ -8,9 +8,12 @@ its out-of-fold predictions are scored with every input set (``all``, ``temporal
 dropout trains one network for both). The better input set
 (:func:`~pimc_core.learn.input_selection.pick_inputs`) is the classifier's, and its pooled
 out-of-fold figures are the model's held-out accuracy (``training["spatial_cv"]``). When the map
-will use the forest member (``ensemble.forest_weight > 0``), every fold trains its own forest on
-its training pixels (self-trained on the scene, the held-out fields counted unlabelled, as the
-fields a map covers are) and the figures are of the mix.
+will use the forest member (``ensemble.forest_weight`` above 0 or ``auto``), every fold trains its
+own forest on its training pixels (self-trained on the scene, the held-out fields counted
+unlabelled, as the fields a map covers are); the out-of-fold probabilities of both members are
+kept (:class:`FoldProbabilities`), every candidate weight is scored on them
+(:mod:`pimc_core.learn.ensemble_choice`; ``auto`` takes its choice, a configured weight is kept)
+and the figures are of the mix at the map's weight.
 
 When cross-validation is off (``cv_folds: 0``) or impossible (a class with a single labelled
 region: :func:`~pimc_core.learn.spatial_cv.cv_blocker`, said in the log and stored as
@@ -25,6 +28,7 @@ adds little optimism.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -32,11 +36,12 @@ import numpy as np
 
 from pimc_core.fit import pipeline as steps
 from pimc_core.learn.ensemble import EnsembleConfig
+from pimc_core.learn.ensemble_choice import WeightChoice
 from pimc_core.learn.finetune import FinetuneConfig
 from pimc_core.learn.input_selection import INPUT_SETS, InputChoice
 from pimc_core.learn.sampling import PixelSamples
 
-__all__ = ["Validation", "cross_validate", "validate_classifier"]
+__all__ = ["FoldProbabilities", "Validation", "cross_validate", "partial_folds", "validate_classifier"]
 
 Log = Callable[[str], None]
 
@@ -50,16 +55,41 @@ class Validation:
         spatial_cv: the model file's ``training["spatial_cv"]``: the figures of
             :meth:`pimc_core.learn.spatial_cv.SpatialCV.summary`, ``{"reason": ...}`` when not
             possible, None when off.
+        forest_weight: the forest member's weight and the held-out accuracy of every candidate
+            (:class:`~pimc_core.learn.ensemble_choice.WeightChoice`; None without a forest member).
     """
 
     choice: InputChoice
     spatial_cv: dict[str, Any] | None
+    forest_weight: WeightChoice | None = None
+
+
+@dataclass
+class FoldProbabilities:
+    """Out-of-fold probabilities of the ensemble's members, kept for the forest weight's choice.
+
+    Attributes:
+        fold: (N,) the fold that held each labelled pixel out.
+        net, forest: {input set: (N, K) out-of-fold probabilities} of the network and of its
+            forest member.
+    """
+
+    fold: np.ndarray
+    net: dict[str, np.ndarray]
+    forest: dict[str, np.ndarray]
+
+    def put(self, f: int, test: np.ndarray, name: str, p_net: np.ndarray, p_for: np.ndarray) -> None:
+        """Fold ``f``'s (n_test, K) probabilities of the samples ``test`` ((N,) bool)."""
+        self.fold[test] = f
+        for store, p in ((self.net, p_net), (self.forest, p_for)):
+            store.setdefault(name, np.zeros((self.fold.size, p.shape[1]), np.float64))[test] = p
 
 
 def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig, *,
                    folds: int, input_sets: Sequence[str] = ("all", "temporal"), scene: PixelSamples | None = None,
                    ensemble: EnsembleConfig | None = None, region_map: np.ndarray | None = None,
-                   label_map: np.ndarray | None = None, device: Any = None, progress: Any = False, log: Log = steps._quiet):
+                   label_map: np.ndarray | None = None, device: Any = None, progress: Any = False, log: Log = steps._quiet,
+                   keep: FoldProbabilities | None = None, fold: np.ndarray | None = None):
     """Spatial cross-validation of the classifier ``net`` would get (``net`` itself is not changed).
 
     Args:
@@ -68,15 +98,19 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
         cfg: the fine-tuning recipe (seeded) of the classifier; its seed shuffles the folds.
         folds: K. input_sets: the input sets each fold is scored with.
         scene, ensemble, region_map, label_map: for the forest member (used when
-            ``ensemble.forest_weight > 0``): the scene's unlabelled samples, the ensemble section,
+            ``ensemble.enabled``): the scene's unlabelled samples, the ensemble section,
             the (H, W) region and label maps (a fold's held-out regions are unlabelled for its forest).
+            The folds are scored on the mix at ``ensemble.pseudo_mix``.
+        keep: filled with the members' out-of-fold probabilities (forest member only).
+        fold: (N,) the fold of each sample, -1 for samples always trained on (given: only
+            ``keep`` is filled, nothing scored; :func:`partial_folds`).
 
     Returns:
-        {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}.
+        {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}, or None with ``fold``.
     """
     from pimc_core.learn.spatial_cv import cross_validate as run_folds
 
-    forest_on = ensemble is not None and ensemble.forest_weight > 0 and scene is not None
+    forest_on = ensemble is not None and ensemble.enabled and scene is not None
     patches = labelled.patches is not None
     done = [0]
 
@@ -99,13 +133,40 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
                     steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), class_ids, cfg, device=device,
                                            progress=progress)
             prob = steps.classifier_proba(member, te, device=device, modalities=mods)
-            out[name] = forest.mix(prob, te.series, ensemble.forest_weight) if forest_on else prob
+            if forest_on:
+                p_for = forest.mix(prob, te.series, 1.0)
+                if keep is not None:
+                    keep.put(done[0], test, name, prob, p_for)
+                w = ensemble.pseudo_mix
+                prob = (1 - w) * prob + w * p_for
+            out[name] = prob
         done[0] += 1
         log(f"spatial CV: fold {done[0]} fitted ({int(train.sum())} training px, {int(test.sum())} held out)")
         return out
 
     with steps.training_threads(device):
-        return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
+        if fold is None:
+            return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
+        for f in range(int(fold.max()) + 1):
+            fit_fold(fold != f, fold == f)
+    return None
+
+
+def partial_folds(regions: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
+    """Folds over the labelled regions of the classes with two regions or more: (N,) fold of
+    each sample, -1 for the samples of single-region classes (always trained on, never held
+    out); None when no class has two regions. For the forest weight when spatial CV of every
+    class is not possible (:func:`~pimc_core.learn.spatial_cv.cv_blocker`)."""
+    from pimc_core.learn.spatial_cv import region_folds
+
+    regions, labels = np.asarray(regions), np.asarray(labels)
+    multi = [c for c in np.unique(labels) if np.unique(regions[labels == c]).size >= 2]
+    m = np.isin(labels, multi)
+    if not m.any():
+        return None
+    out = np.full(labels.size, -1, np.int64)
+    out[m] = region_folds(regions[m], labels[m], folds, seed)
+    return out
 
 
 def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None, class_ids: Sequence[int],
@@ -129,13 +190,20 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
             log(blocker)
         choice = steps.choose_inputs(net, labelled, regions, class_ids, cfg, setting, device=device,
                                      progress=progress, log=log)
-        return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None)
+        ens = forest.get("ensemble")
+        weight = None
+        if blocker and ens is not None and ens.enabled and forest.get("scene") is not None:
+            weight = _partial_weight(net, labelled, regions, class_ids, cfg, choice.inputs, folds=folds, device=device,
+                                     progress=progress, log=log, **forest)
+        return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None,
+                          weight or _weight_without_cv(ens, blocker or "cv_folds: 0", log))
     if setting == "auto":
         sets = ("all", "temporal") if can_patch else ("temporal",)
     else:
         sets = (setting,) if can_patch or setting == "temporal" else ("temporal",)
+    kept = FoldProbabilities(np.full(len(labelled), -1, np.int64), {}, {})
     res = cross_validate(net, labelled, regions, class_ids, cfg, folds=folds, input_sets=sets, device=device,
-                         progress=progress, log=log, **forest)
+                         progress=progress, log=log, keep=kept, **forest)
     first = next(iter(res.values()))
     if setting == "auto" and can_patch:
         choice = InputChoice.from_scores(first.scores, first.regions, first.pixels,
@@ -145,6 +213,70 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
     else:
         choice = InputChoice.configured(setting)
     log(f"classifier inputs: {choice.inputs} ({choice.reason})")
-    cv = res[choice.inputs if choice.inputs in res else sets[0]].summary()
+    name = choice.inputs if choice.inputs in res else sets[0]
+    weight = None
+    if kept.net:
+        weight = _choose_weight(kept, name, labelled.labels, class_ids, forest["ensemble"], log)
+        if forest["ensemble"].forest_weight == "auto":
+            res = _replay(kept, weight.weight, labelled.labels, regions, class_ids, cfg.seed)
+    cv = res[name].summary()
     log(describe(cv) + f" ({cv['pixels']} px, inputs {cv['inputs']})")
-    return Validation(choice, cv)
+    return Validation(choice, cv, weight)
+
+
+def _choose_weight(kept: FoldProbabilities, name: str, labels: np.ndarray, class_ids: Sequence[int],
+                   ens: EnsembleConfig, log: Log) -> WeightChoice:
+    """The forest weight from the kept out-of-fold probabilities of input set ``name`` (every
+    candidate scored; a configured weight is kept as it is, with the candidates' scores)."""
+    from pimc_core.learn.ensemble_choice import choose_forest_weight
+    from pimc_core.learn.finetune import class_indices
+
+    y = class_indices(labels, np.asarray(class_ids))
+    picked = choose_forest_weight(y, kept.fold, kept.net[name], kept.forest[name], ens.candidates,
+                                  prefer=ens.prefer, tolerance=ens.tolerance)
+    if ens.forest_weight != "auto":
+        picked = dataclasses.replace(picked, weight=float(ens.forest_weight),
+                                     reason=f"configured (spatial CV would take {picked.weight:g}: {picked.reason})")
+    table = ", ".join(f"{w:g}: {a:.3f}" for w, (a, _) in picked.scores.items())
+    log(f"forest weight {picked.weight:g} ({picked.reason}); held-out accuracy by weight {table}")
+    return picked
+
+
+def _partial_weight(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig,
+                    inputs: str, *, folds: int, log: Log, **kw: Any) -> WeightChoice | None:
+    """The forest weight on held-out fields of the classes with two labelled regions or more
+    (:func:`partial_folds`), the other classes' pixels always trained on; None when no class
+    has two regions."""
+    fold = partial_folds(regions, labelled.labels, folds, cfg.seed)
+    if fold is None:
+        return None
+    kept = FoldProbabilities(fold.copy(), {}, {})
+    log(f"forest weight: spatial CV on the {int((fold >= 0).sum())} px of the classes with 2 fields or more")
+    cross_validate(net, labelled, regions, class_ids, cfg, folds=folds, input_sets=(inputs,), keep=kept, fold=fold,
+                   log=log, **kw)
+    m = fold >= 0
+    part = FoldProbabilities(fold[m], {inputs: kept.net[inputs][m]}, {inputs: kept.forest[inputs][m]})
+    picked = _choose_weight(part, inputs, labelled.labels[m], class_ids, kw["ensemble"], log)
+    return dataclasses.replace(picked, reason=picked.reason + " (classes with 2 fields or more)")
+
+
+def _weight_without_cv(ens: EnsembleConfig | None, why: str, log: Log) -> WeightChoice | None:
+    """``auto`` without spatial CV: the preferred weight (None for a configured weight or no forest)."""
+    if ens is None or ens.forest_weight != "auto":
+        return None
+    picked = WeightChoice(float(ens.prefer), f"no spatial CV ({why}): the preferred weight", {}, float(ens.prefer),
+                          float(ens.tolerance))
+    log(f"forest weight {picked.weight:g} ({picked.reason})")
+    return picked
+
+
+def _replay(kept: FoldProbabilities, weight: float, labels: np.ndarray, regions: np.ndarray,
+            class_ids: Sequence[int], seed: int) -> dict[str, Any]:
+    """The spatial CV's figures of the mix at ``weight``, from the kept probabilities (the same
+    folds: :func:`~pimc_core.learn.spatial_cv.region_folds` is deterministic)."""
+    from pimc_core.learn.spatial_cv import cross_validate as run_folds
+
+    def stored(train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
+        return {n: (1 - weight) * kept.net[n][test] + weight * kept.forest[n][test] for n in kept.net}
+
+    return run_folds(stored, labels, regions, class_ids, folds=int(kept.fold.max()) + 1, seed=seed)

@@ -53,6 +53,8 @@ class FitResult:
         pretrain, finetune, forecast: the training summaries.
         spatial_cv: the held-out accuracy by spatial cross-validation (``training["spatial_cv"]``
             of the model file; ``{"reason": ...}`` when not possible; None: not asked for).
+        ensemble: the forest member (``training["ensemble"]``: its weight, and with spatial CV
+            the held-out accuracy of every candidate weight in ``choice``), or None.
     """
 
     path: Path
@@ -66,6 +68,7 @@ class FitResult:
     finetune: dict[str, Any]
     forecast: dict[str, Any] | None = None
     spatial_cv: dict[str, Any] | None = None
+    ensemble: dict[str, Any] | None = None
 
     def summary(self) -> str:
         """One line for the end of ``pimc fit``."""
@@ -77,6 +80,10 @@ class FitResult:
         fc = ""
         if self.forecast:
             fc = f"; forecast {self.forecast['input_len']}→{self.forecast['horizon']}"
+        ens = ""
+        if self.ensemble:
+            how = " (chosen on held-out fields)" if (self.ensemble.get("choice") or {}).get("accuracy") else ""
+            ens = f"; forest weight {self.ensemble['forest_weight']:g}{how}"
         if not self.classes:
             return (f"{self.path}: label-free (no classifier), {self.n_pretrain} unlabelled pixels; {pre_txt}"
                     f"{fc}; {self.seconds:.0f} s")
@@ -84,7 +91,7 @@ class FitResult:
             f"{self.path}: {len(self.classes)} classes, {self.n_labelled} labelled + {self.n_pretrain} unlabelled pixels; "
             f"{pre_txt}; fine-tune {self.finetune['steps']} steps; "
             f"training accuracy {self.train_metrics.get('accuracy', float('nan')):.3f} (on the pixels it trained on); "
-            f"{describe(self.spatial_cv)}{fc}; {self.seconds:.0f} s"
+            f"{describe(self.spatial_cv)}{ens}{fc}; {self.seconds:.0f} s"
         )
 
 
@@ -130,6 +137,14 @@ def fit(
                     progress=progress, log=log)
     finally:
         torch.set_num_threads(prev_threads)  # auto_threads changed it for this run only
+
+
+def _forest_weight(ens: Any, chosen: Any) -> float:
+    """The forest member's weight in the map: chosen on the spatial CV's folds (``auto``,
+    :class:`~pimc_core.learn.ensemble_choice.WeightChoice`) or configured."""
+    if chosen is not None:
+        return float(chosen.weight)
+    return 0.0 if ens.forest_weight == "auto" else float(ens.forest_weight)
 
 
 def _label_files(labels) -> list:
@@ -241,7 +256,8 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         stages["finetune"] = time.perf_counter() - t0
         classify_modalities = choice.modalities(lab.patches is not None)
         ft_summary["inputs"] = choice.summary()
-        if cfg.ensemble.forest_weight > 0:
+        weight = _forest_weight(cfg.ensemble, checked.forest_weight)
+        if weight > 0:
             t0 = time.perf_counter()
             forest, ens_summary, pseudo = steps.train_forest(net, lab, unl, class_ids, cfg.ensemble, seed=cfg.seed,
                                                              device=dev, modalities=classify_modalities,
@@ -252,8 +268,10 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
             stages["forest"] = time.perf_counter() - t0
             say(f"forest member: {cfg.ensemble.trees} trees on {ens_summary['labelled']} labelled and "
                 f"{ens_summary['pseudo_labelled']} pseudo-labelled pixels in {stages['forest']:.1f} s")
+        if checked.forest_weight is not None:
+            ens_summary = {**(ens_summary or {}), "forest_weight": weight, "choice": checked.forest_weight.summary()}
         train_metrics = steps.score(net, lab, class_ids, device=dev, modalities=classify_modalities, forest=forest,
-                                    forest_weight=cfg.ensemble.forest_weight)
+                                    forest_weight=weight)
 
     # ---- forecaster
     fc_summary = None
@@ -289,4 +307,4 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
     }
     path = steps.save_model(out, net, dcfg, unl, training, classes=class_table, forest=forest)
     return FitResult(path, time.perf_counter() - t_start, stages, len(unl), n_lab, class_table, train_metrics,
-                     pre_summary, ft_summary, fc_summary, spatial_cv)
+                     pre_summary, ft_summary, fc_summary, spatial_cv, ens_summary)

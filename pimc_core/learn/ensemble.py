@@ -14,7 +14,10 @@ carry the calendars of the fields nobody labelled. So:
 3. the forest is retrained on the labelled and pseudo-labelled pixels (self-training, one round;
    labelled pixels weigh ``label_weight`` times a pseudo-labelled one); with ``network_rounds``,
    the network is fine-tuned further on the same pixels (:func:`pseudo_labelled_samples`);
-4. maps use ``(1 - forest_weight) * network + forest_weight * forest``.
+4. maps use ``(1 - forest_weight) * network + forest_weight * forest``; with
+   ``forest_weight: auto`` the weight is chosen among ``candidates`` on the spatial
+   cross-validation's folds (:mod:`pimc_core.learn.ensemble_choice`), pseudo-labels are then
+   drawn from the mix at :data:`PSEUDO_MIX`.
 
 Off by default (``forest_weight: 0``), because it did not earn its place: on generated 128² stacks
 with 400 labelled points in 10 % of the fields (seeds 2-6, cloud cover 0.15 and 0.5; the table in
@@ -28,15 +31,33 @@ from 0.876 to 0.853 there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from pimc_core.config import COUNT, FRACTION, POSITIVE, POSITIVE_INT, Checked, declared, param
+from pimc_core.config import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Checked,
+    Interval,
+    StrOptions,
+    declared,
+    param,
+)
+from pimc_core.errors import ConfigError
 from pimc_core.learn.finetune import class_indices
 from pimc_core.models.forest import ArrayForest, series_features, train_forest
 
-__all__ = ["EnsembleConfig", "pseudo_labelled_samples", "pseudo_labels", "train_forest_member"]
+#: a weight in [0, 1] (1: the forest alone)
+WEIGHT = Interval(Real, 0, 1, closed="both")
+#: the mix the pseudo-labels are drawn from when the weight is chosen by cross-validation
+PSEUDO_MIX = 0.5
+
+__all__ = ["PSEUDO_MIX", "EnsembleConfig", "pseudo_labelled_samples", "pseudo_labels", "train_forest_member"]
 
 
 @declared
@@ -46,7 +67,11 @@ class EnsembleConfig(Checked):
 
     Attributes:
         forest_weight: the forest's share of the map's class probabilities (0: no forest, the
-            network alone, as before).
+            network alone, as before; ``auto``: chosen among ``candidates`` on the spatial
+            cross-validation's held-out fields, :mod:`pimc_core.learn.ensemble_choice`).
+        candidates: the weights ``auto`` compares.
+        prefer, tolerance: ``auto`` takes the candidate nearest ``prefer`` among those within
+            ``tolerance`` standard errors of the best held-out accuracy.
         trees: trees of the forest; min_samples_leaf: scikit-learn's.
         self_training: retrain the forest with pseudo-labels of the scene's sampled pixels.
         pseudo_threshold: least mean probability (network and forest) of a pseudo-label.
@@ -57,7 +82,10 @@ class EnsembleConfig(Checked):
     """
 
     _config_name: ClassVar[str] = "ensemble"
-    forest_weight: float = param(0.0, FRACTION)  # off by default: see the module docstring
+    forest_weight: float | str = param(0.0, WEIGHT, StrOptions({"auto"}))  # off by default: see the module docstring
+    candidates: list[float] = param(list, factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    prefer: float = param(0.5, WEIGHT)
+    tolerance: float = param(1.0, NON_NEGATIVE)
     trees: int = param(100, POSITIVE_INT)
     min_samples_leaf: int = param(1, POSITIVE_INT)
     self_training: bool = param(True, "boolean")
@@ -65,6 +93,21 @@ class EnsembleConfig(Checked):
     pseudo_max: int = param(20000, COUNT)
     label_weight: float = param(1.0, POSITIVE)
     network_rounds: int = param(0, COUNT)
+
+    def _check(self) -> None:
+        bad = [w for w in self.candidates if not isinstance(w, Real) or isinstance(w, bool) or not 0 <= w <= 1]
+        if bad or not self.candidates:
+            raise ConfigError(f"ensemble.candidates: weights in [0, 1], at least one; got {self.candidates!r}")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the classifier has a forest member (a weight above 0, or ``auto``)."""
+        return self.forest_weight == "auto" or float(self.forest_weight) > 0
+
+    @property
+    def pseudo_mix(self) -> float:
+        """The mix pseudo-labels are drawn from: the weight, or :data:`PSEUDO_MIX` for ``auto``."""
+        return PSEUDO_MIX if self.forest_weight == "auto" else float(self.forest_weight)
 
 
 def pseudo_labels(prob: np.ndarray, agree: np.ndarray, threshold: float, most: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +152,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     y = class_indices(labelled.labels, ids)
     x = series_features(labelled.series)
     forest = train_forest(x, y, k, trees=cfg.trees, min_samples_leaf=cfg.min_samples_leaf, seed=seed, threads=-1)
-    summary: dict[str, Any] = {"forest_weight": cfg.forest_weight, "trees": cfg.trees, "labelled": int(len(y)),
+    summary: dict[str, Any] = {"forest_weight": cfg.pseudo_mix, "trees": cfg.trees, "labelled": int(len(y)),
                                "pseudo_labelled": 0}
     if not (cfg.self_training and scene is not None and len(scene) and cfg.pseudo_max):
         return forest, summary, None
@@ -119,7 +162,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     xs = series_features(scene.series)
     p_net = np.asarray(net_proba(scene), np.float64)
     p_for = forest.predict_proba(xs).astype(np.float64)
-    prob = (1 - cfg.forest_weight) * p_net + cfg.forest_weight * p_for
+    prob = (1 - cfg.pseudo_mix) * p_net + cfg.pseudo_mix * p_for
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
     if idx.size == 0:
