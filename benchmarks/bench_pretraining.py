@@ -1,0 +1,202 @@
+"""Benchmark: does PIMC's self-supervised pretraining add anything to the map once the scene's
+unlabelled pixels are used in fine-tuning? ``pimc fit`` with and without pretraining, each with
+and without the scene's pixels, on generated stacks labelled on 1 or 10 whole fields per class.
+
+``python -m benchmarks.bench_pretraining [--seeds 2 3 4 5 6] [--fields 1 10] [--size 96]
+[--clouds 0.15] [--dates 24] [--root bench_out/pretraining] [--report]``
+
+For each seed and cloud level: a scene of :func:`pimc_core.datasets.synthetic.make_synthetic`
+(``size`` px, ``dates`` dates); its labels are the whole fields of ``n`` fields per class drawn at
+random (:func:`fields_per_class`; all but one where a class has ``n`` or fewer, so every class
+keeps a field withheld). Four fits of each labelling (:data:`VARIANTS`), run as the user runs
+``pimc fit`` and ``pimc classify``:
+
+* *pretrained* (the default ``pretrain`` section) or *no pretraining* (``pretrain.steps=0``);
+* *labels only* (``ensemble.forest_weight=0``: the network fine-tuned on the labelled pixels) or
+  *+ scene* (``ensemble.forest_weight=0.5``, ``ensemble.self_training=true``,
+  ``ensemble.network_rounds=1``: a forest member self-trained on the scene's sampled pixels, the
+  network fine-tuned once more on the labelled and pseudo-labelled pixels, the map their mix:
+  :mod:`pimc_core.learn.ensemble`).
+
+Every fit sets ``cv_folds=0`` and ``forecast.enabled=false`` (neither changes the classifier;
+they only cost time). The pretrained fits of one scene share one pretraining: the first writes
+its checkpoints to ``ckpt/`` and the others resume from the last one
+(:mod:`pimc_core.learn.checkpoints`: a resumed run continues exactly), since pretraining reads
+the scene's pixels only, never the labels. Score: overall accuracy of ``classes.tif`` on the
+pixels outside the labelled fields (:func:`pimc_core.demo.heldout_accuracy`); the reference is
+:func:`pimc_core.demo.random_forest_baseline` on the same labels. One JSON per scene under
+``--root`` (a rerun skips the scenes already there); ``--report`` prints the Markdown tables of
+what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench_heldout_map import REPO, _mean_sd, _run, fresh_scene
+
+#: the four fits: name → ``pimc fit --set`` overrides
+VARIANTS: dict[str, list[str]] = {
+    "pre": [],
+    "nopre": ["pretrain.steps=0"],
+    "pre+scene": ["ensemble.forest_weight=0.5", "ensemble.self_training=true", "ensemble.network_rounds=1"],
+    "nopre+scene": ["pretrain.steps=0", "ensemble.forest_weight=0.5", "ensemble.self_training=true",
+                    "ensemble.network_rounds=1"],
+}
+#: overrides of every fit (they do not change the classifier)
+COMMON = ["cv_folds=0", "forecast.enabled=false"]
+
+
+def fields_per_class(fields: np.ndarray, truth: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Labels on ``n`` whole fields per class, drawn at random (``seed``).
+
+    Args:
+        fields: (H, W) field ids (0: no field); truth: (H, W) class ids (0: unlabelled), one class
+            per field (the class of a field is its most frequent one).
+        n: fields per class; a class with ``n`` or fewer fields gets all of them but one (at
+            least one), so that every class with two fields keeps one withheld.
+
+    Returns:
+        (H, W) class ids of ``truth`` on the chosen fields, 0 elsewhere (same dtype as ``truth``).
+    """
+    if n < 1:
+        raise ValueError(f"fields per class must be 1 or more; got {n}")
+    ids = np.unique(fields[(fields > 0) & (truth > 0)])
+    cls = np.array([np.bincount(truth[(fields == i) & (truth > 0)]).argmax() for i in ids], np.int64)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(cls):
+        mine = rng.permutation(ids[cls == c])
+        chosen.append(mine[: max(1, min(n, mine.size - 1))])
+    keep = np.isin(fields, np.concatenate(chosen)) & (truth > 0)
+    return np.where(keep, truth, 0).astype(truth.dtype)
+
+
+def write_labels(fields_tif: Path, truth_tif: Path, out: Path, n: int, seed: int) -> Path:
+    """:func:`fields_per_class` of two rasters on one grid, written to ``out`` like ``truth_tif``."""
+    import rasterio
+
+    from pimc_core.io.atomic import atomic_path
+
+    with rasterio.open(fields_tif) as f, rasterio.open(truth_tif) as t:
+        labels, prof = fields_per_class(f.read(1), t.read(1), n, seed), t.profile
+    with atomic_path(out) as tmp, rasterio.open(tmp, "w", **prof) as dst:
+        dst.write(labels, 1)
+    return out
+
+
+def one_fit(syn, labels: Path, d: Path, sets: list[str]) -> dict:
+    """``pimc fit`` + ``pimc classify`` into ``d``; accuracy on the pixels outside ``labels``."""
+    from pimc_core.demo import heldout_accuracy
+    from pimc_core.models.model_file import read_metadata
+
+    d.mkdir(parents=True, exist_ok=True)
+    model = d / "model.pimc"
+    t_fit = _run(["fit", str(syn.manifest), "--labels", str(labels), "--classes", str(syn.classes_json),
+                  "--out", str(model), "--quiet", *[x for kv in sets for x in ("--set", kv)]])
+    t_cls = _run(["classify", str(syn.manifest), "--model", str(model), "--out", str(d / "maps"), "--quiet"])
+    tr = read_metadata(model)["training"]
+    return {**heldout_accuracy(d / "maps" / "classes.tif", syn.labels, labels), "fit_s": round(t_fit, 1),
+            "classify_s": round(t_cls, 1), "pretrain_steps": (tr.get("pretrain") or {}).get("steps"),
+            "pseudo": (tr.get("ensemble") or {}).get("pseudo_labelled"),
+            "inputs": ((tr.get("finetune") or {}).get("inputs") or {}).get("inputs")}
+
+
+def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts: tuple[int, ...]) -> list[dict]:
+    """Every labelling (``counts`` fields per class) × :data:`VARIANTS` of one generated scene."""
+    from pimc_core.demo import random_forest_baseline
+
+    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud)
+    rows = []
+    for n in counts:
+        labels = write_labels(syn.fields, syn.labels, d / f"labels_{n}.tif", n, seed + 1000)
+        row = {"seed": seed, "size": size, "cloud": cloud, "fields": n,
+               "rf": random_forest_baseline(syn.manifest, syn.labels, labels, train_tif=labels)}
+        for name, sets in VARIANTS.items():
+            ck = [f"checkpoint_dir={d / 'ckpt'}"] if "pretrain.steps=0" not in sets else []
+            row[name] = one_fit(syn, labels, d / f"f{n}_{name}", COMMON + sets + ck)
+            print(f"cloud {cloud:g} seed {seed} {n} field(s)/class {name}: {row[name]['oa']:.4f} "
+                  f"(fit {row[name]['fit_s']:.0f} s)", flush=True)
+        print(f"cloud {cloud:g} seed {seed} {n} field(s)/class RF: {row['rf']['oa']:.4f}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def run(seeds=(2, 3, 4, 5, 6), counts=(1, 10), size: int = 96, clouds=(0.15,), n_dates: int = 24,
+        root: Path = Path("bench_out/pretraining")) -> list[dict]:
+    """Every scene not yet under ``root`` (one ``c{cloud}_s{seed}.json`` each); all rows there."""
+    root = REPO / root
+    for cloud in clouds:
+        for seed in seeds:
+            out = root / f"c{cloud:g}_s{seed}.json"
+            if not out.exists():
+                rows = one_scene(root / f"c{cloud:g}_s{seed}", seed, size, n_dates, cloud, tuple(counts))
+                out.write_text(json.dumps(rows, indent=1))
+    return load_rows(root)
+
+
+def load_rows(root: Path) -> list[dict]:
+    """The rows of every scene JSON under ``root``, by cloud, labels, seed."""
+    rows = [r for p in sorted(Path(root).glob("c*_s*.json")) for r in json.loads(p.read_text())]
+    return sorted(rows, key=lambda r: (r["cloud"], r["fields"], r["seed"]))
+
+
+#: the differences reported: name → (minuend, subtrahend)
+DIFFS = {"pretraining, labels only": ("pre", "nopre"), "pretraining, + scene": ("pre+scene", "nopre+scene"),
+         "scene, pretrained": ("pre+scene", "pre"), "scene, no pretraining": ("nopre+scene", "nopre")}
+
+
+def _oa(r: dict, name: str) -> float:
+    return r[name]["oa"]
+
+
+def markdown(rows: list[dict]) -> str:
+    """Per-seed table, then per labelling and cloud level: mean ± sd of each variant and of the
+    differences (points of overall accuracy × 100), with how many seeds each difference is > 0."""
+    names = [*VARIANTS, "rf"]
+    head = "| fields/class | cloud | seed | held-out px | " + " | ".join(names) + " | Δ pretraining (labels only) | " \
+        "Δ pretraining (+ scene) |"
+    lines = [head, "|" + "---:|" * (head.count("|") - 1)]
+    for r in rows:
+        d1, d2 = (_oa(r, a) - _oa(r, b) for a, b in list(DIFFS.values())[:2])
+        lines.append(f"| {r['fields']} | {r['cloud']:g} | {r['seed']} | {r['pre']['pixels']} | "
+                     + " | ".join(f"{_oa(r, n):.4f}" for n in names) + f" | {100 * d1:+.1f} | {100 * d2:+.1f} |")
+    lines += ["", "Mean ± standard deviation over seeds (overall accuracy; differences in points):", "",
+              "| fields/class | cloud | seeds | " + " | ".join(names) + " | " + " | ".join(f"Δ {k}" for k in DIFFS)
+              + " |", "|" + "---:|" * (3 + len(names) + len(DIFFS))]
+    for g in sorted({(r["fields"], r["cloud"]) for r in rows}):
+        sel = [r for r in rows if (r["fields"], r["cloud"]) == g]
+        cells = [_mean_sd([_oa(r, n) for r in sel]) for n in names]
+        for a, b in DIFFS.values():
+            d = [100 * (_oa(r, a) - _oa(r, b)) for r in sel]
+            sd = statistics.stdev(d) if len(d) > 1 else 0.0
+            cells.append(f"{statistics.fmean(d):+.1f} ± {sd:.1f} ({sum(x > 0 for x in d)}/{len(d)} > 0)")
+        lines.append(f"| {g[0]} | {g[1]:g} | {len(sel)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5, 6])
+    ap.add_argument("--fields", type=int, nargs="+", default=[1, 10], help="labelled fields per class")
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--clouds", type=float, nargs="+", default=[0.15])
+    ap.add_argument("--dates", type=int, default=24)
+    ap.add_argument("--root", type=Path, default=Path("bench_out/pretraining"))
+    ap.add_argument("--report", action="store_true", help="only print the tables of the scenes under --root")
+    a = ap.parse_args(argv)
+    if a.report:
+        rows = load_rows(REPO / a.root)
+    else:
+        rows = run(tuple(a.seeds), tuple(a.fields), a.size, tuple(a.clouds), a.dates, a.root)
+    print(markdown(rows) if rows else f"no results under {a.root}", file=sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""benchmarks.bench_pretraining: labels on n whole fields per class, and the tables' arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import bench_pretraining as bp
+
+
+def _mosaic() -> tuple[np.ndarray, np.ndarray]:
+    """6 × 8 px, 12 fields of 2 × 2 px: class 1 on 6 fields, class 2 on 4, class 3 on 1, class 4
+    on 1 field; one pixel of field 12 unlabelled in the truth."""
+    fields = np.kron(np.arange(1, 13).reshape(3, 4), np.ones((2, 2), np.int32)).astype(np.int32)
+    field_class = {1: 1, 2: 1, 3: 2, 4: 1, 5: 2, 6: 1, 7: 3, 8: 2, 9: 1, 10: 2, 11: 4, 12: 1}
+    truth = np.vectorize(field_class.get)(fields).astype(np.uint8)
+    truth[5, 7] = 0
+    return fields, truth
+
+
+def _labelled_fields(fields, labels) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for f in np.unique(fields[labels > 0]):
+        out.setdefault(int(labels[fields == f].max()), set()).add(int(f))
+    return out
+
+
+def test_one_field_per_class_whole_fields():
+    fields, truth = _mosaic()
+    lab = bp.fields_per_class(fields, truth, 1, seed=0)
+    assert lab.dtype == truth.dtype and lab.shape == truth.shape
+    per = _labelled_fields(fields, lab)
+    assert {c: len(f) for c, f in per.items()} == {1: 1, 2: 1, 3: 1, 4: 1}
+    for f in set().union(*per.values()):  # whole fields, with the truth's classes
+        m = fields == f
+        assert np.array_equal(lab[m], truth[m])
+    assert not lab[~np.isin(fields, list(set().union(*per.values())))].any()
+
+
+def test_many_fields_per_class_keep_one_withheld():
+    fields, truth = _mosaic()
+    per = _labelled_fields(fields, bp.fields_per_class(fields, truth, 10, seed=0))
+    # class 1 has 6 fields and class 2 has 4: all but one; classes 3 and 4 have one, labelled
+    assert {c: len(f) for c, f in per.items()} == {1: 5, 2: 3, 3: 1, 4: 1}
+    per3 = _labelled_fields(fields, bp.fields_per_class(fields, truth, 3, seed=0))
+    assert {c: len(f) for c, f in per3.items()} == {1: 3, 2: 3, 3: 1, 4: 1}
+
+
+def test_fields_are_drawn_by_seed():
+    fields, truth = _mosaic()
+    a = bp.fields_per_class(fields, truth, 2, seed=5)
+    assert np.array_equal(a, bp.fields_per_class(fields, truth, 2, seed=5))
+    drawn = {frozenset(_labelled_fields(fields, bp.fields_per_class(fields, truth, 2, seed=s))[1]) for s in range(8)}
+    assert len(drawn) > 1
+    with pytest.raises(ValueError, match="fields per class"):
+        bp.fields_per_class(fields, truth, 0, seed=0)
+
+
+def _row(seed: int, fields: int, pre: float, nopre: float, pre_s: float, nopre_s: float) -> dict:
+    def r(oa):
+        return {"oa": oa, "macro_f1": oa, "pixels": 100}
+
+    return {"seed": seed, "size": 96, "cloud": 0.15, "fields": fields, "rf": r(0.5), "pre": r(pre),
+            "nopre": r(nopre), "pre+scene": r(pre_s), "nopre+scene": r(nopre_s)}
+
+
+def test_markdown_differences_and_spread():
+    rows = [_row(2, 1, 0.80, 0.70, 0.90, 0.90), _row(3, 1, 0.70, 0.70, 0.85, 0.87), _row(2, 10, 0.9, 0.9, 0.9, 0.9)]
+    md = bp.markdown(rows)
+    assert "| 1 | 0.15 | 2 | 100 | 0.8000 | 0.7000 | 0.9000 | 0.9000 | 0.5000 | +10.0 | +0.0 |" in md
+    summary = next(line for line in md.splitlines() if line.startswith("| 1 | 0.15 | 2 |") and "±" in line)
+    cells = [c.strip() for c in summary.strip("|").split("|")]
+    # Δ pretraining, labels only: +10 and 0 points → 5.0 ± 7.1, one seed ahead
+    assert cells[8] == "+5.0 ± 7.1 (1/2 > 0)"
+    # Δ pretraining, + scene: 0 and -2 points
+    assert cells[9] == "-1.0 ± 1.4 (0/2 > 0)"
+    # Δ scene, pretrained: +10 and +15
+    assert cells[10] == "+12.5 ± 3.5 (2/2 > 0)"
