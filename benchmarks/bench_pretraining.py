@@ -26,14 +26,19 @@ the scene's pixels only, never the labels. Score: overall accuracy of ``classes.
 pixels outside the labelled fields (:func:`pimc_core.demo.heldout_accuracy`); the reference is
 :func:`pimc_core.demo.random_forest_baseline` on the same labels. One JSON per scene under
 ``--root`` (a rerun skips the scenes already there); ``--report`` prints the Markdown tables of
-what is there.
+what is there; ``--results docs/RESULTS.md`` writes them, with the run's command, dates, commit and
+machine and the plain answer (:func:`verdict`), as the section between :data:`BEGIN` and
+:data:`END` of that file (``python -m training report`` keeps it).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,7 +55,10 @@ VARIANTS: dict[str, list[str]] = {
                     "ensemble.network_rounds=1"],
 }
 #: overrides of every fit (they do not change the classifier)
-COMMON = ["cv_folds=0", "forecast.enabled=false"]
+COMMON = ["cv_folds=0", "forecast.enabled=false", "classifier_inputs=temporal"]
+#: the section of docs/RESULTS.md this benchmark writes
+BEGIN = "<!-- pretraining: python -m benchmarks.bench_pretraining -->"
+END = "<!-- /pretraining -->"
 
 
 def fields_per_class(fields: np.ndarray, truth: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -116,8 +124,8 @@ def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts:
     rows = []
     for n in counts:
         labels = write_labels(syn.fields, syn.labels, d / f"labels_{n}.tif", n, seed + 1000)
-        row = {"seed": seed, "size": size, "cloud": cloud, "fields": n,
-               "rf": random_forest_baseline(syn.manifest, syn.labels, labels, train_tif=labels)}
+        row = {"seed": seed, "size": size, "cloud": cloud, "fields": n, "dates": n_dates, "commit": _commit(),
+               "load": os.getloadavg()[0], "rf": random_forest_baseline(syn.manifest, syn.labels, labels, train_tif=labels)}
         for name, sets in VARIANTS.items():
             ck = [f"checkpoint_dir={d / 'ckpt'}"] if "pretrain.steps=0" not in sets else []
             row[name] = one_fit(syn, labels, d / f"f{n}_{name}", COMMON + sets + ck)
@@ -126,6 +134,11 @@ def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts:
         print(f"cloud {cloud:g} seed {seed} {n} field(s)/class RF: {row['rf']['oa']:.4f}", flush=True)
         rows.append(row)
     return rows
+
+
+def _commit() -> str:
+    r = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
 
 
 def run(seeds=(2, 3, 4, 5, 6), counts=(1, 10), size: int = 96, clouds=(0.15,), n_dates: int = 24,
@@ -142,8 +155,12 @@ def run(seeds=(2, 3, 4, 5, 6), counts=(1, 10), size: int = 96, clouds=(0.15,), n
 
 
 def load_rows(root: Path) -> list[dict]:
-    """The rows of every scene JSON under ``root``, by cloud, labels, seed."""
-    rows = [r for p in sorted(Path(root).glob("c*_s*.json")) for r in json.loads(p.read_text())]
+    """The rows of every scene JSON under ``root``, by cloud, labels, seed (``written``: the
+    file's time, UTC)."""
+    rows = []
+    for p in sorted(Path(root).glob("c*_s*.json")):
+        t = dt.datetime.fromtimestamp(p.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        rows += [{**r, "written": t} for r in json.loads(p.read_text())]
     return sorted(rows, key=lambda r: (r["cloud"], r["fields"], r["seed"]))
 
 
@@ -181,6 +198,68 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _points(rows: list[dict], a: str, b: str) -> list[float]:
+    return [100 * (_oa(r, a) - _oa(r, b)) for r in rows]
+
+
+def _interval(d: list[float]) -> tuple[float, float]:
+    """95 % interval of the mean of ``d`` (Student's t)."""
+    from scipy import stats
+
+    if len(d) < 2:
+        return (-np.inf, np.inf)
+    half = stats.t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / np.sqrt(len(d))
+    return statistics.fmean(d) - half, statistics.fmean(d) + half
+
+
+def verdict(rows: list[dict]) -> str:
+    """The plain answer, one sentence per labelling (all cloud levels together): what pretraining
+    adds, in points of overall accuracy (mean ± sd over the scenes, 95 % interval of the mean),
+    once the scene's pixels are used and without them; "measurable" when the interval excludes 0."""
+    out = []
+    for n in sorted({r["fields"] for r in rows}):
+        sel = [r for r in rows if r["fields"] == n]
+        parts = []
+        for a, b in list(DIFFS.values())[:2]:
+            d = _points(sel, a, b)
+            lo, hi = _interval(d)
+            sd = statistics.stdev(d) if len(d) > 1 else 0.0
+            word = "a measurable gain" if lo > 0 else "a measurable loss" if hi < 0 else "nothing measurable"
+            parts.append(f"{statistics.fmean(d):+.1f} ± {sd:.1f} points (95 % interval {lo:+.1f} to {hi:+.1f}: "
+                         f"{word}; ahead on {sum(x > 0 for x in d)} of {len(d)} scenes)")
+        out.append(f"With {n} labelled field{'s' if n > 1 else ''} per class, pretraining adds {parts[1]} once the "
+                   f"scene's pixels are used in fine-tuning, and {parts[0]} with the labels only.")
+    return " ".join(out)
+
+
+def section(rows: list[dict], command: str) -> str:
+    """The docs/RESULTS.md section: how it was run, the tables, the plain answer."""
+    from benchmarks.run_all import machine
+
+    written = sorted(r["written"] for r in rows)
+    commits = ", ".join(sorted({r.get("commit", "unknown") for r in rows}))
+    loads = [r["load"] for r in rows if "load" in r]
+    load = f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run" if loads else ""
+    r0 = rows[0]
+    return "\n".join([
+        BEGIN,
+        "## 6. Does PIMC pretraining earn its place once the scene's pixels are used?", "",
+        f"Written by `{command}`; scenes computed {written[0]} – {written[-1]} UTC, commit {commits}; machine: "
+        f"{machine()}{load} (other processes shared these cores). `python -m training report` keeps this section.", "",
+        f"Generated stacks (`make_synthetic`, {r0['size']} × {r0['size']} px, {r0.get('dates', 24)} dates, 9 classes, "
+        "seeds and cloud covers below). Labels: every pixel of *n* whole fields per class drawn at random (all but one "
+        "where a class has *n* or fewer fields). Four `pimc fit` runs per labelling, with the defaults except "
+        "`cv_folds=0` and `forecast.enabled=false` (neither changes the classifier): *pre* (pretraining as configured) "
+        "and *nopre* (`pretrain.steps=0`), each with the labels only (`ensemble.forest_weight=0`) or *+scene*: "
+        "`ensemble.forest_weight=0.5 ensemble.self_training=true ensemble.network_rounds=1` (a random-forest member "
+        "self-trained on the scene's sampled pixels, the network fine-tuned once more on the labelled and "
+        "pseudo-labelled pixels, the map their mix). Then `pimc classify`; overall accuracy on every pixel outside "
+        "the labelled fields; *rf*: a RandomForest (300 trees) on the gap-filled NDVI/EVI/SAVI series of the same "
+        "labelled pixels. Differences (Δ) are in points (accuracy × 100), paired per scene.", "",
+        markdown(rows), "",
+        f"**Answer.** {verdict(rows)}", END]) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 4, 5, 6])
@@ -189,13 +268,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15])
     ap.add_argument("--dates", type=int, default=24)
     ap.add_argument("--root", type=Path, default=Path("bench_out/pretraining"))
-    ap.add_argument("--report", action="store_true", help="only print the tables of the scenes under --root")
+    ap.add_argument("--report", action="store_true", help="only the tables of the scenes under --root")
+    ap.add_argument("--results", type=Path, help="write the tables as a section of this file (docs/RESULTS.md)")
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = ap.parse_args(argv)
     if a.report:
         rows = load_rows(REPO / a.root)
     else:
         rows = run(tuple(a.seeds), tuple(a.fields), a.size, tuple(a.clouds), a.dates, a.root)
-    print(markdown(rows) if rows else f"no results under {a.root}", file=sys.stdout)
+    if not rows:
+        sys.exit(f"no results under {a.root}")
+    if a.results:
+        from training.eurosat_compare import replace_section
+        from training.output import write_text
+
+        old = a.results.read_text(encoding="utf-8") if a.results.is_file() else "# PIMC — evaluation results\n"
+        write_text(a.results, replace_section(old, section(rows, "python -m benchmarks.bench_pretraining "
+                                                           + " ".join(argv)), BEGIN, END))
+    print(markdown(rows) + "\n\n" + verdict(rows))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ is appended; ``python -m training report`` keeps it when it rewrites the file (:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -92,20 +93,25 @@ def render_section(rows: list[dict[str, Any]], init: Path, command: str) -> str:
     return "\n".join(L) + "\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    """``text`` with its :data:`BEGIN` … :data:`END` block replaced by ``section`` (appended when absent)."""
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
+#: a kept section: ``<!-- name: command -->`` … ``<!-- /name -->`` (:data:`BEGIN` … :data:`END` is one)
+_KEPT = re.compile(r"(<!-- ([\w-]+): [^\n]*?-->).*?(<!-- /\2 -->)", re.S)
+
+
+def replace_section(text: str, section: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with its ``begin`` … ``end`` block replaced by ``section`` (appended when absent)."""
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
         return text[:a] + section.rstrip("\n") + text[b:]
     return text.rstrip("\n") + "\n\n" + section
 
 
 def keep_section(old: Path, new_text: str) -> str:
-    """``new_text`` with the section of the file ``old`` (when it has one) kept at its end."""
+    """``new_text`` with the sections of the file ``old`` kept at its end: this one and every other
+    block ``<!-- name: command -->`` … ``<!-- /name -->`` that a command writes there."""
     text = old.read_text(encoding="utf-8") if old.is_file() else ""
-    if BEGIN not in text or END not in text:
-        return new_text
-    return replace_section(new_text, text[text.index(BEGIN):text.index(END) + len(END)] + "\n")
+    for m in _KEPT.finditer(text):
+        new_text = replace_section(new_text, m.group(0) + "\n", m.group(1), m.group(3))
+    return new_text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
