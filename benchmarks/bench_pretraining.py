@@ -19,7 +19,9 @@ keeps a field withheld). Four fits of each labelling (:data:`VARIANTS`), run as 
   :mod:`pimc_core.learn.ensemble`).
 
 Every fit sets ``cv_folds=0`` and ``forecast.enabled=false`` (neither changes the classifier;
-they only cost time). The pretrained fits of one scene share one pretraining: the first writes
+they only cost time) and ``classifier_inputs=temporal`` (the series encoders: what ``auto`` picks
+with one labelled field per class; fixed so that every fit reads the same inputs and no trial
+fine-tuning is spent on choosing them). The pretrained fits of one scene share one pretraining: the first writes
 its checkpoints to ``ckpt/`` and the others resume from the last one
 (:mod:`pimc_core.learn.checkpoints`: a resumed run continues exactly), since pretraining reads
 the scene's pixels only, never the labels. Score: overall accuracy of ``classes.tif`` on the
@@ -54,7 +56,7 @@ VARIANTS: dict[str, list[str]] = {
     "nopre+scene": ["pretrain.steps=0", "ensemble.forest_weight=0.5", "ensemble.self_training=true",
                     "ensemble.network_rounds=1"],
 }
-#: overrides of every fit (they do not change the classifier)
+#: overrides of every fit (see the module docstring)
 COMMON = ["cv_folds=0", "forecast.enabled=false", "classifier_inputs=temporal"]
 #: the section of docs/RESULTS.md this benchmark writes
 BEGIN = "<!-- pretraining: python -m benchmarks.bench_pretraining -->"
@@ -249,7 +251,8 @@ def section(rows: list[dict], command: str) -> str:
         f"Generated stacks (`make_synthetic`, {r0['size']} × {r0['size']} px, {r0.get('dates', 24)} dates, 9 classes, "
         "seeds and cloud covers below). Labels: every pixel of *n* whole fields per class drawn at random (all but one "
         "where a class has *n* or fewer fields). Four `pimc fit` runs per labelling, with the defaults except "
-        "`cv_folds=0` and `forecast.enabled=false` (neither changes the classifier): *pre* (pretraining as configured) "
+        "`cv_folds=0`, `forecast.enabled=false` (neither changes the classifier) and `classifier_inputs=temporal` (what "
+        "`auto` picks with one field per class; no trial fine-tuning): *pre* (pretraining as configured) "
         "and *nopre* (`pretrain.steps=0`), each with the labels only (`ensemble.forest_weight=0`) or *+scene*: "
         "`ensemble.forest_weight=0.5 ensemble.self_training=true ensemble.network_rounds=1` (a random-forest member "
         "self-trained on the scene's sampled pixels, the network fine-tuned once more on the labelled and "

@@ -76,3 +76,38 @@ def test_markdown_differences_and_spread():
     assert cells[9] == "-1.0 ± 1.4 (0/2 > 0)"
     # Δ scene, pretrained: +10 and +15
     assert cells[10] == "+12.5 ± 3.5 (2/2 > 0)"
+
+
+def test_verdict_says_gain_or_nothing():
+    gain = [_row(s, 1, 0.8, 0.7, 0.90 + 0.001 * s, 0.85) for s in range(5)]  # +5 points every seed
+    v = bp.verdict(gain)
+    assert v.startswith("With 1 labelled field per class, pretraining adds +5.")
+    assert "a measurable gain; ahead on 5 of 5 scenes) once the scene's pixels" in v
+    mixed = [_row(s, 10, 0.8, 0.8, 0.85 + d, 0.85) for s, d in enumerate((0.02, -0.02, 0.01, -0.01, 0.0))]
+    v = bp.verdict(mixed)
+    assert "With 10 labelled fields per class, pretraining adds +0.0 ± 1.6 points" in v
+    assert "nothing measurable; ahead on 2 of 5 scenes) once" in v
+
+
+def test_results_section_written_replaced_and_kept(tmp_path, capsys):
+    import json
+
+    from training.eurosat_compare import keep_section
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "c0.15_s2.json").write_text(json.dumps([_row(2, 1, 0.8, 0.7, 0.9, 0.9)]))
+    (root / "c0.15_s3.json").write_text(json.dumps([_row(3, 1, 0.7, 0.7, 0.85, 0.87)]))
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# results\n\nsection 1\n")
+    for _ in range(2):  # a second run replaces the section
+        bp.main(["--report", "--root", str(root), "--results", str(out)])
+    text = out.read_text()
+    assert text.startswith("# results\n\nsection 1\n") and text.count(bp.BEGIN) == 1 and text.count(bp.END) == 1
+    assert "python -m benchmarks.bench_pretraining --report --root" in text
+    assert "**Answer.** With 1 labelled field per class, pretraining adds -1.0 ± 1.4 points" in text
+    assert "| 1 | 0.15 | 3 | 100 | 0.7000 | 0.7000 | 0.8500 | 0.8700 | 0.5000 | +0.0 | -2.0 |" in text
+    assert "With 1 labelled field per class" in capsys.readouterr().out
+    # the report rewrites the file and keeps the section
+    kept = keep_section(out, "# new report\n")
+    assert kept.startswith("# new report\n") and bp.BEGIN in kept and kept.rstrip().endswith(bp.END)
