@@ -3,13 +3,14 @@ unlabelled pixels are used in fine-tuning? ``pimc fit`` with and without pretrai
 and without the scene's pixels, on generated stacks labelled on 1 or 10 whole fields per class.
 
 ``python -m benchmarks.bench_pretraining [--seeds 2 3 4 5 6] [--fields 1 10] [--size 96]
-[--clouds 0.15] [--dates 24] [--root bench_out/pretraining] [--report]``
+[--clouds 0.15] [--dates 24] [--variants pre nopre pre+scene nopre+scene] [--root bench_out/pretraining]
+[--report] [--results docs/RESULTS.md]``
 
 For each seed and cloud level: a scene of :func:`pimc_core.datasets.synthetic.make_synthetic`
 (``size`` px, ``dates`` dates); its labels are the whole fields of ``n`` fields per class drawn at
 random (:func:`fields_per_class`; all but one where a class has ``n`` or fewer, so every class
-keeps a field withheld). Four fits of each labelling (:data:`VARIANTS`), run as the user runs
-``pimc fit`` and ``pimc classify``:
+keeps a field withheld). Up to four fits of each labelling (:data:`VARIANTS`, ``--variants``), run
+as the user runs ``pimc fit`` and ``pimc classify``:
 
 * *pretrained* (the default ``pretrain`` section) or *no pretraining* (``pretrain.steps=0``);
 * *labels only* (``ensemble.forest_weight=0``: the network fine-tuned on the labelled pixels) or
@@ -24,7 +25,8 @@ with one labelled field per class; fixed so that every fit reads the same inputs
 fine-tuning is spent on choosing them). The pretrained fits of one scene share one pretraining: the first writes
 its checkpoints to ``ckpt/`` and the others resume from the last one
 (:mod:`pimc_core.learn.checkpoints`: a resumed run continues exactly), since pretraining reads
-the scene's pixels only, never the labels. Score: overall accuracy of ``classes.tif`` on the
+the scene's pixels only, never the labels; a scene folder left by a stopped run is reused (the
+scene is regenerated identically, its checkpoints kept). Score: overall accuracy of ``classes.tif`` on the
 pixels outside the labelled fields (:func:`pimc_core.demo.heldout_accuracy`); the reference is
 :func:`pimc_core.demo.random_forest_baseline` on the same labels. One JSON per scene under
 ``--root`` (a rerun skips the scenes already there); ``--report`` prints the Markdown tables of
@@ -46,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_heldout_map import REPO, _mean_sd, _run, fresh_scene
+from benchmarks.bench_heldout_map import REPO, _mean_sd, _run
 
 #: the four fits: name → ``pimc fit --set`` overrides
 VARIANTS: dict[str, list[str]] = {
@@ -118,17 +120,21 @@ def one_fit(syn, labels: Path, d: Path, sets: list[str]) -> dict:
             "inputs": ((tr.get("finetune") or {}).get("inputs") or {}).get("inputs")}
 
 
-def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts: tuple[int, ...]) -> list[dict]:
-    """Every labelling (``counts`` fields per class) × :data:`VARIANTS` of one generated scene."""
+def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts: tuple[int, ...],
+              variants: tuple[str, ...] = tuple(VARIANTS)) -> list[dict]:
+    """Every labelling (``counts`` fields per class) × ``variants`` of one generated scene."""
+    from pimc_core.datasets.synthetic import make_synthetic
     from pimc_core.demo import random_forest_baseline
 
-    syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud)
+    d.mkdir(parents=True, exist_ok=True)
+    syn = make_synthetic(d / "syn", size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud)
     rows = []
     for n in counts:
         labels = write_labels(syn.fields, syn.labels, d / f"labels_{n}.tif", n, seed + 1000)
         row = {"seed": seed, "size": size, "cloud": cloud, "fields": n, "dates": n_dates, "commit": _commit(),
                "load": os.getloadavg()[0], "rf": random_forest_baseline(syn.manifest, syn.labels, labels, train_tif=labels)}
-        for name, sets in VARIANTS.items():
+        for name in variants:
+            sets = VARIANTS[name]
             ck = [f"checkpoint_dir={d / 'ckpt'}"] if "pretrain.steps=0" not in sets else []
             row[name] = one_fit(syn, labels, d / f"f{n}_{name}", COMMON + sets + ck)
             print(f"cloud {cloud:g} seed {seed} {n} field(s)/class {name}: {row[name]['oa']:.4f} "
@@ -144,14 +150,14 @@ def _commit() -> str:
 
 
 def run(seeds=(2, 3, 4, 5, 6), counts=(1, 10), size: int = 96, clouds=(0.15,), n_dates: int = 24,
-        root: Path = Path("bench_out/pretraining")) -> list[dict]:
+        root: Path = Path("bench_out/pretraining"), variants: tuple[str, ...] = tuple(VARIANTS)) -> list[dict]:
     """Every scene not yet under ``root`` (one ``c{cloud}_s{seed}.json`` each); all rows there."""
     root = REPO / root
     for cloud in clouds:
         for seed in seeds:
             out = root / f"c{cloud:g}_s{seed}.json"
             if not out.exists():
-                rows = one_scene(root / f"c{cloud:g}_s{seed}", seed, size, n_dates, cloud, tuple(counts))
+                rows = one_scene(root / f"c{cloud:g}_s{seed}", seed, size, n_dates, cloud, tuple(counts), variants)
                 out.write_text(json.dumps(rows, indent=1))
     return load_rows(root)
 
@@ -270,6 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--clouds", type=float, nargs="+", default=[0.15])
     ap.add_argument("--dates", type=int, default=24)
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--root", type=Path, default=Path("bench_out/pretraining"))
     ap.add_argument("--report", action="store_true", help="only the tables of the scenes under --root")
     ap.add_argument("--results", type=Path, help="write the tables as a section of this file (docs/RESULTS.md)")
@@ -278,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.report:
         rows = load_rows(REPO / a.root)
     else:
-        rows = run(tuple(a.seeds), tuple(a.fields), a.size, tuple(a.clouds), a.dates, a.root)
+        rows = run(tuple(a.seeds), tuple(a.fields), a.size, tuple(a.clouds), a.dates, a.root, tuple(a.variants))
     if not rows:
         sys.exit(f"no results under {a.root}")
     if a.results:
