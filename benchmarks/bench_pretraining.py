@@ -181,25 +181,31 @@ def _oa(r: dict, name: str) -> float:
     return r[name]["oa"]
 
 
+def _present(rows: list[dict]) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The variants every row has, and the differences (:data:`DIFFS`) they allow."""
+    names = [n for n in VARIANTS if all(n in r for r in rows)]
+    return names, {k: (a, b) for k, (a, b) in DIFFS.items() if a in names and b in names}
+
+
 def markdown(rows: list[dict]) -> str:
     """Per-seed table, then per labelling and cloud level: mean ± sd of each variant and of the
     differences (points of overall accuracy × 100), with how many seeds each difference is > 0."""
-    names = [*VARIANTS, "rf"]
-    head = "| fields/class | cloud | seed | held-out px | " + " | ".join(names) + " | Δ pretraining (labels only) | " \
-        "Δ pretraining (+ scene) |"
+    variants, diffs = _present(rows)
+    names = [*variants, "rf"]
+    head = "| fields/class | cloud | seed | held-out px | " + " | ".join(names) + "".join(f" | Δ {k}" for k in diffs) + " |"
     lines = [head, "|" + "---:|" * (head.count("|") - 1)]
     for r in rows:
-        d1, d2 = (_oa(r, a) - _oa(r, b) for a, b in list(DIFFS.values())[:2])
-        lines.append(f"| {r['fields']} | {r['cloud']:g} | {r['seed']} | {r['pre']['pixels']} | "
-                     + " | ".join(f"{_oa(r, n):.4f}" for n in names) + f" | {100 * d1:+.1f} | {100 * d2:+.1f} |")
+        lines.append(f"| {r['fields']} | {r['cloud']:g} | {r['seed']} | {r[variants[0]]['pixels']} | "
+                     + " | ".join(f"{_oa(r, n):.4f}" for n in names)
+                     + "".join(f" | {100 * (_oa(r, a) - _oa(r, b)):+.1f}" for a, b in diffs.values()) + " |")
     lines += ["", "Mean ± standard deviation over seeds (overall accuracy; differences in points):", "",
-              "| fields/class | cloud | seeds | " + " | ".join(names) + " | " + " | ".join(f"Δ {k}" for k in DIFFS)
-              + " |", "|" + "---:|" * (3 + len(names) + len(DIFFS))]
+              "| fields/class | cloud | seeds | " + " | ".join(names) + "".join(f" | Δ {k}" for k in diffs) + " |",
+              "|" + "---:|" * (3 + len(names) + len(diffs))]
     for g in sorted({(r["fields"], r["cloud"]) for r in rows}):
         sel = [r for r in rows if (r["fields"], r["cloud"]) == g]
         cells = [_mean_sd([_oa(r, n) for r in sel]) for n in names]
-        for a, b in DIFFS.values():
-            d = [100 * (_oa(r, a) - _oa(r, b)) for r in sel]
+        for a, b in diffs.values():
+            d = _points(sel, a, b)
             sd = statistics.stdev(d) if len(d) > 1 else 0.0
             cells.append(f"{statistics.fmean(d):+.1f} ± {sd:.1f} ({sum(x > 0 for x in d)}/{len(d)} > 0)")
         lines.append(f"| {g[0]} | {g[1]:g} | {len(sel)} | " + " | ".join(cells) + " |")
@@ -220,23 +226,30 @@ def _interval(d: list[float]) -> tuple[float, float]:
     return statistics.fmean(d) - half, statistics.fmean(d) + half
 
 
+def _gain(d: list[float]) -> str:
+    lo, hi = _interval(d)
+    sd = statistics.stdev(d) if len(d) > 1 else 0.0
+    word = "a measurable gain" if lo > 0 else "a measurable loss" if hi < 0 else "nothing measurable"
+    return (f"{statistics.fmean(d):+.1f} ± {sd:.1f} points (95 % interval {lo:+.1f} to {hi:+.1f}: {word}; "
+            f"ahead on {sum(x > 0 for x in d)} of {len(d)} scenes)")
+
+
 def verdict(rows: list[dict]) -> str:
     """The plain answer, one sentence per labelling (all cloud levels together): what pretraining
     adds, in points of overall accuracy (mean ± sd over the scenes, 95 % interval of the mean),
-    once the scene's pixels are used and without them; "measurable" when the interval excludes 0."""
+    once the scene's pixels are used and, when measured, with the labels only; "measurable" when
+    the interval excludes 0."""
+    _, diffs = _present(rows)
     out = []
     for n in sorted({r["fields"] for r in rows}):
         sel = [r for r in rows if r["fields"] == n]
-        parts = []
-        for a, b in list(DIFFS.values())[:2]:
-            d = _points(sel, a, b)
-            lo, hi = _interval(d)
-            sd = statistics.stdev(d) if len(d) > 1 else 0.0
-            word = "a measurable gain" if lo > 0 else "a measurable loss" if hi < 0 else "nothing measurable"
-            parts.append(f"{statistics.fmean(d):+.1f} ± {sd:.1f} points (95 % interval {lo:+.1f} to {hi:+.1f}: "
-                         f"{word}; ahead on {sum(x > 0 for x in d)} of {len(d)} scenes)")
-        out.append(f"With {n} labelled field{'s' if n > 1 else ''} per class, pretraining adds {parts[1]} once the "
-                   f"scene's pixels are used in fine-tuning, and {parts[0]} with the labels only.")
+        txt = f"With {n} labelled field{'s' if n > 1 else ''} per class, pretraining adds"
+        if "pretraining, + scene" in diffs:
+            txt += f" {_gain(_points(sel, *diffs['pretraining, + scene']))} once the scene's pixels are used in fine-tuning"
+        if "pretraining, labels only" in diffs:
+            txt += (", and" if "pretraining, + scene" in diffs else "")
+            txt += f" {_gain(_points(sel, *diffs['pretraining, labels only']))} with the labels only"
+        out.append(txt + ".")
     return " ".join(out)
 
 
@@ -256,7 +269,7 @@ def section(rows: list[dict], command: str) -> str:
         f"{machine()}{load} (other processes shared these cores). `python -m training report` keeps this section.", "",
         f"Generated stacks (`make_synthetic`, {r0['size']} × {r0['size']} px, {r0.get('dates', 24)} dates, 9 classes, "
         "seeds and cloud covers below). Labels: every pixel of *n* whole fields per class drawn at random (all but one "
-        "where a class has *n* or fewer fields). Four `pimc fit` runs per labelling, with the defaults except "
+        "where a class has *n* or fewer fields). `pimc fit` runs per labelling (the columns below), with the defaults except "
         "`cv_folds=0`, `forecast.enabled=false` (neither changes the classifier) and `classifier_inputs=temporal` (what "
         "`auto` picks with one field per class; no trial fine-tuning): *pre* (pretraining as configured) "
         "and *nopre* (`pretrain.steps=0`), each with the labels only (`ensemble.forest_weight=0`) or *+scene*: "

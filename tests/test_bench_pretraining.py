@@ -111,3 +111,14 @@ def test_results_section_written_replaced_and_kept(tmp_path, capsys):
     # the report rewrites the file and keeps the section
     kept = keep_section(out, "# new report\n")
     assert kept.startswith("# new report\n") and bp.BEGIN in kept and kept.rstrip().endswith(bp.END)
+
+
+def test_tables_of_a_subset_of_the_variants():
+    rows = [{k: v for k, v in _row(s, 1, 0.8, 0.7, 0.9, 0.88).items() if k not in ("pre", "nopre")} for s in (2, 3)]
+    md = bp.markdown(rows)
+    assert md.splitlines()[0] == ("| fields/class | cloud | seed | held-out px | pre+scene | nopre+scene | rf | "
+                                  "Δ pretraining, + scene |")
+    assert "| 1 | 0.15 | 3 | 100 | 0.9000 | 0.8800 | 0.5000 | +2.0 |" in md
+    v = bp.verdict(rows)
+    assert v.startswith("With 1 labelled field per class, pretraining adds +2.0 ± 0.0 points")
+    assert "labels only" not in v and v.endswith("once the scene's pixels are used in fine-tuning.")
