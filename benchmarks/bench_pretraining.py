@@ -105,17 +105,22 @@ def write_labels(fields_tif: Path, truth_tif: Path, out: Path, n: int, seed: int
 
 def one_fit(syn, labels: Path, d: Path, sets: list[str]) -> dict:
     """``pimc fit`` + ``pimc classify`` into ``d``; accuracy on the pixels outside ``labels``."""
-    from pimc_core.demo import heldout_accuracy
-    from pimc_core.models.model_file import read_metadata
-
     d.mkdir(parents=True, exist_ok=True)
     model = d / "model.pimc"
     t_fit = _run(["fit", str(syn.manifest), "--labels", str(labels), "--classes", str(syn.classes_json),
                   "--out", str(model), "--quiet", *[x for kv in sets for x in ("--set", kv)]])
     t_cls = _run(["classify", str(syn.manifest), "--model", str(model), "--out", str(d / "maps"), "--quiet"])
-    tr = read_metadata(model)["training"]
-    return {**heldout_accuracy(d / "maps" / "classes.tif", syn.labels, labels), "fit_s": round(t_fit, 1),
-            "classify_s": round(t_cls, 1), "pretrain_steps": (tr.get("pretrain") or {}).get("steps"),
+    return {**scored(d, syn.labels, labels), "fit_s": round(t_fit, 1), "classify_s": round(t_cls, 1)}
+
+
+def scored(d: Path, truth: Path, labels: Path) -> dict:
+    """The accuracy of the map in ``d / "maps"`` outside ``labels``, and what its model file says."""
+    from pimc_core.demo import heldout_accuracy
+    from pimc_core.models.model_file import read_metadata
+
+    tr = read_metadata(d / "model.pimc")["training"]
+    return {**heldout_accuracy(d / "maps" / "classes.tif", truth, labels),
+            "pretrain_steps": (tr.get("pretrain") or {}).get("steps"),
             "pseudo": (tr.get("ensemble") or {}).get("pseudo_labelled"),
             "inputs": ((tr.get("finetune") or {}).get("inputs") or {}).get("inputs")}
 
@@ -127,6 +132,7 @@ def one_scene(d: Path, seed: int, size: int, n_dates: int, cloud: float, counts:
     from pimc_core.demo import random_forest_baseline
 
     d.mkdir(parents=True, exist_ok=True)
+    (d / "run.json").write_text(json.dumps({"commit": _commit(), "load": os.getloadavg()[0]}))
     syn = make_synthetic(d / "syn", size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud)
     rows = []
     for n in counts:
@@ -159,17 +165,55 @@ def run(seeds=(2, 3, 4, 5, 6), counts=(1, 10), size: int = 96, clouds=(0.15,), n
             if not out.exists():
                 rows = one_scene(root / f"c{cloud:g}_s{seed}", seed, size, n_dates, cloud, tuple(counts), variants)
                 out.write_text(json.dumps(rows, indent=1))
-    return load_rows(root)
+    return load_rows(root, tuple(variants))
 
 
-def load_rows(root: Path) -> list[dict]:
-    """The rows of every scene JSON under ``root``, by cloud, labels, seed (``written``: the
-    file's time, UTC)."""
+def _utc(p: Path) -> str:
+    return dt.datetime.fromtimestamp(p.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def load_rows(root: Path, need: tuple[str, ...] = ()) -> list[dict]:
+    """The rows of every scene JSON under ``root`` and, for a scene folder without one (a stopped
+    run), of the labellings whose fits ``need`` all have a map (:func:`collect_scene`); by cloud,
+    labels, seed. ``written``: when the JSON or the last map was written (UTC)."""
     rows = []
-    for p in sorted(Path(root).glob("c*_s*.json")):
-        t = dt.datetime.fromtimestamp(p.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-        rows += [{**r, "written": t} for r in json.loads(p.read_text())]
+    for d in sorted(p for p in Path(root).glob("c*_s*") if p.is_dir() or p.suffix == ".json"):
+        if d.suffix == ".json":
+            rows += [{**r, "written": _utc(d)} for r in json.loads(d.read_text())]
+        elif not d.with_suffix(".json").exists():
+            rows += collect_scene(d, need)
+    rows = [r for r in rows if all(n in r for n in need)]
     return sorted(rows, key=lambda r: (r["cloud"], r["fields"], r["seed"]))
+
+
+def collect_scene(d: Path, need: tuple[str, ...]) -> list[dict]:
+    """The rows of a scene folder ``c{cloud}_s{seed}`` whose run stopped: per labelling
+    ``labels_{n}.tif``, the fits that have a map, if ``need`` all have one."""
+    import rasterio
+
+    from pimc_core.demo import random_forest_baseline
+    from pimc_core.models.model_file import read_metadata
+
+    cloud, seed = d.name[1:].split("_s")
+    syn = d / "syn"
+    rows = []
+    for lab in sorted(d.glob("labels_*.tif")):
+        n = int(lab.stem.split("_")[1])
+        done = [v for v in VARIANTS if (d / f"f{n}_{v}" / "maps" / "classes.tif").exists()]
+        if not done or not set(need) <= set(done):
+            continue
+        with rasterio.open(syn / "labels.tif") as src:
+            size = src.width
+        row = {**(json.loads((d / "run.json").read_text()) if (d / "run.json").exists() else {}),
+               "seed": int(seed), "size": size, "cloud": float(cloud), "fields": n,
+               "dates": len(list(syn.glob("S2_*.tif"))), "written": max(_utc(d / f"f{n}_{v}" / "maps" / "classes.tif")
+                                                                      for v in done),
+               "rf": random_forest_baseline(syn / "manifest.yaml", syn / "labels.tif", lab, train_tif=lab)}
+        fits = {v: scored(d / f"f{n}_{v}", syn / "labels.tif", lab) for v in done}
+        for v in done:
+            fits[v]["fit_s"] = read_metadata(d / f"f{n}_{v}" / "model.pimc")["training"].get("seconds")
+        rows.append(row | fits)
+    return rows
 
 
 #: the differences reported: name → (minuend, subtrahend)
@@ -259,7 +303,7 @@ def section(rows: list[dict], command: str) -> str:
 
     written = sorted(r["written"] for r in rows)
     commits = ", ".join(sorted({r.get("commit", "unknown") for r in rows}))
-    loads = [r["load"] for r in rows if "load" in r]
+    loads = [r["load"] for r in rows if r.get("load") is not None]
     load = f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run" if loads else ""
     r0 = rows[0]
     return "\n".join([
@@ -296,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = ap.parse_args(argv)
     if a.report:
-        rows = load_rows(REPO / a.root)
+        rows = load_rows(REPO / a.root, tuple(a.variants))
     else:
         rows = run(tuple(a.seeds), tuple(a.fields), a.size, tuple(a.clouds), a.dates, a.root, tuple(a.variants))
     if not rows:
