@@ -122,3 +122,45 @@ def test_tables_of_a_subset_of_the_variants():
     v = bp.verdict(rows)
     assert v.startswith("With 1 labelled field per class, pretraining adds +2.0 ± 0.0 points")
     assert "labels only" not in v and v.endswith("once the scene's pixels are used in fine-tuning.")
+
+
+def test_write_labels_and_collect_a_stopped_run(tmp_path, monkeypatch):
+    """A scene folder without its JSON: the labellings whose needed fits all have a map become rows,
+    scored on the pixels outside the labelled fields of the labelling's raster."""
+    import json
+
+    import rasterio
+
+    from pimc_core.models import model_file
+    from tests.conftest import write_tif
+
+    fields, truth = _mosaic()
+    d = tmp_path / "runs" / "c0.15_s7"
+    (d / "syn").mkdir(parents=True)
+    write_tif(d / "syn" / "labels.tif", truth)
+    write_tif(d / "syn" / "fields.tif", fields)
+    for t in range(3):
+        write_tif(d / "syn" / f"S2_2023010{t + 1}.tif", np.ones((6, 6, 8), np.uint16))
+    lab1 = bp.write_labels(d / "syn" / "fields.tif", d / "syn" / "labels.tif", d / "labels_1.tif", 1, seed=3)
+    with rasterio.open(lab1) as src:
+        assert np.array_equal(src.read(1), bp.fields_per_class(fields, truth, 1, seed=3))
+    bp.write_labels(d / "syn" / "fields.tif", d / "syn" / "labels.tif", d / "labels_10.tif", 10, seed=3)
+    (d / "run.json").write_text(json.dumps({"commit": "abc123", "load": 3.5}))
+    pred = truth.copy()
+    pred[truth == 2] = 1  # class 2 mapped as class 1
+    for name in ("f1_pre+scene", "f1_nopre+scene", "f10_pre+scene"):  # f10: one of the pair only
+        (d / name / "maps").mkdir(parents=True)
+        write_tif(d / name / "maps" / "classes.tif", pred if name == "f1_pre+scene" else truth)
+        (d / name / "model.pimc").write_text("")
+    monkeypatch.setattr(model_file, "read_metadata", lambda p: {"training": {"seconds": 12.0}})
+    monkeypatch.setattr("pimc_core.demo.random_forest_baseline", lambda *a, **k: {"oa": 0.5, "macro_f1": 0.5,
+                                                                                     "pixels": 1})
+    rows = bp.load_rows(tmp_path / "runs", ("pre+scene", "nopre+scene"))
+    assert len(rows) == 1 and rows[0]["fields"] == 1 and rows[0]["seed"] == 7 and rows[0]["commit"] == "abc123"
+    r = rows[0]
+    with rasterio.open(lab1) as src:
+        seen = src.read(1)
+    held = (truth > 0) & (seen == 0)
+    assert r["nopre+scene"]["oa"] == 1.0 and r["nopre+scene"]["pixels"] == int(held.sum())
+    assert r["pre+scene"]["oa"] == pytest.approx(float((pred[held] == truth[held]).mean()))
+    assert r["pre+scene"]["fit_s"] == 12.0 and r["size"] == 8 and r["dates"] == 3
