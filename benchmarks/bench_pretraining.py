@@ -309,7 +309,9 @@ def section(rows: list[dict], command: str) -> str:
     return "\n".join([
         BEGIN,
         "## 6. Does PIMC pretraining earn its place once the scene's pixels are used?", "",
-        f"Written by `{command}`; scenes computed {written[0]} – {written[-1]} UTC, commit {commits}; machine: "
+        f"Written by `{command}`" + (" from the fits of the same command without `--report` (a scene per process "
+                                     "is fine: each writes its own folder)" if "--report" in command else "")
+        + f"; scenes computed {written[0]} – {written[-1]} UTC, commit {commits}; machine: "
         f"{machine()}{load} (other processes shared these cores). `python -m training report` keeps this section.", "",
         f"Generated stacks (`make_synthetic`, {r0['size']} × {r0['size']} px, {r0.get('dates', 24)} dates, 9 classes, "
         "seeds and cloud covers below). Labels: every pixel of *n* whole fields per class drawn at random (all but one "
