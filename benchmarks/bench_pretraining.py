@@ -180,7 +180,7 @@ def load_rows(root: Path, need: tuple[str, ...] = ()) -> list[dict]:
     for d in sorted(p for p in Path(root).glob("c*_s*") if p.is_dir() or p.suffix == ".json"):
         if d.suffix == ".json":
             rows += [{**r, "written": _utc(d)} for r in json.loads(d.read_text())]
-        elif not d.with_suffix(".json").exists():
+        elif not (d.parent / f"{d.name}.json").exists():  # not with_suffix: "c0.15_s2" has a dot
             rows += collect_scene(d, need)
     rows = [r for r in rows if all(n in r for n in need)]
     return sorted(rows, key=lambda r: (r["cloud"], r["fields"], r["seed"]))
@@ -302,7 +302,7 @@ def section(rows: list[dict], command: str) -> str:
     from benchmarks.run_all import machine
 
     written = sorted(r["written"] for r in rows)
-    commits = ", ".join(sorted({r.get("commit", "unknown") for r in rows}))
+    commits = ", ".join(sorted({r.get("commit", "unknown")[:7] for r in rows}))
     loads = [r["load"] for r in rows if r.get("load") is not None]
     load = f"; 1-minute load average {min(loads):.1f}–{max(loads):.1f} during the run" if loads else ""
     r0 = rows[0]
@@ -311,7 +311,7 @@ def section(rows: list[dict], command: str) -> str:
         "## 6. Does PIMC pretraining earn its place once the scene's pixels are used?", "",
         f"Written by `{command}`" + (" from the fits of the same command without `--report` (a scene per process "
                                      "is fine: each writes its own folder)" if "--report" in command else "")
-        + f"; scenes computed {written[0]} – {written[-1]} UTC, commit {commits}; machine: "
+        + f"; scenes finished {written[0]} – {written[-1]} UTC, commit {commits} (the checkout's when each labelling started); machine: "
         f"{machine()}{load} (other processes shared these cores). `python -m training report` keeps this section.", "",
         f"Generated stacks (`make_synthetic`, {r0['size']} × {r0['size']} px, {r0.get('dates', 24)} dates, 9 classes, "
         "seeds and cloud covers below). Labels: every pixel of *n* whole fields per class drawn at random (all but one "
@@ -325,6 +325,8 @@ def section(rows: list[dict], command: str) -> str:
         "the labelled fields; *rf*: a RandomForest (300 trees) on the gap-filled NDVI/EVI/SAVI series of the same "
         "labelled pixels. Differences (Δ) are in points (accuracy × 100), paired per scene.", "",
         markdown(rows), "",
+        *([f"Not run here: {', '.join(f'*{v}*' for v in VARIANTS if v not in _present(rows)[0])}.", ""]
+          if len(_present(rows)[0]) < len(VARIANTS) else []),
         f"**Answer.** {verdict(rows)}", END]) + "\n"
 
 

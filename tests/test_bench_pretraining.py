@@ -155,6 +155,9 @@ def test_write_labels_and_collect_a_stopped_run(tmp_path, monkeypatch):
     monkeypatch.setattr(model_file, "read_metadata", lambda p: {"training": {"seconds": 12.0}})
     monkeypatch.setattr("pimc_core.demo.random_forest_baseline", lambda *a, **k: {"oa": 0.5, "macro_f1": 0.5,
                                                                                      "pixels": 1})
+    done = tmp_path / "runs" / "c0.15_s8"  # a finished scene: its JSON, not its folder, gives the rows
+    (done / "f1_pre+scene" / "maps").mkdir(parents=True)
+    (tmp_path / "runs" / "c0.15_s8.json").write_text(json.dumps([]))
     rows = bp.load_rows(tmp_path / "runs", ("pre+scene", "nopre+scene"))
     assert len(rows) == 1 and rows[0]["fields"] == 1 and rows[0]["seed"] == 7 and rows[0]["commit"] == "abc123"
     r = rows[0]
