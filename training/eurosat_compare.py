@@ -92,10 +92,10 @@ def render_section(rows: list[dict[str, Any]], init: Path, command: str) -> str:
     return "\n".join(L) + "\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    """``text`` with its :data:`BEGIN` … :data:`END` block replaced by ``section`` (appended when absent)."""
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
+def replace_section(text: str, section: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with its ``begin`` … ``end`` block replaced by ``section`` (appended when absent)."""
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
         return text[:a] + section.rstrip("\n") + text[b:]
     return text.rstrip("\n") + "\n\n" + section
 
