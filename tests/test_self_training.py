@@ -76,11 +76,12 @@ def test_config_self_train_shares() -> None:
 
 
 def test_classifier_self_trains_on_the_unlabelled_series() -> None:
-    """Eight labelled series of four classes, 592 unlabelled: the held-out check keeps a share of
-    pseudo-labels, the predictions change and fewer of the unlabelled series are wrong."""
-    X, y = _make_table(600, seed=1)
+    """Eight labelled series of four classes, 292 unlabelled: the held-out check keeps a share of
+    pseudo-labels, the predictions change and fewer of the unlabelled series are wrong (0.86 → 0.997
+    when this test was written)."""
+    X, y = _make_table(300, seed=1)
     Xl, yl, Xu, yu = X[:8], y[:8], X[8:], y[8:]
-    cfg = {**TINY, "epochs": 3, "ensemble": 2, "rk_folds": 2, "rk_features": 2000, "budget_s": 600.0, "seed": 1,
+    cfg = {**TINY, "epochs": 1, "ensemble": 2, "rk_folds": 2, "rk_features": 1000, "budget_s": 600.0, "seed": 1,
            "pretrain": False}
     plain = SeriesClassifier.from_config({**cfg, "self_train_shares": []}).fit(Xl, yl, Xu)
     assert plain.transductive_ is None and "self_train_share" not in plain.history_
@@ -91,7 +92,7 @@ def test_classifier_self_trains_on_the_unlabelled_series() -> None:
         h["self_train_held_out_log_loss"].values())
     before, after = plain.predict(Xu), st.predict(Xu)
     assert np.any(before != after)
-    assert np.mean(after == yu) > np.mean(before == yu)
+    assert np.mean(after == yu) > np.mean(before == yu) + 0.05
     # the probabilities kept for the unlabelled series equal a fresh computation
     cached = st.predict_proba(Xu)
     st.transductive_ = None

@@ -129,7 +129,7 @@ def pseudo_label_ridges(
             yield share, _refit(base, Zc.T @ dual_coef, mu, y_mean, held, y_idx, alpha)
         return
     S = (Zl.T @ Zl).double()
-    s, SY, sy = Zl.sum(0).double(), Zl.double().T @ Yl, Yl.sum(0)
+    s, SY, sy = Zl.sum(0).double(), (Zl.T @ Yl.float()).double(), Yl.sum(0)
     done = 0
     for share, m in zip(shares, counts):
         for a in range(done, m, 4096):  # add the next rows of the order to the sums
@@ -138,7 +138,7 @@ def pseudo_label_ridges(
             Yu = _codes(labels[rows], k)
             S += (Zu.T @ Zu).double()
             s += Zu.sum(0).double()
-            SY += Zu.double().T @ Yu
+            SY += (Zu.T @ Yu.float()).double()
             sy += Yu.sum(0)
         done = max(done, m)
         N = n + m
@@ -194,7 +194,7 @@ class SelfTraining:
     temperature and mixture weight chosen on the fold, for every share alike). The log-losses are
     pooled over the folds that time allows (at least one), the share with the least wins, and
     the final ridge is refitted on all labelled series plus that share of the full mixture's
-    pseudo-labels, with the temperature and weight found on the folds.
+    pseudo-labels, with the temperature and weight found on the folds (their mean).
     """
 
     @staticmethod
@@ -228,10 +228,12 @@ class SelfTraining:
             folds = oof_folds(y_idx, k, int(cfg.rk_folds), cfg.seed)
         shares = (0.0, *cfg.self_train_shares)
         losses = np.zeros(len(shares))
-        done, per_fold = 0, 0.0
-        for f in range(int(cfg.rk_folds)):
+        done, per_fold, evidence_by_fold = 0, 0.0, []
+        # folds whose series have the CNN members' out-of-fold logits (all folds when none has)
+        eval_folds = [f for f in range(int(cfg.rk_folds)) if has_oof[folds == f].all()] or list(range(int(cfg.rk_folds)))
+        for f in eval_folds:
             held, rest = np.flatnonzero(folds == f), np.flatnonzero(folds != f)
-            if f and time.perf_counter() + per_fold > deadline - 0.5 * per_fold:
+            if done and time.perf_counter() + per_fold > deadline - 0.5 * per_fold:
                 break
             t_fold = time.perf_counter()
             teachers = [i for i in range(len(p_members)) if i % int(cfg.rk_folds) == f]
@@ -254,17 +256,17 @@ class SelfTraining:
                 evidence.append((beta, w))
             done += len(held)
             per_fold = time.perf_counter() - t_fold
-            if f == 0:
-                first = evidence  # temperature and weight of each share, from the first fold
+            evidence_by_fold.append(evidence)
         best = int(np.argmin(losses))
         share = shares[best]
         if best:
             p_rk = softmax_rows(self.rk_beta_ * self.rk_ridge_.decision_function(f_u))
             order, labels = pseudo_label_order(self.cnn_weight_ * p_cnn_u + (1.0 - self.cnn_weight_) * p_rk)
             (_, self.rk_ridge_), = pseudo_label_ridges(self.rk_ridge_, feats, y_idx, f_u, order, labels, (share,), loo=False)
-            self.rk_beta_ = first[best][0]
+            beta, w = np.mean([ev[best] for ev in evidence_by_fold], axis=0)  # over the folds checked
+            self.rk_beta_ = float(beta)
             if has_oof.any():
-                self.cnn_weight_ = first[best][1]
+                self.cnn_weight_ = float(w)
         p_rk_u = softmax_rows(self.rk_beta_ * self.rk_ridge_.decision_function(f_u))
         self.transductive_ = (self._series_key(X_unlabelled), {"cnn": p_cnn_u, "rk": p_rk_u})
         tried = {sh: round(float(v / max(done, 1)), 4) for sh, v in zip(shares, losses)}
