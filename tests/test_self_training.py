@@ -98,3 +98,28 @@ def test_classifier_self_trains_on_the_unlabelled_series() -> None:
     st.transductive_ = None
     np.testing.assert_allclose(cached, st.predict_proba(Xu), atol=1e-6)
     assert st.rk_ridge_.coef_.shape == plain.rk_ridge_.coef_.shape  # (features, classes)
+
+
+def test_self_training_rows_fit_the_time_given() -> None:
+    from pimc_core.estimators.self_training import self_training_rows, self_training_seconds
+
+    shares = (0.25, 0.5, 1.0)
+    full = self_training_seconds(2000, 6000, 3000, shares)
+    assert self_training_rows(2000, 6000, 3000, shares, full * 2) == (6000, full)
+    rows, est = self_training_rows(2000, 6000, 3000, shares, full * 0.6)
+    assert 600 <= rows < 6000 and est <= full * 0.6
+    assert self_training_rows(2000, 6000, 3000, shares, 0.0) == (0, 0.0)
+    with pytest.raises(ConfigError, match="self_train_max_share"):
+        SeriesModelConfig(self_train_max_share=1.5)
+
+
+def test_a_share_must_win_clearly() -> None:
+    from pimc_core.estimators.self_training import _clear_winner
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 1.0, 200)
+    clear = base - 0.05 + rng.normal(0, 0.01, 200)  # lower on nearly every series
+    noisy = base - 0.01 + rng.normal(0, 0.5, 200)  # lower on average, within the noise
+    assert _clear_winner(np.stack([base, noisy, clear])) == 2
+    assert _clear_winner(np.stack([base, noisy])) == 0
+    assert _clear_winner(np.stack([base, base + 0.1])) == 0

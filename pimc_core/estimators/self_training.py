@@ -23,6 +23,7 @@ evidence favours pseudo-labels a little.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import time
 from typing import Any, Iterator, Sequence
@@ -33,7 +34,7 @@ import torch
 from pimc_core.estimators.ridge import RidgeLOO, softmax_temperature
 from pimc_core.estimators.rk_member import mixture_weight, oof_folds, softmax_rows
 
-__all__ = ["SelfTraining", "pseudo_label_order", "pseudo_label_ridges", "self_training_seconds"]
+__all__ = ["SelfTraining", "pseudo_label_order", "pseudo_label_ridges", "self_training_rows", "self_training_seconds"]
 
 
 def pseudo_label_order(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -156,17 +157,23 @@ def pseudo_label_ridges(
         yield share, _refit(base, W, mu, y_mean, held, y_idx, alpha)
 
 
+@functools.lru_cache(maxsize=1)
+def _float64_rate() -> float:
+    """Multiply-adds per second of a float64 matrix product here (timed once per process)."""
+    a = torch.randn(384, 1024, dtype=torch.float64)
+    a @ a.T  # warm-up
+    t0 = time.perf_counter()
+    a @ a.T
+    return 384 * 384 * 1024 / max(time.perf_counter() - t0, 1e-6)
+
+
 def self_training_seconds(n: int, m: int, p: int, shares: Sequence[float]) -> float:
     """Rough seconds of :meth:`SelfTraining._self_train`'s ridge fits with one held-out fold:
     ``n`` labelled rows, ``m`` unlabelled ones, ``p`` features. Multiply-adds counted (the
     teacher's fit, one :func:`pseudo_label_ridges` pass over the shares and the final refit: Gram
     sums and a Cholesky factorisation per fit, or the dual ``N × N`` systems) at the float64 rate
     of a matrix product timed here."""
-    a = torch.randn(384, 1024, dtype=torch.float64)
-    a @ a.T  # warm-up
-    t0 = time.perf_counter()
-    a @ a.T
-    rate = 384 * 384 * 1024 / max(time.perf_counter() - t0, 1e-6)
+    rate = _float64_rate()
     counts = [int(round(s * m)) for s in (0.0, 0.0, *shares, max(shares, default=0.0))]
 
     def fit_ops(rows: int) -> float:
@@ -175,6 +182,34 @@ def self_training_seconds(n: int, m: int, p: int, shares: Sequence[float]) -> fl
     ops = sum(fit_ops(n + c) for c in counts) if n + max(counts) <= p else (
         2 * (n + max(counts)) * p * p + len(counts) * p**3 / 3)
     return 1.5 * ops / rate
+
+
+def self_training_rows(n: int, m: int, p: int, shares: Sequence[float], seconds: float) -> tuple[int, float]:
+    """How many of ``m`` unlabelled rows self-training can consider within ``seconds``
+    (:func:`self_training_seconds`; the shares then apply to that many of the most confident).
+
+    Returns:
+        ``(rows, estimated_seconds)``: ``rows`` 0 when not even a tenth of ``m`` (at least 1) fits.
+    """
+    est = self_training_seconds(n, m, p, shares)
+    if est <= seconds:
+        return m, est
+    lo, hi = 0, m  # the estimate grows with the rows: bisect
+    while hi - lo > max(1, m // 100):
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if self_training_seconds(n, mid, p, shares) <= seconds else (lo, mid)
+    return (lo, self_training_seconds(n, lo, p, shares)) if lo >= max(1, m // 10) else (0, 0.0)
+
+
+def _clear_winner(losses: np.ndarray) -> int:
+    """Index of the least mean of ``losses (choices, rows)`` among row 0 (the safe choice) and the
+    choices whose mean is below row 0's by more than one standard error of the paired differences."""
+    diff = losses - losses[0]
+    n = losses.shape[1]
+    se = diff.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.full(len(losses), np.inf)
+    mean = losses.mean(axis=1)
+    ok = np.flatnonzero((diff.mean(axis=1) < -se) | (np.arange(len(losses)) == 0))
+    return int(ok[np.argmin(mean[ok])])
 
 
 class SelfTraining:
@@ -186,13 +221,17 @@ class SelfTraining:
     (the unlabelled series' key and probabilities, which :meth:`predict_proba_parts` returns for
     the same series without recomputing them).
 
+    A share is kept only when it wins clearly: its held-out log-loss must be below the one
+    without pseudo-labels by more than one standard error of the paired per-series differences
+    (:func:`_clear_winner`); when the check cannot tell, the ridge stays as it was.
+
     The held-out check is cross-fitted, so that no pseudo-label was made by a model that saw the
     series it is judged on: for a fold ``f`` of the CNN members' folds, a teacher made of the CNN
     members that trained without ``f`` and a ridge fitted without ``f`` pseudo-labels the
     unlabelled series; for every share, a ridge on the other folds plus that share of
     pseudo-labels predicts fold ``f``, mixed with those CNN members' out-of-fold logits (softmax
     temperature and mixture weight chosen on the fold, for every share alike). The log-losses are
-    pooled over the folds that time allows (at least one), the share with the least wins, and
+    pooled over the folds that time allows (at least one), the share with the least wins clearly (below), and
     the final ridge is refitted on all labelled series plus that share of the full mixture's
     pseudo-labels, with the temperature and weight found on the folds (their mean).
     """
@@ -204,7 +243,7 @@ class SelfTraining:
         return f"{x.shape}:{hashlib.blake2b(x.tobytes(), digest_size=16).hexdigest()}"
 
     def _self_train(self, X_unlabelled: np.ndarray, feats: np.ndarray, y_idx: np.ndarray, folds: np.ndarray | None,
-                    oof_logits: np.ndarray, has_oof: np.ndarray, deadline: float, hist: dict[str, Any]) -> None:
+                    oof_logits: np.ndarray, has_oof: np.ndarray, rows: int, deadline: float, hist: dict[str, Any]) -> None:
         """Self-training of the ridge member (see the class doc).
 
         Args:
@@ -213,6 +252,8 @@ class SelfTraining:
             y_idx: ``(n,)`` their class indices.
             folds: ``(n,)`` the CNN members' folds (``None``: one stratified split is made).
             oof_logits, has_oof: the CNN members' out-of-fold logits ``(n, K)`` and which rows have them.
+            rows: How many unlabelled series to consider (the shares apply to that many of the
+                most confident; :func:`self_training_rows`).
             deadline: ``time.perf_counter()`` value by which it must be done (after the first
                 fold, folds that would pass it are skipped).
         """
@@ -226,8 +267,8 @@ class SelfTraining:
         p_cnn_u = p_members.mean(axis=0)
         if folds is None:
             folds = oof_folds(y_idx, k, int(cfg.rk_folds), cfg.seed)
-        shares = (0.0, *cfg.self_train_shares)
-        losses = np.zeros(len(shares))
+        shares = (0.0, *(v * min(rows, len(f_u)) / len(f_u) for v in cfg.self_train_shares))
+        row_losses: list[list[np.ndarray]] = [[] for _ in shares]  # per share: each held-out series' log-loss
         done, per_fold, evidence_by_fold = 0, 0.0, []
         # folds whose series have the CNN members' out-of-fold logits (all folds when none has)
         eval_folds = [f for f in range(int(cfg.rk_folds)) if has_oof[folds == f].all()] or list(range(int(cfg.rk_folds)))
@@ -249,15 +290,17 @@ class SelfTraining:
             for j, (_, ridge) in enumerate(fits):
                 d = ridge.decision_function(feats[held])
                 beta, loss = softmax_temperature(d, y_idx[held])
-                w = 0.0
+                p, w = softmax_rows(beta * d), 0.0
                 if p_cnn_held is not None:
-                    loss, w = mixture_weight(p_cnn_held, softmax_rows(beta * d), y_idx[held])
-                losses[j] += loss * len(held)
+                    _, w = mixture_weight(p_cnn_held, p, y_idx[held])
+                    p = w * p_cnn_held + (1.0 - w) * p
+                row_losses[j].append(-np.log(np.clip(p[np.arange(len(held)), y_idx[held]], 1e-12, None)))
                 evidence.append((beta, w))
             done += len(held)
             per_fold = time.perf_counter() - t_fold
             evidence_by_fold.append(evidence)
-        best = int(np.argmin(losses))
+        best = _clear_winner(np.array([np.concatenate(r) for r in row_losses]))
+        losses = np.array([np.concatenate(r).sum() for r in row_losses])
         share = shares[best]
         if best:
             p_rk = softmax_rows(self.rk_beta_ * self.rk_ridge_.decision_function(f_u))
@@ -269,7 +312,8 @@ class SelfTraining:
                 self.cnn_weight_ = float(w)
         p_rk_u = softmax_rows(self.rk_beta_ * self.rk_ridge_.decision_function(f_u))
         self.transductive_ = (self._series_key(X_unlabelled), {"cnn": p_cnn_u, "rk": p_rk_u})
-        tried = {sh: round(float(v / max(done, 1)), 4) for sh, v in zip(shares, losses)}
+        tried = {round(sh, 4): round(float(v / max(done, 1)), 4) for sh, v in zip(shares, losses)}
+        share = round(share, 4)
         hist.update(self_train_held_out_log_loss=tried, self_train_held_out_series=int(done), self_train_share=share,
                     self_train_cnn_weight=round(self.cnn_weight_, 3), self_train_seconds=round(time.perf_counter() - t0, 1))
         self._message(f"[self-training] pseudo-labelled share {share} of {len(f_u)} unlabelled series "

@@ -41,7 +41,7 @@ from pimc_core.devices import resolve_device
 from pimc_core.errors import InputError
 from pimc_core.estimators.cnn_ensemble import CnnEnsemble
 from pimc_core.estimators.rk_member import RandomKernelMember, oof_folds
-from pimc_core.estimators.self_training import SelfTraining, self_training_seconds
+from pimc_core.estimators.self_training import SelfTraining, self_training_rows
 from pimc_core.estimators.series_config import SeriesModelConfig, check_series_rules
 from pimc_core.estimators.standardizer import SeriesStandardizer
 from pimc_core.estimators.trainer import Runtime
@@ -97,6 +97,7 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
         weight_decay=0.05, label_smoothing=0.1, mixup=0.0, augment=1.0, budget_s=540.0, seed=0,
         device="auto", amp=True, threads=0, random_kernels=True, rk_features=10_000, rk_max_share=0.5,
         rk_folds=5, rk_hydra_groups=0, rk_max_length=2048, self_train_shares=(0.25, 0.5, 1.0),
+        self_train_max_share=0.25,
         verbose: bool = False, log: Callable[[str], None] | None = None,
     ) -> None:
         params = dict(locals())  # every argument stored unchanged (scikit-learn's convention)
@@ -196,8 +197,11 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
         feats, self._rk_train_feats = getattr(self, "_rk_train_feats", None), None
         n_u = int(Zall.shape[0] - n)
         self_train = feats is not None and n_u > 0 and bool(cfg.self_train_shares)
-        st_s = self_training_seconds(n, n_u, feats.shape[1], cfg.self_train_shares) if self_train else 0.0
-        hist["self_train_estimated_seconds"] = round(st_s, 1)
+        st_rows, st_s = 0, 0.0
+        if self_train:  # the most confident unlabelled series that fit self_train_max_share of the budget
+            st_rows, st_s = self_training_rows(n, n_u, feats.shape[1], cfg.self_train_shares, cfg.self_train_max_share * cfg.budget_s)
+            self_train = st_rows > 0
+            hist.update(self_train_rows=st_rows, self_train_estimated_seconds=round(st_s, 1))
         deadline_total = t_start + cfg.budget_s - rk_pred_s - st_s  # keep time to score the predicted series
         # CNN member i trains without fold i: out-of-fold evidence for the mixture
         folds = oof_folds(y_idx, k, int(cfg.rk_folds), cfg.seed) if self.rk_ridge_ is not None else None
@@ -209,7 +213,7 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
         if self.rk_ridge_ is not None:
             self._choose_mixture(oof_logits, has_oof, y_idx, hist)
         if self_train:
-            self._self_train(X_unlabelled, feats, y_idx, folds, oof_logits, has_oof, t_start + cfg.budget_s, hist)
+            self._self_train(X_unlabelled, feats, y_idx, folds, oof_logits, has_oof, st_rows, t_start + cfg.budget_s, hist)
         del feats
         hist["members"] = len(self.members_)
         hist["fit_seconds"] = round(time.perf_counter() - t_start, 1)

@@ -139,6 +139,10 @@ class SeriesModelConfig(Checked):
             class-balanced share of the mixture's predictions; the share (or none) with the least
             out-of-sample log-loss of the mixture on the labelled series is kept. Increasing numbers
             in ``(0, 1]``; empty: no self-training.
+        self_train_max_share: Most of ``budget_s`` that self-training may take (estimated from
+            the multiply-adds of its ridge fits and a timed matrix product, reserved before the CNN
+            members train): when all unlabelled series would take longer, the shares apply to the
+            most confident ones that fit; below a tenth of them, no self-training.
     """
 
     branches: tuple[str, ...] = param(("series",), tuple, list, str)  # a subset of BRANCHES: check_series_rules
@@ -184,6 +188,7 @@ class SeriesModelConfig(Checked):
     rk_hydra_groups: int = param(0, _at_least(0))  # even: check_series_rules
     rk_max_length: int = param(2048, _at_least(9))
     self_train_shares: tuple[float, ...] = param((0.25, 0.5, 1.0), tuple, list)  # in (0, 1], increasing: check_series_rules
+    self_train_max_share: float = param(0.25, _within(0.0, 0.9))
 
     _config_name: ClassVar[str] = "series"
 
