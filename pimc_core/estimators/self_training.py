@@ -4,22 +4,22 @@ After a fit, the classifier's probabilities on the unlabelled series (those it w
 predict) give each of them a *pseudo-label* (its most probable class) and a confidence (that
 probability). :func:`pseudo_label_order` ranks them so that every prefix is class-balanced:
 the most confident series of every predicted class first, each class in proportion to how many
-series it was predicted for. :func:`pseudo_label_ridges` then refits the ridge classifier on
-the labelled rows plus the first ``share`` of that order, for several shares, and returns each
-refit's *leave-one-out decision values of the labelled rows*: the evidence on which the
-classifier chooses the share (``0`` keeps the ridge without pseudo-labels).
+series it was predicted for. :func:`pseudo_label_ridges` refits the ridge classifier on the
+labelled rows plus the first ``share`` of that order, for several shares. :class:`SelfTraining`
+(the classifier's mixin) chooses the share, or none, on held-out labelled series with a teacher
+that never saw them (see its docstring).
 
 The refit keeps the labelled rows' feature scaling (:attr:`RidgeLOO.mean_`, ``scale_``) and
-the penalty of the leave-one-out choice, scaled by ``N / n`` (``N`` rows instead of ``n``:
-the eigenvalues of the Gram matrix grow with the rows, the penalty keeps its relative size).
-With more rows than features it solves the primal system (``p × p``, one Gram accumulated over
-the order, so every share costs one Cholesky factorisation and one triangular solve of the
-labelled rows), otherwise the dual one (``N × N``). Leave-one-out values come from the hat
-matrix's diagonal as in :class:`~pimc_core.estimators.ridge.RidgeLOO`. They are out of sample
-for the ridge, but not for the pseudo-labels, which a model that saw the labelled row made: the
-evidence favours pseudo-labels a little.
+the penalty of the leave-one-out choice per row, times the ``N`` rows (the eigenvalues of the
+Gram matrix grow with the rows, the penalty keeps its relative size). With more rows than
+features it solves the primal system (``p × p``, one Gram accumulated over the order, so every
+share costs one Cholesky factorisation), otherwise the dual one (``N × N``). On request it also
+returns the labelled rows' leave-one-out decision values (hat matrix diagonal, as in
+:class:`~pimc_core.estimators.ridge.RidgeLOO`). Those are out of sample for the ridge but not for
+the pseudo-labels, which a model that saw the labelled row made: as evidence for the share they
+favour pseudo-labels (every share scored a log-loss near 0 on a small table), which is why the
+share is chosen on held-out folds instead.
 """
-
 from __future__ import annotations
 
 import copy

@@ -17,7 +17,9 @@ Pipeline of :meth:`SeriesClassifier.fit`:
    out-of-sample evidence.
 5. **Self-training** (:mod:`~pimc_core.estimators.self_training`, with unlabelled series) — the
    mixture pseudo-labels the unlabelled series; the ridge is refitted with the most confident,
-   class-balanced share of them that lowers the mixture's out-of-sample log-loss (or none).
+   class-balanced share of them that clearly lowers the mixture's log-loss on held-out training
+   series, judged with a teacher that did not see them (or none), within ``self_train_max_share``
+   of the budget.
 
 The parameters are declared by :class:`~pimc_core.estimators.series_config.SeriesModelConfig`
 (same names, defaults and constraints); the number of epochs of each phase is chosen from the
@@ -76,7 +78,7 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
             of the CNN members' logits.
         cnn_weight_: Weight of the CNN ensemble's probabilities; ``1 - cnn_weight_`` goes to the
             random-kernel member.
-        transductive_: ``(key, {"cnn": (M, K) | None, "rk": (M, K)})`` the unlabelled series'
+        transductive_: ``(key, {"cnn": (M, K), "rk": (M, K)})`` the unlabelled series'
             digest and each member's probabilities, set by self-training (:meth:`predict_proba_parts`
             returns them for the same series).
         history_: Timings and choices of the last :meth:`fit` (epochs, members, losses).
@@ -243,7 +245,7 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
         check_is_fitted(self, "members_")
         cached = getattr(self, "transductive_", None)
         if keep is None and cached is not None and cached[0] == self._series_key(X):
-            return {name: p.copy() for name, p in cached[1].items() if p is not None}
+            return {name: p.copy() for name, p in cached[1].items()}
         Z_full = self.standardizer_.standardize(X)
         Zn = self.standardizer_.pool(Z_full, self.standardizer_.length)
         parts = {"cnn": self._cnn_proba(Zn, batch_size, keep)}
