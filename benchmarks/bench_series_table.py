@@ -109,7 +109,8 @@ def run(seed: int = 0, budget: float = 600.0, root: Path = Path("bench_out/serie
                    check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rep = json.loads((d / "report.json").read_text())
     out["pimc"] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "seconds": round(time.perf_counter() - t0, 1),
-                   "threads": rep["environment"]["threads"]}
+                   "threads": rep["environment"]["threads"],
+                   **{k: v for k, v in rep["training"].items() if k.startswith("self_train")}}
     print(f"training series: {out['pimc']}", flush=True)
 
     t0 = time.perf_counter()
@@ -159,7 +160,17 @@ def markdown(res: dict) -> str:
         *_aeon_rows(res.get("aeon")),
         "",
         f"The command took {p['seconds'] / 60:.1f} min against the 15-minute limit ({p['threads']} torch thread(s)).",
+        _self_training_line(p),
     ])
+
+
+def _self_training_line(p: dict) -> str:
+    """What the command's self-training chose (its report's ``training.self_train_*`` entries)."""
+    if "self_train_share" not in p:
+        return "Self-training did not run (random-kernel member skipped or no unlabelled series)."
+    losses = ", ".join(f"{float(k):g}: {v}" for k, v in p["self_train_held_out_log_loss"].items())
+    return (f"Self-training kept {p['self_train_share']:g} of the test series as pseudo-labels (held-out log-loss by share "
+            f"on {p['self_train_held_out_series']} training series: {losses}; {p['self_train_seconds']:.0f} s).")
 
 
 def main() -> None:

@@ -24,3 +24,12 @@ def test_crop_like_table_shape_balance_and_determinism():
     means = np.stack([X[y == c].mean(0) for c in range(1, 25)])
     for a in range(0, 24, 2):
         assert np.abs(means[a] - means[a + 1]).max() > 0.05
+
+
+def test_self_training_line_reports_the_choice():
+    from benchmarks.bench_series_table import _self_training_line
+
+    assert "did not run" in _self_training_line({"accuracy": 0.8})
+    line = _self_training_line({"self_train_share": 0.5, "self_train_held_out_log_loss": {"0.0": 0.61, "0.5": 0.58},
+                                "self_train_held_out_series": 1440, "self_train_seconds": 92.4})
+    assert "kept 0.5 of the test series" in line and "0: 0.61, 0.5: 0.58" in line and "1440" in line and "92 s" in line

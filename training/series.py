@@ -5,8 +5,12 @@ Example::
     python -m training series --train Crop_TRAIN.tsv --test Crop_TEST.tsv --out report.json
 
 Tables use the UCR archive layout (see :mod:`pimc_core.io.tables`). The unlabelled test series are
-used for self-supervised (contrastive) pretraining together with the training series, never
-their labels; labels of the test table are only used to score the predictions. The whole run
+used, never their labels: for self-supervised (contrastive) pretraining together with the training
+series (``--model pimc``) and for self-training of the random-kernel member (pseudo-labels of the
+most confident test series, the share chosen on held-out training series;
+:mod:`pimc_core.estimators.self_training`; off by default, ``--set self_train_shares=[0.25,0.5,1.0]``
+turns it on).
+``--no-unlabelled`` uses neither. Labels of the test table are only used to score the predictions. The whole run
 (loading, pretraining, fine-tuning, inference) is planned to fit ``--budget`` seconds.
 """
 
@@ -61,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", default=None, help="YAML/JSON file with SeriesModelConfig overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key (YAML value); repeatable")
-    p.add_argument("--no-unlabelled", action="store_true", help="do not use the test series for self-supervised pretraining")
+    p.add_argument("--no-unlabelled", action="store_true",
+                   help="do not use the (unlabelled) test series for self-supervised pretraining or self-training")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--predictions", default=None, help="write one predicted label per test row to this file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, only the summary line")

@@ -5,6 +5,8 @@
 * :class:`RandomKernelTransform`, :class:`CompetingKernelTransform` — series → kernel features
   (transformers).
 * :class:`RidgeLOO` — ridge classifier with exact leave-one-out decision values.
+* :mod:`~pimc_core.estimators.self_training` — the classifier's self-training of that ridge on
+  pseudo-labelled unlabelled series (:func:`~pimc_core.estimators.self_training.pseudo_label_ridges`).
 
 All are scikit-learn estimators (``clone``, ``get_params`` / ``set_params``, ``Pipeline``,
 ``cross_val_score``); parameters are checked in ``fit`` with :func:`pimc_core.config.check_params`.

@@ -26,12 +26,25 @@ from pimc_core.estimators.random_kernels import RandomKernelTransform
 from pimc_core.estimators.ridge import RidgeLOO, softmax_temperature
 from pimc_core.estimators.standardizer import SeriesStandardizer
 
-__all__ = ["RandomKernelMember", "oof_folds", "softmax_rows"]
+__all__ = ["RandomKernelMember", "mixture_weight", "oof_folds", "softmax_rows"]
 
 
 def softmax_rows(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax of ``(N, K)`` scores (float64)."""
     return scipy.special.softmax(np.asarray(z, dtype=np.float64), axis=1)
+
+
+def mixture_weight(p_cnn: np.ndarray, p_rk: np.ndarray, y_idx: np.ndarray) -> tuple[float, float]:
+    """``(log_loss, w)``: the weight ``w`` of 0, 0.05, …, 1 whose mixture ``w · p_cnn + (1 − w) · p_rk``
+    (both ``(n, K)`` probabilities) has the least log-loss on class indices ``y_idx (n,)``."""
+    best = (float("inf"), 1.0)
+    rows = np.arange(len(y_idx))
+    for w in np.linspace(0.0, 1.0, 21):
+        p = w * p_cnn + (1.0 - w) * p_rk
+        loss = float(np.mean(-np.log(np.clip(p[rows, y_idx], 1e-12, None))))
+        if loss < best[0] - 1e-9:
+            best = (loss, float(w))
+    return best
 
 
 def oof_folds(y_idx: np.ndarray, n_classes: int, n_folds: int, seed: int) -> np.ndarray:
@@ -111,6 +124,7 @@ class RandomKernelMember:
         feats = self._rk_features(Zn)
         t_feat = time.perf_counter() - t0
         ridge = RidgeLOO().fit(feats, y_idx, k)
+        self._rk_train_feats = feats if cfg.self_train_shares else None  # kept for self-training
         del feats
         beta, loss = softmax_temperature(ridge.loo_decision_, y_idx)
         self.rk_ridge_, self.rk_beta_ = ridge, beta
@@ -168,12 +182,7 @@ class RandomKernelMember:
         self.cnn_beta_, _ = softmax_temperature(oof_logits[rows], y)
         p_cnn = softmax_rows(self.cnn_beta_ * oof_logits[rows])
         p_rk = softmax_rows(self.rk_beta_ * self.rk_ridge_.loo_decision_[rows])
-        best = (float("inf"), 1.0)
-        for w in np.linspace(0.0, 1.0, 21):
-            p = w * p_cnn + (1.0 - w) * p_rk
-            loss = float(np.mean(-np.log(np.clip(p[np.arange(len(rows)), y], 1e-12, None))))
-            if loss < best[0] - 1e-9:
-                best = (loss, float(w))
+        best = mixture_weight(p_cnn, p_rk, y)
         self.cnn_weight_ = best[1]
         mix = self.cnn_weight_ * p_cnn + (1.0 - self.cnn_weight_) * p_rk
         hist.update(

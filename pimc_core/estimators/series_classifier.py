@@ -15,6 +15,11 @@ Pipeline of :meth:`SeriesClassifier.fit`:
    PIMC contrastive pretraining, fine-tuning of ``ensemble`` members; probabilities averaged.
 4. **Mixture** — the CNN temperature and weight against the random-kernel member chosen on
    out-of-sample evidence.
+5. **Self-training** (:mod:`~pimc_core.estimators.self_training`, with unlabelled series) — the
+   mixture pseudo-labels the unlabelled series; the ridge is refitted with the most confident,
+   class-balanced share of them that clearly lowers the mixture's log-loss on held-out training
+   series, judged with a teacher that did not see them (or none), within ``self_train_max_share``
+   of the budget.
 
 The parameters are declared by :class:`~pimc_core.estimators.series_config.SeriesModelConfig`
 (same names, defaults and constraints); the number of epochs of each phase is chosen from the
@@ -38,6 +43,7 @@ from pimc_core.devices import resolve_device
 from pimc_core.errors import InputError
 from pimc_core.estimators.cnn_ensemble import CnnEnsemble
 from pimc_core.estimators.rk_member import RandomKernelMember, oof_folds
+from pimc_core.estimators.self_training import SelfTraining, self_training_rows
 from pimc_core.estimators.series_config import SeriesModelConfig, check_series_rules
 from pimc_core.estimators.standardizer import SeriesStandardizer
 from pimc_core.estimators.trainer import Runtime
@@ -47,7 +53,7 @@ __all__ = ["SeriesClassifier"]
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(SeriesModelConfig))
 
 
-class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEstimator):
+class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, ClassifierMixin, BaseEstimator):
     """PIMC pixel-series classifier (fit / predict), see the module docstring.
 
     Every parameter of :class:`~pimc_core.estimators.series_config.SeriesModelConfig` is a
@@ -72,6 +78,9 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
             of the CNN members' logits.
         cnn_weight_: Weight of the CNN ensemble's probabilities; ``1 - cnn_weight_`` goes to the
             random-kernel member.
+        transductive_: ``(key, {"cnn": (M, K), "rk": (M, K)})`` the unlabelled series'
+            digest and each member's probabilities, set by self-training (:meth:`predict_proba_parts`
+            returns them for the same series).
         history_: Timings and choices of the last :meth:`fit` (epochs, members, losses).
     """
 
@@ -89,7 +98,8 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
         min_epochs=20, max_epochs=120, ensemble=5, batch_size=64, pretrain_batch_size=256, lr=3e-3,
         weight_decay=0.05, label_smoothing=0.1, mixup=0.0, augment=1.0, budget_s=540.0, seed=0,
         device="auto", amp=True, threads=0, random_kernels=True, rk_features=10_000, rk_max_share=0.5,
-        rk_folds=5, rk_hydra_groups=0, rk_max_length=2048,
+        rk_folds=5, rk_hydra_groups=0, rk_max_length=2048, self_train_shares=(0.25, 0.5, 1.0),
+        self_train_max_share=0.25,
         verbose: bool = False, log: Callable[[str], None] | None = None,
     ) -> None:
         params = dict(locals())  # every argument stored unchanged (scikit-learn's convention)
@@ -134,13 +144,13 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
         X_unlabelled: np.ndarray | None = None,
         predict_size: int | None = None,
     ) -> SeriesClassifier:
-        """Fit on labelled series (and optionally unlabelled ones, used for pretraining only).
+        """Fit on labelled series (and optionally unlabelled ones: pretraining, self-training).
 
         Args:
             X: ``(N, T)`` or ``(N, C, T)`` training series, NaN for missing values.
             y: ``(N,)`` labels (any sortable type).
             X_unlabelled: ``(M, T)`` / ``(M, C, T)`` extra series without labels (e.g. the
-                series to classify), used by contrastive pretraining.
+                series to classify), used by contrastive pretraining and self-training.
             predict_size: How many series will be predicted after the fit (default: the number
                 of unlabelled series); their inference time is kept inside ``budget_s``.
 
@@ -184,8 +194,17 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
         # random-kernel member first: its measured time comes off the CNN budget
         self.rk_transform_, self.rk_hydra_, self.rk_ridge_ = None, None, None
         self.rk_beta_, self.cnn_beta_, self.cnn_weight_ = 1.0, 1.0, 1.0
+        self.transductive_ = None
         rk_pred_s = self._fit_random_kernels(Z_full, Z, y_idx, k, n_pred, hist) if cfg.random_kernels else 0.0
-        deadline_total = t_start + cfg.budget_s - rk_pred_s  # keep time to score the predicted series
+        feats, self._rk_train_feats = getattr(self, "_rk_train_feats", None), None
+        n_u = int(Zall.shape[0] - n)
+        self_train = feats is not None and n_u > 0 and bool(cfg.self_train_shares)
+        st_rows, st_s = 0, 0.0
+        if self_train:  # the most confident unlabelled series that fit self_train_max_share of the budget
+            st_rows, st_s = self_training_rows(n, n_u, feats.shape[1], cfg.self_train_shares, cfg.self_train_max_share * cfg.budget_s)
+            self_train = st_rows > 0
+            hist.update(self_train_rows=st_rows, self_train_estimated_seconds=round(st_s, 1))
+        deadline_total = t_start + cfg.budget_s - rk_pred_s - st_s  # keep time to score the predicted series
         # CNN member i trains without fold i: out-of-fold evidence for the mixture
         folds = oof_folds(y_idx, k, int(cfg.rk_folds), cfg.seed) if self.rk_ridge_ is not None else None
 
@@ -195,6 +214,9 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
         oof_logits, has_oof = self._finetune(rt, plan, Z, Yt, k, bs, folds, deadline_total, hist)
         if self.rk_ridge_ is not None:
             self._choose_mixture(oof_logits, has_oof, y_idx, hist)
+        if self_train:
+            self._self_train(X_unlabelled, feats, y_idx, folds, oof_logits, has_oof, st_rows, t_start + cfg.budget_s, hist)
+        del feats
         hist["members"] = len(self.members_)
         hist["fit_seconds"] = round(time.perf_counter() - t_start, 1)
         self.history_ = hist
@@ -221,12 +243,27 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
         """Each member's class probabilities: ``{"cnn": (N, K), "rk": (N, K)}`` (``"rk"`` only
         when the random-kernel member was fitted); arguments as :meth:`predict_proba`."""
         check_is_fitted(self, "members_")
-        rt = self._runtime()
+        cached = getattr(self, "transductive_", None)
+        if keep is None and cached is not None and cached[0] == self._series_key(X):
+            return {name: p.copy() for name, p in cached[1].items()}
         Z_full = self.standardizer_.standardize(X)
         Zn = self.standardizer_.pool(Z_full, self.standardizer_.length)
+        parts = {"cnn": self._cnn_proba(Zn, batch_size, keep)}
+        if self.rk_ridge_ is not None:
+            parts["rk"] = self._rk_proba(Zn if self.rk_length_ == Zn.shape[-1] else self.standardizer_.pool(Z_full, self.rk_length_))
+        return parts
+
+    def _cnn_proba(self, Zn: np.ndarray, batch_size: int = 1024, keep: tuple[bool, ...] | None = None) -> np.ndarray:
+        """The CNN ensemble's mean probabilities ``(N, K)`` of standardised, pooled series ``(N, C, T)``."""
+        return self._cnn_member_proba(Zn, batch_size, keep).mean(axis=0)
+
+    @torch.no_grad()
+    def _cnn_member_proba(self, Zn: np.ndarray, batch_size: int = 1024, keep: tuple[bool, ...] | None = None) -> np.ndarray:
+        """Each CNN member's probabilities ``(members, N, K)`` of standardised, pooled series ``(N, C, T)``."""
+        rt = self._runtime()
         Z = torch.from_numpy(Zn)
-        out = np.zeros((Z.shape[0], len(self.classes_)), dtype=np.float64)
-        for net in self.members_:
+        out = np.zeros((len(self.members_), Z.shape[0], len(self.classes_)), dtype=np.float64)
+        for mi, net in enumerate(self.members_):
             net.eval()
             for s in range(0, Z.shape[0], batch_size):
                 xb = Z[s : s + batch_size].to(self.device_)
@@ -235,11 +272,8 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, ClassifierMixin, BaseEst
                     mask = torch.tensor([[float(v) for v in keep]], device=self.device_).expand(xb.shape[0], -1)
                 with rt.autocast():
                     logits = net(xb, mask)
-                out[s : s + xb.shape[0]] += torch.softmax(self.cnn_beta_ * logits.float(), dim=1).cpu().numpy()
-        parts = {"cnn": out / len(self.members_)}
-        if self.rk_ridge_ is not None:
-            parts["rk"] = self._rk_proba(Zn if self.rk_length_ == Zn.shape[-1] else self.standardizer_.pool(Z_full, self.rk_length_))
-        return parts
+                out[mi, s : s + xb.shape[0]] = torch.softmax(self.cnn_beta_ * logits.float(), dim=1).cpu().numpy()
+        return out
 
     def predict(self, X: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Predicted labels ``(N,)`` (values of ``classes_``); ``kwargs`` as :meth:`predict_proba`."""

@@ -53,6 +53,10 @@ def check_series_rules(obj: Any, where: str) -> None:
         raise ConfigError(
             f"{where}.rk_hydra_groups must be even (half see the first differences); got {obj.rk_hydra_groups!r}"
         )
+    shares = obj.self_train_shares
+    ok = isinstance(shares, (tuple, list)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in shares)
+    if not ok or any(not 0 < v <= 1 for v in shares) or any(b <= a for a, b in zip(shares, shares[1:])):
+        raise ConfigError(f"{where}.self_train_shares must be increasing numbers in (0, 1]; got {shares!r}")
     if obj.device not in ("auto", "cpu", "cuda") and not str(obj.device).startswith("cuda:"):
         raise ConfigError(f"{where}.device must be auto, cpu, cuda or cuda:N; got {obj.device!r}")
 
@@ -129,6 +133,21 @@ class SeriesModelConfig(Checked):
             kernel features cost only linearly in the length: long series keep their detail for
             this member while the CNNs see them pooled. When the full-length estimate exceeds
             ``rk_max_share`` of the budget, the member falls back to the CNNs' length.
+        self_train_shares: Shares of the unlabelled series (``fit``'s ``X_unlabelled``, in
+            ``python -m training series`` the test series) tried as pseudo-labels for the
+            random-kernel ridge (:mod:`pimc_core.estimators.self_training`): the most confident,
+            class-balanced share of the mixture's predictions; the share (or none) with the least
+            out-of-sample log-loss of the mixture on the labelled series is kept. Increasing numbers
+            in ``(0, 1]``; empty (the default): no self-training. Off by default because it did not
+            pay where it was measured at size: on generated crop-like tables of 720 / 1680 and
+            2400 / 5600 series the check kept no share, while its time (up to
+            ``self_train_max_share`` of the budget) is taken from the CNN members, whose training
+            fills the budget at the real benchmark's size (7200 / 16800); ``[0.25, 0.5, 1.0]``
+            turns it on (8 labelled against 292 unlabelled series: 0.86 → 0.997).
+        self_train_max_share: Most of ``budget_s`` that self-training may take (estimated from
+            the multiply-adds of its ridge fits and a timed matrix product, reserved before the CNN
+            members train): when all unlabelled series would take longer, the shares apply to the
+            most confident ones that fit; below a tenth of them, no self-training.
     """
 
     branches: tuple[str, ...] = param(("series",), tuple, list, str)  # a subset of BRANCHES: check_series_rules
@@ -173,10 +192,14 @@ class SeriesModelConfig(Checked):
     rk_folds: int = param(5, _at_least(2))
     rk_hydra_groups: int = param(0, _at_least(0))  # even: check_series_rules
     rk_max_length: int = param(2048, _at_least(9))
+    self_train_shares: tuple[float, ...] = param((), tuple, list)  # in (0, 1], increasing: check_series_rules
+    self_train_max_share: float = param(0.25, _within(0.0, 0.9))
 
     _config_name: ClassVar[str] = "series"
 
     def _convert(self) -> None:
+        if isinstance(self.self_train_shares, list):
+            self.self_train_shares = tuple(self.self_train_shares)
         if isinstance(self.branches, str):
             self.branches = (self.branches,)
         elif isinstance(self.branches, list):
