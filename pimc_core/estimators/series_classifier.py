@@ -98,7 +98,7 @@ class SeriesClassifier(CnnEnsemble, RandomKernelMember, SelfTraining, Classifier
         min_epochs=20, max_epochs=120, ensemble=5, batch_size=64, pretrain_batch_size=256, lr=3e-3,
         weight_decay=0.05, label_smoothing=0.1, mixup=0.0, augment=1.0, budget_s=540.0, seed=0,
         device="auto", amp=True, threads=0, random_kernels=True, rk_features=10_000, rk_max_share=0.5,
-        rk_folds=5, rk_hydra_groups=0, rk_max_length=2048, self_train_shares=(0.25, 0.5, 1.0),
+        rk_folds=5, rk_hydra_groups=0, rk_max_length=2048, self_train_shares=(),
         self_train_max_share=0.25,
         verbose: bool = False, log: Callable[[str], None] | None = None,
     ) -> None:
