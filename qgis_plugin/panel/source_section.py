@@ -6,10 +6,15 @@ line, which also says how the files are read ("Sentinel-2 L2A, DN × 0.0001, SCL
 files do not tell their sensor, the section asks for a preset, or a DN scale and a quality band,
 and no series is given to the other sections until then. The model is checked against the series
 whenever either changes (:func:`qgis_plugin.source.check_model`); :attr:`SourceSection.model_problem`
-holds the sentence that stops a run. The other sections take the opened series from here."""
+holds the sentence that stops a run. The other sections take the opened series from here.
+
+An optional Sentinel-1 source (:class:`~qgis_plugin.panel.radar_row.RadarRow`) is read beside the
+optical one: the series the other sections take then holds both, so every map and training run of
+the panel gets the radar series (as ``--sar``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -36,6 +41,7 @@ from .. import fitting, source
 from ..bootstrap import MissingDependencyError, import_core
 from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
 from .layers_table import LayersTable
+from .radar_row import RadarRow
 
 #: The status line before a series is chosen (plain, not an error).
 NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
@@ -50,6 +56,8 @@ class SourceSection(QGroupBox):
 
     #: After each check of the source: the opened series, or None (the inspector follows it).
     series_checked = pyqtSignal(object)
+    #: After the model choice changed: the model spec (a path, a built-in, or '').
+    model_changed = pyqtSignal(str)
 
     def __init__(self, tmpdir: str, parent=None) -> None:
         super().__init__("Time series", parent)
@@ -105,6 +113,8 @@ class SourceSection(QGroupBox):
         lrow.addWidget(self.layers_table)
         lrow.addWidget(self.reload_layers_button)
         form.addWidget(self.layers_box)
+        self.radar_row = RadarRow()
+        form.addWidget(self.radar_row)
         form.addLayout(self._build_options())
 
         self.status_label = status_label("Choose a time series.", "PimcStatusLabel")
@@ -118,6 +128,7 @@ class SourceSection(QGroupBox):
         self.scale_edit.editingFinished.connect(self._schedule_validation)
         self.mask_edit.editingFinished.connect(self._schedule_validation)
         self.layers_table.changed.connect(self._schedule_validation)
+        self.radar_row.sar_widget.fileChanged.connect(self._schedule_validation)
 
     def _build_options(self) -> QFormLayout:
         opts = QFormLayout()
@@ -201,12 +212,16 @@ class SourceSection(QGroupBox):
     def source_spec(self) -> source.SourceSpec:
         """The current choice as a :class:`~qgis_plugin.source.SourceSpec` (bands parsed)."""
         sensor = self.sensor_combo.currentData()
-        reading = dict(sensor=sensor, bands=source.parse_bands(self.bands_edit.text()),
+        reading = dict(sensor=sensor, bands=source.parse_bands(self.bands_edit.text()), sar=self.radar_row.path() or None,
                        scale=source.parse_scale(self.scale_edit.text()), mask=source.parse_mask(self.mask_edit.text()))
         if self.mode_layers.isChecked():
             rows = [(r["date"], r["path"], r["name"]) for r in self.layers_table.rows()]
             return source.SourceSpec(layers=rows, manifest_dir=self._tmpdir, **reading)
         return source.SourceSpec(path=self.source_widget.filePath(), **reading)
+
+    def set_sar_path(self, path) -> None:
+        """Choose the Sentinel-1 source read beside the series ('' for none)."""
+        self.radar_row.set_path(path)
 
     def key(self) -> tuple:
         """What identifies the current choice (equal keys: the same series)."""
@@ -216,7 +231,8 @@ class SourceSection(QGroupBox):
         return ("path", self.source_widget.filePath(), *self._reading_key())
 
     def _reading_key(self) -> tuple:
-        return (self.sensor_combo.currentData(), self.bands_edit.text(), self.scale_edit.text(), self.mask_edit.text())
+        return (self.sensor_combo.currentData(), self.bands_edit.text(), self.scale_edit.text(), self.mask_edit.text(),
+                self.radar_row.path())
 
     def _schedule_validation(self, *_args) -> None:
         self.series = None
@@ -247,9 +263,11 @@ class SourceSection(QGroupBox):
             spec = self.source_spec()
             if not (spec.path or "").strip() and not spec.layers:  # nothing chosen yet: no red error
                 self._set_status(NOTHING_CHOSEN, ok=None)
+                self.radar_row.show_unchecked()
                 return None
-            ts = spec.open()
+            ts = dataclasses.replace(spec, sar=None).open()  # the radar source: checked on its own below
         except errors.PimcError as e:
+            self.radar_row.show_unchecked()
             if source.is_unknown_sensor(e):
                 self.ask_box.setVisible(True)
                 self._set_status("The files do not tell their sensor: choose the Sensor preset, or give the DN "
@@ -265,9 +283,13 @@ class SourceSection(QGroupBox):
             log_exception("opening the time series")
             self._set_status(f"unexpected error while opening the series: {e}", ok=False)
             return None
-        self.series = ts
         self.ask_box.setVisible(bool(self.scale_edit.text().strip() or self.mask_edit.text().strip()))
         self._set_status("✓ " + source.describe_series(ts), ok=True)
+        ts = self.radar_row.combine(ts)
+        if ts is None:
+            self._check_model()
+            return None
+        self.series = ts
         self._save_settings()
         self._warm_up()
         self._check_model()
@@ -281,6 +303,8 @@ class SourceSection(QGroupBox):
 
     def why_no_series(self) -> str:
         """What a tool says when the series cannot be opened (the status line's reason)."""
+        if self.radar_row.problem:
+            return f"choose a valid radar (S1) source, or clear it: {self.radar_row.problem}"
         return f"choose a valid time series first: {self.status_label.text()}"
 
     def _set_status(self, text: str, ok: bool) -> None:
@@ -312,6 +336,7 @@ class SourceSection(QGroupBox):
 
     def _on_model_changed(self, *_args) -> None:
         self._check_model()
+        self.model_changed.emit(self.model_spec())
 
     def _check_model(self) -> None:
         """Describe the chosen model and check it against the opened series (bands, season and
@@ -374,12 +399,15 @@ class SourceSection(QGroupBox):
 
     # ------------------------------------------------------------------ settings, project
     def restore_settings(self) -> None:
-        """The source, sensor and model of the last session (a source or model that has gone since
-        is not restored, so the panel opens without an error nobody caused)."""
+        """The source, radar source, sensor and model of the last session (a source or model that
+        has gone since is not restored, so the panel opens without an error nobody caused)."""
         s = QgsSettings()
         path = s.value(SETTINGS + "source", "")
         if path and Path(path).exists():
             self.source_widget.setFilePath(path)
+        sar = s.value(SETTINGS + "sar", "")
+        if sar and Path(sar).exists():
+            self.radar_row.set_path(sar)
         self.set_sensor(s.value(SETTINGS + "sensor", None) or None)
         model = s.value(SETTINGS + "model", "")
         if model and (model.startswith("builtin:") or Path(model).is_file()):
@@ -389,6 +417,7 @@ class SourceSection(QGroupBox):
         s = QgsSettings()
         if self.mode_path.isChecked():
             s.setValue(SETTINGS + "source", self.source_widget.filePath())
+        s.setValue(SETTINGS + "sar", self.radar_row.path())
         s.setValue(SETTINGS + "sensor", self.sensor_combo.currentData() or "")
 
     def start(self) -> None:
