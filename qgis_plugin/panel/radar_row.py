@@ -23,8 +23,8 @@ class RadarRow(QWidget):
         super().__init__(parent)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Radar (S1), optional"))  # a line of its own: the row fits the narrow dock
         row = QHBoxLayout()
-        row.addWidget(QLabel("Radar (S1)"))
         self.sar_widget = file_widget(
             "PimcRadarWidget", "Sentinel-1 manifest", "optional: S1 manifest or folder",
             mode=QgsFileWidget.StorageMode.GetFile, file_filter="Manifest (*.yaml *.yml);;All files (*)",
