@@ -25,67 +25,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshots import HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
+from screenshots import DESKTOP_HELPERS, HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
 
 NAME = "plugin_radar_text.png"
 QUERY = "maize"
 
-STARTUP = textwrap.dedent(r'''
-    import time
-    from pathlib import Path
-
-    from qgis.core import QgsContrastEnhancement, QgsRasterLayer
-    from qgis.PyQt.QtCore import Qt
-    from qgis.PyQt.QtWidgets import QApplication, QDockWidget
+STARTUP = DESKTOP_HELPERS + textwrap.dedent(r'''
     from qgis.utils import plugins
 
     task = None
 
 
-    def pump(seconds=0.3):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds:
-            QApplication.processEvents()
-            time.sleep(0.01)
-
-
-    def follow(started, then):
-        global task
-        if started is None:
-            raise RuntimeError(plugins["pimc"].dock.map_status.text())
-        task = started
-        QTimer.singleShot(200, lambda: wait_for(then))
-
-
-    def wait_for(then):
-        if not task.done:
-            QTimer.singleShot(200, lambda: wait_for(then))
-            return
-        step(then)()
-
-
     @step
     def start():
-        mw = iface.mainWindow()
-        mw.resize(CFG["width"], CFG["height"])
-        mw.showMaximized()
-        for d in mw.findChildren(QDockWidget):
-            if d.objectName() not in ("Layers", "PimcDock"):
-                d.hide()
-            elif d.objectName() == "Layers":
-                mw.resizeDocks([d], [CFG["layers_width"]], Qt.Orientation.Horizontal)
-        layer = QgsRasterLayer(CFG["image"], Path(CFG["image"]).stem + " (NIR, red, green)")
-        r = layer.renderer()
-        r.setRedBand(4); r.setGreenBand(3); r.setBlueBand(2)
-        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum)
-        QgsProject.instance().addMapLayer(layer)
-        iface.mapCanvas().setDestinationCrs(layer.crs())
-        iface.mapCanvas().setExtent(layer.extent().buffered(layer.extent().width() * 0.02))
+        tidy_window()
+        show_composite(CFG["image"])  # the imagery: a summer date in false colour
         plugin = plugins["pimc"]
         plugin.show_panel(True)
         dock = plugin.dock
         dock.setMinimumWidth(CFG["dock_width"])
-        mw.resizeDocks([dock], [CFG["dock_width"]], Qt.Orientation.Horizontal)
+        iface.mainWindow().resizeDocks([dock], [CFG["dock_width"]], Qt.Orientation.Horizontal)
         dock.set_source_path(CFG["manifest"])
         dock.source_box.set_sar_path(CFG["sar"])
         dock.set_model_path(CFG["model"])
@@ -121,11 +80,7 @@ STARTUP = textwrap.dedent(r'''
         pump(0.3)
         dock.widget().ensureWidgetVisible(dock.maps_box.map_status)
         dock.widget().ensureWidgetVisible(dock.source_box.mode_path)
-        canvas = iface.mapCanvas()
-        canvas.refreshAllLayers()
-        pump(0.5)
-        canvas.waitWhileRendering()
-        pump(0.5)
+        settle()
         img = iface.mainWindow().grab()
         img.save(str(OUT / CFG["name"]), "PNG")
         status["steps"].append(f"saved {CFG['name']} {img.width()}x{img.height()}; {dock.map_status.text()}")

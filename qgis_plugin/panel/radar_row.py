@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.gui import QgsFileWidget
-from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .. import source
 from ..bootstrap import import_core
-from .common import file_widget, set_status, status_label
+from .common import manifest_row, set_status, status_label
 
 
 class RadarRow(QWidget):
@@ -25,18 +24,12 @@ class RadarRow(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Radar (S1), optional"))  # a line of its own: the row fits the narrow dock
         row = QHBoxLayout()
-        self.sar_widget = file_widget(
-            "PimcRadarWidget", "Sentinel-1 manifest", "optional: S1 manifest or folder",
-            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Manifest (*.yaml *.yml);;All files (*)",
+        self.sar_widget, self.sar_folder_button = manifest_row(
+            row, "PimcRadarWidget", "Sentinel-1 manifest", "optional: S1 manifest or folder",
+            "Choose a folder of dated Sentinel-1 rasters", self._choose_folder,
             tip="An optional Sentinel-1 GRD source (manifest .yaml, or a folder of dated files with VV/VH bands) on "
                 "the grid of the time series: its radar series are read beside the optical ones by every map and "
                 "training run (as --sar on the command line)")
-        self.sar_folder_button = QToolButton()
-        self.sar_folder_button.setText("Folder…")
-        self.sar_folder_button.setToolTip("Choose a folder of dated Sentinel-1 rasters")
-        self.sar_folder_button.clicked.connect(self._choose_folder)
-        row.addWidget(self.sar_widget, 1)
-        row.addWidget(self.sar_folder_button)
         lay.addLayout(row)
         self.sar_label = status_label("", "PimcRadarStatus")
         self.sar_label.setVisible(False)

@@ -19,7 +19,6 @@ import threading
 from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
-from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
@@ -32,14 +31,13 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .. import fitting, source
 from ..bootstrap import MissingDependencyError, import_core
-from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
+from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, manifest_row, set_status, status_label
 from .layers_table import LayersTable
 from .radar_row import RadarRow
 
@@ -93,15 +91,9 @@ class SourceSection(QGroupBox):
         self.path_row = QWidget()
         prow = QHBoxLayout(self.path_row)
         prow.setContentsMargins(0, 0, 0, 0)
-        self.source_widget = file_widget(
-            "PimcSourceWidget", "Time series manifest", "manifest .yaml, or a folder of dated rasters",
-            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Manifest (*.yaml *.yml);;All files (*)")
-        self.folder_button = QToolButton()
-        self.folder_button.setText("Folder…")
-        self.folder_button.setToolTip("Choose a folder of dated rasters or of date folders")
-        self.folder_button.clicked.connect(self._choose_folder)
-        prow.addWidget(self.source_widget, 1)
-        prow.addWidget(self.folder_button)
+        self.source_widget, self.folder_button = manifest_row(
+            prow, "PimcSourceWidget", "Time series manifest", "manifest .yaml, or a folder of dated rasters",
+            "Choose a folder of dated rasters or of date folders", self._choose_folder)
         form.addWidget(self.path_row)
 
         self.layers_box = QWidget()
