@@ -92,6 +92,9 @@ def test_radar_source_on_another_grid_is_one_line_and_stops_runs(panel, sample, 
     dock.set_map_products(("classes",))
     assert dock.run_region(whole(open_series(sample.manifest))) is None
     assert dock.map_status.text().startswith("choose a valid radar (S1) source, or clear it: ")
+    dock.source_box.set_sar_path(str(sample.manifest))  # an optical source given as the radar one
+    assert dock.validate() is None and radar.sar_label.text().startswith("radar (S1) source: ")
+    assert str(sample.manifest) in radar.sar_label.text() and "\n" not in radar.sar_label.text()
     dock.source_box.set_sar_path("")
     assert dock.validate() is not None and not radar.sar_label.isVisible()
 

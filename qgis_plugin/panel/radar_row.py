@@ -12,7 +12,7 @@ from qgis.PyQt.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QVBoxLayout, Q
 
 from .. import source
 from ..bootstrap import import_core
-from .common import manifest_row, set_status, status_label
+from .common import log_exception, manifest_row, set_status, status_label
 
 
 class RadarRow(QWidget):
@@ -63,7 +63,11 @@ class RadarRow(QWidget):
             combined = import_core("pimc_core.io.sar_source").with_sar(ts, sar)
         except errors.PimcError as e:
             self.problem = str(e)
-            self._show(f"radar (S1) source: {e}", ok=False)
+        except Exception as e:  # noqa: BLE001 - a bug, not a user error: say so, log the traceback
+            log_exception("opening the radar (S1) source")
+            self.problem = f"unexpected error while opening it: {e}"
+        if self.problem is not None:
+            self._show(f"radar (S1) source: {self.problem}", ok=False)
             return None
         self._show("✓ " + source.describe_series(sar), ok=True)
         return combined
