@@ -177,3 +177,27 @@ def test_query_box_runs_and_equals_pimc_query(qgis_iface, qgis_new_project, tiny
     finally:
         p.unload()
         flush_deletes()
+
+
+def test_training_from_the_panel_reads_the_radar_source(panel, sample, tmp_path):  # noqa: F811
+    """*Train a model* with the radar field given: the model's series include the radar ones, as
+    ``pimc fit --sar`` adds them (vv_db, vh_db, rvi)."""
+    from qgis.core import QgsProject
+
+    from pimc_core.models.model_file import read_metadata
+    from tests.test_plugin_fit import label_layer
+
+    dock = panel
+    dock.source_box.set_sar_path(str(sample.sar_manifest))
+    assert dock.validate() is not None
+    layer = label_layer(sample)
+    QgsProject.instance().addMapLayer(layer)
+    dock.fit_layer_combo.setLayer(layer)
+    dock.fit_field_combo.setField("crop")
+    dock.set_fit_preset("smoke")
+    out = tmp_path / "models" / "both.pimc"
+    dock.fit_out_widget.setFilePath(str(out))
+    task = wait_for(dock.start_fit())
+    assert task.succeeded, task.error
+    indices = read_metadata(out)["indices"]
+    assert {"vv_db", "vh_db", "rvi"} <= set(indices) and "ndvi" in indices, indices
