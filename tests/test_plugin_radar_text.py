@@ -6,6 +6,8 @@ the sentence with the words the model does not know in the message line."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -62,7 +64,8 @@ def test_radar_field_reaches_the_map_run(panel, sample, model, tmp_path):  # noq
     assert line.startswith(f"✓ {len(sar.dates)} dates") and line.endswith(f"read as {sar.reading}")
     assert "\n" not in line and radar.sar_label.isVisibleTo(dock.source_box)
     assert dock.source_spec().sar == str(sample.sar_manifest)
-    assert QgsSettings().value(SETTINGS + "sar") == str(sample.sar_manifest)
+    remembered = json.loads(QgsSettings().value(SETTINGS + "radar_by_source"))
+    assert remembered[str(sample.manifest)] == str(sample.sar_manifest)
 
     dock.set_model_path(str(model))
     dock.set_map_products(("classes",))
@@ -99,7 +102,8 @@ def test_radar_source_on_another_grid_is_one_line_and_stops_runs(panel, sample, 
     assert dock.validate() is not None and not radar.sar_label.isVisible()
 
 
-def test_radar_source_is_restored_only_while_it_exists(qgis_iface, qgis_new_project, sample, tmp_path):  # noqa: F811
+def test_radar_source_is_remembered_per_source_while_it_exists(qgis_iface, qgis_new_project, sample,  # noqa: F811
+                                                                tiny_sample, tmp_path):
     import shutil
 
     from qgis.core import QgsSettings
@@ -109,10 +113,14 @@ def test_radar_source_is_restored_only_while_it_exists(qgis_iface, qgis_new_proj
     s1 = tmp_path / "s1"
     shutil.copytree(sample.sar_manifest.parent, s1)
     QgsSettings().setValue(SETTINGS + "source", str(sample.manifest))
-    QgsSettings().setValue(SETTINGS + "sar", str(s1 / "manifest.yaml"))
+    QgsSettings().setValue(SETTINGS + "radar_by_source", json.dumps({str(sample.manifest): str(s1 / "manifest.yaml")}))
     for expected in (str(s1 / "manifest.yaml"), ""):
         p, dock = open_panel(qgis_iface, sample.manifest, tmp_path / "maps")
         try:
+            assert dock.source_box.radar_row.path() == expected
+            dock.set_source_path(str(tiny_sample.manifest))  # another optical source: no radar source with it
+            assert dock.source_box.radar_row.path() == "" and dock.validate() is not None
+            dock.set_source_path(str(sample.manifest))  # back: its radar source again
             assert dock.source_box.radar_row.path() == expected
         finally:
             p.unload()

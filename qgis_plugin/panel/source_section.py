@@ -10,11 +10,13 @@ holds the sentence that stops a run. The other sections take the opened series f
 
 An optional Sentinel-1 source (:class:`~qgis_plugin.panel.radar_row.RadarRow`) is read beside the
 optical one: the series the other sections take then holds both, so every map and training run of
-the panel gets the radar series (as ``--sar``)."""
+the panel gets the radar series (as ``--sar``). It is remembered per optical source: choosing a
+source brings back the radar source last used with it (none when there was none, or it has gone)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, manifest_ro
 from .layers_table import LayersTable
 from .radar_row import RadarRow
 
+#: How many optical sources the panel remembers a radar source for.
+RADAR_MEMORY = 20
 #: The status line before a series is chosen (plain, not an error).
 NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
 
@@ -121,6 +125,7 @@ class SourceSection(QGroupBox):
         self.mask_edit.editingFinished.connect(self._schedule_validation)
         self.layers_table.changed.connect(self._schedule_validation)
         self.radar_row.sar_widget.fileChanged.connect(self._schedule_validation)
+        self.source_widget.fileChanged.connect(self._recall_radar)
 
     def _build_options(self) -> QFormLayout:
         opts = QFormLayout()
@@ -391,15 +396,12 @@ class SourceSection(QGroupBox):
 
     # ------------------------------------------------------------------ settings, project
     def restore_settings(self) -> None:
-        """The source, radar source, sensor and model of the last session (a source or model that
-        has gone since is not restored, so the panel opens without an error nobody caused)."""
+        """The source (with its radar source), sensor and model of the last session (a source or
+        model that has gone since is not restored, so the panel opens without an error nobody caused)."""
         s = QgsSettings()
         path = s.value(SETTINGS + "source", "")
         if path and Path(path).exists():
             self.source_widget.setFilePath(path)
-        sar = s.value(SETTINGS + "sar", "")
-        if sar and Path(sar).exists():
-            self.radar_row.set_path(sar)
         self.set_sensor(s.value(SETTINGS + "sensor", None) or None)
         model = s.value(SETTINGS + "model", "")
         if model and (model.startswith("builtin:") or Path(model).is_file()):
@@ -409,8 +411,27 @@ class SourceSection(QGroupBox):
         s = QgsSettings()
         if self.mode_path.isChecked():
             s.setValue(SETTINGS + "source", self.source_widget.filePath())
-        s.setValue(SETTINGS + "sar", self.radar_row.path())
+            radar = self._radar_memory()
+            radar.pop(self.source_widget.filePath(), None)
+            if self.radar_row.path():
+                radar[self.source_widget.filePath()] = self.radar_row.path()
+            s.setValue(SETTINGS + "radar_by_source", json.dumps(dict(list(radar.items())[-RADAR_MEMORY:])))
         s.setValue(SETTINGS + "sensor", self.sensor_combo.currentData() or "")
+
+    @staticmethod
+    def _radar_memory() -> dict[str, str]:
+        """Optical source → the radar source last used with it (from the settings)."""
+        try:
+            memory = json.loads(QgsSettings().value(SETTINGS + "radar_by_source", "") or "{}")
+        except (TypeError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in memory.items()} if isinstance(memory, dict) else {}
+
+    def _recall_radar(self, path: str) -> None:
+        """A new optical source: the radar source last used with it, or none (a radar source is on
+        the grid of one optical source)."""
+        radar = self._radar_memory().get((path or "").strip(), "")
+        self.radar_row.set_path(radar if radar and Path(radar).exists() else "")
 
     def start(self) -> None:
         """Follow the project's layers and check the current choice (soon)."""
