@@ -122,6 +122,10 @@ def test_radar_source_is_remembered_per_source_while_it_exists(qgis_iface, qgis_
             assert dock.source_box.radar_row.path() == "" and dock.validate() is not None
             dock.set_source_path(str(sample.manifest))  # back: its radar source again
             assert dock.source_box.radar_row.path() == expected
+            dock.mode_layers.setChecked(True)  # project layers: another source, no radar source with it
+            assert dock.source_box.radar_row.path() == ""
+            dock.mode_path.setChecked(True)
+            assert dock.source_box.radar_row.path() == expected
         finally:
             p.unload()
             flush_deletes()

@@ -195,6 +195,7 @@ class SourceSection(QGroupBox):
         self.layers_box.setVisible(layers)
         if layers and self.layers_table.rowCount() == 0:
             self.layers_table.reload()
+        self._recall_radar("" if layers else self.source_widget.filePath())  # the radar of that source, if any
         self._schedule_validation()
 
     def set_source_path(self, path: str) -> None:
@@ -428,8 +429,8 @@ class SourceSection(QGroupBox):
         return {str(k): str(v) for k, v in memory.items()} if isinstance(memory, dict) else {}
 
     def _recall_radar(self, path: str) -> None:
-        """A new optical source: the radar source last used with it, or none (a radar source is on
-        the grid of one optical source)."""
+        """A new optical source (project layers: ``path`` ''): the radar source last used with it,
+        or none (a radar source is on the grid of one optical source)."""
         radar = self._radar_memory().get((path or "").strip(), "")
         self.radar_row.set_path(radar if radar and Path(radar).exists() else "")
 
