@@ -11,7 +11,10 @@ One *map run* can ask for several products; they come from up to four core calls
 * :func:`pimc_core.maps.engine.cluster_map` — ``clusters`` (k-means of the embeddings);
 * :func:`pimc_core.maps.engine.similarity_map` — ``similarity`` (to a query pixel);
 * :func:`pimc_core.maps.phenology.phenology_map` — ``phenology`` (the season's metrics of one
-  index, as ``pimc phenology``; it needs no model).
+  index, as ``pimc phenology``; it needs no model);
+* :func:`pimc_core.maps.text_query.query_map` — ``query`` (the similarity of every pixel to the
+  sentence :attr:`MapRequest.text`, as ``pimc query``; it reads the model file's text head
+  itself, so the model must be a ``.pimc`` path written by ``pimc text-fit``).
 
 The model is loaded once and shared by the calls (not at all for ``phenology`` alone). Progress
 is one fraction 0..1 over all calls;
@@ -33,7 +36,7 @@ from .bootstrap import import_core
 
 #: Every product a map run can give, in the order the layers are stacked (top first).
 MAP_PRODUCTS: tuple[str, ...] = (
-    "classes", "clusters", "similarity", "phenology", "confidence", "uncertainty", "forecast", "probabilities",
+    "classes", "clusters", "similarity", "query", "phenology", "confidence", "uncertainty", "forecast", "probabilities",
     "embeddings",
 )
 #: Products of :func:`pimc_core.maps.engine.run_inference`.
@@ -42,6 +45,8 @@ INFERENCE_PRODUCTS: tuple[str, ...] = ("classes", "confidence", "uncertainty", "
 NEEDS: dict[str, str] = {"clusters": "embeddings", "similarity": "embeddings", "uncertainty": "probabilities"}
 #: Products computed from the series alone, without a model.
 MODEL_FREE_PRODUCTS: tuple[str, ...] = ("phenology",)
+#: Products whose core call loads the model file itself (not the shared live model).
+SELF_LOADING_PRODUCTS: tuple[str, ...] = ("query",)
 #: The built-in, non-PIMC baseline for the synthetic sample data (as ``pimc classify --model``).
 BUILTIN_MODELS: tuple[str, ...] = ("builtin:nearest-centroid",)
 
@@ -99,6 +104,7 @@ class MapRequest:
         phenology_index: the index the ``phenology`` metrics are of (``pimc phenology --index``).
         phenology_params: None (the defaults) or a
             :class:`~pimc_core.series.phenology.PhenologyParams`.
+        text: the sentence of the ``query`` product (``pimc query --text``).
     """
 
     products: Sequence[str] = ("classes", "confidence", "uncertainty")
@@ -111,6 +117,7 @@ class MapRequest:
     smooth: Any = None
     phenology_index: str = "ndvi"
     phenology_params: Any = None
+    text: str = ""
 
     def needs_model(self) -> bool:
         """Whether a product asked for comes from a model (all but :data:`MODEL_FREE_PRODUCTS`)."""
@@ -126,6 +133,11 @@ class MapRequest:
         unknown = [p for p in products if p not in MAP_PRODUCTS]
         if unknown:
             raise errors.ConfigError(f"unknown product(s) {', '.join(unknown)} (known: {', '.join(MAP_PRODUCTS)})")
+        if "query" in products and not str(self.text or "").strip():
+            raise errors.ConfigError("the text query needs a sentence, e.g. 'green-up in April, harvested in July'")
+        if "query" in products and "similarity" in products:
+            raise errors.ConfigError("the text query and the similarity to a pixel both write similarity.tif: "
+                                     "run them one at a time")
         if "similarity" in products and self.query_xy is None:
             raise errors.ConfigError("the similarity map needs a query pixel: inspect a pixel first (pixel inspector)")
         return products
@@ -236,9 +248,10 @@ def run_maps(
     errors = import_core("pimc_core.errors")
     products = request.check()
     live = None
-    if request.needs_model():
+    shared = [p for p in products if p not in MODEL_FREE_PRODUCTS + SELF_LOADING_PRODUCTS]
+    if shared:
         live = resolve_model(model)
-        check_model_products(live, [p for p in products if p not in MODEL_FREE_PRODUCTS])
+        check_model_products(live, shared)
     calls: list[tuple[str, Callable[..., Any], dict]] = []
     inf = tuple(p for p in INFERENCE_PRODUCTS if p in products)
     common = dict(batch_size=int(request.batch_size), block=int(request.block))
@@ -250,6 +263,8 @@ def run_maps(
     if "similarity" in products:
         x, y = request.query_xy
         calls.append(("similarity", inference.similarity_map, dict(query_xy=(float(x), float(y)), **common)))
+    if "query" in products:
+        calls.append(("query", _query_map, dict(model=model, text=str(request.text).strip(), **common)))
     if "phenology" in products:
         calls.append(("phenology", _phenology_map,
                       dict(index=str(request.phenology_index), params=request.phenology_params, **common)))
@@ -288,6 +303,28 @@ def _phenology_map(ts, _model, region, out_dir, **kw):
     return import_core("pimc_core.maps.phenology").phenology_map(ts, region, out_dir, **kw)
 
 
+def _query_map(ts, _model, region, out_dir, *, model, text: str, **kw):
+    """:func:`pimc_core.maps.text_query.query_map` called as the model's maps are (it reads the
+    text head from the model file ``model``)."""
+    errors = import_core("pimc_core.errors")
+    if not isinstance(model, (str, os.PathLike)) or str(model).strip().startswith("builtin:"):
+        raise errors.ConfigError("the text query needs a model file with a text head (written by 'pimc text-fit')")
+    return import_core("pimc_core.maps.text_query").query_map(ts, Path(str(model).strip()).expanduser(), text, region,
+                                                              out_dir, **kw)
+
+
+def has_text_head(spec: Any) -> bool:
+    """Whether ``spec`` is a ``.pimc`` file with a text head (``pimc text-fit``): read from its
+    metadata alone, no weights loaded; False for anything else (never raises)."""
+    if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip() or str(spec).startswith("builtin:"):
+        return False
+    try:
+        meta = import_core("pimc_core.models.model_file").read_metadata(Path(str(spec).strip()).expanduser())
+        return isinstance((meta.get("architecture") or {}).get("text_encoder"), dict)
+    except Exception:  # noqa: BLE001 - not a model file, unreadable, a broken install: no text head
+        return False
+
+
 #: File name of the suggested points in a run folder.
 SUGGEST_FILE = "suggested_points.gpkg"
 
@@ -318,6 +355,7 @@ def remove_tree(path: str | os.PathLike | None) -> None:
 __all__ = [
     "BUILTIN_MODELS", "INFERENCE_PRODUCTS", "model_label", "MAP_PRODUCTS", "MODEL_FREE_PRODUCTS", "NO_MODEL_MESSAGE",
     "MapOutcome", "MapRequest",
-    "RegionSpec", "SUGGEST_FILE", "check_model_products", "model_is_set", "remove_tree", "resolve_model", "run_maps",
+    "RegionSpec", "SELF_LOADING_PRODUCTS", "SUGGEST_FILE", "check_model_products", "has_text_head", "model_is_set",
+    "remove_tree", "resolve_model", "run_maps",
     "run_suggest",
 ]

@@ -203,7 +203,22 @@ class MapTask(PimcTask):
             name = group_name(self.started, region=f"region {n} — {self.region.description}", model=model)
             subtitle = " — ".join(p for p in (model, f"region {n}") if p)
             self.group, self.layers = add_result_layers(out.files, name=name, subtitle=subtitle, region=n)
+            if "query" in self.request.products:
+                self._name_query_layers(subtitle)
         self.message(f"maps of the {self.region.description} ready: {out.summary()} — in {self.out_dir}", MSG_SUCCESS, 8)
+
+
+    def _name_query_layers(self, subtitle: str) -> None:
+        """The similarity layer of a text query is named after its sentence."""
+        text = str(self.request.text).strip()
+        for layer in self.layers:
+            if layer.customProperty("pimc/product") == "similarity":
+                layer.setName(f"“{text}” — {subtitle}")
+                layer.setCustomProperty("pimc/query", text)
+
+    def unknown_words(self) -> list[str]:
+        """The words of a text query the model's text head does not know (ignored by the query)."""
+        return list(self.outcome.extra.get("unknown", ())) if self.outcome is not None else []
 
 
 class SuggestTask(PimcTask):

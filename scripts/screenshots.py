@@ -62,16 +62,16 @@ ASSESS_NAME = "plugin_assess.png"
 PHENOLOGY_NAME = "plugin_phenology.png"
 SUGGEST = 40  # points of the third shot
 
-# Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
-STARTUP = textwrap.dedent(r'''
-    import json, os, time, traceback
+#: Helpers of the startup scripts that run inside QGIS: ``pump``, ``settle``, ``tidy_window``,
+#: ``show_composite`` (a false-colour layer, the canvas on it), ``follow`` / ``wait_for`` (run a
+#: step when the panel task ``task`` has ended).
+DESKTOP_HELPERS = textwrap.dedent(r'''
+    import time
     from pathlib import Path
 
-    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle
-    from qgis.gui import QgsVertexMarker
-    from qgis.PyQt.QtCore import QPoint, Qt, QTimer
-    from qgis.PyQt.QtGui import QColor, QPainter
-    from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QSplitter
+    from qgis.core import QgsContrastEnhancement, QgsProject, QgsRasterLayer
+    from qgis.PyQt.QtCore import Qt, QTimer
+    from qgis.PyQt.QtWidgets import QApplication, QDockWidget
     from qgis.utils import iface, plugins
 
 
@@ -92,16 +92,6 @@ STARTUP = textwrap.dedent(r'''
         pump(0.2)
 
 
-    def grab(name):
-        settle()
-        img = iface.mainWindow().grab()
-        path = OUT / name
-        img.save(str(path), "PNG")
-        taken.append(name)
-        status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
-        save_status()
-
-
     def tidy_window():
         mw = iface.mainWindow()
         mw.resize(CFG["width"], CFG["height"])
@@ -115,14 +105,8 @@ STARTUP = textwrap.dedent(r'''
         iface.messageBar().clearWidgets()
 
 
-    @step
-    def start():
-        tidy_window()
-        plugin = plugins.get("pimc")
-        if plugin is None:
-            raise RuntimeError(f"the PIMC plugin is not loaded (plugins: {sorted(plugins)})")
-        # the imagery: a false-colour composite (NIR, red, green) of a summer date
-        img = CFG["image"]
+    def show_composite(img):
+        """The imagery: a false-colour composite (NIR, red, green) of ``img``; the canvas on it."""
         layer = QgsRasterLayer(img, Path(img).stem + " (NIR, red, green)")
         r = layer.renderer()
         r.setRedBand(4); r.setGreenBand(3); r.setBlueBand(2)
@@ -130,6 +114,55 @@ STARTUP = textwrap.dedent(r'''
         QgsProject.instance().addMapLayer(layer)
         iface.mapCanvas().setDestinationCrs(layer.crs())
         iface.mapCanvas().setExtent(layer.extent().buffered(layer.extent().width() * 0.02))
+
+
+    def follow(started, then):
+        """Keep ``started`` (a panel task; None: refused, the reason in the panel) as ``task``;
+        run the step ``then`` when it has ended."""
+        global task
+        if started is None:
+            raise RuntimeError(plugins["pimc"].dock.map_status.text())
+        task = started
+        QTimer.singleShot(200, lambda: wait_for(then))
+
+
+    def wait_for(then):
+        if not task.done:
+            QTimer.singleShot(200, lambda: wait_for(then))
+            return
+        step(then)()
+''')
+
+# Runs inside QGIS (``qgis --code``): steps chained with QTimer so the GUI paints in between.
+STARTUP = DESKTOP_HELPERS + textwrap.dedent(r'''
+    import json, os, time, traceback
+    from pathlib import Path
+
+    from qgis.core import QgsContrastEnhancement, QgsPointXY, QgsProject, QgsRasterLayer, QgsRectangle
+    from qgis.gui import QgsVertexMarker
+    from qgis.PyQt.QtCore import QPoint, Qt, QTimer
+    from qgis.PyQt.QtGui import QColor, QPainter
+    from qgis.PyQt.QtWidgets import QApplication, QDockWidget, QSplitter
+    from qgis.utils import iface, plugins
+
+
+    def grab(name):
+        settle()
+        img = iface.mainWindow().grab()
+        path = OUT / name
+        img.save(str(path), "PNG")
+        taken.append(name)
+        status["steps"].append(f"saved {path} {img.width()}x{img.height()}")
+        save_status()
+
+
+    @step
+    def start():
+        tidy_window()
+        plugin = plugins.get("pimc")
+        if plugin is None:
+            raise RuntimeError(f"the PIMC plugin is not loaded (plugins: {sorted(plugins)})")
+        show_composite(CFG["image"])  # the imagery: a summer date in false colour
         plugin.show_panel(True)
         dock = plugin.dock
         dock.setMinimumWidth(CFG["dock_width"])
@@ -168,23 +201,6 @@ STARTUP = textwrap.dedent(r'''
         dock.out_widget.setFilePath(CFG["maps"])  # in the temporary folder of this run
         dock.set_map_products(("classes",))
         follow(dock.run_region(canvas_extent_choice(iface.mapCanvas())), shot_classified)
-
-
-    def follow(started, then):
-        """Keep ``started`` (a panel task; None: refused, the reason in the panel) as ``task``;
-        run the step ``then`` when it has ended."""
-        global task
-        if started is None:
-            raise RuntimeError(plugins["pimc"].dock.map_status.text())
-        task = started
-        QTimer.singleShot(200, lambda: wait_for(then))
-
-
-    def wait_for(then):
-        if not task.done:
-            QTimer.singleShot(200, lambda: wait_for(then))
-            return
-        step(then)()
 
 
     def shot_classified():

@@ -71,6 +71,9 @@ def test_no_clipping_at_a_narrow_dock(dock):
     body = dock.widget().widget()
     assert body.width() <= dock.widget().viewport().width()  # nothing beyond the right edge
     assert clipped_widgets(dock) == []
+    for w in (dock.source_box.radar_row.sar_widget, dock.maps_box.query_box.query_edit,
+              dock.maps_box.query_box.query_button):  # the radar field and the query box fit it too
+        assert w.isVisibleTo(body) and w.width() >= w.minimumSizeHint().width()
     k = dock.k_spin
     assert k.isVisibleTo(body) and k.width() >= k.minimumSizeHint().width()
     # Clusters and its k share a line even when the products wrap

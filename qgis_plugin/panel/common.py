@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 from qgis.core import Qgis, QgsMapLayerProxyModel, QgsMessageLog
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton
+from qgis.PyQt.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton
 
 from .flow_layout import FlowLayout
 
@@ -85,6 +85,20 @@ def file_widget(name: str, title: str, placeholder: str, *, mode=None, file_filt
     if tip is not None:
         widget.setToolTip(tip)
     return widget
+
+
+def manifest_row(row: QHBoxLayout, name: str, title: str, placeholder: str, folder_tip: str,
+                 on_folder: Callable[[], None], tip: str | None = None) -> tuple[QgsFileWidget, QToolButton]:
+    """A manifest chooser and its *Folder…* button (``on_folder`` asks for a folder) added to ``row``."""
+    widget = file_widget(name, title, placeholder, mode=QgsFileWidget.StorageMode.GetFile,
+                         file_filter="Manifest (*.yaml *.yml);;All files (*)", tip=tip)
+    button = QToolButton()
+    button.setText("Folder…")
+    button.setToolTip(folder_tip)
+    button.clicked.connect(on_folder)
+    row.addWidget(widget, 1)
+    row.addWidget(button)
+    return widget, button
 
 
 def layer_combo(name: str, filters) -> QgsMapLayerComboBox:

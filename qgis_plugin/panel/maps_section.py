@@ -4,7 +4,9 @@ then the region — a rectangle or polygon drawn on the map, the canvas extent, 
 polygons of a layer. A background :class:`~qgis_plugin.tasks.MapTask` runs the core; the maps
 arrive as layers in a group ``PIMC <timestamp>``. Every product but phenology comes from the model
 file: without one the section says so; phenology (the season's metrics of NDVI, as ``pimc
-phenology``) is computed from the series alone.
+phenology``) is computed from the series alone. A text query (:class:`~qgis_plugin.panel.query_box.QueryBox`,
+enabled for a model with a text head) maps the similarity of every pixel of the series to a
+sentence, as ``pimc query``; the layer is named after the sentence.
 
 *Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
 points where a label would help the model most arrive as a point layer in edit mode; fill in their
@@ -19,10 +21,11 @@ from qgis.PyQt.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QPu
 
 from ..bootstrap import import_core
 from ..compat import QAction
-from ..mapping import MapRequest, model_is_set
+from ..mapping import MapRequest, has_text_head, model_is_set
 from . import common
 from .flow_layout import FlowLayout
 from .inspector_section import InspectorSection
+from .query_box import NO_TEXT_HEAD, QueryBox
 from .source_section import SourceSection
 
 POLYGON_FILTER = common.LAYER_FILTERS.PolygonLayer
@@ -81,6 +84,12 @@ class MapsSection(common.Section):
         flow = common.flow_of([checks["classes"], self.smooth_check, checks["forecast"], checks["embeddings"],
                                clusters, checks["similarity"], checks["phenology"]])
         lay.addLayout(flow)
+        self.query_box = QueryBox()
+        self.query_box.query_button.clicked.connect(self.run_query)
+        self.query_box.query_edit.returnPressed.connect(self.run_query)
+        self.source_box.model_changed.connect(self.query_box.follow_model)
+        self.query_box.follow_model(self.source_box.model_spec())
+        lay.addWidget(self.query_box)
 
         region_label = QLabel("Region — draw on the map, or take:")
         region_label.setWordWrap(True)
@@ -271,6 +280,31 @@ class MapsSection(common.Section):
             QgsSettings().setValue(common.SETTINGS + "out_dir", out_root)
         return self._start(task, f"mapping the {region.description}: {', '.join(products)} …")
 
+    def run_query(self, *_args, model=None):
+        """Start a background map run of the text query over the whole series with the panel's
+        model (or ``model``: a ``.pimc`` path with a text head). Returns the
+        :class:`~qgis_plugin.tasks.MapTask`, or None with the reason in the panel. Never raises."""
+        return common.guarded("starting a text query", self._map_error, self._run_query, model)
+
+    def _run_query(self, model):
+        from .. import tasks
+
+        text = self.query_box.text()
+        if not text:
+            self._map_error("type a sentence first, e.g. 'green-up in April, harvested in July' or a class name")
+            return None
+        ts, model = self._series_and_model(model)
+        if ts is None:
+            return None
+        if not has_text_head(model):
+            self._map_error(NO_TEXT_HEAD[0].upper() + NO_TEXT_HEAD[1:])
+            return None
+        request = MapRequest(products=("query",), text=text)
+        out_root = self.out_widget.filePath().strip() or None
+        task = tasks.MapTask(ts, model, None, out_root, request, iface=self.iface, on_done=self._on_map_done,
+                             description=f"PIMC text query “{text}”")
+        return self._start(task, f"querying “{text}” over the whole series …")
+
     def _series_and_model(self, model, *, needs_model: bool = True):
         """``(series, model)`` for a map or suggest run: the panel's series and ``model`` (or the
         panel's model) when both are set and the model fits the series; ``(None, None)`` with the
@@ -337,12 +371,16 @@ class MapsSection(common.Section):
             self.map_task.cancel()
 
     def _on_map_done(self, task) -> None:
+        from .. import tasks
+
         common.show_running(self.map_progress, self.map_cancel_button, False)
 
         def success() -> str:
             names = ", ".join(layer.name().split(" — ")[0] for layer in task.layers)  # (model, region: in the group)
             group = task.group.name() if task.group is not None else ""
-            return f"✓ {group}: {names} ({task.outcome.seconds:.1f} s) — {task.out_dir}"
+            unknown = task.unknown_words() if isinstance(task, tasks.MapTask) else []
+            ignored = f"; words the model does not know (ignored): {', '.join(unknown)}" if unknown else ""
+            return f"✓ {group}: {names} ({task.outcome.seconds:.1f} s){ignored} — {task.out_dir}"
 
         common.show_task_end(self.map_status, task, success, "cancelled; nothing was written",
                       "the map run failed (details in the PIMC log)")

@@ -6,15 +6,21 @@ line, which also says how the files are read ("Sentinel-2 L2A, DN × 0.0001, SCL
 files do not tell their sensor, the section asks for a preset, or a DN scale and a quality band,
 and no series is given to the other sections until then. The model is checked against the series
 whenever either changes (:func:`qgis_plugin.source.check_model`); :attr:`SourceSection.model_problem`
-holds the sentence that stops a run. The other sections take the opened series from here."""
+holds the sentence that stops a run. The other sections take the opened series from here.
+
+An optional Sentinel-1 source (:class:`~qgis_plugin.panel.radar_row.RadarRow`) is read beside the
+optical one: the series the other sections take then holds both, so every map and training run of
+the panel gets the radar series (as ``--sar``). It is remembered per optical source: choosing a
+source brings back the radar source last used with it (none when there was none, or it has gone)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from pathlib import Path
 
 from qgis.core import QgsProject, QgsSettings
-from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QButtonGroup,
@@ -27,16 +33,18 @@ from qgis.PyQt.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from .. import fitting, source
 from ..bootstrap import MissingDependencyError, import_core
-from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, set_status, status_label
+from .common import ERR_STYLE, SETTINGS, file_widget, log_exception, manifest_row, set_status, status_label
 from .layers_table import LayersTable
+from .radar_row import RadarRow
 
+#: How many optical sources the panel remembers a radar source for.
+RADAR_MEMORY = 20
 #: The status line before a series is chosen (plain, not an error).
 NOTHING_CHOSEN = "no time series chosen yet: a manifest (.yaml), a folder of dated rasters, or project layers"
 
@@ -50,6 +58,8 @@ class SourceSection(QGroupBox):
 
     #: After each check of the source: the opened series, or None (the inspector follows it).
     series_checked = pyqtSignal(object)
+    #: After the model choice changed: the model spec (a path, a built-in, or '').
+    model_changed = pyqtSignal(str)
 
     def __init__(self, tmpdir: str, parent=None) -> None:
         super().__init__("Time series", parent)
@@ -85,15 +95,9 @@ class SourceSection(QGroupBox):
         self.path_row = QWidget()
         prow = QHBoxLayout(self.path_row)
         prow.setContentsMargins(0, 0, 0, 0)
-        self.source_widget = file_widget(
-            "PimcSourceWidget", "Time series manifest", "manifest .yaml, or a folder of dated rasters",
-            mode=QgsFileWidget.StorageMode.GetFile, file_filter="Manifest (*.yaml *.yml);;All files (*)")
-        self.folder_button = QToolButton()
-        self.folder_button.setText("Folder…")
-        self.folder_button.setToolTip("Choose a folder of dated rasters or of date folders")
-        self.folder_button.clicked.connect(self._choose_folder)
-        prow.addWidget(self.source_widget, 1)
-        prow.addWidget(self.folder_button)
+        self.source_widget, self.folder_button = manifest_row(
+            prow, "PimcSourceWidget", "Time series manifest", "manifest .yaml, or a folder of dated rasters",
+            "Choose a folder of dated rasters or of date folders", self._choose_folder)
         form.addWidget(self.path_row)
 
         self.layers_box = QWidget()
@@ -105,6 +109,8 @@ class SourceSection(QGroupBox):
         lrow.addWidget(self.layers_table)
         lrow.addWidget(self.reload_layers_button)
         form.addWidget(self.layers_box)
+        self.radar_row = RadarRow()
+        form.addWidget(self.radar_row)
         form.addLayout(self._build_options())
 
         self.status_label = status_label("Choose a time series.", "PimcStatusLabel")
@@ -118,6 +124,8 @@ class SourceSection(QGroupBox):
         self.scale_edit.editingFinished.connect(self._schedule_validation)
         self.mask_edit.editingFinished.connect(self._schedule_validation)
         self.layers_table.changed.connect(self._schedule_validation)
+        self.radar_row.sar_widget.fileChanged.connect(self._schedule_validation)
+        self.source_widget.fileChanged.connect(self._recall_radar)
 
     def _build_options(self) -> QFormLayout:
         opts = QFormLayout()
@@ -187,6 +195,7 @@ class SourceSection(QGroupBox):
         self.layers_box.setVisible(layers)
         if layers and self.layers_table.rowCount() == 0:
             self.layers_table.reload()
+        self._recall_radar("" if layers else self.source_widget.filePath())  # the radar of that source, if any
         self._schedule_validation()
 
     def set_source_path(self, path: str) -> None:
@@ -201,12 +210,16 @@ class SourceSection(QGroupBox):
     def source_spec(self) -> source.SourceSpec:
         """The current choice as a :class:`~qgis_plugin.source.SourceSpec` (bands parsed)."""
         sensor = self.sensor_combo.currentData()
-        reading = dict(sensor=sensor, bands=source.parse_bands(self.bands_edit.text()),
+        reading = dict(sensor=sensor, bands=source.parse_bands(self.bands_edit.text()), sar=self.radar_row.path() or None,
                        scale=source.parse_scale(self.scale_edit.text()), mask=source.parse_mask(self.mask_edit.text()))
         if self.mode_layers.isChecked():
             rows = [(r["date"], r["path"], r["name"]) for r in self.layers_table.rows()]
             return source.SourceSpec(layers=rows, manifest_dir=self._tmpdir, **reading)
         return source.SourceSpec(path=self.source_widget.filePath(), **reading)
+
+    def set_sar_path(self, path) -> None:
+        """Choose the Sentinel-1 source read beside the series ('' for none)."""
+        self.radar_row.set_path(path)
 
     def key(self) -> tuple:
         """What identifies the current choice (equal keys: the same series)."""
@@ -216,7 +229,8 @@ class SourceSection(QGroupBox):
         return ("path", self.source_widget.filePath(), *self._reading_key())
 
     def _reading_key(self) -> tuple:
-        return (self.sensor_combo.currentData(), self.bands_edit.text(), self.scale_edit.text(), self.mask_edit.text())
+        return (self.sensor_combo.currentData(), self.bands_edit.text(), self.scale_edit.text(), self.mask_edit.text(),
+                self.radar_row.path())
 
     def _schedule_validation(self, *_args) -> None:
         self.series = None
@@ -247,9 +261,11 @@ class SourceSection(QGroupBox):
             spec = self.source_spec()
             if not (spec.path or "").strip() and not spec.layers:  # nothing chosen yet: no red error
                 self._set_status(NOTHING_CHOSEN, ok=None)
+                self.radar_row.show_unchecked()
                 return None
-            ts = spec.open()
+            ts = dataclasses.replace(spec, sar=None).open()  # the radar source: checked on its own below
         except errors.PimcError as e:
+            self.radar_row.show_unchecked()
             if source.is_unknown_sensor(e):
                 self.ask_box.setVisible(True)
                 self._set_status("The files do not tell their sensor: choose the Sensor preset, or give the DN "
@@ -265,9 +281,13 @@ class SourceSection(QGroupBox):
             log_exception("opening the time series")
             self._set_status(f"unexpected error while opening the series: {e}", ok=False)
             return None
-        self.series = ts
         self.ask_box.setVisible(bool(self.scale_edit.text().strip() or self.mask_edit.text().strip()))
         self._set_status("✓ " + source.describe_series(ts), ok=True)
+        ts = self.radar_row.combine(ts)
+        if ts is None:
+            self._check_model()
+            return None
+        self.series = ts
         self._save_settings()
         self._warm_up()
         self._check_model()
@@ -281,6 +301,8 @@ class SourceSection(QGroupBox):
 
     def why_no_series(self) -> str:
         """What a tool says when the series cannot be opened (the status line's reason)."""
+        if self.radar_row.problem:
+            return f"choose a valid radar (S1) source, or clear it: {self.radar_row.problem}"
         return f"choose a valid time series first: {self.status_label.text()}"
 
     def _set_status(self, text: str, ok: bool) -> None:
@@ -312,6 +334,7 @@ class SourceSection(QGroupBox):
 
     def _on_model_changed(self, *_args) -> None:
         self._check_model()
+        self.model_changed.emit(self.model_spec())
 
     def _check_model(self) -> None:
         """Describe the chosen model and check it against the opened series (bands, season and
@@ -374,8 +397,8 @@ class SourceSection(QGroupBox):
 
     # ------------------------------------------------------------------ settings, project
     def restore_settings(self) -> None:
-        """The source, sensor and model of the last session (a source or model that has gone since
-        is not restored, so the panel opens without an error nobody caused)."""
+        """The source (with its radar source), sensor and model of the last session (a source or
+        model that has gone since is not restored, so the panel opens without an error nobody caused)."""
         s = QgsSettings()
         path = s.value(SETTINGS + "source", "")
         if path and Path(path).exists():
@@ -389,7 +412,27 @@ class SourceSection(QGroupBox):
         s = QgsSettings()
         if self.mode_path.isChecked():
             s.setValue(SETTINGS + "source", self.source_widget.filePath())
+            radar = self._radar_memory()
+            radar.pop(self.source_widget.filePath(), None)
+            if self.radar_row.path():
+                radar[self.source_widget.filePath()] = self.radar_row.path()
+            s.setValue(SETTINGS + "radar_by_source", json.dumps(dict(list(radar.items())[-RADAR_MEMORY:])))
         s.setValue(SETTINGS + "sensor", self.sensor_combo.currentData() or "")
+
+    @staticmethod
+    def _radar_memory() -> dict[str, str]:
+        """Optical source → the radar source last used with it (from the settings)."""
+        try:
+            memory = json.loads(QgsSettings().value(SETTINGS + "radar_by_source", "") or "{}")
+        except (TypeError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in memory.items()} if isinstance(memory, dict) else {}
+
+    def _recall_radar(self, path: str) -> None:
+        """A new optical source (project layers: ``path`` ''): the radar source last used with it,
+        or none (a radar source is on the grid of one optical source)."""
+        radar = self._radar_memory().get((path or "").strip(), "")
+        self.radar_row.set_path(radar if radar and Path(radar).exists() else "")
 
     def start(self) -> None:
         """Follow the project's layers and check the current choice (soon)."""
