@@ -350,12 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     if not rows:
         sys.exit(f"no results under {a.root}")
     if a.results:
-        from training.eurosat_compare import replace_section
-        from training.output import write_text
+        from training.output import write_section
 
-        old = a.results.read_text(encoding="utf-8") if a.results.is_file() else "# PIMC — evaluation results\n"
-        write_text(a.results, replace_section(old, section(rows, "python -m benchmarks.bench_pretraining "
-                                                           + " ".join(argv)), BEGIN, END))
+        write_section(a.results, section(rows, "python -m benchmarks.bench_pretraining " + " ".join(argv)), BEGIN, END)
     print(markdown(rows) + "\n\n" + verdict(rows))
 
 

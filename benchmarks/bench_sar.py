@@ -148,19 +148,6 @@ def results_section(res: dict, command: str) -> str:
         END, ""])
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace the section between :data:`BEGIN` and :data:`END` of ``path`` (or append it), atomically."""
-    from pimc_core.io.atomic import atomic_path
-
-    text = path.read_text(encoding="utf-8")
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section.rstrip("\n") + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
@@ -187,9 +174,11 @@ def main() -> None:
         res = {**parts[0], "rows": sorted((r for p in parts for r in p["rows"]), key=lambda r: r["seed"])}
         print(markdown(res))
         if a.results:
-            write_results(Path(a.results), results_section(res, "python -m benchmarks.bench_sar --seeds … --json …; "
-                                                                 "python -m benchmarks.bench_sar --collect … --results "
-                                                                 + a.results))
+            from training.output import write_section
+
+            write_section(Path(a.results), results_section(res, "python -m benchmarks.bench_sar --seeds … --json …; "
+                                                           "python -m benchmarks.bench_sar --collect … --results "
+                                                           + a.results), BEGIN, END)
         return
     res = run(tuple(a.seeds), a.size, a.dates, a.cloud, a.set)
     if a.json:

@@ -244,20 +244,6 @@ def markdown(runs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the text-queries section of ``path``, atomically."""
-    from pimc_core.io.atomic import atomic_path
-
-    begin, end = "<!-- text-queries:", "<!-- /text-queries -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + section + text[text.index(end) + len(end) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_text_query", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="bench_out/text_query")
@@ -299,7 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = markdown(runs)
     print(section)
     if a.results:
-        write_section(Path(a.results), section)
+        from training.output import write_section
+
+        write_section(Path(a.results), section, "<!-- text-queries:", "<!-- /text-queries -->")
     return 0
 
 

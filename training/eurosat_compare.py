@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["BEGIN", "END", "compare", "render_section", "replace_section"]
+__all__ = ["BEGIN", "END", "compare", "render_section"]
 
 BEGIN = "<!-- patch-classification: python -m training.eurosat_compare -->"
 END = "<!-- /patch-classification -->"
@@ -92,14 +92,6 @@ def render_section(rows: list[dict[str, Any]], init: Path, command: str) -> str:
     return "\n".join(L) + "\n"
 
 
-def replace_section(text: str, section: str, begin: str = BEGIN, end: str = END) -> str:
-    """``text`` with its ``begin`` … ``end`` block replaced by ``section`` (appended when absent)."""
-    if begin in text and end in text:
-        a, b = text.index(begin), text.index(end) + len(end)
-        return text[:a] + section.rstrip("\n") + text[b:]
-    return text.rstrip("\n") + "\n\n" + section
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from pimc_core.cli.args import OneLineParser
     from pimc_core.cli.boundary import run_command
@@ -117,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def command() -> None:
         from pimc_core.errors import ConfigError
         from pimc_core.io.atomic import output_folder
-        from training.output import write_text
+        from training.output import write_section
 
         try:
             seeds = [int(s) for s in a.seeds.split(",")]
@@ -129,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output_folder(work)
         rows = compare(Path(a.init), work, seeds, fractions, a.epochs)
         cmd = "python -m training.eurosat_compare " + " ".join(argv)
-        old = out.read_text(encoding="utf-8") if out.is_file() else "# PIMC — evaluation results\n"
-        write_text(out, replace_section(old, render_section(rows, Path(a.init), cmd)))
+        write_section(out, render_section(rows, Path(a.init), cmd), BEGIN, END)
         print(f"{out}: patch classification section, {len(rows)} runs of two networks")
 
     return run_command("training.eurosat_compare", command)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pimc_core.io.atomic import atomic_path
 
-__all__ = ["keep_marked_sections", "log", "save_figure", "write_json", "write_text"]
+__all__ = ["keep_marked_sections", "log", "replace_section", "save_figure", "write_json", "write_section", "write_text"]
 
 
 def log(msg: str) -> None:
@@ -41,6 +41,21 @@ def keep_marked_sections(old: Path, new_text: str) -> str:
         else:
             out = out.rstrip("\n") + "\n\n" + block + "\n"
     return out
+
+
+def replace_section(text: str, section: str, begin: str, end: str) -> str:
+    """``text`` with its ``begin`` … ``end`` block replaced by ``section`` (appended when absent)."""
+    if begin in text and end in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        return text[:a] + section.rstrip("\n") + text[b:]
+    return text.rstrip("\n") + "\n\n" + section
+
+
+def write_section(path: Path, section: str, begin: str, end: str) -> None:
+    """Replace the ``begin`` … ``end`` section of the report ``path`` by ``section`` (appended when
+    absent; a new report when the file does not exist), written whole."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else "# PIMC — evaluation results\n"
+    write_text(path, replace_section(old, section, begin, end))
 
 
 def write_text(path: Path, text: str) -> None:
