@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pimc_core.io.backscatter import linear_to_db
 from pimc_core.series.band_math import prepare, safe_divide
 
 __all__ = ["DEFAULT_RADAR_INDICES", "RADAR_BOUNDS", "RADAR_INDICES", "indices_for_bands", "rvi", "to_db", "vh_vv_db"]
@@ -29,11 +30,7 @@ def _db(x: Any, is_torch: bool) -> Any:
     """10·log10(x), NaN where x ≤ 0 (x already prepared)."""
     if is_torch:
         return 10.0 * x.where(x > 0, x.new_tensor(math.nan)).log10()
-    import numpy as np
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = 10.0 * np.log10(np.where(x > 0, x, np.nan))
-    return out.astype(x.dtype, copy=False)
+    return linear_to_db(x)
 
 
 def to_db(sigma0: Any) -> Any:
