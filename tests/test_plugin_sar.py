@@ -1,6 +1,6 @@
 """The Processing algorithms with a Sentinel-1 source beside the optical one (parameter SAR,
 the ``--sar`` of the command line) inside real QGIS: a class map of a model trained on both equals
-the core's, radar series from the combined source, and a radar source on another grid refused in
+the core's, also from either source alone (the model's radar modality), radar series from the combined source, and a radar source on another grid refused in
 one line naming both files."""
 
 from __future__ import annotations
@@ -44,6 +44,21 @@ def test_classify_with_sar_equals_the_command_line(pimc_provider, sample, model,
                           "OUTPUT": str(tmp_path / "qgis" / "classes.tif")})
     assert main(["classify", str(sample.manifest), "--sar", str(sample.sar_manifest), "--model", str(model),
                  "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    with rasterio.open(tmp_path / "qgis" / "classes.tif") as a, rasterio.open(tmp_path / "cli" / "classes.tif") as b:
+        qgis_map, cli_map = a.read(1), b.read(1)
+    np.testing.assert_array_equal(qgis_map, cli_map)
+    assert (qgis_map > 0).mean() > 0.9
+
+
+@pytest.mark.parametrize("given", ["optical", "radar"])
+def test_one_source_alone_equals_the_command_line(pimc_provider, sample, model, tmp_path, given):
+    """The model has a radar modality: from the optical source without SAR, or from the radar
+    source alone, the Processing map equals ``pimc classify`` given the same source."""
+    from pimc_core.cli import main
+
+    src = str(sample.manifest if given == "optical" else sample.sar_manifest)
+    run("pimc:classify", {"SOURCE": src, "MODEL": str(model), "OUTPUT": str(tmp_path / "qgis" / "classes.tif")})
+    assert main(["classify", src, "--model", str(model), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
     with rasterio.open(tmp_path / "qgis" / "classes.tif") as a, rasterio.open(tmp_path / "cli" / "classes.tif") as b:
         qgis_map, cli_map = a.read(1), b.read(1)
     np.testing.assert_array_equal(qgis_map, cli_map)

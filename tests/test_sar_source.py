@@ -88,8 +88,21 @@ def test_fit_and_classify_with_sar_s1_alone_and_refusals(sample, tmp_path, capsy
     with rasterio.open(tmp_path / "map_both" / "classes.tif") as ds:
         classes = ds.read(1)
     assert set(np.unique(classes)) - {0} <= set(sample.class_ids) and (classes > 0).mean() > 0.9
-    # the fused model on the optical source alone: one line asking for --sar
-    assert main(["classify", str(sample.manifest), "--model", str(both), "--out", str(tmp_path / "m2"), "--quiet"]) != 0
+    # the model with a radar modality maps from either source alone too
+    arch = meta["architecture"]["pimc"]
+    assert arch["radar_modality"] and "sar_encoder" in meta["architecture"]
+    for name, src in (("m_s2", sample.manifest), ("m_s1", sample.sar_manifest)):
+        assert main(["classify", str(src), "--model", str(both), "--out", str(tmp_path / name), "--quiet"]) == 0
+        with rasterio.open(tmp_path / name / "classes.tif") as ds:
+            alone = ds.read(1)
+        assert set(np.unique(alone)) - {0} <= set(sample.class_ids) and (alone > 0).mean() > 0.9
+    # early fusion (every index a channel of the same branches) needs both: one line asking for --sar
+    early = tmp_path / "early.pimc"
+    assert main(["fit", str(sample.manifest), "--sar", str(sample.sar_manifest), "--out", str(early), *common,
+                 "--set", "model.radar_modality=false", "--quiet"]) == 0
+    assert not read_metadata(early)["architecture"]["pimc"]["radar_modality"]
+    capsys.readouterr()
+    assert main(["classify", str(sample.manifest), "--model", str(early), "--out", str(tmp_path / "m2"), "--quiet"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs band 'vv'" in err[0] and "--sar S1_SOURCE" in err[0]
     # the radar source alone: a radar model, mapped from the radar source
@@ -99,3 +112,23 @@ def test_fit_and_classify_with_sar_s1_alone_and_refusals(sample, tmp_path, capsy
                  "--quiet"]) == 0
     with rasterio.open(tmp_path / "map_s1" / "classes.tif") as ds:
         assert (ds.read(1) > 0).mean() > 0.9
+
+
+def test_text_fit_and_query_with_sar(sample, tmp_path):
+    """``pimc text-fit`` and ``pimc query`` take ``--sar`` like the map commands; the model with
+    a radar modality answers from the optical source alone as well."""
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    both, text = tmp_path / "both.pimc", tmp_path / "text.pimc"
+    sar = ["--sar", str(sample.sar_manifest)]
+    assert main(["fit", str(sample.manifest), *sar, "--out", str(both), "--labels", str(sample.labels_sparse),
+                 "--classes", str(sample.classes_json), "--config", str(cfg), "--quiet"]) == 0
+    assert main(["text-fit", str(sample.manifest), *sar, "--model", str(both), "--out", str(text), "--labels",
+                 str(sample.labels), "--classes", str(sample.classes_json), "--epochs", "2", "--pixels", "200",
+                 "--quiet"]) == 0
+    for name, extra in (("q_both", sar), ("q_s2", [])):
+        assert main(["query", str(sample.manifest), *extra, "--model", str(text), "--text", "green-up in April",
+                     "--out", str(tmp_path / name), "--quiet"]) == 0
+        with rasterio.open(tmp_path / name / "similarity.tif") as ds:
+            sim = ds.read(1)
+        assert np.isfinite(sim).mean() > 0.9 and np.nanmax(np.abs(sim)) <= 1.0

@@ -88,7 +88,7 @@ def _command(sub: argparse._SubParsersAction, name: str, help: str, description:
              out: str) -> argparse.ArgumentParser:
     """A sub-command with the source, ``--model``, ``--out``, region and execution options."""
     p = sub.add_parser(name, help=help, description=description)
-    add_source_args(p)
+    add_source_args(p, sar=True)
     p.add_argument("--model", required=True, help=model)
     p.add_argument("--out", required=True, help=out)
     add_region_args(p, _REGION)

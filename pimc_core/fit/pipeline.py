@@ -151,7 +151,8 @@ class Sampler:
     Attributes:
         data: the (resolved) ``data`` section.
         patch_bands: the bands patches are cut from (the stack's own bands for composites of
-            the stack, the configured ones or None, all, for a reference raster).
+            the stack, its optical ones for an optical source with ``--sar``; the configured
+            ones or None, all, for a reference raster).
         progress: passed on to :func:`~pimc_core.learn.sampling.sample_pixels`.
     """
 
@@ -162,10 +163,12 @@ class Sampler:
     @classmethod
     def for_stack(cls, data: DataConfig, band_names: Sequence[str], progress: Any = False) -> "Sampler":
         """The sampler of stacks with bands ``band_names``."""
+        from pimc_core.io.sensors import RADAR_BANDS
         from pimc_core.series.composites import stack_reference
 
         if stack_reference(data.reference) > 0:  # patches from composites of the stack itself
-            bands: tuple[str, ...] | None = tuple(data.patch_bands) or tuple(band_names)
+            optical = tuple(b for b in band_names if b not in RADAR_BANDS)  # a radar source alone: its own bands
+            bands: tuple[str, ...] | None = tuple(data.patch_bands) or optical or tuple(band_names)
         else:
             bands = tuple(data.patch_bands) or None
         return cls(data, bands, progress)
@@ -191,7 +194,8 @@ def build_net(model: Mapping[str, Any], data: DataConfig, samples: Any, *, seed:
 
     Args:
         model: the ``model`` section (:class:`PimcModelConfig` fields); without ``rp``,
-            recurrence plots of series longer than 16 dates are resized to 16 x 16.
+            recurrence plots of series longer than 16 dates are resized to 16 x 16; with optical
+            and radar indices, ``radar_modality`` is on unless the section says otherwise.
         data: the ``data`` section (indices, patch size).
         samples: :class:`~pimc_core.learn.sampling.PixelSamples` with (N, C, T) series and
             (N, B, k, k) patches; T and the patch bands size the network.
@@ -203,10 +207,14 @@ def build_net(model: Mapping[str, Any], data: DataConfig, samples: Any, *, seed:
     import torch
 
     from pimc_core.models.pimc_net import PimcModelConfig, PimcNet, compute_normalisation
+    from pimc_core.series.radar import RADAR_INDICES
 
     T = samples.n_dates
     mdict = dict(model)
     mdict.setdefault("rp", {"size": 16} if T > 16 else {})
+    radar = [i for i in data.indices if i in RADAR_INDICES]
+    if radar and len(radar) < len(data.indices):  # optical and radar series (--sar): a radar modality
+        mdict.setdefault("radar_modality", True)
     try:
         mcfg = PimcModelConfig.from_dict({
             **mdict, "indices": data.indices, "n_dates": T,

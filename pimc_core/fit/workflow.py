@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 from pimc_core.errors import InputError
 from pimc_core.fit import pipeline as steps
 from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config, with_source_indices
+from pimc_core.io.sar_source import SarSeries
 from pimc_core.learn.sampling import PixelSamples
 
 __all__ = ["FitResult", "fit"]
@@ -193,7 +194,8 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         output_folder(cfg.checkpoint_dir)  # before any work: a file there, a read-only disk
     dev = resolve_device(cfg.device)
     threads = auto_threads(cfg.threads) if dev.type == "cpu" else torch.get_num_threads()
-    dcfg = cfg.data.resolve([ts.dates])
+    # an optical and a radar source are two stacks of their own dates: `auto` takes the date grid
+    dcfg = cfg.data.resolve([ts.optical.dates, ts.sar.dates] if isinstance(ts, SarSeries) else [ts.dates])
     stages: dict[str, float] = {}
 
     # ---- inputs: dates, bands, labels, classes

@@ -20,18 +20,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, declared, param
+from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, Interval, declared, param
 from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.augment import AugmentConfig, augment_patches, augment_series
 from pimc_core.learn.loop import Batches, Optimiser, loss_summary, run_steps, step_generator, total_steps
-from pimc_core.models.modalities import MODALITIES, modality_mask, random_modality_mask
+from pimc_core.models.modalities import random_modality_mask, random_source_mask
 from pimc_core.models.pimc_net import PimcNet
 
 __all__ = [
@@ -62,6 +63,10 @@ class FinetuneConfig(Checked):
             (LP-FT); 0: the head and the encoders start together from a random head.
         head_lr: learning rate of those head-only steps.
         modality_dropout: probability of dropping each modality of a pixel (at least one kept).
+        source_dropout: for a network with a radar modality, the probability that a pixel loses
+            every optical modality, and (separately) that it loses the radar one
+            (:func:`~pimc_core.models.modalities.random_source_mask`), so that the classifier
+            learns to work from the radar source alone and from the optical source alone.
         augment: augmentations (as in pretraining).
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(mixup, mixup) mixing of pairs of fused embeddings and their labels before
@@ -80,6 +85,7 @@ class FinetuneConfig(Checked):
     head_steps: int = param(0, COUNT)
     head_lr: float = param(1e-2, POSITIVE)
     modality_dropout: float = param(0.2, FRACTION)
+    source_dropout: float = param(0.25, Interval(Real, 0, 0.5, closed="both"))
     augment: AugmentConfig = param(  # a mapping: its fields
         AugmentConfig, factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
     label_smoothing: float = param(0.05, FRACTION)
@@ -135,7 +141,7 @@ def predict_proba(net: PimcNet, series: np.ndarray | None, patches: np.ndarray |
 
 def embed(net: PimcNet, series: np.ndarray | None, patches: np.ndarray | None, *,
           batch_size: int = 1024, device: str | torch.device | None = None) -> np.ndarray:
-    """Fused embeddings (N, 3D) (absent modalities are zero blocks)."""
+    """Fused embeddings (N, M·D) (absent modalities are zero blocks)."""
     dev = resolve_device(device)
     net.to(dev).eval()
     n = (series if series is not None else patches).shape[0]
@@ -203,7 +209,8 @@ def finetune_classifier(
     if n == 0:
         raise InputError("no labelled pixel to train the classifier on")
     has_patch = patches is not None and net.patch_encoder is not None
-    present = tuple(m for m in MODALITIES if (m != "patch" or has_patch) and (m != "series" or net.series_encoder is not None))
+    present = tuple(m for m in net.modalities
+                    if (m != "patch" or has_patch) and (m != "series" or net.series_encoder is not None))
     batches, total = cfg.batches(n)
 
     head = list(net.classifier.parameters())
@@ -226,7 +233,7 @@ def finetune_classifier(
             emb = {k: torch.cat(v) for k, v in emb_parts.items()}
     else:
         encoders = [p for name, p in net.named_parameters()
-                    if name.startswith(("rp_encoder.", "series_encoder.", "patch_encoder."))]
+                    if name.startswith(("rp_encoder.", "series_encoder.", "patch_encoder.", "sar_encoder."))]
         for p in net.parameters():
             p.requires_grad_(False)
         for p in head + encoders:
@@ -239,7 +246,9 @@ def finetune_classifier(
 
     def loss_of(idx: np.ndarray, g: torch.Generator) -> torch.Tensor:
         ii = torch.from_numpy(idx).to(dev)
-        mask = random_modality_mask(modality_mask(len(idx), present, dev), cfg.modality_dropout, g)
+        mask = random_modality_mask(net.modality_mask(len(idx), present, dev), cfg.modality_dropout, g)
+        if net.sar_encoder is not None:
+            mask = random_source_mask(mask, cfg.source_dropout, g)
         if cfg.freeze:
             e = {k: v.index_select(0, ii) for k, v in emb.items()}
         else:

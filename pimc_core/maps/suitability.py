@@ -138,6 +138,9 @@ def check_model_source(model: Any, source: TimeSeries, name: str | None = None, 
     """
     loaded = load_model(model, device) if device is not None else load_model(model)
     name = name or model_name(model, loaded)
+    select = getattr(loaded, "select_inputs", None)
+    if callable(select):  # a model that reads what the source gives (a radar modality): before the band check
+        select(source)
     _check_bands(loaded, source, name)
     prepare_model(loaded, source)
     info = model_info(loaded, source)

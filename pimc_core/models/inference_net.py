@@ -82,6 +82,8 @@ def graph_supported(net: PimcNet) -> str | None:
     """None when :class:`InferenceNet` can compute ``net``'s recurrence plots; else why not."""
     if net.rp_config.threshold == "point":
         return "recurrence plots with threshold='point' (per-series percentiles)"
+    if net.sar_encoder is not None:
+        return "a radar modality (its pixels go through the network as trained)"
     return None
 
 

@@ -1,8 +1,9 @@
 """The architecture of a PIMC network: :class:`PimcModelConfig`, stored in every ``.pimc`` file.
 
 It names the index channels and the number of dates the network reads, whether it has a patch
-branch (and its bands and size), how the series level reaches it (``level``), the recurrence-plot
-parameters, the three encoders' sections (:class:`~pimc_core.models.encoders.EncoderConfig`;
+branch (and its bands and size), how the series level reaches it (``level``), whether the radar
+series form their own modality (``radar_modality``), the recurrence-plot parameters, the
+encoders' sections (:class:`~pimc_core.models.encoders.EncoderConfig`;
 they share ``embed_dim``), the contrastive space, and the classifier and forecast heads (with the
 forecast head's side inputs, :mod:`pimc_core.models.forecast_head`). Parameters are declared
 (:class:`pimc_core.config.Checked`); the rules that tie several of them together are in
@@ -20,7 +21,8 @@ from pimc_core.config import COUNT, NO_VALIDATION, NON_NEGATIVE, POSITIVE, POSIT
 from pimc_core.errors import ConfigError
 from pimc_core.models.encoders import EncoderConfig
 from pimc_core.models.forecast_head import FORECAST_INPUTS, side_features_dim
-from pimc_core.models.modalities import MODALITIES
+from pimc_core.models.modalities import MODALITIES, SAR_MODALITIES
+from pimc_core.series.radar import RADAR_INDICES
 from pimc_core.series.recurrence import RecurrencePlotConfig
 
 __all__ = ["LEVELS", "PimcModelConfig"]
@@ -60,8 +62,15 @@ class PimcModelConfig(Checked):
             images, so that the convolutions can tell *when* a recurrence pattern happens (the
             RP encoder's global pooling is otherwise shift-invariant).
         rp_stem_stride: stride of the RP encoder's stem (2 quarters its cost for long series).
-        rp_encoder, series_encoder, patch_encoder: :class:`~pimc_core.models.encoders.EncoderConfig` fields (``width``,
-            ``depth``, ``embed_dim``, ``dropout``, ...); all modalities share ``embed_dim``.
+        radar_modality: the radar series among ``indices`` (``vv_db``, ``vh_db``, ...; see
+            :data:`pimc_core.series.radar.RADAR_INDICES`) form a fourth modality, ``sar``, read by
+            their own encoder (``sar_encoder``, a 1-D ResNet like the series branch), while the
+            recurrence-plot and series branches read the optical indices only; so one network
+            classifies from the optical source, the radar source or both (OmniSat-style). Needs
+            optical and radar indices. False (the default, and every model file written before
+            it existed): every index is a channel of the same branches.
+        rp_encoder, series_encoder, patch_encoder, sar_encoder: :class:`~pimc_core.models.encoders.EncoderConfig`
+            fields (``width``, ``depth``, ``embed_dim``, ``dropout``, ...); all modalities share ``embed_dim``.
         proj_dim: size of the contrastive space.
         n_classes: classifier outputs (0: no classifier). classifier_hidden: its hidden layer.
         forecast_horizon: h (0: no forecaster). forecast_input: L, observations it reads.
@@ -92,6 +101,8 @@ class PimcModelConfig(Checked):
     rp_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
     series_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
     patch_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
+    radar_modality: bool = param(False, "boolean")
+    sar_encoder: dict[str, Any] = param(NO_VALIDATION, factory=dict)
     proj_dim: int = param(64, POSITIVE_INT)
     n_classes: int = param(0, COUNT)
     classifier_hidden: int = param(0, COUNT)
@@ -136,11 +147,19 @@ class PimcModelConfig(Checked):
                                   f"got {self.forecast_input} < {m}")
         if self.forecast_horizon and "window" in self.forecast_inputs and not self.forecast_input:
             raise ConfigError("model: forecast_inputs 'window' needs forecast_input (L) > 0")
+        if self.radar_modality:
+            if not self.sar_indices or not self.optical_indices:
+                raise ConfigError(f"model: radar_modality needs optical and radar indices; got {', '.join(self.indices)}")
+            if self.forecast_horizon and self.forecast_index in self.sar_indices:
+                raise ConfigError(f"model: with radar_modality the forecast index must be optical; got {self.forecast_index!r}")
         self.rp = RecurrencePlotConfig.from_dict(self.rp or {}).to_dict()
         # the encoder sections (unknown keys are named) and their shared embedding size
         dims = {self.rp_cfg().embed_dim, self.series_cfg().embed_dim, self.patch_cfg().embed_dim}
+        if self.has_sar:
+            dims.add(self.sar_cfg().embed_dim)
         if len(dims) != 1:
-            raise ConfigError(f"model: rp_encoder, series_encoder and patch_encoder must share embed_dim; got {sorted(dims)}")
+            raise ConfigError(f"model: rp_encoder, series_encoder, patch_encoder and sar_encoder must share embed_dim; "
+                              f"got {sorted(dims)}")
 
     # ---- derived
     @property
@@ -150,6 +169,26 @@ class PimcModelConfig(Checked):
     @property
     def has_patch(self) -> bool:
         return bool(self.patch_bands) and self.patch_size > 0
+
+    @property
+    def has_sar(self) -> bool:
+        """True when the radar series are their own modality (``radar_modality``)."""
+        return bool(self.radar_modality)
+
+    @property
+    def sar_indices(self) -> tuple[str, ...]:
+        """The radar indices of the ``sar`` modality (empty without ``radar_modality``)."""
+        return tuple(i for i in self.indices if i in RADAR_INDICES) if self.radar_modality else ()
+
+    @property
+    def optical_indices(self) -> tuple[str, ...]:
+        """The indices the recurrence-plot and series branches read (all of them without ``radar_modality``)."""
+        return tuple(i for i in self.indices if i not in self.sar_indices)
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The network's modalities, in the order of the fused embedding's blocks."""
+        return SAR_MODALITIES if self.has_sar else MODALITIES
 
     @property
     def year_steps(self) -> float:
@@ -167,21 +206,26 @@ class PimcModelConfig(Checked):
 
     @property
     def rp_channels(self) -> int:
-        return len(self.indices) * (2 if self.level in ("channels", "both") else 1) + (2 if self.rp_coords else 0)
+        return len(self.optical_indices) * (2 if self.level in ("channels", "both") else 1) + (2 if self.rp_coords else 0)
 
     @property
     def fused_dim(self) -> int:
         """Size of the fused embedding: one block per modality (absent ones are zeros)."""
-        return self.embed_dim * len(MODALITIES)
+        return self.embed_dim * len(self.modalities)
 
     def rp_cfg(self) -> EncoderConfig:
         return _enc_cfg(self.rp_encoder, _RP_DEFAULT, self.rp_channels, "model.rp_encoder")
 
     def series_cfg(self) -> EncoderConfig:
-        return _enc_cfg(self.series_encoder, _SERIES_DEFAULT, len(self.indices), "model.series_encoder")
+        return _enc_cfg(self.series_encoder, _SERIES_DEFAULT, len(self.optical_indices), "model.series_encoder")
 
     def patch_cfg(self) -> EncoderConfig:
         return _enc_cfg(self.patch_encoder, _PATCH_DEFAULT, max(1, len(self.patch_bands)), "model.patch_encoder")
+
+    def sar_cfg(self) -> EncoderConfig:
+        """The radar encoder: the series branch's settings (``series_encoder``) unless ``sar_encoder`` says otherwise."""
+        return _enc_cfg({**dict(self.series_encoder or {}), **dict(self.sar_encoder or {})}, _SERIES_DEFAULT,
+                        max(1, len(self.sar_indices)), "model.sar_encoder")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -22,6 +22,9 @@ Modalities and their encoders (:mod:`pimc_core.models.encoders`):
             as extra RP channels, ``"both"`` does both; ``"none"`` is the bare
             RP.
 ``patch``   the standardised reference-image patch                           :class:`PatchEncoder`
+``sar``     with ``radar_modality``: the standardised radar series (VV, VH   :class:`SeriesEncoder`
+            in dB, ...), the channels ``cfg.sar_indices`` of ``series``;
+            ``rp`` and ``series`` then read the optical channels only
 ==========  ===============================================================  =================
 
 Fusion and modality dropout (:mod:`pimc_core.models.modalities`): the fused embedding of a
@@ -31,7 +34,10 @@ modality, so the classifier works with any subset of inputs at prediction time.
 
 Contrastive pretraining (:mod:`pimc_core.learn.pretrain`) pulls together the *temporal* view (RP +
 series embeddings through ``temporal_proj``) and the *spatial* view (patch embedding through
-``patch_proj``) of the same pixel with :class:`pimc_core.models.contrastive.SymmetricInfoNCE`.
+``patch_proj``) of the same pixel with :class:`pimc_core.models.contrastive.SymmetricInfoNCE`;
+with a radar modality every pair of the three views (temporal, patch, radar through
+``sar_proj``) is aligned, as OmniSat aligns every pair of modalities, and the loss is the mean of
+the pairs' losses.
 
 Forecasting uses the temporal modalities of the last ``L`` observations and predicts the next
 ``h`` values of the forecast index as a change of an anchor (the last value: the zero output is
@@ -54,12 +60,12 @@ from pimc_core.models.contrastive import SwappedPrototypes, SymmetricInfoNCE
 from pimc_core.models.encoders import PatchEncoder, RPEncoder, SeriesEncoder
 from pimc_core.models.forecast_head import FORECAST_INPUTS, SeasonalForecastHead, seasonal_climatology, side_features
 from pimc_core.models.heads import ClassifierHead, ForecastHead, ProjectionHead
-from pimc_core.models.modalities import MODALITIES, modality_mask, random_modality_mask
+from pimc_core.models.modalities import MODALITIES, SAR_MODALITIES, modality_mask, random_modality_mask
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.series.recurrence import RecurrencePlotConfig
 
 # the configuration, masks and forecast head live in their own modules; the names stay importable here
-__all__ = ["FORECAST_INPUTS", "MODALITIES", "PRETRAIN_ONLY", "PimcModelConfig", "PimcNet", "SeasonalForecastHead",
+__all__ = ["FORECAST_INPUTS", "MODALITIES", "PRETRAIN_ONLY", "SAR_MODALITIES", "PimcModelConfig", "PimcNet", "SeasonalForecastHead",
            "compute_normalisation", "modality_mask", "random_modality_mask", "seasonal_climatology"]
 
 #: Sub-modules that exist only for pretraining terms: kept in checkpoints, never in model files.
@@ -85,12 +91,19 @@ class PimcNet(nn.Module):
         self.rp_encoder = RPEncoder.from_config(cfg.rp_cfg(), stem_stride=cfg.rp_stem_stride)
         self.series_encoder = SeriesEncoder.from_config(cfg.series_cfg()) if cfg.has_series else None
         self.patch_encoder = PatchEncoder.from_config(cfg.patch_cfg()) if cfg.has_patch else None
+        #: the network's modalities (:data:`MODALITIES`, or :data:`SAR_MODALITIES` with a radar encoder)
+        self.modalities: tuple[str, ...] = cfg.modalities
+        # channels of the (N, C, T) input each branch reads
+        self.optical_channels = [cfg.indices.index(i) for i in cfg.optical_indices]
+        self.sar_channels = [cfg.indices.index(i) for i in cfg.sar_indices]
+        self.sar_encoder = SeriesEncoder.from_config(cfg.sar_cfg()) if cfg.has_sar else None
         d = cfg.embed_dim
         self.temporal_proj = ProjectionHead(d * (2 if cfg.has_series else 1), cfg.proj_dim)
         self.patch_proj = ProjectionHead(d, cfg.proj_dim) if cfg.has_patch else None
+        self.sar_proj = ProjectionHead(d, cfg.proj_dim) if cfg.has_sar else None
         self.contrastive = SymmetricInfoNCE(cfg.init_temperature)
         self.classifier = (
-            ClassifierHead(cfg.fused_dim + len(MODALITIES), cfg.n_classes, cfg.classifier_hidden)
+            ClassifierHead(cfg.fused_dim + len(self.modalities), cfg.n_classes, cfg.classifier_hidden)
             if cfg.n_classes else None
         )
         d_t = d * (2 if cfg.has_series else 1)
@@ -178,15 +191,23 @@ class PimcNet(nn.Module):
         return rp
 
     # ------------------------------------------------------------------ encoders
+    def optical(self, xs: torch.Tensor) -> torch.Tensor:
+        """(N, C, T) → (N, C_opt, T): the channels the RP and series branches read (all of them
+        without a radar modality)."""
+        return xs if self.sar_encoder is None else xs[:, self.optical_channels]
+
     def temporal_embeddings(self, xs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Standardised series (N, C, T) → {"rp": (N, D)[, "series": (N, D)]}."""
-        out = {"rp": self.rp_encoder(self.rp_images(xs))}
+        """Standardised series (N, C, T) → {"rp": (N, D)[, "series": (N, D)][, "sar": (N, D)]}."""
+        xo = self.optical(xs)
+        out = {"rp": self.rp_encoder(self.rp_images(xo))}
         if self.series_encoder is not None:
-            out["series"] = self.series_encoder(xs)
+            out["series"] = self.series_encoder(xo)
+        if self.sar_encoder is not None:
+            out["sar"] = self.sar_encoder(xs[:, self.sar_channels])
         return out
 
     def encode(self, series: torch.Tensor | None, patches: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Raw inputs → modality embeddings (keys among :data:`MODALITIES`)."""
+        """Raw inputs → modality embeddings (keys among :attr:`modalities`)."""
         out: dict[str, torch.Tensor] = {}
         if series is not None:
             out.update(self.temporal_embeddings(self.standardise_series(series)))
@@ -195,14 +216,19 @@ class PimcNet(nn.Module):
         return out
 
     def present_mask(self, n: int, emb: Mapping[str, torch.Tensor], device: torch.device) -> torch.Tensor:
-        return modality_mask(n, [m for m in MODALITIES if m in emb], device)
+        """(n, M) mask of the modalities that have an embedding in ``emb``."""
+        return modality_mask(n, [m for m in self.modalities if m in emb], device, self.modalities)
+
+    def modality_mask(self, n: int, present: Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        """(n, M) mask of the modalities ``present`` among the network's :attr:`modalities`."""
+        return modality_mask(n, present, device, self.modalities)
 
     def fuse(self, emb: Mapping[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-        """Concatenate modality embeddings (zeros where ``mask`` is 0) and the mask: (N, 3D + 3)."""
+        """Concatenate modality embeddings (zeros where ``mask`` is 0) and the mask: (N, M·D + M)."""
         n = mask.shape[0]
         d = self.cfg.embed_dim
         blocks = []
-        for j, m in enumerate(MODALITIES):
+        for j, m in enumerate(self.modalities):
             e = emb.get(m)
             if e is None:
                 blocks.append(mask.new_zeros(n, d))
@@ -221,7 +247,7 @@ class PimcNet(nn.Module):
     # ------------------------------------------------------------------ tasks
     def classify(self, series: torch.Tensor | None, patches: torch.Tensor | None,
                  mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Class logits (N, K); ``mask`` (N, 3) drops modalities (default: all given ones)."""
+        """Class logits (N, K); ``mask`` (N, M) drops modalities (default: all given ones)."""
         if self.classifier is None:
             raise ConfigError("this model has no classifier")
         emb = self.encode(series, patches)
@@ -231,7 +257,7 @@ class PimcNet(nn.Module):
         return self.classifier(self.fuse(emb, mask))
 
     def embed(self, series: torch.Tensor | None, patches: torch.Tensor | None) -> torch.Tensor:
-        """Fused embedding without the presence flags: (N, 3D)."""
+        """Fused embedding without the presence flags: (N, M·D)."""
         emb = self.encode(series, patches)
         n = next(iter(emb.values())).shape[0]
         present = self.present_mask(n, emb, next(iter(emb.values())).device)
@@ -308,7 +334,8 @@ class PimcNet(nn.Module):
                          mask: torch.Tensor | None = None, gather: Any = None,
                          target: torch.Tensor | None = None, reconstruct_weight: float = 0.0,
                          prototype_weight: float = 0.0) -> torch.Tensor:
-        """Symmetric InfoNCE between the temporal and the patch view of the same pixels, plus
+        """Symmetric InfoNCE between the temporal and the patch view of the same pixels (with a
+        radar modality: the mean over the pairs of the temporal, patch and radar views), plus
         (``reconstruct_weight`` > 0) ``reconstruct_weight`` × the mean squared error of the
         standardised ``target`` series decoded from the temporal view by :attr:`reconstructor`,
         plus (``prototype_weight`` > 0) ``prototype_weight`` × the swapped-prototype loss of the
@@ -316,7 +343,7 @@ class PimcNet(nn.Module):
 
         Args:
             series, patches: (already augmented) raw inputs, (N, C, T) and (N, B, k, k).
-            mask: (N, 3) modality mask; only the temporal columns matter (dropping RP or
+            mask: (N, M) modality mask; only the temporal columns matter (dropping RP or
                 series inside the temporal view).
             gather: optional function (N, P) → (world * N, P) gathering projections across
                 processes (DDP), so every rank contrasts against the global batch.
@@ -326,19 +353,23 @@ class PimcNet(nn.Module):
             prototype_weight: weight of the swapped-prototype term (needs
                 :meth:`attach_prototypes`).
         """
-        if self.patch_encoder is None:
-            raise ConfigError("contrastive pretraining needs a patch encoder (patch bands)")
-        emb = self.encode(series, patches)
+        if self.patch_encoder is None and self.sar_encoder is None:
+            raise ConfigError("contrastive pretraining needs a patch encoder (patch bands) or a radar modality")
+        emb = self.encode(series, patches if self.patch_encoder is not None else None)
         t_view = self.temporal_view(emb, mask)
-        z_t = self.temporal_proj(t_view)
-        z_p = self.patch_proj(emb["patch"])
+        views = [self.temporal_proj(t_view)]
+        if self.patch_encoder is not None:
+            views.append(self.patch_proj(emb["patch"]))
+        if self.sar_encoder is not None:
+            views.append(self.sar_proj(emb["sar"]))
         if gather is not None:
-            z_t, z_p = gather(z_t), gather(z_p)
-        loss = self.contrastive(z_t, z_p)
+            views = [gather(z) for z in views]
+        pairs = [(a, b) for i, a in enumerate(views) for b in views[i + 1:]]
+        loss = sum(self.contrastive(a, b) for a, b in pairs) / len(pairs)
         if prototype_weight > 0:
             if self.prototypes is None:
                 raise ConfigError("prototype_weight > 0 needs attach_prototypes()")
-            loss = loss + prototype_weight * self.prototypes(z_t, z_p)
+            loss = loss + prototype_weight * self.prototypes(views[0], views[1])
         if reconstruct_weight > 0:
             if self.reconstructor is None or target is None:
                 raise ConfigError("reconstruct_weight > 0 needs attach_reconstructor() and a target series")

@@ -34,6 +34,14 @@ model reflects those border rows / columns back (training used reflect padding) 
 any other NaN as the band mean. A model trained on patches of an external reference raster
 cannot get them from a stack, so in map inference it reports ``patch_size = None`` and
 predicts from the series alone (modality dropout makes that a supported input).
+
+A model with a radar modality (``architecture.pimc.radar_modality``, trained on an optical source
+with ``--sar``) classifies from what :meth:`PimcPixelModel.prepare` is given: the optical source
+with its radar source (every modality), the optical source alone (``indices`` become the optical
+ones; the ``sar`` block is absent) or the radar source alone (the radar indices; no patches, no
+forecast; the optical blocks are absent). The absent channels are filled with their training mean
+and masked out of the fused embedding, as source dropout did in training; the forest member,
+which reads every channel, is used only when both sources are given.
 """
 
 from __future__ import annotations
@@ -46,12 +54,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from pimc_core.errors import ConfigError, InputError
+from pimc_core.errors import BandError, ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
 from pimc_core.models.forest import ArrayForest
 from pimc_core.models.inference_net import graph_supported
-from pimc_core.models.modalities import MODALITIES, modality_mask
+from pimc_core.models.modalities import OPTICAL
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
@@ -114,10 +122,16 @@ class PimcPixelModel:
         #: modalities the classifier reads (``training.classify_modalities``; default all); the
         #: embeddings always fuse every modality given
         cm = tr.get("classify_modalities")
-        self.classify_modalities: tuple[str, ...] = tuple(cm) if cm else MODALITIES
-        bad = set(self.classify_modalities) - set(MODALITIES)
+        self.classify_modalities: tuple[str, ...] = tuple(cm) if cm else net.modalities
+        if net.sar_encoder is not None and "sar" not in self.classify_modalities:  # the input choice is about the patch
+            self.classify_modalities += ("sar",)
+        bad = set(self.classify_modalities) - set(net.modalities)
         if bad:
             raise InputError(f"model metadata: training.classify_modalities has unknown modalities {sorted(bad)}")
+        #: the modalities the bound source gives (:meth:`prepare`; every one until then)
+        self.given: tuple[str, ...] = net.modalities
+        self._full = {"indices": self.indices, "patch_size": self.patch_size, "patch_bands": self.patch_bands,
+                      "patch_channels": self.patch_channels}
         self._stack_dates: tuple[dt.date, ...] | None = None
         #: how :meth:`predict` computes probabilities and embeddings: ``torch`` (default: the map
         #: graph, :mod:`pimc_core.models.inference_net`), ``onnx`` (that graph in ONNX Runtime),
@@ -141,6 +155,7 @@ class PimcPixelModel:
         if net.forecaster is not None:
             outs.append("forecast")
         self.outputs: tuple[str, ...] = tuple(outs)
+        self._full["outputs"] = self.outputs
         self.target_dates: list[dt.date] | None = None
         self.forecast_dates: list[dt.date] | None = None
         self.step_days = int(tr.get("step_days") or self.dates_spec.get("step_days") or _median_step(self.training_dates))
@@ -170,11 +185,21 @@ class PimcPixelModel:
     def prepare(self, source: TimeSeries) -> None:
         """Bind to a stack: check its bands (BandError) and dates; set the target / forecast dates.
 
+        A model with a radar modality is bound to what ``source`` gives (:meth:`select_inputs`).
+
         Raises:
             BandError: the stack lacks a band the indices or the patches need.
             ConfigError: an ``observed``-dates model and a stack with another number of dates.
         """
-        check_compatible(self.metadata, bands=source.band_names)
+        if self.net.sar_encoder is not None:
+            self.select_inputs(source)
+            from pimc_core.series.indices import required_bands
+
+            missing = [b for b in required_bands(self.indices) + tuple(self.patch_bands) if b not in source.band_names]
+            if missing:
+                raise BandError(f"model reads {', '.join(self.indices)}; {source.source} lacks band(s) {', '.join(missing)}")
+        else:
+            check_compatible(self.metadata, bands=source.band_names)
         self._stack_dates = tuple(source.dates)
         if self.dates_spec.get("mode") == "grid":
             self._bind(grid_dates(source.dates[0], self.n_dates, int(self.dates_spec["step_days"]),
@@ -201,6 +226,47 @@ class PimcPixelModel:
         if self._stack_dates is None:
             raise ConfigError(f"model with {self.patch_reference} patches: call prepare(source) first (the composites need the dates)")
         return seasonal_composite(reflectance, valid, self._stack_dates, self.patch_groups)
+
+    def select_inputs(self, source: TimeSeries) -> None:
+        """Read what ``source`` gives: an optical source with its radar source (``--sar``: every
+        modality), an optical source alone, or a radar source alone (:meth:`bind_sources`).
+        Nothing happens for a model without a radar modality (it needs every index it has)."""
+        if self.net.sar_encoder is None:
+            return
+        from pimc_core.io.sar_source import SarSeries, is_radar
+
+        self.bind_sources(self.net.modalities if isinstance(source, SarSeries) else
+                          ("sar",) if is_radar(source) else OPTICAL)
+
+    def bind_sources(self, given: Sequence[str]) -> None:
+        """For a model with a radar modality: take series of the modalities ``given`` only
+        (``sar`` and / or the optical ones): :attr:`indices`, the patches and the outputs become
+        those that the given sources provide, and :meth:`predict` masks out the others."""
+        cfg = self.net.cfg
+        if self.net.sar_encoder is None:
+            raise ConfigError("this model has no radar modality: it reads every index it was trained on")
+        optical = any(m in given for m in OPTICAL)
+        if not optical and "sar" not in given:
+            raise ConfigError("give the optical source, the radar source or both")
+        self.given = tuple(m for m in self.net.modalities if m in given or (optical and m in OPTICAL))
+        keep = set(cfg.sar_indices if "sar" in self.given else ()) | set(cfg.optical_indices if optical else ())
+        self.indices = tuple(i for i in self._full["indices"] if i in keep)
+        self.patch_size = self._full["patch_size"] if optical else None
+        self.patch_bands = self._full["patch_bands"] if optical else ()
+        self.patch_channels = self._full["patch_channels"] if optical else 0
+        self.outputs = tuple(o for o in self._full["outputs"] if o != "forecast" or optical)
+
+    def _expand(self, x: np.ndarray) -> np.ndarray:
+        """(N, C', T) series of the bound :attr:`indices` → (N, C, T) of every index the network
+        reads, the channels of a source not given set to their training mean (standardised 0)."""
+        full = self._full["indices"]
+        if self.indices == full:
+            return x
+        out = np.empty((x.shape[0], len(full), x.shape[2]), np.float32)
+        mean = self.net.idx_mean.detach().cpu().numpy()
+        for j, name in enumerate(full):
+            out[:, j] = x[:, self.indices.index(name)] if name in self.indices else mean[j]
+        return out
 
     # ------------------------------------------------------------------ prediction
     def needs_patches(self, outputs: Sequence[str]) -> bool:
@@ -249,6 +315,7 @@ class PimcPixelModel:
             raise ConfigError(f"model expects {self.n_dates} dates; got series of {x.shape[2]}")
         if not np.isfinite(x).all():
             raise InputError("series contain NaN / inf; give gap-filled series (pimc_core.series.pixel.index_series)")
+        x = self._expand(x)
         p = None
         if patches is not None and self.net.patch_encoder is not None:
             p = np.array(patches, dtype=np.float32, copy=True)
@@ -257,6 +324,8 @@ class PimcPixelModel:
                 raise ConfigError(f"model expects patches of shape {want}; got {p.shape}")
             reflect_fill_patches(p)
         wanted = set(outputs) if outputs is not None else {"probabilities", "embeddings", "forecast"}
+        if "forecast" not in self.outputs:
+            wanted.discard("forecast")
         prev_threads = torch.get_num_threads()
         if self.device.type == "cpu":
             from pimc_core.devices import auto_threads
@@ -296,13 +365,13 @@ class PimcPixelModel:
             pb = None if p is None else torch.from_numpy(p[s:s + _BATCH]).to(self.device)
             if wanted & {"probabilities", "embeddings"}:
                 emb = net.encode(xb, pb)
-                mask = net.present_mask(xb.shape[0], emb, self.device)
+                mask = net.present_mask(xb.shape[0], emb, self.device) * net.modality_mask(1, self.given, self.device)
                 fused = net.fuse(emb, mask)
                 if "probabilities" in wanted and net.classifier is not None:
-                    cls_in = fused if self.classify_modalities == MODALITIES else \
-                        net.fuse(emb, mask * modality_mask(1, self.classify_modalities, self.device))
+                    cls_in = fused if self.classify_modalities == net.modalities else \
+                        net.fuse(emb, mask * net.modality_mask(1, self.classify_modalities, self.device))
                     pr = torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy()
-                    if self.forest is not None:
+                    if self.forest is not None and self.given == net.modalities:
                         pr = self.forest.mix(pr, x[s:s + _BATCH], self.forest_weight)
                     probs.append(pr)
                 if "embeddings" in wanted:
@@ -348,8 +417,8 @@ class PimcPixelModel:
         from pimc_core.devices import describe_device
         from pimc_core.models.graph_engine import resolve_engine
 
-        how = {"torch": "torch map graph", "onnx": "ONNX Runtime",
-               "reference": "reference network"}[resolve_engine(self.engine, self.device)]
+        engine = resolve_engine(self.engine, self.device) if graph_supported(self.net) is None else "reference"
+        how = {"torch": "torch map graph", "onnx": "ONNX Runtime", "reference": "reference network"}[engine]
         return f"{describe_device(self.device, self.last_threads)}, {how}"
 
     def __repr__(self) -> str:
@@ -365,13 +434,17 @@ def _architecture(cfg: PimcModelConfig, net: PimcNet) -> dict[str, dict[str, Any
         arch["series_encoder"] = {"kind": "series", **cfg.series_cfg().to_dict()}
     if net.patch_encoder is not None:
         arch["patch_encoder"] = {"kind": "patch", **cfg.patch_cfg().to_dict()}
+    if net.sar_encoder is not None:
+        arch["sar_encoder"] = {"kind": "series", **cfg.sar_cfg().to_dict(), "indices": list(cfg.sar_indices)}
     arch["temporal_proj"] = {"kind": "projection", "proj_dim": cfg.proj_dim}
     if net.patch_proj is not None:
         arch["patch_proj"] = {"kind": "projection", "proj_dim": cfg.proj_dim}
+    if net.sar_proj is not None:
+        arch["sar_proj"] = {"kind": "projection", "proj_dim": cfg.proj_dim}
     arch["contrastive"] = {"kind": "symmetric_infonce", "init_temperature": cfg.init_temperature}
     if net.classifier is not None:
         arch["classifier"] = {"kind": "classifier", "n_classes": cfg.n_classes, "hidden_dim": cfg.classifier_hidden,
-                              "input": "fused rp|series|patch embeddings + presence flags"}
+                              "input": f"fused {'|'.join(net.modalities)} embeddings + presence flags"}
     if net.forecaster is not None:
         arch["forecaster"] = {"kind": "forecast", "horizon": cfg.forecast_horizon, "input_length": cfg.forecast_input,
                               "index": cfg.forecast_index, "output": "residual on the last value, standardised"}

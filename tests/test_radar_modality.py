@@ -1,0 +1,117 @@
+"""The radar modality: a network trained on an optical source and its radar source (``--sar``)
+reads the radar series with its own encoder, aligns every pair of views in pretraining, learns
+with source dropout, and classifies from S2 alone, S1 alone or both (chosen by what is given)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pimc_core.errors import ConfigError
+from pimc_core.models.modalities import MODALITIES, SAR_MODALITIES, modality_mask, random_source_mask
+from pimc_core.models.pimc_config import PimcModelConfig
+from pimc_core.models.pimc_net import PimcNet
+from pimc_core.models.pixel_model import PimcPixelModel
+
+INDICES = ("ndvi", "evi", "vv_db", "vh_db", "rvi")
+SMALL = {"rp_encoder": {"width": 4, "depth": 2, "embed_dim": 8}, "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+         "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8}
+
+
+def _net(radar: bool = True, n_classes: int = 3) -> PimcNet:
+    torch.manual_seed(0)
+    cfg = PimcModelConfig(indices=INDICES, n_dates=8, patch_bands=("red", "nir"), patch_size=3, n_classes=n_classes,
+                          radar_modality=radar, **SMALL)
+    return PimcNet(cfg).eval()
+
+
+def test_config_splits_the_indices_and_old_files_read_as_before():
+    cfg = _net().cfg
+    assert cfg.sar_indices == ("vv_db", "vh_db", "rvi") and cfg.optical_indices == ("ndvi", "evi")
+    assert cfg.modalities == SAR_MODALITIES and cfg.fused_dim == 4 * 8
+    assert cfg.sar_cfg().in_channels == 3 and cfg.series_cfg().in_channels == 2 and cfg.rp_channels == 2
+    # a model file written before the radar modality has neither key: every index is a channel of the same branches
+    old = {k: v for k, v in _net(radar=False).cfg.to_dict().items() if k not in ("radar_modality", "sar_encoder")}
+    back = PimcModelConfig.from_dict(old)
+    assert not back.has_sar and back.modalities == MODALITIES and back.optical_indices == INDICES
+    with pytest.raises(ConfigError, match="radar_modality needs optical and radar indices"):
+        PimcModelConfig(indices=("ndvi", "evi"), radar_modality=True)
+    with pytest.raises(ConfigError, match="forecast index must be optical"):
+        PimcModelConfig(indices=INDICES, radar_modality=True, forecast_horizon=2, forecast_index="vv_db")
+
+
+def test_each_branch_reads_its_own_channels():
+    net = _net()
+    x = torch.randn(6, len(INDICES), 8)
+    y = x.clone()
+    y[:, 2:] += 3.0  # change the radar channels only
+    ex, ey = net.encode(x, None), net.encode(y, None)
+    assert set(ex) == {"rp", "series", "sar"}
+    torch.testing.assert_close(ex["rp"], ey["rp"])
+    torch.testing.assert_close(ex["series"], ey["series"])
+    assert not torch.allclose(ex["sar"], ey["sar"])
+    logits = net.classify(x, torch.randn(6, 2, 3, 3))
+    assert logits.shape == (6, 3) and net.classifier.net[-1].in_features == 4 * 8 + 4
+
+
+def test_pretraining_aligns_every_pair_of_views():
+    net = _net(n_classes=0)
+    x, p = torch.randn(16, len(INDICES), 8), torch.randn(16, 2, 3, 3)
+    loss = net.contrastive_loss(x, p)
+    emb = net.encode(x, p)
+    zt, zp, zs = net.temporal_proj(net.temporal_view(emb)), net.patch_proj(emb["patch"]), net.sar_proj(emb["sar"])
+    want = (net.contrastive(zt, zp) + net.contrastive(zt, zs) + net.contrastive(zp, zs)) / 3
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert all(q.grad is not None for q in net.sar_encoder.parameters() if q.requires_grad)
+
+
+def test_source_dropout_drops_one_source_at_most():
+    g = torch.Generator().manual_seed(3)
+    base = modality_mask(4000, SAR_MODALITIES, modalities=SAR_MODALITIES)
+    m = random_source_mask(base, 0.25, g)
+    optical_gone = m[:, :3].sum(1) == 0
+    sar_gone = m[:, 3] == 0
+    assert not (optical_gone & sar_gone).any()
+    assert 0.2 < optical_gone.float().mean() < 0.3 and 0.2 < sar_gone.float().mean() < 0.3
+    # a pixel that has one source only keeps it
+    only_optical = modality_mask(100, MODALITIES, modalities=SAR_MODALITIES)
+    assert torch.equal(random_source_mask(only_optical, 0.5, g), only_optical)
+
+
+def _model() -> PimcPixelModel:
+    net = _net()
+    meta = {"classes": [{"id": i + 1, "name": f"c{i}", "color": "#000000"} for i in range(3)],
+            "training": {"classify_modalities": ["rp", "series"]}}
+    return PimcPixelModel(net, meta)
+
+
+def test_the_pixel_model_reads_what_is_given():
+    model = _model()
+    assert model.classify_modalities == ("rp", "series", "sar")  # the input choice is about the patch
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, len(INDICES), 8)).astype(np.float32)
+    both = model.predict(x, outputs=("probabilities",))["probabilities"]
+    net = model.net
+    with torch.no_grad():
+        want = torch.softmax(net.classify(torch.from_numpy(x), None), 1).numpy()
+    np.testing.assert_allclose(both, want, rtol=1e-5, atol=1e-6)
+
+    model.bind_sources(("rp", "series", "patch"))  # the optical source alone
+    assert model.indices == ("ndvi", "evi") and model.patch_size == 3
+    s2 = model.predict(x[:, :2], outputs=("probabilities", "embeddings"))
+    full = x.copy()
+    full[:, 2:] = net.idx_mean[2:].numpy()[None, :, None]
+    mask = net.modality_mask(5, ("rp", "series"))
+    with torch.no_grad():
+        want = torch.softmax(net.classify(torch.from_numpy(full), None, mask), 1).numpy()
+    np.testing.assert_allclose(s2["probabilities"], want, rtol=1e-5, atol=1e-6)
+    assert np.all(s2["embeddings"][:, 3 * 8:] == 0)  # the radar block is absent
+
+    model.bind_sources(("sar",))  # the radar source alone: no patches, no forecast
+    assert model.indices == ("vv_db", "vh_db", "rvi") and model.patch_size is None and model.patch_bands == ()
+    s1 = model.predict(x[:, 2:], outputs=("probabilities", "embeddings"))
+    assert s1["probabilities"].shape == (5, 3) and np.all(s1["embeddings"][:, : 3 * 8] == 0)
+    with pytest.raises(ConfigError, match=r"shape \(N, 3, 8\)"):
+        model.predict(x)
