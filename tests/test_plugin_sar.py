@@ -1,7 +1,7 @@
 """The Processing algorithms with a Sentinel-1 source beside the optical one (parameter SAR,
 the ``--sar`` of the command line) inside real QGIS: a class map of a model trained on both equals
-the core's, also from either source alone (the model's radar modality), radar series from the combined source, and a radar source on another grid refused in
-one line naming both files."""
+the core's, also from either source alone (the model's radar modality), radar series from the
+combined source, and a radar source on another grid refused in one line naming both files."""
 
 from __future__ import annotations
 
