@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pimc_core.datasets.synthetic_classes import CLASSES
-from pimc_core.datasets.synthetic_scene import SyntheticScene, _smooth_noise
+from pimc_core.datasets.synthetic_scene import SyntheticScene, smooth_noise
 
 __all__ = ["RADAR_RESPONSES", "RadarResponse", "SyntheticRadar", "simulate_radar"]
 
@@ -184,7 +184,7 @@ def simulate_radar(scene: SyntheticScene, seed: int, looks: float = _LOOKS) -> S
         out[:, p] = terms(f"w_{pol}") + terms(f"a_{pol}") * biomass * (1.0 - tau2) + tau2 * soil
     rng_tex = np.random.default_rng(s_tex)
     size = scene.size
-    texture = np.stack([10.0 ** (0.05 * _smooth_noise(rng_tex, size, size, 2.0)) for _ in range(2)])
+    texture = np.stack([10.0 ** (0.05 * smooth_noise(rng_tex, size, size, 2.0)) for _ in range(2)])
     n = len(dates)
     nodata_date, noise_date = (int(v) for v in rng.choice(np.arange(1, n), size=2, replace=False))
     return SyntheticRadar(

@@ -33,14 +33,14 @@ from pimc_core.datasets.synthetic_classes import (
     logistic,
 )
 
-__all__ = ["SyntheticScene", "simulate_scene"]
+__all__ = ["SyntheticScene", "simulate_scene", "smooth_noise"]
 
 _SCALE = 1e-4  # reflectance = DN * 1e-4
 _RED, _NIR = BAND_NAMES.index("red"), BAND_NAMES.index("nir")
 _CLOUD_SPECTRUM = np.array([0.46, 0.44, 0.43, 0.46, 0.31], dtype=np.float32)
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, corr: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, h: int, w: int, corr: float) -> np.ndarray:
     """Stationary smooth random field (float32, ~N(0, 1)) with correlation length ~``corr`` px.
 
     White noise on a coarse grid, blurred, then bilinearly upsampled: O(h*w), no big FFTs.
@@ -85,7 +85,7 @@ def _make_fields(rng: np.random.Generator, size: int, k: int) -> np.ndarray:
     mean_area = 10.0 * math.sqrt(size)
     n_seeds = max(3 * k, int(round(size * size / mean_area)))
     # density grid: fields are small where the density is high, large where it is low
-    dens = np.exp(1.3 * _smooth_noise(rng, size, size, max(4.0, size / 4.0)))[::2, ::2].ravel()
+    dens = np.exp(1.3 * smooth_noise(rng, size, size, max(4.0, size / 4.0)))[::2, ::2].ravel()
     cells = rng.choice(dens.size, size=n_seeds, replace=True, p=dens / dens.sum())
     dw = (size + 1) // 2
     sy = (cells // dw) * 2 + rng.uniform(0, 2, n_seeds)
@@ -181,8 +181,8 @@ def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field:
     if cover > 0.002:
         f_cirrus = 0.3 * cover if cirrus_date else 0.0
         f_cloud = cover - f_cirrus
-        v = _smooth_noise(r, size, size, corr)
-        v += 0.35 * _smooth_noise(r, size, size, corr / 4.0)
+        v = smooth_noise(r, size, size, corr)
+        v += 0.35 * smooth_noise(r, size, size, corr / 4.0)
         sub = max(1, size // 128)
         thr = np.float32(np.quantile(v[::sub, ::sub], 1.0 - f_cloud))
         cloud = v > thr
@@ -199,7 +199,7 @@ def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field:
         surf *= np.where(shadow, np.float32(r.uniform(0.35, 0.5)), np.float32(1.0))[None]
         scl[shadow] = SCL_SHADOW
         if f_cirrus > 0:
-            vc = _smooth_noise(r, size, size, corr * 1.5)
+            vc = smooth_noise(r, size, size, corr * 1.5)
             thr_c = np.quantile(vc[::sub, ::sub], 1.0 - f_cirrus)
             cirrus = (vc > thr_c) & ~cloud
             opacity[cirrus] = np.float32(r.uniform(0.12, 0.25))
@@ -366,7 +366,7 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
 
     # per-pixel static texture (multiplicative, same for all bands: NDVI unchanged)
     rng_tex = np.random.default_rng(s_tex)
-    texture = 1.0 + 0.03 * _smooth_noise(rng_tex, size, size, 2.0)
+    texture = 1.0 + 0.03 * smooth_noise(rng_tex, size, size, 2.0)
 
     # ---- per-date acquisition conditions ---------------------------------------------------
     rd = np.random.default_rng(s_dates_seq)
