@@ -150,9 +150,8 @@ def test_raster_commands_end_to_end(tmp_path, capsys):
 def test_finetune_with_a_radar_source(tmp_path, capsys):
     """``sources[].sar``: the radar series join the indices, the network has its radar modality,
     and the model file classifies from either source alone."""
-    from training import raster
-
     from pimc_core.models.pixel_model import load_pixel_model
+    from training import raster
 
     torch.set_num_threads(1)
     cfg = write(tmp_path / "sar.yaml", {
