@@ -91,6 +91,9 @@ def test_fit_and_classify_with_sar_s1_alone_and_refusals(sample, tmp_path, capsy
     # the model with a radar modality maps from either source alone too
     arch = meta["architecture"]["pimc"]
     assert arch["radar_modality"] and "sar_encoder" in meta["architecture"]
+    capsys.readouterr()
+    assert main(["info", str(both)]) == 0
+    assert "sources:  optical and radar (vv_db, vh_db, rvi: a modality of its own)" in capsys.readouterr().out
     for name, src in (("m_s2", sample.manifest), ("m_s1", sample.sar_manifest)):
         assert main(["classify", str(src), "--model", str(both), "--out", str(tmp_path / name), "--quiet"]) == 0
         with rasterio.open(tmp_path / name / "classes.tif") as ds:

@@ -37,6 +37,10 @@ def model_info_lines(path: str | os.PathLike) -> list[str]:
              f"inputs:   {', '.join(meta.get('indices') or [])} x {meta.get('n_dates', '?')} dates"
              + (f", {meta['patch_size']}x{meta['patch_size']} px patches" if meta.get("patch_size", 1) > 1 else ""),
              f"classes:  {len(classes)} ({', '.join(names.values()) or 'none: label-free'})"]
+    arch = (meta.get("architecture") or {}).get("pimc") or {}
+    if arch.get("radar_modality"):
+        radar = ", ".join((meta.get("architecture") or {}).get("sar_encoder", {}).get("indices") or [])
+        lines.insert(3, f"sources:  optical and radar ({radar}: a modality of its own); maps from either alone or both")
     if tr.get("source"):
         lines.append(f"trained:  on {tr['source']} ({tr.get('workflow', '-')}, {tr.get('seconds', '?')} s)")
     if classes:
