@@ -66,7 +66,8 @@ class FinetuneConfig(Checked):
         source_dropout: for a network with a radar modality, the probability that a pixel loses
             every optical modality, and (separately) that it loses the radar one
             (:func:`~pimc_core.models.modalities.random_source_mask`), so that the classifier
-            learns to work from the radar source alone and from the optical source alone.
+            learns to work from the radar source alone and from the optical source alone (0.4
+            beat 0.25 on two tuning scenes, with the radar encoder's defaults).
         augment: augmentations (as in pretraining).
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(mixup, mixup) mixing of pairs of fused embeddings and their labels before
@@ -85,7 +86,7 @@ class FinetuneConfig(Checked):
     head_steps: int = param(0, COUNT)
     head_lr: float = param(1e-2, POSITIVE)
     modality_dropout: float = param(0.2, FRACTION)
-    source_dropout: float = param(0.25, Interval(Real, 0, 0.5, closed="both"))
+    source_dropout: float = param(0.4, Interval(Real, 0, 0.5, closed="both"))
     augment: AugmentConfig = param(  # a mapping: its fields
         AugmentConfig, factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
     label_smoothing: float = param(0.05, FRACTION)
