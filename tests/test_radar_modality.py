@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pimc_core.errors import ConfigError
+from pimc_core.errors import ConfigError, InputError
 from pimc_core.models.modalities import MODALITIES, SAR_MODALITIES, modality_mask, random_source_mask
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
@@ -115,3 +115,41 @@ def test_the_pixel_model_reads_what_is_given():
     assert s1["probabilities"].shape == (5, 3) and np.all(s1["embeddings"][:, : 3 * 8] == 0)
     with pytest.raises(ConfigError, match=r"shape \(N, 3, 8\)"):
         model.predict(x)
+
+
+def test_a_pixel_without_optical_series_is_classified_from_the_radar():
+    model = _model()
+    assert model.channel_groups == ((0, 1), (2, 3, 4))
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, len(INDICES), 8)).astype(np.float32)
+    x[:2, :2] = np.nan  # two pixels under clouds all season
+    out = model.predict(x, outputs=("probabilities",))["probabilities"]
+    model.bind_sources(("sar",))
+    assert model.channel_groups is None
+    s1 = model.predict(x[:2, 2:], outputs=("probabilities",))["probabilities"]
+    np.testing.assert_allclose(out[:2], s1, rtol=1e-5, atol=1e-6)
+    x[2, 3] = np.nan
+    model.bind_sources(SAR_MODALITIES)
+    x[2, :2] = np.nan  # neither source
+    with pytest.raises(InputError, match="both sources' channels"):
+        model.predict(x)
+
+
+def test_index_series_groups_keep_a_pixel_that_one_group_covers():
+    import datetime as dt
+
+    from pimc_core.io.timeseries import Observations
+    from pimc_core.series.pixel import index_series
+
+    t, dates = 6, tuple(dt.date(2023, 4, 1) + dt.timedelta(days=10 * i) for i in range(6))
+    refl = np.full((t, 4, 1, 2), 0.2, np.float32)
+    refl[:, 1] = 0.5  # nir
+    refl[:, 2:] = 0.05  # vv, vh (linear sigma0)
+    valid = np.ones((t, 1, 2), bool)
+    refl[:, :2, 0, 0] = np.nan  # pixel 0: no optical observation at all
+    obs = Observations(refl, valid, ("red", "nir", "vv", "vh"), dates, None)
+    plain = index_series(obs, ("ndvi", "vh_db"))
+    assert plain.ok.tolist() == [[False, True]]
+    grouped = index_series(obs, ("ndvi", "vh_db"), groups=((0,), (1,)))
+    assert grouped.ok.tolist() == [[True, True]]
+    assert np.isnan(grouped.filled[0, :, 0, 0]).all() and np.isfinite(grouped.filled[1, :, 0, 0]).all()

@@ -36,7 +36,8 @@ from pimc_core.series.phenology import METRICS, series_season
 __all__ = ["FactsModel", "TextQueryModel", "collect_facts", "query_map"]
 
 _DELEGATED = ("indices", "target_dates", "min_valid", "patch_size", "patch_bands", "patch_channels", "training_dates",
-              "n_dates", "metadata", "patch_composite", "needs_patches", "device_summary", "select_inputs")
+              "n_dates", "metadata", "patch_composite", "needs_patches", "device_summary", "select_inputs",
+              "channel_groups")
 
 
 class _Wrapped:

@@ -98,7 +98,9 @@ def read_block(source: TimeSeries, model: PixelModel, info: ModelInfo, region: R
     else:
         obs = source.read(win, bands=info.bands)
     t1 = time.perf_counter()
-    ser = index_series(obs, info.indices, min_valid=info.min_valid, target_dates=info.target_dates)
+    # a model with a radar modality maps a pixel from either source (optional ``channel_groups``)
+    ser = index_series(obs, info.indices, min_valid=info.min_valid, target_dates=info.target_dates,
+                       groups=getattr(model, "channel_groups", None))
     sel = ser.ok if inside is None else (ser.ok & inside)
     rows, cols = np.nonzero(sel)
     filled = np.ascontiguousarray(np.moveaxis(ser.filled[:, :, rows, cols], -1, 0), dtype=np.float32)

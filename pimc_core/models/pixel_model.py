@@ -59,10 +59,10 @@ from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
 from pimc_core.models.forest import ArrayForest
 from pimc_core.models.inference_net import graph_supported
-from pimc_core.models.modalities import OPTICAL
 from pimc_core.models.model_file import load_model, save_model
 from pimc_core.models.pimc_config import PimcModelConfig
 from pimc_core.models.pimc_net import PimcNet
+from pimc_core.models.source_inputs import SourceInputs
 from pimc_core.models.text_encoder import TEXT_MODULES
 from pimc_core.series.composites import composite_of, reflect_fill_patches, seasonal_composite, seasonal_source_bands, stack_reference
 from pimc_core.series.gapfill import grid_dates
@@ -79,7 +79,7 @@ def _median_step(dates: Sequence[dt.date]) -> int:
     return max(1, int(np.median(np.diff([d.toordinal() for d in dates]))))
 
 
-class PimcPixelModel:
+class PimcPixelModel(SourceInputs):
     """A PIMC network with everything needed to feed it pixels (a ``PixelModel``).
 
     Build it with :func:`load_pixel_model` or directly from a trained :class:`PimcNet` and its
@@ -227,47 +227,6 @@ class PimcPixelModel:
             raise ConfigError(f"model with {self.patch_reference} patches: call prepare(source) first (the composites need the dates)")
         return seasonal_composite(reflectance, valid, self._stack_dates, self.patch_groups)
 
-    def select_inputs(self, source: TimeSeries) -> None:
-        """Read what ``source`` gives: an optical source with its radar source (``--sar``: every
-        modality), an optical source alone, or a radar source alone (:meth:`bind_sources`).
-        Nothing happens for a model without a radar modality (it needs every index it has)."""
-        if self.net.sar_encoder is None:
-            return
-        from pimc_core.io.sar_source import SarSeries, is_radar
-
-        self.bind_sources(self.net.modalities if isinstance(source, SarSeries) else
-                          ("sar",) if is_radar(source) else OPTICAL)
-
-    def bind_sources(self, given: Sequence[str]) -> None:
-        """For a model with a radar modality: take series of the modalities ``given`` only
-        (``sar`` and / or the optical ones): :attr:`indices`, the patches and the outputs become
-        those that the given sources provide, and :meth:`predict` masks out the others."""
-        cfg = self.net.cfg
-        if self.net.sar_encoder is None:
-            raise ConfigError("this model has no radar modality: it reads every index it was trained on")
-        optical = any(m in given for m in OPTICAL)
-        if not optical and "sar" not in given:
-            raise ConfigError("give the optical source, the radar source or both")
-        self.given = tuple(m for m in self.net.modalities if m in given or (optical and m in OPTICAL))
-        keep = set(cfg.sar_indices if "sar" in self.given else ()) | set(cfg.optical_indices if optical else ())
-        self.indices = tuple(i for i in self._full["indices"] if i in keep)
-        self.patch_size = self._full["patch_size"] if optical else None
-        self.patch_bands = self._full["patch_bands"] if optical else ()
-        self.patch_channels = self._full["patch_channels"] if optical else 0
-        self.outputs = tuple(o for o in self._full["outputs"] if o != "forecast" or optical)
-
-    def _expand(self, x: np.ndarray) -> np.ndarray:
-        """(N, C', T) series of the bound :attr:`indices` → (N, C, T) of every index the network
-        reads, the channels of a source not given set to their training mean (standardised 0)."""
-        full = self._full["indices"]
-        if self.indices == full:
-            return x
-        out = np.empty((x.shape[0], len(full), x.shape[2]), np.float32)
-        mean = self.net.idx_mean.detach().cpu().numpy()
-        for j, name in enumerate(full):
-            out[:, j] = x[:, self.indices.index(name)] if name in self.indices else mean[j]
-        return out
-
     # ------------------------------------------------------------------ prediction
     def needs_patches(self, outputs: Sequence[str]) -> bool:
         """Whether :meth:`predict` reads patches for ``outputs``: the embeddings fuse every
@@ -313,6 +272,10 @@ class PimcPixelModel:
             raise ConfigError(f"model expects series of shape (N, {c}, {self.n_dates}) ({','.join(self.indices)}); got {x.shape}")
         if x.shape[2] != self.n_dates:
             raise ConfigError(f"model expects {self.n_dates} dates; got series of {x.shape[2]}")
+        groups = self.channel_groups
+        pixel_mask = None
+        if groups is not None:  # a source's channels may all be NaN: that source is absent for the pixel
+            x, pixel_mask = self._absent_sources(x, groups)
         if not np.isfinite(x).all():
             raise InputError("series contain NaN / inf; give gap-filled series (pimc_core.series.pixel.index_series)")
         x = self._expand(x)
@@ -332,15 +295,18 @@ class PimcPixelModel:
 
             self.last_threads = auto_threads(self.threads)
         try:
-            return self._predict(x, p, wanted)
+            return self._predict(x, p, wanted, pixel_mask)
         finally:
             if torch.get_num_threads() != prev_threads:
                 torch.set_num_threads(prev_threads)
 
-    def _predict(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
+    def _predict(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str],
+                 pixel_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         from pimc_core.devices import autocast
 
         with autocast(self.device):
+            if pixel_mask is not None:
+                return self._predict_batches_reference(x, p, wanted, pixel_mask)
             return self._predict_batches(x, p, wanted)
 
     def _predict_batches(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
@@ -356,7 +322,10 @@ class PimcPixelModel:
             return out
         return self._predict_batches_reference(x, p, wanted)
 
-    def _predict_batches_reference(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
+    def _predict_batches_reference(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str],
+                                   pixel_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The network as trained, batch by batch; ``pixel_mask`` (N, M): modalities each pixel
+        lacks (:meth:`_absent_sources`)."""
         net = self.net.to(self.device)
         n = x.shape[0]
         probs, embs, fcs = [], [], []
@@ -366,13 +335,16 @@ class PimcPixelModel:
             if wanted & {"probabilities", "embeddings"}:
                 emb = net.encode(xb, pb)
                 mask = net.present_mask(xb.shape[0], emb, self.device) * net.modality_mask(1, self.given, self.device)
+                if pixel_mask is not None:
+                    mask = mask * torch.from_numpy(pixel_mask[s:s + _BATCH]).to(self.device)
                 fused = net.fuse(emb, mask)
                 if "probabilities" in wanted and net.classifier is not None:
                     cls_in = fused if self.classify_modalities == net.modalities else \
                         net.fuse(emb, mask * net.modality_mask(1, self.classify_modalities, self.device))
                     pr = torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy()
                     if self.forest is not None and self.given == net.modalities:
-                        pr = self.forest.mix(pr, x[s:s + _BATCH], self.forest_weight)
+                        whole = slice(None) if pixel_mask is None else pixel_mask[s:s + _BATCH].all(axis=1)
+                        pr[whole] = self.forest.mix(pr[whole], x[s:s + _BATCH][whole], self.forest_weight)
                     probs.append(pr)
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())

@@ -48,6 +48,7 @@ def index_series(
     *,
     min_valid: int = 3,
     target_dates: Sequence[dt.date] | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> IndexSeries:
     """Compute indices of a window of observations and fill the gaps in time.
 
@@ -57,6 +58,10 @@ def index_series(
         min_valid: pixels with fewer valid observations are flagged (``ok`` False), not invented.
         target_dates: resample onto these dates (a model's fixed date grid) instead of keeping
             the observation dates.
+        groups: positions of ``indices`` that stand or fall together, e.g. the optical and the
+            radar channels of a model with a radar modality: a pixel is ``ok`` when every
+            channel of at least one group has ``min_valid`` valid observations, and the channels
+            of a group that has not are NaN. None: one group, every channel.
 
     Returns:
         :class:`IndexSeries`.
@@ -70,9 +75,17 @@ def index_series(
         res = resample_to_dates(series, list(obs.dates), list(target_dates), min_valid=min_valid)
         out_dates = tuple(target_dates)
     filled = np.moveaxis(res.values.astype(np.float32), -1, 1)  # (C, T', H, W)
-    ok = res.ok.all(axis=0)
     n_valid = res.n_valid.min(axis=0)
-    filled[:, :, ~ok] = np.nan
+    if groups is None:
+        ok = res.ok.all(axis=0)
+        filled[:, :, ~ok] = np.nan
+    else:
+        ok = np.zeros(res.ok.shape[1:], bool)
+        for g in groups:
+            g_ok = res.ok[list(g)].all(axis=0)
+            ok |= g_ok
+            for c in g:
+                filled[c, :, ~g_ok] = np.nan
     return IndexSeries(raw, filled, ok, n_valid, tuple(indices), tuple(obs.dates), out_dates)
 
 
