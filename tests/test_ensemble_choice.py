@@ -121,10 +121,11 @@ def test_fit_auto_picks_the_network_when_the_forest_is_useless(two_fields, tmp_p
 
 
 def test_a_configured_weight_is_kept_and_the_candidates_still_scored(two_fields, tmp_path):  # noqa: F811
-    _, tr, lines = _fit(two_fields, tmp_path, "fixed.pimc", forest_weight=0.5, trees=5)
+    res, tr, lines = _fit(two_fields, tmp_path, "fixed.pimc", forest_weight=0.5, trees=5)
     choice = tr["ensemble"]["choice"]
     assert choice["weight"] == 0.5 and choice["reason"].startswith("configured (spatial CV would take")
     assert tr["ensemble"]["forest_weight"] == 0.5 and len(choice["accuracy"]) == 5
+    assert "forest weight 0.5 (configured)" in res.summary()  # not "chosen": the folds only scored it
 
 
 def test_auto_without_spatial_cv_takes_the_preferred_weight(two_fields, tmp_path):  # noqa: F811
@@ -136,6 +137,7 @@ def test_auto_without_spatial_cv_takes_the_preferred_weight(two_fields, tmp_path
     assert ens["forest_weight"] == 0.75 and ens["choice"]["accuracy"] == {}
     assert "forest weight 0.75 (no spatial CV (cv_folds: 0): the preferred weight)" in lines
     assert load_pixel_model(res.path).forest_weight == 0.75
+    assert "forest weight 0.75 (no held-out fields to choose on)" in res.summary()
 
 
 def test_with_a_single_field_class_the_weight_is_chosen_on_the_other_classes(two_fields, tmp_path,  # noqa: F811
@@ -157,6 +159,8 @@ def test_with_a_single_field_class_the_weight_is_chosen_on_the_other_classes(two
     fold = partial_folds(reg[a > 0], a[a > 0], 3, 0)
     assert (fold[a[a > 0] == 1] == -1).all() and set(fold[a[a > 0] != 1]) == {0, 1, 2}
     assert partial_folds(np.array([1, 1, 2]), np.array([1, 1, 2]), 3, 0) is None
+    # one class with two fields is not enough to choose on (its pixels alone tell little)
+    assert partial_folds(np.array([1, 3, 2]), np.array([1, 1, 2]), 3, 0) is None
 
     from pimc_core.models.forest import ArrayForest
 

@@ -155,15 +155,16 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
 def partial_folds(regions: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> np.ndarray | None:
     """Folds over the labelled regions of the classes with two regions or more: (N,) fold of
     each sample, -1 for the samples of single-region classes (always trained on, never held
-    out); None when no class has two regions. For the forest weight when spatial CV of every
-    class is not possible (:func:`~pimc_core.learn.spatial_cv.cv_blocker`)."""
+    out); None when fewer than two classes have two regions (held-out pixels of one class tell
+    little: on the demo's stack every weight scored 1.000 there). For the forest weight when
+    spatial CV of every class is not possible (:func:`~pimc_core.learn.spatial_cv.cv_blocker`)."""
     from pimc_core.learn.spatial_cv import region_folds
 
     regions, labels = np.asarray(regions), np.asarray(labels)
     multi = [c for c in np.unique(labels) if np.unique(regions[labels == c]).size >= 2]
-    m = np.isin(labels, multi)
-    if not m.any():
+    if len(multi) < 2:
         return None
+    m = np.isin(labels, multi)
     out = np.full(labels.size, -1, np.int64)
     out[m] = region_folds(regions[m], labels[m], folds, seed)
     return out
@@ -245,8 +246,8 @@ def _choose_weight(kept: FoldProbabilities, name: str, labels: np.ndarray, class
 def _partial_weight(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig,
                     inputs: str, *, folds: int, log: Log, **kw: Any) -> WeightChoice | None:
     """The forest weight on held-out fields of the classes with two labelled regions or more
-    (:func:`partial_folds`), the other classes' pixels always trained on; None when no class
-    has two regions."""
+    (:func:`partial_folds`), the other classes' pixels always trained on; None when fewer than
+    two classes have two regions."""
     fold = partial_folds(regions, labelled.labels, folds, cfg.seed)
     if fold is None:
         return None

@@ -83,7 +83,9 @@ class FitResult:
             fc = f"; forecast {self.forecast['input_len']}→{self.forecast['horizon']}"
         ens = ""
         if self.ensemble:
-            how = " (chosen on held-out fields)" if (self.ensemble.get("choice") or {}).get("accuracy") else ""
+            choice = self.ensemble.get("choice") or {}
+            how = (" (configured)" if str(choice.get("reason", "")).startswith("configured") else
+                   " (chosen on held-out fields)" if choice.get("accuracy") else " (no held-out fields to choose on)")
             ens = f"; forest weight {self.ensemble['forest_weight']:g}{how}"
         if not self.classes:
             return (f"{self.path}: label-free (no classifier), {self.n_pretrain} unlabelled pixels; {pre_txt}"
