@@ -62,7 +62,8 @@ def test_choice_follows_the_better_member_on_arrays():
 
 def test_auto_and_candidates_are_checked():
     assert EnsembleConfig(forest_weight="auto").enabled and EnsembleConfig(forest_weight="auto").pseudo_mix == 0.5
-    assert not EnsembleConfig().enabled and EnsembleConfig(forest_weight=0.3).pseudo_mix == 0.3
+    assert EnsembleConfig().enabled and not EnsembleConfig(forest_weight=0).enabled
+    assert EnsembleConfig(forest_weight=0.3).pseudo_mix == 0.3
     with pytest.raises(ConfigError, match="ensemble.forest_weight"):
         EnsembleConfig(forest_weight="best")
     with pytest.raises(ConfigError, match="ensemble.candidates"):

@@ -227,9 +227,10 @@ class FitConfig(FitSections):
             (:func:`pimc_core.learn.input_selection.choose_classifier_inputs`); the patch only when
             it wins by more than the check's resolution; ``temporal`` when no class has two
             labelled regions.
-        ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: an optional random-forest
-            member of the classifier, self-trained on the scene's pixels (``forest_weight``; 0, the
-            default: the network alone; ``auto``: the weight chosen on the spatial CV's folds).
+        ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: the random-forest member of
+            the classifier, self-trained on the scene's pixels (``forest_weight``: its share of
+            the probabilities, 0.25 by default; 0: the network alone; ``auto``: the weight chosen
+            on the spatial CV's folds).
         cv_folds: the held-out accuracy stored with the model: spatial cross-validation over this
             many folds of labelled regions (:mod:`pimc_core.fit.validation`; at most one fold per
             region; the same folds choose ``classifier_inputs: auto``); 0: none (training
