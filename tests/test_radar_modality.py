@@ -153,3 +153,11 @@ def test_index_series_groups_keep_a_pixel_that_one_group_covers():
     grouped = index_series(obs, ("ndvi", "vh_db"), groups=((0,), (1,)))
     assert grouped.ok.tolist() == [[True, True]]
     assert np.isnan(grouped.filled[0, :, 0, 0]).all() and np.isfinite(grouped.filled[1, :, 0, 0]).all()
+
+
+def test_onnx_export_refuses_a_radar_modality_in_one_sentence(tmp_path):
+    from pimc_core.models.onnx_export import export_onnx
+
+    with pytest.raises(ConfigError, match="radar modality, which the ONNX export does not cover yet"):
+        export_onnx(_model(), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

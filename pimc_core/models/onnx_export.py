@@ -95,7 +95,8 @@ def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Pa
     ``embeddings``, patches as an input when it reads them; metadata as ``metadata_props``.
 
     Raises:
-        ConfigError: an opset below 17, or a model whose recurrence plots the graph cannot compute.
+        ConfigError: an opset below 17, a model whose recurrence plots the graph cannot compute,
+            or a model with a radar modality.
     """
     import onnx
 
@@ -103,6 +104,10 @@ def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Pa
 
     if int(opset) < OPSET:
         raise ConfigError(f"--opset must be at least {OPSET}; got {opset}")
+    if model.net.sar_encoder is not None:
+        raise ConfigError("this model has a radar modality, which the ONNX export does not cover yet; its maps run "
+                          "on the network as trained (pimc classify), and a model fitted with "
+                          "--set model.radar_modality=false exports")
     out = output_file(out)
     outputs = ("probabilities", "embeddings") if model.net.classifier is not None else ("embeddings",)
     graph = InferenceNet(model.net, model.classify_modalities, patches=bool(model.patch_size), outputs=outputs)
