@@ -26,13 +26,14 @@ behind on others by as much; where the forest is poor its pseudo-labels are conf
 self-training makes it worse (seed 3, cloud 0.5: the forest 0.717 after self-training, a
 RandomForest on the labels alone 0.737; ``network_rounds: 1`` lowered the network there from 0.876
 to 0.853). A small weight keeps most of the network and hedges toward the forest where the
-network has learnt the labelled fields' own calendars: over those 8 stacks and 15 harder ones
+network has learnt the labelled fields' own calendars: over those 8 stacks and 20 harder ones
 (``variability`` 1 and 1.5, clouds 0.15 and 0.5, 25 % of the fields; the ensemble-choice table of
-docs/BENCHMARKS.md) a weight of 0.25–0.3 was ahead of the network alone on average (+0.004 on the
-15, at worst −0.011) and narrowed the gap where a RandomForest on the labels led (seed 4, v 1.5,
-cloud 0.5: network −3.7 points, mix 0.25 −1.8), and on the demo stack it lifted the map from 0.857
-to 0.865. Choosing the weight on the spatial CV's folds (``auto``) was level with the fixed 0.25
-on average and needs folds that a few fields may not give, so it stays an option.
+docs/BENCHMARKS.md) a weight of 0.25–0.3 was ahead of the network alone on average (+0.006 on the
+20, at worst −0.011) and narrowed the gap on each of the 6 where a RandomForest on the labels led
+(seed 4, v 1.5, cloud 0.5: network −3.7 points, mix 0.25 −1.8), and on the demo stack it lifted the
+map from 0.857 to 0.865. Choosing the weight on the spatial CV's folds (``auto``) was slightly
+ahead on average (+0.006) but not stack by stack (10 ahead, 7 behind) and needs folds that a few
+fields may not give, so it stays an option.
 """
 
 from __future__ import annotations
