@@ -355,7 +355,7 @@ class PimcNet(nn.Module):
         """
         if self.patch_encoder is None and self.sar_encoder is None:
             raise ConfigError("contrastive pretraining needs a patch encoder (patch bands) or a radar modality")
-        emb = self.encode(series, patches if self.patch_encoder is not None else None)
+        emb = self.encode(series, patches)
         t_view = self.temporal_view(emb, mask)
         views = [self.temporal_proj(t_view)]
         if self.patch_encoder is not None:

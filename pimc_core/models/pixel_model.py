@@ -54,7 +54,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from pimc_core.errors import BandError, ConfigError, InputError
+from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.models.compatibility import check_compatible
 from pimc_core.models.forest import ArrayForest
@@ -191,13 +191,9 @@ class PimcPixelModel(SourceInputs):
             BandError: the stack lacks a band the indices or the patches need.
             ConfigError: an ``observed``-dates model and a stack with another number of dates.
         """
-        if self.net.sar_encoder is not None:
+        if self.net.sar_encoder is not None:  # the indices and patch bands of the sources given
             self.select_inputs(source)
-            from pimc_core.series.indices import required_bands
-
-            missing = [b for b in required_bands(self.indices) + tuple(self.patch_bands) if b not in source.band_names]
-            if missing:
-                raise BandError(f"model reads {', '.join(self.indices)}; {source.source} lacks band(s) {', '.join(missing)}")
+            check_compatible({"indices": list(self.indices), "bands": list(self.patch_bands)}, bands=source.band_names)
         else:
             check_compatible(self.metadata, bands=source.band_names)
         self._stack_dates = tuple(source.dates)

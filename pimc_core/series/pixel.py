@@ -76,16 +76,12 @@ def index_series(
         out_dates = tuple(target_dates)
     filled = np.moveaxis(res.values.astype(np.float32), -1, 1)  # (C, T', H, W)
     n_valid = res.n_valid.min(axis=0)
-    if groups is None:
-        ok = res.ok.all(axis=0)
-        filled[:, :, ~ok] = np.nan
-    else:
-        ok = np.zeros(res.ok.shape[1:], bool)
-        for g in groups:
-            g_ok = res.ok[list(g)].all(axis=0)
-            ok |= g_ok
-            for c in g:
-                filled[c, :, ~g_ok] = np.nan
+    ok = np.zeros(res.ok.shape[1:], bool)
+    for g in groups or (range(len(indices)),):
+        g_ok = res.ok[list(g)].all(axis=0)
+        ok |= g_ok
+        for c in g:
+            filled[c, :, ~g_ok] = np.nan
     return IndexSeries(raw, filled, ok, n_valid, tuple(indices), tuple(obs.dates), out_dates)
 
 
