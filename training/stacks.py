@@ -18,6 +18,7 @@ import numpy as np
 
 from pimc_core.errors import ConfigError
 from pimc_core.fit import pipeline as steps
+from pimc_core.fit.config import with_source_indices
 from training.config import SourceSpec, TrainConfig
 from training.output import log
 
@@ -31,13 +32,7 @@ def open_source(spec: SourceSpec):
     from pimc_core.io.timeseries import open_series
 
     ts = _open_optical(spec)
-    if not spec.sar:
-        return ts
-    sar, base = Path(spec.sar), Path(ts.source)
-    base = base.parent if base.is_file() else base
-    if not sar.is_absolute() and not sar.exists() and (base / sar).exists():
-        sar = base / sar  # e.g. s1/manifest.yaml of a generated folder
-    return with_sar(ts, open_series(sar))
+    return with_sar(ts, open_series(_spec_path(spec, "sar", ts))) if spec.sar else ts
 
 
 def _open_optical(spec: SourceSpec):
@@ -70,23 +65,9 @@ def _date_lists(ts) -> list:
     return [ts.optical.dates, ts.sar.dates] if isinstance(ts, SarSeries) else [ts.dates]
 
 
-def _with_radar_indices(data, stacks):
-    """``data`` with the radar series added to (or, for radar stacks, used as) its indices when
-    every stack has the radar bands, as ``pimc fit`` does (:func:`pimc_core.fit.config.with_source_indices`)."""
-    import dataclasses
-
-    from pimc_core.series.indices import INDICES
-    from pimc_core.series.radar import indices_for_bands
-
-    common = [b for b in stacks[0].band_names if all(b in ts.band_names for ts in stacks[1:])]
-    indices = indices_for_bands(data.indices, common, INDICES)
-    if indices == tuple(data.indices):
-        return data
-    log(f"indices: {', '.join(indices)} (the sources have radar bands; set data.indices to choose)")
-    return dataclasses.replace(data, indices=indices)
-
-
-def _labels_path(spec: SourceSpec, attr: str, ts) -> str:
+def _spec_path(spec: SourceSpec, attr: str, ts) -> str:
+    """The path ``spec.<attr>``, relative to the generated folder of a ``synthetic`` source when it
+    is not found as given (e.g. ``labels_sparse.tif``, ``s1/manifest.yaml``)."""
     v = getattr(spec, attr)
     if v and spec.synthetic and not Path(v).is_absolute() and not Path(v).exists():
         cand = Path(ts.source).parent / v
@@ -110,19 +91,20 @@ class RasterRun:
         from pimc_core.io.classes import load_class_table
         from pimc_core.io.labels import read_labels
 
-        self.cfg = cfg
         self.threads = auto_threads(cfg.threads)
         self.stacks = [open_source(s) for s in cfg.sources]
+        # the radar series of sources with a radar source (or radar stacks), as pimc fit adds them
+        common = [b for b in self.stacks[0].band_names if all(b in ts.band_names for ts in self.stacks[1:])]
+        self.cfg = cfg = with_source_indices(cfg, common, log)
         self.data = cfg.data.resolve([d for ts in self.stacks for d in _date_lists(ts)])
-        self.data = _with_radar_indices(self.data, self.stacks)
         for ts in self.stacks:
             steps.check_stack(ts, self.data)
         self.table = load_class_table(cfg.classes) if cfg.classes else None
         self.labels = []
         self.test_labels = []
         for spec, ts in zip(cfg.sources, self.stacks):
-            lp = _labels_path(spec, "labels", ts)
-            tp = _labels_path(spec, "test_labels", ts)
+            lp = _spec_path(spec, "labels", ts)
+            tp = _spec_path(spec, "test_labels", ts)
             self.labels.append(read_labels(lp, ts.grid, class_field=spec.class_field or None, classes=self.table) if lp else None)
             self.test_labels.append(read_labels(tp, ts.grid, class_field=spec.class_field or None, classes=self.table) if tp else None)
         if need_labels and not any(lm is not None for lm in self.labels):
