@@ -171,6 +171,17 @@ def test_finetune_with_a_radar_source(tmp_path, capsys):
     assert "indices: ndvi, evi, savi, vv_db, vh_db, rvi" in capsys.readouterr().err
     model = load_pixel_model(tmp_path / "run" / "classifier.pimc")
     assert model.net.modalities == ("rp", "series", "patch", "sar") and model.metadata["dates"]["mode"] == "grid"
+    # fine-tuning starts from the pretrained radar encoder, as from the others
+    from training.stacks import load_encoders
+
+    pre = load_pixel_model(tmp_path / "run" / "pretrained.pimc").net
+    fresh = load_pixel_model(tmp_path / "run" / "classifier.pimc").net
+    torch.manual_seed(5)
+    fresh.sar_encoder.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
+    load_encoders(fresh, tmp_path / "run" / "pretrained.pimc")
+    for name in ("sar_encoder", "sar_proj"):
+        for k, v in getattr(pre, name).state_dict().items():
+            torch.testing.assert_close(getattr(fresh, name).state_dict()[k], v)
     model.bind_sources(("sar",))
     assert model.indices == ("vv_db", "vh_db", "rvi")
 

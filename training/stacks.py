@@ -201,7 +201,8 @@ class RasterRun:
 
 
 #: The modules a pretrained model file gives a network that starts from it.
-ENCODER_MODULES = ("rp_encoder", "series_encoder", "patch_encoder", "temporal_proj", "patch_proj", "contrastive")
+ENCODER_MODULES = ("rp_encoder", "series_encoder", "patch_encoder", "sar_encoder", "temporal_proj", "patch_proj",
+                   "sar_proj", "contrastive")
 
 
 def load_encoders(net, path: Path) -> None:
@@ -214,7 +215,8 @@ def load_encoders(net, path: Path) -> None:
 
     weights, meta = load_model(path)
     arch = (meta.get("architecture") or {}).get("pimc") or {}
-    for key in ("indices", "level", "rp", "rp_encoder", "series_encoder", "patch_encoder", "patch_bands", "proj_dim"):
+    for key in ("indices", "level", "rp", "rp_encoder", "series_encoder", "patch_encoder", "radar_modality",
+                "sar_encoder", "patch_bands", "proj_dim"):
         mine = net.cfg.to_dict().get(key)
         if key in arch and arch[key] != mine:
             raise ConfigError(f"{path}: pretrained with model.{key} = {arch[key]!r}; this run has {mine!r}")
