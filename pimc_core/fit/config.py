@@ -229,7 +229,7 @@ class FitConfig(FitSections):
             labelled regions.
         ensemble: :class:`~pimc_core.learn.ensemble.EnsembleConfig`: the random-forest member of
             the classifier, self-trained on the scene's pixels (``forest_weight``: its share of
-            the probabilities, 0.25 by default; 0: the network alone; ``auto``: the weight chosen
+            the probabilities, 0.5 by default; 0: the network alone; ``auto``: the weight chosen
             on the spatial CV's folds).
         cv_folds: the held-out accuracy stored with the model: spatial cross-validation over this
             many folds of labelled regions (:mod:`pimc_core.fit.validation`; at most one fold per
