@@ -85,8 +85,9 @@ def _map(ts, model: Path, out: Path) -> Path:
     return out
 
 
-def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: float = 0.5) -> dict:
-    """The three maps of one seed and their scores."""
+def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: float = 0.5,
+             coverage: bool = False) -> dict:
+    """The three maps of one seed (four with ``coverage``) and their scores."""
     from pimc_core.datasets.synthetic import make_synthetic
     from pimc_core.demo import heldout_accuracy
     from pimc_core.fit import fit, load_fit_config
@@ -99,7 +100,7 @@ def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: fl
     syn = make_synthetic(d / "syn", size=size, n_dates=n_dates, seed=seed)
     sd = syn.outdir
     ts = open_series(syn.manifest)
-    truth, sparse = _read(sd / "labels.tif"), _read(sd / "labels_sparse.tif")
+    truth, sparse, fields = _read(sd / "labels.tif"), _read(sd / "labels_sparse.tif"), _read(sd / "fields.tif")
     cfg = load_fit_config(None, [*FAST, f"seed={seed}"])
 
     def fit_map(labels, name: str, **kw) -> Path:
@@ -126,14 +127,23 @@ def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: fl
 
     map_s = fit_map([sd / "labels_sparse.tif", d / "suggested.gpkg"], "suggested", class_field="class")
     map_r = fit_map([sd / "labels_sparse.tif", d / "random.gpkg"], "random", class_field="class")
-
+    maps = [("sparse", map0), ("suggested", map_s), ("random", map_r)]
     seen = sparse.copy()
     seen[sug.rows, sug.cols] = np.maximum(seen[sug.rows, sug.cols], 1)
     seen[rr, rc] = np.maximum(seen[rr, rc], 1)
+    extra = {}
+    if coverage:
+        cov = suggest_samples(ts, str(d / "sparse.pimc"), None, d / "coverage.gpkg", n, seed=seed, exclude=sparse > 0,
+                              strategy="coverage")
+        _label_points(d / "coverage.gpkg", truth, ts.grid.transform)
+        maps.append(("coverage", fit_map([sd / "labels_sparse.tif", d / "coverage.gpkg"], "coverage", class_field="class")))
+        seen[cov.rows, cov.cols] = np.maximum(seen[cov.rows, cov.cols], 1)
+        extra = {"above_cov": float((cov.uncertainty > median).mean()),
+                 "fields": {k: int(np.unique(fields[r, c]).size) for k, (r, c) in
+                            (("suggested", (sug.rows, sug.cols)), ("random", (rr, rc)), ("coverage", (cov.rows, cov.cols)))}}
     _write_like(d / "seen.tif", sd / "labels_sparse.tif", seen)
-    score = {k: heldout_accuracy(m / "classes.tif", sd / "labels.tif", d / "seen.tif")
-             for k, m in (("sparse", map0), ("suggested", map_s), ("random", map_r))}
-    return {
+    score = {k: heldout_accuracy(m / "classes.tif", sd / "labels.tif", d / "seen.tif") for k, m in maps}
+    return {**extra,
         "seed": seed, "score": score, "median": median,
         "above_sug": float((sug.uncertainty > median).mean()), "above_rnd": float((unc0[rr, rc] > median).mean()),
         "classes_sug": int(len(set(sug.predicted.tolist()))), "labelled": (sug_labelled, rnd_labelled),
@@ -142,15 +152,15 @@ def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: fl
 
 
 def run(seeds=(1, 2, 3, 4, 5), size: int = 112, n_dates: int = 24, n: int = 200, spacing: float = 0.5,
-        root: Path = Path("bench_out/suggest")) -> dict:
+        root: Path = Path("bench_out/suggest"), coverage: bool = False) -> dict:
     rows = []
     for s in seeds:
-        r = one_seed(s, size, n_dates, n, REPO / root, spacing)
+        r = one_seed(s, size, n_dates, n, REPO / root, spacing, coverage)
         sc = r["score"]
-        print(f"seed {s}: sparse {sc['sparse']['oa']:.4f}, +suggested {sc['suggested']['oa']:.4f}, "
-              f"+random {sc['random']['oa']:.4f}; {r['seconds']:.0f} s", flush=True)
+        print(f"seed {s}: " + ", ".join(f"{k} {v['oa']:.4f}" for k, v in sc.items())
+              + (f"; fields hit {r['fields']}" if "fields" in r else "") + f"; {r['seconds']:.0f} s", flush=True)
         rows.append(r)
-    return {"size": size, "n_dates": n_dates, "n": n, "spacing": spacing, "rows": rows}
+    return {"size": size, "n_dates": n_dates, "n": n, "spacing": spacing, "rows": rows, "coverage": coverage}
 
 
 def _ms(v: list[float], fmt: str = "{:.4f}") -> str:
@@ -188,6 +198,26 @@ def markdown(res: dict) -> str:
         f"{_ms([r['above_sug'] for r in rows], '{:.2f}')} / {_ms([r['above_rnd'] for r in rows], '{:.2f}')} | | |")
     lines += ["", f"Suggested points ahead of random ones on {sum(x > 0 for x in delta)} of {len(delta)} seeds "
               f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()})."]
+    if res.get("coverage"):
+        lines += ["", "By coverage (`suggest --strategy coverage`), the same seeds and withheld pixels; fields: distinct "
+                  "fields of `fields.tif` the points fall in (uncertainty / random / coverage).", "",
+                  "| seed | OA + coverage | OA + random | Δ OA (cov. − rand.) | Δ OA (cov. − uncert.) | F1 + coverage | "
+                  "> median | fields |", "|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in rows:
+            s = r["score"]
+            f = r["fields"]
+            lines.append(
+                f"| {r['seed']} | {s['coverage']['oa']:.4f} | {s['random']['oa']:.4f} | "
+                f"{s['coverage']['oa'] - s['random']['oa']:+.4f} | {s['coverage']['oa'] - s['suggested']['oa']:+.4f} | "
+                f"{s['coverage']['macro_f1']:.4f} | {r['above_cov']:.2f} | {f['suggested']} / {f['random']} / {f['coverage']} |")
+        cov = [r["score"]["coverage"]["oa"] for r in rows]
+        d_r = [a - b for a, b in zip(cov, col["random"])]
+        d_u = [a - b for a, b in zip(cov, col["suggested"])]
+        lines.append(f"| mean ± sd | {_ms(cov)} | {_ms(col['random'])} | {_ms(d_r, '{:+.4f}')} | {_ms(d_u, '{:+.4f}')} | "
+                     f"{_ms([r['score']['coverage']['macro_f1'] for r in rows])} | "
+                     f"{_ms([r['above_cov'] for r in rows], '{:.2f}')} | |")
+        lines += ["", f"Coverage ahead of random pixels on {sum(x > 0 for x in d_r)} of {len(d_r)} seeds, of the "
+                  f"uncertainty heuristic on {sum(x > 0 for x in d_u)}."]
     return "\n".join(lines)
 
 
@@ -198,8 +228,16 @@ def main() -> None:
     ap.add_argument("--dates", type=int, default=24)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--spacing", type=float, default=0.5)
+    ap.add_argument("--coverage", action="store_true",
+                    help="also suggest by coverage (suggest --strategy coverage) and refit on those points")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args()
-    print(markdown(run(tuple(a.seeds), a.size, a.dates, a.n, a.spacing)))
+    res = run(tuple(a.seeds), a.size, a.dates, a.n, a.spacing, coverage=a.coverage)
+    if a.json:
+        import json
+
+        Path(a.json).write_text(json.dumps(res, indent=1, default=float))
+    print(markdown(res))
 
 
 if __name__ == "__main__":

@@ -331,3 +331,61 @@ def test_fit_on_scattered_points_alone_with_input_selection(tiny_sample, tmp_pat
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert lines == [f"warning: {pts}: 2 of 42 features have no 'class' value; they are left unlabelled"]
     assert "40 labelled" in out
+
+
+def test_coverage_pick_goes_to_the_kinds_nobody_labelled():
+    """Weighted k-means: one point per unlabelled kind of pixel, a confident one included,
+    none among the labelled kinds; novelty is the cosine distance to the nearest labelled pixel."""
+    from pimc_core.maps.coverage import coverage_pick, novelty
+
+    rng = np.random.default_rng(0)
+    centres = np.eye(6, 16, dtype=np.float32)  # six kinds of pixel, orthogonal directions
+    kind = np.repeat(np.arange(6), 50)
+    emb = centres[kind] + 0.02 * rng.standard_normal((300, 16)).astype(np.float32)
+    unc = np.where(kind == 5, 0.02, 0.5)  # kind 5: mapped confidently (e.g. a whole field wrong)
+    labelled = centres[:3] * 3.0  # kinds 0-2 labelled (scale does not matter: cosine)
+    nov = novelty(emb, labelled)
+    assert nov.shape == (300,) and np.all(nov[kind < 3] < 0.01) and np.all(nov[kind >= 3] > 0.9)
+    assert np.array_equal(novelty(emb, None), np.ones(300, np.float32))
+    idx, nov2 = coverage_pick(emb, unc, labelled, 3, seed=1)
+    assert np.array_equal(nov2, nov) and len(set(idx.tolist())) == 3
+    assert sorted(kind[idx].tolist()) == [3, 4, 5]  # the confident, unlabelled kind 5 gets its point
+    # uncertainty alone would not have looked there: kind 5 is the least uncertain
+    assert set(np.argsort(-unc, kind="stable")[:150].tolist()).isdisjoint(np.flatnonzero(kind == 5))
+    # nothing labelled: the points spread over all six kinds; n = all candidates: every one
+    assert sorted(kind[coverage_pick(emb, unc, None, 6, seed=1)[0]].tolist()) == [0, 1, 2, 3, 4, 5]
+    assert sorted(coverage_pick(emb[:5], unc[:5], None, 5)[0].tolist()) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="n must be in 1..5"):
+        coverage_pick(emb[:5], unc[:5], None, 6)
+
+
+def test_suggest_by_coverage(tiny_sample, tmp_path, capsys):
+    """``pimc suggest --strategy coverage``: N distinct pixels, never labelled ones, the summary
+    says how they were chosen, the same points again for the same seed; a bad strategy is refused."""
+    ts = open_series(tiny_sample.manifest)
+    sp = _sparse(tiny_sample)
+    model = NearestCentroidModel.for_synthetic()
+    res = suggest_samples(ts, model, None, tmp_path / "a.gpkg", 20, block=16, exclude=sp > 0, strategy="coverage")
+    assert res.strategy == "coverage" and res.rows.size == 20
+    assert len(set(zip(res.rows.tolist(), res.cols.tolist()))) == 20 and not (sp[res.rows, res.cols] > 0).any()
+    assert res.novelty is not None and res.novelty.shape == (20,) and np.all(res.novelty >= 0)
+    assert "by coverage, median novelty" in res.summary()
+    # the labelled pixels' embeddings are what novelty is measured against: without them, all ones
+    free = suggest_samples(ts, model, None, tmp_path / "b.gpkg", 20, block=16, strategy="coverage")
+    assert np.all(free.novelty == 1.0)
+    code, stdout, err = run(capsys, "suggest", tiny_sample.manifest, "--model", CENTROID, "--n", 20, "--out",
+                            tmp_path / "c.gpkg", "--labels", tiny_sample.outdir / "labels_sparse.tif",
+                            "--strategy", "coverage", "--quiet", "--block", "16")
+    assert code == 0, err
+    assert "20 points" in stdout and "by coverage" in stdout
+    pts, _ = read_points(tmp_path / "c.gpkg")
+    tr = ts.grid.transform
+    cli = sorted((int((~tr @ (p["x"], p["y"]))[1]), int((~tr @ (p["x"], p["y"]))[0])) for p in pts)
+    assert cli == sorted(zip(res.rows.tolist(), res.cols.tolist()))
+    with pytest.raises(ConfigError, match="strategy must be one of uncertainty, coverage; got 'best'"):
+        suggest_samples(ts, model, None, tmp_path / "x.gpkg", 3, strategy="best")
+    with pytest.raises(SystemExit) as e:
+        main(["suggest", str(tiny_sample.manifest), "--model", CENTROID, "--n", "3", "--out", str(tmp_path / "y.gpkg"),
+              "--strategy", "best"])
+    assert e.value.code == 2 and not (tmp_path / "y.gpkg").exists()
+    assert "--strategy: invalid choice: 'best'" in one_line(capsys.readouterr().err, "pimc suggest")

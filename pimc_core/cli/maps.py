@@ -27,6 +27,7 @@ from pimc_core.cli.args import add_source_args, finite_float, open_from_args, po
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.io.atomic import future_file, new_folders_removed_on_failure, not_an_input, output_folder
 from pimc_core.io.input_files import local_path
+from pimc_core.maps.coverage import STRATEGIES
 
 BUILTIN_MODELS = ("builtin:nearest-centroid",)
 
@@ -229,7 +230,7 @@ def cmd_suggest(args: argparse.Namespace) -> None:
         not_an_input(args.out, args.labels or ())  # the points of the last round, say
         ts = open_from_args(args)
         _run_in(args, "suggest", suggest_samples, ts=ts, check_out=_points_file, n=args.n, seed=args.seed,
-                spacing=args.spacing, exclude=_labelled(args, ts.grid))
+                spacing=args.spacing, exclude=_labelled(args, ts.grid), strategy=args.strategy)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -322,4 +323,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="labels already made (as pimc fit --labels: a class raster on the stack's grid or a vector "
                    "file with --class-field; repeatable): their labelled pixels are never suggested")
     p.add_argument("--class-field", help="attribute of a vector label file that holds the class (id or name)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="uncertainty",
+                   help="uncertainty (default): the most uncertain pixels, spread over the scene and the predicted "
+                   "classes; coverage: weighted k-means in the model's embedding space, away from the --labels "
+                   "pixels, weighted by uncertainty (finds confidently mapped fields unlike any labelled one)")
     p.set_defaults(func=cmd_suggest)

@@ -57,10 +57,14 @@ from pimc_core.io.atomic import not_an_input, output_file
 from pimc_core.io.regions import Region
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.io.vector import write_points
+from pimc_core.maps.coverage import STRATEGIES, coverage_pick
 from pimc_core.maps.jobs import Job, normalised_entropy
 from pimc_core.maps.run import MapRun
 
-__all__ = ["Suggestions", "SuggestJob", "class_quotas", "suggest_samples"]
+__all__ = ["STRATEGIES", "Suggestions", "SuggestJob", "class_quotas", "suggest_samples"]
+#: Most labelled pixels' embeddings kept per window, and in all (``coverage``).
+LABELLED_PER_WINDOW = 2048
+LABELLED_MAX = 8192
 
 #: Candidate cells per spacing: a cell's side is about ``r / CELLS_PER_SPACING``.
 CELLS_PER_SPACING = 4
@@ -97,14 +101,22 @@ def _empty() -> dict[str, np.ndarray]:
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     parts = [p for p in parts if p["rows"].size]
-    return {k: np.concatenate([p[k] for p in parts]) for k in _empty()} if parts else _empty()
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else _empty()
+
+
+def _fewest(keys: np.ndarray, most: int) -> np.ndarray:
+    """Indices of at most ``most`` rows: those of the highest keys (a deterministic subsample)."""
+    return np.arange(keys.size) if keys.size <= most else np.sort(np.argsort(keys)[-most:])
 
 
 @dataclass
 class SuggestJob(Job):
     """Per window: the candidates (best pixel per cell and predicted class), the predicted
     class counts, a histogram of the uncertainty and how many predicted pixels ``exclude`` took
-    out of the candidates (picklable: sent to Dask workers once per run).
+    out of the candidates (picklable: sent to Dask workers once per run). With ``embeddings``
+    in ``needs`` (the ``coverage`` strategy) each candidate carries its embedding (``emb``) and
+    the window also returns the embeddings of up to :data:`LABELLED_PER_WINDOW` excluded
+    (labelled) pixels (``labelled``, ``(m, D)``).
 
     Attributes:
         exclude: (H, W) bool mask of the source grid, True where a pixel is never a candidate
@@ -118,7 +130,7 @@ class SuggestJob(Job):
 
     def start(self, win, info):
         return {"parts": [], "counts": np.zeros(len(info.class_table), np.int64),
-                "hist": np.zeros(HIST_BINS, np.int64), "excluded": 0}
+                "hist": np.zeros(HIST_BINS, np.int64), "excluded": 0, "labelled": []}
 
     def add(self, state, block, sl, out, info) -> None:
         prob = out["probabilities"]
@@ -130,15 +142,21 @@ class SuggestJob(Job):
         state["hist"] += np.bincount(np.minimum((u * HIST_BINS).astype(np.int64), HIST_BINS - 1), minlength=HIST_BINS)
         cand = {"rows": rows, "cols": cols, "cls": top.astype(np.int16), "u": u,
                 "key": _pixel_keys(rows, cols, self.seed)}
+        if "embeddings" in self.needs:
+            cand["emb"] = np.asarray(out["embeddings"], np.float32)
         if self.exclude is not None:
             free = ~self.exclude[rows, cols]
             state["excluded"] += int(free.size - np.count_nonzero(free))
+            if "emb" in cand and not free.all():
+                lab = np.flatnonzero(~free)
+                lab = lab[_fewest(cand["key"][lab], LABELLED_PER_WINDOW)]
+                state["labelled"].append((cand["key"][lab], cand["emb"][lab]))
             cand = {k: v[free] for k, v in cand.items()}
         state["parts"].append(_best_per_cell(cand, self.cell))
 
     def finish(self, state, win, info):
         return {"cand": _best_per_cell(_concat(state["parts"]), self.cell), "counts": state["counts"],
-                "hist": state["hist"], "excluded": state["excluded"]}
+                "hist": state["hist"], "excluded": state["excluded"], "labelled": state["labelled"]}
 
 
 def class_quotas(areas: np.ndarray, n: int, available: np.ndarray) -> np.ndarray:
@@ -243,6 +261,9 @@ class Suggestions:
         seconds: wall-clock time.
         excluded: labelled pixels with a prediction that were left out of the candidates (None:
             no ``exclude`` mask was given).
+        strategy: how they were chosen (:data:`STRATEGIES`).
+        novelty: (n,) ``coverage``: the points' cosine distance to the nearest labelled pixel in
+            the embedding space (None for ``uncertainty``).
     """
 
     rows: np.ndarray
@@ -258,13 +279,17 @@ class Suggestions:
     spacing: float
     seconds: float
     excluded: int | None = None
+    strategy: str = "uncertainty"
+    novelty: np.ndarray | None = None
 
     def summary(self) -> str:
         """One line for the end of ``pimc suggest``."""
         above = float((self.uncertainty > self.median_uncertainty).mean()) if self.uncertainty.size else 0.0
         classes = len(set(self.predicted.tolist()))
+        how = (f"by coverage, median novelty {float(np.median(self.novelty)):.3f}" if self.novelty is not None
+               else f"spacing {self.spacing:.1f} px")
         return (f"{self.path}: {self.rows.size} points in {classes} predicted classes from {self.predicted_pixels} "
-                f"pixels (spacing {self.spacing:.1f} px); uncertainty {float(np.median(self.uncertainty)):.3f} "
+                f"pixels ({how}); uncertainty {float(np.median(self.uncertainty)):.3f} "
                 f"median of the points, {self.median_uncertainty:.3f} of the map ({100 * above:.0f}% of the points "
                 f"above it)" + (f"; {self.excluded} labelled pixels excluded" if self.excluded is not None else "")
                 + f"; {self.seconds:.1f} s")
@@ -280,7 +305,7 @@ def _median(hist: np.ndarray) -> float:
 
 def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: str | os.PathLike, n: int, *,
                     seed: int = 0, spacing: float = 0.5, exclude: np.ndarray | None = None,
-                    **options: Any) -> Suggestions:
+                    strategy: str = "uncertainty", **options: Any) -> Suggestions:
     """Write ``n`` points of ``region`` where a label should help the model most (see the module).
 
     Args:
@@ -292,11 +317,14 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
         spacing: the first minimum distance between points, as a fraction of ``sqrt(A / n)``.
         exclude: (H, W) bool mask of the source grid, True on pixels never to suggest (those
             already labelled, e.g. ``read_label_files(...).array > 0``), or None.
+        strategy: ``uncertainty`` (this module's heuristic) or ``coverage`` (weighted k-means in
+            the model's embedding space, away from the ``exclude`` pixels;
+            :mod:`pimc_core.maps.coverage`; needs a model with embeddings).
         **options: :class:`pimc_core.maps.run.RunOptions` (``batch_size``, ``block``, ``progress``,
             ``cancel``, ``executor``).
 
     Raises:
-        ConfigError: bad n / seed / spacing, an output that is not ``.gpkg``, a model without a
+        ConfigError: bad n / seed / spacing / strategy, an output that is not ``.gpkg``, a model without a
             classifier, an ``exclude`` mask of another shape. InputError: an unusable output path,
             fewer pixels (not excluded) than ``n``.
     """
@@ -305,6 +333,8 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
                  {"n": [Interval(Integral, 1, None, closed="left")],
                   "seed": [Interval(Integral, 0, 2**32 - 1, closed="both")],
                   "spacing": [Interval(Real, 0, None, closed="left")]}, where="suggest")
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"suggest: strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if exclude is not None and isinstance(source, TimeSeries):  # another source is refused by MapRun
         exclude = np.asarray(exclude, bool)
         want = (source.grid.height, source.grid.width)
@@ -319,11 +349,15 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     not_an_input(out, [*files, model if isinstance(model, (str, os.PathLike)) else None])
     run = MapRun(source, model, region, out.parent, options)
     run.require("probabilities", "suggestions (they need a classifier)")
+    needs = ("probabilities",)
+    if strategy == "coverage":
+        run.require("embeddings", "suggestions by coverage (they need the model's embeddings)")
+        needs = ("probabilities", "embeddings")
     if n > run.region.n_pixels:
         raise InputError(f"suggest: {n} points asked but the region has {run.region.n_pixels} pixels")
     # candidate cells from the region's size; exact (one cell per pixel) when that leaves too few
     cell = max(1, int(spacing * math.sqrt(run.region.n_pixels / n) / CELLS_PER_SPACING))
-    cand, counts, hist, excluded = _collect(run, SuggestJob(cell, int(seed), exclude), (0.0, 0.9))
+    cand, counts, hist, excluded, labelled = _collect(run, SuggestJob(cell, int(seed), exclude, needs), (0.0, 0.9))
     valid = int(counts.sum())
     if n > valid:
         raise InputError(f"suggest: {n} points asked but only {valid} pixels of the region have enough valid "
@@ -333,10 +367,14 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
                          f"with a prediction are not labelled yet")
     if cand["rows"].size < n and cell > 1:
         run.predicted = 0
-        cand, counts, hist, excluded = _collect(run, SuggestJob(1, int(seed), exclude), (0.9, 0.95))
+        cand, counts, hist, excluded, labelled = _collect(run, SuggestJob(1, int(seed), exclude, needs), (0.9, 0.95))
     radius = spacing * math.sqrt(valid / n)
-    available = np.bincount(cand["cls"].astype(np.int64), minlength=counts.size)
-    pick = _spread(cand, class_quotas(counts, n, available), radius)
+    nov = None
+    if strategy == "coverage":
+        pick, nov = coverage_pick(cand["emb"], cand["u"], labelled, min(n, cand["rows"].size), seed)
+    else:
+        available = np.bincount(cand["cls"].astype(np.int64), minlength=counts.size)
+        pick = _spread(cand, class_quotas(counts, n, available), radius)
     pick = pick[np.lexsort((cand["cols"][pick], cand["rows"][pick]))]  # in reading order
     rows, cols = cand["rows"][pick], cand["cols"][pick]
     tr = source.grid.transform
@@ -353,18 +391,27 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     if run.progress is not None:
         run.progress(1.0)
     return Suggestions(rows, cols, np.asarray(xs, float), np.asarray(ys, float), ids, pred_names, unc, out, valid,
-                       _median(hist), radius, time.perf_counter() - t0, None if exclude is None else excluded)
+                       _median(hist), radius, time.perf_counter() - t0, None if exclude is None else excluded,
+                       strategy, None if nov is None else nov[pick].astype(np.float32))
 
 
 def _collect(run: MapRun, job: SuggestJob, span: tuple[float, float]):
-    """The candidates, class counts (K,), uncertainty histogram and excluded pixels of the region."""
+    """The candidates, class counts (K,), uncertainty histogram, excluded pixels of the region and
+    the embeddings ``(m, D)`` of up to :data:`LABELLED_MAX` of those (None without embeddings)."""
     parts, counts, hist = [], np.zeros(len(run.info.class_table), np.int64), np.zeros(HIST_BINS, np.int64)
-    excluded = 0
+    excluded, lab_keys, lab_emb = 0, [], []
     for res in run.map(job, span=span):
         parts.append(res.value["cand"])
         counts += res.value["counts"]
         hist += res.value["hist"]
         excluded += res.value["excluded"]
+        for keys, emb in res.value["labelled"]:
+            lab_keys.append(keys)
+            lab_emb.append(emb)
     run.check()
     run.require_pixels()
-    return _best_per_cell(_concat(parts), job.cell), counts, hist, excluded
+    labelled = None
+    if lab_emb:
+        keys = np.concatenate(lab_keys)
+        labelled = np.concatenate(lab_emb)[_fewest(keys, LABELLED_MAX)]
+    return _best_per_cell(_concat(parts), job.cell), counts, hist, excluded, labelled
