@@ -113,7 +113,7 @@ def one_seed(seed: int, size: int, n_dates: int, n: int, root: Path, spacing: fl
     median = float(np.nanmedian(unc0))
 
     sug = suggest_samples(ts, str(d / "sparse.pimc"), None, d / "suggested.gpkg", n, seed=seed, spacing=spacing,
-                          exclude=sparse > 0)
+                          exclude=sparse > 0, strategy="uncertainty")
     sug_labelled = _label_points(d / "suggested.gpkg", truth, ts.grid.transform)
 
     rng = np.random.default_rng(seed)

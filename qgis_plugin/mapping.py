@@ -331,8 +331,9 @@ SUGGEST_FILE = "suggested_points.gpkg"
 
 def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed: int = 0, block: int = 256,
                 batch_size: int = 4096, progress: Callable[[float], None] | None = None,
-                cancel: Callable[[], bool] | None = None):
-    """Write ``n`` suggested sample points of ``region`` (a core Region or None) to ``out`` (``.gpkg``).
+                cancel: Callable[[], bool] | None = None, strategy: str | None = None):
+    """Write ``n`` suggested sample points of ``region`` (a core Region or None) to ``out`` (``.gpkg``);
+    ``strategy`` one of the core's ``STRATEGIES`` (None: the core's default).
 
     Returns:
         The core's :class:`~pimc_core.maps.suggest.Suggestions`.
@@ -342,8 +343,9 @@ def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed:
     """
     suggest = import_core("pimc_core.maps.suggest")
     live = resolve_model(model)
+    extra = {} if strategy is None else {"strategy": str(strategy)}
     return suggest.suggest_samples(ts, live, region, out, int(n), seed=int(seed), block=int(block),
-                                   batch_size=int(batch_size), progress=progress, cancel=cancel)
+                                   batch_size=int(batch_size), progress=progress, cancel=cancel, **extra)
 
 
 def remove_tree(path: str | os.PathLike | None) -> None:

@@ -121,6 +121,15 @@ def test_suggest_equals_core_and_refuses_other_formats(pimc_provider, sample, ts
         zip(core.x.tolist(), core.y.tolist()))
     assert all(f.IsFieldNull("class") for f in feats)
     ds = None
+    # the other strategy, chosen in the advanced parameters
+    run("pimc:suggest", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "N": 12, "SEED": 2, "STRATEGY": "uncertainty",
+                         "OUTPUT": str(tmp_path / "pts_u.gpkg")})
+    core_u = suggest_samples(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "core_u.gpkg", 12, seed=2,
+                             strategy="uncertainty")
+    ds = ogr.Open(str(tmp_path / "pts_u.gpkg"))
+    assert sorted((f.GetGeometryRef().GetX(), f.GetGeometryRef().GetY()) for f in ds.GetLayer(0)) == sorted(
+        zip(core_u.x.tolist(), core_u.y.tolist())) != sorted(zip(core.x.tolist(), core.y.tolist()))
+    ds = None
     with pytest.raises(QgsProcessingException, match="give a .gpkg file name"):
         run("pimc:suggest", {"SOURCE": str(sample.manifest), "MODEL": MODEL, "N": 3, "OUTPUT": str(tmp_path / "p.shp")})
     with pytest.raises(QgsProcessingException, match="cannot give suggestions"):

@@ -83,7 +83,7 @@ def test_class_quotas():
 def test_suggest_writes_spread_uncertain_points(tiny_sample, tmp_path, capsys):
     out = tmp_path / "new" / "points.gpkg"
     code, stdout, err = run(capsys, "suggest", tiny_sample.manifest, "--model", CENTROID, "--n", 12, "--out", out,
-                            "--quiet", "--block", "8")
+                            "--quiet", "--block", "8", "--strategy", "uncertainty")
     assert code == 0, err
     assert stdout.count("\n") == 1 and "12 points" in stdout and "of the map" in stdout
     assert sorted(os.listdir(out.parent)) == ["points.gpkg"]
@@ -115,7 +115,7 @@ def test_suggest_writes_spread_uncertain_points(tiny_sample, tmp_path, capsys):
     # the same points whatever the block, another set with another seed only where ties
     again = tmp_path / "again.gpkg"
     assert main(["suggest", str(tiny_sample.manifest), "--model", CENTROID, "--n", "12", "--out", str(again),
-                 "--quiet"]) == 0
+                 "--quiet", "--strategy", "uncertainty"]) == 0
     assert read_points(again)[0] == pts
 
 
@@ -365,8 +365,8 @@ def test_suggest_by_coverage(tiny_sample, tmp_path, capsys):
     ts = open_series(tiny_sample.manifest)
     sp = _sparse(tiny_sample)
     model = NearestCentroidModel.for_synthetic()
-    res = suggest_samples(ts, model, None, tmp_path / "a.gpkg", 20, block=16, exclude=sp > 0, strategy="coverage")
-    assert res.strategy == "coverage" and res.rows.size == 20
+    res = suggest_samples(ts, model, None, tmp_path / "a.gpkg", 20, block=16, exclude=sp > 0)  # the default
+    assert res.strategy == "coverage" and not res.fallback and res.rows.size == 20
     assert len(set(zip(res.rows.tolist(), res.cols.tolist()))) == 20 and not (sp[res.rows, res.cols] > 0).any()
     assert res.novelty is not None and res.novelty.shape == (20,) and np.all(res.novelty >= 0)
     assert "by coverage, median novelty" in res.summary()
@@ -382,7 +382,17 @@ def test_suggest_by_coverage(tiny_sample, tmp_path, capsys):
     tr = ts.grid.transform
     cli = sorted((int((~tr @ (p["x"], p["y"]))[1]), int((~tr @ (p["x"], p["y"]))[0])) for p in pts)
     assert cli == sorted(zip(res.rows.tolist(), res.cols.tolist()))
-    with pytest.raises(ConfigError, match="strategy must be one of uncertainty, coverage; got 'best'"):
+    # a model without embeddings: by uncertainty, and the summary says why
+    from unittest import mock
+
+    with mock.patch.object(NearestCentroidModel, "outputs", ("classes", "confidence", "probabilities")):
+        plain = suggest_samples(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "e.gpkg", 20, block=16,
+                                exclude=sp > 0)
+    assert plain.strategy == "uncertainty" and plain.fallback and plain.novelty is None
+    assert "by uncertainty, spacing" in plain.summary() and "the model gives no embeddings for coverage" in plain.summary()
+    ref = suggest_samples(ts, model, None, tmp_path / "f.gpkg", 20, block=16, exclude=sp > 0, strategy="uncertainty")
+    assert plain.rows.tolist() == ref.rows.tolist() and plain.cols.tolist() == ref.cols.tolist()
+    with pytest.raises(ConfigError, match="strategy must be one of coverage, uncertainty; got 'best'"):
         suggest_samples(ts, model, None, tmp_path / "x.gpkg", 3, strategy="best")
     with pytest.raises(SystemExit) as e:
         main(["suggest", str(tiny_sample.manifest), "--model", CENTROID, "--n", "3", "--out", str(tmp_path / "y.gpkg"),

@@ -311,20 +311,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser("suggest", help="N points where a label would help the model most → points.gpkg",
-                       description="Classify the region, then write N points (pixel centres) that are uncertain, "
-                       "spread over the scene and over the predicted classes, with an empty 'class' field to fill "
-                       "in; give the file back to pimc fit --labels POINTS.gpkg --class-field class.")
+                       description="Classify the region, then write N points (pixel centres) that cover the kinds "
+                       "of pixel the labels (--labels) do not, leaning to uncertain ones (or, with --strategy "
+                       "uncertainty, the most uncertain pixels spread over the scene and the predicted classes), "
+                       "with an empty 'class' field to fill in; give the file back to pimc fit --labels POINTS.gpkg "
+                       "--class-field class.")
     _common(p, polygon_help=_REGION_POLYGON, out_help="GeoPackage of the points to write (POINTS.gpkg)")
     p.add_argument("--n", type=positive_int("--n"), required=True, help="number of points")
     p.add_argument("--seed", type=int, default=0, help="breaks ties in uncertainty (0..2**32-1)")
     p.add_argument("--spacing", type=finite_float("--spacing"), default=0.5,
-                   help="first minimum distance between points, as a fraction of sqrt(pixels / N) (default 0.5)")
+                   help="--strategy uncertainty: first minimum distance between points, as a fraction of sqrt(pixels / N) "
+                   "(default 0.5)")
     p.add_argument("--labels", action="append", metavar="LABELS",
                    help="labels already made (as pimc fit --labels: a class raster on the stack's grid or a vector "
                    "file with --class-field; repeatable): their labelled pixels are never suggested")
     p.add_argument("--class-field", help="attribute of a vector label file that holds the class (id or name)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="uncertainty",
-                   help="uncertainty (default): the most uncertain pixels, spread over the scene and the predicted "
-                   "classes; coverage: weighted k-means in the model's embedding space, away from the --labels "
-                   "pixels, weighted by uncertainty (finds confidently mapped fields unlike any labelled one)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=STRATEGIES[0],
+                   help="coverage (default): weighted k-means in the model's embedding space, away from the --labels "
+                   "pixels and toward uncertain ones (finds confidently mapped fields unlike any labelled one); "
+                   "uncertainty: the most uncertain pixels, spread over the scene and the predicted classes")
     p.set_defaults(func=cmd_suggest)

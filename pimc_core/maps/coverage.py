@@ -30,9 +30,9 @@ import numpy as np
 
 __all__ = ["STRATEGIES", "coverage_pick", "novelty"]
 
-#: How ``pimc suggest`` chooses its points: ``uncertainty`` (:mod:`pimc_core.maps.suggest`'s
-#: heuristic) or ``coverage`` (this module).
-STRATEGIES = ("uncertainty", "coverage")
+#: How ``pimc suggest`` chooses its points, the default first: ``coverage`` (this module) or
+#: ``uncertainty`` (:mod:`pimc_core.maps.suggest`'s heuristic).
+STRATEGIES = ("coverage", "uncertainty")
 
 #: Rows of the candidate × labelled similarity matrix computed at once.
 _CHUNK = 4096

@@ -264,6 +264,8 @@ class Suggestions:
         strategy: how they were chosen (:data:`STRATEGIES`).
         novelty: (n,) ``coverage``: the points' cosine distance to the nearest labelled pixel in
             the embedding space (None for ``uncertainty``).
+        fallback: ``coverage`` was asked for but the model gives no embeddings, so the points
+            were chosen by ``uncertainty``.
     """
 
     rows: np.ndarray
@@ -281,13 +283,15 @@ class Suggestions:
     excluded: int | None = None
     strategy: str = "uncertainty"
     novelty: np.ndarray | None = None
+    fallback: bool = False
 
     def summary(self) -> str:
         """One line for the end of ``pimc suggest``."""
         above = float((self.uncertainty > self.median_uncertainty).mean()) if self.uncertainty.size else 0.0
         classes = len(set(self.predicted.tolist()))
         how = (f"by coverage, median novelty {float(np.median(self.novelty)):.3f}" if self.novelty is not None
-               else f"spacing {self.spacing:.1f} px")
+               else f"by uncertainty, spacing {self.spacing:.1f} px"
+               + ("; the model gives no embeddings for coverage" if self.fallback else ""))
         return (f"{self.path}: {self.rows.size} points in {classes} predicted classes from {self.predicted_pixels} "
                 f"pixels ({how}); uncertainty {float(np.median(self.uncertainty)):.3f} "
                 f"median of the points, {self.median_uncertainty:.3f} of the map ({100 * above:.0f}% of the points "
@@ -305,7 +309,7 @@ def _median(hist: np.ndarray) -> float:
 
 def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: str | os.PathLike, n: int, *,
                     seed: int = 0, spacing: float = 0.5, exclude: np.ndarray | None = None,
-                    strategy: str = "uncertainty", **options: Any) -> Suggestions:
+                    strategy: str = STRATEGIES[0], **options: Any) -> Suggestions:
     """Write ``n`` points of ``region`` where a label should help the model most (see the module).
 
     Args:
@@ -317,9 +321,10 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
         spacing: the first minimum distance between points, as a fraction of ``sqrt(A / n)``.
         exclude: (H, W) bool mask of the source grid, True on pixels never to suggest (those
             already labelled, e.g. ``read_label_files(...).array > 0``), or None.
-        strategy: ``uncertainty`` (this module's heuristic) or ``coverage`` (weighted k-means in
-            the model's embedding space, away from the ``exclude`` pixels;
-            :mod:`pimc_core.maps.coverage`; needs a model with embeddings).
+        strategy: ``coverage`` (default: weighted k-means in the model's embedding space, away
+            from the ``exclude`` pixels; :mod:`pimc_core.maps.coverage`; a model without
+            embeddings falls back to ``uncertainty``, which the result's ``strategy`` and summary
+            say) or ``uncertainty`` (this module's heuristic).
         **options: :class:`pimc_core.maps.run.RunOptions` (``batch_size``, ``block``, ``progress``,
             ``cancel``, ``executor``).
 
@@ -350,8 +355,10 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     run = MapRun(source, model, region, out.parent, options)
     run.require("probabilities", "suggestions (they need a classifier)")
     needs = ("probabilities",)
+    fallback = strategy == "coverage" and "embeddings" not in run.info.outputs
+    if fallback:
+        strategy = "uncertainty"
     if strategy == "coverage":
-        run.require("embeddings", "suggestions by coverage (they need the model's embeddings)")
         needs = ("probabilities", "embeddings")
     if n > run.region.n_pixels:
         raise InputError(f"suggest: {n} points asked but the region has {run.region.n_pixels} pixels")
@@ -392,7 +399,7 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
         run.progress(1.0)
     return Suggestions(rows, cols, np.asarray(xs, float), np.asarray(ys, float), ids, pred_names, unc, out, valid,
                        _median(hist), radius, time.perf_counter() - t0, None if exclude is None else excluded,
-                       strategy, None if nov is None else nov[pick].astype(np.float32))
+                       strategy, None if nov is None else nov[pick].astype(np.float32), fallback)
 
 
 def _collect(run: MapRun, job: SuggestJob, span: tuple[float, float]):

@@ -1,5 +1,6 @@
 """pimc:suggest — where to label next, like ``pimc suggest``: N points of a region where a label
-would help the model most (uncertain, spread over the region and over the predicted classes;
+would help the model most (by coverage of the model's embedding space, leaning to uncertain pixels,
+or the most uncertain pixels spread over the region and the predicted classes;
 :mod:`pimc_core.maps.suggest`), as a GeoPackage point layer with an empty ``class`` field to fill
 in and give back to pimc:fit (or ``pimc fit --labels``)."""
 
@@ -7,7 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.core import QgsProcessingException, QgsProcessingOutputNumber, QgsProcessingParameterVectorDestination
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterVectorDestination,
+)
 
 from ..bootstrap import import_core
 from ..mapping import run_suggest
@@ -15,6 +21,15 @@ from .common import BLOCK, advanced, core_errors, number_parameter
 from .maps_alg import BATCH, OUTPUT, SEED, MapAlgorithm, map_help
 
 N = "N"
+STRATEGY = "STRATEGY"
+
+
+def strategies() -> list[str]:
+    """The core's ways of choosing the points, its default first (empty if the core is unusable)."""
+    try:
+        return list(import_core("pimc_core.maps.coverage").STRATEGIES)
+    except Exception:  # noqa: BLE001 - a broken install must not break the GUI; reported elsewhere
+        return []
 
 
 class SuggestAlgorithm(MapAlgorithm):
@@ -24,15 +39,20 @@ class SuggestAlgorithm(MapAlgorithm):
     DISPLAY_NAME = "Suggest samples (where to label next)"
     HELP = map_help(
         "Classifies the region with a trained PIMC model and writes N points where a label would help the "
-        "model most: uncertain pixels (the entropy of the class probabilities), spread over the region and over "
-        "the predicted classes, one per pixel at its centre. The GeoPackage has the fields predicted (class id), "
+        "model most, one per pixel at its centre. Strategy 'coverage' (default): points spread over the kinds of "
+        "pixel the model tells apart (k-means of its embeddings), leaning to uncertain pixels (the entropy of the "
+        "class probabilities); 'uncertainty': the most uncertain pixels, spread over the region and over the "
+        "predicted classes. The GeoPackage has the fields predicted (class id), "
         "predicted_name, uncertainty (0 = certain, 1 = every class equally likely) and an empty class: fill it "
         "in, then train again with the points as labels (class field 'class'). Same result as the command "
         "`pimc suggest`.")
     OUTPUTS = {}
 
     def own_parameters(self) -> list:
+        names = strategies()
         return [number_parameter(N, "Number of points", 100, 1),
+                advanced(QgsProcessingParameterEnum(STRATEGY, "How the points are chosen", options=names,
+                                                    defaultValue=names[0] if names else None, usesStaticStrings=True)),
                 advanced(number_parameter(SEED, "Random seed (breaks ties in uncertainty)", 0, 0)),
                 QgsProcessingParameterVectorDestination(OUTPUT, "Suggested samples")]
 
@@ -52,6 +72,7 @@ class SuggestAlgorithm(MapAlgorithm):
             try:
                 res = run_suggest(ts, model, region, path, self.parameterAsInt(parameters, N, context),
                                   seed=self.parameterAsInt(parameters, SEED, context),
+                                  strategy=self.parameterAsString(parameters, STRATEGY, context) or None,
                                   block=self.parameterAsInt(parameters, BLOCK, context),
                                   batch_size=self.parameterAsInt(parameters, BATCH, context),
                                   progress=lambda f: feedback.setProgress(100.0 * f), cancel=feedback.isCanceled)
