@@ -77,6 +77,7 @@ class PimcDock(QDockWidget):
         self.maps_box = MapsSection(self.source_box, self.inspector_box, iface)
         self.fit_box = FitSection(self.source_box, lambda: self.maps_box.out_widget.filePath().strip(),
                                   self._tmpdir, iface)
+        self.maps_box.labels_source = self.fit_box.chosen_labels  # Suggest samples keeps off them
         for box in (self.source_box, self.inspector_box, self.maps_box, self.fit_box):
             lay.addWidget(box)
         lay.addStretch(1)

@@ -331,9 +331,12 @@ SUGGEST_FILE = "suggested_points.gpkg"
 
 def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed: int = 0, block: int = 256,
                 batch_size: int = 4096, progress: Callable[[float], None] | None = None,
-                cancel: Callable[[], bool] | None = None, strategy: str | None = None):
+                cancel: Callable[[], bool] | None = None, strategy: str | None = None,
+                labels: str | os.PathLike | None = None, class_field: str | None = None):
     """Write ``n`` suggested sample points of ``region`` (a core Region or None) to ``out`` (``.gpkg``);
-    ``strategy`` one of the core's ``STRATEGIES`` (None: the core's default).
+    ``strategy`` one of the core's ``STRATEGIES`` (None: the core's default); ``labels`` (with
+    ``class_field`` for a vector file) the labels made so far: their pixels are never suggested,
+    and the coverage strategy looks away from them (as ``pimc suggest --labels``).
 
     Returns:
         The core's :class:`~pimc_core.maps.suggest.Suggestions`.
@@ -343,7 +346,10 @@ def run_suggest(ts, model: Any, region, out: str | os.PathLike, n: int, *, seed:
     """
     suggest = import_core("pimc_core.maps.suggest")
     live = resolve_model(model)
-    extra = {} if strategy is None else {"strategy": str(strategy)}
+    extra: dict[str, Any] = {} if strategy is None else {"strategy": str(strategy)}
+    if labels is not None:
+        lmap = import_core("pimc_core.io.labels").read_label_files([str(labels)], ts.grid, class_field=class_field)
+        extra["exclude"] = lmap.array > 0
     return suggest.suggest_samples(ts, live, region, out, int(n), seed=int(seed), block=int(block),
                                    batch_size=int(batch_size), progress=progress, cancel=cancel, **extra)
 

@@ -39,6 +39,12 @@ LIVE: set["PimcTask"] = set()
 _CAN_CANCEL = getattr(QgsTask, "Flag", QgsTask).CanCancel
 
 
+def remove_paths(paths: list[Path]) -> None:
+    """Remove files and folders a run made for itself (exported labels), ignoring errors."""
+    for p in paths:
+        remove_tree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 class PimcTask(QgsTask):
     """Common parts: error capture, messages, the live set, ``on_done``."""
 
@@ -229,15 +235,21 @@ class SuggestTask(PimcTask):
             ``PIMC_<timestamp>_…`` of ``out_root``, removed again when the run fails).
         n: number of points. seed: breaks ties in uncertainty.
         add_layer: add the points to the project, in edit mode, when done.
+        labels, class_field: the labels made so far (a label raster, or a vector file and its
+            class field), never suggested (:func:`~qgis_plugin.mapping.run_suggest`).
+        temp_files: files made for this run (exported labels): removed when it ends.
     """
 
     def __init__(self, ts, model: Any, region: RegionSpec | None, out_root: str | os.PathLike | None, n: int, *,
                  seed: int = 0, add_layer: bool = True, iface=None,
-                 on_done: Callable[[PimcTask], None] | None = None) -> None:
+                 on_done: Callable[[PimcTask], None] | None = None, labels: str | os.PathLike | None = None,
+                 class_field: str | None = None, temp_files: list[str | os.PathLike] | None = None) -> None:
         region = region or RegionSpec()
         super().__init__(f"PIMC: {int(n)} suggested samples in the {region.description}", iface=iface, on_done=on_done)
         self.ts, self.model, self.region, self.out_root = ts, model, region, out_root
         self.n, self.seed, self.add_layer = int(n), int(seed), add_layer
+        self.labels, self.class_field = labels, class_field
+        self.temp_files = [Path(p) for p in (temp_files or [])]
         self.started = dt.datetime.now()
         self.out_dir: Path | None = None
         self.result = None
@@ -248,12 +260,18 @@ class SuggestTask(PimcTask):
         self.setProgress(0.0)
         region = self.region.build(self.ts.grid)
         self.result = run_suggest(self.ts, self.model, region, self.out_dir / SUGGEST_FILE, self.n, seed=self.seed,
-                                  progress=lambda f: self.setProgress(100.0 * f), cancel=self.isCanceled)
+                                  progress=lambda f: self.setProgress(100.0 * f), cancel=self.isCanceled,
+                                  labels=self.labels, class_field=self.class_field)
+
+    def _remove_temps(self) -> None:
+        remove_paths(self.temp_files)
 
     def cleanup(self) -> None:
         remove_tree(self.out_dir)
+        self._remove_temps()
 
     def on_success(self) -> None:
+        self._remove_temps()
         if self.add_layer:
             self.layer = add_points_layer(self.result.path, f"Suggested samples {self.started:%H:%M:%S} (fill in class)")
         self.message(f"{self.result.rows.size} suggested samples: fill in their 'class' and train again with them "
@@ -324,8 +342,7 @@ class FitTask(PimcTask):
         self.model_path = Path(self.result.path)
 
     def _remove_temps(self) -> None:
-        for p in self.temp_files:
-            remove_tree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_paths(self.temp_files)
 
     def cleanup(self) -> None:
         self._remove_temps()
@@ -335,4 +352,5 @@ class FitTask(PimcTask):
         self.message(f"model saved: {self.result.summary()}", MSG_SUCCESS, 10)
 
 
-__all__ = ["LIVE", "FitTask", "MapTask", "PimcTask", "SuggestTask", "add_points_layer", "new_run_folder", "start"]
+__all__ = ["LIVE", "FitTask", "MapTask", "PimcTask", "SuggestTask", "add_points_layer", "new_run_folder", "remove_paths",
+           "start"]

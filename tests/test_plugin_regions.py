@@ -467,6 +467,43 @@ def test_suggest_samples_adds_an_editable_points_layer(plugin, sample, tmp_path)
     assert got == sorted(zip(np.round(core.x, 3).tolist(), np.round(core.y, 3).tolist()))
 
 
+def test_suggest_samples_keep_off_the_labels_chosen_for_training(plugin, sample, tmp_path):
+    """The labels chosen under *Train a model* are the labels made so far: *Suggest samples* never
+    puts a point on their pixels and gives the core's points for ``exclude`` = those pixels (what
+    ``pimc suggest --labels`` does); a vector layer's export is removed after the run."""
+    from qgis.core import QgsProject, QgsRasterLayer
+
+    from pimc_core.io.timeseries import open_series
+    from pimc_core.maps.suggest import suggest_samples
+    from pimc_core.models.centroid import NearestCentroidModel
+    from tests.test_plugin_fit import label_layer
+
+    with rasterio.open(sample.outdir / "labels_sparse.tif") as ds:
+        sparse = ds.read(1)
+    raster = QgsRasterLayer(str(sample.outdir / "labels_sparse.tif"), "sparse labels")
+    QgsProject.instance().addMapLayer(raster)
+    dock = plugin.dock
+    dock.fit_layer_combo.setLayer(raster)
+    box = dock.maps_box
+    box.suggest_spin.setValue(15)
+    task = wait_for(box.suggest_samples())
+    assert task.succeeded, task.error
+    res = task.result
+    assert res.excluded == int((sparse > 0).sum()) and not (sparse[res.rows, res.cols] > 0).any()
+    assert res.strategy == "coverage" and res.novelty is not None
+    core = suggest_samples(open_series(sample.manifest), NearestCentroidModel.for_synthetic(), None,
+                           tmp_path / "core.gpkg", 15, exclude=sparse > 0)
+    assert sorted(zip(res.rows.tolist(), res.cols.tolist())) == sorted(zip(core.rows.tolist(), core.cols.tolist()))
+
+    polygons = label_layer(sample)  # a vector layer: exported for the run, then removed
+    QgsProject.instance().addMapLayer(polygons)
+    dock.fit_layer_combo.setLayer(polygons)
+    dock.fit_field_combo.setField("crop")
+    task = wait_for(box.suggest_samples())
+    assert task.succeeded, task.error
+    assert task.result.excluded > 0 and task.temp_files and not any(p.exists() for p in task.temp_files)
+
+
 def test_suggest_samples_without_a_model_says_so(plugin):
     box = plugin.dock.maps_box
     plugin.dock.set_model_path("")

@@ -8,7 +8,7 @@ import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from qgis.gui import QgsFieldComboBox, QgsFileWidget
 from qgis.PyQt.QtCore import Qt
@@ -21,6 +21,16 @@ from . import common
 from .source_section import SourceSection
 
 LABEL_FILTER = common.LAYER_FILTERS.PolygonLayer | common.LAYER_FILTERS.PointLayer | common.LAYER_FILTERS.RasterLayer
+
+
+class ChosenLabels(NamedTuple):
+    """Labels chosen in the panel, as the core reads them: ``path`` (a label raster or an exported
+    GeoPackage), ``field`` (the class field of a vector file, None for a raster) and ``what`` (one
+    line naming them)."""
+
+    path: str
+    field: str | None
+    what: str
 
 
 class FitSection(common.Section):
@@ -109,6 +119,30 @@ class FitSection(common.Section):
         if i >= 0:
             self.fit_preset_combo.setCurrentIndex(i)
 
+    def chosen_labels(self, ts, temp_files: list) -> ChosenLabels | None:
+        """The labels chosen in this section as a file the core reads, or None when none is
+        chosen. A vector layer is exported (in the series' CRS) to a new folder of the panel's
+        temporary folder, which is appended to ``temp_files`` for the caller to remove.
+
+        Raises:
+            PimcError: the layer cannot be exported (no class field, no feature with a class, …).
+        """
+        from qgis.core import QgsVectorLayer
+
+        from ..labels import export_labels, raster_layer_path
+
+        layer = self.fit_layer_combo.currentLayer()
+        if layer is None:
+            return None
+        if isinstance(layer, QgsVectorLayer):
+            field = self.fit_field_combo.currentField()
+            tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
+            temp_files.append(tmp)
+            exported = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
+                                     selected_only=self.fit_selected_check.isChecked())
+            return ChosenLabels(str(exported.path), field, exported.describe(layer.name(), field))
+        return ChosenLabels(str(raster_layer_path(layer)), None, f"label raster {layer.name()}")
+
     def _fit_error(self, text: str) -> None:
         common.show_error(self.fit_status, text, self.iface)
 
@@ -119,10 +153,7 @@ class FitSection(common.Section):
         return common.guarded("starting the training", self._fit_error, self._start_fit, config_overrides)
 
     def _start_fit(self, overrides):
-        from qgis.core import QgsVectorLayer
-
         from .. import tasks
-        from ..labels import export_labels, raster_layer_path
 
         ts = common.series_for_run(self.fit_task, "a training run", self.source_box, self._fit_error)
         if ts is None:
@@ -141,18 +172,9 @@ class FitSection(common.Section):
             if not out:
                 root = self.out_root() or str(Path(tempfile.gettempdir()) / "pimc_models")
                 out = str(Path(root) / f"pimc_model_{dt.datetime.now():%Y%m%d_%H%M%S}.pimc")
-            field = labels_name = None
-            if isinstance(layer, QgsVectorLayer):
-                field = self.fit_field_combo.currentField()
-                tmp = Path(tempfile.mkdtemp(prefix="pimc_labels_", dir=self._tmpdir))
-                temp_files.append(tmp)
-                exported = export_labels(layer, field, series_crs(ts), tmp / "labels.gpkg",
-                                         selected_only=self.fit_selected_check.isChecked())
-                labels, what = exported.path, exported.describe(layer.name(), field)
-                labels_name = layer.name()
-            else:
-                labels = raster_layer_path(layer)
-                what = f"label raster {layer.name()}"
+            chosen = self.chosen_labels(ts, temp_files)
+            labels, field, what = chosen.path, chosen.field, chosen.what
+            labels_name = layer.name() if field is not None else None
         except errors.PimcError as e:
             for t in temp_files:
                 shutil.rmtree(t, ignore_errors=True)

@@ -10,9 +10,13 @@ sentence, as ``pimc query``; the layer is named after the sentence.
 
 *Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
 points where a label would help the model most arrive as a point layer in edit mode; fill in their
-``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``)."""
+``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``). The labels
+chosen under *Train a model* are the labels made so far: no point falls on their pixels, and the
+points look for kinds of pixel unlike them (``pimc suggest --labels``)."""
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 from qgis.core import QgsSettings
 from qgis.gui import QgsFileWidget
@@ -56,6 +60,9 @@ class MapsSection(common.Section):
     def __init__(self, source_box: SourceSection, inspector_box: InspectorSection, iface=None, parent=None) -> None:
         super().__init__("Maps of a region", "PimcMapsBox", parent)
         self.source_box, self.inspector_box, self.iface = source_box, inspector_box, iface
+        #: ``(ts, temp_files) -> ChosenLabels | None``: the labels chosen in the panel (set by the
+        #: dock to :meth:`FitSection.chosen_labels`); *Suggest samples* keeps off their pixels
+        self.labels_source: Callable[..., Any] | None = None
         self.map_task = None
         self.rect_tool = self.polygon_tool = None  # the drawing tools, made on first use
         self._build()
@@ -350,8 +357,17 @@ class MapsSection(common.Section):
             return None
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None
-        task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done)
-        return self._start(task, f"suggesting {n} samples …")
+        temp_files: list = []
+        try:
+            chosen = self.labels_source(ts, temp_files) if self.labels_source is not None else None
+        except import_core("pimc_core.errors").PimcError as e:
+            tasks.remove_paths(temp_files)
+            self._map_error(f"the labels chosen under Train a model: {e}")
+            return None
+        task = tasks.SuggestTask(ts, model, None, out_root, n, iface=self.iface, on_done=self._on_suggest_done,
+                                 labels=chosen.path if chosen else None, class_field=chosen.field if chosen else None,
+                                 temp_files=temp_files)
+        return self._start(task, f"suggesting {n} samples" + (f" away from the {chosen.what}" if chosen else "") + " …")
 
     def _on_suggest_done(self, task) -> None:
         common.show_running(self.map_progress, self.map_cancel_button, False)
