@@ -226,6 +226,10 @@ STARTUP = DESKTOP_HELPERS + textwrap.dedent(r'''
             node.setExpanded(shown)
         dock = plugins["pimc"].dock
         dock.maps_box.suggest_spin.setValue(CFG["suggest"])
+        labels = QgsRasterLayer(str(Path(CFG["manifest"]).parent / "labels_sparse.tif"), "training labels")
+        QgsProject.instance().addMapLayer(labels, False)  # chosen under Train a model, not drawn
+        dock.fit_layer_combo.setLayer(labels)
+        dock.maps_box.suggest_away_check.setChecked(True)  # the labels made so far: look elsewhere
         follow(dock.maps_box.suggest_samples(), shot_suggested)
 
 

@@ -486,6 +486,8 @@ def test_suggest_samples_keep_off_the_labels_chosen_for_training(plugin, sample,
     dock.fit_layer_combo.setLayer(raster)
     box = dock.maps_box
     box.suggest_spin.setValue(15)
+    assert not box.suggest_away_check.isChecked()  # the list always shows some layer: off unless asked
+    box.suggest_away_check.setChecked(True)
     task = wait_for(box.suggest_samples())
     assert task.succeeded, task.error
     res = task.result
@@ -502,6 +504,21 @@ def test_suggest_samples_keep_off_the_labels_chosen_for_training(plugin, sample,
     task = wait_for(box.suggest_samples())
     assert task.succeeded, task.error
     assert task.result.excluded > 0 and task.temp_files and not any(p.exists() for p in task.temp_files)
+
+    # a layer that is no label raster: the run stops, the section names the file and why
+    image_path = next(sample.outdir.glob("S2_*.tif"))
+    image = QgsRasterLayer(str(image_path), "an image")
+    QgsProject.instance().addMapLayer(image)
+    dock.fit_layer_combo.setLayer(image)
+    task = wait_for(box.suggest_samples())
+    assert not task.succeeded and not (tmp_path / "maps" / task.out_dir.name).exists()
+    assert f"{image_path}: label raster has 6 bands" in box.map_status.text()
+    dock.fit_layer_combo.setLayer(None)
+    assert box.suggest_samples() is None and "choose the labels under Train a model" in box.map_status.text()
+    box.suggest_away_check.setChecked(False)  # unticked: the same image is not read at all
+    dock.fit_layer_combo.setLayer(image)
+    task = wait_for(box.suggest_samples())
+    assert task.succeeded and task.result.excluded is None
 
 
 def test_suggest_samples_without_a_model_says_so(plugin):

@@ -10,9 +10,10 @@ sentence, as ``pimc query``; the layer is named after the sentence.
 
 *Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
 points where a label would help the model most arrive as a point layer in edit mode; fill in their
-``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``). The labels
-chosen under *Train a model* are the labels made so far: no point falls on their pixels, and the
-points look for kinds of pixel unlike them (``pimc suggest --labels``)."""
+``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``). With *away from
+the training labels* ticked, the labels chosen under *Train a model* are the labels made so far: no
+point falls on their pixels, and the points look for kinds of pixel unlike them (``pimc suggest
+--labels``). It is not ticked by default because that list always shows some layer."""
 
 from __future__ import annotations
 
@@ -159,11 +160,17 @@ class MapsSection(common.Section):
         self.suggest_button = QPushButton("Suggest samples")
         self.suggest_button.setObjectName("PimcSuggestButton")
         self.suggest_button.setToolTip(
-            "Where would a label help the model most? Points that are uncertain, spread over the series and over "
-            "the predicted classes, as a point layer in edit mode: fill in 'class', then train again with it")
+            "Where would a label help the model most? Points spread over the kinds of pixel the model tells apart, "
+            "leaning to uncertain ones, as a point layer in edit mode: fill in 'class', then train again with it")
         self.suggest_button.clicked.connect(self.suggest_samples)
+        self.suggest_away_check = QCheckBox("away from the training labels")
+        self.suggest_away_check.setObjectName("PimcSuggestAwayCheck")
+        self.suggest_away_check.setToolTip(
+            "the labels chosen under Train a model are the labels made so far: no point on their pixels, and the "
+            "points look for kinds of pixel unlike them (as pimc suggest --labels)")
         row.addWidget(self.suggest_button)
         row.addWidget(self.suggest_spin)
+        row.addWidget(self.suggest_away_check)
         return row
 
     # ------------------------------------------------------------------ products
@@ -359,7 +366,10 @@ class MapsSection(common.Section):
         out_root = self.out_widget.filePath().strip() or None
         temp_files: list = []
         try:
-            chosen = self.labels_source(ts, temp_files) if self.labels_source is not None else None
+            chosen = None
+            if self.suggest_away_check.isChecked():
+                if self.labels_source is None or (chosen := self.labels_source(ts, temp_files)) is None:
+                    raise import_core("pimc_core.errors").ConfigError("choose the labels under Train a model")
         except import_core("pimc_core.errors").PimcError as e:
             tasks.remove_paths(temp_files)
             self._map_error(f"the labels chosen under Train a model: {e}")
