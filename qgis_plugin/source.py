@@ -27,12 +27,17 @@ from .bootstrap import import_core
 AUTO_SENSOR = "auto (manifest / file names)"
 
 
-def sensor_names() -> list[str]:
-    """The sensor preset names of ``pimc_core.io.sensors.PRESETS`` (empty if the core is unusable)."""
+def core_names(module: str, attr: str) -> list[str]:
+    """``list(module.attr)`` of a core module, for a chooser (empty if the core is unusable)."""
     try:
-        return list(import_core("pimc_core.io.sensors").PRESETS)
+        return list(getattr(import_core(module), attr))
     except Exception:  # noqa: BLE001 - a broken install must not break the GUI; reported elsewhere
         return []
+
+
+def sensor_names() -> list[str]:
+    """The sensor preset names of ``pimc_core.io.sensors.PRESETS`` (empty if the core is unusable)."""
+    return core_names("pimc_core.io.sensors", "PRESETS")
 
 
 def sensor_descriptions() -> dict[str, str]:

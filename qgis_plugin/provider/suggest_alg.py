@@ -17,6 +17,7 @@ from qgis.core import (
 
 from ..bootstrap import import_core
 from ..mapping import run_suggest
+from ..source import core_names
 from .common import BLOCK, advanced, core_errors, number_parameter
 from .maps_alg import BATCH, OUTPUT, SEED, MapAlgorithm, map_help
 
@@ -26,10 +27,7 @@ STRATEGY = "STRATEGY"
 
 def strategies() -> list[str]:
     """The core's ways of choosing the points, its default first (empty if the core is unusable)."""
-    try:
-        return list(import_core("pimc_core.maps.coverage").STRATEGIES)
-    except Exception:  # noqa: BLE001 - a broken install must not break the GUI; reported elsewhere
-        return []
+    return core_names("pimc_core.maps.coverage", "STRATEGIES")
 
 
 class SuggestAlgorithm(MapAlgorithm):
