@@ -263,8 +263,8 @@ STARTUP = DESKTOP_HELPERS + textwrap.dedent(r'''
 
         global folded
         project = QgsProject.instance()
-        for layer in project.mapLayers().values():
-            project.layerTreeRoot().findLayer(layer.id()).setItemVisibilityChecked(False)
+        for node in project.layerTreeRoot().findLayers():  # (the training labels are not in the tree)
+            node.setItemVisibilityChecked(False)
         folded = [g for g in project.layerTreeRoot().findGroups() if g.isExpanded()]
         for group in folded:
             group.setExpanded(False)

@@ -11,7 +11,7 @@ sentence, as ``pimc query``; the layer is named after the sentence.
 *Suggest samples* (N points) runs :class:`~qgis_plugin.tasks.SuggestTask` on the whole series: the
 points where a label would help the model most arrive as a point layer in edit mode; fill in their
 ``class`` field, save, and give the layer to *Train a model* (or ``pimc fit --labels``). With *away from
-the training labels* ticked, the labels chosen under *Train a model* are the labels made so far: no
+labels* ticked, the labels chosen under *Train a model* are the labels made so far: no
 point falls on their pixels, and the points look for kinds of pixel unlike them (``pimc suggest
 --labels``). It is not ticked by default because that list always shows some layer."""
 
@@ -163,11 +163,11 @@ class MapsSection(common.Section):
             "Where would a label help the model most? Points spread over the kinds of pixel the model tells apart, "
             "leaning to uncertain ones, as a point layer in edit mode: fill in 'class', then train again with it")
         self.suggest_button.clicked.connect(self.suggest_samples)
-        self.suggest_away_check = QCheckBox("away from the training labels")
+        self.suggest_away_check = QCheckBox("away from labels")
         self.suggest_away_check.setObjectName("PimcSuggestAwayCheck")
         self.suggest_away_check.setToolTip(
-            "the labels chosen under Train a model are the labels made so far: no point on their pixels, and the "
-            "points look for kinds of pixel unlike them (as pimc suggest --labels)")
+            "away from the training labels: the labels chosen under Train a model are the labels made so far; no "
+            "point on their pixels, and the points look for kinds of pixel unlike them (as pimc suggest --labels)")
         row.addWidget(self.suggest_button)
         row.addWidget(self.suggest_spin)
         row.addWidget(self.suggest_away_check)
