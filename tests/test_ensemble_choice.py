@@ -176,3 +176,28 @@ def test_with_a_single_field_class_the_weight_is_chosen_on_the_other_classes(two
     assert choice["weight"] == 0 and choice["accuracy"]["0"] == 1.0  # not the preferred 1.0: the folds can tell
     assert choice["reason"].endswith("(classes with 2 fields or more)")
     assert len(choice["fold_accuracy"]["1"]) == 3 and sum(line.startswith("spatial CV: fold") for line in lines) == 3
+
+
+def test_a_configured_weight_skips_the_partial_cv(two_fields, tmp_path):  # noqa: F811
+    """Spatial CV blocked by a one-field class and a configured weight: no fold fine-tunings for a
+    weight that is not chosen anyway; the summary says the weight is configured."""
+    import rasterio
+
+    from pimc_core.learn.input_selection import labelled_regions
+
+    s, labels = two_fields
+    with rasterio.open(labels) as src:
+        a, prof = src.read(1), src.profile
+    reg = labelled_regions(a, 6)
+    a[reg == np.unique(reg[a == 1])[0]] = 0  # class 1 keeps one field
+    one = tmp_path / "one_field.tif"
+    with rasterio.open(one, "w", **prof) as dst:
+        dst.write(a, 1)
+    lines: list[str] = []
+    cfg = {**CFG, "ensemble": {"forest_weight": 0.5, "trees": 30}}
+    res = fit(s.manifest, one, tmp_path / "one.pimc", config=cfg, progress=False, log=lines.append)
+    assert res.spatial_cv["reason"].startswith("spatial CV not possible: class")
+    assert not any(line.startswith("spatial CV: fold") for line in lines)
+    choice = read_metadata(res.path)["training"]["ensemble"]["choice"]
+    assert choice["weight"] == 0.5 and choice["reason"].startswith("configured (no spatial CV: spatial CV not possible")
+    assert choice["accuracy"] == {} and "forest weight 0.5 (configured)" in res.summary()

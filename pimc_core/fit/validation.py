@@ -19,6 +19,9 @@ When cross-validation is off (``cv_folds: 0``) or impossible (a class with a sin
 region: :func:`~pimc_core.learn.spatial_cv.cv_blocker`, said in the log and stored as
 ``training["spatial_cv"]["reason"]``), ``classifier_inputs: auto`` falls back to one trial
 fine-tuning on a third of the regions held out (:func:`pimc_core.fit.pipeline.choose_inputs`).
+With ``ensemble.forest_weight: auto`` the weight is then chosen on the classes with two regions or
+more (:func:`partial_folds`, a fine-tuning per fold); a configured weight is used as it is, without
+that cost (on a 112² bench stack the partial CV took most of the fit's 273 s).
 
 The choice is made on the same folds the estimate comes from; the patch must win by more than
 the check's resolution, so the estimate is of the safer input set in most runs and the selection
@@ -193,7 +196,8 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
                                      progress=progress, log=log)
         ens = forest.get("ensemble")
         weight = None
-        if blocker and ens is not None and ens.enabled and forest.get("scene") is not None:
+        # the partial CV costs a fine-tuning per fold: only when it decides the weight (``auto``)
+        if blocker and ens is not None and ens.forest_weight == "auto" and forest.get("scene") is not None:
             weight = _partial_weight(net, labelled, regions, class_ids, cfg, choice.inputs, folds=folds, device=device,
                                      progress=progress, log=log, **forest)
         return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None,
@@ -262,9 +266,13 @@ def _partial_weight(net, labelled: PixelSamples, regions: np.ndarray, class_ids:
 
 
 def _weight_without_cv(ens: EnsembleConfig | None, why: str, log: Log) -> WeightChoice | None:
-    """``auto`` without spatial CV: the preferred weight (None for a configured weight or no forest)."""
-    if ens is None or ens.forest_weight != "auto":
+    """The forest weight without spatial CV: a configured one as it is, ``auto`` the preferred
+    weight (None without a forest)."""
+    if ens is None or not ens.enabled:
         return None
+    if ens.forest_weight != "auto":
+        return WeightChoice(float(ens.forest_weight), f"configured (no spatial CV: {why})", {}, float(ens.prefer),
+                            float(ens.tolerance))
     picked = WeightChoice(float(ens.prefer), f"no spatial CV ({why}): the preferred weight", {}, float(ens.prefer),
                           float(ens.tolerance))
     log(f"forest weight {picked.weight:g} ({picked.reason})")
