@@ -46,12 +46,15 @@ def remove_paths(paths: list[Path]) -> None:
 
 
 class PimcTask(QgsTask):
-    """Common parts: error capture, messages, the live set, ``on_done``."""
+    """Common parts: error capture, messages, the live set, ``on_done``; ``temp_files`` (files made
+    for the run, e.g. exported labels) are removed when it ends, whatever the outcome."""
 
-    def __init__(self, description: str, *, iface=None, on_done: Callable[["PimcTask"], None] | None = None) -> None:
+    def __init__(self, description: str, *, iface=None, on_done: Callable[["PimcTask"], None] | None = None,
+                 temp_files: list[str | os.PathLike] | None = None) -> None:
         super().__init__(description, _CAN_CANCEL)
         self.iface = iface
         self.on_done = on_done
+        self.temp_files = [Path(p) for p in (temp_files or [])]
         self.error: str | None = None
         self.details: str | None = None
         self.cancelled = False
@@ -101,6 +104,7 @@ class PimcTask(QgsTask):
             self.details = traceback.format_exc()
             self._report_error()
         finally:
+            remove_paths(self.temp_files)
             self.done = True
             LIVE.discard(self)
         callback, self.on_done = self.on_done, None
@@ -245,11 +249,11 @@ class SuggestTask(PimcTask):
                  on_done: Callable[[PimcTask], None] | None = None, labels: str | os.PathLike | None = None,
                  class_field: str | None = None, temp_files: list[str | os.PathLike] | None = None) -> None:
         region = region or RegionSpec()
-        super().__init__(f"PIMC: {int(n)} suggested samples in the {region.description}", iface=iface, on_done=on_done)
+        super().__init__(f"PIMC: {int(n)} suggested samples in the {region.description}", iface=iface, on_done=on_done,
+                         temp_files=temp_files)
         self.ts, self.model, self.region, self.out_root = ts, model, region, out_root
         self.n, self.seed, self.add_layer = int(n), int(seed), add_layer
         self.labels, self.class_field = labels, class_field
-        self.temp_files = [Path(p) for p in (temp_files or [])]
         self.started = dt.datetime.now()
         self.out_dir: Path | None = None
         self.result = None
@@ -263,15 +267,10 @@ class SuggestTask(PimcTask):
                                   progress=lambda f: self.setProgress(100.0 * f), cancel=self.isCanceled,
                                   labels=self.labels, class_field=self.class_field)
 
-    def _remove_temps(self) -> None:
-        remove_paths(self.temp_files)
-
     def cleanup(self) -> None:
         remove_tree(self.out_dir)
-        self._remove_temps()
 
     def on_success(self) -> None:
-        self._remove_temps()
         if self.add_layer:
             self.layer = add_points_layer(self.result.path, f"Suggested samples {self.started:%H:%M:%S} (fill in class)")
         self.message(f"{self.result.rows.size} suggested samples: fill in their 'class' and train again with them "
@@ -322,10 +321,10 @@ class FitTask(PimcTask):
 
     def __init__(self, ts, job: FitJob, *, iface=None, on_done: Callable[[PimcTask], None] | None = None,
                  temp_files: list[str | os.PathLike] | None = None, description: str | None = None) -> None:
-        super().__init__(description or f"PIMC training → {job.out_path().name}", iface=iface, on_done=on_done)
+        super().__init__(description or f"PIMC training → {job.out_path().name}", iface=iface, on_done=on_done,
+                         temp_files=temp_files)
         self.ts = ts
         self.job = job
-        self.temp_files = [Path(p) for p in (temp_files or [])]
         self.result = None
         self.model_path: Path | None = None
         self.log_lines: list[str] = []
@@ -341,14 +340,7 @@ class FitTask(PimcTask):
                               cancel=self.isCanceled, log=self._log)
         self.model_path = Path(self.result.path)
 
-    def _remove_temps(self) -> None:
-        remove_paths(self.temp_files)
-
-    def cleanup(self) -> None:
-        self._remove_temps()
-
     def on_success(self) -> None:
-        self._remove_temps()
         self.message(f"model saved: {self.result.summary()}", MSG_SUCCESS, 10)
 
 

@@ -16,8 +16,8 @@ confident but novel pixel in play. The N points are then the *weighted k-means* 
 L2-normalised embeddings with those weights (scikit-learn's :class:`~sklearn.cluster.KMeans`,
 ``sample_weight``), and from each cluster the candidate nearest its centre. Clusters spread the
 points over the kinds of pixels the scene has (one field type does not take many points); the
-weights pull the centres toward the unlabelled, unsure kinds. An empty or repeated pick is
-replaced by the heaviest candidate not chosen.
+weights pull the centres toward the unlabelled, unsure kinds. In place of an empty cluster comes
+the heaviest candidate not chosen.
 
 Everything here is numpy and scikit-learn on the candidates that
 :class:`pimc_core.maps.suggest.SuggestJob` keeps (one pixel per cell and predicted class), so the
@@ -88,16 +88,13 @@ def coverage_pick(emb: np.ndarray, uncertainty: np.ndarray, labelled: np.ndarray
     km = KMeans(n_clusters=n, n_init=1, random_state=int(seed) % (2**31)).fit(e, sample_weight=w)
     dist = km.transform(e)  # (N, n) distance to every centre
     chosen: list[int] = []
-    taken = np.zeros(len(e), bool)
-    for c in range(n):
+    for c in range(n):  # clusters do not share members, so no candidate is picked twice
         members = np.flatnonzero(km.labels_ == c)
-        if members.size == 0:
-            continue
-        i = int(members[np.argmin(dist[members, c])])
-        if not taken[i]:
-            taken[i] = True
-            chosen.append(i)
+        if members.size:
+            chosen.append(int(members[np.argmin(dist[members, c])]))
     if len(chosen) < n:  # empty clusters: the heaviest candidates left
+        taken = np.zeros(len(e), bool)
+        taken[chosen] = True
         rest = np.flatnonzero(~taken)
         rest = rest[np.argsort(-w[rest], kind="stable")][: n - len(chosen)]
         chosen.extend(int(i) for i in rest)

@@ -366,12 +366,10 @@ def suggest_samples(source: TimeSeries, model: Any, region: Region | None, out: 
     not_an_input(out, [*files, model if isinstance(model, (str, os.PathLike)) else None])
     run = MapRun(source, model, region, out.parent, options)
     run.require("probabilities", "suggestions (they need a classifier)")
-    needs = ("probabilities",)
     fallback = strategy == "coverage" and "embeddings" not in run.info.outputs
     if fallback:
         strategy = "uncertainty"
-    if strategy == "coverage":
-        needs = ("probabilities", "embeddings")
+    needs = ("probabilities", "embeddings") if strategy == "coverage" else ("probabilities",)
     if n > run.region.n_pixels:
         raise InputError(f"suggest: {n} points asked but the region has {run.region.n_pixels} pixels")
     # candidate cells from the region's size; exact (one cell per pixel) when that leaves too few
