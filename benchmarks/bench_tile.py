@@ -150,8 +150,8 @@ class TreeMemory:
         for proc in procs:
             try:
                 rss = proc.memory_info().rss
-                if proc.pid not in self.roles:
-                    self.roles[proc.pid] = self._role(proc)
+                if self.roles.get(proc.pid, "other") == "other":  # a process seen while it starts may
+                    self.roles[proc.pid] = self._role(proc)     # not show spawn_main yet: look again
             except psutil.Error:
                 continue
             total += rss
