@@ -51,6 +51,8 @@ def test_load_adds_toolbar_menu_actions_and_provider(loaded, qgis_iface):
         "pimc:assess", "pimc:classify", "pimc:cluster", "pimc:embed", "pimc:fit", "pimc:forecast", "pimc:indices",
         "pimc:phenology", "pimc:recurrenceplot", "pimc:sampledesign", "pimc:similarity", "pimc:suggest",
     ]
+    about = _metadata()["about"]  # what the plugin manager shows names every algorithm
+    assert [a.id() for a in provider.algorithms() if a.id() not in about] == []
     assert loaded.dock is None  # the panel (matplotlib, rasterio) is built on first use only
 
 
@@ -210,11 +212,15 @@ def _site_dirs() -> list[str]:
     return [p for p in site.getsitepackages() if Path(p).is_dir()]
 
 
-def test_metadata_txt():
+def _metadata():
     cp = configparser.ConfigParser()
     cp.optionxform = str
     cp.read(ROOT / "metadata.txt")
-    m = cp["general"]
+    return cp["general"]
+
+
+def test_metadata_txt():
+    m = _metadata()
     assert m["name"] == "PIMC"
     assert m["qgisMinimumVersion"] == "3.22" and m["qgisMaximumVersion"] == "3.99"
     assert m["version"] == "0.1.0" and m["author"] == "PIMC developers"
