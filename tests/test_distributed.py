@@ -22,6 +22,13 @@ from pimc_core.models.centroid import NearestCentroidModel
 ALL = ("classes", "confidence", "probabilities", "forecast", "embeddings")
 
 
+class Described(NearestCentroidModel):
+    """Says where it runs, as PIMC's own models do."""
+
+    def device_summary(self):
+        return "CPU, 1 thread, the test's model"
+
+
 class Exploding(NearestCentroidModel):
     """Fails in predict (on the worker that runs it)."""
 
@@ -54,6 +61,7 @@ def test_two_workers_give_the_single_process_maps(ts, dask2, tmp_path):
     res = run_inference(ts, NearestCentroidModel.for_synthetic, None, tmp_path / "dask", products=ALL,
                         block=16, batch_size=50, executor=dask2)
     assert res.workers == 2 and res.windows == 4
+    assert res.device == "2 Dask workers (CPU)"  # a model without device_summary() runs on the CPU
     ref = run_inference(ts, NearestCentroidModel.for_synthetic(), None, tmp_path / "local", products=ALL,
                         block=16, batch_size=50)
     assert [p.name for p in res.files] == [p.name for p in ref.files]
@@ -105,13 +113,21 @@ def test_cancel_on_dask_leaves_nothing(ts, dask2, tmp_path):
     assert res.pixels == 1024
 
 
+def test_the_summary_names_the_devices_the_workers_used(ts, dask2, tmp_path):
+    res = run_inference(ts, Described.for_synthetic, None, tmp_path, products=("classes",), block=16, executor=dask2)
+    assert res.device == "2 Dask workers (CPU, 1 thread, the test's model)"
+    assert "on 2 Dask workers (CPU, 1 thread, the test's model)" in res.summary()
+    local = run_inference(ts, Described.for_synthetic(), None, tmp_path / "l", products=("classes",), block=16)
+    assert local.device == "CPU, 1 thread, the test's model"
+
+
 def test_cli_with_a_scheduler_address(ts, dask2, tmp_path, capsys):
     addr = dask2.client.scheduler.address
     code = main(["classify", ts.source, "--model", "builtin:nearest-centroid", "--out", str(tmp_path),
                  "--scheduler", addr, "--block", "16", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.count("\n") == 1 and "1024 pixels" in out and "pixels/s" in out
+    assert out.count("\n") == 1 and "1024 pixels" in out and "pixels/s on 2 Dask workers (CPU" in out
     assert sorted(os.listdir(tmp_path)) == ["classes.qml", "classes.tif", "confidence.qml", "confidence.tif",
                                             "uncertainty.qml", "uncertainty.tif"]
 

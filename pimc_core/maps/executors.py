@@ -57,7 +57,15 @@ def context_model(ctx: Context) -> PixelModel:
 def window_task(ctx: Context, win: Window) -> WindowResult:
     """A window as a Dask task."""
     model = context_model(ctx)
-    return run_window(ctx.source, model, ctx.info, ctx.region, ctx.job, ctx.batch_size, win)
+    res = run_window(ctx.source, model, ctx.info, ctx.region, ctx.job, ctx.batch_size, win)
+    res.device = model_device(model)
+    return res
+
+
+def model_device(model: Any) -> str:
+    """Where ``model`` runs, in words: its optional ``device_summary()``, else ``CPU``."""
+    fn = getattr(model, "device_summary", None)
+    return str(fn()) if callable(fn) else "CPU"
 
 
 class LocalExecutor:

@@ -27,7 +27,7 @@ from pimc_core.io.atomic import output_folder
 from pimc_core.io.regions import Region, whole_region
 from pimc_core.io.timeseries import TimeSeries
 from pimc_core.maps.cancel import CancelToken, cancel_check
-from pimc_core.maps.executors import Context, LocalExecutor
+from pimc_core.maps.executors import Context, LocalExecutor, model_device
 from pimc_core.maps.jobs import Job
 from pimc_core.maps.products import MapOutputs, Product, gdal_messages_logged
 from pimc_core.maps.suitability import check_model_source
@@ -86,7 +86,8 @@ class InferenceResult:
         workers: processes that computed windows (1 in-process).
         extra: product-specific facts (clusters: k, inertia, sample size; similarity: the query).
         device: where the model ran, in words (the model's optional ``device_summary()``, e.g.
-            ``CPU, 2 threads, torch map graph`` or a CUDA device's name; ``N Dask workers`` first).
+            ``CPU, 2 threads, torch map graph`` or a CUDA device's name; on Dask ``N Dask workers``
+            and, in brackets, the devices their windows ran on, e.g. ``2 Dask workers (CPU, 1 thread)``).
     """
 
     pixels: int
@@ -163,6 +164,7 @@ class MapRun:
         self.windows = list(self.region.windows(self.block))
         self.stages = {s: 0.0 for s in STAGES}
         self.predicted = 0
+        self.worker_devices: set[str] = set()  # what Dask workers' windows ran on
 
     def require(self, output: str, what: str) -> None:
         """A ConfigError unless the model gives ``output`` (``what`` says what needs it)."""
@@ -198,6 +200,8 @@ class MapRun:
                 for k, v in res.times.items():
                     self.stages[k] += v
                 self.predicted += res.predicted
+                if res.device:
+                    self.worker_devices.add(res.device)
                 done += int(res.win.width) * int(res.win.height)
                 yield res
                 self.check()
@@ -219,9 +223,9 @@ class MapRun:
         """Where the model ran, in words (see :attr:`InferenceResult.device`)."""
         if getattr(self.executor, "remote", False):
             n = getattr(self.executor, "n_workers", 1)
-            return f"{n} Dask worker{'s' if n != 1 else ''}"
-        fn = getattr(self.model, "device_summary", None)
-        return str(fn()) if callable(fn) else "CPU"
+            used = f" ({'; '.join(sorted(self.worker_devices))})" if self.worker_devices else ""
+            return f"{n} Dask worker{'s' if n != 1 else ''}{used}"
+        return model_device(self.model)
 
     def write_all(self, products: Sequence[Product], job: Job, span: tuple[float, float] = (0.0, 1.0)) -> list[Path]:
         """Run ``job`` over the region's windows into temporary outputs; commit on success."""

@@ -156,12 +156,15 @@ def check_output(name: str, arr: Any, n: int, width: int | None, model: PixelMod
 
 @dataclass
 class WindowResult:
-    """A job's result for one window, with the pixels predicted and the seconds per stage."""
+    """A job's result for one window, with the pixels predicted and the seconds per stage;
+    ``device``: where a Dask worker ran it, in words (the model's ``device_summary()``; empty in
+    this process)."""
 
     win: Window
     value: Any
     predicted: int
     times: dict[str, float]
+    device: str = ""
 
 
 def run_window(source: TimeSeries, model: PixelModel, info: ModelInfo, region: Region, job: Job,
