@@ -44,10 +44,13 @@ class WeightChoice:
     tolerance: float = 1.0
 
     def summary(self) -> dict[str, Any]:
-        """The model file's ``training["ensemble"]["choice"]`` (plain JSON values)."""
+        """The model file's ``training["ensemble"]["choice"]`` (plain JSON values). The accuracies are
+        stored unrounded: :func:`pick_weight` on :meth:`scores_from_summary` then makes the same
+        choice (rounded to 4 digits, a weight exactly 1 SE behind, as when a single fold differs,
+        could land on either side)."""
         return {"weight": self.weight, "reason": self.reason, "prefer": self.prefer, "tolerance": self.tolerance,
-                "accuracy": {f"{w:g}": round(a, 4) for w, (a, _) in self.scores.items()},
-                "fold_accuracy": {f"{w:g}": [round(x, 4) for x in f] for w, (_, f) in self.scores.items()}}
+                "accuracy": {f"{w:g}": float(a) for w, (a, _) in self.scores.items()},
+                "fold_accuracy": {f"{w:g}": [float(x) for x in f] for w, (_, f) in self.scores.items()}}
 
     @staticmethod
     def scores_from_summary(summary: Mapping[str, Any]) -> dict[float, tuple[float, list[float]]]:
