@@ -5,7 +5,6 @@ effort preset and a ``.pimc`` file → a background :class:`~qgis_plugin.tasks.F
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -176,8 +175,7 @@ class FitSection(common.Section):
             labels, field, what = chosen.path, chosen.field, chosen.what
             labels_name = layer.name() if field is not None else None
         except errors.PimcError as e:
-            for t in temp_files:
-                shutil.rmtree(t, ignore_errors=True)
+            tasks.remove_paths(temp_files)
             self._fit_error(str(e))
             return None
         job = fitting.FitJob(labels=str(labels), out=out, class_field=field, config=cfg, labels_name=labels_name,

@@ -364,13 +364,14 @@ class MapsSection(common.Section):
             return None
         n = self.suggest_spin.value()
         out_root = self.out_widget.filePath().strip() or None
+        errors = import_core("pimc_core.errors")
         temp_files: list = []
         try:
             chosen = None
             if self.suggest_away_check.isChecked():
                 if self.labels_source is None or (chosen := self.labels_source(ts, temp_files)) is None:
-                    raise import_core("pimc_core.errors").ConfigError("choose the labels under Train a model")
-        except import_core("pimc_core.errors").PimcError as e:
+                    raise errors.ConfigError("choose the labels under Train a model")
+        except errors.PimcError as e:
             tasks.remove_paths(temp_files)
             self._map_error(f"the labels chosen under Train a model: {e}")
             return None
