@@ -42,6 +42,8 @@ def cmd_export(args: argparse.Namespace) -> None:
         ins += f", patches (N, {model.patch_channels}, {model.patch_size}, {model.patch_size})"
     outs = "probabilities (N, {}), embeddings (N, {})".format(model.n_classes, model.embed_dim) if model.n_classes \
         else f"embeddings (N, {model.embed_dim})"
+    if model.n_classes and model.forest is not None and model.forest_weight > 0:
+        outs += f"; the probabilities mix the forest member in at {model.forest_weight:g}, as pimc classify does"
     print(f"wrote {out} (ONNX opset {opset}): inputs {ins}; outputs {outs}")
 
 

@@ -19,8 +19,11 @@ The graph (see docs/API.md, "ONNX"):
   and ``embeddings`` (N, D) (the fused embedding).
 
 A model whose classifier ensemble has a forest member (``pimc.forest_weight`` > 0) mixes the
-forest's probabilities after the network's; the forest is not in the graph
-(``pimc.forest_in_graph`` = ``false``): PIMC's own ``--engine onnx`` adds it.
+forest's probabilities with the network's: the exported file holds the forest too, as an ONNX-ML
+``TreeEnsembleClassifier`` node on ``series`` (:mod:`pimc_core.models.onnx_forest`), so its
+``probabilities`` are those of ``pimc classify`` (``pimc.forest_in_graph`` = ``true``). PIMC's own
+``--engine onnx`` runs the network's graph alone (:func:`onnx_bytes`) and mixes the forest in with
+numpy, as the torch engine does.
 """
 
 from __future__ import annotations
@@ -64,7 +67,27 @@ def onnx_bytes(graph: InferenceNet, opset: int = OPSET) -> bytes:
     return buf.getvalue()
 
 
-def onnx_metadata(model: Any, graph: InferenceNet) -> dict[str, str]:
+def _with_forest(proto: Any, model: Any) -> bool:
+    """Add ``model``'s forest member to ``proto`` (the exported map graph) so that its output
+    ``probabilities`` is the ensemble's; False (nothing changed) for a model without one."""
+    from onnx import helper
+
+    from pimc_core.models.onnx_forest import ML_OPSET, forest_nodes
+
+    g = proto.graph
+    if model.forest is None or model.forest_weight <= 0 or "probabilities" not in [o.name for o in g.output]:
+        return False
+    net_out = "pimc_network_probabilities"
+    for node in g.node:
+        node.output[:] = [net_out if o == "probabilities" else o for o in node.output]
+    nodes, inits = forest_nodes(model.forest, model.forest_weight, "series", net_out, "probabilities")
+    g.node.extend(nodes)
+    g.initializer.extend(inits)
+    proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+    return True
+
+
+def onnx_metadata(model: Any, graph: InferenceNet, forest_in_graph: bool = False) -> dict[str, str]:
     """The ``metadata_props`` of an exported model: every value a string (JSON where not text)."""
     meta = dict(model.metadata)
     tr = dict(meta.get("training") or {})
@@ -83,7 +106,7 @@ def onnx_metadata(model: Any, graph: InferenceNet) -> dict[str, str]:
         "pimc.normalisation": json.dumps(meta.get("normalisation") or {}),
         "pimc.outputs": json.dumps(list(graph.outputs)),
         "pimc.forest_weight": str(model.forest_weight),
-        "pimc.forest_in_graph": "false",
+        "pimc.forest_in_graph": json.dumps(bool(forest_in_graph)),
         "pimc.metadata": json.dumps(meta, default=str),
     }
     return props
@@ -91,8 +114,9 @@ def onnx_metadata(model: Any, graph: InferenceNet) -> dict[str, str]:
 
 def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Path:
     """Write ``model`` (a :class:`~pimc_core.models.pixel_model.PimcPixelModel`) as an ONNX file
-    (atomic): its map graph with the normalisation, ``probabilities`` (when it classifies) and
-    ``embeddings``, patches as an input when it reads them; metadata as ``metadata_props``.
+    (atomic): its map graph with the normalisation, ``probabilities`` (when it classifies; with the
+    forest member mixed in when the model has one) and ``embeddings``, patches as an input when it
+    reads them; metadata as ``metadata_props``.
 
     Raises:
         ConfigError: an opset below 17, a model whose recurrence plots the graph cannot compute,
@@ -113,7 +137,10 @@ def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Pa
     graph = InferenceNet(model.net, model.classify_modalities, patches=bool(model.patch_size), outputs=outputs)
     proto = onnx.load_from_string(onnx_bytes(graph, opset))
     proto.producer_name = "pimc"
-    for key, value in onnx_metadata(model, graph).items():
+    forest = _with_forest(proto, model)
+    if forest:
+        onnx.checker.check_model(proto)
+    for key, value in onnx_metadata(model, graph, forest).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     with atomic_path(out) as tmp:
