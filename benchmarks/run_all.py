@@ -2,7 +2,9 @@
 
 Each benchmark module exposes ``run(**kw) -> dict`` and ``markdown(result) -> str``.
 ``--only NAME[,NAME…]`` runs the sections whose module name contains a NAME (the file is then
-rewritten with those sections only; with ``--update`` the others are kept).
+rewritten with those sections only; with ``--update`` the others are kept). Sections of the
+file that no benchmark writes (notes, tables added by hand, the GPU rows) are kept where they
+stood (:func:`arrange`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,25 @@ def _sections(text: str) -> dict[str, str]:
     return out
 
 
+def arrange(written: list[tuple[str, str]], old: dict[str, str], listed: set[str]) -> list[str]:
+    """The file's sections in order: ``written`` (title, text) in the order of :data:`SECTIONS`,
+    and every section of the old file that no benchmark writes (``old`` in file order, titles not
+    in ``listed``: notes and tables added by hand, GPU rows) right after the listed section it
+    followed there, so a rerun keeps them where they were; those that followed nothing written
+    come first (after none) or last (after a section not written this time)."""
+    after: dict[str | None, list[str]] = {}
+    anchor = None
+    for title, text in old.items():
+        if title in listed:
+            anchor = title
+        else:
+            after.setdefault(anchor, []).append(text)
+    parts = after.pop(None, [])
+    for title, text in written:
+        parts += [text, *after.pop(title, [])]
+    return parts + [text for texts in after.values() for text in texts]
+
+
 def _selected(only: str | None, mod_name: str) -> bool:
     """Whether ``--only`` (``None``: everything; else comma-separated parts of module names) picks ``mod_name``."""
     return only is None or any(part and part in mod_name for part in only.split(","))
@@ -98,10 +119,11 @@ def main() -> None:
             f"{a.only} --update`: {'; '.join(ran)}.",
             "",
         ]
+    written: list[tuple[str, str]] = []
     for title, mod_name, kw in SECTIONS:
         if not _selected(a.only, mod_name):
             if title in kept:
-                parts += [kept[title], ""]
+                written.append((title, kept[title]))
             continue
         mod = importlib.import_module(mod_name)
         t0 = time.perf_counter()
@@ -109,13 +131,13 @@ def main() -> None:
         res = mod.run(**kw)
         body = mod.markdown(res)
         print(body, flush=True)
-        parts += [f"## {title}", "", f"`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s, "
-                  f"{dt.datetime.now():%Y-%m-%d %H:%M})", "", body, ""]
-    # sections no benchmark here writes (the GPU rows of benchmarks.gpu, added on GPU machines) stay
+        written.append((title, f"## {title}\n\n`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s, "
+                               f"{dt.datetime.now():%Y-%m-%d %H:%M})\n\n{body}"))
+    # sections no benchmark here writes (notes, the GPU rows of benchmarks.gpu) stay, in their place
     listed = {title for title, _, _ in SECTIONS}
-    for title, text in (_sections(out.read_text()) if out.exists() else {}).items():
-        if title not in listed:
-            parts += [text, ""]
+    old = _sections(out.read_text()) if out.exists() else {}
+    for text in arrange(written, old, listed):
+        parts += [text, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     print(f"[bench] wrote {out}")

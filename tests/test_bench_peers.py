@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import aeon_peers, bench_ucr_real
 from benchmarks.peers import ts_to_tsv
-from benchmarks.run_all import _selected
+from benchmarks.run_all import _sections, _selected, arrange
 from pimc_core.io.tables import load_series_table
 
 TS = """# comment line
@@ -51,6 +51,15 @@ def test_only_selects_comma_separated_sections():
     assert _selected(None, "benchmarks.bench_recurrence")
     assert _selected("bench_series_table,bench_ucr_real", "benchmarks.bench_ucr_real")
     assert not _selected("bench_series_table,bench_ucr_real", "benchmarks.bench_recurrence")
+
+
+def test_a_rerun_keeps_the_sections_no_benchmark_writes_where_they_stood():
+    old = _sections("# Benchmarks\n\n## Intro\n\nhand\n\n## A\n\nold a\n\n## A notes\n\nkept\n\n"
+                    "## B\n\nold b\n\n## C\n\nold c\n\n## GPU\n\nrows\n")
+    written = [("A", "## A\n\nnew a"), ("B", "## B\n\nnew b")]  # C not written this time
+    parts = arrange(written, old, {"A", "B", "C"})
+    assert parts == ["## Intro\n\nhand", "## A\n\nnew a", "## A notes\n\nkept", "## B\n\nnew b", "## GPU\n\nrows"]
+    assert arrange(written, {}, {"A", "B"}) == ["## A\n\nnew a", "## B\n\nnew b"]
 
 
 def test_ucr_markdown_marks_the_best_and_averages():
