@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshots import HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
+from qgis_desktop import HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
 
 NAMES = ("panel_source.png", "panel_inspector.png", "panel_maps.png", "panel_fit.png", "panel_install.png")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshots import DESKTOP_HELPERS, HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
+from qgis_desktop import DESKTOP_HELPERS, HEIGHT, WIDTH, have_tools, report, run_qgis, work_folder, write_profile  # noqa: E402
 
 NAME = "plugin_radar_text.png"
 QUERY = "maize"

@@ -70,7 +70,7 @@ def test_install_in_desktop_qgis_with_its_own_python(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import plugin_zip
-        from screenshots import write_profile
+        from qgis_desktop import write_profile
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     config = tmp_path / "qgis-config"
