@@ -4,7 +4,8 @@ Each benchmark module exposes ``run(**kw) -> dict`` and ``markdown(result) -> st
 ``--only NAME[,NAME…]`` runs the sections whose module name contains a NAME (the file is then
 rewritten with those sections only; with ``--update`` the others are kept). Sections of the
 file that no benchmark writes (notes, tables added by hand, the GPU rows) are kept where they
-stood (:func:`arrange`).
+stood (:func:`arrange`), and so is the old text of every section that is rerun, under a title that
+says so (:func:`keep_previous`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ SECTIONS = [
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
+    ("Spatial cross-validation at fit time", "benchmarks.bench_spatial_cv", {}),
     ("The classifier's forest member: network alone, forest alone, mixes", "benchmarks.bench_forest_member", {}),
-    ("Where to label next: suggested points vs random pixels", "benchmarks.bench_suggest", {}),
     ("Pixel-series table of the held-out benchmark's size: training series vs peers", "benchmarks.bench_series_table", {}),
     ("Real UCR tables (shipped in aeon's wheel): training series vs peers", "benchmarks.bench_ucr_real", {}),
+    ("Where to label next: suggested points vs random pixels", "benchmarks.bench_suggest", {}),
 ]
 
 
@@ -88,6 +90,19 @@ def arrange(written: list[tuple[str, str]], old: dict[str, str], listed: set[str
     return parts + [text for texts in after.values() for text in texts]
 
 
+def keep_previous(old: dict[str, str], rerun: set[str], when: str) -> dict[str, str]:
+    """``old`` with each section of ``rerun`` also kept, right after itself, as
+    ``## <title>: before the run of <when>`` (its text as it was), so that a rerun adds figures and
+    never deletes a measurement or the notes written about it."""
+    out: dict[str, str] = {}
+    for title, text in old.items():
+        out[title] = text
+        if title in rerun:
+            kept = f"{title}: before the run of {when}"
+            out[kept] = f"## {kept}" + text[len(f"## {title}"):]
+    return out
+
+
 def _selected(only: str | None, mod_name: str) -> bool:
     """Whether ``--only`` (``None``: everything; else comma-separated parts of module names) picks ``mod_name``."""
     return only is None or any(part and part in mod_name for part in only.split(","))
@@ -133,9 +148,12 @@ def main() -> None:
         print(body, flush=True)
         written.append((title, f"## {title}\n\n`python -m {mod_name}` ({time.perf_counter() - t0:.0f} s, "
                                f"{dt.datetime.now():%Y-%m-%d %H:%M})\n\n{body}"))
-    # sections no benchmark here writes (notes, the GPU rows of benchmarks.gpu) stay, in their place
+    # sections no benchmark here writes (notes, the GPU rows of benchmarks.gpu) stay, in their place;
+    # a rerun section's old text (its tables and the notes written into it) stays too, right after it
     listed = {title for title, _, _ in SECTIONS}
     old = _sections(out.read_text()) if out.exists() else {}
+    old = keep_previous(old, {title for title, text in written if old.get(title) not in (None, text)},
+                        f"{dt.datetime.now():%Y-%m-%d %H:%M}")
     for text in arrange(written, old, listed):
         parts += [text, ""]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks import aeon_peers, bench_ucr_real
 from benchmarks.peers import ts_to_tsv
-from benchmarks.run_all import _sections, _selected, arrange
+from benchmarks.run_all import _sections, _selected, arrange, keep_previous
 from pimc_core.io.tables import load_series_table
 
 TS = """# comment line
@@ -60,6 +60,10 @@ def test_a_rerun_keeps_the_sections_no_benchmark_writes_where_they_stood():
     parts = arrange(written, old, {"A", "B", "C"})
     assert parts == ["## Intro\n\nhand", "## A\n\nnew a", "## A notes\n\nkept", "## B\n\nnew b", "## GPU\n\nrows"]
     assert arrange(written, {}, {"A", "B"}) == ["## A\n\nnew a", "## B\n\nnew b"]
+    kept = keep_previous(old, {"A"}, "2026-12-07 10:00")
+    parts = arrange(written, kept, {"A", "B", "C"})
+    assert parts[1:4] == ["## A\n\nnew a", "## A: before the run of 2026-12-07 10:00\n\nold a", "## A notes\n\nkept"]
+    assert _sections("\n\n".join(parts))["A: before the run of 2026-12-07 10:00"].endswith("old a")
 
 
 def test_ucr_markdown_marks_the_best_and_averages():
