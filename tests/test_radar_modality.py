@@ -155,9 +155,57 @@ def test_index_series_groups_keep_a_pixel_that_one_group_covers():
     assert np.isnan(grouped.filled[0, :, 0, 0]).all() and np.isfinite(grouped.filled[1, :, 0, 0]).all()
 
 
-def test_onnx_export_refuses_a_radar_modality_in_one_sentence(tmp_path):
-    from pimc_core.models.onnx_export import export_onnx
+def test_the_map_graph_and_its_onnx_file_read_what_is_given(tmp_path, capsys):
+    """The fast engines give the reference network's output for both sources, one alone, and pixels
+    with one source; the exported file too, with its ``modalities`` input, and its forest member
+    mixes in only where both sources are (as pimc classify)."""
+    import onnxruntime as ort
 
-    with pytest.raises(ConfigError, match="radar modality, which the ONNX export does not cover yet"):
-        export_onnx(_model(), tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
+    from pimc_core.cli import main
+    from pimc_core.models.forest import series_features, train_forest
+    from pimc_core.models.pixel_model import load_pixel_model, save_pixel_model
+    from pimc_core.series.composites import reflect_fill_patches
+
+    base = _model()
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, len(INDICES), 8)).astype(np.float32)
+    p = rng.uniform(0.0, 0.4, (120, 2, 3, 3)).astype(np.float32)
+    forest = train_forest(series_features(x), (x[:, 0, 0] > 0).astype(int) + (x[:, 2, 0] > 0), 3, trees=10, seed=0)
+    training = {**base.metadata["training"], "ensemble": {"forest_weight": 0.5}}
+    save_pixel_model(tmp_path / "m.pimc", base.net, classes=base.metadata["classes"], training=training, forest=forest)
+    model = load_pixel_model(tmp_path / "m.pimc")
+    holes = x.copy()
+    holes[:30, :2] = np.nan  # under clouds all season: the radar alone
+    holes[30:45, 2:] = np.nan  # no radar: the optical source alone
+    cases = [(SAR_MODALITIES, x, p), (SAR_MODALITIES, holes, p), (MODALITIES, x[:, :2], p), (("sar",), x[:, 2:], None)]
+    for given, xin, pin in cases:
+        model.bind_sources(given)
+        out = {}
+        for engine in ("reference", "torch", "onnx"):
+            model.engine = engine
+            out[engine] = model.predict(xin, pin, outputs=("probabilities", "embeddings"))
+        for engine in ("torch", "onnx"):
+            for k in ("probabilities", "embeddings"):
+                np.testing.assert_allclose(out[engine][k], out["reference"][k], atol=2e-5, err_msg=f"{given} {engine} {k}")
+    assert "torch map graph" in model.device_summary() or "ONNX Runtime" in model.device_summary()
+
+    assert main(["export", str(tmp_path / "m.pimc"), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert "modalities (N, 4: rp series patch sar, 1 present / 0 absent)" in capsys.readouterr().out
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["series", "patches", "modalities"]
+    model.bind_sources(SAR_MODALITIES)
+    model.engine = "reference"
+    mean = model.net.idx_mean.numpy()[None, :, None]
+    filled = np.where(np.isfinite(holes), holes, mean).astype(np.float32)  # absent channels: any finite values
+    mods = np.ones((120, 4), np.float32)
+    mods[:30, :3] = 0
+    mods[30:45, 3] = 0
+    pf = p.copy()
+    reflect_fill_patches(pf)
+    prob, emb = sess.run(None, {"series": filled, "patches": pf, "modalities": mods})
+    ref = model.predict(holes, p, outputs=("probabilities", "embeddings"))
+    np.testing.assert_allclose(prob, ref["probabilities"], atol=2e-5)
+    np.testing.assert_allclose(emb, ref["embeddings"], atol=2e-5)
+    alone = PimcPixelModel(model.net, base.metadata).predict(holes, p, outputs=("probabilities",))["probabilities"]
+    np.testing.assert_allclose(prob[:45], alone[:45], atol=2e-5)  # one source: the network alone
+    assert np.abs(prob[45:] - alone[45:]).max() > 0.05  # both: the forest mixed in

@@ -40,6 +40,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     ins = "series (N, {}, {})".format(len(model.indices), model.n_dates)
     if model.patch_size:
         ins += f", patches (N, {model.patch_channels}, {model.patch_size}, {model.patch_size})"
+    if model.net.sar_encoder is not None:
+        ins += f", modalities (N, {len(model.net.modalities)}: {' '.join(model.net.modalities)}, 1 present / 0 absent)"
     outs = "probabilities (N, {}), embeddings (N, {})".format(model.n_classes, model.embed_dim) if model.n_classes \
         else f"embeddings (N, {model.embed_dim})"
     if model.n_classes and model.forest is not None and model.forest_weight > 0:

@@ -42,8 +42,9 @@ class GraphEngine:
     #: the outputs the graph gives, in its order (``probabilities`` and / or ``embeddings``)
     outputs: tuple[str, ...] = ()
 
-    def run(self, x: np.ndarray, p: np.ndarray | None) -> dict[str, np.ndarray]:
-        """(N, C, T) float32 series[, (N, B, k, k) float32 patches] → ``{output: (N, width) float32}``."""
+    def run(self, x: np.ndarray, p: np.ndarray | None, m: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """(N, C, T) float32 series[, (N, B, k, k) float32 patches][, (N, 4) float32 modalities
+        of a network with a radar modality] → ``{output: (N, width) float32}``."""
         raise NotImplementedError
 
 
@@ -58,7 +59,7 @@ class TorchGraphEngine(GraphEngine):
             self.graph.to(memory_format=torch.channels_last)
             self.graph.channels_last = True
 
-    def run(self, x: np.ndarray, p: np.ndarray | None) -> dict[str, np.ndarray]:
+    def run(self, x: np.ndarray, p: np.ndarray | None, m: np.ndarray | None = None) -> dict[str, np.ndarray]:
         from pimc_core.devices import autocast
 
         n = x.shape[0]
@@ -68,7 +69,8 @@ class TorchGraphEngine(GraphEngine):
             for s in range(0, n, chunk):
                 xb = torch.from_numpy(x[s:s + chunk]).to(self.device)
                 pb = None if p is None else torch.from_numpy(p[s:s + chunk]).to(self.device)
-                for j, t in enumerate(self.graph(xb, pb)):
+                mb = None if m is None else torch.from_numpy(np.ascontiguousarray(m[s:s + chunk], np.float32)).to(self.device)
+                for j, t in enumerate(self.graph(xb, pb, mb)):
                     parts[j].append(t.float().cpu().numpy())
         return {o: (np.concatenate(parts[j]) if parts[j] else np.zeros((0, 0), np.float32)).astype(np.float32, copy=False)
                 for j, o in enumerate(self.outputs)}
@@ -86,16 +88,19 @@ class OnnxEngine(GraphEngine):
 
         self.outputs = graph.outputs
         self.with_patches = graph.with_patches
+        self.with_modalities = graph.sar_encoder is not None
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(onnx_bytes(graph), opts, providers=["CPUExecutionProvider"])
 
-    def run(self, x: np.ndarray, p: np.ndarray | None) -> dict[str, np.ndarray]:
+    def run(self, x: np.ndarray, p: np.ndarray | None, m: np.ndarray | None = None) -> dict[str, np.ndarray]:
         feed = {"series": np.ascontiguousarray(x, np.float32)}
         if self.with_patches:
             feed["patches"] = np.ascontiguousarray(p, np.float32)
+        if self.with_modalities:
+            feed["modalities"] = np.ascontiguousarray(np.ones((x.shape[0], 4)) if m is None else m, np.float32)
         res = self.session.run(list(self.outputs), feed)
         return {o: np.asarray(r, np.float32) for o, r in zip(self.outputs, res)}
 

@@ -18,6 +18,12 @@ series and raw reflectance patches: this is the graph ``pimc export --onnx`` wri
 (:mod:`pimc_core.models.onnx_export`). Plots with ``threshold='point'`` (per-series
 percentiles) are not expressible this way: :func:`graph_supported` says so, and the pixel model
 then keeps the reference path.
+
+A network with a radar modality (``sar``: its own encoder on the radar channels of ``series``)
+takes a third input, ``modalities`` (N, 4): which of ``rp``, ``series``, ``patch``, ``sar`` each
+pixel has (1) or lacks (0), as the pixel model's masks say (the optical source alone, the radar
+source alone, a pixel under clouds all season); an absent modality's block is zero and its
+presence flag 0, as in :meth:`PimcNet.fuse`.
 """
 
 from __future__ import annotations
@@ -82,8 +88,6 @@ def graph_supported(net: PimcNet) -> str | None:
     """None when :class:`InferenceNet` can compute ``net``'s recurrence plots; else why not."""
     if net.rp_config.threshold == "point":
         return "recurrence plots with threshold='point' (per-series percentiles)"
-    if net.sar_encoder is not None:
-        return "a radar modality (its pixels go through the network as trained)"
     return None
 
 
@@ -99,7 +103,8 @@ class InferenceNet(nn.Module):
 
     Shape:
         ``forward(series (N, C, T) float32 gap-filled index series[, patches (N, B, k, k)
-        float32 reflectance, NaN = the band mean])`` → ``probabilities (N, K)`` (softmax),
+        float32 reflectance, NaN = the band mean][, modalities (N, 4) float32, a network with a
+        radar modality only; None: every one])`` → ``probabilities (N, K)`` (softmax),
         ``embeddings (N, D)`` (the fused embedding without presence flags).
 
     Raises:
@@ -141,12 +146,21 @@ class InferenceNet(nn.Module):
         self.rp_encoder = fold_batchnorm(net.rp_encoder)
         self.series_encoder = fold_batchnorm(net.series_encoder) if net.series_encoder is not None else None
         self.patch_encoder = fold_batchnorm(net.patch_encoder) if patches else None
+        self.sar_encoder = fold_batchnorm(net.sar_encoder) if net.sar_encoder is not None else None
+        #: the modalities of the fused embedding, in its order (``sar`` last with a radar modality)
+        self.modalities = tuple(net.modalities)
+        if self.sar_encoder is not None:
+            self.register_buffer("optical_channels", torch.tensor(net.optical_channels, dtype=torch.long))
+            self.register_buffer("sar_channels", torch.tensor(net.sar_channels, dtype=torch.long))
         if self.series_encoder is not None and self.series_encoder.pool == "bins":
             self.register_buffer("series_bins", bin_matrix(self.n_dates, self.series_encoder.bins))
+        if self.sar_encoder is not None and self.sar_encoder.pool == "bins":
+            self.register_buffer("sar_bins", bin_matrix(self.n_dates, self.sar_encoder.bins))
         self.classifier = copy.deepcopy(net.classifier).eval() if "probabilities" in outputs else None
-        present = {"rp": True, "series": self.series_encoder is not None, "patch": self.with_patches}
-        self.embed_mask = [1.0 if present[m] else 0.0 for m in MODALITIES]
-        self.class_mask = [v if m in classify_modalities else 0.0 for m, v in zip(MODALITIES, self.embed_mask)]
+        present = {"rp": True, "series": self.series_encoder is not None, "patch": self.with_patches,
+                   "sar": self.sar_encoder is not None}
+        self.embed_mask = [1.0 if present[m] else 0.0 for m in self.modalities]
+        self.class_mask = [v if m in classify_modalities else 0.0 for m, v in zip(self.modalities, self.embed_mask)]
         self.embed_dim = int(cfg.embed_dim)
         #: images (plots, patches) in channels-last memory layout (faster convolutions on a CPU)
         self.channels_last = False
@@ -185,24 +199,28 @@ class InferenceNet(nn.Module):
             parts.append(torch.stack([rows, rows.t()])[None].expand(xs.shape[0], 2, s, s))
         return torch.cat(parts, dim=1) if len(parts) > 1 else d
 
-    def _series(self, xs: torch.Tensor) -> torch.Tensor:
-        enc = self.series_encoder
+    @staticmethod
+    def _series(enc: nn.Module, bins: torch.Tensor | None, xs: torch.Tensor) -> torch.Tensor:
+        """A series encoder on (N, C, T) standardised series, its time bins as the pooling matrix ``bins``."""
         if enc.pool != "bins":
             return enc(xs)
         h = enc.blocks(xs)
-        pooled = torch.cat([torch.matmul(h, self.series_bins).flatten(1), h.amax(dim=2)], dim=1)
+        pooled = torch.cat([torch.matmul(h, bins).flatten(1), h.amax(dim=2)], dim=1)
         return enc.proj(pooled)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, series: torch.Tensor, patches: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def forward(self, series: torch.Tensor, patches: torch.Tensor | None = None,
+                modalities: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """See the class docstring."""
         xs = (series - self.idx_mean) / self.idx_std
         n = xs.shape[0]
-        images = self._plots(xs)
+        xo = xs if self.sar_encoder is None else xs.index_select(1, self.optical_channels)
+        images = self._plots(xo)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         blocks = [self.rp_encoder(images)]
-        blocks.append(self._series(xs) if self.series_encoder is not None else xs.new_zeros(n, self.embed_dim))
+        blocks.append(self._series(self.series_encoder, getattr(self, "series_bins", None), xo)
+                      if self.series_encoder is not None else xs.new_zeros(n, self.embed_dim))
         if self.with_patches:
             p = torch.nan_to_num((patches - self.band_mean) / self.band_std, nan=0.0)
             if self.channels_last:
@@ -210,14 +228,26 @@ class InferenceNet(nn.Module):
             blocks.append(self.patch_encoder(p))
         else:
             blocks.append(xs.new_zeros(n, self.embed_dim))
+        if self.sar_encoder is not None:
+            blocks.append(self._series(self.sar_encoder, getattr(self, "sar_bins", None),
+                                       xs.index_select(1, self.sar_channels)))
         out = []
         if self.classifier is not None:
-            cm = self.class_mask
-            fused = [b * cm[j] if cm[j] != 1.0 else b for j, b in enumerate(blocks)]
-            flags = xs.new_tensor(cm).expand(n, len(cm))
-            logits = self.classifier(torch.cat(fused + [flags], dim=1))
-            out.append(torch.softmax(logits, dim=1))
+            out.append(torch.softmax(self.classifier(self._fused(blocks, self.class_mask, modalities, flags=True)), dim=1))
         if "embeddings" in self.outputs:
-            em = self.embed_mask
-            out.append(torch.cat([b * em[j] if em[j] != 1.0 else b for j, b in enumerate(blocks)], dim=1))
+            out.append(self._fused(blocks, self.embed_mask, modalities, flags=False))
         return tuple(out)
+
+    @staticmethod
+    def _fused(blocks: list[torch.Tensor], keep: list[float], modalities: torch.Tensor | None,
+               flags: bool) -> torch.Tensor:
+        """The blocks times ``keep`` (M,) and, per pixel, ``modalities`` (N, M); with their product
+        as presence flags when ``flags`` (the classifier's input, as :meth:`PimcNet.fuse`)."""
+        n = blocks[0].shape[0]
+        if modalities is None:
+            parts = [b * keep[j] if keep[j] != 1.0 else b for j, b in enumerate(blocks)]
+            mask = blocks[0].new_tensor(keep).expand(n, len(keep))
+        else:
+            mask = modalities.to(blocks[0].dtype) * blocks[0].new_tensor(keep)
+            parts = [b * mask[:, j:j + 1] for j, b in enumerate(blocks)]
+        return torch.cat(parts + [mask], dim=1) if flags else torch.cat(parts, dim=1)

@@ -15,6 +15,11 @@ The graph (see docs/API.md, "ONNX"):
   reflectance (0..1) of the bands ``pimc.patch_bands`` around each pixel, cut from the per-band
   median of the valid observations; rows / columns beyond the raster reflected back, any other
   NaN stands for the band's mean (the graph standardises and fills it);
+* input ``modalities`` (only for a model with a radar modality): (N, 4) float32, which of
+  ``pimc.modalities`` (``rp``, ``series``, ``patch``, ``sar``) each pixel has (1) or lacks (0):
+  the optical source alone is ``1 1 1 0``, the radar source alone ``0 0 0 1`` (the absent
+  source's channels of ``series`` are then ignored; give any finite values, e.g. the training
+  means of ``pimc.normalisation``);
 * outputs ``probabilities`` (N, K) (softmax over the classes of ``pimc.classes``, in that order)
   and ``embeddings`` (N, D) (the fused embedding).
 
@@ -58,6 +63,9 @@ def onnx_bytes(graph: InferenceNet, opset: int = OPSET) -> bytes:
         k = int(graph.patch_size)
         args += (torch.zeros(n, b, k, k),)
         names.append("patches")
+    if graph.sar_encoder is not None:  # a keyword argument, so that it also follows series alone
+        args += ({"modalities": torch.ones(n, len(graph.modalities))},)
+        names.append("modalities")
     axes = {name: {0: "N"} for name in names + list(graph.outputs)}
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
@@ -80,9 +88,20 @@ def _with_forest(proto: Any, model: Any) -> bool:
     net_out = "pimc_network_probabilities"
     for node in g.node:
         node.output[:] = [net_out if o == "probabilities" else o for o in node.output]
-    nodes, inits = forest_nodes(model.forest, model.forest_weight, "series", net_out, "probabilities")
-    g.node.extend(nodes)
-    g.initializer.extend(inits)
+    gate, gate_nodes, gate_inits = None, [], []
+    if "modalities" in [i.name for i in g.input]:  # as pimc classify: the forest only where both sources are
+        from onnx import TensorProto
+
+        cols = [model.net.modalities.index(m) for m in ("rp", "series", "sar")]
+        for j, c in enumerate(cols):
+            gate_inits.append(helper.make_tensor(f"pimc_gate_col{j}", TensorProto.INT64, [1], [c]))
+            gate_nodes.append(helper.make_node("Gather", ["modalities", f"pimc_gate_col{j}"], [f"pimc_gate_{j}"], axis=1))
+        gate_nodes += [helper.make_node("Mul", ["pimc_gate_0", "pimc_gate_1"], ["pimc_gate_01"]),
+                       helper.make_node("Mul", ["pimc_gate_01", "pimc_gate_2"], ["pimc_forest_gate"])]
+        gate = "pimc_forest_gate"
+    nodes, inits = forest_nodes(model.forest, model.forest_weight, "series", net_out, "probabilities", gate)
+    g.node.extend(gate_nodes + nodes)
+    g.initializer.extend(gate_inits + inits)
     proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
     return True
 
@@ -103,6 +122,7 @@ def onnx_metadata(model: Any, graph: InferenceNet, forest_in_graph: bool = False
         "pimc.patch_reference": str(model.patch_reference),
         "pimc.classes": json.dumps(model.class_table),
         "pimc.classify_modalities": json.dumps(list(model.classify_modalities)),
+        "pimc.modalities": json.dumps(list(graph.modalities)),
         "pimc.normalisation": json.dumps(meta.get("normalisation") or {}),
         "pimc.outputs": json.dumps(list(graph.outputs)),
         "pimc.forest_weight": str(model.forest_weight),
@@ -119,8 +139,7 @@ def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Pa
     reads them; metadata as ``metadata_props``.
 
     Raises:
-        ConfigError: an opset below 17, a model whose recurrence plots the graph cannot compute,
-            or a model with a radar modality.
+        ConfigError: an opset below 17, or a model whose recurrence plots the graph cannot compute.
     """
     import onnx
 
@@ -128,10 +147,6 @@ def export_onnx(model: Any, out: str | os.PathLike, *, opset: int = OPSET) -> Pa
 
     if int(opset) < OPSET:
         raise ConfigError(f"--opset must be at least {OPSET}; got {opset}")
-    if model.net.sar_encoder is not None:
-        raise ConfigError("this model has a radar modality, which the ONNX export does not cover yet; its maps run "
-                          "on the network as trained (pimc classify), and a model fitted with "
-                          "--set model.radar_modality=false exports")
     out = output_file(out)
     outputs = ("probabilities", "embeddings") if model.net.classifier is not None else ("embeddings",)
     graph = InferenceNet(model.net, model.classify_modalities, patches=bool(model.patch_size), outputs=outputs)

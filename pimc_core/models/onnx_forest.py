@@ -84,7 +84,8 @@ def _tree_attributes(forest: ArrayForest, n_out: int) -> dict[str, Any]:
     }
 
 
-def forest_nodes(forest: ArrayForest, weight: float, series: str, network: str, out: str) -> tuple[list, list]:
+def forest_nodes(forest: ArrayForest, weight: float, series: str, network: str, out: str,
+                 gate: str | None = None) -> tuple[list, list]:
     """ONNX nodes and initializers: ``out`` = ``(1 - weight) * network + weight * forest(series)``.
 
     Args:
@@ -93,6 +94,8 @@ def forest_nodes(forest: ArrayForest, weight: float, series: str, network: str, 
         series: name of the ``(N, C, T)`` float32 input the forest reads.
         network: name of the network's ``(N, K)`` float32 probabilities.
         out: name of the mixed ``(N, K)`` probabilities.
+        gate: name of an ``(N, 1)`` float32 tensor of 0 / 1 that turns the forest off (0) for a
+            pixel (``weight * gate`` is its share there), or None.
 
     Returns:
         ``(nodes, initializers)`` to append to the graph; the graph must import ``ai.onnx.ml``
@@ -108,13 +111,21 @@ def forest_nodes(forest: ArrayForest, weight: float, series: str, network: str, 
         helper.make_node("TreeEnsembleClassifier", [p + "features"], [p + "label", p + "scores"],
                          domain="ai.onnx.ml", name=p + "trees", **_tree_attributes(forest, n_out)),
         helper.make_node("Slice", [p + "scores", p + "start", p + "stop", p + "axis"], [p + "probabilities"]),
-        helper.make_node("Mul", [network, p + "keep"], [p + "network_part"]),
-        helper.make_node("Mul", [p + "probabilities", p + "weight"], [p + "forest_part"]),
+    ]
+    share, keep = p + "weight", p + "keep"
+    if gate is not None:  # per pixel: weight * gate and 1 - weight * gate
+        nodes += [helper.make_node("Mul", [gate, p + "weight"], [p + "pixel_weight"]),
+                  helper.make_node("Sub", [p + "one", p + "pixel_weight"], [p + "pixel_keep"])]
+        share, keep = p + "pixel_weight", p + "pixel_keep"
+    nodes += [
+        helper.make_node("Mul", [network, keep], [p + "network_part"]),
+        helper.make_node("Mul", [p + "probabilities", share], [p + "forest_part"]),
         helper.make_node("Add", [p + "network_part", p + "forest_part"], [out]),
     ]
     inits = [helper.make_tensor(p + "start", TensorProto.INT64, [1], [0]),
              helper.make_tensor(p + "stop", TensorProto.INT64, [1], [k]),
              helper.make_tensor(p + "axis", TensorProto.INT64, [1], [1]),
+             helper.make_tensor(p + "one", TensorProto.FLOAT, [], [1.0]),
              helper.make_tensor(p + "keep", TensorProto.FLOAT, [], [1.0 - float(weight)]),
              helper.make_tensor(p + "weight", TensorProto.FLOAT, [], [float(weight)])]
     return nodes, inits

@@ -301,22 +301,28 @@ class PimcPixelModel(SourceInputs):
         from pimc_core.devices import autocast
 
         with autocast(self.device):
-            if pixel_mask is not None:
-                return self._predict_batches_reference(x, p, wanted, pixel_mask)
-            return self._predict_batches(x, p, wanted)
+            return self._predict_batches(x, p, wanted, pixel_mask)
 
-    def _predict_batches(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str]) -> dict[str, np.ndarray]:
+    def _predict_batches(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str],
+                         pixel_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
         net = self.net.to(self.device)
         graph_outs = tuple(o for o in ("probabilities", "embeddings")
                            if o in wanted and (o == "embeddings" or net.classifier is not None))
         if self.engine != "reference" and graph_outs and x.shape[0] and graph_supported(net) is None:
-            out = self._engine(graph_outs, p is not None).run(x, p)
-            if "probabilities" in out and self.forest is not None:
-                out["probabilities"] = self.forest.mix(out["probabilities"], x, self.forest_weight).astype(np.float32)
+            mods = None
+            if net.sar_encoder is not None:  # what each pixel has: the sources given, and per pixel (pixel_mask)
+                mods = np.repeat(net.modality_mask(1, self.given).numpy(), x.shape[0], axis=0)
+                if pixel_mask is not None:
+                    mods = mods * pixel_mask
+            out = self._engine(graph_outs, p is not None).run(x, p, mods)
+            if "probabilities" in out and self.forest is not None and self.given == net.modalities:
+                whole = slice(None) if pixel_mask is None else pixel_mask.all(axis=1)
+                pr = out["probabilities"]
+                pr[whole] = self.forest.mix(pr[whole], x[whole], self.forest_weight)
             if "forecast" in wanted:
                 out.update(self._predict_batches_reference(x, None, {"forecast"}))
             return out
-        return self._predict_batches_reference(x, p, wanted)
+        return self._predict_batches_reference(x, p, wanted, pixel_mask)
 
     def _predict_batches_reference(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str],
                                    pixel_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
