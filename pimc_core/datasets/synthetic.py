@@ -86,6 +86,7 @@ PARAMETERS: dict[str, list] = {
     "pixel_size": [Interval(Real, 0, None, closed="right")],
     "sparse_label_fraction": [Interval(Real, 0, 1, closed="right")],
     "variability": [Interval(Real, 0, 4, closed="both")],
+    "mask_leak": [Interval(Real, 0, 4, closed="both")],
 }
 
 
@@ -226,6 +227,7 @@ def make_synthetic(
     origin: tuple[float, float] | None = None,
     sar: bool = False,
     variability: float = 1.0,
+    mask_leak: float = 0.0,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -242,6 +244,10 @@ def make_synthetic(
     the same folder that this one does not have are then removed. ``variability`` scales how
     much the fields of one class differ (crop calendar timing, amplitude, base level; 1.0: the
     default scenes, unchanged; :func:`~pimc_core.datasets.synthetic_scene.simulate_scene`).
+    ``mask_leak`` > 0 leaves thin cloud along every cloud's edge unflagged in the SCL band (a band
+    whose width grows with ``mask_leak`` and whose opacity rises to the flagged cloud's at the edge),
+    as real scene classifications miss cloud edges; 0 (default): every contaminated pixel is
+    flagged, and the files are those of earlier versions.
 
     Raises:
         ConfigError: an out-of-range parameter or an unknown CRS.
@@ -249,11 +255,12 @@ def make_synthetic(
     """
     k = _check_parameters(size=size, n_dates=n_dates, seed=seed, year=year, n_classes=n_classes,
                           cloud_fraction=cloud_fraction, noise=noise, pixel_size=pixel_size,
-                          sparse_label_fraction=sparse_label_fraction, variability=variability)
+                          sparse_label_fraction=sparse_label_fraction, variability=variability,
+                          mask_leak=mask_leak)
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
     scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction),
-                           float(variability))
+                           float(variability), float(mask_leak))
     radar = simulate_radar(scene, seed) if sar else None
     sar_dir = outdir / "s1" if sar else None
     new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING

@@ -165,10 +165,14 @@ _SUN_DIR = np.array([-1.0, -0.6]) / math.hypot(1.0, 0.6)  # (dy, dx): shadows fa
 
 def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field: np.ndarray,
                  flat_fields: np.ndarray, texture: np.ndarray, noise: float, cover: float,
-                 cirrus_date: bool, nodata_strip: bool, corr: float) -> np.ndarray:
+                 cirrus_date: bool, nodata_strip: bool, corr: float, leak: float = 0.0) -> np.ndarray:
     """One date: (6, H, W) uint16 = 5 reflectance bands as DN + SCL band.
 
     ``spec`` (5, F) clear-sky reflectance per field, ``scl_field`` (F,) clear SCL per field.
+    ``leak`` > 0: thin cloud around every cloud that the SCL band does not flag (a band along the
+    cloud's edge, ``leak`` times a quarter of the cloud field's standard deviation wide, its opacity
+    rising from 0 to the flagged cloud's 0.45 at the edge), as a real scene-classification mask
+    misses cloud edges.
     """
     surf = np.take(spec, flat_fields, axis=1).reshape(5, size, size)  # float32
     surf *= texture[None]
@@ -188,6 +192,10 @@ def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field:
         cloud = v > thr
         opacity = np.clip(np.float32(0.45) + np.float32(0.8) * (v - thr), 0.0, 1.0)
         opacity[~cloud] = 0.0
+        if leak > 0:  # unflagged halo: no random draw, so the rest of the date is as without it
+            thr_lo = thr - np.float32(0.25 * leak)  # a band along the cloud's edge (v is about N(0, 1))
+            halo = (v > thr_lo) & ~cloud
+            opacity[halo] = np.float32(0.45) * (v[halo] - thr_lo) / max(float(thr - thr_lo), 1e-6)
         # shadow: the cloud mask displaced along the sun direction, darkening the surface
         dist = corr * r.uniform(0.4, 0.9)
         dy, dx = int(round(_SUN_DIR[0] * dist)), int(round(_SUN_DIR[1] * dist))
@@ -241,6 +249,8 @@ class SyntheticScene:
         cover: (T,) cloud cover of each date. cirrus: (T,) bool, dates with cirrus.
         nodata_date: the date index with a no-data strip (-1: none).
         corr: correlation length of the cloud fields, in pixels.
+        mask_leak: width of the unflagged thin cloud along each cloud's edge (0: every
+            contaminated pixel is flagged in the SCL band; :func:`_render_date`).
         date_seeds: one seed per date for :meth:`render`.
         draws: (F, 11) each field's phenology draws (timing, amplitude, base, step jitters).
         ndvi_range: (F, 2) the NDVI a field's background / vegetation mix can show (its curve
@@ -264,6 +274,7 @@ class SyntheticScene:
     date_seeds: list[np.random.SeedSequence] = field(repr=False)
     draws: np.ndarray | None = field(default=None, repr=False)
     ndvi_range: np.ndarray | None = field(default=None, repr=False)
+    mask_leak: float = 0.0
 
     @property
     def n_fields(self) -> int:
@@ -311,11 +322,12 @@ class SyntheticScene:
         return _render_date(
             np.random.default_rng(self.date_seeds[t]), self.size, self.spectra[t], self.scl[t],
             self.fields.ravel(), self.texture, self.noise, float(self.cover[t]), bool(self.cirrus[t]),
-            t == self.nodata_date, self.corr)
+            t == self.nodata_date, self.corr, self.mask_leak)
 
 
 def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_fraction: float,
-                   noise: float, sparse_label_fraction: float, variability: float = 1.0) -> SyntheticScene:
+                   noise: float, sparse_label_fraction: float, variability: float = 1.0,
+                   mask_leak: float = 0.0) -> SyntheticScene:
     """The scene of :func:`pimc_core.datasets.synthetic.make_synthetic` (parameters checked there).
 
     ``variability`` scales the field-to-field spread of a class: every field's phenology draws
@@ -384,4 +396,4 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
         size=size, k=k, dates=dates, fields=fields0, field_class=field_class, keep=keep,
         spectra=np.ascontiguousarray(spectra.transpose(0, 2, 1)), scl=scl_f, texture=texture, noise=float(noise),
         cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date),
-        draws=draws, ndvi_range=ndvi_range)
+        draws=draws, ndvi_range=ndvi_range, mask_leak=float(mask_leak))
