@@ -148,6 +148,27 @@ def test_variability_spreads_the_fields_of_a_class_and_one_changes_nothing(tmp_p
         sd.make_synthetic(tmp_path / "c", variability=-1, **kw)
 
 
+def test_mask_leak_leaves_thin_cloud_unflagged_along_cloud_edges_and_zero_changes_nothing(tmp_path):
+    from pimc_core.datasets.synthetic_scene import simulate_scene
+
+    kw = dict(size=16, n_dates=5, seed=7, cloud_fraction=0.5)
+    a = sd.make_synthetic(tmp_path / "a", **kw)
+    b = sd.make_synthetic(tmp_path / "b", mask_leak=0.0, **kw)
+    for pa, pb in zip(a.images, b.images):
+        assert _read(pa).tobytes() == _read(pb).tobytes(), pa.name  # the default scenes, bit for bit
+    clean = simulate_scene(128, 12, 2, 2023, 9, 0.5, 0.01, 0.1)
+    leaky = simulate_scene(128, 12, 2, 2023, 9, 0.5, 0.01, 0.1, mask_leak=1.0)
+    t = int(np.argmin(np.abs(clean.cover - 0.5)))  # half the scene under cloud
+    ra, rb = clean.render(t), leaky.render(t)
+    assert np.array_equal(ra[5], rb[5])  # the SCL band flags the same pixels
+    clear = np.isin(ra[5], list(sd.SCL_VALID))
+    changed = (rb[:5] != ra[:5]).any(axis=0)
+    assert 0.01 < changed[clear].mean() < 0.5 and not changed[ra[5] == sd.SCL_CLOUD_HIGH].any()
+    assert (rb[0][clear & changed].astype(int) >= ra[0][clear & changed]).all()  # towards the bright cloud
+    with pytest.raises(ConfigError, match="mask_leak"):
+        sd.make_synthetic(tmp_path / "c", mask_leak=-1, **kw)
+
+
 # ---- spectra and phenology --------------------------------------------------------------------
 
 
