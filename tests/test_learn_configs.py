@@ -73,3 +73,17 @@ def test_cross_field_rules():
         ModelMetadata(format_version=2)
     with pytest.raises(ConfigError, match="format_version"):
         ModelMetadata(format_version=True)
+
+
+def test_class_loss_weights_follow_the_class_shares():
+    from pimc_core.learn.finetune import class_loss_weights
+
+    y = np.array([0] * 90 + [1] * 10)
+    w = class_loss_weights(y, 3, 1.0)
+    assert w[0] * 90 == pytest.approx(w[1] * 10) and w[2] == 0  # every class as heavy; an absent one 0
+    assert (w[0] * 90 + w[1] * 10) / 100 == pytest.approx(1.0)  # the mean weight of a pixel is 1
+    h = class_loss_weights(y, 3, 0.5)
+    assert h[1] / h[0] == pytest.approx(3.0)  # the inverse square root of the shares (0.9 / 0.1)
+    np.testing.assert_allclose(class_loss_weights(y, 2, 0.0), [1.0, 1.0])
+    with pytest.raises(ConfigError, match="class_weight"):
+        FinetuneConfig(class_weight=1.5)

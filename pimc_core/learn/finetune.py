@@ -37,6 +37,7 @@ from pimc_core.models.pimc_net import PimcNet
 
 __all__ = [
     "FinetuneConfig",
+    "class_loss_weights",
     "class_indices",
     "classification_metrics",
     "embed",
@@ -72,6 +73,9 @@ class FinetuneConfig(Checked):
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(mixup, mixup) mixing of pairs of fused embeddings and their labels before
             the classifier (manifold mixup; 0: off).
+        class_weight: each class's loss weighted by (its share of the labelled pixels)^-``class_weight``,
+            normalised to a mean of 1 over the labelled pixels: 0 (default) none, 0.5 the inverse
+            square root of the class frequency, 1 every class as heavy as any other.
         seed: everything random derives from it.
     """
 
@@ -91,6 +95,7 @@ class FinetuneConfig(Checked):
         AugmentConfig, factory=lambda: AugmentConfig(drop_obs=0.15, series_noise=0.02))
     label_smoothing: float = param(0.05, FRACTION)
     mixup: float = param(0.0, NON_NEGATIVE)
+    class_weight: float = param(0.0, Interval(Real, 0, 1, closed="both"))
     seed: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "finetune"
@@ -162,6 +167,15 @@ def class_indices(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
     if bad:
         raise ConfigError(f"labels {bad} are not among the classes {ids}")
     return np.array([lut[int(v)] for v in labels], np.int64)
+
+
+def class_loss_weights(y: np.ndarray, k: int, power: float) -> np.ndarray:
+    """(k,) loss weights of the classes of ``y`` (class indices 0..k-1): (the class's share of
+    ``y``)^-``power``, scaled so that the mean weight of the pixels of ``y`` is 1; 0 for a class
+    with no pixel."""
+    counts = np.bincount(np.asarray(y, np.int64), minlength=k).astype(np.float64)
+    w = np.where(counts > 0, (np.maximum(counts, 1) / max(counts.sum(), 1)) ** -float(power), 0.0)
+    return w * counts.sum() / max(float((w * counts).sum()), 1e-12)
 
 
 def finetune_classifier(
@@ -242,6 +256,9 @@ def finetune_classifier(
         groups.append({"params": encoders, "lr": cfg.lr * cfg.encoder_lr_scale})
     opt = cfg.optimiser(groups, total, dev)
     y_t = torch.from_numpy(y_all).to(dev)
+    weight = None
+    if cfg.class_weight > 0:
+        weight = torch.tensor(class_loss_weights(y_all, len(ids), cfg.class_weight), dtype=torch.float32, device=dev)
     s_std = net.idx_std.detach().cpu()
     b_std = net.band_std.detach().cpu()
 
@@ -261,12 +278,12 @@ def finetune_classifier(
         fused = net.fuse(e, mask)
         y = y_t.index_select(0, ii)
         if cfg.mixup <= 0:
-            return F.cross_entropy(net.classifier(fused), y, label_smoothing=cfg.label_smoothing)
+            return F.cross_entropy(net.classifier(fused), y, weight=weight, label_smoothing=cfg.label_smoothing)
         lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
         perm = torch.randperm(len(idx), generator=g).to(dev)
         logits = net.classifier(lam * fused + (1 - lam) * fused.index_select(0, perm))
-        return lam * F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing) + (1 - lam) * \
-            F.cross_entropy(logits, y.index_select(0, perm), label_smoothing=cfg.label_smoothing)
+        return lam * F.cross_entropy(logits, y, weight=weight, label_smoothing=cfg.label_smoothing) + (1 - lam) * \
+            F.cross_entropy(logits, y.index_select(0, perm), weight=weight, label_smoothing=cfg.label_smoothing)
 
     def train_mode() -> None:
         (net.classifier if cfg.freeze else net).train()
