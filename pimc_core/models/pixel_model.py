@@ -315,14 +315,21 @@ class PimcPixelModel(SourceInputs):
                 if pixel_mask is not None:
                     mods = mods * pixel_mask
             out = self._engine(graph_outs, p is not None).run(x, p, mods)
-            if "probabilities" in out and self.forest is not None and self.given == net.modalities:
-                whole = slice(None) if pixel_mask is None else pixel_mask.all(axis=1)
-                pr = out["probabilities"]
-                pr[whole] = self.forest.mix(pr[whole], x[whole], self.forest_weight)
+            if "probabilities" in out:
+                self._mix_forest(out["probabilities"], x, pixel_mask)
             if "forecast" in wanted:
                 out.update(self._predict_batches_reference(x, None, {"forecast"}))
             return out
         return self._predict_batches_reference(x, p, wanted, pixel_mask)
+
+    def _mix_forest(self, prob: np.ndarray, x: np.ndarray, pixel_mask: np.ndarray | None) -> None:
+        """Mix the forest member into ``prob`` (N, K) in place, on the pixels that have every
+        modality: the forest reads every channel, so only when both sources are given and, per
+        pixel, present (``pixel_mask`` (N, M), :meth:`_absent_sources`)."""
+        if self.forest is None or self.given != self.net.modalities:
+            return
+        whole = slice(None) if pixel_mask is None else pixel_mask.all(axis=1)
+        prob[whole] = self.forest.mix(prob[whole], x[whole], self.forest_weight)
 
     def _predict_batches_reference(self, x: np.ndarray, p: np.ndarray | None, wanted: set[str],
                                    pixel_mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -344,9 +351,7 @@ class PimcPixelModel(SourceInputs):
                     cls_in = fused if self.classify_modalities == net.modalities else \
                         net.fuse(emb, mask * net.modality_mask(1, self.classify_modalities, self.device))
                     pr = torch.softmax(net.classifier(cls_in).float(), dim=1).cpu().numpy()
-                    if self.forest is not None and self.given == net.modalities:
-                        whole = slice(None) if pixel_mask is None else pixel_mask[s:s + _BATCH].all(axis=1)
-                        pr[whole] = self.forest.mix(pr[whole], x[s:s + _BATCH][whole], self.forest_weight)
+                    self._mix_forest(pr, x[s:s + _BATCH], None if pixel_mask is None else pixel_mask[s:s + _BATCH])
                     probs.append(pr)
                 if "embeddings" in wanted:
                     embs.append(fused[:, : net.cfg.fused_dim].float().cpu().numpy())
