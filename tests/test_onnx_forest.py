@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from pimc_core.models.forest import ArrayForest, series_features, train_forest
 from pimc_core.models.onnx_forest import ML_OPSET, floor_float32, forest_nodes
-
-ort = pytest.importorskip("onnxruntime")  # a dependency of the project: present wherever make test runs
 
 
 def _session(forest: ArrayForest, weight: float, c: int, t: int):
