@@ -86,12 +86,12 @@ def fresh_scene(d: Path, **kwargs):
 
 
 def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
-              overrides: list[str], variability: float = 1.0, mask_leak: float = 0.0) -> dict:
+              overrides: list[str], variability: float = 1.0, mask_leak: float = 0.0, haze: float = 0.0) -> dict:
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
     from pimc_core.models.model_file import read_metadata
 
     syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
-                      variability=variability, mask_leak=mask_leak)
+                      variability=variability, mask_leak=mask_leak, haze=haze)
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
     model = d / "model.pimc"
     sets = [x for kv in overrides for x in ("--set", kv)]
@@ -109,19 +109,19 @@ def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields:
 
 def run(seeds=(2, 3, 4, 5, 6), grid=DEFAULT_GRID, n_dates: int = 24, fields: float = 0.1,
         points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout"),
-        variability: float = 1.0, mask_leak: float = 0.0) -> dict:
+        variability: float = 1.0, mask_leak: float = 0.0, haze: float = 0.0) -> dict:
     """Every (size, cloud) of ``grid`` with every seed; the rows :func:`markdown` tabulates."""
     rows = []
     for (size, cloud), seed in itertools.product(grid, seeds):
         n = points_for(size, points)
-        leak = f"_l{mask_leak:g}" if mask_leak else ""
+        leak = (f"_l{mask_leak:g}" if mask_leak else "") + (f"_h{haze:g}" if haze else "")
         r = one_stack(REPO / root / f"{size}_c{cloud:g}_v{variability:g}{leak}_s{seed}", seed, size, n_dates, cloud,
-                      fields, n, list(overrides or []), variability, mask_leak)
+                      fields, n, list(overrides or []), variability, mask_leak, haze)
         r["points"] = n
         rows.append(r)
         print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
               f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
-    return {"n_dates": n_dates, "fields": fields, "variability": variability, "mask_leak": mask_leak,
+    return {"n_dates": n_dates, "fields": fields, "variability": variability, "mask_leak": mask_leak, "haze": haze,
             "points": sorted({r["points"] for r in rows}),
             "overrides": list(overrides or []), "rows": rows}
 
@@ -141,6 +141,7 @@ def markdown(res: dict) -> str:
         f"Synthetic stacks of {res['n_dates']} dates"
         + (f", field-to-field variability {res['variability']:g}" if res.get("variability", 1.0) != 1.0 else "")
         + (f", unflagged thin cloud around clouds (mask leak {res['mask_leak']:g})" if res.get("mask_leak") else "")
+        + (f", an unflagged atmospheric-correction residual (haze {res['haze']:g} in blue)" if res.get("haze") else "")
         + f"; labels: {labels} {res['fields']:.0%} of the fields (at least one "
         "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
         + ") then `pimc classify`, wall time of each command; overall accuracy on the pixels outside the labelled fields, "
@@ -200,12 +201,14 @@ def main() -> None:
                     help="field-to-field variation of a class's crop calendar (1.0: the default scenes)")
     ap.add_argument("--leak", type=float, default=0.0,
                     help="width of unflagged thin cloud along cloud edges (make_synthetic mask_leak; 0: none)")
+    ap.add_argument("--haze", type=float, default=0.0,
+                    help="atmospheric-correction residual of each date, sd in blue reflectance (make_synthetic haze)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
     grid = DEFAULT_GRID if a.sizes is None and a.clouds is None else \
         tuple(itertools.product(a.sizes or (128, 192), a.clouds or (0.15, 0.5)))
     print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, variability=a.variability,
-                       mask_leak=a.leak)))
+                       mask_leak=a.leak, haze=a.haze)))
 
 
 if __name__ == "__main__":

@@ -169,6 +169,34 @@ def test_mask_leak_leaves_thin_cloud_unflagged_along_cloud_edges_and_zero_change
         sd.make_synthetic(tmp_path / "c", mask_leak=-1, **kw)
 
 
+def test_haze_adds_an_unflagged_residual_falling_off_with_wavelength_and_zero_changes_nothing(tmp_path):
+    from pimc_core.datasets.synthetic_scene import simulate_scene
+
+    kw = dict(size=16, n_dates=5, seed=7, cloud_fraction=0.5)
+    a = sd.make_synthetic(tmp_path / "a", **kw)
+    b = sd.make_synthetic(tmp_path / "b", haze=0.0, **kw)
+    for pa, pb in zip(a.images, b.images):
+        assert _read(pa).tobytes() == _read(pb).tobytes(), pa.name  # the default scenes, bit for bit
+    clean = simulate_scene(64, 12, 2, 2023, 9, 0.15, 0.01, 0.1)
+    hazy = simulate_scene(64, 12, 2, 2023, 9, 0.15, 0.01, 0.1, haze=0.02)
+    assert clean.haze_residual(0) is None
+    res = np.stack([hazy.haze_residual(t) for t in range(12)])  # (T, 5, H, W)
+    assert np.array_equal(res, np.stack([hazy.haze_residual(t) for t in range(12)]))  # the same on every call
+    per_band = np.abs(res).mean(axis=(0, 2, 3))
+    assert np.all(np.diff(per_band) < 0)  # blue most, SWIR1 least
+    assert 0.005 < per_band[0] < 0.05  # about the standard deviation asked for, in blue
+    shifted = 0
+    for t in range(12):
+        ra, rb = clean.render(t), hazy.render(t)
+        assert np.array_equal(ra[5], rb[5])  # nothing flags it
+        clear = np.isin(ra[5], list(sd.SCL_VALID))
+        nd = lambda r: (r[3].astype(float) - r[2]) / (r[3].astype(float) + r[2] + 1.0)  # noqa: E731  (DN 0: nodata)
+        shifted += np.abs(nd(ra) - nd(rb))[clear].mean() > 0.005
+    assert shifted >= 6  # most dates' NDVI moves
+    with pytest.raises(ConfigError, match="haze"):
+        sd.make_synthetic(tmp_path / "c", haze=-0.01, **kw)
+
+
 # ---- spectra and phenology --------------------------------------------------------------------
 
 

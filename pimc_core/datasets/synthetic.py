@@ -87,6 +87,7 @@ PARAMETERS: dict[str, list] = {
     "sparse_label_fraction": [Interval(Real, 0, 1, closed="right")],
     "variability": [Interval(Real, 0, 4, closed="both")],
     "mask_leak": [Interval(Real, 0, 4, closed="both")],
+    "haze": [Interval(Real, 0, 0.1, closed="both")],
 }
 
 
@@ -228,6 +229,7 @@ def make_synthetic(
     sar: bool = False,
     variability: float = 1.0,
     mask_leak: float = 0.0,
+    haze: float = 0.0,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -247,7 +249,10 @@ def make_synthetic(
     ``mask_leak`` > 0 leaves thin cloud along every cloud's edge unflagged in the SCL band (a band
     whose width grows with ``mask_leak`` and whose opacity rises to the flagged cloud's at the edge),
     as real scene classifications miss cloud edges; 0 (default): every contaminated pixel is
-    flagged, and the files are those of earlier versions.
+    flagged, and the files are those of earlier versions. ``haze`` > 0 adds each date's residual of
+    an imperfect atmospheric correction (an aerosol error: reflectance falling off with wavelength,
+    ``haze`` its standard deviation in blue, smooth over the scene, unflagged;
+    :meth:`~pimc_core.datasets.synthetic_scene.SyntheticScene.haze_residual`); 0 (default): none.
 
     Raises:
         ConfigError: an out-of-range parameter or an unknown CRS.
@@ -256,11 +261,11 @@ def make_synthetic(
     k = _check_parameters(size=size, n_dates=n_dates, seed=seed, year=year, n_classes=n_classes,
                           cloud_fraction=cloud_fraction, noise=noise, pixel_size=pixel_size,
                           sparse_label_fraction=sparse_label_fraction, variability=variability,
-                          mask_leak=mask_leak)
+                          mask_leak=mask_leak, haze=haze)
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
     scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction),
-                           float(variability), float(mask_leak))
+                           float(variability), float(mask_leak), float(haze))
     radar = simulate_radar(scene, seed) if sar else None
     sar_dir = outdir / "s1" if sar else None
     new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING

@@ -160,19 +160,25 @@ def _field_ndvi(draws: np.ndarray, field_class: np.ndarray, doys: np.ndarray) ->
     return out
 
 
+#: (5,) relative path reflectance of an aerosol residual in blue, green, red, NIR, SWIR1
+#: (Angstrom-like fall-off with wavelength, exponent 1.5, blue = 1).
+_HAZE_WEIGHTS = (np.array([490.0, 560.0, 665.0, 842.0, 1610.0]) / 490.0) ** -1.5
+
 _SUN_DIR = np.array([-1.0, -0.6]) / math.hypot(1.0, 0.6)  # (dy, dx): shadows fall north-west
 
 
 def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field: np.ndarray,
                  flat_fields: np.ndarray, texture: np.ndarray, noise: float, cover: float,
-                 cirrus_date: bool, nodata_strip: bool, corr: float, leak: float = 0.0) -> np.ndarray:
+                 cirrus_date: bool, nodata_strip: bool, corr: float, leak: float = 0.0,
+                 haze: np.ndarray | None = None) -> np.ndarray:
     """One date: (6, H, W) uint16 = 5 reflectance bands as DN + SCL band.
 
     ``spec`` (5, F) clear-sky reflectance per field, ``scl_field`` (F,) clear SCL per field.
     ``leak`` > 0: thin cloud around every cloud that the SCL band does not flag (a band along the
     cloud's edge, ``leak`` times a quarter of the cloud field's standard deviation wide, its opacity
     rising from 0 to the flagged cloud's 0.45 at the edge), as a real scene-classification mask
-    misses cloud edges.
+    misses cloud edges. ``haze`` (5, H, W): reflectance left by an imperfect atmospheric
+    correction, added to the surface and flagged nowhere (:meth:`SyntheticScene.haze_residual`).
     """
     surf = np.take(spec, flat_fields, axis=1).reshape(5, size, size)  # float32
     surf *= texture[None]
@@ -181,6 +187,8 @@ def _render_date(r: np.random.Generator, size: int, spec: np.ndarray, scl_field:
         eps *= np.float32(noise)
         surf += eps
         del eps
+    if haze is not None:
+        surf += haze
     scl = np.take(scl_field, flat_fields).reshape(size, size)
     if cover > 0.002:
         f_cirrus = 0.3 * cover if cirrus_date else 0.0
@@ -251,6 +259,8 @@ class SyntheticScene:
         corr: correlation length of the cloud fields, in pixels.
         mask_leak: width of the unflagged thin cloud along each cloud's edge (0: every
             contaminated pixel is flagged in the SCL band; :func:`_render_date`).
+        haze: standard deviation of each date's atmospheric-correction residual in the blue
+            band, as reflectance (0: none; :meth:`haze_residual`).
         date_seeds: one seed per date for :meth:`render`.
         draws: (F, 11) each field's phenology draws (timing, amplitude, base, step jitters).
         ndvi_range: (F, 2) the NDVI a field's background / vegetation mix can show (its curve
@@ -275,6 +285,7 @@ class SyntheticScene:
     draws: np.ndarray | None = field(default=None, repr=False)
     ndvi_range: np.ndarray | None = field(default=None, repr=False)
     mask_leak: float = 0.0
+    haze: float = 0.0
 
     @property
     def n_fields(self) -> int:
@@ -317,17 +328,36 @@ class SyntheticScene:
         per_field = phenology_metrics(self.field_ndvi(doys), doys, params)
         return {m: v[self.fields] for m, v in per_field.items()}
 
+    def haze_residual(self, t: int) -> np.ndarray | None:
+        """Date ``t``'s atmospheric-correction residual: (5, H, W) float32 reflectance, None
+        without ``haze``.
+
+        An aerosol error of the correction leaves (or removes) path reflectance that falls off
+        with wavelength: ``a_t · (1 + 0.5 · s_t(x, y)) · (λ_b / 490 nm) ** -1.5`` for the bands
+        (blue, green, red, NIR, SWIR1 at 490, 560, 665, 842, 1610 nm), with ``a_t ~ N(0, haze)``
+        per date and ``s_t`` a smooth field over the scene (about N(0, 1), the clouds'
+        correlation length x 2). Nothing flags it: it shifts the indices of every pixel of a date,
+        EVI (blue) most. Drawn from a generator of its own, so the rest of the date is as without it.
+        """
+        if self.haze <= 0:
+            return None
+        ss = self.date_seeds[t]
+        r = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0x4A2E)))
+        a = np.float32(r.normal(0.0, self.haze))
+        field = 1.0 + 0.5 * smooth_noise(r, self.size, self.size, self.corr * 2.0)
+        return (a * field[None] * _HAZE_WEIGHTS[:, None, None]).astype(np.float32)
+
     def render(self, t: int) -> np.ndarray:
         """Date ``t``: (6, H, W) uint16, five reflectance bands as DN and the SCL band."""
         return _render_date(
             np.random.default_rng(self.date_seeds[t]), self.size, self.spectra[t], self.scl[t],
             self.fields.ravel(), self.texture, self.noise, float(self.cover[t]), bool(self.cirrus[t]),
-            t == self.nodata_date, self.corr, self.mask_leak)
+            t == self.nodata_date, self.corr, self.mask_leak, self.haze_residual(t))
 
 
 def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_fraction: float,
                    noise: float, sparse_label_fraction: float, variability: float = 1.0,
-                   mask_leak: float = 0.0) -> SyntheticScene:
+                   mask_leak: float = 0.0, haze: float = 0.0) -> SyntheticScene:
     """The scene of :func:`pimc_core.datasets.synthetic.make_synthetic` (parameters checked there).
 
     ``variability`` scales the field-to-field spread of a class: every field's phenology draws
@@ -396,4 +426,4 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
         size=size, k=k, dates=dates, fields=fields0, field_class=field_class, keep=keep,
         spectra=np.ascontiguousarray(spectra.transpose(0, 2, 1)), scl=scl_f, texture=texture, noise=float(noise),
         cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date),
-        draws=draws, ndvi_range=ndvi_range, mask_leak=float(mask_leak))
+        draws=draws, ndvi_range=ndvi_range, mask_leak=float(mask_leak), haze=float(haze))
