@@ -31,7 +31,7 @@ from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_I
 from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.augment import AugmentConfig, augment_patches, augment_series
-from pimc_core.learn.loop import Batches, Optimiser, loss_summary, run_steps, step_generator, total_steps
+from pimc_core.learn.loop import Batches, Optimiser, WeightAverage, loss_summary, run_steps, step_generator, total_steps
 from pimc_core.models.modalities import random_modality_mask, random_source_mask
 from pimc_core.models.pimc_net import PimcNet
 
@@ -73,6 +73,9 @@ class FinetuneConfig(Checked):
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(mixup, mixup) mixing of pairs of fused embeddings and their labels before
             the classifier (manifold mixup; 0: off).
+        weight_average: average the weights over the last ``weight_average`` share of the steps
+            and keep the mean (stochastic weight averaging, :class:`~pimc_core.learn.loop.WeightAverage`;
+            0, the default: keep the last step's weights).
         class_weight: each class's loss weighted by (its share of the labelled pixels)^-``class_weight``,
             normalised to a mean of 1 over the labelled pixels: 0 (default) none, 0.5 the inverse
             square root of the class frequency, 1 every class as heavy as any other.
@@ -96,6 +99,7 @@ class FinetuneConfig(Checked):
     label_smoothing: float = param(0.05, FRACTION)
     mixup: float = param(0.0, NON_NEGATIVE)
     class_weight: float = param(0.0, Interval(Real, 0, 1, closed="both"))
+    weight_average: float = param(0.0, FRACTION)
     seed: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "finetune"
@@ -204,7 +208,7 @@ def finetune_classifier(
         head = finetune_classifier(
             net, series, patches, labels, class_ids,
             dataclasses.replace(cfg, freeze=True, epochs=max(cfg.epochs, cfg.head_steps), max_steps=cfg.head_steps,
-                                lr=cfg.head_lr, warmup_steps=0, head_steps=0),
+                                lr=cfg.head_lr, warmup_steps=0, head_steps=0, weight_average=0.0),
             device=device)
         out = finetune_classifier(net, series, patches, labels, class_ids, dataclasses.replace(cfg, head_steps=0),
                                   device=device, progress=progress)
@@ -288,15 +292,19 @@ def finetune_classifier(
     def train_mode() -> None:
         (net.classifier if cfg.freeze else net).train()
 
+    average = WeightAverage(net, start=total - int(round(cfg.weight_average * total))) if cfg.weight_average else None
     try:
         losses = run_steps(opt, batches, total, loss_of, lambda step: step_generator(cfg.seed, 1, step),
-                           train_mode=train_mode, progress=progress, desc="fine-tune")
+                           train_mode=train_mode, after_step=average, progress=progress, desc="fine-tune")
     finally:
         for p in net.parameters():
             p.requires_grad_(True)
     net.eval()
-    return {"steps": len(losses), **loss_summary(losses, 4), "seconds": round(time.perf_counter() - t0, 1),
-            "frozen": bool(cfg.freeze)}
+    out = {"steps": len(losses), **loss_summary(losses, 4), "seconds": round(time.perf_counter() - t0, 1),
+           "frozen": bool(cfg.freeze)}
+    if average is not None:
+        out["averaged_steps"] = average.load()
+    return out
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_ids: Sequence[int]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ One step::
 * :func:`run_steps`: the loop: epochs until ``total`` steps, a hook to set train / eval modes at
   each epoch, after each step (logging, checkpoints) and after each epoch (validation for early
   stopping, :class:`BestState`), a tqdm bar or a ``progress(step, total, loss)`` callback.
+* :class:`WeightAverage`: an ``after_step`` hook that keeps the mean of the weights over the last
+  steps (stochastic weight averaging) and loads it at the end.
 
 Everything random derives from the seed and the step number, never from state carried across
 steps, so a run is reproducible on the CPU and an interrupted one resumes to the same weights.
@@ -34,8 +36,8 @@ import torch
 
 from pimc_core.devices import autocast
 
-__all__ = ["BestState", "Batches", "Optimiser", "loss_summary", "lr_lambda", "permutation", "run_steps",
-           "step_generator", "total_steps"]
+__all__ = ["BestState", "Batches", "Optimiser", "WeightAverage", "loss_summary", "lr_lambda", "permutation",
+           "run_steps", "step_generator", "total_steps"]
 
 
 def step_generator(*parts: int) -> torch.Generator:
@@ -187,6 +189,48 @@ class BestState:
             return {}
         self.module.load_state_dict(self.best[2])
         return {"val_rmse": self.best[0], "best_epoch": self.best[1] + 1, "val_curve": self.curve}
+
+
+class WeightAverage:
+    """Stochastic weight averaging (Izmailov et al., 2018): the uniform mean of a network's weights
+    over the last steps of a run, loaded into it at the end.
+
+    Called as ``after_step(steps_done, loss)`` of :func:`run_steps`; it averages the floating
+    parameters and buffers (batch-norm statistics too) after every step from ``start`` on and
+    leaves integer buffers as they are. torch's ``torch.optim.swa_utils.AveragedModel`` does the
+    same on a deep copy of the network, but it also averages integer buffers (``num_batches_tracked``),
+    which its averaging function does not support; this keeps one float copy of each tensor instead.
+
+    Args:
+        module: the network being trained.
+        start: the first step (``steps_done``) whose weights enter the mean.
+    """
+
+    def __init__(self, module: torch.nn.Module, start: int) -> None:
+        self.module, self.start = module, int(start)
+        self.count = 0
+        self.mean: dict[str, torch.Tensor] = {}
+
+    def __call__(self, steps_done: int, loss: float = 0.0) -> None:
+        if steps_done < self.start:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for k, v in self.module.state_dict().items():
+                if not v.is_floating_point():
+                    continue
+                if k not in self.mean:
+                    self.mean[k] = v.detach().clone()
+                else:
+                    self.mean[k].add_(v.detach() - self.mean[k], alpha=1.0 / self.count)
+
+    def load(self) -> int:
+        """Load the mean into the network; the number of steps averaged (0: nothing changed)."""
+        if self.count:
+            state = self.module.state_dict()
+            state.update(self.mean)
+            self.module.load_state_dict(state)
+        return self.count
 
 
 def run_steps(
