@@ -3,7 +3,8 @@ synthetic stacks, scored on the fields whose labels were withheld, next to a Ran
 gap-filled index series of the same labelled pixels.
 
 ``python -m benchmarks.bench_heldout_map [--seeds 2 3 4 5 6] [--sizes 128 192 256] [--clouds 0.15 0.5]
-[--dates 24] [--fields 0.1] [--points 400] [--variability 1.0] [--set KEY=VALUE ...]``
+[--dates 24] [--fields 0.1] [--points 400] [--variability 1.0] [--leak 0] [--haze 0] [--noise 0.01]
+[--set KEY=VALUE ...]``
 
 Without ``--sizes`` and ``--clouds`` it runs :data:`DEFAULT_GRID` (what docs/BENCHMARKS.md
 reports: 128, 192 and 256 px under light and heavy clouds, and 128 px under the heaviest; about
@@ -11,7 +12,9 @@ reports: 128, 192 and 256 px under light and heavy clouds, and 128 px under the 
 clouds 0.15 and 0.5 for the one not given). For each seed, size and cloud level: :func:`pimc_core.datasets.synthetic.make_synthetic` (other
 fields, phenology jitter and clouds for every seed; ``cloud_fraction`` the mean cloud cover of a
 date; ``labels_sparse.tif`` labels a share ``--fields`` of the fields, at least one per class;
-``--variability`` how much the fields of a class differ, 1.0 the default scenes, 1.5 harder ones).
+``--variability`` how much the fields of a class differ, 1.0 the default scenes, 1.5 harder ones;
+``--leak``, ``--haze`` and ``--noise`` the generator's unflagged cloud edges, atmospheric-correction
+residual and per-observation noise, :data:`SCENE_OPTIONS`).
 With ``--points N`` the labels are N pixels drawn at random inside those fields (survey points,
 as an analyst's labels often are; default: 400 per 128 × 128 px, 900 on 192 × 192 px);
 ``--points 0`` labels the whole fields. Then ``pimc fit`` with
@@ -85,13 +88,23 @@ def fresh_scene(d: Path, **kwargs):
     return make_synthetic(d / "syn", **kwargs)
 
 
+#: make_synthetic options a run may change: (default, short tag of the stack's folder, how the
+#: table's caption names a value)
+SCENE_OPTIONS: dict[str, tuple[float, str, str]] = {
+    "variability": (1.0, "v", "field-to-field variability {:g}"),
+    "mask_leak": (0.0, "l", "unflagged thin cloud around clouds (mask leak {:g})"),
+    "haze": (0.0, "h", "an unflagged atmospheric-correction residual (haze {:g} in blue)"),
+    "noise": (0.01, "n", "per-observation reflectance noise {:g}"),
+}
+
+
 def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
-              overrides: list[str], variability: float = 1.0, mask_leak: float = 0.0, haze: float = 0.0) -> dict:
+              overrides: list[str], scene: dict | None = None) -> dict:
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
     from pimc_core.models.model_file import read_metadata
 
     syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
-                      variability=variability, mask_leak=mask_leak, haze=haze)
+                      **(scene or {}))
     labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
     model = d / "model.pimc"
     sets = [x for kv in overrides for x in ("--set", kv)]
@@ -109,19 +122,24 @@ def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields:
 
 def run(seeds=(2, 3, 4, 5, 6), grid=DEFAULT_GRID, n_dates: int = 24, fields: float = 0.1,
         points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout"),
-        variability: float = 1.0, mask_leak: float = 0.0, haze: float = 0.0) -> dict:
-    """Every (size, cloud) of ``grid`` with every seed; the rows :func:`markdown` tabulates."""
+        scene: dict | None = None) -> dict:
+    """Every (size, cloud) of ``grid`` with every seed; the rows :func:`markdown` tabulates.
+
+    ``scene``: further :func:`~pimc_core.datasets.synthetic.make_synthetic` options of every stack
+    (those of :data:`SCENE_OPTIONS`; their defaults give the default scenes)."""
+    scene = {k: v for k, v in (scene or {}).items() if v != SCENE_OPTIONS[k][0]}
     rows = []
     for (size, cloud), seed in itertools.product(grid, seeds):
         n = points_for(size, points)
-        leak = (f"_l{mask_leak:g}" if mask_leak else "") + (f"_h{haze:g}" if haze else "")
-        r = one_stack(REPO / root / f"{size}_c{cloud:g}_v{variability:g}{leak}_s{seed}", seed, size, n_dates, cloud,
-                      fields, n, list(overrides or []), variability, mask_leak, haze)
+        tag = f"_v{scene.get('variability', 1.0):g}" + "".join(
+            f"_{SCENE_OPTIONS[k][1]}{v:g}" for k, v in sorted(scene.items()) if k != "variability")
+        r = one_stack(REPO / root / f"{size}_c{cloud:g}{tag}_s{seed}", seed, size, n_dates, cloud,
+                      fields, n, list(overrides or []), scene)
         r["points"] = n
         rows.append(r)
         print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
               f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
-    return {"n_dates": n_dates, "fields": fields, "variability": variability, "mask_leak": mask_leak, "haze": haze,
+    return {"n_dates": n_dates, "fields": fields, **scene,
             "points": sorted({r["points"] for r in rows}),
             "overrides": list(overrides or []), "rows": rows}
 
@@ -139,9 +157,8 @@ def markdown(res: dict) -> str:
         labels = f"pixels ({', '.join(f'{n} on {s} px' for s, n in per_size)}) drawn inside"
     lines = [
         f"Synthetic stacks of {res['n_dates']} dates"
-        + (f", field-to-field variability {res['variability']:g}" if res.get("variability", 1.0) != 1.0 else "")
-        + (f", unflagged thin cloud around clouds (mask leak {res['mask_leak']:g})" if res.get("mask_leak") else "")
-        + (f", an unflagged atmospheric-correction residual (haze {res['haze']:g} in blue)" if res.get("haze") else "")
+        + "".join(f", {SCENE_OPTIONS[k][2].format(res[k])}" for k in SCENE_OPTIONS
+                  if res.get(k, SCENE_OPTIONS[k][0]) != SCENE_OPTIONS[k][0])
         + f"; labels: {labels} {res['fields']:.0%} of the fields (at least one "
         "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
         + ") then `pimc classify`, wall time of each command; overall accuracy on the pixels outside the labelled fields, "
@@ -203,12 +220,14 @@ def main() -> None:
                     help="width of unflagged thin cloud along cloud edges (make_synthetic mask_leak; 0: none)")
     ap.add_argument("--haze", type=float, default=0.0,
                     help="atmospheric-correction residual of each date, sd in blue reflectance (make_synthetic haze)")
+    ap.add_argument("--noise", type=float, default=0.01,
+                    help="per-observation reflectance noise, standard deviation (make_synthetic noise)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
     grid = DEFAULT_GRID if a.sizes is None and a.clouds is None else \
         tuple(itertools.product(a.sizes or (128, 192), a.clouds or (0.15, 0.5)))
-    print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, variability=a.variability,
-                       mask_leak=a.leak, haze=a.haze)))
+    scene = {"variability": a.variability, "mask_leak": a.leak, "haze": a.haze, "noise": a.noise}
+    print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, scene=scene)))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,11 @@ def test_the_summary_counts_leads_against_the_five_point_aim():
     md = markdown({"n_dates": 24, "fields": 0.1, "variability": 1.0, "points": [400, 1600], "overrides": [], "rows": rows})
     assert "pixels (400 on 128 px, 1600 on 256 px) drawn inside 10% of the fields" in md
     assert "| all | all | 4 |" in md and md.endswith(text)
+    assert "Synthetic stacks of 24 dates; labels" in md  # default scene options are not named
+    md = markdown({"n_dates": 24, "fields": 0.1, "haze": 0.02, "noise": 0.03, "points": [400], "overrides": [],
+                   "rows": rows})
+    assert ("24 dates, an unflagged atmospheric-correction residual (haze 0.02 in blue), per-observation "
+            "reflectance noise 0.03; labels") in md
 
 
 def test_the_default_grid_has_two_sizes_and_two_cloud_levels_and_the_hidden_stacks_size():
