@@ -85,3 +85,27 @@ def test_a_share_outside_zero_to_one_is_refused():
         FinetuneConfig(weight_average=1.0)
     with pytest.raises(ConfigError, match="weight_average"):
         FinetuneConfig(weight_average=-0.1)
+
+
+def test_a_soup_is_the_mean_of_runs_from_the_same_start_with_their_own_seeds():
+    series, patches, labels = toy(n=48, c=2, t=10, b=2, k=3)
+    ids = [1, 2, 3, 4]
+    cfg = FinetuneConfig(epochs=2, batch_size=16, lr=5e-3, seed=2)
+    members = []
+    for i in range(3):  # the runs a soup of 3 makes, one by one
+        net = make_net(series, patches, n_classes=4)
+        finetune_classifier(net, series, patches, labels, ids, dataclasses.replace(cfg, seed=2 + 7919 * i), device="cpu")
+        members.append(net.state_dict())
+    head = [k for k, v in members[0].items() if k.startswith("classifier") and v.is_floating_point()]
+    assert any(not torch.equal(members[0][k], members[1][k]) for k in head)  # the seeds give other weights
+    soup = make_net(series, patches, n_classes=4)
+    hist = finetune_classifier(soup, series, patches, labels, ids, dataclasses.replace(cfg, soup=3), device="cpu")
+    assert hist["soup"] == 3 and hist["steps"] == 3 * 6
+    for k, v in soup.state_dict().items():
+        if v.is_floating_point():
+            np.testing.assert_allclose(v.numpy(), torch.stack([m[k] for m in members]).mean(0).numpy(),
+                                       rtol=1e-5, atol=1e-6, err_msg=k)
+    one = make_net(series, patches, n_classes=4)
+    finetune_classifier(one, series, patches, labels, ids, dataclasses.replace(cfg, soup=1), device="cpu")
+    for k, v in one.state_dict().items():  # soup 1 is the plain run
+        assert torch.equal(v, members[0][k]), k

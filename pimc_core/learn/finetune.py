@@ -73,6 +73,10 @@ class FinetuneConfig(Checked):
         label_smoothing: cross-entropy label smoothing.
         mixup: Beta(mixup, mixup) mixing of pairs of fused embeddings and their labels before
             the classifier (manifold mixup; 0: off).
+        soup: fine-tuning runs from the same starting weights (the pretrained encoders and one head
+            initialisation), each with its own seed (data order, augmentations, dropout), whose
+            weights are averaged into the one network kept ("model soup", Wortsman et al., 2022: an
+            ensemble's variance reduction at one network's cost in maps); 1, the default: one run.
         weight_average: average the weights over the last ``weight_average`` share of the steps
             and keep the mean (stochastic weight averaging, :class:`~pimc_core.learn.loop.WeightAverage`;
             0, the default: keep the last step's weights).
@@ -100,6 +104,7 @@ class FinetuneConfig(Checked):
     mixup: float = param(0.0, NON_NEGATIVE)
     class_weight: float = param(0.0, Interval(Real, 0, 1, closed="both"))
     weight_average: float = param(0.0, FRACTION)
+    soup: int = param(1, POSITIVE_INT)
     seed: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "finetune"
@@ -182,6 +187,27 @@ def class_loss_weights(y: np.ndarray, k: int, power: float) -> np.ndarray:
     return w * counts.sum() / max(float((w * counts).sum()), 1e-12)
 
 
+def _soup(net: PimcNet, series: np.ndarray, patches: np.ndarray | None, labels: np.ndarray,
+          class_ids: Sequence[int], cfg: FinetuneConfig, device: Any, progress: Any) -> dict[str, Any]:
+    """``cfg.soup`` runs of :func:`finetune_classifier` from ``net``'s current weights (run ``i``
+    with seed ``cfg.seed + 7919 * i``), their weights averaged into ``net``; the first run's history
+    with ``steps`` and ``seconds`` summed over the runs and ``soup`` the number of runs."""
+    t0 = time.perf_counter()
+    start = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    mean = WeightAverage(net, start=0)
+    runs = []
+    for i in range(cfg.soup):
+        net.load_state_dict(start)
+        runs.append(finetune_classifier(net, series, patches, labels, class_ids,
+                                        dataclasses.replace(cfg, soup=1, seed=cfg.seed + 7919 * i),
+                                        device=device, progress=progress))
+        mean(i)
+    mean.load()
+    net.eval()
+    return {**runs[0], "steps": sum(r["steps"] for r in runs), "seconds": round(time.perf_counter() - t0, 1),
+            "soup": len(runs)}
+
+
 def finetune_classifier(
     net: PimcNet,
     series: np.ndarray,
@@ -203,6 +229,8 @@ def finetune_classifier(
         ``{"steps", "loss_start", "loss_end", "seconds", "frozen"}`` (``steps`` not counting the
         ``head_steps``; with them also ``"head_steps"`` and ``"head_loss_end"``).
     """
+    if cfg.soup > 1:
+        return _soup(net, series, patches, labels, class_ids, cfg, device, progress)
     if cfg.head_steps and not cfg.freeze:
         t_head = time.perf_counter()
         head = finetune_classifier(
