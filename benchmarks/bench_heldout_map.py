@@ -95,6 +95,7 @@ SCENE_OPTIONS: dict[str, tuple[float, str, str]] = {
     "mask_leak": (0.0, "l", "unflagged thin cloud around clouds (mask leak {:g})"),
     "haze": (0.0, "h", "an unflagged atmospheric-correction residual (haze {:g} in blue)"),
     "noise": (0.01, "n", "per-observation reflectance noise {:g}"),
+    "mowing": (False, "m", "every meadow mown on its own dates (0 to 3 cuts) or grazed"),
 }
 
 
@@ -222,11 +223,13 @@ def main() -> None:
                     help="atmospheric-correction residual of each date, sd in blue reflectance (make_synthetic haze)")
     ap.add_argument("--noise", type=float, default=0.01,
                     help="per-observation reflectance noise, standard deviation (make_synthetic noise)")
+    ap.add_argument("--mowing", action="store_true",
+                    help="every meadow managed its own way: 0 to 3 cuts on its own dates, or grazed (make_synthetic mowing)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pimc fit --set override")
     a = ap.parse_args()
     grid = DEFAULT_GRID if a.sizes is None and a.clouds is None else \
         tuple(itertools.product(a.sizes or (128, 192), a.clouds or (0.15, 0.5)))
-    scene = {"variability": a.variability, "mask_leak": a.leak, "haze": a.haze, "noise": a.noise}
+    scene = {"variability": a.variability, "mask_leak": a.leak, "haze": a.haze, "noise": a.noise, "mowing": a.mowing}
     print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, scene=scene)))
 
 

@@ -197,6 +197,33 @@ def test_haze_adds_an_unflagged_residual_falling_off_with_wavelength_and_zero_ch
         sd.make_synthetic(tmp_path / "c", haze=-0.01, **kw)
 
 
+def test_mowing_gives_each_meadow_its_own_cuts_and_leaves_the_other_classes_as_they_were(tmp_path):
+    from pimc_core.datasets.synthetic_scene import simulate_scene
+
+    kw = dict(size=16, n_dates=5, seed=7)
+    a = sd.make_synthetic(tmp_path / "a", **kw)
+    b = sd.make_synthetic(tmp_path / "b", mowing=False, **kw)
+    for pa, pb in zip(a.images, b.images):
+        assert _read(pa).tobytes() == _read(pb).tobytes(), pa.name  # the default scenes, bit for bit
+    plain = simulate_scene(128, 24, 2, 2023, 9, 0.15, 0.01, 0.1)
+    mown = simulate_scene(128, 24, 2, 2023, 9, 0.15, 0.01, 0.1, mowing=True)
+    doys = np.arange(1, 366, 5.0)
+    va, vb = plain.field_ndvi(doys), mown.field_ndvi(doys)
+    grass = mown.field_class == 5
+    assert grass.sum() >= 8 and np.array_equal(va[~grass], vb[~grass])  # only the meadows change
+    again = simulate_scene(128, 24, 2, 2023, 9, 0.15, 0.01, 0.1, mowing=True)
+    assert np.array_equal(mown.cuts, again.cuts, equal_nan=True)  # deterministic
+    assert np.isnan(mown.cuts[~grass]).all()
+    n_cuts = []
+    for cuts in mown.cuts[grass]:
+        days = cuts[:, 0][np.isfinite(cuts[:, 0]) & (cuts[:, 0] >= 0)]
+        n_cuts.append(len(days))
+        assert ((days >= 130) & (days <= 270)).all() and (np.diff(days) >= 30).all()
+        assert ((cuts[np.isfinite(cuts[:, 0]), 1] >= 0) & (cuts[np.isfinite(cuts[:, 0]), 1] <= 0.35)).all()
+    assert len(set(n_cuts)) >= 3  # meadows managed differently: 0 to 3 cuts
+    assert not np.allclose(va[grass], vb[grass])
+
+
 # ---- spectra and phenology --------------------------------------------------------------------
 
 

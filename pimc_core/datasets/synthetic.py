@@ -88,6 +88,7 @@ PARAMETERS: dict[str, list] = {
     "variability": [Interval(Real, 0, 4, closed="both")],
     "mask_leak": [Interval(Real, 0, 4, closed="both")],
     "haze": [Interval(Real, 0, 0.1, closed="both")],
+    "mowing": ["boolean"],
 }
 
 
@@ -230,6 +231,7 @@ def make_synthetic(
     variability: float = 1.0,
     mask_leak: float = 0.0,
     haze: float = 0.0,
+    mowing: bool = False,
 ) -> SyntheticSample:
     """Write a deterministic Sentinel-2 L2A-like time series of a field mosaic into ``outdir``.
 
@@ -253,6 +255,9 @@ def make_synthetic(
     an imperfect atmospheric correction (an aerosol error: reflectance falling off with wavelength,
     ``haze`` its standard deviation in blue, smooth over the scene, unflagged;
     :meth:`~pimc_core.datasets.synthetic_scene.SyntheticScene.haze_residual`); 0 (default): none.
+    ``mowing=True`` gives every grassland field a management of its own (0 to 3 cuts on its own
+    dates, or grazing) instead of the class's one cut at a jittered date; False (default): the
+    files of earlier versions.
 
     Raises:
         ConfigError: an out-of-range parameter or an unknown CRS.
@@ -261,11 +266,11 @@ def make_synthetic(
     k = _check_parameters(size=size, n_dates=n_dates, seed=seed, year=year, n_classes=n_classes,
                           cloud_fraction=cloud_fraction, noise=noise, pixel_size=pixel_size,
                           sparse_label_fraction=sparse_label_fraction, variability=variability,
-                          mask_leak=mask_leak, haze=haze)
+                          mask_leak=mask_leak, haze=haze, mowing=mowing)
     crs_obj, transform = _transform(crs, pixel_size, origin)
     outdir = output_folder(Path(outdir).expanduser().resolve())
     scene = simulate_scene(int(size), n_dates, seed, year, k, cloud_fraction, noise, float(sparse_label_fraction),
-                           float(variability), float(mask_leak), float(haze))
+                           float(variability), float(mask_leak), float(haze), bool(mowing))
     radar = simulate_radar(scene, seed) if sar else None
     sar_dir = outdir / "s1" if sar else None
     new_sar_dir = sar_dir is not None and path_kind(sar_dir) == MISSING

@@ -140,8 +140,51 @@ def _field_draws(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.column_stack([shift, amp, base, step_jit])
 
 
-def _field_ndvi(draws: np.ndarray, field_class: np.ndarray, doys: np.ndarray) -> np.ndarray:
-    """Per-field jittered NDVI curves at days of year ``doys``, shape (F, T) (draws: :func:`_field_draws`)."""
+#: The grassland class's id and its nominal cut: the indices of its two steps in ``ClassSpec.steps``.
+_GRASSLAND = next(c.id for c in CLASSES if c.name == "grassland")
+_GRASS_CUT_STEPS = (1, 2)
+
+
+def _mowing(rng: np.random.Generator, field_class: np.ndarray) -> np.ndarray:
+    """(F, 3, 2) each grassland field's own cuts as (day of year, NDVI drop), NaN rows for no cut.
+
+    A meadow is cut 0 to 3 times (equally likely), on dates drawn between day 130 and 270 at least
+    30 days apart, each cut taking away 0.12 to 0.35 of NDVI; other classes get no row. A meadow
+    without a cut is a pasture: grazed, its level lowered by up to 0.1 from spring to autumn."""
+    out = np.full((field_class.size, 3, 2), np.nan)
+    grass = np.flatnonzero(field_class == _GRASSLAND)
+    for f in grass:
+        k = int(rng.integers(0, 4))
+        days: list[float] = []
+        while len(days) < k:
+            d = float(rng.uniform(130, 270))
+            if all(abs(d - e) >= 30 for e in days):
+                days.append(d)
+        for j, d in enumerate(sorted(days)):
+            out[f, j] = (d, rng.uniform(0.12, 0.35))
+        if k == 0:
+            out[f, 0] = (-1.0, rng.uniform(0.0, 0.1))  # grazing: day -1 marks it
+    return out
+
+
+def _cut_curve(cuts: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(n, T) NDVI change of fields with ``cuts`` (n, 3, 2) at days ``t`` (1, T): each cut a drop
+    over a few days and a regrowth of 80 % of it over the next three weeks; grazing (day -1) a
+    lowering over the season."""
+    v = np.zeros((cuts.shape[0], t.shape[-1]))
+    for j in range(cuts.shape[1]):
+        d, drop = cuts[:, j, :1], cuts[:, j, 1:]
+        ok = np.isfinite(d) & (d >= 0)
+        cut = -drop * logistic((t - d) / 2.0) + 0.8 * drop * logistic((t - d - 17.0) / 6.0)
+        graze = -drop * (logistic((t - 110.0) / 15.0) - logistic((t - 290.0) / 15.0))
+        v += np.where(ok, cut, np.where(np.isfinite(d), graze, 0.0))
+    return v
+
+
+def _field_ndvi(draws: np.ndarray, field_class: np.ndarray, doys: np.ndarray,
+                cuts: np.ndarray | None = None) -> np.ndarray:
+    """Per-field jittered NDVI curves at days of year ``doys``, shape (F, T) (draws: :func:`_field_draws`;
+    ``cuts``: :func:`_mowing`, each meadow's own cuts instead of the class's one)."""
     n = field_class.size
     out = np.empty((n, doys.size), dtype=np.float64)
     shift, amp, base, step_jit = draws[:, 0], draws[:, 1], draws[:, 2], draws[:, 3:]
@@ -151,11 +194,16 @@ def _field_ndvi(draws: np.ndarray, field_class: np.ndarray, doys: np.ndarray) ->
         t = doys[None, :]
         v = np.broadcast_to((spec.base + spec.base_sd * base[m])[:, None], (int(m.sum()), doys.size)).copy()
         a = 1.0 + spec.amp_sd * amp[m]
+        own_cuts = cuts is not None and int(c) == _GRASSLAND
         for j, (d0, rate, delta) in enumerate(spec.steps):
+            if own_cuts and j in _GRASS_CUT_STEPS:
+                continue
             d = d0 + spec.timing_sd * shift[m]
             if spec.timing_sd > 0:
                 d = d + 3.0 * step_jit[m, j]
             v += (delta * a)[:, None] * logistic((t - d[:, None]) / rate)
+        if own_cuts:
+            v += _cut_curve(cuts[m], t)
         out[m] = v
     return out
 
@@ -261,6 +309,8 @@ class SyntheticScene:
             contaminated pixel is flagged in the SCL band; :func:`_render_date`).
         haze: standard deviation of each date's atmospheric-correction residual in the blue
             band, as reflectance (0: none; :meth:`haze_residual`).
+        cuts: (F, 3, 2) each meadow's own cuts (day of year, NDVI drop; :func:`_mowing`), or None:
+            every grassland field has the class's one cut, jittered.
         date_seeds: one seed per date for :meth:`render`.
         draws: (F, 11) each field's phenology draws (timing, amplitude, base, step jitters).
         ndvi_range: (F, 2) the NDVI a field's background / vegetation mix can show (its curve
@@ -286,6 +336,7 @@ class SyntheticScene:
     ndvi_range: np.ndarray | None = field(default=None, repr=False)
     mask_leak: float = 0.0
     haze: float = 0.0
+    cuts: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_fields(self) -> int:
@@ -306,7 +357,7 @@ class SyntheticScene:
     def field_ndvi(self, doys: np.ndarray) -> np.ndarray:
         """(F, D) each field's clear-sky NDVI curve (noise-free, as rendered) at days of year ``doys``."""
         doys = np.asarray(doys, np.float64)
-        v = _field_ndvi(self.draws, self.field_class, doys)
+        v = _field_ndvi(self.draws, self.field_class, doys, self.cuts)
         return np.clip(v, self.ndvi_range[:, :1], self.ndvi_range[:, 1:])
 
     def season(self, fraction: float = 0.2, min_amplitude: float = 0.1) -> dict[str, np.ndarray]:
@@ -357,8 +408,11 @@ class SyntheticScene:
 
 def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_fraction: float,
                    noise: float, sparse_label_fraction: float, variability: float = 1.0,
-                   mask_leak: float = 0.0, haze: float = 0.0) -> SyntheticScene:
+                   mask_leak: float = 0.0, haze: float = 0.0, mowing: bool = False) -> SyntheticScene:
     """The scene of :func:`pimc_core.datasets.synthetic.make_synthetic` (parameters checked there).
+
+    ``mowing``: every meadow (grassland field) is managed its own way (:func:`_mowing`: 0 to 3 cuts
+    on its own dates, or grazed) instead of the class's one cut at a jittered date.
 
     ``variability`` scales the field-to-field spread of a class: every field's phenology draws
     (timing shift, amplitude, base, the per-step timing jitter: the class's ``timing_sd``,
@@ -381,7 +435,9 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
     field_class = _assign_classes(rng, n_fields, k)
     keep = _sparse_fields(rng, field_class, k, float(sparse_label_fraction))
     draws = _field_draws(rng, n_fields) * float(variability)
-    ndvi_f = _field_ndvi(draws, field_class, doys)  # (F, T)
+    cuts = _mowing(np.random.default_rng(np.random.SeedSequence([int(seed), 0x51D, 0x30E])), field_class) \
+        if mowing else None
+    ndvi_f = _field_ndvi(draws, field_class, doys, cuts)  # (F, T)
 
     # endmembers per field, scaled per field (soil moisture / canopy structure)
     bg = np.array([ENDMEMBERS[CLASSES[c - 1].background] for c in field_class])  # (F, 5)
@@ -426,4 +482,4 @@ def simulate_scene(size: int, n_dates: int, seed: int, year: int, k: int, cloud_
         size=size, k=k, dates=dates, fields=fields0, field_class=field_class, keep=keep,
         spectra=np.ascontiguousarray(spectra.transpose(0, 2, 1)), scl=scl_f, texture=texture, noise=float(noise),
         cover=cover, cirrus=cirrus_date, nodata_date=nodata_date, corr=corr, date_seeds=list(s_date),
-        draws=draws, ndvi_range=ndvi_range, mask_leak=float(mask_leak), haze=float(haze))
+        draws=draws, ndvi_range=ndvi_range, mask_leak=float(mask_leak), haze=float(haze), cuts=cuts)
