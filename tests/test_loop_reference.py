@@ -5,10 +5,13 @@ weights of the three loops it replaced.
 CPU with one thread by the code before the loops were merged (commit cb1d738): the classifier
 fine-tuning (encoders unfrozen with mixup and modality dropout after LP-FT head steps, and frozen),
 the forecaster training of ``python -m training forecast`` (unfrozen with noise and a validation
-set, and frozen) and contrastive pretraining. Every case must come out bit for bit the same. CPU
-kernels may round differently in another torch build, so the comparison is skipped when the torch
-version differs from the one that wrote the file (regenerate with
-``python tests/test_loop_reference.py`` on the old code to compare there).
+set, and frozen) and contrastive pretraining. On a CPU of the vendor that wrote the file (``#cpu``,
+an Intel Xeon) every case must come out bit for bit the same. torch's kernels round differently on
+another vendor's CPU (an AMD EPYC gives the same losses to 4 digits and weights within 1e-5 relative,
+but the five pretraining steps amplify the rounding to a few per cent of a weight), so there the
+step counts must match, the losses to 1e-3 and every weight within a tenth of its tensor's largest
+value: what merging or reordering the loops would break. Another torch version: skipped (regenerate
+with ``python tests/test_loop_reference.py`` on the old code to compare there).
 """
 
 from __future__ import annotations
@@ -75,17 +78,40 @@ def run_cases() -> dict[str, np.ndarray]:
         torch.set_num_threads(old)
 
 
-def test_training_loops_give_the_reference_weights_bit_for_bit():
+def cpu_vendor() -> str:
+    """The CPU's ``vendor_id`` from ``/proc/cpuinfo`` (``unknown`` where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def test_training_loops_give_the_reference_weights():
     ref = np.load(REFERENCE)
     if str(ref["#torch"]) != torch.__version__:
         pytest.skip(f"reference written with torch {ref['#torch']}, this is {torch.__version__}")
     got = run_cases()
-    assert set(got) == set(ref.files) - {"#torch"}
+    assert set(got) == set(ref.files) - {"#torch", "#cpu"}
+    if cpu_vendor() == str(ref["#cpu"]):
+        for k in sorted(got):
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        return
     for k in sorted(got):
-        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        if k.endswith("#steps"):
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+        elif k.endswith("#losses"):
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-3, err_msg=k)
+        elif ref[k].dtype.kind == "f" and ref[k].size:
+            np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=0.1 * float(np.abs(ref[k]).max()) + 1e-6, err_msg=k)
+        else:
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
 
 
 if __name__ == "__main__":  # regenerate: python tests/test_loop_reference.py
     data = run_cases()
-    np.savez_compressed(REFERENCE, **data, **{"#torch": np.array(torch.__version__)})
+    np.savez_compressed(REFERENCE, **data, **{"#torch": np.array(torch.__version__), "#cpu": np.array(cpu_vendor())})
     print(f"{REFERENCE}: {len(data)} arrays", file=sys.stderr)
