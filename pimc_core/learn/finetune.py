@@ -227,7 +227,9 @@ def finetune_classifier(
 
     Returns:
         ``{"steps", "loss_start", "loss_end", "seconds", "frozen"}`` (``steps`` not counting the
-        ``head_steps``; with them also ``"head_steps"`` and ``"head_loss_end"``).
+        ``head_steps``; with them also ``"head_steps"`` and ``"head_loss_end"``; with
+        ``weight_average`` also ``"averaged_steps"``; with ``soup`` > 1 also ``"soup"``, and
+        ``steps`` summed over its runs).
     """
     if cfg.soup > 1:
         return _soup(net, series, patches, labels, class_ids, cfg, device, progress)
