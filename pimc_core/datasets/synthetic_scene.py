@@ -395,8 +395,8 @@ class SyntheticScene:
         ss = self.date_seeds[t]
         r = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0x4A2E)))
         a = np.float32(r.normal(0.0, self.haze))
-        field = 1.0 + 0.5 * smooth_noise(r, self.size, self.size, self.corr * 2.0)
-        return (a * field[None] * _HAZE_WEIGHTS[:, None, None]).astype(np.float32)
+        spread = 1.0 + 0.5 * smooth_noise(r, self.size, self.size, self.corr * 2.0)
+        return (a * spread[None] * _HAZE_WEIGHTS[:, None, None]).astype(np.float32)
 
     def render(self, t: int) -> np.ndarray:
         """Date ``t``: (6, H, W) uint16, five reflectance bands as DN and the SCL band."""
