@@ -89,6 +89,7 @@ class OnnxEngine(GraphEngine):
         self.outputs = graph.outputs
         self.with_patches = graph.with_patches
         self.with_modalities = graph.sar_encoder is not None
+        self.n_modalities = len(graph.modalities)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
@@ -100,7 +101,7 @@ class OnnxEngine(GraphEngine):
         if self.with_patches:
             feed["patches"] = np.ascontiguousarray(p, np.float32)
         if self.with_modalities:
-            feed["modalities"] = np.ascontiguousarray(np.ones((x.shape[0], 4)) if m is None else m, np.float32)
+            feed["modalities"] = np.ascontiguousarray(np.ones((x.shape[0], self.n_modalities)) if m is None else m, np.float32)
         res = self.session.run(list(self.outputs), feed)
         return {o: np.asarray(r, np.float32) for o, r in zip(self.outputs, res)}
 
