@@ -132,7 +132,7 @@ def run(seeds=(2, 3, 4, 5, 6), grid=DEFAULT_GRID, n_dates: int = 24, fields: flo
     rows = []
     for (size, cloud), seed in itertools.product(grid, seeds):
         n = points_for(size, points)
-        tag = f"_v{scene.get('variability', 1.0):g}" + "".join(
+        tag = f"_v{scene.get('variability', SCENE_OPTIONS['variability'][0]):g}" + "".join(
             f"_{SCENE_OPTIONS[k][1]}{v:g}" for k, v in sorted(scene.items()) if k != "variability")
         r = one_stack(REPO / root / f"{size}_c{cloud:g}{tag}_s{seed}", seed, size, n_dates, cloud,
                       fields, n, list(overrides or []), scene)
