@@ -73,6 +73,36 @@ def label_points(sparse_tif: Path, out: Path, n: int, seed: int) -> Path:
     return out
 
 
+def per_class_labels(truth_tif: Path, fields_tif: Path, seen_out: Path, points_out: Path, fields_per_class: int,
+                     points_per_class: int, seed: int) -> tuple[Path, Path]:
+    """Labels as the hidden stacks of issue 24 had them: for every class, ``fields_per_class`` of its
+    fields drawn at random (all of them when it has fewer) and ``points_per_class`` pixels drawn at
+    random inside those fields (all their pixels when fewer).
+
+    Writes ``seen_out`` (the chosen fields' class ids, 0 elsewhere: what scoring leaves out) and
+    ``points_out`` (the drawn pixels' class ids, 0 elsewhere), on the grid of ``truth_tif``.
+
+    Returns:
+        ``(seen_out, points_out)``.
+    """
+    import rasterio
+
+    with rasterio.open(truth_tif) as src, rasterio.open(fields_tif) as fsrc:
+        truth, prof, fid = src.read(1), src.profile, fsrc.read(1)
+    rng = np.random.default_rng(seed)
+    seen, pts = np.zeros_like(truth), np.zeros_like(truth)
+    for c in np.unique(truth[truth > 0]):
+        ids = np.unique(fid[truth == c])
+        inside = np.isin(fid, rng.choice(ids, min(int(fields_per_class), ids.size), replace=False)) & (truth == c)
+        seen[inside] = c
+        idx = np.flatnonzero(inside)
+        pts.flat[rng.choice(idx, min(int(points_per_class), idx.size), replace=False)] = c
+    for path, arr in ((seen_out, seen), (points_out, pts)):
+        with rasterio.open(path, "w", **prof) as dst:
+            dst.write(arr, 1)
+    return seen_out, points_out
+
+
 def points_for(size: int, points: int | None) -> int:
     """Labelled points on a ``size`` px stack: ``points``, or 400 per 128 × 128 px when None."""
     return int(points) if points is not None else int(round(400 * (size / 128) ** 2))
@@ -100,20 +130,24 @@ SCENE_OPTIONS: dict[str, tuple[float, str, str]] = {
 
 
 def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields: float, points: int,
-              overrides: list[str], scene: dict | None = None) -> dict:
+              overrides: list[str], scene: dict | None = None, per_class: tuple[int, int] | None = None) -> dict:
     from pimc_core.demo import heldout_accuracy, random_forest_baseline
     from pimc_core.models.model_file import read_metadata
 
     syn = fresh_scene(d, size=size, n_dates=n_dates, seed=seed, cloud_fraction=cloud, sparse_label_fraction=fields,
                       **(scene or {}))
-    labels = label_points(syn.labels_sparse, d / "points.tif", points, seed + 1000) if points else syn.labels_sparse
+    seen = syn.labels_sparse
+    if per_class:
+        seen, labels = per_class_labels(syn.labels, syn.fields, d / "seen.tif", d / "points.tif", *per_class, seed + 1000)
+    else:
+        labels = label_points(seen, d / "points.tif", points, seed + 1000) if points else seen
     model = d / "model.pimc"
     sets = [x for kv in overrides for x in ("--set", kv)]
     t_fit = _run(["fit", str(syn.manifest), "--labels", str(labels), "--classes", str(syn.classes_json),
                   "--out", str(model), "--quiet", *sets])
     t_cls = _run(["classify", str(syn.manifest), "--model", str(model), "--out", str(d / "maps"), "--quiet"])
-    pimc = heldout_accuracy(d / "maps" / "classes.tif", syn.labels, syn.labels_sparse)
-    rf = random_forest_baseline(syn.manifest, syn.labels, syn.labels_sparse, train_tif=labels)
+    pimc = heldout_accuracy(d / "maps" / "classes.tif", syn.labels, seen)
+    rf = random_forest_baseline(syn.manifest, syn.labels, seen, train_tif=labels)
     tr = read_metadata(model)["training"]
     return {"seed": seed, "size": size, "cloud": cloud, "fit_s": round(t_fit, 1), "classify_s": round(t_cls, 1),
             "pimc": pimc, "rf": rf, "labelled": tr["samples"]["labelled"],
@@ -123,25 +157,27 @@ def one_stack(d: Path, seed: int, size: int, n_dates: int, cloud: float, fields:
 
 def run(seeds=(2, 3, 4, 5, 6), grid=DEFAULT_GRID, n_dates: int = 24, fields: float = 0.1,
         points: int | None = None, overrides: list[str] | None = None, root: Path = Path("bench_out/heldout"),
-        scene: dict | None = None) -> dict:
+        scene: dict | None = None, per_class: tuple[int, int] | None = None) -> dict:
     """Every (size, cloud) of ``grid`` with every seed; the rows :func:`markdown` tabulates.
 
     ``scene``: further :func:`~pimc_core.datasets.synthetic.make_synthetic` options of every stack
-    (those of :data:`SCENE_OPTIONS`; their defaults give the default scenes)."""
+    (those of :data:`SCENE_OPTIONS`; their defaults give the default scenes). ``per_class``:
+    ``(fields, points)`` per class (:func:`per_class_labels`) instead of ``fields`` and ``points``."""
     scene = {k: v for k, v in (scene or {}).items() if v != SCENE_OPTIONS[k][0]}
     rows = []
     for (size, cloud), seed in itertools.product(grid, seeds):
         n = points_for(size, points)
         tag = f"_v{scene.get('variability', SCENE_OPTIONS['variability'][0]):g}" + "".join(
             f"_{SCENE_OPTIONS[k][1]}{v:g}" for k, v in sorted(scene.items()) if k != "variability")
+        tag += f"_pc{per_class[0]}x{per_class[1]}" if per_class else ""
         r = one_stack(REPO / root / f"{size}_c{cloud:g}{tag}_s{seed}", seed, size, n_dates, cloud,
-                      fields, n, list(overrides or []), scene)
-        r["points"] = n
+                      fields, n, list(overrides or []), scene, per_class)
+        r["points"] = None if per_class else n
         rows.append(r)
         print(f"{size} px, cloud {cloud:g}, seed {seed}: PIMC {r['pimc']['oa']:.4f} RF {r['rf']['oa']:.4f} "
               f"(fit {r['fit_s']:.0f} s, classify {r['classify_s']:.0f} s)", flush=True)
-    return {"n_dates": n_dates, "fields": fields, **scene,
-            "points": sorted({r["points"] for r in rows}),
+    return {"n_dates": n_dates, "fields": fields, **scene, "per_class": list(per_class) if per_class else None,
+            "points": sorted({r["points"] for r in rows if r["points"] is not None}),
             "overrides": list(overrides or []), "rows": rows}
 
 
@@ -156,12 +192,15 @@ def markdown(res: dict) -> str:
     labels = f"{' / '.join(map(str, pts))} labelled pixels drawn inside" if any(pts) else "whole fields:"
     if len(per_size) > 1:
         labels = f"pixels ({', '.join(f'{n} on {s} px' for s, n in per_size)}) drawn inside"
+    labels += f" {res['fields']:.0%} of the fields (at least one per class)"
+    if res.get("per_class"):
+        k, m = res["per_class"]
+        labels = f"{m} pixels per class drawn inside {k} fields per class (all of a class's fields where it has fewer)"
     lines = [
         f"Synthetic stacks of {res['n_dates']} dates"
         + "".join(f", {SCENE_OPTIONS[k][2].format(res[k])}" for k in SCENE_OPTIONS
                   if res.get(k, SCENE_OPTIONS[k][0]) != SCENE_OPTIONS[k][0])
-        + f"; labels: {labels} {res['fields']:.0%} of the fields (at least one "
-        "per class); `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
+        + f"; labels: {labels}; `pimc fit` (defaults" + (", " + ", ".join(f"`{o}`" for o in res["overrides"]) if res["overrides"] else "")
         + ") then `pimc classify`, wall time of each command; overall accuracy on the pixels outside the labelled fields, "
         "next to a RandomForest (300 trees) on the gap-filled NDVI/EVI/SAVI series of the same labelled pixels.",
         "",
@@ -215,6 +254,9 @@ def main() -> None:
     ap.add_argument("--fields", type=float, default=0.1, help="share of the fields whose pixels may be labelled")
     ap.add_argument("--points", type=int, default=None,
                     help="labelled pixels drawn in those fields (default 400 per 128² px; 0: whole fields)")
+    ap.add_argument("--per-class", type=int, nargs=2, metavar=("FIELDS", "POINTS"),
+                    help="label FIELDS fields per class and POINTS pixels per class inside them (instead of "
+                         "--fields and --points: the hidden stacks' design)")
     ap.add_argument("--variability", type=float, default=1.0,
                     help="field-to-field variation of a class's crop calendar (1.0: the default scenes)")
     ap.add_argument("--leak", type=float, default=0.0,
@@ -230,7 +272,8 @@ def main() -> None:
     grid = DEFAULT_GRID if a.sizes is None and a.clouds is None else \
         tuple(itertools.product(a.sizes or (128, 192), a.clouds or (0.15, 0.5)))
     scene = {"variability": a.variability, "mask_leak": a.leak, "haze": a.haze, "noise": a.noise, "mowing": a.mowing}
-    print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, scene=scene)))
+    print(markdown(run(tuple(a.seeds), grid, a.dates, a.fields, a.points, a.set, scene=scene,
+                       per_class=tuple(a.per_class) if a.per_class else None)))
 
 
 if __name__ == "__main__":

@@ -31,3 +31,31 @@ def test_the_summary_counts_leads_against_the_five_point_aim():
 def test_the_default_grid_has_two_sizes_and_two_cloud_levels_and_the_hidden_stacks_size():
     sizes = {s for s, _ in DEFAULT_GRID}
     assert {128, 192, 256} <= sizes and all({(s, 0.15), (s, 0.5)} <= set(DEFAULT_GRID) for s in sizes)
+
+
+def test_per_class_labels_draw_points_inside_a_few_fields_of_each_class(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from benchmarks.bench_heldout_map import per_class_labels
+
+    fields = np.repeat(np.arange(1, 9, dtype=np.uint16), 8).reshape(8, 8)  # row r is field r + 1
+    truth = np.where(fields <= 3, 1, np.where(fields <= 7, 2, 3)).astype(np.uint8)  # 3, 4 and 1 fields
+    prof = {"driver": "GTiff", "width": 8, "height": 8, "count": 1, "crs": "EPSG:32631",
+            "transform": from_origin(0, 80, 10, 10)}
+    for name, arr in (("truth.tif", truth), ("fields.tif", fields)):
+        with rasterio.open(tmp_path / name, "w", dtype=arr.dtype, **prof) as dst:
+            dst.write(arr, 1)
+    seen_tif, pts_tif = per_class_labels(tmp_path / "truth.tif", tmp_path / "fields.tif", tmp_path / "seen.tif",
+                                         tmp_path / "pts.tif", 2, 5, seed=0)
+    with rasterio.open(seen_tif) as a, rasterio.open(pts_tif) as b:
+        seen, pts = a.read(1), b.read(1)
+    for c, n_fields in ((1, 2), (2, 2), (3, 1)):  # class 3 has a single field: it is taken
+        assert len(np.unique(fields[seen == c])) == n_fields
+        assert (pts == c).sum() == 5
+    assert np.array_equal(seen[seen > 0], truth[seen > 0])
+    assert ((pts > 0) <= (seen > 0)).all() and np.array_equal(pts[pts > 0], truth[pts > 0])
+    md = markdown({"n_dates": 24, "fields": 0.1, "per_class": [2, 5], "points": [], "overrides": [],
+                   "rows": [_row(128, 0.15, 2, 0.9, 0.8)]})
+    assert "labels: 5 pixels per class drawn inside 2 fields per class" in md
