@@ -32,7 +32,8 @@ def test_ensemble_settings_are_checked():
 
 
 def test_fit_stores_a_self_trained_forest_and_the_map_mixes_it(stack, tmp_path):  # noqa: F811
-    cfg = {**TINY, "forecast": {"enabled": False}, "ensemble": {"forest_weight": 0.5, "trees": 8, "pseudo_threshold": 0.3}}
+    cfg = {**TINY, "forecast": {"enabled": False}, "ensemble": {"forest_weight": 0.5, "trees": 8, "pseudo_threshold": 0.3,
+                                                                         "network_rounds": 0}}
     out = fit(stack.manifest, stack.labels_sparse, tmp_path / "m.pimc", classes=stack.classes_json, config=cfg,
               progress=False).path
     ens = read_metadata(out)["training"]["ensemble"]
