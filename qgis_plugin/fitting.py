@@ -14,6 +14,7 @@ with a fraction, pretraining and fine-tuning with ``(step, steps, loss)`` — so
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import os
 from dataclasses import dataclass
@@ -221,6 +222,10 @@ def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
     except OSError as e:
         raise errors.InputError(f"{out.parent}: cannot create the folder ({e.strerror or e})") from None
     cfg = fit_mod.FitConfig.from_dict(dict(job.config or {}))
+    if not cfg.cv_jobs:
+        # inside QGIS the interpreter is the QGIS executable: worker processes would start QGIS, not
+        # Python; the folds run here, where the panel's progress bar and cancel button reach them
+        cfg = dataclasses.replace(cfg, cv_jobs=1)
     adapter = FitProgress(progress, cancel, log, pretrain=bool(cfg.pretrain.steps) and cfg.data.patch_size > 0,
                           forecast=bool(cfg.forecast.enabled),
                           validation=cfg.cv_folds or int(cfg.classifier_inputs == "auto"))

@@ -176,6 +176,7 @@ def test_train_shows_the_held_out_accuracy_and_confusion_matrix(plugin, tmp_path
     task = wait_for(dock.start_fit(config_overrides={"data": {"patch_size": 3}, "cv_folds": 3}))
     assert task.succeeded, task.error
     meta = read_metadata(out)
+    assert meta["training"]["config"]["cv_jobs"] == 1  # the folds ran in QGIS's process, not in new QGIS ones
     cv = meta["training"]["spatial_cv"]
     held = f"held-out accuracy {cv['accuracy']:.2f} ± {cv['accuracy_se']:.2f} (3 folds, 8 fields)"
     text = dock.fit_status.text()

@@ -13,8 +13,8 @@ from pimc_core.datasets.synthetic import make_synthetic
 from pimc_core.errors import ConfigError
 from pimc_core.fit import FitConfig, fit
 from pimc_core.learn.input_selection import labelled_regions
-from pimc_core.learn.spatial_cv import confusion_table, cross_validate, cv_blocker, describe, region_folds
-from pimc_core.models.model_file import read_metadata
+from pimc_core.learn.spatial_cv import confusion_table, cross_validate, cv_blocker, describe, map_folds, region_folds
+from pimc_core.models.model_file import load_model, read_metadata
 from tests.test_fit import TINY
 
 CFG = {**TINY, "data": {**TINY["data"], "patch_size": 3}, "cv_folds": 3}
@@ -83,8 +83,29 @@ def test_out_of_fold_predictions_never_see_their_region():
     assert s["accuracy_se"] == pytest.approx(np.std(s["fold_accuracy"], ddof=1) / 2, abs=1e-3)
 
 
+def _which_fold(train, test):
+    """A picklable fold fit: the held-out samples' indices and the worker's process id."""
+    import os
+
+    return np.flatnonzero(test), os.getpid()
+
+
+def test_map_folds_runs_folds_in_worker_processes_in_fold_order():
+    import os
+
+    fold = np.array([2, 0, 1, 0, 2, -1, 1, 2])
+    here = list(map_folds(_which_fold, fold, jobs=1))
+    there = list(map_folds(_which_fold, fold, jobs=2))
+    assert [t.tolist() for t, _ in here] == [[1, 3], [2, 6], [0, 4, 7]]  # fold order; -1 never held out
+    assert [t.tolist() for t, _ in there] == [t.tolist() for t, _ in here]
+    assert {pid for _, pid in here} == {os.getpid()} and os.getpid() not in {pid for _, pid in there}
+
+
 def test_cv_folds_is_declared_and_checked():
     assert FitConfig().cv_folds == 5
+    assert FitConfig().cv_jobs == 0 and FitConfig.from_dict({"cv_jobs": 2}).cv_jobs == 2
+    with pytest.raises(ConfigError, match="cv_jobs"):
+        FitConfig.from_dict({"cv_jobs": -1})
     assert FitConfig.from_dict({"cv_folds": 0}).cv_folds == 0
     with pytest.raises(ConfigError, match="cv_folds"):
         FitConfig.from_dict({"cv_folds": 1})
@@ -148,6 +169,32 @@ def test_fit_with_the_forest_member_scores_the_mix(two_fields, tmp_path):
     cv = res.spatial_cv
     plain = fit(s.manifest, labels, tmp_path / "p.pimc", config=CFG, progress=False).spatial_cv
     assert cv["folds"] == 3 and cv["confusion"] != plain["confusion"]  # the forest's predictions, not the network's
+
+
+def test_folds_in_worker_processes_give_the_same_model(two_fields, tmp_path):
+    """``cv_jobs: 2`` fits two folds at a time in worker processes: the same held-out figures, the
+    same forest weight choice and the same weights as one fold after another here."""
+    s, labels = two_fields
+    cfg = {**CFG, "ensemble": {"forest_weight": 0.5, "trees": 10, "network_rounds": 1}}
+    runs, logs = {}, {}
+    for jobs in (1, 2):
+        logs[jobs] = []
+        runs[jobs] = fit(s.manifest, labels, tmp_path / f"j{jobs}.pimc", config={**cfg, "cv_jobs": jobs},
+                         progress=False, log=logs[jobs].append)
+    assert runs[1].spatial_cv == runs[2].spatial_cv and runs[1].spatial_cv["folds"] == 3
+    assert runs[1].ensemble == runs[2].ensemble and runs[1].ensemble["choice"]["accuracy"]
+    assert "spatial CV: 2 folds at a time in worker processes" in logs[2]
+    assert not any("worker processes" in line for line in logs[1])
+    assert [ln for ln in logs[2] if ln.startswith("spatial CV: fold")] == \
+        [ln for ln in logs[1] if ln.startswith("spatial CV: fold")]
+    (w1, _), (w2, _) = load_model(tmp_path / "j1.pimc"), load_model(tmp_path / "j2.pimc")
+
+    def flat(d, p=""):
+        for k, v in d.items():
+            yield from flat(v, f"{p}{k}.") if isinstance(v, dict) else [(p + k, np.asarray(v))]
+
+    w1, w2 = dict(flat(w1)), dict(flat(w2))
+    assert w1.keys() == w2.keys() and all(np.array_equal(w1[k], w2[k]) for k in w1)
 
 
 def test_cli_fit_prints_the_held_out_accuracy_or_why_not(two_fields, tmp_path, capsys):

@@ -239,6 +239,10 @@ class FitConfig(FitSections):
             many folds of labelled regions (:mod:`pimc_core.fit.validation`; at most one fold per
             region; the same folds choose ``classifier_inputs: auto``); 0: none (training
             accuracy only); 1 is refused. Each fold costs one fine-tuning.
+        cv_jobs: folds fitted at a time, each in a worker process training on one thread
+            (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: as many as the CPU cores not busy
+            with other processes (``threads``' rule; 1 on a GPU); 1: one after another in this
+            process. The model file is the same whatever it is.
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
@@ -247,6 +251,7 @@ class FitConfig(FitSections):
     classifier_inputs: str = param("auto", CLASSIFIER_INPUTS)
     ensemble: EnsembleConfig = param(EnsembleConfig, factory=EnsembleConfig)
     cv_folds: int = param(CV_FOLDS, COUNT)  # 1: _check
+    cv_jobs: int = param(0, COUNT)
 
     _config_name: ClassVar[str] = "fit config"
 

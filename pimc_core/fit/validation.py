@@ -3,9 +3,10 @@
 One set of fold fits does both (:func:`validate_classifier`). The labelled pixels are grouped
 into regions (:func:`pimc_core.learn.input_selection.labelled_regions`), the regions dealt into
 ``cv_folds`` folds (:func:`pimc_core.learn.spatial_cv.region_folds`), and for each fold a copy of
-the pretrained network is fine-tuned with the classifier's own recipe on the other folds' pixels;
-its out-of-fold predictions are scored with every input set (``all``, ``temporal``: modality
-dropout trains one network for both). The better input set
+the pretrained network is fine-tuned with the classifier's own recipe on the other folds' pixels
+(:class:`_FoldFit`: picklable, so that with ``jobs`` above 1 the folds run in worker processes,
+with the same figures); its out-of-fold predictions are scored with every input set (``all``,
+``temporal``: modality dropout trains one network for both). The better input set
 (:func:`~pimc_core.learn.input_selection.pick_inputs`) is the classifier's, and its pooled
 out-of-fold figures are the model's held-out accuracy (``training["spatial_cv"]``). When the map
 will use the forest member (``ensemble.forest_weight`` above 0 or ``auto``), every fold trains its
@@ -88,10 +89,61 @@ class FoldProbabilities:
             store.setdefault(name, np.zeros((self.fold.size, p.shape[1]), np.float64))[test] = p
 
 
+@dataclass
+class _FoldFit:
+    """One fold's fit of :func:`cross_validate`: picklable, so that folds can run in worker
+    processes (:func:`pimc_core.learn.spatial_cv.map_folds`). Called with ``(train, test)`` ((N,)
+    bool masks), it returns {input set: ((n_test, K) network probabilities, (n_test, K) forest
+    mix at weight 1 or None)}; ``net`` itself is not changed."""
+
+    net: Any
+    labelled: PixelSamples
+    regions: np.ndarray
+    class_ids: Sequence[int]
+    cfg: FinetuneConfig
+    input_sets: Sequence[str]
+    scene: PixelSamples | None
+    ensemble: EnsembleConfig | None
+    region_map: np.ndarray | None
+    label_map: np.ndarray | None
+    device: Any
+    progress: Any = False  # in this process only (``jobs`` 1): a worker reports nothing
+
+    @property
+    def forest_on(self) -> bool:
+        return self.ensemble is not None and self.ensemble.enabled and self.scene is not None
+
+    def __call__(self, train: np.ndarray, test: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        ens, device, cfg = self.ensemble, self.device, self.cfg
+        fnet = copy.deepcopy(self.net)
+        tr, te = self.labelled.subset(np.flatnonzero(train)), self.labelled.subset(np.flatnonzero(test))
+        steps.train_classifier(fnet, tr, self.class_ids, cfg, device=device, progress=self.progress)
+        out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        for name in self.input_sets:
+            mods = [m for m in INPUT_SETS[name] if m != "patch" or self.labelled.patches is not None]
+            member, p_for = fnet, None
+            if self.forest_on:
+                member = copy.deepcopy(fnet) if ens.network_rounds else fnet
+                fold_map = None
+                if self.label_map is not None and self.region_map is not None:
+                    fold_map = np.where(np.isin(self.region_map, np.unique(self.regions[test])), 0, self.label_map)
+                forest, _, pseudo = steps.train_forest(member, tr, self.scene, self.class_ids, ens, seed=cfg.seed,
+                                                       device=device, modalities=mods, label_map=fold_map)
+                for _ in range(ens.network_rounds if pseudo is not None else 0):
+                    steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), self.class_ids, cfg,
+                                           device=device, progress=self.progress)
+            prob = steps.classifier_proba(member, te, device=device, modalities=mods)
+            if self.forest_on:
+                p_for = forest.mix(prob, te.series, 1.0)
+            out[name] = (prob, p_for)
+        return out
+
+
 def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: Sequence[int], cfg: FinetuneConfig, *,
                    folds: int, input_sets: Sequence[str] = ("all", "temporal"), scene: PixelSamples | None = None,
                    ensemble: EnsembleConfig | None = None, region_map: np.ndarray | None = None,
-                   label_map: np.ndarray | None = None, device: Any = None, progress: Any = False, log: Log = steps._quiet,
+                   label_map: np.ndarray | None = None, device: Any = None, jobs: int = 1, progress: Any = False,
+                   log: Log = steps._quiet,
                    keep: FoldProbabilities | None = None, fold: np.ndarray | None = None):
     """Spatial cross-validation of the classifier ``net`` would get (``net`` itself is not changed).
 
@@ -104,6 +156,9 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
             ``ensemble.enabled``): the scene's unlabelled samples, the ensemble section,
             the (H, W) region and label maps (a fold's held-out regions are unlabelled for its forest).
             The folds are scored on the mix at ``ensemble.pseudo_mix``.
+        jobs: folds fitted at a time, in worker processes above 1
+            (:func:`~pimc_core.learn.spatial_cv.map_folds`); the figures do not depend on it.
+        progress: the training loops' progress (``jobs`` 1 only); log: a line per fold fitted.
         keep: filled with the members' out-of-fold probabilities (forest member only).
         fold: (N,) the fold of each sample, -1 for samples always trained on (given: only
             ``keep`` is filled, nothing scored; :func:`partial_folds`).
@@ -112,46 +167,31 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
         {input set: :class:`~pimc_core.learn.spatial_cv.SpatialCV`}, or None with ``fold``.
     """
     from pimc_core.learn.spatial_cv import cross_validate as run_folds
+    from pimc_core.learn.spatial_cv import map_folds
 
-    forest_on = ensemble is not None and ensemble.enabled and scene is not None
-    patches = labelled.patches is not None
-    done = [0]
+    task = _FoldFit(net, labelled, regions, class_ids, cfg, tuple(input_sets), scene, ensemble, region_map, label_map,
+                    device, progress if jobs <= 1 else False)
+    if jobs > 1:
+        log(f"spatial CV: {jobs} folds at a time in worker processes")
 
-    def fit_fold(train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
-        fnet = copy.deepcopy(net)
-        tr, te = labelled.subset(np.flatnonzero(train)), labelled.subset(np.flatnonzero(test))
-        steps.train_classifier(fnet, tr, class_ids, cfg, device=device, progress=progress)
+    def on_fold(f: int, test: np.ndarray, result: Mapping[str, tuple]) -> dict[str, np.ndarray]:
         out = {}
-        for name in input_sets:
-            mods = [m for m in INPUT_SETS[name] if m != "patch" or patches]
-            member = fnet
-            if forest_on:
-                member = copy.deepcopy(fnet) if ensemble.network_rounds else fnet
-                fold_map = None
-                if label_map is not None and region_map is not None:
-                    fold_map = np.where(np.isin(region_map, np.unique(regions[test])), 0, label_map)
-                forest, _, pseudo = steps.train_forest(member, tr, scene, class_ids, ensemble, seed=cfg.seed,
-                                                       device=device, modalities=mods, label_map=fold_map)
-                for _ in range(ensemble.network_rounds if pseudo is not None else 0):
-                    steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), class_ids, cfg, device=device,
-                                           progress=progress)
-            prob = steps.classifier_proba(member, te, device=device, modalities=mods)
-            if forest_on:
-                p_for = forest.mix(prob, te.series, 1.0)
+        for name, (prob, p_for) in result.items():
+            if p_for is not None:
                 if keep is not None:
-                    keep.put(done[0], test, name, prob, p_for)
+                    keep.put(f, test, name, prob, p_for)
                 w = ensemble.pseudo_mix
                 prob = (1 - w) * prob + w * p_for
             out[name] = prob
-        done[0] += 1
-        log(f"spatial CV: fold {done[0]} fitted ({int(train.sum())} training px, {int(test.sum())} held out)")
+        log(f"spatial CV: fold {f + 1} fitted ({int(test.size - test.sum())} training px, {int(test.sum())} held out)")
         return out
 
     with steps.training_threads(device):
         if fold is None:
-            return run_folds(fit_fold, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed)
-        for f in range(int(fold.max()) + 1):
-            fit_fold(fold != f, fold == f)
+            return run_folds(task, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed, jobs=jobs,
+                             on_fold=on_fold)
+        for f, result in enumerate(map_folds(task, fold, jobs)):
+            on_fold(f, fold == f, result)
     return None
 
 
@@ -175,7 +215,8 @@ def partial_folds(regions: np.ndarray, labels: np.ndarray, folds: int, seed: int
 
 def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None, class_ids: Sequence[int],
                         cfg: FinetuneConfig, *, setting: str, folds: int, names: Mapping[int, str] | None = None,
-                        device: Any = None, progress: Any = False, log: Log = steps._quiet, **forest: Any) -> Validation:
+                        device: Any = None, jobs: int = 1, progress: Any = False, log: Log = steps._quiet,
+                        **forest: Any) -> Validation:
     """The classifier's inputs (``setting``: ``auto``, ``all`` or ``temporal``) and its held-out
     accuracy by spatial cross-validation over ``folds`` folds (0: none).
 
@@ -183,6 +224,7 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
         labelled: labelled samples; regions: (N,) their region ids (None only when ``folds`` is 0
             and ``setting`` is not ``auto``).
         cfg: the fine-tuning recipe (seeded). names: class id → name, for messages.
+        jobs: folds fitted at a time (:func:`cross_validate`).
         forest: ``scene``, ``ensemble``, ``region_map``, ``label_map`` of :func:`cross_validate`.
     """
     from pimc_core.learn.spatial_cv import cv_blocker, describe
@@ -199,7 +241,7 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
         # the partial CV costs a fine-tuning per fold: only when it decides the weight (``auto``)
         if blocker and ens is not None and ens.forest_weight == "auto" and forest.get("scene") is not None:
             weight = _partial_weight(net, labelled, regions, class_ids, cfg, choice.inputs, folds=folds, device=device,
-                                     progress=progress, log=log, **forest)
+                                     jobs=jobs, progress=progress, log=log, **forest)
         return Validation(choice, {"reason": blocker, "folds": 0} if blocker else None,
                           weight or _weight_without_cv(ens, blocker or "cv_folds: 0", log))
     if setting == "auto":
@@ -208,7 +250,7 @@ def validate_classifier(net, labelled: PixelSamples, regions: np.ndarray | None,
         sets = (setting,) if can_patch or setting == "temporal" else ("temporal",)
     kept = FoldProbabilities(np.full(len(labelled), -1, np.int64), {}, {})
     res = cross_validate(net, labelled, regions, class_ids, cfg, folds=folds, input_sets=sets, device=device,
-                         progress=progress, log=log, keep=kept, **forest)
+                         jobs=jobs, progress=progress, log=log, keep=kept, **forest)
     first = next(iter(res.values()))
     if setting == "auto" and can_patch:
         choice = InputChoice.from_scores(first.scores, first.regions, first.pixels,

@@ -250,7 +250,8 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         regions = region_map[lab.rows, lab.cols] if region_map is not None else None
         checked = validate_classifier(
             net, lab, regions, class_ids, fcfg, setting=cfg.classifier_inputs, folds=cfg.cv_folds,
-            names={int(c["id"]): str(c.get("name", c["id"])) for c in class_table}, device=dev, progress=progress,
+            names={int(c["id"]): str(c.get("name", c["id"])) for c in class_table}, device=dev,
+            jobs=cfg.cv_jobs or (threads if dev.type == "cpu" else 1), progress=progress,
             log=say, scene=unl, ensemble=cfg.ensemble, region_map=region_map, label_map=lmap.array)
         choice, spatial_cv = checked.choice, checked.spatial_cv
         if region_map is not None:
