@@ -240,9 +240,9 @@ class FitConfig(FitSections):
             region; the same folds choose ``classifier_inputs: auto``); 0: none (training
             accuracy only); 1 is refused. Each fold costs one fine-tuning.
         cv_jobs: folds fitted at a time, each in a worker process training on one thread
-            (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: as many as the CPU cores not busy
-            with other processes (``threads``' rule; 1 on a GPU); 1: one after another in this
-            process. The model file is the same whatever it is.
+            (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: ``threads`` at a time (by default
+            the CPU cores not busy with other processes; 1 on a GPU); 1: one after another in this
+            process. The model's weights and figures are the same whatever it is.
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
