@@ -4,6 +4,9 @@ figures, the same folds choosing the classifier's inputs; stored in the model fi
 
 from __future__ import annotations
 
+import functools
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -85,20 +88,32 @@ def test_out_of_fold_predictions_never_see_their_region():
 
 def _which_fold(train, test):
     """A picklable fold fit: the held-out samples' indices and the worker's process id."""
-    import os
-
     return np.flatnonzero(test), os.getpid()
 
 
 def test_map_folds_runs_folds_in_worker_processes_in_fold_order():
-    import os
-
     fold = np.array([2, 0, 1, 0, 2, -1, 1, 2])
     here = list(map_folds(_which_fold, fold, jobs=1))
     there = list(map_folds(_which_fold, fold, jobs=2))
     assert [t.tolist() for t, _ in here] == [[1, 3], [2, 6], [0, 4, 7]]  # fold order; -1 never held out
     assert [t.tolist() for t, _ in there] == [t.tolist() for t, _ in here]
     assert {pid for _, pid in here} == {os.getpid()} and os.getpid() not in {pid for _, pid in there}
+
+
+def _dies_in_a_worker(parent, train, test):
+    """A fold fit whose worker process dies (as one the kernel kills for memory would)."""
+    if os.getpid() != parent:
+        os._exit(1)
+    return np.flatnonzero(test)
+
+
+def test_folds_run_here_when_a_worker_process_dies():
+    fold = np.array([0, 1, 2, 0, 1, 2])
+    lines: list[str] = []
+    got = list(map_folds(functools.partial(_dies_in_a_worker, os.getpid()), fold, jobs=2, log=lines.append))
+    assert [t.tolist() for t in got] == [[0, 3], [1, 4], [2, 5]]
+    assert len(lines) == 1 and lines[0].startswith("spatial CV: worker processes failed (TerminatedWorkerError")
+    assert lines[0].endswith("the 3 folds left run in this process")
 
 
 def test_cv_folds_is_declared_and_checked():

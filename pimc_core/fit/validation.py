@@ -189,8 +189,8 @@ def cross_validate(net, labelled: PixelSamples, regions: np.ndarray, class_ids: 
     with steps.training_threads(device):
         if fold is None:
             return run_folds(task, labelled.labels, regions, class_ids, folds=folds, seed=cfg.seed, jobs=jobs,
-                             on_fold=on_fold)
-        for f, result in enumerate(map_folds(task, fold, jobs)):
+                             on_fold=on_fold, log=log)
+        for f, result in enumerate(map_folds(task, fold, jobs, log)):
             on_fold(f, fold == f, result)
     return None
 

@@ -145,34 +145,46 @@ def _score(name: str, y: np.ndarray, pred: np.ndarray, fold: np.ndarray, class_i
                      accs, dict(scores))
 
 
-def map_folds(fit_fold: Callable[[np.ndarray, np.ndarray], Any], fold: np.ndarray, jobs: int = 1) -> Iterator[Any]:
+def map_folds(fit_fold: Callable[[np.ndarray, np.ndarray], Any], fold: np.ndarray, jobs: int = 1,
+              log: Callable[[str], None] | None = None) -> Iterator[Any]:
     """``fit_fold(fold != f, fold == f)`` for every fold ``f`` (0, 1, ...; a fold of -1 is always
     trained on), in fold order.
 
     With ``jobs`` above 1, up to ``jobs`` folds run at a time in worker processes (joblib's
     ``loky`` pool; ``fit_fold`` and its data are pickled to them, large arrays memory-mapped), and
     the results come back in fold order as they are ready; 1: one after another in this process.
+    Where worker processes cannot start or one dies (no process may be started here, memory ran
+    out), the folds not yet done run here, one after another, and ``log`` says why.
 
     Args:
         fit_fold: ``(train, test)`` ((N,) bool masks) → anything picklable.
         fold: (N,) the fold of each sample.
     """
+    from concurrent.futures import BrokenExecutor
+
     k = int(fold.max()) + 1
     masks = [(fold != f, fold == f) for f in range(k)]
-    if int(jobs) <= 1 or k < 2:
-        for train, test in masks:
-            yield fit_fold(train, test)
-        return
-    from joblib import Parallel, delayed
+    done = 0
+    if int(jobs) > 1 and k > 1:
+        from joblib import Parallel, delayed
 
-    run = Parallel(n_jobs=min(int(jobs), k), backend="loky", return_as="generator")
-    yield from run(delayed(fit_fold)(train, test) for train, test in masks)
+        run = Parallel(n_jobs=min(int(jobs), k), backend="loky", return_as="generator")
+        try:
+            for result in run(delayed(fit_fold)(train, test) for train, test in masks):
+                yield result
+                done += 1
+        except (OSError, BrokenExecutor) as e:
+            why = type(e).__name__ + (f": {str(e).splitlines()[0]}" if str(e).strip() else "")
+            if log is not None:
+                log(f"spatial CV: worker processes failed ({why}); the {k - done} folds left run in this process")
+    for train, test in masks[done:]:
+        yield fit_fold(train, test)
 
 
 def cross_validate(fit_fold: Callable[[np.ndarray, np.ndarray], Any], labels: np.ndarray, region: np.ndarray,
                    class_ids: Sequence[int], *, folds: int, seed: int, jobs: int = 1,
                    on_fold: Callable[[int, np.ndarray, Any], Mapping[str, np.ndarray]] | None = None,
-                   ) -> dict[str, SpatialCV]:
+                   log: Callable[[str], None] | None = None) -> dict[str, SpatialCV]:
     """Fit ``fit_fold`` on every fold's complement, predict the fold, pool and score.
 
     Args:
@@ -184,6 +196,7 @@ def cross_validate(fit_fold: Callable[[np.ndarray, np.ndarray], Any], labels: np
         jobs: folds fitted at a time (:func:`map_folds`; above 1 ``fit_fold`` must be picklable).
         on_fold: ``(f, test, result)`` → {input set: probabilities}, run in this process on each
             fold's result in fold order (e.g. to keep or log it); None: the result is that.
+        log: where :func:`map_folds` says that worker processes failed.
 
     Returns:
         {input set: :class:`SpatialCV`} for every input set ``fit_fold`` gives (same folds; each
@@ -195,7 +208,7 @@ def cross_validate(fit_fold: Callable[[np.ndarray, np.ndarray], Any], labels: np
     fold = region_folds(region, y, folds, seed)
     ids = np.asarray(class_ids)
     preds: dict[str, np.ndarray] = {}
-    for f, result in enumerate(map_folds(fit_fold, fold, jobs)):
+    for f, result in enumerate(map_folds(fit_fold, fold, jobs, log)):
         test = fold == f
         for name, prob in (on_fold(f, test, result) if on_fold else result).items():
             preds.setdefault(name, np.zeros(len(y), ids.dtype))[test] = ids[np.asarray(prob).argmax(1)]
