@@ -151,8 +151,10 @@ def map_folds(fit_fold: Callable[[np.ndarray, np.ndarray], Any], fold: np.ndarra
     trained on), in fold order.
 
     With ``jobs`` above 1, up to ``jobs`` folds run at a time in worker processes (joblib's
-    ``loky`` pool; ``fit_fold`` and its data are pickled to them, large arrays memory-mapped), and
-    the results come back in fold order as they are ready; 1: one after another in this process.
+    ``loky`` pool; ``fit_fold`` and its data are pickled to each fold's task, arrays copied rather
+    than memory-mapped, which would hand torch read-only arrays: tens of MB a fold at the default
+    sample sizes), and the results come back in fold order as they are ready; 1: one after another
+    in this process.
     Where worker processes cannot start or one dies (no process may be started here, memory ran
     out), the folds not yet done run here, one after another, and ``log`` says why.
 
@@ -168,7 +170,7 @@ def map_folds(fit_fold: Callable[[np.ndarray, np.ndarray], Any], fold: np.ndarra
     if int(jobs) > 1 and k > 1:
         from joblib import Parallel, delayed
 
-        run = Parallel(n_jobs=min(int(jobs), k), backend="loky", return_as="generator")
+        run = Parallel(n_jobs=min(int(jobs), k), backend="loky", return_as="generator", max_nbytes=None)
         try:
             for result in run(delayed(fit_fold)(train, test) for train, test in masks):
                 yield result
