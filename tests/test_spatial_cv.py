@@ -211,6 +211,14 @@ def test_folds_in_worker_processes_give_the_same_model(two_fields, tmp_path):
     w1, w2 = dict(flat(w1)), dict(flat(w2))
     assert w1.keys() == w2.keys() and all(np.array_equal(w1[k], w2[k]) for k in w1)
 
+    # the default (cv_jobs 0, threads 0): one fold per core, whatever the machine's load average says
+    lines: list[str] = []
+    auto = fit(s.manifest, labels, tmp_path / "j0.pimc", config={**cfg, "threads": 0}, progress=False,
+               log=lines.append)
+    cores = min(os.cpu_count() or 1, 3)
+    assert ("spatial CV: %d folds at a time in worker processes" % cores in lines) == (cores > 1)
+    assert auto.spatial_cv == runs[1].spatial_cv
+
 
 def test_cli_fit_prints_the_held_out_accuracy_or_why_not(two_fields, tmp_path, capsys):
     import yaml

@@ -240,9 +240,12 @@ class FitConfig(FitSections):
             region; the same folds choose ``classifier_inputs: auto``); 0: none (training
             accuracy only); 1 is refused. Each fold costs one fine-tuning.
         cv_jobs: folds fitted at a time, each in a worker process training on one thread
-            (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: ``threads`` at a time (by default
-            the CPU cores not busy with other processes; 1 on a GPU); 1: one after another in this
-            process. The model's weights and figures are the same whatever it is.
+            (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: ``threads`` where it is set, else
+            one per CPU core (1 on a GPU); 1: one after another in this process. Not the load
+            rule of ``threads``: a load average lags by a minute (right after another job it
+            still counts that job), and single-thread workers on a busy machine get their share
+            of the cores without OpenMP threads waiting for each other. The model's weights and
+            figures are the same whatever it is.
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)

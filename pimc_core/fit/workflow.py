@@ -251,7 +251,7 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         checked = validate_classifier(
             net, lab, regions, class_ids, fcfg, setting=cfg.classifier_inputs, folds=cfg.cv_folds,
             names={int(c["id"]): str(c.get("name", c["id"])) for c in class_table}, device=dev,
-            jobs=cfg.cv_jobs or (threads if dev.type == "cpu" else 1), progress=progress,
+            jobs=cfg.cv_jobs or ((cfg.threads or os.cpu_count() or 1) if dev.type == "cpu" else 1), progress=progress,
             log=say, scene=unl, ensemble=cfg.ensemble, region_map=region_map, label_map=lmap.array)
         choice, spatial_cv = checked.choice, checked.spatial_cv
         if region_map is not None:
