@@ -222,7 +222,7 @@ def run_fit(ts, job: FitJob, *, progress: Callable[[float], None] | None = None,
     except OSError as e:
         raise errors.InputError(f"{out.parent}: cannot create the folder ({e.strerror or e})") from None
     cfg = fit_mod.FitConfig.from_dict(dict(job.config or {}))
-    if not cfg.cv_jobs:
+    if cfg.cv_jobs != 1:
         # inside QGIS the interpreter is the QGIS executable: worker processes would start QGIS, not
         # Python; the folds run here, where the panel's progress bar and cancel button reach them
         cfg = dataclasses.replace(cfg, cv_jobs=1)

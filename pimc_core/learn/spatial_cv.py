@@ -154,9 +154,8 @@ def map_folds(fit_fold: Callable[[np.ndarray, np.ndarray], Any], fold: np.ndarra
     ``loky`` pool; ``fit_fold`` and its data are pickled to each fold's task, arrays copied rather
     than memory-mapped, which would hand torch read-only arrays: tens of MB a fold at the default
     sample sizes), and the results come back in fold order as they are ready; 1: one after another
-    in this process.
-    Where worker processes cannot start or one dies (no process may be started here, memory ran
-    out), the folds not yet done run here, one after another, and ``log`` says why.
+    in this process. Where worker processes cannot start or one dies (no process may be started
+    here, memory ran out), the folds not yet done run here, one after another, and ``log`` says why.
 
     Args:
         fit_fold: ``(train, test)`` ((N,) bool masks) → anything picklable.
