@@ -118,24 +118,23 @@ class _FoldFit:
         fnet = copy.deepcopy(self.net)
         tr, te = self.labelled.subset(np.flatnonzero(train)), self.labelled.subset(np.flatnonzero(test))
         steps.train_classifier(fnet, tr, self.class_ids, cfg, device=device, progress=self.progress)
+        fold_map = None  # the label map with this fold's held-out regions unlabelled, for its forest
+        if self.forest_on and self.label_map is not None and self.region_map is not None:
+            fold_map = np.where(np.isin(self.region_map, np.unique(self.regions[test])), 0, self.label_map)
         out: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for name in self.input_sets:
             mods = [m for m in INPUT_SETS[name] if m != "patch" or self.labelled.patches is not None]
-            member, p_for = fnet, None
-            if self.forest_on:
-                member = copy.deepcopy(fnet) if ens.network_rounds else fnet
-                fold_map = None
-                if self.label_map is not None and self.region_map is not None:
-                    fold_map = np.where(np.isin(self.region_map, np.unique(self.regions[test])), 0, self.label_map)
-                forest, _, pseudo = steps.train_forest(member, tr, self.scene, self.class_ids, ens, seed=cfg.seed,
-                                                       device=device, modalities=mods, label_map=fold_map)
-                for _ in range(ens.network_rounds if pseudo is not None else 0):
-                    steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), self.class_ids, cfg,
-                                           device=device, progress=self.progress)
+            if not self.forest_on:
+                out[name] = (steps.classifier_proba(fnet, te, device=device, modalities=mods), None)
+                continue
+            member = copy.deepcopy(fnet) if ens.network_rounds else fnet
+            forest, _, pseudo = steps.train_forest(member, tr, self.scene, self.class_ids, ens, seed=cfg.seed,
+                                                   device=device, modalities=mods, label_map=fold_map)
+            for _ in range(ens.network_rounds if pseudo is not None else 0):
+                steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), self.class_ids, cfg,
+                                       device=device, progress=self.progress)
             prob = steps.classifier_proba(member, te, device=device, modalities=mods)
-            if self.forest_on:
-                p_for = forest.mix(prob, te.series, 1.0)
-            out[name] = (prob, p_for)
+            out[name] = (prob, forest.mix(prob, te.series, 1.0))
         return out
 
 
