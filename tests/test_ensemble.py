@@ -8,8 +8,9 @@ import pytest
 
 from pimc_core.errors import ConfigError
 from pimc_core.fit import fit
-from pimc_core.learn.ensemble import EnsembleConfig, pseudo_labels
-from pimc_core.models.forest import series_features
+from pimc_core.learn.ensemble import EnsembleConfig, pseudo_labels, train_forest_member
+from pimc_core.learn.sampling import PixelSamples
+from pimc_core.models.forest import series_features, train_forest
 from pimc_core.models.model_file import load_model, read_metadata
 from pimc_core.models.pixel_model import load_pixel_model
 from tests.test_fit import TINY, stack  # noqa: F401 - the module fixture
@@ -22,6 +23,31 @@ def test_pseudo_labels_are_confident_agreed_and_balanced_over_classes():
     np.testing.assert_array_equal(idx, [1, 2, 3])  # the two most confident of class 0; 4 disagrees; 5 is unsure
     np.testing.assert_array_equal(cls, [0, 0, 1])
     assert pseudo_labels(prob, agree, threshold=0.999, most=4)[0].size == 0
+
+
+def _samples(series: np.ndarray, labels: np.ndarray) -> PixelSamples:
+    n = len(series)
+    return PixelSamples(series=series, patches=None, labels=labels, rows=np.arange(n), cols=np.zeros(n, np.int64),
+                        n_valid=np.full(n, series.shape[2]), indices=("ndvi",))
+
+
+def test_a_later_round_draws_its_pseudo_labels_from_the_teacher_forest():
+    rng = np.random.default_rng(0)
+    level = np.r_[np.full(20, 0.2), np.full(20, 0.7)]  # class 1 low, class 2 high
+    lab = _samples((level[:, None, None] + rng.normal(0, 0.02, (40, 1, 8))).astype(np.float32), np.r_[[1] * 20, [2] * 20])
+    scene = _samples(rng.uniform(0, 0.9, (200, 1, 8)).astype(np.float32), np.zeros(200, np.int64))
+    cfg = EnsembleConfig(trees=10, pseudo_threshold=0.6, pseudo_max=1000)
+
+    def says_2(s):  # a network sure that every pixel is class 2
+        return np.tile([0.0, 1.0], (len(s), 1))
+
+    _, first, pseudo = train_forest_member(says_2, lab, scene, [1, 2], cfg, seed=0)
+    # the forest on the labels calls the low pixels 1: they disagree with the network, no pseudo-label
+    low = scene.series.mean(axis=(1, 2)) < 0.35
+    assert 0 < first["pseudo_labelled"] < (~low).sum() + 1 and set(pseudo.labels) == {2}
+    teacher = train_forest(series_features(scene.series), np.ones(200, np.int64), 2, trees=5, seed=0)  # all class 2
+    _, later, pseudo = train_forest_member(says_2, lab, scene, [1, 2], cfg, seed=0, teacher=teacher)
+    assert later["pseudo_labelled"] == 200 and set(pseudo.labels) == {2}  # the low pixels too, now
 
 
 def test_ensemble_settings_are_checked():
@@ -59,6 +85,13 @@ def test_fit_stores_a_self_trained_forest_and_the_map_mixes_it(stack, tmp_path):
     w1, w2 = load_model(out)[0]["classifier"], load_model(again)[0]["classifier"]
     assert any(not np.array_equal(w1[k].numpy(), w2[k].numpy()) for k in w1)
     np.testing.assert_array_equal(load_model(again)[0]["forest"]["value"].numpy(), weights["forest"]["value"].numpy())
+    # a second round draws pseudo-labels afresh from the first round's network and forest: both change
+    twice = fit(stack.manifest, stack.labels_sparse, tmp_path / "r2.pimc", classes=stack.classes_json,
+                config={**cfg, "ensemble": {**cfg["ensemble"], "network_rounds": 2}}, progress=False).path
+    w3, f3 = load_model(twice)[0]["classifier"], load_model(twice)[0]["forest"]
+    assert any(not np.array_equal(w2[k].numpy(), w3[k].numpy()) for k in w2)
+    assert not np.array_equal(f3["value"].numpy(), weights["forest"]["value"].numpy())
+    assert read_metadata(twice)["training"]["ensemble"]["rounds"] == 2
 
     off = fit(stack.manifest, stack.labels_sparse, tmp_path / "n.pimc", config={**cfg, "ensemble": {"forest_weight": 0}},
               progress=False).path

@@ -13,7 +13,8 @@ evaluation, so every workflow trains with one piece of code:
 * :func:`build_net`: a :class:`~pimc_core.models.pimc_net.PimcNet` for the samples, its
   normalisation computed from them;
 * :func:`pretrain_encoders`, :func:`choose_inputs`, :func:`train_classifier`,
-  :func:`train_forecast_head`: the training stages;
+  :func:`train_forecast_head`: the training stages; :func:`train_forest` and :func:`self_train`:
+  the classifier's forest member and the rounds of self-training on the scene's pixels;
 * :func:`score`: classification metrics of a network on labelled samples;
 * :func:`save_model`: the ``.pimc`` file.
 
@@ -322,7 +323,8 @@ def classifier_proba(net, samples: Any, *, device: Any, modalities: Sequence[str
 
 
 def train_forest(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, *, seed: int,
-                 device: Any, modalities: Sequence[str] | None = None, label_map: np.ndarray | None = None):
+                 device: Any, modalities: Sequence[str] | None = None, label_map: np.ndarray | None = None,
+                 teacher: Any = None):
     """The forest member of the classifier ensemble (:mod:`pimc_core.learn.ensemble`): trained on
     ``labelled`` and, with self-training, on confident pixels of ``scene``. Returns ``(forest,
     summary, pseudo)`` (:func:`~pimc_core.learn.ensemble.train_forest_member`)."""
@@ -330,7 +332,30 @@ def train_forest(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: 
 
     with training_threads(device):
         return train_forest_member(lambda s: classifier_proba(net, s, device=device, modalities=modalities),
-                                   labelled, scene, class_ids, cfg, seed=seed, labelled_at=label_map)
+                                   labelled, scene, class_ids, cfg, seed=seed, labelled_at=label_map,
+                                   teacher=teacher)
+
+
+def self_train(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, finetune: Any, *,
+               seed: int, device: Any, modalities: Sequence[str] | None = None, label_map: np.ndarray | None = None,
+               progress: Any = False):
+    """The forest member and the network's rounds on the scene's pseudo-labels: ``(forest,
+    summary)``; ``net`` is fine-tuned in place. Round 1 draws pseudo-labels from ``net`` and a
+    forest on the labels, retrains the forest on them and fine-tunes ``net`` on the labelled and
+    pseudo-labelled pixels; each further round (``cfg.network_rounds``) draws them afresh from
+    the network and the forest of the round before."""
+    forest, summary, pseudo = train_forest(net, labelled, scene, class_ids, cfg, seed=seed, device=device,
+                                           modalities=modalities, label_map=label_map)
+    for r in range(cfg.network_rounds if pseudo is not None else 0):
+        if r:
+            forest, summary, pseudo = train_forest(net, labelled, scene, class_ids, cfg, seed=seed, device=device,
+                                                   modalities=modalities, label_map=label_map, teacher=forest)
+            if pseudo is None:
+                break
+        train_classifier(net, sampling.PixelSamples.concat([labelled, pseudo]), class_ids, finetune, device=device,
+                         progress=progress)
+        summary["rounds"] = r + 1
+    return forest, summary
 
 
 def score(net, samples: Any, class_ids: Sequence[int], *, device: Any, modalities: Sequence[str] | None = None,

@@ -128,11 +128,8 @@ class _FoldFit:
                 out[name] = (steps.classifier_proba(fnet, te, device=device, modalities=mods), None)
                 continue
             member = copy.deepcopy(fnet) if ens.network_rounds else fnet
-            forest, _, pseudo = steps.train_forest(member, tr, self.scene, self.class_ids, ens, seed=cfg.seed,
-                                                   device=device, modalities=mods, label_map=fold_map)
-            for _ in range(ens.network_rounds if pseudo is not None else 0):
-                steps.train_classifier(member, PixelSamples.concat([tr, pseudo]), self.class_ids, cfg,
-                                       device=device, progress=self.progress)
+            forest, _ = steps.self_train(member, tr, self.scene, self.class_ids, ens, cfg, seed=cfg.seed,
+                                         device=device, modalities=mods, label_map=fold_map, progress=self.progress)
             prob = steps.classifier_proba(member, te, device=device, modalities=mods)
             out[name] = (prob, forest.mix(prob, te.series, 1.0))
         return out

@@ -37,7 +37,6 @@ from pimc_core.errors import InputError
 from pimc_core.fit import pipeline as steps
 from pimc_core.fit.config import FitConfig, as_fit_config, jsonable_config, with_source_indices
 from pimc_core.io.sar_source import SarSeries
-from pimc_core.learn.sampling import PixelSamples
 
 __all__ = ["FitResult", "fit"]
 
@@ -264,12 +263,9 @@ def _fit(source, labels, out, *, classes, config, class_field, progress, log) ->
         weight = _forest_weight(cfg.ensemble, checked.forest_weight)
         if weight > 0:
             t0 = time.perf_counter()
-            forest, ens_summary, pseudo = steps.train_forest(net, lab, unl, class_ids, cfg.ensemble, seed=cfg.seed,
-                                                             device=dev, modalities=classify_modalities,
-                                                             label_map=lmap.array)
-            for _ in range(cfg.ensemble.network_rounds if pseudo is not None else 0):
-                steps.train_classifier(net, PixelSamples.concat([lab, pseudo]), class_ids, fcfg, device=dev,
-                                       progress=progress)
+            forest, ens_summary = steps.self_train(net, lab, unl, class_ids, cfg.ensemble, fcfg, seed=cfg.seed,
+                                                   device=dev, modalities=classify_modalities, label_map=lmap.array,
+                                                   progress=progress)
             stages["forest"] = time.perf_counter() - t0
             say(f"forest member: {cfg.ensemble.trees} trees on {ens_summary['labelled']} labelled and "
                 f"{ens_summary['pseudo_labelled']} pseudo-labelled pixels in {stages['forest']:.1f} s")

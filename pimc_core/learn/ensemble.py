@@ -11,9 +11,12 @@ carry the calendars of the fields nobody labelled. So:
    where their mean probability is at least ``pseudo_threshold`` and both agree, the pixel gets
    that class as a pseudo-label (at most ``pseudo_max`` of them, balanced over classes: at most
    ``pseudo_max / K`` per class, the most confident first);
-3. the forest is retrained on the labelled and pseudo-labelled pixels (self-training, one round;
+3. the forest is retrained on the labelled and pseudo-labelled pixels (self-training;
    labelled pixels weigh ``label_weight`` times a pseudo-labelled one); with ``network_rounds``,
-   the network is fine-tuned further on the same pixels (:func:`pseudo_labelled_samples`);
+   the network is fine-tuned further on the same pixels (:func:`pseudo_labelled_samples`), and
+   each round after the first draws the pseudo-labels afresh from the network and the forest of
+   the round before (``teacher``), then retrains the forest and fine-tunes the network on them
+   (:func:`pimc_core.fit.pipeline.self_train`);
 4. maps use ``(1 - forest_weight) * network + forest_weight * forest``; with
    ``forest_weight: auto`` the weight is chosen among ``candidates`` on the spatial
    cross-validation's folds (:mod:`pimc_core.learn.ensemble_choice`), pseudo-labels are then
@@ -43,6 +46,11 @@ hardly any pseudo-labels and the network forgot them. With every class as heavy 
 +1.7 ± 2.1 points ahead of the earlier default on 17 generated stacks (behind on one by 0.4, up to 6.6
 ahead), whether the labels were random points in 10 % of the fields or the same number of points
 per class in 2–3 fields (docs/BENCHMARKS.md, "Labels as the hidden stacks had them").
+
+A second round, its pseudo-labels drawn afresh (``network_rounds: 2``), was +0.9 ± 1.1 points on
+ten 128 px stacks with two labelled fields per class and −0.0 ± 0.6 on fifteen 256 px stacks with
+three (docs/BENCHMARKS.md, "A second round of self-training"), for a forest and a fine-tuning more
+in the fit and in every fold of the spatial CV: the default stays one round.
 """
 
 from __future__ import annotations
@@ -94,9 +102,10 @@ class EnsembleConfig(Checked):
         pseudo_threshold: least mean probability (network and forest) of a pseudo-label.
         pseudo_max: most pseudo-labelled pixels in all (balanced over classes).
         label_weight: weight of a labelled pixel relative to a pseudo-labelled one.
-        network_rounds: fine-tuning rounds of the network on the labelled and pseudo-labelled
-            pixels after the forest's self-training (1 by default; 0: the network learns from the
-            labels only).
+        network_rounds: self-training rounds of the network on the labelled and pseudo-labelled
+            pixels after the forest's (1 by default; 0: the network learns from the labels only);
+            each round after the first draws new pseudo-labels from the round before's network
+            and forest and retrains the forest on them too.
     """
 
     _config_name: ClassVar[str] = "ensemble"
@@ -150,7 +159,8 @@ def pseudo_labels(prob: np.ndarray, agree: np.ndarray, threshold: float, most: i
 
 
 def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, *,
-                        seed: int, labelled_at: np.ndarray | None = None) -> tuple[ArrayForest, dict[str, Any]]:
+                        seed: int, labelled_at: np.ndarray | None = None,
+                        teacher: ArrayForest | None = None) -> tuple[ArrayForest, dict[str, Any]]:
     """The forest member (see the module docstring).
 
     Args:
@@ -160,6 +170,9 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
         scene: the scene's sampled pixels (``series``, ``rows``, ``cols``), or None.
         class_ids: the classifier's class ids in output order.
         labelled_at: (H, W) label map; scene pixels labelled there are not pseudo-labelled.
+        teacher: the forest the pseudo-labels are drawn from with the network (None: the
+            forest trained on ``labelled`` alone; a later self-training round passes the
+            previous round's forest).
 
     Returns:
         ``(forest, summary, pseudo)``: ``pseudo`` the scene's pseudo-labelled pixels with their
@@ -179,7 +192,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
         free = np.asarray(labelled_at)[scene.rows, scene.cols] == 0
     xs = series_features(scene.series)
     p_net = np.asarray(net_proba(scene), np.float64)
-    p_for = forest.predict_proba(xs).astype(np.float64)
+    p_for = (teacher or forest).predict_proba(xs).astype(np.float64)
     prob = (1 - cfg.pseudo_mix) * p_net + cfg.pseudo_mix * p_for
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
