@@ -50,6 +50,19 @@ def test_a_later_round_draws_its_pseudo_labels_from_the_teacher_forest():
     assert later["pseudo_labelled"] == 200 and set(pseudo.labels) == {2}  # the low pixels too, now
 
 
+def test_a_round_without_pseudo_labels_keeps_the_round_before(monkeypatch):
+    from pimc_core.fit import pipeline
+
+    given = iter([("forest 1", {"round": 1}, "pseudo 1"), ("labels-only forest", {"round": 2}, None)])
+    tuned = []
+    monkeypatch.setattr(pipeline, "train_forest", lambda *a, **k: next(given))
+    monkeypatch.setattr(pipeline.sampling.PixelSamples, "concat", staticmethod(lambda parts: parts[1]))
+    monkeypatch.setattr(pipeline, "train_classifier", lambda net, samples, *a, **k: tuned.append(samples))
+    forest, summary = pipeline.self_train(None, "labelled", "scene", [1, 2], EnsembleConfig(network_rounds=3), None,
+                                          seed=0, device=None)
+    assert forest == "forest 1" and summary == {"round": 1, "rounds": 1} and tuned == ["pseudo 1"]
+
+
 def test_ensemble_settings_are_checked():
     with pytest.raises(ConfigError, match="ensemble.forest_weight"):
         EnsembleConfig(forest_weight=1.5)

@@ -348,10 +348,11 @@ def self_train(net, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: En
                                            modalities=modalities, label_map=label_map)
     for r in range(cfg.network_rounds if pseudo is not None else 0):
         if r:
-            forest, summary, pseudo = train_forest(net, labelled, scene, class_ids, cfg, seed=seed, device=device,
-                                                   modalities=modalities, label_map=label_map, teacher=forest)
-            if pseudo is None:
+            later = train_forest(net, labelled, scene, class_ids, cfg, seed=seed, device=device,
+                                 modalities=modalities, label_map=label_map, teacher=forest)
+            if later[2] is None:  # no confident pixel left: the round before's forest stays
                 break
+            forest, summary, pseudo = later
         train_classifier(net, sampling.PixelSamples.concat([labelled, pseudo]), class_ids, finetune, device=device,
                          progress=progress)
         summary["rounds"] = r + 1
