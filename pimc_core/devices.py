@@ -7,17 +7,20 @@ One place for the choice that ``pimc fit``, the map commands and the training CL
   not there;
 * :func:`autocast` is the mixed-precision context of a device: float16 autocast on CUDA, a no-op
   on the CPU (CPU inference stays float32, so CPU results do not depend on this switch).
+* :func:`auto_threads` sets torch's CPU threads to the cores that other processes leave free
+  (:func:`busy_cores`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any, Iterator
 
 from pimc_core.errors import ConfigError
 
-__all__ = ["DEVICE_CHOICES", "autocast", "describe_device", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "auto_threads", "autocast", "busy_cores", "describe_device", "resolve_device"]
 
 #: What ``--device`` accepts (``cuda:N`` too).
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -64,13 +67,44 @@ def autocast(device, enabled: bool = True) -> Iterator[None]:
         yield
 
 
+def _runnable_now(path: str = "/proc/loadavg", readings: int = 3) -> int | None:
+    """Threads runnable right now on the machine, this one excluded: the median of ``readings``
+    of the fourth field of Linux's ``/proc/loadavg`` (``running/total``) minus one; ``None``
+    where that file is not there or not in that form."""
+    counts = []
+    for i in range(readings):
+        try:
+            with open(path, encoding="ascii") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < readings:
+            time.sleep(0.02)
+    return max(0, sorted(counts)[len(counts) // 2] - 1)
+
+
+def busy_cores() -> float:
+    """Cores that other processes keep busy: the 1-minute load average, or the threads runnable
+    right now where they are fewer. The average lags: after a job on both cores of a 2-core
+    machine ends it stays above 0.5 for about 80 s, so a ``pimc classify`` started right after
+    ``pimc fit`` (as ``make demo`` does) would have taken one thread on an idle machine; the
+    count of runnable threads drops as soon as the job ends. Alone it is a snapshot, which is
+    why it may lower the average but never raise it."""
+    try:
+        load = float(os.getloadavg()[0])
+    except (OSError, AttributeError):
+        load = 0.0
+    now = _runnable_now()
+    return load if now is None else min(load, float(now))
+
+
 def auto_threads(requested: int = 0) -> int:
     """Set and return torch's CPU threads: ``requested`` if > 0, else the cores not already busy.
 
     On a small shared machine, torch's default (one thread per core) is badly hurt by other
     processes: measured on a 2-core VM at load ~7, a training step of the PIMC network ran 4x to
     45x slower with 2 threads than with 1 (OpenMP threads wait for each other). ``0`` therefore
-    means ``max(1, cores - round(load average))``.
+    means ``max(1, cores - round(busy))``, ``busy`` from :func:`busy_cores`.
     """
     import torch
 
@@ -78,11 +112,7 @@ def auto_threads(requested: int = 0) -> int:
         n = int(requested)
     else:
         cores = os.cpu_count() or 1
-        try:
-            load = os.getloadavg()[0]
-        except (OSError, AttributeError):
-            load = 0.0
-        n = max(1, min(torch.get_num_threads(), cores - int(round(load))))
+        n = max(1, min(torch.get_num_threads(), cores - int(round(busy_cores()))))
     torch.set_num_threads(n)
     return n
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pimc_core import devices
 from pimc_core.devices import autocast, resolve_device
 from pimc_core.errors import ConfigError
 from tests.test_fit import TINY
@@ -61,3 +62,38 @@ def test_map_device_flag(tmp_path, capsys):
                  "--device", "tpu", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "tpu" in err[0]
+
+
+def _fake_loadavg(tmp_path, runnable: int) -> str:
+    path = tmp_path / "loadavg"
+    path.write_text(f"1.90 1.70 1.20 {runnable}/250 12345\n", encoding="ascii")
+    return str(path)
+
+
+def test_runnable_now_reads_the_fourth_field_and_leaves_this_process_out(tmp_path):
+    assert devices._runnable_now(_fake_loadavg(tmp_path, 3)) == 2
+    assert devices._runnable_now(_fake_loadavg(tmp_path, 1)) == 0
+    assert devices._runnable_now(str(tmp_path / "missing")) is None
+    (tmp_path / "odd").write_text("1.0 1.0 1.0\n", encoding="ascii")
+    assert devices._runnable_now(str(tmp_path / "odd")) is None
+
+
+def test_busy_cores_follows_a_job_that_just_ended(monkeypatch):
+    # the 1-minute average still counts a job that ended seconds ago; the runnable count does not
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (1.9, 1.7, 1.2))
+    monkeypatch.setattr(devices, "_runnable_now", lambda: 0)
+    assert devices.busy_cores() == 0.0
+    monkeypatch.setattr(devices.os, "cpu_count", lambda: 2)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert devices.auto_threads() == 2
+        # a snapshot may lower the average but never raise it
+        monkeypatch.setattr(devices, "_runnable_now", lambda: 5)
+        assert devices.busy_cores() == 1.9
+        assert devices.auto_threads() == 1
+        # where /proc/loadavg is not there (not Linux), the average alone
+        monkeypatch.setattr(devices, "_runnable_now", lambda: None)
+        assert devices.busy_cores() == 1.9
+    finally:
+        torch.set_num_threads(prev)
