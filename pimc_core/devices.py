@@ -83,19 +83,32 @@ def _runnable_now(path: str = "/proc/loadavg", readings: int = 3) -> int | None:
     return max(0, sorted(counts)[len(counts) // 2] - 1)
 
 
-def busy_cores() -> float:
+#: ``[monotonic time, busy cores]`` of the last reading of :func:`busy_cores`.
+_busy_cache: list[float] = []
+
+
+def busy_cores(max_age: float = 2.0) -> float:
     """Cores that other processes keep busy: the 1-minute load average, or the threads runnable
     right now where they are fewer. The average lags: after a job on both cores of a 2-core
     machine ends it stays above 0.5 for about 80 s, so a ``pimc classify`` started right after
     ``pimc fit`` (as ``make demo`` does) would have taken one thread on an idle machine; the
     count of runnable threads drops as soon as the job ends. Alone it is a snapshot, which is
-    why it may lower the average but never raise it."""
+    why it may lower the average but never raise it.
+
+    A reading takes about 40 ms (three looks at ``/proc/loadavg``), and map inference asks once
+    per batch of pixels, so a reading younger than ``max_age`` seconds is reused.
+    """
+    t = time.monotonic()
+    if _busy_cache and t - _busy_cache[0] < max_age:
+        return _busy_cache[1]
     try:
         load = float(os.getloadavg()[0])
     except (OSError, AttributeError):
         load = 0.0
     now = _runnable_now()
-    return load if now is None else min(load, float(now))
+    busy = load if now is None else min(load, float(now))
+    _busy_cache[:] = [t, busy]
+    return busy
 
 
 def auto_threads(requested: int = 0) -> int:

@@ -80,20 +80,35 @@ def test_runnable_now_reads_the_fourth_field_and_leaves_this_process_out(tmp_pat
 
 def test_busy_cores_follows_a_job_that_just_ended(monkeypatch):
     # the 1-minute average still counts a job that ended seconds ago; the runnable count does not
+    monkeypatch.setattr(devices, "_busy_cache", [])
     monkeypatch.setattr(devices.os, "getloadavg", lambda: (1.9, 1.7, 1.2))
     monkeypatch.setattr(devices, "_runnable_now", lambda: 0)
-    assert devices.busy_cores() == 0.0
+    assert devices.busy_cores(max_age=0) == 0.0
     monkeypatch.setattr(devices.os, "cpu_count", lambda: 2)
     prev = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
+        devices._busy_cache.clear()
         assert devices.auto_threads() == 2
         # a snapshot may lower the average but never raise it
         monkeypatch.setattr(devices, "_runnable_now", lambda: 5)
-        assert devices.busy_cores() == 1.9
+        assert devices.busy_cores(max_age=0) == 1.9
+        devices._busy_cache.clear()
         assert devices.auto_threads() == 1
         # where /proc/loadavg is not there (not Linux), the average alone
         monkeypatch.setattr(devices, "_runnable_now", lambda: None)
-        assert devices.busy_cores() == 1.9
+        assert devices.busy_cores(max_age=0) == 1.9
     finally:
         torch.set_num_threads(prev)
+
+
+def test_busy_cores_reuses_a_fresh_reading(monkeypatch):
+    """Map inference asks once per batch of pixels: a reading younger than ``max_age`` is reused."""
+    monkeypatch.setattr(devices, "_busy_cache", [])
+    reads = []
+    monkeypatch.setattr(devices, "_runnable_now", lambda: reads.append(1) or 0)
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert [devices.busy_cores() for _ in range(50)] == [0.0] * 50
+    assert len(reads) == 1
+    devices.busy_cores(max_age=0)
+    assert len(reads) == 2
