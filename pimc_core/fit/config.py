@@ -242,10 +242,9 @@ class FitConfig(FitSections):
         cv_jobs: folds fitted at a time, each in a worker process training on one thread
             (:func:`pimc_core.learn.spatial_cv.map_folds`); 0: ``threads`` where it is set, else
             one per CPU core (1 on a GPU); 1: one after another in this process. Not the load
-            rule of ``threads``: a load average lags by a minute (right after another job it
-            still counts that job), and single-thread workers on a busy machine get their share
-            of the cores without OpenMP threads waiting for each other. The model's weights and
-            figures are the same whatever it is.
+            rule of ``threads`` (:func:`pimc_core.devices.busy_cores`): single-thread workers on
+            a busy machine get their share of the cores without OpenMP threads waiting for each
+            other. The model's weights and figures are the same whatever it is.
     """
 
     pretrain: PretrainConfig = param(PretrainConfig, factory=_default_pretrain)
