@@ -192,7 +192,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
         free = np.asarray(labelled_at)[scene.rows, scene.cols] == 0
     xs = series_features(scene.series)
     p_net = np.asarray(net_proba(scene), np.float64)
-    p_for = (teacher or forest).predict_proba(xs).astype(np.float64)
+    p_for = (teacher if teacher is not None else forest).predict_proba(xs).astype(np.float64)
     prob = (1 - cfg.pseudo_mix) * p_net + cfg.pseudo_mix * p_for
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
