@@ -50,6 +50,32 @@ def test_a_later_round_draws_its_pseudo_labels_from_the_teacher_forest():
     assert later["pseudo_labelled"] == 200 and set(pseudo.labels) == {2}  # the low pixels too, now
 
 
+def test_a_later_round_trains_no_labels_only_forest(monkeypatch):
+    from pimc_core.learn import ensemble
+
+    rng = np.random.default_rng(0)
+    lab = _samples(rng.uniform(0, 0.9, (40, 1, 8)).astype(np.float32), np.r_[[1] * 20, [2] * 20])
+    scene = _samples(rng.uniform(0, 0.9, (200, 1, 8)).astype(np.float32), np.zeros(200, np.int64))
+    teacher = train_forest(series_features(scene.series), np.zeros(200, np.int64), 2, trees=5, seed=0)  # all class 1
+    trained = []
+
+    def counting(x, y, *a, **k):
+        trained.append(len(y))
+        return train_forest(x, y, *a, **k)
+
+    monkeypatch.setattr(ensemble, "train_forest", counting)
+    cfg = EnsembleConfig(trees=5, pseudo_threshold=0.6, pseudo_max=1000)
+    _, summary, _ = train_forest_member(lambda s: np.tile([0.0, 1.0], (len(s), 1)), lab, scene, [1, 2], cfg, seed=0,
+                                        teacher=teacher)
+    # the teacher calls every pixel 1, the network 2: no pseudo-label, so the labels-only forest is the member
+    assert summary["pseudo_labelled"] == 0 and trained == [40]
+    trained.clear()
+    _, summary, _ = train_forest_member(lambda s: np.tile([1.0, 0.0], (len(s), 1)), lab, scene, [1, 2], cfg, seed=0,
+                                        teacher=teacher)
+    # they agree: one forest, on the labels and the pseudo-labels, none on the labels alone
+    assert summary["pseudo_labelled"] > 0 and trained == [40 + summary["pseudo_labelled"]]
+
+
 def test_a_round_without_pseudo_labels_keeps_the_round_before(monkeypatch):
     from pimc_core.fit import pipeline
 

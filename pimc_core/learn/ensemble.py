@@ -160,7 +160,7 @@ def pseudo_labels(prob: np.ndarray, agree: np.ndarray, threshold: float, most: i
 
 def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Sequence[int], cfg: EnsembleConfig, *,
                         seed: int, labelled_at: np.ndarray | None = None,
-                        teacher: ArrayForest | None = None) -> tuple[ArrayForest, dict[str, Any]]:
+                        teacher: ArrayForest | None = None) -> tuple[ArrayForest, dict[str, Any], Any]:
     """The forest member (see the module docstring).
 
     Args:
@@ -182,22 +182,29 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     k = len(ids)
     y = class_indices(labelled.labels, ids)
     x = series_features(labelled.series)
-    forest = train_forest(x, y, k, trees=cfg.trees, min_samples_leaf=cfg.min_samples_leaf, seed=seed, threads=-1)
+
+    def labels_only() -> ArrayForest:
+        # trained only where it is used: as the member without pseudo-labels, or as the teacher of a
+        # first round (a later round brings its own teacher)
+        return train_forest(x, y, k, trees=cfg.trees, min_samples_leaf=cfg.min_samples_leaf, seed=seed, threads=-1)
+
     summary: dict[str, Any] = {"forest_weight": cfg.pseudo_mix, "trees": cfg.trees, "labelled": int(len(y)),
                                "pseudo_labelled": 0}
     if not (cfg.self_training and scene is not None and len(scene) and cfg.pseudo_max):
-        return forest, summary, None
+        return labels_only(), summary, None
+    if teacher is None:
+        teacher = labels_only()
     free = np.ones(len(scene), bool)
     if labelled_at is not None:
         free = np.asarray(labelled_at)[scene.rows, scene.cols] == 0
     xs = series_features(scene.series)
     p_net = np.asarray(net_proba(scene), np.float64)
-    p_for = (teacher if teacher is not None else forest).predict_proba(xs).astype(np.float64)
+    p_for = teacher.predict_proba(xs).astype(np.float64)
     prob = (1 - cfg.pseudo_mix) * p_net + cfg.pseudo_mix * p_for
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
     if idx.size == 0:
-        return forest, summary, None
+        return labels_only(), summary, None
     x2 = np.concatenate([x, xs[idx]])
     y2 = np.concatenate([y, cls])
     w = np.concatenate([np.full(len(y), float(cfg.label_weight)), np.ones(idx.size)])
