@@ -28,6 +28,8 @@ SECTIONS = [
     ("Map inference engine (numpy baseline, not PIMC)", "benchmarks.bench_inference",
      {"model": "builtin:nearest-centroid"}),
     ("Held-out fields: pimc fit + pimc classify vs RandomForest", "benchmarks.bench_heldout_map", {}),
+    ("What a few labelled fields leave to win: a RandomForest on them vs on many fields", "benchmarks.bench_label_headroom",
+     {}),
     ("Spatial cross-validation at fit time", "benchmarks.bench_spatial_cv", {}),
     ("The classifier's forest member: network alone, forest alone, mixes", "benchmarks.bench_forest_member", {}),
     ("Pixel-series table of the held-out benchmark's size: training series vs peers", "benchmarks.bench_series_table", {}),
