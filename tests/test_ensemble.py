@@ -74,6 +74,13 @@ def test_a_later_round_trains_no_labels_only_forest(monkeypatch):
                                         teacher=teacher)
     # they agree: one forest, on the labels and the pseudo-labels, none on the labels alone
     assert summary["pseudo_labelled"] > 0 and trained == [40 + summary["pseudo_labelled"]]
+    trained.clear()
+    level = np.r_[np.full(20, 0.2), np.full(20, 0.7)]  # class 1 low, class 2 high
+    lab = _samples((level[:, None, None] + rng.normal(0, 0.02, (40, 1, 8))).astype(np.float32), np.r_[[1] * 20, [2] * 20])
+    low = _samples(np.full((50, 1, 8), 0.2, np.float32), np.zeros(50, np.int64))
+    _, summary, _ = train_forest_member(lambda s: np.tile([0.0, 1.0], (len(s), 1)), lab, low, [1, 2], cfg, seed=0)
+    # a first round without pseudo-labels: its teacher, the labels-only forest, is the member, trained once
+    assert summary["pseudo_labelled"] == 0 and trained == [40]
 
 
 def test_a_round_without_pseudo_labels_keeps_the_round_before(monkeypatch):

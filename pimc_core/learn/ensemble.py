@@ -192,7 +192,8 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
                                "pseudo_labelled": 0}
     if not (cfg.self_training and scene is not None and len(scene) and cfg.pseudo_max):
         return labels_only(), summary, None
-    if teacher is None:
+    first_round = teacher is None
+    if first_round:
         teacher = labels_only()
     free = np.ones(len(scene), bool)
     if labelled_at is not None:
@@ -204,7 +205,7 @@ def train_forest_member(net_proba: Any, labelled: Any, scene: Any, class_ids: Se
     agree = (p_net.argmax(1) == p_for.argmax(1)) & free
     idx, cls = pseudo_labels(prob, agree, cfg.pseudo_threshold, cfg.pseudo_max)
     if idx.size == 0:
-        return labels_only(), summary, None
+        return (teacher if first_round else labels_only()), summary, None
     x2 = np.concatenate([x, xs[idx]])
     y2 = np.concatenate([y, cls])
     w = np.concatenate([np.full(len(y), float(cfg.label_weight)), np.ones(idx.size)])
