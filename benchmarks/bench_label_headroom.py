@@ -19,7 +19,9 @@ the labelled fields) are split by field into two halves (``seed``); each half is
 forest trained on the labelled points **and** ``--extra`` pixels drawn inside every field of the
 other half (``many fields``). Both forests: 300 trees, the gap-filled NDVI/EVI/SAVI series on the
 acquisition dates (:func:`pimc_core.demo.random_forest_baseline`'s features), ``random_state`` 0.
-Scores: overall accuracy over all withheld pixels; ``headroom`` = many fields − labels.
+Scores: overall accuracy over all withheld pixels; ``headroom`` = many fields − labels; each class's
+recall under both forests and its share of the withheld pixels (printed per stack, in the rows as
+``recall``: class id → ``[labels, many fields, share]``), which say where the headroom lies.
 """
 
 from __future__ import annotations
@@ -79,9 +81,13 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, per_class: tuple[int,
         pred_many[test & half] = _forest(x[train], truth[train]).predict(x[test & half])
     acc_labels = float(accuracy_score(truth[test], pred_labels))
     acc_many = float(accuracy_score(truth[test], pred_many[test]))
+    t = truth[test]
+    recall = {int(c): [float(np.mean(pred_labels[t == c] == c)), float(np.mean(pred_many[test][t == c] == c)),
+                       float(np.mean(t == c))] for c in np.unique(t)}
     return {"seed": seed, "size": size, "cloud": cloud, "variability": variability, "pixels": int(test.sum()),
             "labelled_fields": int(np.unique(field[seen > 0]).size), "other_fields": int(fields.size),
-            "median_clear": float(np.median(s.n_valid[s.ok])), "labels": acc_labels, "many_fields": acc_many}
+            "median_clear": float(np.median(s.n_valid[s.ok])), "labels": acc_labels, "many_fields": acc_many,
+            "recall": recall}
 
 
 def run(seeds=(2, 3, 4, 5, 6), sizes=(256,), clouds=(0.15, 0.5, 0.7), per_class=(3, 50), extra: int = 20,
@@ -91,8 +97,9 @@ def run(seeds=(2, 3, 4, 5, 6), sizes=(256,), clouds=(0.15, 0.5, 0.7), per_class=
         r = one_stack(REPO / root / f"{size}_c{cloud:g}_v{variability:g}_s{seed}", seed, size, cloud,
                       tuple(per_class), extra, variability)
         rows.append(r)
-        print(f"{size} px, cloud {cloud:g}, seed {seed}: labels {r['labels']:.4f}, many fields {r['many_fields']:.4f}",
-              flush=True)
+        print(f"{size} px, cloud {cloud:g}, seed {seed}: labels {r['labels']:.4f}, many fields {r['many_fields']:.4f}; "
+              "recall labels / many fields (share of the withheld pixels) by class id: "
+              + ", ".join(f"{c}: {a:.2f} / {m:.2f} ({w:.3f})" for c, (a, m, w) in r["recall"].items()), flush=True)
     return {"per_class": list(per_class), "extra": extra, "variability": variability, "rows": rows}
 
 

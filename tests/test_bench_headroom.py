@@ -15,6 +15,10 @@ def test_the_labels_column_is_the_heldout_benchmarks_random_forest(tmp_path):
                                 train_tif=d / "points.tif")
     assert r["labels"] == rf["oa"] and r["pixels"] == rf["pixels"]
     assert 0 < r["many_fields"] <= 1 and r["other_fields"] >= 2 and r["labelled_fields"] >= 2
+    shares = [w for _, _, w in r["recall"].values()]
+    assert abs(sum(shares) - 1) < 1e-9 and all(0 <= a <= 1 and 0 <= m <= 1 for a, m, _ in r["recall"].values())
+    # the overall accuracy is the share-weighted recall
+    assert abs(sum(a * w for a, _, w in r["recall"].values()) - r["labels"]) < 1e-9
 
 
 def test_the_table_gives_each_stacks_headroom_and_each_groups_spread():
