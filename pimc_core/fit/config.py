@@ -159,11 +159,13 @@ def _default_finetune() -> FinetuneConfig:
     # few dozen steps (the 64² demo: 48 steps, 0.812 on its withheld fields; 180 steps: 0.828)
     # no LP-FT (head_steps): 100 head-only steps first gave 0.946 / 0.951 on the withheld fields of
     # scenes 21 and 22 (256², 30 dates) against 0.947 / 0.954 without (2026-12-04), so it stays off here
-    # every class as heavy as any other (class_weight 1): with the network's round on the
-    # pseudo-labels (ensemble.network_rounds 1), a class with one labelled pixel and hardly any
-    # pseudo-labels is otherwise forgotten in that round (docs/BENCHMARKS.md, "Labels as the hidden
-    # stacks had them")
-    return FinetuneConfig(epochs=1000, max_steps=180, batch_size=256, lr=3e-3, encoder_lr_scale=0.5, class_weight=1.0,
+    # classes weighted by their share of the pixels to the power -0.5 (class_weight 0.5): with the
+    # network's round on the pseudo-labels (ensemble.network_rounds 1), a class with one labelled
+    # pixel and hardly any pseudo-labels is otherwise forgotten in that round; every class as heavy
+    # as any other (1, the default for a few hours on 2026-12-07) let a class of 6 labelled pixels
+    # take whole fields of four others under heavy clouds (docs/BENCHMARKS.md, "The class weight of
+    # the network's round")
+    return FinetuneConfig(epochs=1000, max_steps=180, batch_size=256, lr=3e-3, encoder_lr_scale=0.5, class_weight=0.5,
                           augment=AugmentConfig(drop_obs=0.3, series_noise=0.03, time_shift=0.5, amplitude=0.05))
 
 
