@@ -34,6 +34,7 @@ def weight_accuracies(ts, model, syn, maps: Path, weights) -> dict[float, float]
     pixels' gap-filled series."""
     import rasterio
 
+    from pimc_core.demo import pixel_features
     from pimc_core.maps.engine import run_inference
     from pimc_core.series.pixel import index_series
 
@@ -44,7 +45,7 @@ def weight_accuracies(ts, model, syn, maps: Path, weights) -> dict[float, float]
     with rasterio.open(syn.labels) as a, rasterio.open(syn.labels_sparse) as b:
         truth, seen = a.read(1).ravel(), b.read(1).ravel()
     s = index_series(ts.read())
-    x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T), the model's features
+    x = pixel_features(s)  # (H*W, C*T), the model's features
     test = s.ok.ravel() & (truth > 0) & (seen == 0) & np.isfinite(p_net).all(axis=0)
     p_for = model.forest.predict_proba(x[test]).T
     ids = np.asarray([c["id"] for c in model.class_table])

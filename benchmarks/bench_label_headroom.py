@@ -18,7 +18,8 @@ that benchmark's RandomForest column. The withheld pixels (valid, labelled in th
 the labelled fields) are split by field into two halves (``seed``); each half is predicted by a
 forest trained on the labelled points **and** ``--extra`` pixels drawn inside every field of the
 other half (``many fields``). Both forests: 300 trees, the gap-filled NDVI/EVI/SAVI series on the
-acquisition dates (:func:`pimc_core.demo.random_forest_baseline`'s features), ``random_state`` 0.
+acquisition dates (:func:`pimc_core.demo.pixel_features`, :func:`pimc_core.demo.peer_forest`, the peer of
+:func:`pimc_core.demo.random_forest_baseline`), ``random_state`` 0.
 Scores: overall accuracy over all withheld pixels; ``headroom`` = many fields − labels; each class's
 recall under both forests and its share of the withheld pixels (printed per stack, in the rows as
 ``recall``: class id → ``[labels, many fields, share]``), which say where the headroom lies.
@@ -36,18 +37,13 @@ import numpy as np
 from benchmarks.bench_heldout_map import REPO, fresh_scene, per_class_labels
 
 
-def _forest(x: np.ndarray, y: np.ndarray):
-    from sklearn.ensemble import RandomForestClassifier
-
-    return RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=0).fit(x, y)
-
-
 def one_stack(d: Path, seed: int, size: int, cloud: float, per_class: tuple[int, int], extra: int,
               variability: float = 1.0, n_dates: int = 24) -> dict:
     """One stack's ``labels`` and ``many fields`` accuracies (see the module docstring)."""
     import rasterio
     from sklearn.metrics import accuracy_score
 
+    from pimc_core.demo import peer_forest, pixel_features
     from pimc_core.io.timeseries import open_series
     from pimc_core.series.pixel import index_series
 
@@ -56,7 +52,7 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, per_class: tuple[int,
     seen_tif, points_tif = per_class_labels(syn.labels, syn.fields, d / "seen.tif", d / "points.tif", *per_class,
                                             seed + 1000)
     s = index_series(open_series(syn.manifest).read())
-    x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T)
+    x = pixel_features(s)  # (H*W, C*T)
     rasters = []
     for path in (syn.labels, seen_tif, points_tif, syn.fields):
         with rasterio.open(path) as src:
@@ -65,7 +61,7 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, per_class: tuple[int,
     ok = s.ok.ravel() & (truth > 0)
     labelled = ok & (points > 0)
     test = ok & (seen == 0)
-    pred_labels = _forest(x[labelled], truth[labelled]).predict(x[test])
+    pred_labels = peer_forest(x[labelled], truth[labelled]).predict(x[test])
     rng = np.random.default_rng(seed)
     fields = np.unique(field[test])
     rng.shuffle(fields)
@@ -78,11 +74,11 @@ def one_stack(d: Path, seed: int, size: int, cloud: float, per_class: tuple[int,
             idx = np.flatnonzero(other & (field == f))
             add[rng.choice(idx, min(int(extra), idx.size), replace=False)] = True
         train = labelled | add
-        pred_many[test & half] = _forest(x[train], truth[train]).predict(x[test & half])
+        pred_many[test & half] = peer_forest(x[train], truth[train]).predict(x[test & half])
     acc_labels = float(accuracy_score(truth[test], pred_labels))
-    acc_many = float(accuracy_score(truth[test], pred_many[test]))
-    t = truth[test]
-    recall = {int(c): [float(np.mean(pred_labels[t == c] == c)), float(np.mean(pred_many[test][t == c] == c)),
+    t, many = truth[test], pred_many[test]
+    acc_many = float(accuracy_score(t, many))
+    recall = {int(c): [float(np.mean(pred_labels[t == c] == c)), float(np.mean(many[t == c] == c)),
                        float(np.mean(t == c))] for c in np.unique(t)}
     return {"seed": seed, "size": size, "cloud": cloud, "variability": variability, "pixels": int(test.sum()),
             "labelled_fields": int(np.unique(field[seen > 0]).size), "other_fields": int(fields.size),

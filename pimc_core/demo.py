@@ -63,27 +63,39 @@ def heldout_accuracy(classes_tif: Path, truth_tif: Path, sparse_tif: Path) -> di
     }
 
 
+def pixel_features(s) -> np.ndarray:
+    """(H*W, C*T) features of every pixel of an :class:`~pimc_core.series.pixel.IndexSeries`: its
+    gap-filled index series, index by index (what the RandomForest peer and the forest member read)."""
+    return np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)
+
+
+def peer_forest(x: np.ndarray, y: np.ndarray, seed: int = 0):
+    """The RandomForest peer of the benchmarks (300 trees, every core, ``random_state`` ``seed``)
+    fitted on ``x`` (N, F) and ``y`` (N,)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=seed).fit(x, y)
+
+
 def random_forest_baseline(manifest: Path, truth_tif: Path, sparse_tif: Path, seed: int = 0,
                            train_tif: Path | None = None) -> dict:
     """The peer on the same split: a RandomForest on the gap-filled NDVI/EVI/SAVI series of the
     labelled pixels (of ``train_tif``, default ``sparse_tif``), scored on the held-out fields like
     :func:`heldout_accuracy`."""
     import rasterio
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
 
     from pimc_core.io.timeseries import open_series
     from pimc_core.series.pixel import index_series
 
     s = index_series(open_series(manifest).read())
-    x = np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)  # (H*W, C*T)
+    x = pixel_features(s)
     with rasterio.open(truth_tif) as b, rasterio.open(sparse_tif) as c, rasterio.open(train_tif or sparse_tif) as d:
         truth, seen, used = b.read(1).ravel(), c.read(1).ravel(), d.read(1).ravel()
     ok = s.ok.ravel()
     train = ok & (used > 0)
     test = ok & (truth > 0) & (seen == 0)
-    rf = RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=seed).fit(x[train], used[train])
-    pred = rf.predict(x[test])
+    pred = peer_forest(x[train], used[train], seed).predict(x[test])
     return {"oa": float(accuracy_score(truth[test], pred)),
             "macro_f1": float(f1_score(truth[test], pred, average="macro")), "pixels": int(test.sum())}
 
