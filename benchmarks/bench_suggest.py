@@ -21,10 +21,9 @@ Also reported: the share of suggested (and random) points whose uncertainty is a
 of the first map. The library functions are called in this process (the same functions the
 commands call); wall time per seed is printed.
 
-The figures in docs/BENCHMARKS.md ("Where to label next") were measured before ``suggest`` could
-exclude labelled pixels: some of the suggested points then fell on pixels ``labels_sparse.tif``
-already labels (they added no label). This file now passes the sparse labels; it has not been
-rerun since.
+``suggest`` is given the sparse labels (``exclude``), so no suggested point falls on a pixel
+``labels_sparse.tif`` already labels. docs/BENCHMARKS.md ("Where to label next") gives the runs
+and the commit each was measured at; the oldest table there predates the exclusion.
 """
 
 from __future__ import annotations
