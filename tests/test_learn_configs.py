@@ -87,3 +87,19 @@ def test_class_loss_weights_follow_the_class_shares():
     np.testing.assert_allclose(class_loss_weights(y, 2, 0.0), [1.0, 1.0])
     with pytest.raises(ConfigError, match="class_weight"):
         FinetuneConfig(class_weight=1.5)
+
+
+def test_class_weight_cap_limits_a_rare_class():
+    from pimc_core.learn.finetune import class_loss_weights
+
+    y = np.array([0] * 3000 + [1] * 6 + [2] * 300)
+    w = class_loss_weights(y, 3, 1.0)
+    assert w[1] / w[0] == pytest.approx(500.0)  # 6 pixels as heavy as 3000
+    c = class_loss_weights(y, 3, 1.0, cap=10)
+    assert c[1] / c[0] == pytest.approx(10.0) and c[2] / c[0] == pytest.approx(10.0)  # both at the cap
+    assert (c * np.bincount(y)).sum() / len(y) == pytest.approx(1.0)  # still a mean pixel weight of 1
+    m = class_loss_weights(y, 3, 1.0, cap=20)
+    assert m[2] / m[0] == pytest.approx(10.0) and m[1] / m[0] == pytest.approx(20.0)  # under the cap: unchanged
+    assert FinetuneConfig().class_weight_cap == 0  # no limit unless asked
+    with pytest.raises(ConfigError, match="class_weight_cap"):
+        FinetuneConfig(class_weight_cap=0.5)

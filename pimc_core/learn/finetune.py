@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, Interval, declared, param
+from pimc_core.config import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Checked, Interval, Options, declared, param
 from pimc_core.devices import resolve_device
 from pimc_core.errors import ConfigError, InputError
 from pimc_core.learn.augment import AugmentConfig, augment_patches, augment_series
@@ -83,6 +83,9 @@ class FinetuneConfig(Checked):
         class_weight: each class's loss weighted by (its share of the labelled pixels)^-``class_weight``,
             normalised to a mean of 1 over the labelled pixels: 0 (default) none, 0.5 the inverse
             square root of the class frequency, 1 every class as heavy as any other.
+        class_weight_cap: no class's weight more than this many times the most common class's
+            (0, the default: no limit); keeps a class of a handful of labelled pixels from
+            outweighing thousands of another's.
         seed: everything random derives from it.
     """
 
@@ -103,6 +106,7 @@ class FinetuneConfig(Checked):
     label_smoothing: float = param(0.05, FRACTION)
     mixup: float = param(0.0, NON_NEGATIVE)
     class_weight: float = param(0.0, Interval(Real, 0, 1, closed="both"))
+    class_weight_cap: float = param(0.0, Interval(Real, 1, None, closed="left"), Options(Real, {0, 0.0}))
     weight_average: float = param(0.0, FRACTION)
     soup: int = param(1, POSITIVE_INT)
     seed: int = param(0, COUNT)
@@ -178,12 +182,15 @@ def class_indices(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
     return np.array([lut[int(v)] for v in labels], np.int64)
 
 
-def class_loss_weights(y: np.ndarray, k: int, power: float) -> np.ndarray:
+def class_loss_weights(y: np.ndarray, k: int, power: float, cap: float = 0.0) -> np.ndarray:
     """(k,) loss weights of the classes of ``y`` (class indices 0..k-1): (the class's share of
-    ``y``)^-``power``, scaled so that the mean weight of the pixels of ``y`` is 1; 0 for a class
-    with no pixel."""
+    ``y``)^-``power``, at most ``cap`` times the weight of the most common class (``cap`` 0: no
+    limit), scaled so that the mean weight of the pixels of ``y`` is 1; 0 for a class with no
+    pixel."""
     counts = np.bincount(np.asarray(y, np.int64), minlength=k).astype(np.float64)
     w = np.where(counts > 0, (np.maximum(counts, 1) / max(counts.sum(), 1)) ** -float(power), 0.0)
+    if cap > 0 and np.any(counts > 0):
+        w = np.minimum(w, float(cap) * w[counts > 0].min())
     return w * counts.sum() / max(float((w * counts).sum()), 1e-12)
 
 
@@ -292,7 +299,8 @@ def finetune_classifier(
     y_t = torch.from_numpy(y_all).to(dev)
     weight = None
     if cfg.class_weight > 0:
-        weight = torch.tensor(class_loss_weights(y_all, len(ids), cfg.class_weight), dtype=torch.float32, device=dev)
+        weight = torch.tensor(class_loss_weights(y_all, len(ids), cfg.class_weight, cfg.class_weight_cap),
+                              dtype=torch.float32, device=dev)
     s_std = net.idx_std.detach().cpu()
     b_std = net.band_std.detach().cpu()
 
