@@ -80,8 +80,9 @@ class FinetuneConfig(Checked):
         weight_average: average the weights over the last ``weight_average`` share of the steps
             and keep the mean (stochastic weight averaging, :class:`~pimc_core.learn.loop.WeightAverage`;
             0, the default: keep the last step's weights).
-        class_weight: each class's loss weighted by (its share of the labelled pixels)^-``class_weight``,
-            normalised to a mean of 1 over the labelled pixels: 0 (default) none, 0.5 the inverse
+        class_weight: each class's loss weighted by (its share of the pixels trained on: the
+            labelled ones, and in the network's round also the pseudo-labelled)^-``class_weight``,
+            normalised to a mean of 1 over those pixels: 0 (default) none, 0.5 the inverse
             square root of the class frequency, 1 every class as heavy as any other.
         class_weight_cap: no class's weight more than this many times the most common class's
             (0, the default: no limit); keeps a class of a handful of labelled pixels from
