@@ -65,8 +65,12 @@ def heldout_accuracy(classes_tif: Path, truth_tif: Path, sparse_tif: Path) -> di
 
 def pixel_features(s) -> np.ndarray:
     """(H*W, C*T) features of every pixel of an :class:`~pimc_core.series.pixel.IndexSeries`: its
-    gap-filled index series, index by index (what the RandomForest peer and the forest member read)."""
-    return np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, -1)
+    gap-filled index series, index by index (the RandomForest peer reads them; the forest member's
+    :func:`~pimc_core.models.forest.series_features` of the same (C, T) series)."""
+    from pimc_core.models.forest import series_features
+
+    c, t = s.filled.shape[:2]
+    return series_features(np.moveaxis(s.filled, (2, 3), (0, 1)).reshape(s.ok.size, c, t))
 
 
 def peer_forest(x: np.ndarray, y: np.ndarray, seed: int = 0):

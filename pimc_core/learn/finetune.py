@@ -107,7 +107,7 @@ class FinetuneConfig(Checked):
     label_smoothing: float = param(0.05, FRACTION)
     mixup: float = param(0.0, NON_NEGATIVE)
     class_weight: float = param(0.0, Interval(Real, 0, 1, closed="both"))
-    class_weight_cap: float = param(0.0, Interval(Real, 1, None, closed="left"), Options(Real, {0, 0.0}))
+    class_weight_cap: float = param(0.0, Interval(Real, 1, None, closed="left"), Options(Real, {0}))
     weight_average: float = param(0.0, FRACTION)
     soup: int = param(1, POSITIVE_INT)
     seed: int = param(0, COUNT)
